@@ -1,0 +1,27 @@
+# The two commands: `make setup` (once), then `make test`. `make run` runs the case library.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+CASES  ?= cases
+
+.PHONY: setup test run validate clean
+
+setup:  ## create .venv and install the project with its pinned dependencies
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+
+$(PY):
+	@echo "No $(VENV) yet: run 'make setup' first." >&2; exit 1
+
+test: $(PY)  ## the harness's own tests and every YAML case, through the reference and torch
+	$(PY) -m pytest
+
+run: $(PY)  ## the main job: the whole case library through `conformance run`
+	$(VENV)/bin/conformance run $(CASES)
+
+validate: $(PY)  ## check every case file without running it
+	$(VENV)/bin/conformance validate $(CASES)
+
+clean:
+	rm -rf .pytest_cache .benchmarks .hypothesis build *.egg-info

@@ -1,0 +1,33 @@
+"""``conformance`` — the command line. Each subcommand lives in ``conformance/commands/``."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Sequence
+
+# Subcommand modules; each defines `register(subparsers)`, which adds its parser and sets `handler`.
+COMMAND_MODULES = ("run", "validate")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="conformance",
+        description="Check grouped 2-D convolutions against torch.nn.Conv2d with YAML cases.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"conformance.commands.{name}").register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except BrokenPipeError:  # `conformance run | head`
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,47 @@
+"""``conformance run``: every case through the implementation under test and torch."""
+from __future__ import annotations
+
+import argparse
+
+import torch
+
+from ..errors import CaseError
+from ..report import case_line, format_failure, summary_line, write_json
+from ..runner import PASSED, CaseResult, error_result, run_case
+from . import add_selection_arguments, ensure_parent, guarded, implementation_from, select_cases
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("run", help="run cases and compare with torch.nn.Conv2d",
+                                   description="Run cases through the implementation under test and torch; "
+                                               "exit 0 only if every case passed.")
+    add_selection_arguments(parser)
+    parser.add_argument("--json", metavar="FILE", help="write the results as JSON")
+    parser.add_argument("-q", "--quiet", action="store_true", help="print only failures and the summary")
+    parser.set_defaults(handler=guarded(run_command))
+
+
+def run_cases(args: argparse.Namespace) -> list[CaseResult]:
+    """Load, run and print; returns the results (also used by other commands)."""
+    implementation = implementation_from(args)
+    items = select_cases(args.paths, args.keyword)
+    if not getattr(args, "quiet", False):
+        mode = "computes in float64" if implementation.computes_in_float64 else "gets the case's dtype"
+        print(f"implementation under test: {implementation.name} ({mode}); oracle: torch {torch.__version__}")
+    results = []
+    for item in items:
+        result = error_result(item) if isinstance(item, CaseError) else run_case(item, implementation)
+        results.append(result)
+        if result.status != PASSED:
+            print(format_failure(result))
+        elif not getattr(args, "quiet", False):
+            print(case_line(result))
+    return results
+
+
+def run_command(args: argparse.Namespace) -> int:
+    results = run_cases(args)
+    if args.json:
+        write_json(results, ensure_parent(args.json))
+    print(summary_line(results))
+    return 0 if all(r.status == PASSED for r in results) else 1

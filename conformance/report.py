@@ -1,0 +1,118 @@
+"""Human-readable verdicts: one line per case, and for a failure a domain report that says
+which element of which output channel (and so which group) broke, with all values side by side."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+from .compare import Comparison
+from .runner import ERROR, FAILED, PASSED, CaseResult, Check
+from .schema import Case
+
+
+def _g(value: float) -> str:
+    return f"{value:.6g}"
+
+
+def describe_index(case: Case | None, index: tuple[int, ...]) -> str:
+    """(0, 2, 0, 0) -> 'y[n=0, o=2, h=0, w=0]: output channel 2 is in group 1, which reads input channels 2-3'."""
+    names = ("n", "o", "h", "w") if len(index) == 4 else ("o", "h", "w") if len(index) == 3 else ()
+    if not names:
+        return f"element {index}"
+    text = "y[" + ", ".join(f"{n}={i}" for n, i in zip(names, index)) + "]"
+    if case is not None and case.conv.is_divisible:
+        o = index[names.index("o")]
+        out_per_group = case.conv.out_channels // case.conv.groups
+        in_per_group = case.conv.in_channels // case.conv.groups
+        g = o // out_per_group
+        first, last = g * in_per_group, (g + 1) * in_per_group - 1
+        text += (f": output channel {o} is in group {g} of {case.conv.groups}, which reads input channels "
+                 f"{first}-{last}" if last > first else f": output channel {o} is in group {g} of {case.conv.groups}, "
+                                                         f"which reads input channel {first}")
+    return text
+
+
+def comparison_details(case: Case | None, comparison: Comparison, outputs: dict[str, np.ndarray]) -> list[str]:
+    """The domain report: shapes, then dtype, then the worst element with every side's value."""
+    c = comparison
+    lines = [f"shapes: {c.actual_name} {c.actual_shape}, {c.expected_name} {c.expected_shape}"]
+    if not c.shape_ok:
+        return lines
+    if c.dtype_problem:
+        lines.append(f"dtype: {c.dtype_problem}")
+    if c.worst_index is None:
+        return lines
+    lines.append(f"worst element {describe_index(case, c.worst_index)}")
+    values = []
+    for name, array in outputs.items():
+        if array is not None and tuple(np.shape(array)) == c.actual_shape:
+            values.append(f"{name} = {_g(float(np.asarray(array)[c.worst_index]))}")
+    lines.append("  " + ", ".join(values))
+    lines.append(f"  abs error {_g(c.worst_abs_error)}, rel error {_g(c.worst_rel_error)}; allowed "
+                 f"{_g(c.worst_allowed)} = atol {_g(c.atol)} + rtol {_g(c.rtol)} x |{_g(c.worst_expected)}|")
+    lines.append(f"max abs error {_g(c.max_abs_error)}, max rel error {_g(c.max_rel_error)} over all elements")
+    return lines
+
+
+def outputs_of(result: CaseResult) -> dict[str, np.ndarray]:
+    run = result.run
+    if run is None:
+        return {}
+    named = {run.implementation.name: run.impl.output, "torch": run.torch.output}
+    if run.tensors.expected is not None:
+        named["expected"] = run.tensors.expected
+    return {name: array for name, array in named.items() if array is not None}
+
+
+def format_failure(result: CaseResult) -> str:
+    """The full report of a failed or broken case."""
+    where = f"{result.case.location}" if result.case is not None else result.file
+    lines = [f"{result.status.upper()}: case {result.name} ({where})"]
+    if result.status == ERROR:
+        text = result.load_error.format(snippets=True) if result.load_error else result.message
+        lines.extend("  " + line for line in text.splitlines())
+        return "\n".join(lines)
+    for check in result.checks:
+        lines.extend(_check_lines(result, check))
+    return "\n".join(lines)
+
+
+def _check_lines(result: CaseResult, check: Check) -> list[str]:
+    mark = "ok  " if check.passed else "FAIL"
+    lines = [f"  {mark} {check.summary}"]
+    if check.passed:
+        return lines
+    details = list(check.details)
+    if check.comparison is not None:
+        details = comparison_details(result.case, check.comparison, outputs_of(result)) + details
+    lines.extend("         " + line for line in details)
+    return lines
+
+
+def case_line(result: CaseResult) -> str:
+    label = {PASSED: "PASS ", FAILED: "FAIL ", ERROR: "ERROR"}[result.status]
+    error = result.max_abs_error
+    detail = f"max abs err {error:.2e}" if error is not None and result.status == PASSED else ""
+    if result.status == PASSED and result.checks and result.checks[0].name == "expect_error":
+        detail = "refused as expected"
+    return f"{label} {result.name:<48} {detail}".rstrip()
+
+
+def summary_line(results: Iterable[CaseResult]) -> str:
+    """'N passed, M failed' — the closing line CI reads (case errors count as failed)."""
+    results = list(results)
+    passed = sum(r.status == PASSED for r in results)
+    return f"{passed} passed, {len(results) - passed} failed"
+
+
+def write_json(results: list[CaseResult], path: Path | str, extra: dict | None = None) -> None:
+    passed = sum(r.status == PASSED for r in results)
+    errors = sum(r.status == ERROR for r in results)
+    document = {"cases": [r.to_json() for r in results],
+                "summary": {"passed": passed, "failed": len(results) - passed, "errors": errors}}
+    if extra:
+        document.update(extra)
+    Path(path).write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")

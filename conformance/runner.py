@@ -1,0 +1,225 @@
+"""Run one case: the implementation under test and torch on the same tensors, then compare.
+
+Checks, in order:
+* forward: the implementation against torch (torch is the oracle);
+* golden: each of them against the case's ``expected`` output, when one is given;
+* expect_error: for an invalid layer, both must refuse it (and match ``match``, if given).
+"""
+from __future__ import annotations
+
+import re
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+import numpy as np
+
+from .compare import Comparison, compare_arrays
+from .errors import CaseError
+from .implementations import Implementation
+from .schema import Case, DTYPES
+from .torch_oracle import torch_forward
+
+PASSED, FAILED, ERROR = "passed", "failed", "error"
+
+
+@dataclass(frozen=True)
+class CaseTensors:
+    """The case's tensors, generated once, in the case's dtype."""
+
+    input: np.ndarray
+    weight: np.ndarray
+    bias: np.ndarray | None
+    expected: np.ndarray | None
+
+
+def make_tensors(case: Case) -> CaseTensors:
+    dtype = DTYPES[case.dtype]
+    x = case.input.make(case.input_shape, dtype, f"{case.name}:input")
+    weight_shape = case.weight.shape or case.conv.weight_shape()
+    weight = case.weight.make(weight_shape, dtype, f"{case.name}:weight")
+    bias = None
+    if case.bias is not None:
+        bias = case.bias.make(case.bias.shape or (max(case.conv.out_channels, 0),), dtype, f"{case.name}:bias")
+    expected = None
+    if case.expected is not None:
+        assert case.expected_shape is not None
+        expected = case.expected.make(case.expected_shape, np.float64, f"{case.name}:expected")
+    return CaseTensors(x, weight, bias, expected)
+
+
+@dataclass
+class Check:
+    """One verdict about a case, with the lines that explain it."""
+
+    name: str
+    passed: bool
+    summary: str
+    details: list[str] = field(default_factory=list)
+    comparison: Comparison | None = None
+
+
+@dataclass
+class Outcome:
+    """What one side (the implementation or torch) did: an output or an exception."""
+
+    output: np.ndarray | None = None
+    error: BaseException | None = None
+    seconds: float = 0.0
+
+    @property
+    def refused(self) -> bool:
+        return self.error is not None
+
+    def describe_error(self) -> str:
+        assert self.error is not None
+        text = str(self.error).strip().splitlines()[0] if str(self.error).strip() else ""
+        return f"{type(self.error).__name__}: {text}"
+
+
+@dataclass
+class CaseRun:
+    """Everything known while checking one case; extra checks read it."""
+
+    case: Case
+    implementation: Implementation
+    tensors: CaseTensors
+    impl: Outcome
+    torch: Outcome
+
+
+@dataclass
+class CaseResult:
+    name: str
+    file: str
+    status: str
+    checks: list[Check] = field(default_factory=list)
+    message: str = ""
+    case: Case | None = None
+    run: CaseRun | None = None
+    seconds: float = 0.0
+    load_error: CaseError | None = None  # for status "error": the case file's problems
+
+    @property
+    def max_abs_error(self) -> float | None:
+        values = [c.comparison.max_abs_error for c in self.checks if c.comparison and c.comparison.shape_ok]
+        return max(values) if values else None
+
+    @property
+    def max_rel_error(self) -> float | None:
+        values = [c.comparison.max_rel_error for c in self.checks if c.comparison and c.comparison.shape_ok]
+        return max(values) if values else None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "file": self.file, "status": self.status,
+                "max_abs_error": _json_float(self.max_abs_error), "max_rel_error": _json_float(self.max_rel_error),
+                "message": self.message}
+
+
+def _json_float(value: float | None) -> float | str | None:
+    if value is None or np.isfinite(value):
+        return value
+    return "inf" if value > 0 else ("-inf" if value < 0 else "nan")
+
+
+# Checks beyond the forward comparison (metamorphic relations, wiring probes, ...) register here:
+# each takes the CaseRun and yields Checks.
+EXTRA_CHECKS: list[Callable[[CaseRun], Iterable[Check]]] = []
+
+
+def _timed(function: Callable[[], np.ndarray]) -> Outcome:
+    start = time.perf_counter()
+    try:
+        output = function()
+    except Exception as exc:  # noqa: BLE001 - any refusal or crash is a verdict, not a harness error
+        return Outcome(error=exc, seconds=time.perf_counter() - start)
+    return Outcome(output=output, seconds=time.perf_counter() - start)
+
+
+def error_result(error: CaseError) -> CaseResult:
+    return CaseResult(name=error.case_name or str(error.file), file=str(error.file), status=ERROR,
+                      message=error.format(snippets=False), load_error=error)
+
+
+def run_case(case: Case, implementation: Implementation) -> CaseResult:
+    """Run ``case`` through ``implementation`` and torch and return the verdict."""
+    start = time.perf_counter()
+    result = CaseResult(name=case.name, file=str(case.file), status=PASSED, case=case)
+    try:
+        tensors = make_tensors(case)
+    except Exception as exc:  # noqa: BLE001
+        result.status, result.message = ERROR, f"could not build the case's tensors: {type(exc).__name__}: {exc}"
+        return result
+    impl = _timed(lambda: implementation.forward(case, tensors.input, tensors.weight, tensors.bias))
+    oracle = _timed(lambda: torch_forward(case, tensors.input, tensors.weight, tensors.bias))
+    run = CaseRun(case, implementation, tensors, impl, oracle)
+    result.run = run
+
+    if case.expect_error is not None:
+        result.checks.append(_check_refusal(run))
+    else:
+        result.checks.extend(_check_forward(run))
+        if impl.output is not None and oracle.output is not None:
+            for extra in EXTRA_CHECKS:
+                try:
+                    result.checks.extend(extra(run))
+                except Exception as exc:  # noqa: BLE001 - a crashing check is reported, not raised
+                    result.checks.append(Check(getattr(extra, "__name__", "check"), False,
+                                               f"check crashed: {type(exc).__name__}: {exc}",
+                                               traceback.format_exc().splitlines()[-6:]))
+    failed = [check for check in result.checks if not check.passed]
+    if failed:
+        result.status = FAILED
+        result.message = "; ".join(check.summary for check in failed)
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _check_refusal(run: CaseRun) -> Check:
+    name, pattern = run.implementation.name, run.case.expect_error.match  # type: ignore[union-attr]
+    problems = []
+    for side, outcome in ((name, run.impl), ("torch", run.torch)):
+        if not outcome.refused:
+            problems.append(f"expected an error, but {side} computed an output of shape {tuple(outcome.output.shape)}")
+        elif pattern and not re.search(pattern, str(outcome.error)):
+            problems.append(f"{side}'s error does not match /{pattern}/: {outcome.describe_error()}")
+    details = [f"{side} refused: {outcome.describe_error()}" for side, outcome in ((name, run.impl), ("torch", run.torch))
+               if outcome.refused]
+    if problems:
+        return Check("expect_error", False, "; ".join(problems), details)
+    return Check("expect_error", True, "both refused the layer", details)
+
+
+def _check_forward(run: CaseRun) -> list[Check]:
+    case, name = run.case, run.implementation.name
+    impl, oracle = run.impl, run.torch
+    if impl.refused or oracle.refused:
+        if impl.refused and oracle.refused:
+            summary = (f"both refused the layer ({name}: {impl.describe_error()}; torch: {oracle.describe_error()}); "
+                       "if the layer is meant to be invalid, mark the case expect_error: true")
+        elif impl.refused:
+            summary = (f"{name} raised {impl.describe_error()}, but torch computed an output of shape "
+                       f"{tuple(oracle.output.shape)}")
+        else:
+            summary = (f"torch refused the layer ({oracle.describe_error()}), but {name} computed an output of shape "
+                       f"{tuple(impl.output.shape)}; if the layer is meant to be invalid, mark the case expect_error: true")
+        details = []
+        if impl.refused and not isinstance(impl.error, ValueError):
+            details = traceback.format_exception(impl.error)[-4:]
+        return [Check("forward", False, summary, [line.rstrip() for line in details])]
+
+    rtol, atol = case.rtol_atol
+    required = None if run.implementation.computes_in_float64 else DTYPES[case.dtype]
+    checks = [_comparison_check("forward", compare_arrays(impl.output, oracle.output, rtol, atol, actual_name=name,
+                                                          expected_name="torch", required_dtype=required))]
+    if run.tensors.expected is not None:
+        for side, outcome in ((name, impl), ("torch", oracle)):
+            comparison = compare_arrays(outcome.output, run.tensors.expected, rtol, atol, actual_name=side,
+                                        expected_name="expected")
+            checks.append(_comparison_check(f"{side} vs expected", comparison))
+    return checks
+
+
+def _comparison_check(name: str, comparison: Comparison) -> Check:
+    return Check(name, comparison.passed, comparison.summary(), comparison=comparison)

@@ -1,0 +1,488 @@
+"""The case format: validate one YAML document and turn it into a :class:`Case`.
+
+Every problem found is reported with its key path and line; all problems of a document are
+collected before giving up, so one run shows everything wrong with a file.
+"""
+from __future__ import annotations
+
+import difflib
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import CaseError, KeyPath, Problem
+from .tensors import DISTRIBUTIONS, GENERATORS, MAX_TENSOR_ELEMENTS, TensorSpec
+from .yaml_loader import Document
+
+DTYPES: dict[str, Any] = {"float32": np.float32, "float64": np.float64}
+# torch.testing.assert_close's defaults for each dtype: (rtol, atol).
+DEFAULT_TOLERANCES: dict[str, tuple[float, float]] = {"float32": (1.3e-6, 1e-5), "float64": (1e-7, 1e-7)}
+PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+PADDING_STRINGS = ("same", "valid")
+MAX_MULTIPLY_ADDS = 10**10  # refuse cases that would take minutes in the reference
+
+CASE_KEYS = ("name", "description", "conv", "dtype", "input", "weight", "bias", "expected",
+             "tolerance", "expect_error", "tags")
+CONV_KEYS = ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation",
+             "groups", "bias", "padding_mode")
+REQUIRED_CONV_KEYS = ("in_channels", "out_channels", "kernel_size")
+TAG_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class ConvConfig:
+    """The keyword arguments of ``torch.nn.Conv2d``, as the case wrote them."""
+
+    in_channels: int
+    out_channels: int
+    kernel_size: int | tuple[int, int]
+    stride: int | tuple[int, int] = 1
+    padding: int | tuple[int, int] | str = 0
+    dilation: int | tuple[int, int] = 1
+    groups: int = 1
+    bias: bool = True
+    padding_mode: str = "zeros"
+
+    @property
+    def kernel_hw(self) -> tuple[int, int]:
+        k = self.kernel_size
+        return (k, k) if isinstance(k, int) else (k[0], k[1])
+
+    @property
+    def is_divisible(self) -> bool:
+        """True when groups is positive and divides both channel counts."""
+        return self.groups > 0 and self.in_channels % self.groups == 0 and self.out_channels % self.groups == 0
+
+    def weight_shape(self) -> tuple[int, int, int, int]:
+        """(out_channels, in_channels/groups, kH, kW); for an invalid layer, a best effort."""
+        per_group = self.in_channels // self.groups if self.groups > 0 else self.in_channels
+        return tuple(max(v, 0) for v in (self.out_channels, per_group, *self.kernel_hw))  # type: ignore[return-value]
+
+    def torch_kwargs(self) -> dict[str, Any]:
+        """Arguments for ``torch.nn.Conv2d(**kwargs)``."""
+        return {key: getattr(self, key) for key in CONV_KEYS}
+
+    def functional_kwargs(self) -> dict[str, Any]:
+        """Arguments for an F.conv2d-like function: padding_mode only when it is not zeros."""
+        kwargs = {"stride": self.stride, "padding": self.padding, "dilation": self.dilation, "groups": self.groups}
+        if self.padding_mode != "zeros":
+            kwargs["padding_mode"] = self.padding_mode
+        return kwargs
+
+
+@dataclass(frozen=True)
+class ExpectError:
+    """``expect_error: true`` or ``{match: REGEX}``: torch and the implementation must both refuse."""
+
+    match: str | None = None
+
+
+@dataclass
+class Case:
+    """One runnable case."""
+
+    name: str
+    file: Path
+    line: int
+    conv: ConvConfig
+    input: TensorSpec
+    input_shape: tuple[int, ...]
+    weight: TensorSpec
+    bias: TensorSpec | None
+    expected: TensorSpec | None = None
+    expected_shape: tuple[int, ...] | None = None
+    dtype: str = "float32"
+    description: str = ""
+    tolerance: dict[str, float] = field(default_factory=dict)
+    expect_error: ExpectError | None = None
+    tags: tuple[str, ...] = ()
+
+    @property
+    def rtol_atol(self) -> tuple[float, float]:
+        rtol, atol = DEFAULT_TOLERANCES[self.dtype]
+        return self.tolerance.get("rtol", rtol), self.tolerance.get("atol", atol)
+
+    @property
+    def location(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+class _Checker:
+    """Collects problems for one document."""
+
+    def __init__(self, document: Document) -> None:
+        self.document = document
+        self.problems: list[Problem] = []
+
+    def add(self, path: KeyPath, message: str) -> None:
+        self.problems.append(Problem(tuple(path), message, self.document.line_of(tuple(path))))
+
+    def keys(self, mapping: dict, allowed: tuple[str, ...], path: KeyPath) -> None:
+        for key in mapping:
+            if key not in allowed:
+                close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+                hint = f" (did you mean {close[0]!r}?)" if close else f"; allowed keys: {', '.join(allowed)}"
+                self.add(path + (key,), f"unknown key {key!r}{hint}")
+
+    def integer(self, value: Any, path: KeyPath, minimum: int | None = None) -> int | None:
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.add(path, f"expected an integer, got {_show(value)}")
+            return None
+        if minimum is not None and value < minimum:
+            self.add(path, f"expected an integer >= {minimum}, got {value}")
+            return None
+        return value
+
+    def number(self, value: Any, path: KeyPath, minimum: float | None = None) -> float | None:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            self.add(path, f"expected a number, got {_show(value)}")
+            return None
+        if minimum is not None and not value >= minimum:
+            self.add(path, f"expected a number >= {minimum}, got {value}")
+            return None
+        return float(value)
+
+    def int_or_pair(self, value: Any, path: KeyPath) -> int | tuple[int, int] | None:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, list) and len(value) == 2 and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+            return (value[0], value[1])
+        self.add(path, f"expected an integer or a pair [h, w] of integers, got {_show(value)}")
+        return None
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return f"{type(value).__name__} {text if len(text) < 60 else text[:57] + '...'}"
+
+
+def default_case_name(file: Path) -> str:
+    """The file's path under the nearest enclosing ``cases`` folder, without suffix."""
+    file = Path(file)
+    resolved = file.resolve()
+    for parent in resolved.parents:
+        if parent.name == "cases":
+            return resolved.relative_to(parent).with_suffix("").as_posix()
+    return file.with_suffix("").as_posix()
+
+
+def parse_case(document: Document, file: Path, default_name: str) -> Case:
+    """Validate ``document`` and build the :class:`Case`, or raise :class:`CaseError`."""
+    check = _Checker(document)
+    data = document.data
+    if not isinstance(data, dict):
+        raise CaseError(file, [Problem((), f"a case must be a mapping with at least conv and input, got {_show(data)}",
+                                       document.line)])
+    check.keys(data, CASE_KEYS, ())
+
+    name = data.get("name", default_name)
+    if not isinstance(name, str) or not name.strip():
+        check.add(("name",), f"expected a non-empty string, got {_show(name)}")
+        name = default_name
+    description = data.get("description", "")
+    if not isinstance(description, str):
+        check.add(("description",), f"expected a string, got {_show(description)}")
+
+    dtype = data.get("dtype", "float32")
+    if dtype not in DTYPES:
+        check.add(("dtype",), f"expected one of {', '.join(DTYPES)}, got {_show(dtype)}")
+        dtype = "float32"
+
+    expect_error = _parse_expect_error(data, check)
+    conv = _parse_conv(data, check, lenient=expect_error is not None)
+
+    specs: dict[str, TensorSpec | None] = {}
+    for role in ("input", "weight", "bias", "expected"):
+        specs[role] = _parse_tensor_spec(data[role], (role,), check) if role in data else None
+    if "input" not in data:
+        check.add(("input",), "missing required key 'input' (a tensor spec of shape [N, C, H, W] or [C, H, W])")
+
+    tolerance = _parse_tolerance(data, check)
+    tags = _parse_tags(data, check)
+
+    if check.problems or conv is None or specs["input"] is None:
+        raise CaseError(file, check.problems, case_name=name)
+
+    input_shape = _resolve_shape(specs["input"], None, ("input",), check,
+                                 "a generator needs shape: [N, C, H, W] or [C, H, W]")
+    weight_spec = specs["weight"] or TensorSpec("random")
+    weight_shape = _resolve_shape(weight_spec, conv.weight_shape(), ("weight",), check)
+    if weight_shape is not None and conv.is_divisible and weight_shape != conv.weight_shape():
+        check.add(("weight",), f"shape {list(weight_shape)} does not match the layer: expected "
+                               f"(out_channels, in_channels/groups, kH, kW) = {list(conv.weight_shape())}")
+    bias_spec = specs["bias"]
+    if bias_spec is not None and not conv.bias:
+        check.add(("bias",), "a bias is given but conv.bias is false (set conv.bias: true or remove it)")
+    if conv.bias:
+        bias_spec = bias_spec or TensorSpec("random")
+        bias_shape = _resolve_shape(bias_spec, (max(conv.out_channels, 0),), ("bias",), check)
+        if bias_shape is not None and bias_shape != (conv.out_channels,) and expect_error is None:
+            check.add(("bias",), f"shape {list(bias_shape)} does not match the layer: expected (out_channels,) = "
+                                 f"[{conv.out_channels}]")
+    expected_shape = None
+    if specs["expected"] is not None:
+        if expect_error is not None:
+            check.add(("expected",), "'expected' cannot be combined with expect_error (an invalid layer has no output)")
+        expected_shape = _resolve_shape(specs["expected"], None, ("expected",), check,
+                                        "a generator needs shape: the output's [N, C_out, H_out, W_out]")
+    if input_shape is not None and not check.problems:
+        _check_work_size(conv, input_shape, check)
+    if check.problems:
+        raise CaseError(file, check.problems, case_name=name)
+
+    return Case(
+        name=name, file=file, line=document.line, conv=conv, input=specs["input"], input_shape=input_shape,
+        weight=weight_spec, bias=bias_spec if conv.bias else None, expected=specs["expected"],
+        expected_shape=expected_shape, dtype=dtype, description=description.strip() if isinstance(description, str) else "",
+        tolerance=tolerance, expect_error=expect_error, tags=tags,
+    )
+
+
+def _parse_expect_error(data: dict, check: _Checker) -> ExpectError | None:
+    value = data.get("expect_error", False)
+    if value is False:
+        return None
+    if value is True:
+        return ExpectError()
+    if isinstance(value, dict):
+        check.keys(value, ("match",), ("expect_error",))
+        pattern = value.get("match")
+        if not isinstance(pattern, str):
+            check.add(("expect_error", "match"), f"expected a regular expression string, got {_show(pattern)}")
+            return ExpectError()
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            check.add(("expect_error", "match"), f"not a valid regular expression: {exc}")
+        return ExpectError(pattern)
+    check.add(("expect_error",), f"expected true, false or {{match: REGEX}}, got {_show(value)}")
+    return None
+
+
+def _parse_tolerance(data: dict, check: _Checker) -> dict[str, float]:
+    value = data.get("tolerance")
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        check.add(("tolerance",), f"expected a mapping {{rtol: NUMBER, atol: NUMBER}}, got {_show(value)}")
+        return {}
+    check.keys(value, ("rtol", "atol"), ("tolerance",))
+    tolerance = {}
+    for key in ("rtol", "atol"):
+        if key in value:
+            number = check.number(value[key], ("tolerance", key), minimum=0.0)
+            if number is not None:
+                tolerance[key] = number
+    return tolerance
+
+
+def _parse_tags(data: dict, check: _Checker) -> tuple[str, ...]:
+    value = data.get("tags", [])
+    if not isinstance(value, list):
+        check.add(("tags",), f"expected a list of names, got {_show(value)}")
+        return ()
+    tags = []
+    for i, tag in enumerate(value):
+        if not isinstance(tag, str) or not TAG_PATTERN.match(tag):
+            check.add(("tags", i), f"expected a name of letters, digits and underscores (a pytest mark), got {_show(tag)}")
+        else:
+            tags.append(tag)
+    return tuple(tags)
+
+
+def _parse_conv(data: dict, check: _Checker, lenient: bool) -> ConvConfig | None:
+    """Types are checked here; semantics (divisibility, positivity) are left to torch and the
+    implementation, so that invalid layers can be written as expect_error cases."""
+    conv = data.get("conv")
+    if conv is None:
+        check.add(("conv",), "missing required key 'conv' (the keyword arguments of torch.nn.Conv2d)")
+        return None
+    if not isinstance(conv, dict):
+        check.add(("conv",), f"expected a mapping of torch.nn.Conv2d arguments, got {_show(conv)}")
+        return None
+    path = ("conv",)
+    check.keys(conv, CONV_KEYS, path)
+    for key in REQUIRED_CONV_KEYS:
+        if key not in conv:
+            check.add(path + (key,), f"missing required key {key!r}")
+    before = len(check.problems)
+    kwargs: dict[str, Any] = {}
+    for key in ("in_channels", "out_channels", "groups"):
+        if key in conv:
+            kwargs[key] = check.integer(conv[key], path + (key,))
+    for key in ("kernel_size", "stride", "dilation"):
+        if key in conv:
+            kwargs[key] = check.int_or_pair(conv[key], path + (key,))
+    if "padding" in conv:
+        padding = conv["padding"]
+        if isinstance(padding, str):
+            if padding not in PADDING_STRINGS and not lenient:
+                check.add(path + ("padding",), f"expected an integer, [h, w], 'same' or 'valid', got {padding!r}")
+            kwargs["padding"] = padding
+        else:
+            kwargs["padding"] = check.int_or_pair(padding, path + ("padding",))
+    if "bias" in conv:
+        if not isinstance(conv["bias"], bool):
+            check.add(path + ("bias",), f"expected true or false, got {_show(conv['bias'])}")
+        kwargs["bias"] = conv["bias"]
+    if "padding_mode" in conv:
+        mode = conv["padding_mode"]
+        if not isinstance(mode, str) or (mode not in PADDING_MODES and not lenient):
+            close = difflib.get_close_matches(str(mode), PADDING_MODES, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            check.add(path + ("padding_mode",), f"expected one of {', '.join(PADDING_MODES)}, got {_show(mode)}{hint}")
+        kwargs["padding_mode"] = mode
+    if len(check.problems) > before or any(key not in conv for key in REQUIRED_CONV_KEYS):
+        return None
+    return ConvConfig(**kwargs)
+
+
+def _parse_tensor_spec(value: Any, path: KeyPath, check: _Checker) -> TensorSpec | None:
+    if isinstance(value, list):
+        value = {"values": value}
+    if not isinstance(value, dict):
+        check.add(path, "expected a tensor spec: a list of numbers, or a mapping with one of "
+                        f"{', '.join(GENERATORS)} (plus an optional shape), got {_show(value)}")
+        return None
+    check.keys(value, GENERATORS + ("shape",), path)
+    generators = [key for key in GENERATORS if key in value]
+    if len(generators) != 1:
+        found = " and ".join(generators) if generators else "none"
+        check.add(path, f"expected exactly one generator ({', '.join(GENERATORS)}), found {found}")
+        return None
+    generator = generators[0]
+    shape = None
+    if "shape" in value:
+        shape = _parse_shape(value["shape"], path + ("shape",), check)
+    body, body_path = value[generator], path + (generator,)
+    if generator == "values":
+        return _parse_values(body, body_path, shape, check)
+    if generator == "fill":
+        number = check.number(body, body_path) if not _is_special_float(body) else body
+        return None if number is None else TensorSpec("fill", {"value": number}, shape)
+    if generator == "arange":
+        body = {} if body is None else body
+        if not isinstance(body, dict):
+            check.add(body_path, f"expected a mapping {{start: NUMBER, step: NUMBER}}, got {_show(body)}")
+            return None
+        check.keys(body, ("start", "step"), body_path)
+        options = {key: check.number(body[key], body_path + (key,)) for key in ("start", "step") if key in body}
+        return TensorSpec("arange", options, shape)
+    body = {} if body is None else body  # random
+    if not isinstance(body, dict):
+        check.add(body_path, f"expected a mapping {{seed, distribution, low, high, mean, std}}, got {_show(body)}")
+        return None
+    check.keys(body, ("seed", "distribution", "low", "high", "mean", "std"), body_path)
+    options: dict[str, Any] = {}
+    if "seed" in body:
+        options["seed"] = check.integer(body["seed"], body_path + ("seed",), minimum=0)
+    if "distribution" in body:
+        if body["distribution"] not in DISTRIBUTIONS:
+            check.add(body_path + ("distribution",), f"expected one of {', '.join(DISTRIBUTIONS)}, got {_show(body['distribution'])}")
+        options["distribution"] = body["distribution"]
+    for key in ("low", "high", "mean"):
+        if key in body:
+            options[key] = check.number(body[key], body_path + (key,))
+    if "std" in body:
+        options["std"] = check.number(body["std"], body_path + ("std",), minimum=0)
+    if "low" in options and "high" in options and None not in (options["low"], options["high"]) \
+            and options["low"] > options["high"]:
+        check.add(body_path, f"low ({options['low']}) must not exceed high ({options['high']})")
+    return TensorSpec("random", options, shape)
+
+
+def _is_special_float(value: Any) -> bool:
+    return isinstance(value, float) and not math.isfinite(value)
+
+
+def _parse_shape(value: Any, path: KeyPath, check: _Checker) -> tuple[int, ...] | None:
+    if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value):
+        check.add(path, f"expected a list of non-negative integers, got {_show(value)}")
+        return None
+    shape = tuple(value)
+    if math.prod(shape) > MAX_TENSOR_ELEMENTS:
+        check.add(path, f"{math.prod(shape):,} elements is over the limit of {MAX_TENSOR_ELEMENTS:,} per tensor")
+        return None
+    return shape
+
+
+def _parse_values(body: Any, path: KeyPath, shape: tuple[int, ...] | None, check: _Checker) -> TensorSpec | None:
+    if not isinstance(body, list):
+        body = [body]
+    flat: list[float] = []
+    nested_shape = _nested_shape(body, path, flat, check)
+    if nested_shape is None:
+        return None
+    if len(flat) > MAX_TENSOR_ELEMENTS:
+        check.add(path, f"{len(flat):,} values is over the limit of {MAX_TENSOR_ELEMENTS:,} per tensor")
+        return None
+    if shape is not None and math.prod(shape) != len(flat):
+        check.add(path, f"{len(flat)} values do not fill shape {list(shape)} ({math.prod(shape)} elements)")
+        return None
+    values = np.array(flat, dtype=np.float64)
+    # A flat list without a shape keeps shape None, so a weight or bias can take the layer's shape.
+    inferred = shape if shape is not None else (nested_shape if len(nested_shape) > 1 else None)
+    return TensorSpec("values", {}, inferred, values)
+
+
+def _nested_shape(node: Any, path: KeyPath, flat: list, check: _Checker) -> tuple[int, ...] | None:
+    """Check a nested list is rectangular and numeric; append its numbers to ``flat``."""
+    if not isinstance(node, list):
+        if isinstance(node, bool) or not isinstance(node, (int, float)):
+            hint = " (write .nan, .inf or -.inf for special values)" if str(node).lower().lstrip("+-") in ("nan", "inf", "infinity") else ""
+            check.add(path, f"expected a number, got {_show(node)}{hint}")
+            return None
+        flat.append(float(node))
+        return ()
+    shapes = []
+    for i, item in enumerate(node):
+        sub = _nested_shape(item, path + (i,), flat, check)
+        if sub is None:
+            return None
+        if shapes and sub != shapes[0]:
+            check.add(path + (i,), f"ragged nesting: expected shape {list(shapes[0])} like element 0, got {list(sub)}")
+            return None
+        shapes.append(sub)
+    return (len(node),) + (shapes[0] if shapes else ())
+
+
+def _resolve_shape(spec: TensorSpec, layer_shape: tuple[int, ...] | None, path: KeyPath, check: _Checker,
+                   missing: str = "") -> tuple[int, ...] | None:
+    """The tensor's shape: explicit, inferred from nested values, or the layer's."""
+    if spec.shape is not None:
+        return spec.shape
+    if layer_shape is not None:
+        if spec.size is not None and spec.size != math.prod(layer_shape):
+            check.add(path, f"{spec.size} values do not fill the layer's shape {list(layer_shape)} "
+                            f"({math.prod(layer_shape)} elements)")
+            return None
+        if math.prod(layer_shape) > MAX_TENSOR_ELEMENTS:
+            check.add(path, f"the layer's shape {list(layer_shape)} is over the limit of {MAX_TENSOR_ELEMENTS:,} elements")
+            return None
+        return layer_shape
+    if spec.size is not None:  # a flat list of values: 1-D
+        return (spec.size,)
+    check.add(path, missing or "a shape is needed")
+    return None
+
+
+def _check_work_size(conv: ConvConfig, input_shape: tuple[int, ...], check: _Checker) -> None:
+    """Refuse outputs over the element limit and cases that would take minutes to run."""
+    from reference_impl import plan_conv2d  # the shared geometry: one place computes output sizes
+
+    try:
+        geometry = plan_conv2d(input_shape, conv.weight_shape(), None, conv.stride, conv.padding,
+                               conv.dilation, conv.groups, conv.padding_mode)
+    except (ValueError, TypeError):
+        return  # an invalid layer: torch and the implementation will say why
+    outputs = math.prod(geometry.output_shape)
+    if outputs > MAX_TENSOR_ELEMENTS:
+        check.add(("conv",), f"the output would have {outputs:,} elements, over the limit of {MAX_TENSOR_ELEMENTS:,}")
+    multiply_adds = outputs * geometry.in_channels_per_group * math.prod(geometry.kernel)
+    if multiply_adds > MAX_MULTIPLY_ADDS:
+        check.add(("conv",), f"{multiply_adds:,} multiply-adds is over the limit of {MAX_MULTIPLY_ADDS:,} per case")
+

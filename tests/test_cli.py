@@ -1,0 +1,130 @@
+"""The command line, the --impl plug-in interface and the JSON report."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conformance.cli import main
+from conformance.implementations import ImplementationLoadError, load_implementation
+from tests.helpers import write_case
+from tests.plugins import wrong_convs
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED_CASES = str(ROOT / "cases" / "seed")
+GOOD = """
+name: good/{name}
+conv: {{in_channels: 4, out_channels: 6, kernel_size: [2, 3], groups: 2, stride: [2, 1], padding: [1, 0], dilation: [1, 2]}}
+input: {{random: {{}}, shape: [2, 4, 6, 9]}}
+"""
+
+
+def run(capsys, *argv: str) -> tuple[int, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+def test_run_passes_the_seed_cases_and_prints_the_summary(capsys) -> None:
+    code, out = run(capsys, "run", SEED_CASES)
+    assert code == 0
+    assert out.strip().splitlines()[-1] == "3 passed, 0 failed"
+    assert "PASS  seed/groups3" in out
+
+
+def test_json_report(tmp_path: Path, capsys) -> None:
+    write_case(tmp_path, GOOD.format(name="a"), "a.yaml")
+    write_case(tmp_path, "conv: {in_channels: x}\n", "broken.yaml")
+    report = tmp_path / "out" / "results.json"
+    code, _ = run(capsys, "run", str(tmp_path / "cases"), "--json", str(report))
+    data = json.loads(report.read_text())
+    assert code == 1
+    assert data["summary"] == {"passed": 1, "failed": 1, "errors": 1}
+    by_name = {c["name"]: c for c in data["cases"]}
+    assert by_name["good/a"]["status"] == "passed" and by_name["good/a"]["max_abs_error"] < 1e-5
+    assert by_name["broken"]["status"] == "error" and "in_channels" in by_name["broken"]["message"]
+    assert set(by_name["good/a"]) == {"name", "file", "status", "max_abs_error", "max_rel_error", "message"}
+
+
+def test_a_wrong_implementation_fails_with_exit_1(capsys) -> None:
+    code, out = run(capsys, "run", SEED_CASES, "--impl", "tests.plugins.wrong_convs:interleaved_groups")
+    assert code == 1
+    assert "FAILED: case seed/groups3" in out and out.strip().endswith("0 passed, 3 failed")
+
+
+def test_an_implementation_that_never_refuses_fails_the_error_cases(capsys) -> None:
+    code, out = run(capsys, "run", str(ROOT / "cases" / "errors"), "--impl", "tests.plugins.wrong_convs:accepts_anything")
+    assert code == 1 and "expected an error, but tests.plugins.wrong_convs:accepts_anything computed" in out
+
+
+def test_wrong_dtype_is_a_failure(capsys) -> None:
+    code, out = run(capsys, "run", SEED_CASES, "-k", "groups3", "--impl", "tests.plugins.wrong_convs:returns_float64")
+    assert code == 1 and "returned dtype float64, expected float32" in out
+
+
+def test_plugin_gets_arguments_as_the_case_wrote_them(tmp_path: Path, capsys) -> None:
+    write_case(tmp_path, """
+        conv: {in_channels: 2, out_channels: 2, kernel_size: 3, stride: [2, 1], padding: same, groups: 2,
+               padding_mode: circular}
+        input: {random: {}, shape: [1, 2, 5, 6]}
+    """.replace("padding: same", "padding: [1, 1]"), "a.yaml")
+    write_case(tmp_path, "conv: {in_channels: 2, out_channels: 2, kernel_size: 1, bias: false}\n"
+                         "input: {fill: 1, shape: [1, 2, 1, 1]}\n", "b.yaml")
+    wrong_convs.calls.clear()
+    code, _ = run(capsys, "run", str(tmp_path / "cases"), "--impl", "tests.plugins.wrong_convs:recording")
+    assert code == 0
+    first, second = wrong_convs.calls
+    assert first == dict(stride=(2, 1), padding=(1, 1), dilation=1, groups=2, bias=first["bias"], padding_mode="circular")
+    assert first["bias"].shape == (2,)
+    assert "padding_mode" not in second and second["bias"] is None
+
+
+def test_plugin_by_file_path(tmp_path: Path, capsys) -> None:
+    plugin = tmp_path / "my_conv.py"
+    plugin.write_text("from reference_impl import conv2d as mine\n")
+    code, out = run(capsys, "run", SEED_CASES, "--impl", f"{plugin}:mine")
+    assert code == 0, out
+
+
+@pytest.mark.parametrize("spec,words", [
+    ("no_colon", "expects MODULE:FUNCTION"),
+    ("no_such_module_xyz:f", "cannot import 'no_such_module_xyz'"),
+    ("tests.plugins.wrong_convs:missing", "has no attribute 'missing'"),
+    ("tests.plugins.wrong_convs:NOT_CALLABLE", "is a int, not a function"),
+    ("/no/such/file.py:f", "no such file"),
+])
+def test_impl_errors_are_clear(spec: str, words: str, capsys) -> None:
+    with pytest.raises(ImplementationLoadError, match=words):
+        load_implementation(spec)
+    code, out = run(capsys, "run", SEED_CASES, "--impl", spec)
+    assert code == 2 and words in out
+
+
+def test_keyword_selects_cases(capsys) -> None:
+    code, out = run(capsys, "run", SEED_CASES, "-k", "OUT18")
+    assert code == 0 and out.strip().splitlines()[-1] == "1 passed, 0 failed"
+
+
+def test_missing_path_is_a_usage_error(capsys) -> None:
+    code, out = run(capsys, "run", "/no/such/cases")
+    assert code == 2 and "no such case file or folder" in out
+
+
+def test_validate(tmp_path: Path, capsys) -> None:
+    write_case(tmp_path, GOOD.format(name="a"), "a.yaml")
+    assert run(capsys, "validate", str(tmp_path / "cases"))[0] == 0
+    write_case(tmp_path, "conv: {in_channels: 1, out_channels: 1, kernel_size: 1, grops: 1}\ninput: [1]\n", "bad.yaml")
+    code, out = run(capsys, "validate", str(tmp_path / "cases"))
+    assert code == 1
+    assert "bad.yaml:1: conv.grops: unknown key 'grops' (did you mean 'groups'?)" in out
+    assert "1 valid cases, 1 invalid, in 2 files" in out
+
+
+def test_console_script_and_module_entry_points() -> None:
+    for command in ([sys.executable, "-m", "conformance"], [str(Path(sys.executable).parent / "conformance")]):
+        done = subprocess.run([*command, "run", SEED_CASES, "-q"], capture_output=True, text=True, cwd=ROOT)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip().splitlines()[-1] == "3 passed, 0 failed"

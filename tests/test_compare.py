@@ -1,0 +1,79 @@
+"""The comparator and the failure report."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from conformance.compare import compare_arrays
+from conformance.implementations import Implementation
+from conformance.report import format_failure
+from conformance.runner import run_case
+from tests.helpers import assert_is_case, load_one
+
+
+def test_nan_equals_nan_and_matching_infinities_pass() -> None:
+    a = np.array([np.nan, np.inf, -np.inf, 1.0])
+    assert compare_arrays(a, a.copy(), 0, 0).passed
+
+
+def test_nan_against_a_number_fails() -> None:
+    c = compare_arrays(np.array([1.0, np.nan]), np.array([1.0, 2.0]), 1e-3, 1e-3)
+    assert not c.passed and c.mismatched == 1 and c.worst_index == (1,)
+
+
+def test_opposite_infinities_fail() -> None:
+    assert not compare_arrays(np.array([np.inf]), np.array([-np.inf]), 1, 1).passed
+
+
+def test_tolerance_is_atol_plus_rtol_times_expected() -> None:
+    expected = np.array([100.0])
+    assert compare_arrays(np.array([100.0 + 1.0 + 0.1 - 1e-9]), expected, rtol=0.01, atol=0.1).passed
+    assert not compare_arrays(np.array([100.0 + 1.0 + 0.1 + 1e-9]), expected, rtol=0.01, atol=0.1).passed
+
+
+def test_the_worst_element_is_the_one_furthest_past_its_tolerance() -> None:
+    expected = np.zeros((1, 2, 2, 2))
+    actual = expected.copy()
+    actual[0, 0, 0, 1] = 1e-3
+    actual[0, 1, 1, 0] = 5e-3
+    c = compare_arrays(actual, expected, 1e-6, 1e-6)
+    assert (c.mismatched, c.worst_index, c.worst_abs_error) == (2, (0, 1, 1, 0), 5e-3)
+    assert c.max_abs_error == 5e-3
+
+
+def test_shape_and_dtype_are_checked_before_values() -> None:
+    c = compare_arrays(np.zeros((1, 2)), np.zeros((2, 1)), 0, 0)
+    assert not c.passed and "shapes differ" in c.summary()
+    d = compare_arrays(np.zeros(2), np.zeros(2, np.float32), 0, 0, required_dtype=np.float32)
+    assert not d.passed and "dtype float64, expected float32" in d.summary()
+
+
+def test_report_names_case_element_group_and_all_values(tmp_path: Path) -> None:
+    """An implementation off by one at y[0, 2, 0, 0] of the seed case."""
+    case = assert_is_case(load_one(tmp_path, """
+        name: seed/groups3
+        conv: {in_channels: 6, out_channels: 6, kernel_size: 1, groups: 3, bias: false}
+        input: {values: [0.1, 1, 10, 100, 1000, 10000], shape: [1, 6, 1, 1]}
+        weight: {arange: {start: 1}}
+        expected: {values: [2.1, 4.3, 650, 870, 109000, 131000], shape: [1, 6, 1, 1]}
+    """))
+
+    def off_by_one(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
+        from reference_impl import conv2d
+
+        out = conv2d(x, w, b, stride, padding, dilation, groups)
+        out[0, 2, 0, 0] += 1
+        return out
+
+    result = run_case(case, Implementation("off_by_one", off_by_one))
+    report = format_failure(result)
+    assert result.status == "failed"
+    assert "FAILED: case seed/groups3" in report
+    assert "off_by_one vs torch: 1 of 6 elements differ" in report
+    assert "shapes: off_by_one (1, 6, 1, 1), torch (1, 6, 1, 1)" in report
+    assert "y[n=0, o=2, h=0, w=0]: output channel 2 is in group 1 of 3, which reads input channels 2-3" in report
+    assert "off_by_one = 651, torch = 650, expected = 650" in report
+    assert "allowed 0.000855 = atol 1e-05 + rtol 1.3e-06 x |650|" in report
+    assert "ok   torch vs expected" in report
+    assert result.max_abs_error == 1.0
