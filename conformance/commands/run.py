@@ -17,6 +17,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                                "exit 0 only if every case passed.")
     add_selection_arguments(parser)
     parser.add_argument("--json", metavar="FILE", help="write the results as JSON")
+    parser.add_argument("--html", metavar="DIR",
+                        help="write a static HTML report (DIR/index.html, with explanations and pictures)")
     parser.add_argument("-q", "--quiet", action="store_true", help="print only failures and the summary")
     parser.set_defaults(handler=guarded(run_command))
 
@@ -43,5 +45,9 @@ def run_command(args: argparse.Namespace) -> int:
     results = run_cases(args)
     if args.json:
         write_json(results, ensure_parent(args.json))
+    if args.html:
+        from ..html_report import write_html_report  # matplotlib is imported only for a report
+
+        print(f"HTML report: {write_html_report(results, args.html)}")
     print(summary_line(results))
     return 0 if all(r.status == PASSED for r in results) else 1
