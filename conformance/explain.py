@@ -198,8 +198,8 @@ def geometry_of(case: Case, tensors: CaseTensors) -> ConvGeometry:
 def element_sum(case: Case, tensors: CaseTensors, index: Sequence[int]) -> ElementSum:
     """``y[n, o, h, w]`` written out: every (input channel of the group, kernel tap) product.
 
-    >>> from conformance.loader import load_file; from conformance.runner import make_tensors
-    >>> case = load_file(__import__("pathlib").Path("cases/seed/groups3.yaml"))[0]
+    >>> from pathlib import Path; from conformance.loader import load_file; from conformance.runner import make_tensors
+    >>> case = load_file(Path(__file__).parent.parent / "cases" / "seed" / "groups3.yaml")[0]  # the seed experiment
     >>> s = element_sum(case, make_tensors(case), (0, 2, 0, 0))
     >>> [(t.weight, round(t.value, 6), t.input_channel) for t in s.terms], round(s.total, 3)
     ([(5.0, 10.0, 2), (6.0, 100.0, 3)], 650.0)
