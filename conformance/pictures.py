@@ -17,7 +17,7 @@ import matplotlib
 matplotlib.use("Agg")  # before pyplot: render to files only, never open a window
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.collections import LineCollection  # noqa: E402
 from matplotlib.patches import Patch, Rectangle  # noqa: E402
 
 from reference_impl import pad_input  # noqa: E402
@@ -55,8 +55,10 @@ def draw_connectivity(case: Case, tensors: CaseTensors | None = None):
     # Channel k of n sits at y = centre-aligned positions, channel 0 at the top.
     in_y = (c_in - 1) / 2 - np.arange(c_in) if c_in > 1 else np.zeros(1)
     out_y = (c_out - 1) / 2 - np.arange(c_out) if c_out > 1 else np.zeros(1)
-    for o, c in zip(*np.nonzero(matrix >= 0)):
-        ax.add_line(Line2D([0, 1], [in_y[c], out_y[o]], color=group_colour(int(matrix[o, c])), lw=1.6, alpha=0.85))
+    outs, ins = np.nonzero(matrix >= 0)
+    edges = np.stack([np.stack([np.zeros(len(ins)), in_y[ins]], 1), np.stack([np.ones(len(outs)), out_y[outs]], 1)], 1)
+    ax.add_collection(LineCollection(edges, colors=[group_colour(int(g)) for g in matrix[outs, ins]], linewidths=1.6,
+                                     alpha=0.85))  # (edges, 2 ends, xy): one artist, however many edges
     in_group = np.arange(c_in) // (c_in // conv.groups)
     out_group = np.arange(c_out) // (c_out // conv.groups)
     ax.scatter(np.zeros(c_in), in_y, s=90, c=[group_colour(g) for g in in_group], zorder=3, edgecolors="black")
@@ -103,41 +105,41 @@ def draw_weights(case: Case, tensors: CaseTensors):
     in_per_group = c_in // conv.groups
     weight = tensors.weight.astype(np.float64)  # (C_out, C_in/G, kH, kW)
     rows, cols = c_out * k_h, c_in * k_w
-    scale = 3.6 / max(rows, cols, 1)
-    panel = (max(2.2, cols * scale + 1.0), max(2.2, rows * scale + 1.0))
+    scale = 3.6 / max(rows, cols, 1)  # inches per weight cell
+    panel = (max(2.9, cols * scale + 1.0), max(2.2, rows * scale + 1.0))
     fig, (left, right) = plt.subplots(1, 2, figsize=(2 * panel[0] + 0.6, panel[1] + 1.3))
-    annotate = scale >= 0.3  # inches per cell: below that the numbers would overlap
-    fontsize = 10 if scale >= 0.5 else 7
-    for o in range(c_out):
-        for c in range(c_in):
-            g = int(matrix[o, c])
-            # One (output, input) channel pair = one kH×kW kernel, framed in white.
-            dense_face = (0.82, 0.82, 0.82, 1.0)
-            right.add_patch(Rectangle((c * k_w, o * k_h), k_w, k_h, facecolor=dense_face, edgecolor="white", lw=1))
-            if g < 0:
-                continue
-            colour = group_colour(g)
-            left.add_patch(Rectangle((c * k_w, o * k_h), k_w, k_h, facecolor=(*colour[:3], 0.35),
-                                     edgecolor="white", lw=1))
-            if annotate:
-                kernel = weight[o, c - g * in_per_group]  # (kH, kW)
-                for p in range(k_h):
-                    for q in range(k_w):
-                        left.text(c * k_w + q + 0.5, o * k_h + p + 0.5, format_number(kernel[p, q], case.dtype, DIGITS),
-                                  ha="center", va="center", fontsize=fontsize)
+
+    # One RGBA pixel per weight: the group's tint where output o reads input c, white elsewhere.
+    tints = np.array([(*group_colour(g)[:3], 0.35) for g in range(conv.groups)] + [(1.0, 1.0, 1.0, 0.0)])
+    cells = tints[np.where(matrix >= 0, matrix, conv.groups)]  # (C_out, C_in, 4)
+    cells = np.repeat(np.repeat(cells, k_h, axis=0), k_w, axis=1)  # (C_out*kH, C_in*kW, 4)
+    left.imshow(cells, extent=(0, cols, rows, 0), interpolation="nearest")
+    right.imshow(np.broadcast_to(np.array([0.82, 0.82, 0.82, 1.0]), (rows, cols, 4)), extent=(0, cols, rows, 0),
+                 interpolation="nearest")
+    for ax in (left, right) if scale * min(k_h, k_w) >= 0.12 else ():  # white lines frame each kernel, if wide enough
+        ax.vlines(np.arange(1, c_in) * k_w, 0, rows, colors="white", lw=1)
+        ax.hlines(np.arange(1, c_out) * k_h, 0, cols, colors="white", lw=1)
+    if scale >= 0.3:  # inches per cell: below that the numbers would overlap
+        fontsize = 10 if scale >= 0.5 else 7
+        for o, c in zip(*np.nonzero(matrix >= 0)):
+            kernel = weight[o, c - matrix[o, c] * in_per_group]  # (kH, kW)
+            for p in range(k_h):
+                for q in range(k_w):
+                    left.text(c * k_w + q + 0.5, o * k_h + p + 0.5, format_number(kernel[p, q], case.dtype, DIGITS),
+                              ha="center", va="center", fontsize=fontsize)
     dense = c_out * c_in * k_h * k_w
-    for ax, title in ((left, f"groups = {conv.groups}: weight {tuple(weight.shape)},\n"
-                             f"{weight.size} numbers (W[o, j] placed at input g·{in_per_group} + j)"),
-                      (right, f"groups = 1: weight ({c_out}, {c_in}, {k_h}, {k_w}),\n{dense} numbers")):
+    for ax, title in ((left, f"groups = {conv.groups}\nweight {tuple(weight.shape)}: {weight.size} numbers\n"
+                             f"W[o, j] sits at input g·{in_per_group} + j"),
+                      (right, f"groups = 1\nweight ({c_out}, {c_in}, {k_h}, {k_w}): {dense} numbers\n")):
         ax.set_xlim(0, cols)
         ax.set_ylim(rows, 0)  # output channel 0 at the top, like a printed matrix
         ax.set_aspect("equal")
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("input channel")
         ax.set_ylabel("output channel")
-        step = max(1, c_in // 16)
+        step = -(-c_in // 8)  # at most 8 labelled channels per axis
         ax.set_xticks([c * k_w + k_w / 2 for c in range(0, c_in, step)], [str(c) for c in range(0, c_in, step)])
-        step = max(1, c_out // 16)
+        step = -(-c_out // 16)
         ax.set_yticks([o * k_h + k_h / 2 for o in range(0, c_out, step)], [str(o) for o in range(0, c_out, step)])
         ax.tick_params(length=0, labelsize=8)
         for spine in ax.spines.values():
