@@ -23,8 +23,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "default: every element of a small output, else one per output channel")
     parser.add_argument("--max-terms", metavar="K", type=int, default=DEFAULT_MAX_TERMS,
                         help=f"show at most K products per sum, the largest ones (default {DEFAULT_MAX_TERMS})")
-    parser.add_argument("--plot", metavar="DIR", help="also draw the pictures into DIR, as SVG and PNG (the element picture shows the first --element, "
-                                                     "else output channel 0 at the centre)")
+    parser.add_argument("--plot", metavar="DIR",
+                        help="also draw the pictures into DIR, as SVG and PNG (the element picture shows the first "
+                             "--element, else output channel 0 at the centre)")
     parser.add_argument("--impl", metavar="MODULE:FUNCTION",
                         help="show this convolution's values beside torch's (default: the reference)")
     parser.set_defaults(handler=guarded(explain_command))
