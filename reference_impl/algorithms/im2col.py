@@ -22,7 +22,7 @@ def conv2d_im2col(x_padded: np.ndarray, weight: np.ndarray, geo: ConvGeometry) -
     height_out, _ = geo.output_size
     phases = split_phases(x_padded, geo.stride)                # (s_h, s_w, N, C_in, H_q, W_q)
     phase_width = phases.shape[-1]
-    flat = phases.reshape(*phases.shape[:2], N, G, C_g, -1)     # (s_h, s_w, N, G, C_g, H_q*W_q)
+    flat = phases.reshape(*phases.shape[:2], N, G, C_g, phases.shape[-2] * phase_width)   # (s_h, s_w, N, G, C_g, H_q*W_q)
     taps = kernel_taps(geo, phase_width)
     length, wide = wide_length(geo, phase_width), height_out * phase_width
 
