@@ -16,7 +16,6 @@ import json
 import math
 import os
 import platform
-import resource
 import subprocess
 import sys
 import time
@@ -37,20 +36,25 @@ THREADS = 2
 REPO = Path(__file__).resolve().parents[1]
 
 
-def median_times(fns: dict[str, Callable[[], object]], rounds: int, warmup: int = 2) -> dict[str, float]:
+def median_times(fns: dict[str, Callable[[], object]], rounds: int, warmup: int = 2,
+                 warmup_seconds: float = 0.3) -> dict[str, float]:
     """Median seconds per call of each function, timed in blocks: all rounds of one, then the next.
 
     Not round-robin: with 2 cores, OpenBLAS's and torch's (libgomp) worker threads keep spinning
     for a while after a call and steal the cores of whatever runs next (measured: torch 10x slower
     right after a NumPy GEMM). So each block starts after a pause and a warm-up. Drift is evened
     out by running the blocks twice, in forward then reverse order, and pooling the samples.
+    Warm-up is at least ``warmup`` calls and ``warmup_seconds``: torch's first few dozen calls
+    of a new shape were measured up to 50x slower than its steady state on this machine.
     """
     samples: dict[str, list[float]] = {name: [] for name in fns}
     for order in (list(fns), list(fns)[::-1]):
         for name in order:
             time.sleep(0.2)  # let the previous block's spinning threads go to sleep
-            for _ in range(warmup):
+            start, calls = time.perf_counter(), 0
+            while calls < warmup or time.perf_counter() - start < warmup_seconds:
                 fns[name]()
+                calls += 1
             for _ in range(max(1, rounds // 2)):
                 start = time.perf_counter()
                 fns[name]()
@@ -172,23 +176,37 @@ def roofline() -> dict:
     return {"gemm_gflops": 2 * n**3 / gemm / 1e9, "copy_gbps": 2 * src.nbytes / copy / 1e9}
 
 
+def _status_kib(field: str) -> int:
+    """A 'VmRSS' / 'VmHWM' line of /proc/self/status, in KiB."""
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith(field + ":"))
+
+
 def memory_child(impl: str, index: int) -> None:
-    """Run one convolution in this fresh process; print peak RSS growth (KiB) as JSON."""
+    """Run one convolution in this fresh process; print its peak RSS growth (KiB) as JSON.
+
+    ru_maxrss is no good here: Linux carries it over from the parent through fork + exec, so a
+    child of this (large) benchmark process starts with the parent's peak. Instead reset the
+    process's RSS high-water mark (writing 5 to /proc/self/clear_refs) once the inputs exist
+    and one warm call is done, and read VmHWM after a second call: the peak of one steady-state
+    call, input excluded, output included.
+    """
     layer = LAYERS[index]
     x, w = layer.tensors()
     if impl == "torch":
         import torch
         torch.set_num_threads(THREADS)
+        torch.set_grad_enabled(False)
         tx, tw = torch.from_numpy(x), torch.from_numpy(w)
         run = lambda: torch.nn.functional.conv2d(tx, tw, None, **layer.conv_kwargs())  # noqa: E731
-        torch.set_grad_enabled(False)
     else:
         run = lambda: conv2d(x, w, **layer.conv_kwargs(), algorithm=None if impl == "reference" else impl)  # noqa: E731
-    with open("/proc/self/statm") as f:
-        rss_before = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
+    run()  # warm call: torch's one-time set-up (oneDNN kernels, caches) is not a per-call cost
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    rss_before = _status_kib("VmRSS")
     out = run()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-    print(json.dumps({"peak_kib": peak - rss_before, "output_kib": np.asarray(out).nbytes // 1024}))
+    print(json.dumps({"peak_kib": _status_kib("VmHWM") - rss_before, "output_kib": np.asarray(out).nbytes // 1024}))
 
 
 def measure_memory(indices: list[int]) -> list[dict]:
