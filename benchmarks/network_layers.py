@@ -37,8 +37,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def median_times(fns: dict[str, Callable[[], object]], rounds: int, warmup: int = 2,
-                 warmup_seconds: float = 0.3) -> dict[str, float]:
-    """Median seconds per call of each function, timed in blocks: all rounds of one, then the next.
+                 warmup_seconds: float = 0.3) -> dict[str, dict[str, float]]:
+    """Median and minimum seconds per call of each function, timed in blocks: all rounds of one,
+    then the next.
 
     Not round-robin: with 2 cores, OpenBLAS's and torch's (libgomp) worker threads keep spinning
     for a while after a call and steal the cores of whatever runs next (measured: torch 10x slower
@@ -46,6 +47,12 @@ def median_times(fns: dict[str, Callable[[], object]], rounds: int, warmup: int 
     out by running the blocks twice, in forward then reverse order, and pooling the samples.
     Warm-up is at least ``warmup`` calls and ``warmup_seconds``: torch's first few dozen calls
     of a new shape were measured up to 50x slower than its steady state on this machine.
+
+    Why the minimum too: on this 2-vCPU VM, torch's libgomp threads spin at barriers, and when
+    the host preempts a vCPU a call takes ~25-30 ms instead of ~0.5 ms, in episodes lasting
+    dozens of calls (measured with torch alone; OMP_WAIT_POLICY=PASSIVE removes the episodes but
+    makes torch ~1.8x slower). The median of a block that hit an episode is meaningless, the
+    minimum is the least disturbed call. Report both; judge on both.
     """
     samples: dict[str, list[float]] = {name: [] for name in fns}
     for order in (list(fns), list(fns)[::-1]):
@@ -59,7 +66,7 @@ def median_times(fns: dict[str, Callable[[], object]], rounds: int, warmup: int 
                 start = time.perf_counter()
                 fns[name]()
                 samples[name].append(time.perf_counter() - start)
-    return {name: float(np.median(s)) for name, s in samples.items()}
+    return {name: {"median": float(np.median(s)), "min": float(np.min(s))} for name, s in samples.items()}
 
 
 def algorithms_for(layer: Layer) -> list[str]:
@@ -135,23 +142,25 @@ def geomean(values: list[float]) -> float:
     return math.exp(sum(math.log(v) for v in values) / len(values))
 
 
-def print_table(rows: list[dict]) -> None:
+def print_table(rows: list[dict], stat: str) -> None:
+    """One table of times (ms) and ratios to torch, all from the same statistic (median or min)."""
     algos = list(ALGORITHMS)
     has_onnx = "onnx" in rows[0]["seconds"]
-    header = f"{'layer':30s} {'torch ms':>9s} " + " ".join(f"{a + ' ms (x)':>18s}" for a in algos)
+    print(f"\n{stat} of the rounds: ms (ratio to torch)")
+    header = f"{'layer':30s} {'torch ms':>9s} " + " ".join(f"{a:>16s}" for a in algos)
     header += f" {'chosen':>9s} {'ref/torch':>9s}" + (f" {'onnx ms':>9s} {'onnx/ref':>9s}" if has_onnx else "")
     print(header)
     ratios: dict[str, list[float]] = {a: [] for a in algos + ["chosen", "onnx"]}
     for row in rows:
-        s = row["seconds"]
+        s = {name: v[stat] for name, v in row["seconds"].items()}
         t = s["torch"]
         cells = []
         for a in algos:
             if a in s:
                 ratios[a].append(s[a] / t)
-                cells.append(f"{s[a] * 1e3:9.2f} ({s[a] / t:5.2f}x)")
+                cells.append(f"{s[a] * 1e3:7.2f} ({s[a] / t:5.2f})")
             else:
-                cells.append(f"{'-':>18s}")
+                cells.append(f"{'-':>16s}")
         ref = s[row["chosen"]]
         ratios["chosen"].append(ref / t)
         line = f"{row['layer']:30s} {t * 1e3:9.3f} " + " ".join(cells) + f" {row['chosen']:>9s} {ref / t:9.2f}"
@@ -159,8 +168,8 @@ def print_table(rows: list[dict]) -> None:
             ratios["onnx"].append(s["onnx"] / ref)
             line += f" {s['onnx'] * 1e3:9.2f} {s['onnx'] / ref:9.1f}"
         print(line)
-    print("geometric mean of ratios: " + ", ".join(
-        f"{k}/torch {geomean(v):.2f} (over {len(v)})" for k, v in ratios.items() if v and k != "onnx"))
+    print("geometric mean of ratios to torch: " + ", ".join(
+        f"{k} {geomean(v):.2f} (over {len(v)})" for k, v in ratios.items() if v and k != "onnx"))
     if has_onnx:
         print(f"geometric mean onnx/reference (speed-up of the reference over ONNX): {geomean(ratios['onnx']):.1f}")
 
@@ -169,10 +178,10 @@ def roofline() -> dict:
     """float32 GEMM peak of numpy's BLAS and the large-copy memory bandwidth, for context."""
     n = 2048
     a = np.random.default_rng(0).standard_normal((n, n), dtype=np.float32)
-    gemm = median_times({"gemm": lambda: a @ a}, rounds=7)["gemm"]
+    gemm = median_times({"gemm": lambda: a @ a}, rounds=8)["gemm"]["min"]
     src = np.ones(64 * 2**20, dtype=np.float32)  # 256 MiB, far past every cache
     dst = np.empty_like(src)
-    copy = median_times({"copy": lambda: np.copyto(dst, src)}, rounds=7, warmup=1)["copy"]
+    copy = median_times({"copy": lambda: np.copyto(dst, src)}, rounds=8, warmup=1)["copy"]["min"]
     return {"gemm_gflops": 2 * n**3 / gemm / 1e9, "copy_gbps": 2 * src.nbytes / copy / 1e9}
 
 
@@ -236,7 +245,8 @@ def environment() -> dict:
     import torch
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
     return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "numpy": np.__version__,
-            "torch": torch.__version__, "torch_threads": THREADS}
+            "torch": torch.__version__, "torch_threads": THREADS,
+            "loadavg_1min": os.getloadavg()[0]}  # other processes on the cores make every number noisier
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -258,7 +268,8 @@ def main(argv: list[str] | None = None) -> None:
     results["roofline"] = roofline()
     print("roofline: numpy float32 GEMM 2048^3 {gemm_gflops:.0f} GFLOP/s, large copy {copy_gbps:.1f} GB/s".format(**results["roofline"]))
     results["layers"] = time_layers(args.rounds, onnx_mod)
-    print_table(results["layers"])
+    print_table(results["layers"], "median")
+    print_table(results["layers"], "min")
     if args.memory:
         results["memory"] = measure_memory(list(range(len(LAYERS))))
         print_memory(results["memory"])

@@ -86,9 +86,9 @@ def _geo(c_in, c_out, groups, k, size=16, stride=1):
     (_geo(96, 96, 96, 7), "taps"),                 # ConvNeXt 7x7 depthwise: no 49x im2col
     (_geo(32, 64, 32, 3), "taps"),                 # depth multiplier 2
     (_geo(128, 128, 32, 3), "taps"),               # ResNeXt: 4 channels per group
-    (_geo(256, 256, 32, 3, stride=2), "im2col"),   # 8 channels per group
-    (_geo(96, 256, 2, 5), "im2col"),               # AlexNet groups=2
-    (_geo(16, 16, 1, 3), "im2col"),                # plain convolution
+    (_geo(256, 256, 32, 3, stride=2), "einsum"),   # 8 channels per group
+    (_geo(96, 256, 2, 5), "einsum"),               # AlexNet groups=2
+    (_geo(16, 16, 1, 3), "einsum"),                # plain convolution
 ])
 def test_choose_algorithm(geo, expected):
     assert choose_algorithm(geo) == expected

@@ -38,13 +38,17 @@ def choose_algorithm(geo: ConvGeometry) -> str:
     * few input channels per group (depthwise, ResNeXt's 4) -> "taps": im2col would copy kH*kW
       times the input to feed a GEMM with a tiny inner dimension; the tap loop reads the input
       in place, so its peak memory is about input + output.
-    * otherwise -> "im2col": one kH*kW copy buys a GEMM with inner dimension C_g*kH*kW.
+    * otherwise (many channels per group) -> "einsum": a GEMM over (C_g, kH, kW) per group.
+      Our explicit "im2col" does the same contraction, but NumPy 2.4's einsum (which lays the
+      windows out and calls batched matmul itself) measured 1.2-1.7x faster on ResNeXt's
+      strided layer and both AlexNet layers in every run, with a lower peak; im2col stays as
+      the readable, forceable version of that path.
     """
     if geo.kernel == (1, 1):
         return "pointwise"
     if geo.in_channels_per_group <= TAPS_MAX_CHANNELS_PER_GROUP:
         return "taps"
-    return "im2col"
+    return "einsum"
 
 
 __all__ = ["ALGORITHMS", "Algorithm", "choose_algorithm", "sliding_windows",
