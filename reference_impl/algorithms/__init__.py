@@ -1,0 +1,55 @@
+"""The algorithms behind :func:`reference_impl.conv2d`, and the rule that picks one per shape.
+
+Every algorithm has the same contract: padded input (N, C_in, H_pad, W_pad) and weight
+(C_out, C_in/G, kH, kW), both already in the output dtype, plus the geometry; it returns
+(N, G, C_out/G, H_out, W_out). Padding, bias and the unbatched case are handled once, in
+``conv2d``. Each one is checked against ``conv2d_loops`` in tests/test_reference_paths.py.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from ..geometry import ConvGeometry
+from .einsum import conv2d_einsum, sliding_windows
+from .im2col import conv2d_im2col
+from .pointwise import conv2d_pointwise
+from .taps import conv2d_taps
+
+Algorithm = Callable[[np.ndarray, np.ndarray, ConvGeometry], np.ndarray]
+
+ALGORITHMS: dict[str, Algorithm] = {
+    "pointwise": conv2d_pointwise,
+    "im2col": conv2d_im2col,
+    "taps": conv2d_taps,
+    "einsum": conv2d_einsum,
+}
+
+# Channels per group at or below which the tap loop beats im2col + GEMM (docs/performance.md):
+# ResNeXt's C_g = 4 runs ~1.5x faster with taps; AlexNet's C_g = 48 ~2.5x faster with im2col.
+TAPS_MAX_CHANNELS_PER_GROUP = 4
+
+
+def choose_algorithm(geo: ConvGeometry) -> str:
+    """The fastest algorithm for this shape, by the measurements in docs/performance.md.
+
+    * 1x1 kernel -> "pointwise": the convolution *is* a per-group matmul, nothing to gather.
+    * few input channels per group (depthwise, ResNeXt's 4) -> "taps": im2col would copy kH*kW
+      times the input to feed a GEMM with a tiny inner dimension; the tap loop reads the input
+      in place, so its peak memory is about input + output.
+    * otherwise (many channels per group) -> "einsum": a GEMM over (C_g, kH, kW) per group.
+      Our explicit "im2col" does the same contraction, but NumPy 2.4's einsum (which lays the
+      windows out and calls batched matmul itself) measured 1.2-1.7x faster on ResNeXt's
+      strided layer and both AlexNet layers in every run, with a lower peak; im2col stays as
+      the readable, forceable version of that path.
+    """
+    if geo.kernel == (1, 1):
+        return "pointwise"
+    if geo.in_channels_per_group <= TAPS_MAX_CHANNELS_PER_GROUP:
+        return "taps"
+    return "einsum"
+
+
+__all__ = ["ALGORITHMS", "Algorithm", "choose_algorithm", "sliding_windows",
+           "conv2d_einsum", "conv2d_im2col", "conv2d_pointwise", "conv2d_taps"]

@@ -1,0 +1,120 @@
+"""Every algorithm behind reference_impl.conv2d, forced, agrees with the loop version.
+
+The loop version (conv2d_loops) is the definition; shapes stay tiny because it is slow.
+float64 everywhere, so agreement is to rounding (rtol 1e-10), not to a loose tolerance.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from reference_impl import conv2d, conv2d_loops, plan_conv2d
+from reference_impl.algorithms import ALGORITHMS, choose_algorithm
+
+GENERAL = ["im2col", "taps", "einsum"]  # any kernel; "pointwise" needs 1x1
+
+# (batch, C_in, C_out, groups, kernel, H, W, stride, padding, dilation, padding_mode, bias)
+# batch None = unbatched (C, H, W) input.
+CASES = [
+    pytest.param(2, 3, 4, 1, (3, 3), 6, 7, 1, 1, 1, "zeros", True, id="groups1"),
+    pytest.param(2, 6, 4, 2, (3, 2), 7, 5, (2, 1), (1, 2), 1, "zeros", False, id="grouped-nonsquare-stride-tuple"),
+    pytest.param(1, 8, 8, 2, (3, 3), 9, 8, 1, "same", (2, 1), "reflect", True, id="grouped-same-dilation-tuple-reflect"),
+    pytest.param(2, 4, 4, 4, (3, 3), 8, 6, 2, 1, 1, "replicate", True, id="depthwise-stride2-replicate"),
+    pytest.param(1, 3, 6, 3, (5, 5), 9, 10, 1, 2, 1, "circular", False, id="depth-multiplier-5x5-circular"),
+    pytest.param(2, 4, 8, 4, (2, 4), 7, 9, 1, "same", (1, 2), "zeros", True, id="depthwise-even-kernel-same"),
+    pytest.param(1, 6, 3, 3, (2, 2), 6, 5, 1, "same", 1, "reflect", True, id="even-kernel-same-reflect"),
+    pytest.param(2, 4, 6, 2, (3, 3), 8, 7, (1, 3), "valid", (2, 1), "zeros", False, id="valid-stride-dilation"),
+    pytest.param(None, 6, 6, 3, (3, 3), 5, 6, 1, 1, 1, "zeros", True, id="unbatched"),
+    pytest.param(0, 4, 4, 2, (3, 3), 5, 5, 1, 1, 1, "zeros", True, id="empty-batch"),
+    pytest.param(1, 8, 4, 2, (3, 3), 11, 9, (3, 2), (2, 1), (1, 2), "circular", True, id="stride3-circular"),
+    pytest.param(2, 6, 6, 6, (7, 7), 9, 8, 1, 3, 1, "reflect", False, id="depthwise-7x7-reflect"),
+    pytest.param(1, 4, 4, 1, (1, 3), 5, 6, (1, 2), (0, 1), (1, 2), "replicate", True, id="1x3-groups1"),
+]
+
+POINTWISE_CASES = [
+    pytest.param(2, 6, 9, 3, 6, 7, 1, 0, "zeros", True, id="1x1-grouped"),
+    pytest.param(1, 8, 8, 8, 7, 6, (2, 3), 0, "zeros", False, id="1x1-depthwise-stride-tuple"),
+    pytest.param(2, 4, 6, 2, 5, 4, 2, (1, 2), "reflect", True, id="1x1-padded-reflect"),
+    pytest.param(None, 6, 3, 1, 4, 5, 1, "same", "circular", True, id="1x1-unbatched-same"),
+    pytest.param(0, 4, 4, 2, 3, 3, 1, "valid", "zeros", True, id="1x1-empty-batch"),
+    pytest.param(1, 4, 4, 2, 6, 5, 2, 1, "replicate", False, id="1x1-stride-pad-replicate"),
+]
+
+
+def _tensors(seed, batch, c_in, c_out, groups, kernel, h, w, bias):
+    rng = np.random.default_rng(seed)
+    x_shape = (c_in, h, w) if batch is None else (batch, c_in, h, w)
+    x = rng.standard_normal(x_shape)
+    weight = rng.standard_normal((c_out, c_in // groups, *kernel))
+    b = rng.standard_normal(c_out) if bias else None
+    return x, weight, b
+
+
+@pytest.mark.parametrize("algorithm", GENERAL)
+@pytest.mark.parametrize("batch,c_in,c_out,groups,kernel,h,w,stride,padding,dilation,mode,bias", CASES)
+def test_forced_algorithm_matches_loops(algorithm, batch, c_in, c_out, groups, kernel, h, w,
+                                        stride, padding, dilation, mode, bias):
+    x, weight, b = _tensors(7, batch, c_in, c_out, groups, kernel, h, w, bias)
+    args = (b, stride, padding, dilation, groups, mode)
+    expected = conv2d_loops(x, weight, *args)
+    got = conv2d(x, weight, *args, algorithm=algorithm)
+    assert got.shape == expected.shape and got.dtype == np.float64
+    np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("algorithm", ["pointwise", *GENERAL])
+@pytest.mark.parametrize("batch,c_in,c_out,groups,h,w,stride,padding,mode,bias", POINTWISE_CASES)
+def test_1x1_algorithms_match_loops(algorithm, batch, c_in, c_out, groups, h, w, stride, padding, mode, bias):
+    x, weight, b = _tensors(3, batch, c_in, c_out, groups, (1, 1), h, w, bias)
+    args = (b, stride, padding, 1, groups, mode)
+    expected = conv2d_loops(x, weight, *args)
+    np.testing.assert_allclose(conv2d(x, weight, *args, algorithm=algorithm), expected, rtol=1e-10, atol=1e-12)
+
+
+def test_all_algorithms_are_tested():
+    assert set(ALGORITHMS) == {"pointwise", *GENERAL}
+
+
+def _geo(c_in, c_out, groups, k, size=16, stride=1):
+    return plan_conv2d((2, c_in, size, size), (c_out, c_in // groups, k, k), None, stride, k // 2, 1, groups)
+
+
+@pytest.mark.parametrize("geo,expected", [
+    (_geo(240, 240, 3, 1), "pointwise"),           # ShuffleNet grouped 1x1
+    (_geo(64, 64, 1, 1, stride=2), "pointwise"),   # strided 1x1 projection
+    (_geo(144, 144, 144, 3), "taps"),              # MobileNetV2 depthwise
+    (_geo(96, 96, 96, 7), "taps"),                 # ConvNeXt 7x7 depthwise: no 49x im2col
+    (_geo(32, 64, 32, 3), "taps"),                 # depth multiplier 2
+    (_geo(128, 128, 32, 3), "taps"),               # ResNeXt: 4 channels per group
+    (_geo(256, 256, 32, 3, stride=2), "einsum"),   # 8 channels per group
+    (_geo(96, 256, 2, 5), "einsum"),               # AlexNet groups=2
+    (_geo(16, 16, 1, 3), "einsum"),                # plain convolution
+])
+def test_choose_algorithm(geo, expected):
+    assert choose_algorithm(geo) == expected
+
+
+@pytest.mark.parametrize("algorithm", [None, *GENERAL])
+def test_float32_in_float32_out(algorithm):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 4, 6, 6), dtype=np.float32)
+    w = rng.standard_normal((4, 2, 3, 3), dtype=np.float32)
+    b = rng.standard_normal(4, dtype=np.float32)
+    got = conv2d(x, w, b, padding=1, groups=2, algorithm=algorithm)
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, conv2d_loops(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64),
+                                                 padding=1, groups=2), rtol=1e-4, atol=1e-4)
+
+
+def test_pointwise_float32_and_unknown_algorithm():
+    x = np.ones((1, 4, 3, 3), dtype=np.float32)
+    assert conv2d(x, np.ones((4, 2, 1, 1), dtype=np.float32), groups=2, algorithm="pointwise").dtype == np.float32
+    with pytest.raises(ValueError, match="unknown algorithm"):
+        conv2d(x, np.ones((4, 4, 3, 3)), algorithm="fft")
+    with pytest.raises(ValueError, match="1x1"):
+        conv2d(x, np.ones((4, 4, 3, 3)), algorithm="pointwise")
+
+
+def test_errors_still_come_from_plan_before_algorithm():
+    with pytest.raises(ValueError, match="in_channels must be divisible by groups"):
+        conv2d(np.ones((1, 5, 4, 4)), np.ones((4, 1, 3, 3)), groups=4, algorithm="taps")
