@@ -86,7 +86,8 @@ def _describe(error: BaseException) -> str:
 def _shape_problem(result: Any, case: Case) -> str | None:
     """The plug-in must return (grad_input, grad_weight, grad_bias), grad_bias None without a bias."""
     if not isinstance(result, (tuple, list)) or len(result) != 3:
-        return f"must return (grad_input, grad_weight, grad_bias), got {type(result).__name__}"
+        got = f"a {type(result).__name__} of {len(result)}" if isinstance(result, (tuple, list)) else type(result).__name__
+        return f"must return (grad_input, grad_weight, grad_bias), got {got}"
     if case.bias is None and result[2] is not None:
         return "returned a grad_bias for a layer without bias (expected None)"
     if case.bias is not None and result[2] is None:

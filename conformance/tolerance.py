@@ -115,8 +115,9 @@ def gradient_bounds(dtype: str, conv_kwargs: dict[str, Any], grad_output: np.nda
                     weight: np.ndarray, bias: np.ndarray | None) -> dict[str, ErrorBound]:
     """The bounds of grad_input, grad_weight and grad_bias (when there is a bias).
 
-    B is the reference backward on absolute values; K is the same backward on all-ones tensors,
-    which counts the products each gradient element sums (zero padding contributes none).
+    B is the reference backward on absolute values. K counts the products each gradient element
+    sums (zero padding contributes none): the same backward on all-ones tensors, which needs only
+    one channel, since every channel sees the same positions.
 
     >>> bounds = gradient_bounds("float32", {"stride": 2, "padding": 1, "groups": 2},
     ...                          np.ones((1, 2, 2, 2)), np.ones((1, 2, 3, 3)), np.ones((2, 1, 3, 3)), None)
@@ -125,11 +126,22 @@ def gradient_bounds(dtype: str, conv_kwargs: dict[str, Any], grad_output: np.nda
     """
     from reference_impl import conv2d_backward
 
-    def backward(transform):
-        arrays = [None if a is None else transform(np.asarray(a, dtype=np.float64)) for a in (grad_output, x, weight, bias)]
-        return conv2d_backward(*arrays, **conv_kwargs)
+    as64 = lambda a: None if a is None else np.asarray(a, dtype=np.float64)  # noqa: E731
+    grad_output, x, weight, bias = map(as64, (grad_output, x, weight, bias))
+    magnitudes = conv2d_backward(np.abs(grad_output), np.abs(x), np.abs(weight), None if bias is None else np.abs(bias),
+                                 **conv_kwargs)
 
-    magnitudes = backward(np.abs)
-    terms = backward(np.ones_like)
-    names = ("grad_input", "grad_weight") + (("grad_bias",) if bias is not None else ())
-    return {name: ErrorBound(dtype, getattr(magnitudes, name), getattr(terms, name)) for name in names}
+    # Counts on one channel of one image: (1, 1, H, W) input, (1, 1, kH, kW) weight, groups 1.
+    single = {**conv_kwargs, "groups": 1}
+    out_channels, in_per_group, kernel_h, kernel_w = weight.shape
+    out_per_group = out_channels // conv_kwargs.get("groups", 1)
+    batch = x.shape[0] if x.ndim == 4 else 1
+    spatial_out = grad_output.shape[-2:]
+    counts = conv2d_backward(np.ones((1, 1, *spatial_out)), np.ones((1, 1, *x.shape[-2:])),
+                             np.ones((1, 1, kernel_h, kernel_w)), None, **single)
+    terms = {"grad_input": np.broadcast_to(out_per_group * counts.grad_input[0, 0], x.shape),
+             "grad_weight": np.broadcast_to(batch * counts.grad_weight[0, 0], weight.shape)}
+    bounds = {name: ErrorBound(dtype, getattr(magnitudes, name), terms[name]) for name in terms}
+    if bias is not None:
+        bounds["grad_bias"] = ErrorBound(dtype, magnitudes.grad_bias, batch * int(np.prod(spatial_out)))
+    return bounds
