@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 CASES  ?= cases
 
-.PHONY: setup test run validate report clean
+.PHONY: setup test run validate report bound-ratios clean
 
 setup:  ## create .venv and install the project with its pinned dependencies
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,9 @@ validate: $(PY)  ## check every case file without running it
 
 report: $(PY)  ## the case library as a static HTML report with explanations and pictures: build/report/index.html
 	$(VENV)/bin/conformance run $(CASES) -q --html build/report
+
+bound-ratios: $(PY)  ## how much of the error bound torch uses on network layers, per dtype (docs/tolerance.md)
+	$(PY) scripts/bound_ratios.py
 
 clean:
 	rm -rf .pytest_cache .benchmarks .hypothesis build *.egg-info

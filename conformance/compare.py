@@ -1,10 +1,18 @@
 """Numerical comparison in the manner of ``torch.testing.assert_close``: shape, then dtype,
-then values, with NaN equal to NaN and the worst element found for the report."""
+then values, with NaN equal to NaN and the worst element found for the report.
+
+The allowance per element is ``atol + rtol * |expected|``, or, given ``bound=``, an error bound
+per element (:class:`conformance.tolerance.ErrorBound`); either way each element's error is also
+stated as a multiple of its allowance (``error_ratio``: over 1 fails).
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+
+MAX_LISTED_FAILURES = 5  # failing elements listed in the report, worst first
 
 
 @dataclass(frozen=True)
@@ -28,6 +36,10 @@ class Comparison:
     worst_abs_error: float = 0.0
     worst_rel_error: float = 0.0
     worst_allowed: float = 0.0
+    allowed_text: str | None = None  # how the worst element's allowance is made, when it is a bound
+    max_error_ratio: float = 0.0  # the largest |error| / allowance over all elements (<= 1 passes)
+    # The worst failing elements: (index, actual, expected, abs error, allowance), worst first.
+    failures: tuple[tuple[tuple[int, ...], float, float, float, float], ...] = ()
 
     @property
     def label(self) -> str:
@@ -54,10 +66,10 @@ class Comparison:
         return f"{self.label}: all {self.total} elements agree (max abs error {self.max_abs_error:.3g})"
 
 
-def compare_arrays(actual: np.ndarray, expected: np.ndarray, rtol: float, atol: float, *,
+def compare_arrays(actual: np.ndarray, expected: np.ndarray, rtol: float = 0.0, atol: float = 0.0, *,
                    actual_name: str = "actual", expected_name: str = "expected",
-                   required_dtype: np.dtype | None = None) -> Comparison:
-    """Elementwise ``|actual - expected| <= atol + rtol * |expected|``.
+                   required_dtype: np.dtype | None = None, bound: Any = None) -> Comparison:
+    """Elementwise ``|actual - expected| <= atol + rtol * |expected|``, or ``<= bound.allowed()``.
 
     >>> c = compare_arrays(np.array([1.0, 2.0, np.nan]), np.array([1.0, 2.5, np.nan]), 0.0, 0.1)
     >>> c.passed, c.mismatched, c.worst_index, c.worst_abs_error
@@ -77,18 +89,28 @@ def compare_arrays(actual: np.ndarray, expected: np.ndarray, rtol: float, atol: 
         same_inf = np.isinf(a) & np.isinf(e) & (a == e)
         abs_error = np.where(both_nan | same_inf, 0.0, np.abs(a - e))
         abs_error = np.where(np.isnan(abs_error), np.inf, abs_error)  # NaN against a number
-        allowed = atol + rtol * np.abs(np.where(np.isfinite(e), e, 0.0))
+        if bound is not None:
+            allowed = np.broadcast_to(bound.allowed(), a.shape)
+        else:
+            allowed = atol + rtol * np.abs(np.where(np.isfinite(e), e, 0.0))
         rel_error = np.where(abs_error == 0, 0.0, abs_error / np.abs(e))
         bad = abs_error > allowed
         badness = np.where(allowed > 0, abs_error / allowed, np.where(abs_error > 0, np.inf, 0.0))
     mismatched = int(bad.sum())
     result = dict(base, dtype_problem=dtype_problem, total=int(a.size), mismatched=mismatched,
                   max_abs_error=float(abs_error.max()) if a.size else 0.0,
-                  max_rel_error=float(np.nan_to_num(rel_error, nan=np.inf).max()) if a.size else 0.0)
+                  max_rel_error=float(np.nan_to_num(rel_error, nan=np.inf).max()) if a.size else 0.0,
+                  max_error_ratio=float(badness.max()) if a.size else 0.0)
     if mismatched:
-        flat = int(np.argmax(np.where(bad, badness, -1.0)))
-        index = tuple(int(i) for i in np.unravel_index(flat, a.shape))
+        flat_badness = np.where(bad, badness, -1.0).ravel()
+        order = np.argsort(-flat_badness, kind="stable")[:min(MAX_LISTED_FAILURES, mismatched)]
+        failures = []
+        for flat in order:
+            index = tuple(int(i) for i in np.unravel_index(int(flat), a.shape))
+            failures.append((index, float(a[index]), float(e[index]), float(abs_error[index]), float(allowed[index])))
+        index = failures[0][0]
         result.update(worst_index=index, worst_actual=float(a[index]), worst_expected=float(e[index]),
                       worst_abs_error=float(abs_error[index]), worst_rel_error=float(rel_error[index]),
-                      worst_allowed=float(allowed[index]))
+                      worst_allowed=float(allowed[index]), failures=tuple(failures),
+                      allowed_text=bound.explain(index) if bound is not None else None)
     return Comparison(**result)

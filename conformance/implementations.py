@@ -7,6 +7,17 @@ A plug-in has the signature of ``torch.nn.functional.conv2d`` over NumPy arrays:
 ``stride``, ``padding`` and ``dilation`` are passed as the case wrote them (an int, a tuple
 (h, w), or the strings "same"/"valid"); ``padding_mode=`` is passed only when the case's mode
 is not "zeros". Invalid configurations must raise an exception.
+
+A plug-in may also offer its backward pass, found next to the forward: an attribute
+``backward`` on the function, else a function named ``<FUNCTION>_backward`` beside it (so
+``--impl mypkg.conv:conv2d`` finds ``mypkg.conv.conv2d_backward``)::
+
+    def conv2d_backward(grad_output, input, weight, bias=None, stride=1, padding=0, dilation=1,
+                        groups=1, **kw) -> (grad_input, grad_weight, grad_bias)
+
+the gradients of ``sum(conv2d(input, weight, bias, ...) * grad_output)``, with ``grad_bias``
+None when ``bias`` is None; the arguments arrive exactly as for the forward. Without one,
+``backward: true`` cases are skipped for that plug-in, with the reason shown.
 """
 from __future__ import annotations
 
@@ -40,6 +51,8 @@ class Implementation:
     name: str
     function: Callable[..., Any]
     computes_in_float64: bool = False
+    backward_function: Callable[..., Any] | None = None
+    backward_name: str | None = None
 
     def call_dtype(self, case: Case) -> Any:
         return np.float64 if self.computes_in_float64 else DTYPES[case.dtype]
@@ -49,6 +62,16 @@ class Implementation:
         cast = lambda a: None if a is None else np.ascontiguousarray(a, dtype=dtype)  # noqa: E731
         kwargs = {key: _as_given(value) for key, value in case.conv.functional_kwargs().items()}
         return np.asarray(self.function(cast(x), cast(weight), cast(bias), **kwargs))
+
+    def backward(self, case: Case, grad_output: np.ndarray, x: np.ndarray, weight: np.ndarray,
+                 bias: np.ndarray | None) -> tuple[Any, ...]:
+        """The plug-in's ``(grad_input, grad_weight, grad_bias)``, called like the forward."""
+        if self.backward_function is None:
+            raise ImplementationLoadError(f"{self.name} offers no backward")
+        dtype = self.call_dtype(case)
+        cast = lambda a: None if a is None else np.ascontiguousarray(a, dtype=dtype)  # noqa: E731
+        kwargs = {key: _as_given(value) for key, value in case.conv.functional_kwargs().items()}
+        return self.backward_function(cast(grad_output), cast(x), cast(weight), cast(bias), **kwargs)
 
 
 def _as_given(value: Any) -> Any:
@@ -64,22 +87,39 @@ def load_implementation(spec: str | None) -> Implementation:
     'reference_impl:conv2d_loops'
     """
     if spec is None:
-        from reference_impl import conv2d
+        from reference_impl import conv2d, conv2d_backward
 
-        return Implementation("reference", conv2d, computes_in_float64=True)
+        return Implementation("reference", conv2d, computes_in_float64=True, backward_function=conv2d_backward,
+                              backward_name="reference_impl:conv2d_backward")
     module_name, sep, attribute = spec.rpartition(":")
     if not sep or not module_name or not attribute:
         raise ImplementationLoadError(f"--impl expects MODULE:FUNCTION (e.g. mypkg.conv:conv2d), got {spec!r}")
     module = _import(module_name, spec)
     function: Any = module
+    owner: Any = module
     for part in attribute.split("."):
+        owner = function
         try:
             function = getattr(function, part)
         except AttributeError:
             raise ImplementationLoadError(f"--impl {spec}: {module_name!r} has no attribute {attribute!r}") from None
     if not callable(function):
         raise ImplementationLoadError(f"--impl {spec}: {attribute!r} is a {type(function).__name__}, not a function")
-    return Implementation(spec, function)
+    backward, backward_name = _find_backward(function, owner, spec)
+    return Implementation(spec, function, backward_function=backward, backward_name=backward_name)
+
+
+def _find_backward(function: Any, owner: Any, spec: str) -> tuple[Callable[..., Any] | None, str | None]:
+    """The function's ``backward`` attribute, else ``<name>_backward`` beside it; None if neither."""
+    attribute = spec.rpartition(":")[2]
+    candidates = ((getattr(function, "backward", None), f"{spec}.backward"),
+                  (getattr(owner, attribute.rsplit(".", 1)[-1] + "_backward", None), f"{spec}_backward"))
+    for candidate, name in candidates:
+        if candidate is not None:
+            if not callable(candidate):
+                raise ImplementationLoadError(f"--impl {spec}: {name} is a {type(candidate).__name__}, not a function")
+            return candidate, name
+    return None, None
 
 
 def _import(module_name: str, spec: str) -> Any:

@@ -11,20 +11,24 @@ from typing import Any, Iterator
 
 import pytest
 
+from .devices import DEVICES, DeviceError, configure_device
 from .errors import CaseError
 from .implementations import ImplementationLoadError, Implementation, load_implementation
 from .loader import CASE_SUFFIXES, load_file
 from .report import format_failure
-from .runner import PASSED, CaseResult, error_result, run_case
+from .runner import PASSED, SKIPPED, CaseResult, error_result, run_case
 from .schema import Case
 
 IMPLEMENTATION_KEY = pytest.StashKey[Implementation]()
+DEVICE_KEY = pytest.StashKey[str]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("conformance", "grouped-convolution conformance cases")
     group.addoption("--impl", metavar="MODULE:FUNCTION", default=None,
                     help="check this convolution instead of the reference (F.conv2d signature over NumPy arrays)")
+    group.addoption("--device", choices=DEVICES, default="cpu", help="where torch runs for the cases (default: cpu)")
+    group.addoption("--allow-tf32", action="store_true", help="on cuda, leave TF32 on (off by default)")
     parser.addini("conformance_cases", "folders whose YAML files are conformance cases", type="paths",
                   default=["cases"])
 
@@ -32,7 +36,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     try:
         config.stash[IMPLEMENTATION_KEY] = load_implementation(config.getoption("--impl"))
-    except ImplementationLoadError as exc:
+        config.stash[DEVICE_KEY] = config.getoption("--device")
+        configure_device(config.stash[DEVICE_KEY], config.getoption("--allow-tf32"))
+    except (ImplementationLoadError, DeviceError) as exc:
         raise pytest.UsageError(str(exc)) from None
 
 
@@ -80,7 +86,9 @@ class CaseItem(pytest.Item):
         self.result: CaseResult | None = None
 
     def runtest(self) -> None:
-        self.result = run_case(self.case, self.config.stash[IMPLEMENTATION_KEY])
+        self.result = run_case(self.case, self.config.stash[IMPLEMENTATION_KEY], self.config.stash[DEVICE_KEY])
+        if self.result.status == SKIPPED:
+            pytest.skip(self.result.message)
         if self.result.status != PASSED:
             raise ConformanceFailure(self.result)
 

@@ -9,7 +9,7 @@ from typing import Iterable
 import numpy as np
 
 from .compare import Comparison
-from .runner import ERROR, FAILED, PASSED, CaseResult, Check
+from .runner import ERROR, FAILED, PASSED, SKIPPED, CaseResult, Check
 from .schema import Case
 
 
@@ -17,8 +17,12 @@ def _g(value: float) -> str:
     return f"{value:.6g}"
 
 
-def describe_index(case: Case | None, index: tuple[int, ...]) -> str:
+def describe_index(case: Case | None, index: tuple[int, ...], tensor: str = "output") -> str:
     """(0, 2, 0, 0) -> 'y[n=0, o=2, h=0, w=0]: output channel 2 is in group 1, which reads input channels 2-3'."""
+    if tensor != "output":
+        from .backward import describe_gradient_index
+
+        return describe_gradient_index(case, tensor, index)
     names = ("n", "o", "h", "w") if len(index) == 4 else ("o", "h", "w") if len(index) == 3 else ()
     if not names:
         return f"element {index}"
@@ -35,7 +39,8 @@ def describe_index(case: Case | None, index: tuple[int, ...]) -> str:
     return text
 
 
-def comparison_details(case: Case | None, comparison: Comparison, outputs: dict[str, np.ndarray]) -> list[str]:
+def comparison_details(case: Case | None, comparison: Comparison, outputs: dict[str, np.ndarray],
+                       tensor: str = "output") -> list[str]:
     """The domain report: shapes, then dtype, then the worst element with every side's value."""
     c = comparison
     lines = [f"shapes: {c.actual_name} {c.actual_shape}, {c.expected_name} {c.expected_shape}"]
@@ -45,16 +50,32 @@ def comparison_details(case: Case | None, comparison: Comparison, outputs: dict[
         lines.append(f"dtype: {c.dtype_problem}")
     if c.worst_index is None:
         return lines
-    lines.append(f"worst element {describe_index(case, c.worst_index)}")
+    lines.append(f"worst element {describe_index(case, c.worst_index, tensor)}")
     values = []
     for name, array in outputs.items():
         if array is not None and tuple(np.shape(array)) == c.actual_shape:
             values.append(f"{name} = {_g(float(np.asarray(array)[c.worst_index]))}")
     lines.append("  " + ", ".join(values))
-    lines.append(f"  abs error {_g(c.worst_abs_error)}, rel error {_g(c.worst_rel_error)}; allowed "
-                 f"{_g(c.worst_allowed)} = atol {_g(c.atol)} + rtol {_g(c.rtol)} x |{_g(c.worst_expected)}|")
+    if c.allowed_text:
+        lines.append(f"  abs error {_g(c.worst_abs_error)}, rel error {_g(c.worst_rel_error)}; allowed "
+                     f"{_g(c.worst_allowed)} = {c.allowed_text}: the error is {_ratio(c.failures[0])} its bound")
+    else:
+        lines.append(f"  abs error {_g(c.worst_abs_error)}, rel error {_g(c.worst_rel_error)}; allowed "
+                     f"{_g(c.worst_allowed)} = atol {_g(c.atol)} + rtol {_g(c.rtol)} x |{_g(c.worst_expected)}|")
+    for failure in c.failures[1:]:
+        index, actual, expected, error = failure[:4]
+        lines.append(f"  also {describe_index(None, index, tensor)}: {c.actual_name} {actual:.9g}, "
+                     f"{c.expected_name} {expected:.9g}, abs error {_g(error)} = {_ratio(failure)} its allowance")
+    if c.mismatched > len(c.failures):
+        lines.append(f"  ... and {c.mismatched - len(c.failures)} more failing elements")
     lines.append(f"max abs error {_g(c.max_abs_error)}, max rel error {_g(c.max_rel_error)} over all elements")
     return lines
+
+
+def _ratio(failure: tuple) -> str:
+    """'3.2 x' — a failing element's error as a multiple of what it was allowed."""
+    _, _, _, error, allowed = failure
+    return f"{error / allowed:.3g} x" if allowed > 0 else "infinitely many times (allowed 0)"
 
 
 def outputs_of(result: CaseResult) -> dict[str, np.ndarray]:
@@ -87,32 +108,41 @@ def _check_lines(result: CaseResult, check: Check) -> list[str]:
         return lines
     details = list(check.details)
     if check.comparison is not None:
-        details = comparison_details(result.case, check.comparison, outputs_of(result)) + details
+        arrays = check.arrays if check.arrays is not None else outputs_of(result)
+        details = comparison_details(result.case, check.comparison, arrays, check.tensor) + details
     lines.extend("         " + line for line in details)
     return lines
 
 
 def case_line(result: CaseResult) -> str:
-    label = {PASSED: "PASS ", FAILED: "FAIL ", ERROR: "ERROR"}[result.status]
-    error = result.max_abs_error
+    label = {PASSED: "PASS ", FAILED: "FAIL ", ERROR: "ERROR", SKIPPED: "SKIP "}[result.status]
+    error, ratio = result.max_abs_error, result.max_error_ratio
     detail = f"max abs err {error:.2e}" if error is not None and result.status == PASSED else ""
+    if detail and ratio is not None:
+        detail += f", {ratio:.2g} of allowed"
+    if result.status == SKIPPED:
+        detail = result.message
     if result.status == PASSED and result.checks and result.checks[0].name == "expect_error":
         detail = "refused as expected"
     return f"{label} {result.name:<48} {detail}".rstrip()
 
 
 def summary_line(results: Iterable[CaseResult]) -> str:
-    """'N passed, M failed' — the closing line CI reads (case errors count as failed)."""
+    """'N passed, M failed' (+ ', K skipped') — the closing line CI reads (case errors count as failed)."""
     results = list(results)
     passed = sum(r.status == PASSED for r in results)
-    return f"{passed} passed, {len(results) - passed} failed"
+    skipped = sum(r.status == SKIPPED for r in results)
+    line = f"{passed} passed, {len(results) - passed - skipped} failed"
+    return line + (f", {skipped} skipped" if skipped else "")
 
 
 def write_json(results: list[CaseResult], path: Path | str, extra: dict | None = None) -> None:
     passed = sum(r.status == PASSED for r in results)
     errors = sum(r.status == ERROR for r in results)
+    skipped = sum(r.status == SKIPPED for r in results)
     document = {"cases": [r.to_json() for r in results],
-                "summary": {"passed": passed, "failed": len(results) - passed, "errors": errors}}
+                "summary": {"passed": passed, "failed": len(results) - passed - skipped, "errors": errors,
+                            "skipped": skipped}}
     if extra:
         document.update(extra)
     Path(path).write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")

@@ -3,7 +3,11 @@
 Checks, in order:
 * forward: the implementation against torch (torch is the oracle);
 * golden: each of them against the case's ``expected`` output, when one is given;
-* expect_error: for an invalid layer, both must refuse it (and match ``match``, if given).
+* expect_error: for an invalid layer, both must refuse it (and match ``match``, if given);
+* backward (``backward: true``): each gradient against torch autograd (conformance/backward.py).
+
+Values are compared within an error bound per element (conformance/tolerance.py) unless the case
+asks for ``tolerance: {rtol, atol}`` or ``{mode: assert_close}``.
 """
 from __future__ import annotations
 
@@ -17,36 +21,44 @@ import numpy as np
 
 from .compare import Comparison, compare_arrays
 from .errors import CaseError
+from .devices import backend_flags
 from .implementations import Implementation
+from .precision import to_case_dtype
 from .schema import Case, DTYPES
+from .tolerance import ErrorBound, forward_bound
 from .torch_oracle import torch_forward
 
-PASSED, FAILED, ERROR = "passed", "failed", "error"
+PASSED, FAILED, ERROR, SKIPPED = "passed", "failed", "error", "skipped"
 
 
 @dataclass(frozen=True)
 class CaseTensors:
-    """The case's tensors, generated once, in the case's dtype."""
+    """The case's tensors, generated once, in the case's dtype (half-precision values rounded to it,
+    so torch and the implementation compute on identical numbers)."""
 
     input: np.ndarray
     weight: np.ndarray
     bias: np.ndarray | None
     expected: np.ndarray | None
+    grad_output: np.ndarray | None = None  # backward cases: dL/d(output)
+    expected_gradients: dict[str, np.ndarray] = field(default_factory=dict)  # float64, like expected
 
 
 def make_tensors(case: Case) -> CaseTensors:
-    dtype = DTYPES[case.dtype]
-    x = case.input.make(case.input_shape, dtype, f"{case.name}:input")
-    weight_shape = case.weight.shape or case.conv.weight_shape()
-    weight = case.weight.make(weight_shape, dtype, f"{case.name}:weight")
+    make = lambda spec, shape, role: to_case_dtype(spec.make(shape, np.float64, f"{case.name}:{role}"), case.dtype)  # noqa: E731
+    x = make(case.input, case.input_shape, "input")
+    weight = make(case.weight, case.weight.shape or case.conv.weight_shape(), "weight")
     bias = None
     if case.bias is not None:
-        bias = case.bias.make(case.bias.shape or (max(case.conv.out_channels, 0),), dtype, f"{case.name}:bias")
+        bias = make(case.bias, case.bias.shape or (max(case.conv.out_channels, 0),), "bias")
     expected = None
     if case.expected is not None:
         assert case.expected_shape is not None
         expected = case.expected.make(case.expected_shape, np.float64, f"{case.name}:expected")
-    return CaseTensors(x, weight, bias, expected)
+    grad_output = None if case.grad_output is None else make(case.grad_output, case.grad_output.shape, "grad_output")
+    expected_gradients = {name: spec.make(spec.shape, np.float64, f"{case.name}:expected_{name}")
+                          for name, spec in case.expected_gradients.items()}
+    return CaseTensors(x, weight, bias, expected, grad_output, expected_gradients)
 
 
 @dataclass
@@ -58,6 +70,9 @@ class Check:
     summary: str
     details: list[str] = field(default_factory=list)
     comparison: Comparison | None = None
+    skipped: bool = False  # passed vacuously: nothing could be checked (the summary says why)
+    tensor: str = "output"  # what the comparison is about: output, grad_input, grad_weight or grad_bias
+    arrays: dict[str, np.ndarray] | None = None  # every side's values of that tensor (default: the outputs)
 
 
 @dataclass
@@ -87,6 +102,7 @@ class CaseRun:
     tensors: CaseTensors
     impl: Outcome
     torch: Outcome
+    device: str = "cpu"
 
 
 @dataclass
@@ -100,6 +116,7 @@ class CaseResult:
     run: CaseRun | None = None
     seconds: float = 0.0
     load_error: CaseError | None = None  # for status "error": the case file's problems
+    backend: dict[str, Any] = field(default_factory=dict)  # torch's device and numerics flags
 
     @property
     def max_abs_error(self) -> float | None:
@@ -111,10 +128,16 @@ class CaseResult:
         values = [c.comparison.max_rel_error for c in self.checks if c.comparison and c.comparison.shape_ok]
         return max(values) if values else None
 
+    @property
+    def max_error_ratio(self) -> float | None:
+        """The largest error as a multiple of its allowance, over every comparison (<= 1 passes)."""
+        values = [c.comparison.max_error_ratio for c in self.checks if c.comparison and c.comparison.shape_ok]
+        return max(values) if values else None
+
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "file": self.file, "status": self.status,
                 "max_abs_error": _json_float(self.max_abs_error), "max_rel_error": _json_float(self.max_rel_error),
-                "message": self.message}
+                "max_error_ratio": _json_float(self.max_error_ratio), "message": self.message, "backend": self.backend}
 
 
 def _json_float(value: float | None) -> float | str | None:
@@ -142,18 +165,18 @@ def error_result(error: CaseError) -> CaseResult:
                       message=error.format(snippets=False), load_error=error)
 
 
-def run_case(case: Case, implementation: Implementation) -> CaseResult:
-    """Run ``case`` through ``implementation`` and torch and return the verdict."""
+def run_case(case: Case, implementation: Implementation, device: str = "cpu") -> CaseResult:
+    """Run ``case`` through ``implementation`` and torch (on ``device``) and return the verdict."""
     start = time.perf_counter()
-    result = CaseResult(name=case.name, file=str(case.file), status=PASSED, case=case)
+    result = CaseResult(name=case.name, file=str(case.file), status=PASSED, case=case, backend=backend_flags(device))
     try:
         tensors = make_tensors(case)
     except Exception as exc:  # noqa: BLE001
         result.status, result.message = ERROR, f"could not build the case's tensors: {type(exc).__name__}: {exc}"
         return result
     impl = _timed(lambda: implementation.forward(case, tensors.input, tensors.weight, tensors.bias))
-    oracle = _timed(lambda: torch_forward(case, tensors.input, tensors.weight, tensors.bias))
-    run = CaseRun(case, implementation, tensors, impl, oracle)
+    oracle = _timed(lambda: torch_forward(case, tensors.input, tensors.weight, tensors.bias, device))
+    run = CaseRun(case, implementation, tensors, impl, oracle, device)
     result.run = run
 
     if case.expect_error is not None:
@@ -168,10 +191,18 @@ def run_case(case: Case, implementation: Implementation) -> CaseResult:
                     result.checks.append(Check(getattr(extra, "__name__", "check"), False,
                                                f"check crashed: {type(exc).__name__}: {exc}",
                                                traceback.format_exc().splitlines()[-6:]))
+        if case.backward and impl.output is not None and oracle.output is not None:
+            from .backward import check_backward  # late: backward.py builds on this module
+
+            result.checks.extend(check_backward(run))
     failed = [check for check in result.checks if not check.passed]
+    skipped = [check for check in result.checks if check.skipped]
     if failed:
         result.status = FAILED
         result.message = "; ".join(check.summary for check in failed)
+    elif skipped:
+        result.status = SKIPPED
+        result.message = "; ".join(check.summary for check in skipped)
     result.seconds = time.perf_counter() - start
     return result
 
@@ -211,14 +242,27 @@ def _check_forward(run: CaseRun) -> list[Check]:
 
     rtol, atol = case.rtol_atol
     required = None if run.implementation.computes_in_float64 else DTYPES[case.dtype]
+    bound = None
+    if case.tolerance_mode == "bound":
+        tensors = run.tensors
+        bound = forward_bound(case.dtype, case.conv.functional_kwargs(), tensors.input, tensors.weight, tensors.bias)
     checks = [_comparison_check("forward", compare_arrays(impl.output, oracle.output, rtol, atol, actual_name=name,
-                                                          expected_name="torch", required_dtype=required))]
+                                                          expected_name="torch", required_dtype=required,
+                                                          bound=sided(bound, run.implementation)))]
     if run.tensors.expected is not None:
         for side, outcome in ((name, impl), ("torch", oracle)):
             comparison = compare_arrays(outcome.output, run.tensors.expected, rtol, atol, actual_name=side,
-                                        expected_name="expected")
+                                        expected_name="expected", bound=bound and bound.against_decimals())
             checks.append(_comparison_check(f"{side} vs expected", comparison))
     return checks
+
+
+def sided(bound: ErrorBound | None, implementation: Implementation) -> ErrorBound | None:
+    """The bound for implementation-vs-torch: doubled unless the implementation is the float64
+    reference, since then both sides are finite-precision results that may each be off by a bound."""
+    if bound is None or implementation.computes_in_float64:
+        return bound
+    return bound.for_sides(2)
 
 
 def _comparison_check(name: str, comparison: Comparison) -> Check:

@@ -5,6 +5,7 @@ collected before giving up, so one run shows everything wrong with a file.
 """
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import math
 import re
@@ -15,18 +16,25 @@ from typing import Any
 import numpy as np
 
 from .errors import CaseError, KeyPath, Problem
+from .precision import STORAGE_DTYPES
 from .tensors import DISTRIBUTIONS, GENERATORS, MAX_TENSOR_ELEMENTS, TensorSpec
 from .yaml_loader import Document
 
-DTYPES: dict[str, Any] = {"float32": np.float32, "float64": np.float64}
+# How each case dtype is held in NumPy (bfloat16: float32 arrays of bfloat16 values, see precision.py).
+DTYPES: dict[str, Any] = STORAGE_DTYPES
 # torch.testing.assert_close's defaults for each dtype: (rtol, atol).
-DEFAULT_TOLERANCES: dict[str, tuple[float, float]] = {"float32": (1.3e-6, 1e-5), "float64": (1e-7, 1e-7)}
+DEFAULT_TOLERANCES: dict[str, tuple[float, float]] = {"float32": (1.3e-6, 1e-5), "float64": (1e-7, 1e-7),
+                                                      "float16": (1e-3, 1e-5), "bfloat16": (1.6e-2, 1e-5)}
+# tolerance.mode: "bound" (the default: an error bound per element, conformance/tolerance.py) or
+# "assert_close" (the table above). Giving rtol or atol selects assert_close with those values.
+TOLERANCE_MODES = ("bound", "assert_close")
+GRADIENTS = ("grad_input", "grad_weight", "grad_bias")
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 PADDING_STRINGS = ("same", "valid")
 MAX_MULTIPLY_ADDS = 10**10  # refuse cases that would take minutes in the reference
 
 CASE_KEYS = ("name", "description", "conv", "dtype", "input", "weight", "bias", "expected",
-             "tolerance", "expect_error", "tags")
+             "tolerance", "expect_error", "tags", "backward", "grad_output", "expected_gradients")
 CONV_KEYS = ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation",
              "groups", "bias", "padding_mode")
 REQUIRED_CONV_KEYS = ("in_channels", "out_channels", "kernel_size")
@@ -100,6 +108,10 @@ class Case:
     tolerance: dict[str, float] = field(default_factory=dict)
     expect_error: ExpectError | None = None
     tags: tuple[str, ...] = ()
+    tolerance_mode: str = "bound"
+    backward: bool = False  # also compare the gradients of sum(output * grad_output)
+    grad_output: TensorSpec | None = None  # with its shape resolved (the output's); None without backward
+    expected_gradients: dict[str, TensorSpec] = field(default_factory=dict)  # golden grad_input/weight/bias
 
     @property
     def rtol_atol(self) -> tuple[float, float]:
@@ -201,8 +213,9 @@ def parse_case(document: Document, file: Path, default_name: str) -> Case:
     if "input" not in data:
         check.add(("input",), "missing required key 'input' (a tensor spec of shape [N, C, H, W] or [C, H, W])")
 
-    tolerance = _parse_tolerance(data, check)
+    tolerance, tolerance_mode = _parse_tolerance(data, check)
     tags = _parse_tags(data, check)
+    backward = _parse_backward_flag(data, check, expect_error)
 
     if check.problems or conv is None or specs["input"] is None:
         raise CaseError(file, check.problems, case_name=name)
@@ -231,6 +244,7 @@ def parse_case(document: Document, file: Path, default_name: str) -> Case:
                                         "a generator needs shape: the output's [N, C_out, H_out, W_out]")
     if input_shape is not None and not check.problems:
         _check_work_size(conv, input_shape, check)
+    gradient_specs = _parse_gradient_specs(data, check, conv, backward, input_shape, weight_shape)
     if check.problems:
         raise CaseError(file, check.problems, case_name=name)
 
@@ -238,7 +252,8 @@ def parse_case(document: Document, file: Path, default_name: str) -> Case:
         name=name, file=file, line=document.line, conv=conv, input=specs["input"], input_shape=input_shape,
         weight=weight_spec, bias=bias_spec if conv.bias else None, expected=specs["expected"],
         expected_shape=expected_shape, dtype=dtype, description=description.strip() if isinstance(description, str) else "",
-        tolerance=tolerance, expect_error=expect_error, tags=tags,
+        tolerance=tolerance, expect_error=expect_error, tags=tags, tolerance_mode=tolerance_mode,
+        backward=backward, grad_output=gradient_specs.pop("grad_output", None), expected_gradients=gradient_specs,
     )
 
 
@@ -263,21 +278,95 @@ def _parse_expect_error(data: dict, check: _Checker) -> ExpectError | None:
     return None
 
 
-def _parse_tolerance(data: dict, check: _Checker) -> dict[str, float]:
+def _parse_tolerance(data: dict, check: _Checker) -> tuple[dict[str, float], str]:
+    """``{rtol, atol}`` (assert_close with those values), ``{mode: bound | assert_close}``; default: bound."""
     value = data.get("tolerance")
     if value is None:
-        return {}
+        return {}, "bound"
     if not isinstance(value, dict):
-        check.add(("tolerance",), f"expected a mapping {{rtol: NUMBER, atol: NUMBER}}, got {_show(value)}")
-        return {}
-    check.keys(value, ("rtol", "atol"), ("tolerance",))
+        check.add(("tolerance",), f"expected a mapping {{rtol: NUMBER, atol: NUMBER}} or {{mode: "
+                                  f"{' | '.join(TOLERANCE_MODES)}}}, got {_show(value)}")
+        return {}, "bound"
+    check.keys(value, ("rtol", "atol", "mode"), ("tolerance",))
     tolerance = {}
     for key in ("rtol", "atol"):
         if key in value:
             number = check.number(value[key], ("tolerance", key), minimum=0.0)
             if number is not None:
                 tolerance[key] = number
-    return tolerance
+    mode = value.get("mode", "assert_close" if "rtol" in value or "atol" in value else "bound")
+    if mode not in TOLERANCE_MODES:
+        check.add(("tolerance", "mode"), f"expected one of {', '.join(TOLERANCE_MODES)}, got {_show(mode)}")
+        return tolerance, "bound"
+    if mode == "bound" and ("rtol" in value or "atol" in value):
+        check.add(("tolerance", "mode"), "mode bound takes no rtol/atol (they select assert_close): remove them "
+                                         "or the mode")
+    return tolerance, mode
+
+
+def _parse_backward_flag(data: dict, check: _Checker, expect_error: ExpectError | None) -> bool:
+    value = data.get("backward", False)
+    if not isinstance(value, bool):
+        check.add(("backward",), f"expected true or false, got {_show(value)}")
+        return False
+    if value and expect_error is not None:
+        check.add(("backward",), "backward cannot be combined with expect_error (an invalid layer has no gradients)")
+    for key in ("grad_output", "expected_gradients"):
+        if key in data and not value:
+            check.add((key,), f"{key!r} needs backward: true")
+    return value
+
+
+def _parse_gradient_specs(data: dict, check: _Checker, conv: ConvConfig, backward: bool,
+                          input_shape: tuple[int, ...] | None, weight_shape: tuple[int, ...] | None,
+                          ) -> dict[str, TensorSpec]:
+    """grad_output (default random, seeded by role) and the expected_gradients, shapes resolved."""
+    if not backward or check.problems or input_shape is None or weight_shape is None:
+        return {}
+    from reference_impl import plan_conv2d
+
+    try:
+        output_shape = plan_conv2d(input_shape, weight_shape, None, conv.stride, conv.padding, conv.dilation,
+                                   conv.groups, conv.padding_mode).output_shape
+    except (ValueError, TypeError):
+        return {}  # an invalid layer: the forward check says why
+    specs: dict[str, TensorSpec] = {}
+    grad_output = _parse_tensor_spec(data["grad_output"], ("grad_output",), check) if "grad_output" in data \
+        else TensorSpec("random")
+    specs["grad_output"] = _with_layer_shape(grad_output, output_shape, ("grad_output",), check, "the output's")
+    expected = data.get("expected_gradients")
+    if expected is None:
+        return {key: spec for key, spec in specs.items() if spec is not None}
+    if not isinstance(expected, dict):
+        check.add(("expected_gradients",), f"expected a mapping with some of {', '.join(GRADIENTS)}, got {_show(expected)}")
+        return {}
+    check.keys(expected, GRADIENTS, ("expected_gradients",))
+    shapes = {"grad_input": input_shape, "grad_weight": weight_shape, "grad_bias": (conv.out_channels,)}
+    for key in GRADIENTS:
+        if key not in expected:
+            continue
+        if key == "grad_bias" and not conv.bias:
+            check.add(("expected_gradients", key), "a grad_bias is given but conv.bias is false")
+            continue
+        spec = _parse_tensor_spec(expected[key], ("expected_gradients", key), check)
+        if spec is not None:
+            specs[key] = _with_layer_shape(spec, shapes[key], ("expected_gradients", key), check,
+                                           f"the {key[5:]}'s")
+    return {key: spec for key, spec in specs.items() if spec is not None}
+
+
+def _with_layer_shape(spec: TensorSpec | None, shape: tuple[int, ...], path: KeyPath, check: _Checker,
+                      whose: str) -> TensorSpec | None:
+    """``spec`` with ``shape`` filled in, or None (and a problem) if its own shape differs."""
+    if spec is None:
+        return None
+    resolved = _resolve_shape(spec, shape, path, check)
+    if resolved is None:
+        return None
+    if resolved != tuple(shape):
+        check.add(path, f"shape {list(resolved)} does not match {whose} shape {list(shape)}")
+        return None
+    return dataclasses.replace(spec, shape=tuple(shape))
 
 
 def _parse_tags(data: dict, check: _Checker) -> tuple[str, ...]:

@@ -42,11 +42,14 @@ def test_json_report(tmp_path: Path, capsys) -> None:
     code, _ = run(capsys, "run", str(tmp_path / "cases"), "--json", str(report))
     data = json.loads(report.read_text())
     assert code == 1
-    assert data["summary"] == {"passed": 1, "failed": 1, "errors": 1}
+    assert data["summary"] == {"passed": 1, "failed": 1, "errors": 1, "skipped": 0}
     by_name = {c["name"]: c for c in data["cases"]}
     assert by_name["good/a"]["status"] == "passed" and by_name["good/a"]["max_abs_error"] < 1e-5
     assert by_name["broken"]["status"] == "error" and "in_channels" in by_name["broken"]["message"]
-    assert set(by_name["good/a"]) == {"name", "file", "status", "max_abs_error", "max_rel_error", "message"}
+    assert set(by_name["good/a"]) == {"name", "file", "status", "max_abs_error", "max_rel_error", "max_error_ratio",
+                                      "message", "backend"}
+    assert 0 < by_name["good/a"]["max_error_ratio"] <= 1
+    assert by_name["good/a"]["backend"]["device"] == "cpu"
 
 
 def test_a_wrong_implementation_fails_with_exit_1(capsys) -> None:

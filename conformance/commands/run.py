@@ -5,10 +5,11 @@ import argparse
 
 import torch
 
+from ..devices import DEVICES, DeviceError, configure_device
 from ..errors import CaseError
 from ..report import case_line, format_failure, summary_line, write_json
-from ..runner import PASSED, CaseResult, error_result, run_case
-from . import add_selection_arguments, ensure_parent, guarded, implementation_from, select_cases
+from ..runner import PASSED, SKIPPED, CaseResult, error_result, run_case
+from . import UsageError, add_selection_arguments, ensure_parent, guarded, implementation_from, select_cases
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -20,21 +21,33 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--html", metavar="DIR",
                         help="write a static HTML report (DIR/index.html, with explanations and pictures)")
     parser.add_argument("-q", "--quiet", action="store_true", help="print only failures and the summary")
+    parser.add_argument("--device", choices=DEVICES, default="cpu", help="where torch runs (default: cpu)")
+    parser.add_argument("--allow-tf32", action="store_true",
+                        help="on cuda, leave TF32 on (off by default: it is less accurate than float32)")
     parser.set_defaults(handler=guarded(run_command))
 
 
 def run_cases(args: argparse.Namespace) -> list[CaseResult]:
     """Load, run and print; returns the results (also used by other commands)."""
     implementation = implementation_from(args)
+    device = getattr(args, "device", "cpu")
+    try:
+        configure_device(device, getattr(args, "allow_tf32", False))
+    except DeviceError as exc:
+        raise UsageError(str(exc)) from None
     items = select_cases(args.paths, args.keyword)
     if not getattr(args, "quiet", False):
         mode = "computes in float64" if implementation.computes_in_float64 else "gets the case's dtype"
-        print(f"implementation under test: {implementation.name} ({mode}); oracle: torch {torch.__version__}")
+        print(f"implementation under test: {implementation.name} ({mode}); oracle: torch {torch.__version__} "
+              f"on {device}")
     results = []
     for item in items:
-        result = error_result(item) if isinstance(item, CaseError) else run_case(item, implementation)
+        result = error_result(item) if isinstance(item, CaseError) else run_case(item, implementation, device)
         results.append(result)
-        if result.status != PASSED:
+        if result.status == SKIPPED:
+            if not getattr(args, "quiet", False):
+                print(case_line(result))
+        elif result.status != PASSED:
             print(format_failure(result))
         elif not getattr(args, "quiet", False):
             print(case_line(result))
@@ -50,4 +63,4 @@ def run_command(args: argparse.Namespace) -> int:
 
         print(f"HTML report: {write_html_report(results, args.html)}")
     print(summary_line(results))
-    return 0 if all(r.status == PASSED for r in results) else 1
+    return 0 if all(r.status in (PASSED, SKIPPED) for r in results) else 1

@@ -1,0 +1,122 @@
+"""The backward check of a ``backward: true`` case: each gradient of ``sum(output * grad_output)``
+from the implementation under test against torch autograd, and against ``expected_gradients``.
+
+A report names the gradient and the element, in the gradient's own terms: ``dx[n, c, h, w]`` with
+the group that input channel belongs to, ``dw[o, c, p, q]`` with the group and the input channel
+the tap reads, ``db[o]`` with the output channel's group.
+"""
+from __future__ import annotations
+
+import time
+import traceback
+from typing import Any
+
+import numpy as np
+
+from .compare import compare_arrays
+from .runner import Check, CaseRun, sided
+from .schema import DTYPES, GRADIENTS, Case
+from .tolerance import gradient_bounds
+from .torch_oracle import torch_backward
+
+SYMBOLS = {"grad_input": "dx", "grad_weight": "dw", "grad_bias": "db"}
+
+
+def check_backward(run: CaseRun) -> list[Check]:
+    """One Check per gradient (plus one per golden gradient), or one skipped/failed Check saying why."""
+    case, implementation, tensors = run.case, run.implementation, run.tensors
+    name = implementation.name
+    if implementation.backward_function is None:
+        function = name.rpartition(":")[2]
+        return [Check("backward", True, f"backward skipped: {name} offers no backward (give it a `backward` "
+                                        f"attribute or define {function}_backward beside it; see README)",
+                      skipped=True)]
+    arguments = (tensors.grad_output, tensors.input, tensors.weight, tensors.bias)
+    impl, impl_error, impl_seconds = _call(lambda: implementation.backward(case, *arguments))
+    oracle, oracle_error, _ = _call(lambda: torch_backward(case, *arguments, device=run.device))
+    if oracle_error is not None:
+        return [Check("backward", False, f"torch autograd raised {_describe(oracle_error)}")]
+    if impl_error is not None:
+        return [Check("backward", False, f"{implementation.backward_name} raised {_describe(impl_error)}",
+                      [line.rstrip() for line in traceback.format_exception(impl_error)[-4:]])]
+    problem = _shape_problem(impl, case)
+    if problem:
+        return [Check("backward", False, f"{implementation.backward_name} {problem}")]
+
+    bounds = None
+    if case.tolerance_mode == "bound":
+        bounds = gradient_bounds(case.dtype, case.conv.functional_kwargs(), *arguments)
+    rtol, atol = case.rtol_atol
+    required = None if implementation.computes_in_float64 else DTYPES[case.dtype]
+    checks = []
+    for index, gradient in enumerate(GRADIENTS):
+        if gradient == "grad_bias" and tensors.bias is None:
+            continue
+        mine, theirs = np.asarray(impl[index]), oracle[index]
+        golden = tensors.expected_gradients.get(gradient)
+        arrays = {name: mine, "torch": theirs, **({"expected": golden} if golden is not None else {})}
+        bound = bounds[gradient] if bounds else None
+        comparisons = [compare_arrays(mine, theirs, rtol, atol, actual_name=name, expected_name="torch",
+                                      required_dtype=required, bound=sided(bound, implementation))]
+        if golden is not None:
+            comparisons += [compare_arrays(value, golden, rtol, atol, actual_name=side, expected_name="expected",
+                                           bound=bound and bound.against_decimals())
+                            for side, value in ((name, mine), ("torch", theirs))]
+        for comparison in comparisons:
+            checks.append(Check(gradient, comparison.passed, f"{gradient}: {comparison.summary()}",
+                                comparison=comparison, tensor=gradient, arrays=arrays))
+    if checks:
+        checks[0].details.append(f"backward took {impl_seconds:.3g} s in {implementation.backward_name}")
+    return checks
+
+
+def _call(function: Any) -> tuple[Any, BaseException | None, float]:
+    start = time.perf_counter()
+    try:
+        return function(), None, time.perf_counter() - start
+    except Exception as exc:  # noqa: BLE001 - a refusal or crash is a verdict
+        return None, exc, time.perf_counter() - start
+
+
+def _describe(error: BaseException) -> str:
+    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return f"{type(error).__name__}: {text}"
+
+
+def _shape_problem(result: Any, case: Case) -> str | None:
+    """The plug-in must return (grad_input, grad_weight, grad_bias), grad_bias None without a bias."""
+    if not isinstance(result, (tuple, list)) or len(result) != 3:
+        got = f"a {type(result).__name__} of {len(result)}" if isinstance(result, (tuple, list)) else type(result).__name__
+        return f"must return (grad_input, grad_weight, grad_bias), got {got}"
+    if case.bias is None and result[2] is not None:
+        return "returned a grad_bias for a layer without bias (expected None)"
+    if case.bias is not None and result[2] is None:
+        return "returned grad_bias None for a layer with a bias"
+    return None
+
+
+def describe_gradient_index(case: Case | None, tensor: str, index: tuple[int, ...]) -> str:
+    """Where an element of a gradient sits, in terms of groups.
+
+    >>> describe_gradient_index(None, "grad_weight", (3, 1, 0, 2))
+    'dw[o=3, c=1, p=0, q=2]'
+    """
+    names = {"grad_input": ("n", "c", "h", "w") if len(index) == 4 else ("c", "h", "w"),
+             "grad_weight": ("o", "c", "p", "q"), "grad_bias": ("o",)}[tensor]
+    text = f"{SYMBOLS[tensor]}[" + ", ".join(f"{n}={i}" for n, i in zip(names, index)) + "]"
+    if case is None or not case.conv.is_divisible:
+        return text
+    groups = case.conv.groups
+    in_per_group, out_per_group = case.conv.in_channels // groups, case.conv.out_channels // groups
+    if tensor == "grad_input":
+        c = index[names.index("c")]
+        g = c // in_per_group
+        readers = f"{g * out_per_group}-{(g + 1) * out_per_group - 1}" if out_per_group > 1 else f"{g * out_per_group}"
+        return text + f": input channel {c} is in group {g} of {groups}, read by output channel(s) {readers}"
+    o = index[0]
+    g = o // out_per_group
+    if tensor == "grad_bias":
+        return text + f": output channel {o} is in group {g} of {groups}"
+    c = index[1]
+    return text + (f": output channel {o} is in group {g} of {groups}; its tap c={c} reads input channel "
+                   f"{g * in_per_group + c}")

@@ -1,0 +1,106 @@
+"""The from-scratch backward pass (loops and vectorised) against torch autograd."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from reference_impl import conv2d_backward, conv2d_loops_backward, plan_conv2d
+from reference_impl.backward import fold_padding
+from tests.test_reference import MODES, random_config
+
+
+def torch_gradients(config: dict, grad_output: np.ndarray | None = None, seed: int = 0):
+    """(grad_output, grad_input, grad_weight, grad_bias) from autograd in float64, or None if torch refuses."""
+    c = config
+    out_channels, _, kernel_h, kernel_w = c["w"].shape
+    try:
+        module = torch.nn.Conv2d(c["x"].shape[-3], out_channels, (kernel_h, kernel_w), c["stride"], c["padding"],
+                                 c["dilation"], c["groups"], c["b"] is not None, c["padding_mode"], dtype=torch.float64)
+    except (RuntimeError, ValueError):
+        return None
+    module.weight = torch.nn.Parameter(torch.from_numpy(c["w"]))
+    if c["b"] is not None:
+        module.bias = torch.nn.Parameter(torch.from_numpy(c["b"]))
+    x = torch.from_numpy(c["x"]).requires_grad_(True)
+    try:
+        output = module(x)
+    except RuntimeError:
+        return None
+    if grad_output is None:
+        grad_output = np.random.default_rng(seed).standard_normal(tuple(output.shape))
+    output.backward(torch.from_numpy(grad_output))
+    return (grad_output, x.grad.numpy(), module.weight.grad.numpy(),
+            None if c["b"] is None else module.bias.grad.numpy())
+
+
+def _backward(function, config: dict, grad_output: np.ndarray):
+    c = config
+    return function(grad_output, c["x"], c["w"], c["b"], c["stride"], c["padding"], c["dilation"], c["groups"],
+                    c["padding_mode"])
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_vectorised_backward_matches_autograd(seed: int) -> None:
+    config = random_config(seed)
+    expected = torch_gradients(config, seed=seed)
+    if expected is None:
+        return  # an invalid layer: the forward tests cover the refusal
+    grad_output, *torch_grads = expected
+    mine = _backward(conv2d_backward, config, grad_output)
+    for name, actual, wanted in zip(("grad_input", "grad_weight", "grad_bias"), mine, torch_grads):
+        if wanted is None:
+            assert actual is None, name
+            continue
+        assert actual.shape == wanted.shape, name
+        np.testing.assert_allclose(actual, wanted, rtol=1e-10, atol=1e-12, err_msg=f"{name} {config['padding_mode']}")
+
+
+@pytest.mark.parametrize("seed", range(0, 60, 4))
+def test_loop_backward_matches_the_vectorised_one(seed: int) -> None:
+    config = random_config(seed)
+    expected = torch_gradients(config, seed=seed)
+    if expected is None:
+        return
+    grad_output = expected[0]
+    for loops, vectorised in zip(_backward(conv2d_loops_backward, config, grad_output),
+                                 _backward(conv2d_backward, config, grad_output)):
+        if vectorised is None:
+            assert loops is None
+        else:
+            np.testing.assert_allclose(loops, vectorised, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_every_padding_mode_folds_gradient_back_like_autograd(mode: str) -> None:
+    """Padding 2 on a 3-wide input: reflect and circular copy some elements twice into the padding."""
+    rng = np.random.default_rng(3)
+    config = dict(x=rng.standard_normal((2, 4, 3, 5)), w=rng.standard_normal((6, 2, 3, 2)), b=rng.standard_normal(6),
+                  stride=(1, 2), padding=2, dilation=(2, 1), groups=2, padding_mode=mode)
+    grad_output, *wanted = torch_gradients(config)
+    for function in (conv2d_backward, conv2d_loops_backward):
+        for actual, expected in zip(_backward(function, config, grad_output), wanted):
+            np.testing.assert_allclose(actual, expected, rtol=1e-10, atol=1e-12, err_msg=f"{function.__name__} {mode}")
+
+
+def test_fold_padding_sums_every_copy() -> None:
+    """Circular padding 2 of a 3-wide row copies input column 1 into padded columns 0 and 5."""
+    geometry = plan_conv2d((1, 1, 1, 3), (1, 1, 1, 1), None, padding=(0, 2), padding_mode="circular")
+    folded = fold_padding(np.arange(1.0, 8.0).reshape(1, 1, 1, 7), geometry)  # padded: b c | a b c | a b
+    assert folded.ravel().tolist() == [3 + 6, 1 + 4 + 7, 2 + 5]
+
+
+def test_depthwise_24_channels_stride_2_all_ones_weight_gradient_is_exact() -> None:
+    """pytorch/pytorch#50042: every channel's weight gradient is [[4, 6, 6], [6, 9, 9], [6, 9, 9]]."""
+    x, w = np.ones((1, 24, 6, 6), np.float32), np.ones((24, 1, 3, 3), np.float32)
+    grad_output = np.ones((1, 24, 3, 3), np.float32)
+    for function in (conv2d_backward, conv2d_loops_backward):
+        gradients = function(grad_output, x, w, None, 2, 1, 1, 24)
+        assert gradients.grad_weight.dtype == np.float32
+        for channel in gradients.grad_weight:
+            assert channel[0].tolist() == [[4, 6, 6], [6, 9, 9], [6, 9, 9]]
+
+
+def test_grad_output_of_the_wrong_shape_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"grad_output has shape \[1, 2, 3, 3\], the output's is \[1, 2, 2, 2\]"):
+        conv2d_backward(np.ones((1, 2, 3, 3)), np.ones((1, 2, 3, 3)), np.ones((2, 1, 2, 2)), groups=2)
