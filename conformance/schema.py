@@ -26,7 +26,9 @@ PADDING_STRINGS = ("same", "valid")
 MAX_MULTIPLY_ADDS = 10**10  # refuse cases that would take minutes in the reference
 
 CASE_KEYS = ("name", "description", "conv", "dtype", "input", "weight", "bias", "expected",
-             "tolerance", "expect_error", "tags")
+             "tolerance", "expect_error", "tags", "torch_variants", "sweep")  # sweep: see sweep.py
+# How torch is run as the oracle (see torch_oracle.py); "contiguous" is the forward check itself.
+TORCH_VARIANTS = ("contiguous", "channels_last", "noncontiguous_weight")
 CONV_KEYS = ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation",
              "groups", "bias", "padding_mode")
 REQUIRED_CONV_KEYS = ("in_channels", "out_channels", "kernel_size")
@@ -100,6 +102,7 @@ class Case:
     tolerance: dict[str, float] = field(default_factory=dict)
     expect_error: ExpectError | None = None
     tags: tuple[str, ...] = ()
+    torch_variants: tuple[str, ...] = TORCH_VARIANTS
 
     @property
     def rtol_atol(self) -> tuple[float, float]:
@@ -203,6 +206,7 @@ def parse_case(document: Document, file: Path, default_name: str) -> Case:
 
     tolerance = _parse_tolerance(data, check)
     tags = _parse_tags(data, check)
+    torch_variants = _parse_torch_variants(data, check)
 
     if check.problems or conv is None or specs["input"] is None:
         raise CaseError(file, check.problems, case_name=name)
@@ -238,7 +242,7 @@ def parse_case(document: Document, file: Path, default_name: str) -> Case:
         name=name, file=file, line=document.line, conv=conv, input=specs["input"], input_shape=input_shape,
         weight=weight_spec, bias=bias_spec if conv.bias else None, expected=specs["expected"],
         expected_shape=expected_shape, dtype=dtype, description=description.strip() if isinstance(description, str) else "",
-        tolerance=tolerance, expect_error=expect_error, tags=tags,
+        tolerance=tolerance, expect_error=expect_error, tags=tags, torch_variants=torch_variants,
     )
 
 
@@ -292,6 +296,24 @@ def _parse_tags(data: dict, check: _Checker) -> tuple[str, ...]:
         else:
             tags.append(tag)
     return tuple(tags)
+
+
+def _parse_torch_variants(data: dict, check: _Checker) -> tuple[str, ...]:
+    value = data.get("torch_variants", list(TORCH_VARIANTS))
+    expected = f"a list drawn from {', '.join(TORCH_VARIANTS)} that includes contiguous"
+    if not isinstance(value, list):
+        check.add(("torch_variants",), f"expected {expected}, got {_show(value)}")
+        return TORCH_VARIANTS
+    for i, variant in enumerate(value):
+        if variant not in TORCH_VARIANTS:
+            close = difflib.get_close_matches(str(variant), TORCH_VARIANTS, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            check.add(("torch_variants", i), f"expected one of {', '.join(TORCH_VARIANTS)}, got {_show(variant)}{hint}")
+        elif value.index(variant) != i:
+            check.add(("torch_variants", i), f"{variant!r} is listed twice")
+    if "contiguous" not in value:
+        check.add(("torch_variants",), "must include 'contiguous': it is the forward comparison every case makes")
+    return tuple(v for v in value if v in TORCH_VARIANTS)
 
 
 def _parse_conv(data: dict, check: _Checker, lenient: bool) -> ConvConfig | None:

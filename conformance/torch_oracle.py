@@ -29,3 +29,45 @@ def torch_forward(case: Case, x: np.ndarray, weight: np.ndarray, bias: np.ndarra
     module = build_module(case, weight, bias)
     with torch.no_grad():
         return module(torch.from_numpy(np.array(x))).numpy()
+
+
+def strided_copy(tensor: torch.Tensor) -> torch.Tensor:
+    """The same values as ``tensor`` in a non-contiguous layout: axes stored in reverse order, and the
+    first axis every other element of a buffer twice as long (so even a (C, 1, 1, 1) depthwise weight
+    is a real strided view, not one that torch may treat as contiguous).
+
+    >>> t = torch.arange(24.0).reshape(2, 3, 2, 2)
+    >>> s = strided_copy(t)
+    >>> bool(torch.equal(s, t)), s.is_contiguous()
+    (True, False)
+    """
+    reversed_shape = tuple(reversed(tensor.shape))
+    buffer = torch.zeros(*reversed_shape[:-1], 2 * reversed_shape[-1], dtype=tensor.dtype)
+    view = buffer[..., ::2]                                     # (kW, kH, C_in/G, C_out), stride 2 on C_out
+    view.copy_(tensor.permute(*reversed(range(tensor.dim()))))
+    return view.permute(*reversed(range(tensor.dim())))         # (C_out, C_in/G, kH, kW), non-contiguous
+
+
+def torch_forward_variant(case: Case, x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
+                          variant: str) -> np.ndarray:
+    """Run the case through torch in one memory layout (``schema.TORCH_VARIANTS``).
+
+    * ``contiguous``: :func:`torch_forward`, the forward oracle;
+    * ``channels_last``: module (weight) and a batched input in ``torch.channels_last`` (NHWC in memory);
+      an unbatched 3-D input has no channels_last form and stays as it is;
+    * ``noncontiguous_weight``: the weight is a strided view (see :func:`strided_copy`).
+    """
+    if variant == "contiguous":
+        return torch_forward(case, x, weight, bias)
+    module = build_module(case, weight, bias)
+    inputs = torch.from_numpy(np.array(x))
+    if variant == "channels_last":
+        module = module.to(memory_format=torch.channels_last)
+        if inputs.dim() == 4:
+            inputs = inputs.contiguous(memory_format=torch.channels_last)
+    elif variant == "noncontiguous_weight":
+        module.weight = torch.nn.Parameter(strided_copy(module.weight.data), requires_grad=False)
+    else:
+        raise ValueError(f"unknown torch variant {variant!r}")
+    with torch.no_grad():
+        return module(inputs).contiguous().numpy()
