@@ -1,12 +1,31 @@
 """The oracle: ``torch.nn.Conv2d`` with the case's weight and bias loaded, in the case's dtype."""
 from __future__ import annotations
 
+import contextlib
+from typing import Iterator
+
 import numpy as np
 import torch
 
 from .schema import Case
 
 TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+@contextlib.contextmanager
+def single_threaded() -> Iterator[None]:
+    """Run torch on one intra-op thread, then restore the caller's setting.
+
+    The oracle's tensors are small: on a busy machine the thread pool's hand-offs cost 10-20 ms per
+    call, a hundred times the arithmetic, and one thread also keeps torch's summation order the
+    same on every machine.
+    """
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def build_module(case: Case, weight: np.ndarray, bias: np.ndarray | None) -> torch.nn.Conv2d:
@@ -27,7 +46,7 @@ def build_module(case: Case, weight: np.ndarray, bias: np.ndarray | None) -> tor
 def torch_forward(case: Case, x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
     """Run the case through torch; raises whatever torch raises for an invalid layer."""
     module = build_module(case, weight, bias)
-    with torch.no_grad():
+    with torch.no_grad(), single_threaded():
         return module(torch.from_numpy(np.array(x))).numpy()
 
 
@@ -69,5 +88,5 @@ def torch_forward_variant(case: Case, x: np.ndarray, weight: np.ndarray, bias: n
         module.weight = torch.nn.Parameter(strided_copy(module.weight.data), requires_grad=False)
     else:
         raise ValueError(f"unknown torch variant {variant!r}")
-    with torch.no_grad():
+    with torch.no_grad(), single_threaded():
         return module(inputs).contiguous().numpy()

@@ -7,7 +7,7 @@ the measured connectivity matrix (output channel x input channel) must be block-
 everywhere mean no cancellation and no zero weight can hide a connection.
 
 All ``C_in`` one-hot inputs go in as *one batch* of ``C_in`` samples, so the probe costs a single
-call, on the smallest spatial size the layer accepts (about one kernel span plus one stride).
+call, on the smallest spatial size where some output still reads a real pixel (often 1 x 1).
 """
 from __future__ import annotations
 
@@ -59,28 +59,41 @@ def expected_connectivity(in_channels: int, out_channels: int, groups: int) -> n
 
 
 def probe_spatial_size(case: Case) -> tuple[int, int]:
-    """The smallest (H, W), up to the case's own, that the layer accepts and that lets an output
-    read a real input pixel (at least one kernel span plus one stride, when the input has it)."""
+    """The smallest (H, W), up to the case's own, that the layer accepts and where at least one
+    output position reads a real input pixel (not only zero padding), so every connection shows."""
     from reference_impl import plan_conv2d
 
     conv = case.conv
-    height, width = case.input_shape[-2:]
-    spans = [d * (k - 1) + 1 for k, d in zip(conv.kernel_hw, _pair(conv.dilation))]
-    strides = _pair(conv.stride)
+    full_sizes = case.input_shape[-2:]
     sizes = []
-    for axis, (full, span, stride) in enumerate(zip((height, width), spans, strides)):
-        size = min(full, span + stride)
+    for axis, full in enumerate(full_sizes):
+        size = 1
         while size < full:
-            probe = [1, conv.in_channels, height, width]
+            probe = [1, conv.in_channels, *full_sizes]
             probe[2 + axis] = size
             try:
-                plan_conv2d(probe, conv.weight_shape(), None, conv.stride, conv.padding, conv.dilation,
-                            conv.groups, conv.padding_mode)
-                break
+                geometry = plan_conv2d(probe, conv.weight_shape(), None, conv.stride, conv.padding, conv.dilation,
+                                       conv.groups, conv.padding_mode)
             except ValueError:
-                size += 1
+                geometry = None
+            if geometry is not None and _reads_a_pixel(geometry, axis):
+                break
+            size += 1
         sizes.append(size)
     return sizes[0], sizes[1]
+
+
+def _reads_a_pixel(geometry, axis: int) -> bool:
+    """Whether some output position along ``axis`` has a kernel tap on a real (non-padding) pixel."""
+    from reference_impl import source_indices
+
+    size = (geometry.height, geometry.width)[axis]
+    before, after = geometry.pads[2 * axis:2 * axis + 2]
+    sources = source_indices(size, before, after, geometry.padding_mode)   # -1: a zero of the padding
+    stride, dilation, kernel = geometry.stride[axis], geometry.dilation[axis], geometry.kernel[axis]
+    outputs = geometry.output_size[axis]
+    taps = (np.arange(outputs)[:, None] * stride + np.arange(kernel)[None, :] * dilation).ravel()
+    return bool((sources[taps] >= 0).any())
 
 
 def _pair(value) -> tuple[int, int]:
