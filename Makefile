@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 CASES  ?= cases
 
-.PHONY: setup test run validate clean
+.PHONY: setup test run validate kill-matrix clean
 
 setup:  ## create .venv and install the project with its pinned dependencies
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,9 @@ run: $(PY)  ## the main job: the whole case library through `conformance run`
 
 validate: $(PY)  ## check every case file without running it
 	$(VENV)/bin/conformance validate $(CASES)
+
+kill-matrix: $(PY)  ## which library cases catch which planted classic bug (tests/plugins/classic_bugs.py)
+	$(PY) -W ignore -m tests.kill_matrix
 
 clean:
 	rm -rf .pytest_cache .benchmarks .hypothesis build *.egg-info

@@ -25,6 +25,7 @@ from conformance.runner import PASSED
 from conformance.schema import Case
 
 ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE_ORDER = ("regressions", "semantics", "seed", "tutorial", "networks", "errors")  # most telling first
 
 
 @dataclass
@@ -118,7 +119,9 @@ def format_kill_matrix(rows: Sequence[BugRow], examples: int = 2) -> str:
         by_folder = ", ".join(f"{folder} {count}" for folder, count in sorted(folders.items()))
         checks = ", ".join(f"{name} {count}" for name, count in
                            sorted(row.checks_that_caught().items(), key=lambda kv: (-kv[1], kv[0])))
-        sample = ", ".join(f"`{name}`" for name in list(row.caught)[:examples])
+        preferred = sorted(row.caught, key=lambda name: (EXAMPLE_ORDER.index(_folder(name))
+                                                          if _folder(name) in EXAMPLE_ORDER else len(EXAMPLE_ORDER)))
+        sample = ", ".join(f"`{name}`" for name in preferred[:examples])
         lines.append(f"| `{row.name}`: {row.description} | {len(row.caught)} | {by_folder or '-'} | "
                      f"{checks or '-'} | {sample or '**not caught**'} |")
     return "\n".join(lines)

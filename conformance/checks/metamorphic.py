@@ -169,7 +169,12 @@ def _per_group_concatenation(run: CaseRun, x: np.ndarray, grouped: np.ndarray, n
     predicted = np.concatenate(pieces, axis=-3)                           # channels of the checked groups
     out_channels = np.concatenate([np.arange(g * out_per_group, (g + 1) * out_per_group) for g in checked])
     grouped_part = np.take(grouped, out_channels, axis=-3) if grouped.ndim >= 3 else grouped
-    which = "all groups" if len(checked) == groups else f"groups {', '.join(map(str, checked))} of {groups}"
+    if len(checked) == groups:
+        which = "all groups"
+    elif len(checked) <= 8:
+        which = f"groups {', '.join(map(str, checked))} of {groups}"
+    else:
+        which = f"{len(checked)} of {groups} groups, evenly spread from 0 to {groups - 1}"
     check = _compare(run, "per-group", grouped_part, predicted, f"per-group groups=1 slices ({which})", note,
                      "group g's output channels must equal a groups=1 convolution of input channels "
                      "g*C_in/G ... (g+1)*C_in/G - 1 with weight rows g*C_out/G ... (g+1)*C_out/G - 1")
