@@ -18,7 +18,6 @@ block-diagonal weight costs ``groups`` times the multiply-adds of the grouped la
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Iterable
 
 import numpy as np
@@ -34,7 +33,7 @@ MAX_GROUP_CALLS = 32                 # (b) checks at most this many groups, spre
 
 def metamorphic_checks(run: CaseRun) -> Iterable[Check]:
     """Relations (a), (b) and (c) for one case, each as its own check."""
-    case, conv = run.case, run.case.conv
+    conv = run.case.conv
     if run.impl.output is None or run.impl.output.size == 0 or not conv.is_divisible:
         return []
     in_per_group = conv.in_channels // conv.groups
