@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 CASES  ?= cases
 
-.PHONY: setup test run validate report bound-ratios clean
+.PHONY: setup test run validate report bound-ratios kill-matrix clean
 
 setup:  ## create .venv and install the project with its pinned dependencies
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,9 @@ report: $(PY)  ## the case library as a static HTML report with explanations and
 
 bound-ratios: $(PY)  ## how much of the error bound torch uses on network layers, per dtype (docs/tolerance.md)
 	$(PY) scripts/bound_ratios.py
+
+kill-matrix: $(PY)  ## which library cases catch which planted classic bug (tests/plugins/classic_bugs.py)
+	$(PY) -W ignore -m tests.kill_matrix
 
 clean:
 	rm -rf .pytest_cache .benchmarks .hypothesis build *.egg-info

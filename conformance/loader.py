@@ -6,6 +6,7 @@ from typing import Iterable, Union
 
 from .errors import CaseError, Problem
 from .schema import Case, default_case_name, parse_case
+from .sweep import expand_sweep
 from .yaml_loader import load_documents
 
 CASE_SUFFIXES = (".yaml", ".yml")
@@ -41,10 +42,16 @@ def load_file(file: Path) -> list[LoadResult]:
             continue
         default_name = f"{base}#{item.index}" if several else base
         try:
-            results.append(parse_case(item, file, default_name))
+            expansions = expand_sweep(item, file, default_name)  # a document without `sweep:` is one case
         except CaseError as exc:
-            exc.case_name = exc.case_name or default_name
             results.append(exc)
+            continue
+        for document, name in expansions:
+            try:
+                results.append(parse_case(document, file, name))
+            except CaseError as exc:
+                exc.case_name = exc.case_name or name
+                results.append(exc)
     if not documents:
         results.append(CaseError(file, [Problem((), "the file holds no case")], case_name=base))
     return results

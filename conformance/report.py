@@ -52,7 +52,9 @@ def comparison_details(case: Case | None, comparison: Comparison, outputs: dict[
         return lines
     lines.append(f"worst element {describe_index(case, c.worst_index, tensor)}")
     values = []
-    for name, array in outputs.items():
+    if c.expected_name not in outputs:  # a derived comparison (torch variant, metamorphic relation): its two sides
+        values = [f"{c.actual_name} = {_g(c.worst_actual)}", f"{c.expected_name} = {_g(c.worst_expected)}"]
+    for name, array in outputs.items() if not values else ():
         if array is not None and tuple(np.shape(array)) == c.actual_shape:
             values.append(f"{name} = {_g(float(np.asarray(array)[c.worst_index]))}")
     lines.append("  " + ", ".join(values))

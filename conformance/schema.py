@@ -34,7 +34,10 @@ PADDING_STRINGS = ("same", "valid")
 MAX_MULTIPLY_ADDS = 10**10  # refuse cases that would take minutes in the reference
 
 CASE_KEYS = ("name", "description", "conv", "dtype", "input", "weight", "bias", "expected",
-             "tolerance", "expect_error", "tags", "backward", "grad_output", "expected_gradients")
+             "tolerance", "expect_error", "tags", "backward", "grad_output", "expected_gradients",
+             "torch_variants", "sweep")  # sweep: see sweep.py
+# How torch is run as the oracle (see torch_oracle.py); "contiguous" is the forward check itself.
+TORCH_VARIANTS = ("contiguous", "channels_last", "noncontiguous_weight")
 CONV_KEYS = ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation",
              "groups", "bias", "padding_mode")
 REQUIRED_CONV_KEYS = ("in_channels", "out_channels", "kernel_size")
@@ -112,6 +115,7 @@ class Case:
     backward: bool = False  # also compare the gradients of sum(output * grad_output)
     grad_output: TensorSpec | None = None  # with its shape resolved (the output's); None without backward
     expected_gradients: dict[str, TensorSpec] = field(default_factory=dict)  # golden grad_input/weight/bias
+    torch_variants: tuple[str, ...] = TORCH_VARIANTS
 
     @property
     def rtol_atol(self) -> tuple[float, float]:
@@ -216,6 +220,7 @@ def parse_case(document: Document, file: Path, default_name: str) -> Case:
     tolerance, tolerance_mode = _parse_tolerance(data, check)
     tags = _parse_tags(data, check)
     backward = _parse_backward_flag(data, check, expect_error)
+    torch_variants = _parse_torch_variants(data, check)
 
     if check.problems or conv is None or specs["input"] is None:
         raise CaseError(file, check.problems, case_name=name)
@@ -254,6 +259,7 @@ def parse_case(document: Document, file: Path, default_name: str) -> Case:
         expected_shape=expected_shape, dtype=dtype, description=description.strip() if isinstance(description, str) else "",
         tolerance=tolerance, expect_error=expect_error, tags=tags, tolerance_mode=tolerance_mode,
         backward=backward, grad_output=gradient_specs.pop("grad_output", None), expected_gradients=gradient_specs,
+        torch_variants=torch_variants,
     )
 
 
@@ -381,6 +387,24 @@ def _parse_tags(data: dict, check: _Checker) -> tuple[str, ...]:
         else:
             tags.append(tag)
     return tuple(tags)
+
+
+def _parse_torch_variants(data: dict, check: _Checker) -> tuple[str, ...]:
+    value = data.get("torch_variants", list(TORCH_VARIANTS))
+    expected = f"a list drawn from {', '.join(TORCH_VARIANTS)} that includes contiguous"
+    if not isinstance(value, list):
+        check.add(("torch_variants",), f"expected {expected}, got {_show(value)}")
+        return TORCH_VARIANTS
+    for i, variant in enumerate(value):
+        if variant not in TORCH_VARIANTS:
+            close = difflib.get_close_matches(str(variant), TORCH_VARIANTS, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            check.add(("torch_variants", i), f"expected one of {', '.join(TORCH_VARIANTS)}, got {_show(variant)}{hint}")
+        elif value.index(variant) != i:
+            check.add(("torch_variants", i), f"{variant!r} is listed twice")
+    if "contiguous" not in value:
+        check.add(("torch_variants",), "must include 'contiguous': it is the forward comparison every case makes")
+    return tuple(v for v in value if v in TORCH_VARIANTS)
 
 
 def _parse_conv(data: dict, check: _Checker, lenient: bool) -> ConvConfig | None:

@@ -1,0 +1,204 @@
+"""Metamorphic relations: what ``groups`` means, checked without trusting torch.
+
+Each relation re-runs the *implementation under test* on inputs derived from the case and
+compares it with its own grouped output, so a plug-in (``--impl``) is held to the definition of
+grouping even where torch itself might be wrong:
+
+(a) block-diagonal: the grouped convolution equals a ``groups=1`` convolution whose weight is the
+    grouped weight spread into a block-diagonal dense weight (zeros between the groups);
+(b) per-group concatenation: it equals the ``groups`` independent convolutions of the channel
+    slices, concatenated along the channel axis;
+(c) permutation: permuting the input channels *within* each group, together with the matching
+    axis of the weight, leaves the output unchanged.
+
+(a) and (b) need ``groups > 1`` (with one group they are identities); (c) needs at least two input
+channels per group. Big cases are checked on a crop (see :func:`_metamorphic_input`): the
+block-diagonal weight costs ``groups`` times the multiply-adds of the grouped layer.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Iterable
+
+import numpy as np
+
+from ..compare import compare_arrays
+from ..runner import CaseRun, Check
+from ..schema import Case
+
+MAX_DENSE_MULTIPLY_ADDS = 2_000_000  # above this, the relations run on a crop of the input
+CROP_OUTPUT_ROWS = 4                 # a crop keeps enough input for about this many output rows/columns
+MAX_GROUP_CALLS = 32                 # (b) checks at most this many groups, spread from first to last
+
+
+def metamorphic_checks(run: CaseRun) -> Iterable[Check]:
+    """Relations (a), (b) and (c) for one case, each as its own check."""
+    conv = run.case.conv
+    if run.impl.output is None or run.impl.output.size == 0 or not conv.is_divisible:
+        return []
+    in_per_group = conv.in_channels // conv.groups
+    if conv.groups == 1 and in_per_group < 2:
+        return []
+    x, baseline, note = _metamorphic_input(run)
+    if baseline is None:
+        return [Check("metamorphic", False, f"metamorphic: {note}")]
+    checks = []
+    if conv.groups > 1:
+        checks.append(_block_diagonal(run, x, baseline, note))
+        checks.append(_per_group_concatenation(run, x, baseline, note))
+    if in_per_group >= 2:
+        checks.append(_permutation_within_groups(run, x, baseline, note))
+    return checks
+
+
+def block_diagonal_weight(weight: np.ndarray, groups: int) -> np.ndarray:
+    """(C_out, C_in/G, kH, kW) -> the dense (C_out, C_in, kH, kW) weight with the groups on the diagonal.
+
+    >>> w = np.arange(1.0, 5.0).reshape(2, 2, 1, 1)          # 2 groups, 1 output and 2 inputs each
+    >>> block_diagonal_weight(w, 2)[:, :, 0, 0].tolist()
+    [[1.0, 2.0, 0.0, 0.0], [0.0, 0.0, 3.0, 4.0]]
+    """
+    out_channels, in_per_group, kernel_h, kernel_w = weight.shape
+    out_per_group = out_channels // groups
+    dense = np.zeros((groups, out_per_group, groups, in_per_group, kernel_h, kernel_w), dtype=weight.dtype)
+    blocks = weight.reshape(groups, out_per_group, in_per_group, kernel_h, kernel_w)  # (G, O/G, C/G, kH, kW)
+    group_index = np.arange(groups)
+    dense[group_index, :, group_index] = blocks             # (G, O/G, G, C/G, kH, kW), zero off the diagonal
+    return dense.reshape(out_channels, groups * in_per_group, kernel_h, kernel_w)
+
+
+def within_group_permutation(in_channels: int, groups: int) -> np.ndarray:
+    """For each input channel, the channel it takes its data from: group g rotates its channels
+    by 1 + g mod (C/G - 1) places, so neighbouring groups are permuted differently.
+
+    >>> within_group_permutation(6, 2).tolist()             # 3 channels per group: rotate by 1, then 2
+    [1, 2, 0, 5, 3, 4]
+    """
+    per_group = in_channels // groups
+    channel = np.arange(in_channels)
+    group, within = channel // per_group, channel % per_group
+    shift = 1 + group % max(per_group - 1, 1)
+    return group * per_group + (within + shift) % per_group
+
+
+def _with_conv(case: Case, **changes) -> Case:
+    return dataclasses.replace(case, conv=dataclasses.replace(case.conv, **changes))
+
+
+def _metamorphic_input(run: CaseRun) -> tuple[np.ndarray, np.ndarray | None, str]:
+    """The input the relations use, the implementation's grouped output on it, and a note.
+
+    Small cases use the case's own input and output. When the block-diagonal convolution would
+    cost over MAX_DENSE_MULTIPLY_ADDS, the relations run on the first batch element and the
+    top-left crop that yields about CROP_OUTPUT_ROWS output rows and columns (one more call).
+    """
+    from reference_impl import plan_conv2d
+
+    case, x, output = run.case, run.tensors.input, run.impl.output
+    conv = case.conv
+    kernel_h, kernel_w = conv.kernel_hw
+    dense_cost = output.size * conv.in_channels * kernel_h * kernel_w
+    if dense_cost <= MAX_DENSE_MULTIPLY_ADDS:
+        return x, output, ""
+    geometry = plan_conv2d(x.shape, conv.weight_shape(), None, conv.stride, conv.padding, conv.dilation,
+                           conv.groups, conv.padding_mode)
+    crop = []
+    for size, span, stride, pads in zip((geometry.height, geometry.width), geometry.effective_kernel,
+                                        geometry.stride, (geometry.pads[:2], geometry.pads[2:])):
+        wanted = max(span + stride * (CROP_OUTPUT_ROWS - 1) - sum(pads), max(pads) + 1, 1)
+        crop.append(min(size, wanted))
+    cropped = x[:1, :, :crop[0], :crop[1]] if x.ndim == 4 else x[:, :crop[0], :crop[1]]
+    cropped = np.ascontiguousarray(cropped)
+    note = f" (on a crop: input {list(cropped.shape)} of {list(x.shape)})"
+    try:
+        baseline = run.implementation.forward(case, cropped, run.tensors.weight, run.tensors.bias)
+    except Exception as exc:  # noqa: BLE001
+        return cropped, None, f"the implementation refused the cropped input {list(cropped.shape)}: " \
+                              f"{type(exc).__name__}: {exc}"
+    return cropped, np.asarray(baseline), note
+
+
+def _compare(run: CaseRun, name: str, actual: np.ndarray, expected: np.ndarray, expected_name: str,
+             note: str, explanation: str, actual_name: str = "") -> Check:
+    """``actual``: the implementation's output on the case (``actual_name``, default "groups=G");
+    ``expected``: what the relation predicts from another call of the same implementation."""
+    rtol, atol = run.case.rtol_atol
+    implementation = run.implementation.name
+    comparison = compare_arrays(actual, expected, rtol, atol,
+                                actual_name=f"{implementation} {actual_name or f'groups={run.case.conv.groups}'}",
+                                expected_name=f"{implementation} {expected_name}")
+    summary = f"metamorphic ({name}): {comparison.summary()}{note}"
+    details = [] if comparison.passed else [explanation]
+    return Check(f"metamorphic:{name}", comparison.passed, summary, details, comparison)
+
+
+def _refused(name: str, what: str, exc: Exception) -> Check:
+    return Check(f"metamorphic:{name}", False,
+                 f"metamorphic ({name}): the implementation refused {what}: {type(exc).__name__}: {exc}")
+
+
+def _block_diagonal(run: CaseRun, x: np.ndarray, grouped: np.ndarray, note: str) -> Check:
+    case = run.case
+    dense = block_diagonal_weight(run.tensors.weight, case.conv.groups)
+    try:
+        predicted = run.implementation.forward(_with_conv(case, groups=1), x, dense, run.tensors.bias)
+    except Exception as exc:  # noqa: BLE001
+        return _refused("block-diagonal", "the groups=1 layer with the block-diagonal weight", exc)
+    return _compare(run, "block-diagonal", grouped, np.asarray(predicted), "groups=1 with block-diagonal weight",
+                    note, "a groups=1 convolution whose weight is zero outside the diagonal blocks must give the "
+                          "grouped result: the implementation's grouping mixes or misplaces channels")
+
+
+def _per_group_concatenation(run: CaseRun, x: np.ndarray, grouped: np.ndarray, note: str) -> Check:
+    case, conv = run.case, run.case.conv
+    groups = conv.groups
+    in_per_group, out_per_group = conv.in_channels // groups, conv.out_channels // groups
+    checked = sorted({int(round(g)) for g in np.linspace(0, groups - 1, min(groups, MAX_GROUP_CALLS))})
+    slice_case = _with_conv(case, in_channels=in_per_group, out_channels=out_per_group, groups=1)
+    pieces = []
+    for g in checked:
+        x_slice = x[..., g * in_per_group:(g + 1) * in_per_group, :, :]   # (N, C/G, H, W) or (C/G, H, W)
+        w_slice = run.tensors.weight[g * out_per_group:(g + 1) * out_per_group]
+        b_slice = None if run.tensors.bias is None else run.tensors.bias[g * out_per_group:(g + 1) * out_per_group]
+        try:
+            pieces.append(np.asarray(run.implementation.forward(slice_case, np.ascontiguousarray(x_slice),
+                                                                w_slice, b_slice)))
+        except Exception as exc:  # noqa: BLE001
+            return _refused("per-group", f"group {g}'s slice as a groups=1 layer", exc)
+    predicted = np.concatenate(pieces, axis=-3)                           # channels of the checked groups
+    out_channels = np.concatenate([np.arange(g * out_per_group, (g + 1) * out_per_group) for g in checked])
+    grouped_part = np.take(grouped, out_channels, axis=-3) if grouped.ndim >= 3 else grouped
+    if len(checked) == groups:
+        which = "all groups"
+    elif len(checked) <= 8:
+        which = f"groups {', '.join(map(str, checked))} of {groups}"
+    else:
+        which = f"{len(checked)} of {groups} groups, evenly spread from 0 to {groups - 1}"
+    check = _compare(run, "per-group", grouped_part, predicted, f"per-group groups=1 slices ({which})", note,
+                     "group g's output channels must equal a groups=1 convolution of input channels "
+                     "g*C_in/G ... (g+1)*C_in/G - 1 with weight rows g*C_out/G ... (g+1)*C_out/G - 1")
+    if len(checked) < groups and check.comparison is not None and check.comparison.worst_index is not None:
+        # report the worst element in the case's own channel numbering
+        index = list(check.comparison.worst_index)
+        index[-3] = int(out_channels[index[-3]])
+        check.comparison = dataclasses.replace(check.comparison, worst_index=tuple(index))
+    return check
+
+
+def _permutation_within_groups(run: CaseRun, x: np.ndarray, grouped: np.ndarray, note: str) -> Check:
+    case, conv = run.case, run.case.conv
+    permutation = within_group_permutation(conv.in_channels, conv.groups)
+    in_per_group, out_per_group = conv.in_channels // conv.groups, conv.out_channels // conv.groups
+    x_permuted = np.ascontiguousarray(np.take(x, permutation, axis=-3))
+    # Output channel o (group g) must read the moved channels in the same moved order.
+    within = permutation.reshape(conv.groups, in_per_group) % in_per_group   # (G, C/G): source index per slot
+    rows = np.repeat(within, out_per_group, axis=0)                         # (C_out, C/G)
+    weight_permuted = np.take_along_axis(run.tensors.weight, rows[:, :, None, None], axis=1)
+    try:
+        predicted = run.implementation.forward(case, x_permuted, weight_permuted, run.tensors.bias)
+    except Exception as exc:  # noqa: BLE001
+        return _refused("permutation", "the channel-permuted input", exc)
+    return _compare(run, "permutation", np.asarray(predicted), grouped, "unpermuted", note,
+                    "permuting input channels within each group, with the same permutation of the weight's "
+                    "second axis, must not change the output: the implementation reads channels from the wrong "
+                    "places within a group", actual_name="channels permuted within groups")

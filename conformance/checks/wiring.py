@@ -1,0 +1,201 @@
+"""The wiring probe: the seed's digit trick made exact.
+
+Feed one input per input channel, that channel all ones and every other channel zero, through the
+implementation with an all-ones weight and no bias, and see which output channels light up. Output
+channel ``o`` depends on input channel ``c`` exactly when ``o`` and ``c`` are in the same group, so
+the measured connectivity matrix (output channel x input channel) must be block-diagonal. Ones
+everywhere mean no cancellation and no zero weight can hide a connection.
+
+All ``C_in`` one-hot inputs go in as *one batch* of ``C_in`` samples, so the probe costs a single
+call, on the smallest spatial size where some output still reads a real pixel (often 1 x 1).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..implementations import Implementation
+from ..runner import CaseRun, Check
+from ..schema import Case, DTYPES
+
+MAX_PAIRS_SHOWN = 12
+MAX_FULL_MATRIX = 48  # up to this many channels the matrix is printed element by element
+
+
+@dataclass(frozen=True)
+class Connectivity:
+    """Measured and expected connectivity, ``[output channel, input channel]``."""
+
+    measured: np.ndarray   # bool (C_out, C_in)
+    expected: np.ndarray   # bool (C_out, C_in)
+    groups: int
+    probe_shape: tuple[int, ...]
+
+    @property
+    def extra(self) -> list[tuple[int, int]]:
+        """(o, c) pairs connected that must not be."""
+        return [tuple(map(int, pair)) for pair in np.argwhere(self.measured & ~self.expected)]
+
+    @property
+    def missing(self) -> list[tuple[int, int]]:
+        """(o, c) pairs that must be connected and are not."""
+        return [tuple(map(int, pair)) for pair in np.argwhere(~self.measured & self.expected)]
+
+    @property
+    def matches(self) -> bool:
+        return bool(np.array_equal(self.measured, self.expected))
+
+
+def expected_connectivity(in_channels: int, out_channels: int, groups: int) -> np.ndarray:
+    """The block-diagonal pattern: output o reads input c iff o // (C_out/G) == c // (C_in/G).
+
+    >>> expected_connectivity(4, 2, 2).astype(int).tolist()
+    [[1, 1, 0, 0], [0, 0, 1, 1]]
+    """
+    out_group = np.arange(out_channels) // (out_channels // groups)
+    in_group = np.arange(in_channels) // (in_channels // groups)
+    return out_group[:, None] == in_group[None, :]
+
+
+def probe_spatial_size(case: Case) -> tuple[int, int]:
+    """The smallest (H, W), up to the case's own, that the layer accepts and where at least one
+    output position reads a real input pixel (not only zero padding), so every connection shows."""
+    from reference_impl import plan_conv2d
+
+    conv = case.conv
+    full_sizes = case.input_shape[-2:]
+    sizes = []
+    for axis, full in enumerate(full_sizes):
+        size = 1
+        while size < full:
+            probe = [1, conv.in_channels, *full_sizes]
+            probe[2 + axis] = size
+            try:
+                geometry = plan_conv2d(probe, conv.weight_shape(), None, conv.stride, conv.padding, conv.dilation,
+                                       conv.groups, conv.padding_mode)
+            except ValueError:
+                geometry = None
+            if geometry is not None and _reads_a_pixel(geometry, axis):
+                break
+            size += 1
+        sizes.append(size)
+    return sizes[0], sizes[1]
+
+
+def _reads_a_pixel(geometry, axis: int) -> bool:
+    """Whether some output position along ``axis`` has a kernel tap on a real (non-padding) pixel."""
+    from reference_impl import source_indices
+
+    size = (geometry.height, geometry.width)[axis]
+    before, after = geometry.pads[2 * axis:2 * axis + 2]
+    sources = source_indices(size, before, after, geometry.padding_mode)   # -1: a zero of the padding
+    stride, dilation, kernel = geometry.stride[axis], geometry.dilation[axis], geometry.kernel[axis]
+    outputs = geometry.output_size[axis]
+    taps = (np.arange(outputs)[:, None] * stride + np.arange(kernel)[None, :] * dilation).ravel()
+    return bool((sources[taps] >= 0).any())
+
+
+def _pair(value) -> tuple[int, int]:
+    return (value, value) if isinstance(value, int) else (value[0], value[1])
+
+
+def measure_connectivity(implementation: Implementation, case: Case) -> Connectivity:
+    """Run the probe through ``implementation``; raises whatever the implementation raises."""
+    conv = case.conv
+    height, width = probe_spatial_size(case)
+    dtype = DTYPES[case.dtype]
+    weight = np.ones(conv.weight_shape(), dtype=dtype)
+    one_hot = np.eye(conv.in_channels, dtype=dtype)[:, :, None, None]       # (C_in samples, C_in, 1, 1)
+    if len(case.input_shape) == 4:
+        x = np.ascontiguousarray(np.broadcast_to(one_hot, (conv.in_channels, conv.in_channels, height, width)))
+        output = np.asarray(implementation.forward(case, x, weight, None))  # (C_in samples, C_out, H', W')
+        _require_shape(output, (conv.in_channels, conv.out_channels), implementation)
+        reached = output.reshape(conv.in_channels, conv.out_channels, -1)
+    else:  # an unbatched case is probed unbatched: one call per input channel
+        reached_list = []
+        for channel in range(conv.in_channels):
+            x = np.ascontiguousarray(np.broadcast_to(one_hot[channel], (conv.in_channels, height, width)))
+            output = np.asarray(implementation.forward(case, x, weight, None))  # (C_out, H', W')
+            _require_shape(output[None], (1, conv.out_channels), implementation)
+            reached_list.append(output.reshape(conv.out_channels, -1))
+        reached = np.stack(reached_list)                                      # (C_in, C_out, H'*W')
+    # Non-finite counts as reached: a NaN where a zero belongs is a connection that must not exist.
+    lit = (reached != 0).any(axis=-1) if reached.shape[-1] else np.zeros(reached.shape[:2], bool)  # (C_in, C_out)
+    expected = expected_connectivity(conv.in_channels, conv.out_channels, conv.groups)
+    probe_shape = (conv.in_channels, conv.in_channels, height, width) if len(case.input_shape) == 4 \
+        else (conv.in_channels, height, width)
+    return Connectivity(lit.T.copy(), expected, conv.groups, probe_shape)
+
+
+def _require_shape(output: np.ndarray, leading: tuple[int, int], implementation: Implementation) -> None:
+    if output.ndim != 4 or output.shape[:2] != leading:
+        raise ValueError(f"{implementation.name} returned shape {tuple(output.shape)} for the probe; "
+                         f"expected ({leading[0]}, {leading[1]}, H_out, W_out)")
+
+
+def format_connectivity(connectivity: Connectivity) -> list[str]:
+    """The measured matrix next to the expected one ('#' connected, '.' not), rows = output channels.
+
+    Beyond MAX_FULL_MATRIX channels, one character per (output group, input group) block:
+    '#' all connected, '.' none, '?' some.
+    """
+    measured, expected = connectivity.measured, connectivity.expected
+    out_channels, in_channels = measured.shape
+    groups = connectivity.groups
+    if max(out_channels, in_channels) <= MAX_FULL_MATRIX:
+        rows = [(f"o={o:<3d}", measured[o], expected[o]) for o in range(out_channels)]
+        header = "rows: output channel; columns: input channel 0..{}".format(in_channels - 1)
+        render = lambda row: "".join("#" if v else "." for v in row)  # noqa: E731
+    else:
+        out_per, in_per = out_channels // groups, in_channels // groups
+        def blocks(matrix: np.ndarray) -> np.ndarray:
+            return matrix.reshape(groups, out_per, groups, in_per).transpose(0, 2, 1, 3).reshape(groups, groups, -1)
+        measured_blocks, expected_blocks = blocks(measured), blocks(expected)
+        if groups > MAX_FULL_MATRIX:
+            return [f"{groups} x {groups} groups: too many to draw; "
+                    f"{'matches' if connectivity.matches else 'differs from'} the block-diagonal pattern"]
+        rows = [(f"g={g:<3d}", measured_blocks[g], expected_blocks[g]) for g in range(groups)]
+        header = f"one character per (output group, input group) block of {out_per} x {in_per} channels"
+        render = lambda row: "".join("#" if b.all() else "." if not b.any() else "?" for b in row)  # noqa: E731
+    width = max(len(render(rows[0][1])), len("measured")) if rows else 8
+    lines = [header, f"       {'measured':<{width}}   {'expected':<{width}}"]
+    for label, got, want in rows:
+        flag = "" if np.array_equal(got, want) else "   <- differs"
+        lines.append(f"{label}  {render(got):<{width}}   {render(want):<{width}}{flag}")
+    return lines
+
+
+def describe_differences(connectivity: Connectivity) -> list[str]:
+    """The offending (output, input) pairs, at most MAX_PAIRS_SHOWN of each kind."""
+    lines = []
+    groups = connectivity.groups
+    out_per = connectivity.measured.shape[0] // groups
+    in_per = connectivity.measured.shape[1] // groups
+    for pairs, what in ((connectivity.extra, "connected but in different groups"),
+                        (connectivity.missing, "in the same group but not connected")):
+        if not pairs:
+            continue
+        shown = ", ".join(f"(o={o} [g{o // out_per}], c={c} [g{c // in_per}])" for o, c in pairs[:MAX_PAIRS_SHOWN])
+        more = f" and {len(pairs) - MAX_PAIRS_SHOWN} more" if len(pairs) > MAX_PAIRS_SHOWN else ""
+        lines.append(f"{len(pairs)} pairs {what}: {shown}{more}")
+    return lines
+
+
+def wiring_check(run: CaseRun) -> list[Check]:
+    """The probe as a check of every case with groups > 1."""
+    case = run.case
+    if case.conv.groups <= 1 or not case.conv.is_divisible:
+        return []
+    try:
+        connectivity = measure_connectivity(run.implementation, case)
+    except Exception as exc:  # noqa: BLE001
+        return [Check("wiring", False, f"wiring probe: the implementation failed on the one-hot probe: "
+                                       f"{type(exc).__name__}: {exc}")]
+    shape = "x".join(map(str, connectivity.probe_shape))
+    if connectivity.matches:
+        return [Check("wiring", True, f"wiring probe: block-diagonal as expected "
+                                      f"({case.conv.out_channels} x {case.conv.in_channels}, probe input {shape})")]
+    wrong = len(connectivity.extra) + len(connectivity.missing)
+    return [Check("wiring", False, f"wiring probe: {wrong} (output, input) channel pairs wired wrong",
+                  describe_differences(connectivity) + format_connectivity(connectivity))]

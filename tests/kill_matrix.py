@@ -1,0 +1,135 @@
+"""The kill matrix: which cases of the library catch which planted bug.
+
+Each bug of ``tests/plugins/classic_bugs.py`` runs as the implementation under test over every
+case of ``cases/``, in this process (``run_case`` directly, as ``conformance run cases/ --impl``
+would), and every failing case is recorded with the checks that failed.
+
+Torch's answers do not depend on the implementation under test, so they are computed once per
+case and reused for every bug (that is the only difference from ``conformance run``).
+
+    .venv/bin/python -m tests.kill_matrix          # prints the matrix as a Markdown table
+"""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+from unittest import mock
+
+from conformance import runner
+from conformance.checks import torch_variants
+from conformance.implementations import Implementation
+from conformance.loader import load_cases
+from conformance.runner import PASSED
+from conformance.schema import Case
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE_ORDER = ("regressions", "semantics", "seed", "tutorial", "networks", "errors")  # most telling first
+
+
+@dataclass
+class BugRow:
+    """One bug's verdicts: for each catching case, the names of its failed checks."""
+
+    name: str
+    description: str
+    caught: dict[str, list[str]] = field(default_factory=dict)
+
+    def checks_that_caught(self) -> dict[str, int]:
+        """Check name -> number of cases in which it failed."""
+        counts: dict[str, int] = {}
+        for checks in self.caught.values():
+            for check in set(checks):
+                counts[check] = counts.get(check, 0) + 1
+        return counts
+
+
+@contextlib.contextmanager
+def torch_answers_cached() -> Iterator[None]:
+    """Reuse torch's output (or refusal) per case and layout across implementations."""
+    memo: dict[tuple, tuple[str, object]] = {}
+
+    def remembered(function: Callable, key_of: Callable) -> Callable:
+        def wrapper(case: Case, *args):
+            key = key_of(case, *args)
+            if key not in memo:
+                try:
+                    memo[key] = ("output", function(case, *args))
+                except Exception as exc:  # noqa: BLE001 - a refusal is an answer too
+                    memo[key] = ("error", exc)
+            kind, value = memo[key]
+            if kind == "error":
+                raise value  # type: ignore[misc]
+            return value.copy()  # type: ignore[union-attr]
+        return wrapper
+
+    with mock.patch.object(runner, "torch_forward", remembered(runner.torch_forward, lambda c, *a: (c.name,))), \
+            mock.patch.object(torch_variants, "torch_forward_variant",
+                              remembered(torch_variants.torch_forward_variant, lambda c, *a: (c.name, a[-1]))):
+        yield
+
+
+def library_cases(paths: Sequence[str | Path] = (ROOT / "cases",)) -> list[Case]:
+    items = load_cases(paths)
+    broken = [item for item in items if not isinstance(item, Case)]
+    assert not broken, f"the library has broken cases: {broken}"
+    return items  # type: ignore[return-value]
+
+
+def kill_matrix(bugs: Sequence[tuple[Callable, str]], cases: Sequence[Case]) -> list[BugRow]:
+    rows = []
+    with torch_answers_cached():
+        for function, description in bugs:
+            implementation = Implementation(function.__name__, function)
+            row = BugRow(function.__name__, description)
+            for case in cases:
+                result = runner.run_case(case, implementation)
+                if result.status != PASSED:
+                    row.caught[case.name] = [_check_kind(check.name) for check in result.checks
+                                             if not check.passed] or ["error"]
+            rows.append(row)
+    return rows
+
+
+def failing_cases(function: Callable, cases: Sequence[Case]) -> list[str]:
+    """The cases a single implementation fails (used for the control: the unmodified reference)."""
+    implementation = Implementation(getattr(function, "__name__", "impl"), function)
+    with torch_answers_cached():
+        return [case.name for case in cases if runner.run_case(case, implementation).status != PASSED]
+
+
+def _check_kind(check_name: str) -> str:
+    """'<impl> vs expected' (the golden-output check, named after the side) -> 'expected'."""
+    return "expected" if check_name.endswith(" vs expected") else check_name
+
+
+def _folder(case_name: str) -> str:
+    return case_name.split("/", 1)[0]
+
+
+def format_kill_matrix(rows: Sequence[BugRow], examples: int = 2) -> str:
+    """A Markdown table: bug, cases caught (per folder), the checks that caught it, example cases."""
+    lines = ["| planted bug | cases failed | by folder | checks that failed (cases) | e.g. |",
+             "|---|---|---|---|---|"]
+    for row in rows:
+        folders: dict[str, int] = {}
+        for case_name in row.caught:
+            folders[_folder(case_name)] = folders.get(_folder(case_name), 0) + 1
+        by_folder = ", ".join(f"{folder} {count}" for folder, count in sorted(folders.items()))
+        checks = ", ".join(f"{name} {count}" for name, count in
+                           sorted(row.checks_that_caught().items(), key=lambda kv: (-kv[1], kv[0])))
+        preferred = sorted(row.caught, key=lambda name: (EXAMPLE_ORDER.index(_folder(name))
+                                                          if _folder(name) in EXAMPLE_ORDER else len(EXAMPLE_ORDER)))
+        sample = ", ".join(f"`{name}`" for name in preferred[:examples])
+        lines.append(f"| `{row.name}`: {row.description} | {len(row.caught)} | {by_folder or '-'} | "
+                     f"{checks or '-'} | {sample or '**not caught**'} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    from tests.plugins.classic_bugs import BUGS
+
+    library = library_cases()
+    print(f"{len(library)} cases in {ROOT / 'cases'}\n")
+    print(format_kill_matrix(kill_matrix(BUGS, library)))

@@ -1,0 +1,38 @@
+"""The kill matrix: the case library must fail every classic grouped-convolution bug.
+
+Each bug of tests/plugins/classic_bugs.py is the reference with one planted mistake; each runs as
+the implementation under test over the whole library (as `conformance run cases/ --impl` does).
+The unmodified reference, run the same way as a float32 plug-in, is the control: it must pass
+every case, so a failure really is the planted bug. The matrix is printed (README: "The kill matrix").
+"""
+from __future__ import annotations
+
+import reference_impl
+from tests.kill_matrix import failing_cases, format_kill_matrix, kill_matrix, library_cases
+from tests.plugins.classic_bugs import BUGS
+
+
+def test_every_planted_bug_is_caught_and_the_reference_is_not(capsys) -> None:
+    cases = library_cases()
+    assert len(BUGS) >= 10 and len({function.__name__ for function, _ in BUGS}) == len(BUGS)
+
+    assert failing_cases(reference_impl.conv2d, cases) == []  # the control: no planted bug, no failure
+
+    rows = kill_matrix(BUGS, cases)
+    table = format_kill_matrix(rows)
+    with capsys.disabled():
+        print(f"\nkill matrix over {len(cases)} cases:\n{table}")
+    survivors = [row.name for row in rows if not row.caught]
+    assert not survivors, f"planted bugs the library does not catch: {survivors}\n{table}"
+
+    by_name = {row.name: row for row in rows}
+    # The bugs that only show in one kind of case are caught by exactly that kind.
+    assert any(name.startswith("errors/") for name in by_name["accepts_indivisible_channels"].caught)
+    assert any("padding_mode=reflect" in name or "reflect" in name for name in by_name["reflect_as_replicate"].caught)
+    assert "regressions/pytorch_54136_in1_out16_not_depthwise" in \
+        by_name["in_channels_equal_groups_taken_as_depthwise"].caught
+    assert "regressions/empty_batch_depthwise" in by_name["empty_batch_fails"].caught
+    # Wiring bugs are seen by the torch-free oracles too, not only by the comparison with torch.
+    for name in ("inputs_modulo_groups", "outputs_interleaved", "group_offset_missing"):
+        kinds = by_name[name].checks_that_caught()
+        assert kinds.get("wiring") and kinds.get("metamorphic:block-diagonal"), (name, kinds)
