@@ -62,8 +62,8 @@ def test_a_torch_layout_that_disagrees_fails_its_own_check_only(tmp_path: Path, 
     case = assert_is_case(load_one(tmp_path, GROUPED))
     real = torch_variants.torch_forward_variant
 
-    def broken_channels_last(case, x, weight, bias, variant):
-        output = real(case, x, weight, bias, variant)
+    def broken_channels_last(case, x, weight, bias, variant, *device):
+        output = real(case, x, weight, bias, variant, *device)
         if variant == "channels_last":
             output = output.copy()
             output[:, 4] = 0  # a torch release that loses output channel 4 in channels_last
