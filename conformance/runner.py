@@ -11,6 +11,7 @@ asks for ``tolerance: {rtol, atol}`` or ``{mode: assert_close}``.
 """
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 import traceback
@@ -103,6 +104,29 @@ class CaseRun:
     impl: Outcome
     torch: Outcome
     device: str = "cpu"
+
+    def compare_outputs(self, actual: np.ndarray, expected: np.ndarray, *, actual_name: str, expected_name: str,
+                        x: np.ndarray | None = None, output_channels: np.ndarray | None = None,
+                        sides: int = 2) -> Comparison:
+        """Compare two forward outputs of this case within its tolerance: the error bound of input
+        ``x`` (default the case's input; a check that runs on a crop passes the crop), restricted to
+        ``output_channels`` when only those are compared, counted for ``sides`` finite-precision
+        results; or the case's explicit rtol/atol. Extra checks use this so that their verdicts
+        follow the same rule as the forward check."""
+        rtol, atol = self.case.rtol_atol
+        bound = None
+        if self.case.tolerance_mode == "bound":
+            x = self.tensors.input if x is None else x
+            bound = forward_bound(self.case.dtype, self.case.conv.functional_kwargs(), x, self.tensors.weight,
+                                  self.tensors.bias)
+            if output_channels is not None:
+                bound = dataclasses.replace(bound, magnitude=np.take(bound.magnitude, output_channels, axis=-3))
+            if sides > 1 and not self.implementation.computes_in_float64:
+                bound = bound.for_sides(sides)
+            if bound.magnitude.shape != np.shape(expected):
+                bound = None  # the implementation's output has the wrong shape: the forward check says so
+        return compare_arrays(actual, expected, rtol, atol, actual_name=actual_name, expected_name=expected_name,
+                              bound=bound)
 
 
 @dataclass

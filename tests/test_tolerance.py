@@ -151,12 +151,14 @@ def test_the_gradient_and_precision_cases_are_judged_by_the_bound() -> None:
 
 
 def test_plugins_get_float16_and_bfloat16_values_in_float32(tmp_path: Path) -> None:
-    backward_convs.received.clear()
+    first_calls = []
     for dtype in ("float16", "bfloat16"):
+        backward_convs.received.clear()
         case = assert_is_case(load_one(tmp_path, POSITIVE_LAYER.format(dtype=dtype)))
         result = run_case(case, load_implementation("tests.plugins.backward_convs:recording"))
         assert result.status == "passed", format_failure(result)
-    half, brain = backward_convs.received
+        first_calls.append(backward_convs.received[0])  # the forward; extra checks may call it again
+    half, brain = first_calls
     assert half["input"].dtype == np.float16
     assert brain["input"].dtype == np.float32 and np.array_equal(round_to_bfloat16(brain["input"]), brain["input"])
 

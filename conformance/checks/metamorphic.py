@@ -22,7 +22,6 @@ from typing import Iterable
 
 import numpy as np
 
-from ..compare import compare_arrays
 from ..runner import CaseRun, Check
 from ..schema import Case
 
@@ -118,15 +117,14 @@ def _metamorphic_input(run: CaseRun) -> tuple[np.ndarray, np.ndarray | None, str
     return cropped, np.asarray(baseline), note
 
 
-def _compare(run: CaseRun, name: str, actual: np.ndarray, expected: np.ndarray, expected_name: str,
-             note: str, explanation: str, actual_name: str = "") -> Check:
-    """``actual``: the implementation's output on the case (``actual_name``, default "groups=G");
+def _compare(run: CaseRun, name: str, x: np.ndarray, actual: np.ndarray, expected: np.ndarray, expected_name: str,
+             note: str, explanation: str, actual_name: str = "", output_channels: np.ndarray | None = None) -> Check:
+    """``actual``: the implementation's output on input ``x`` (``actual_name``, default "groups=G");
     ``expected``: what the relation predicts from another call of the same implementation."""
-    rtol, atol = run.case.rtol_atol
     implementation = run.implementation.name
-    comparison = compare_arrays(actual, expected, rtol, atol,
-                                actual_name=f"{implementation} {actual_name or f'groups={run.case.conv.groups}'}",
-                                expected_name=f"{implementation} {expected_name}")
+    comparison = run.compare_outputs(actual, expected, x=x, output_channels=output_channels,
+                                     actual_name=f"{implementation} {actual_name or f'groups={run.case.conv.groups}'}",
+                                     expected_name=f"{implementation} {expected_name}")
     summary = f"metamorphic ({name}): {comparison.summary()}{note}"
     details = [] if comparison.passed else [explanation]
     return Check(f"metamorphic:{name}", comparison.passed, summary, details, comparison)
@@ -144,7 +142,7 @@ def _block_diagonal(run: CaseRun, x: np.ndarray, grouped: np.ndarray, note: str)
         predicted = run.implementation.forward(_with_conv(case, groups=1), x, dense, run.tensors.bias)
     except Exception as exc:  # noqa: BLE001
         return _refused("block-diagonal", "the groups=1 layer with the block-diagonal weight", exc)
-    return _compare(run, "block-diagonal", grouped, np.asarray(predicted), "groups=1 with block-diagonal weight",
+    return _compare(run, "block-diagonal", x, grouped, np.asarray(predicted), "groups=1 with block-diagonal weight",
                     note, "a groups=1 convolution whose weight is zero outside the diagonal blocks must give the "
                           "grouped result: the implementation's grouping mixes or misplaces channels")
 
@@ -174,9 +172,10 @@ def _per_group_concatenation(run: CaseRun, x: np.ndarray, grouped: np.ndarray, n
         which = f"groups {', '.join(map(str, checked))} of {groups}"
     else:
         which = f"{len(checked)} of {groups} groups, evenly spread from 0 to {groups - 1}"
-    check = _compare(run, "per-group", grouped_part, predicted, f"per-group groups=1 slices ({which})", note,
+    check = _compare(run, "per-group", x, grouped_part, predicted, f"per-group groups=1 slices ({which})", note,
                      "group g's output channels must equal a groups=1 convolution of input channels "
-                     "g*C_in/G ... (g+1)*C_in/G - 1 with weight rows g*C_out/G ... (g+1)*C_out/G - 1")
+                     "g*C_in/G ... (g+1)*C_in/G - 1 with weight rows g*C_out/G ... (g+1)*C_out/G - 1",
+                     output_channels=out_channels)
     if len(checked) < groups and check.comparison is not None and check.comparison.worst_index is not None:
         # report the worst element in the case's own channel numbering
         index = list(check.comparison.worst_index)
@@ -198,7 +197,7 @@ def _permutation_within_groups(run: CaseRun, x: np.ndarray, grouped: np.ndarray,
         predicted = run.implementation.forward(case, x_permuted, weight_permuted, run.tensors.bias)
     except Exception as exc:  # noqa: BLE001
         return _refused("permutation", "the channel-permuted input", exc)
-    return _compare(run, "permutation", np.asarray(predicted), grouped, "unpermuted", note,
+    return _compare(run, "permutation", x, np.asarray(predicted), grouped, "unpermuted", note,
                     "permuting input channels within each group, with the same permutation of the weight's "
                     "second axis, must not change the output: the implementation reads channels from the wrong "
                     "places within a group", actual_name="channels permuted within groups")

@@ -11,7 +11,6 @@ from typing import Iterable
 
 import numpy as np
 
-from ..compare import compare_arrays
 from ..runner import CaseRun, Check
 from ..torch_oracle import torch_forward_variant
 
@@ -19,7 +18,6 @@ from ..torch_oracle import torch_forward_variant
 def torch_variant_checks(run: CaseRun) -> Iterable[Check]:
     """One check per variant the case selects (``torch_variants``), besides ``contiguous`` (the forward check)."""
     case, name = run.case, run.implementation.name
-    rtol, atol = case.rtol_atol
     for variant in case.torch_variants:
         if variant == "contiguous":
             continue
@@ -37,5 +35,5 @@ def torch_variant_checks(run: CaseRun) -> Iterable[Check]:
                                      f"{name} with it)")
             continue
         # the dtype is the forward check's business; here only the values count
-        comparison = compare_arrays(run.impl.output, output, rtol, atol, actual_name=name, expected_name=label)
+        comparison = run.compare_outputs(run.impl.output, output, actual_name=name, expected_name=label)
         yield Check(label, comparison.passed, comparison.summary(), comparison=comparison)
