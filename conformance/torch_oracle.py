@@ -9,6 +9,15 @@ from .schema import Case
 TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
+class _Conv2dWithoutInit(torch.nn.Conv2d):
+    """``torch.nn.Conv2d`` whose constructor skips the random (kaiming) initialisation: the
+    parameters are replaced by the case's right after, and on a tiny case that initialisation
+    costs as much as the convolution. Argument checks and forward are torch's own."""
+
+    def reset_parameters(self) -> None:
+        pass
+
+
 def build_module(case: Case, weight: np.ndarray, bias: np.ndarray | None) -> torch.nn.Conv2d:
     """``torch.nn.Conv2d(**case.conv)`` holding exactly the case's parameters.
 
@@ -17,10 +26,12 @@ def build_module(case: Case, weight: np.ndarray, bias: np.ndarray | None) -> tor
     """
     kwargs = case.conv.torch_kwargs()
     kwargs = {key: tuple(value) if isinstance(value, list) else value for key, value in kwargs.items()}
-    module = torch.nn.Conv2d(**kwargs, dtype=TORCH_DTYPES[case.dtype])
+    module = _Conv2dWithoutInit(**kwargs, dtype=TORCH_DTYPES[case.dtype])
     module.weight = torch.nn.Parameter(torch.from_numpy(np.array(weight)), requires_grad=False)
     if bias is not None:
         module.bias = torch.nn.Parameter(torch.from_numpy(np.array(bias)), requires_grad=False)
+    elif module.bias is not None:  # never left uninitialised: the case must supply what the layer has
+        raise ValueError("the layer has a bias (conv.bias: true) but the case supplied none")
     return module
 
 
