@@ -1,10 +1,11 @@
-# The two commands: `make setup` (once), then `make test`. `make run` runs the case library.
+# The two commands: `make setup` (once), then `make test`. `make run` runs the case library;
+# `make bench` times it (IMPL=MODULE:FUNCTION to time a plug-in).
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 CASES  ?= cases
 
-.PHONY: setup test run validate clean
+.PHONY: setup test run validate bench clean
 
 setup:  ## create .venv and install the project with its pinned dependencies
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +23,12 @@ run: $(PY)  ## the main job: the whole case library through `conformance run`
 
 validate: $(PY)  ## check every case file without running it
 	$(VENV)/bin/conformance validate $(CASES)
+
+bench: $(PY)  ## time every case: pytest-benchmark (saved in .benchmarks/), then the `conformance bench` table
+	mkdir -p reports
+	$(PY) -m pytest benchmarks/test_case_benchmarks.py -q -p no:cacheprovider --benchmark-enable \
+		--benchmark-autosave --benchmark-json=reports/pytest-benchmark.json $(if $(IMPL),--impl $(IMPL))
+	$(VENV)/bin/conformance bench $(CASES) --json reports/bench.json $(if $(IMPL),--impl $(IMPL))
 
 clean:
 	rm -rf .pytest_cache .benchmarks .hypothesis build *.egg-info
