@@ -49,8 +49,9 @@ class Workload:
 def workload(case: Case) -> Workload:
     """Multiply-adds = N·C_out·H_out·W_out · (C_in/G)·kH·kW: each output reads one group's inputs.
 
+    >>> from pathlib import Path
     >>> from conformance.loader import load_file
-    >>> case = load_file("cases/seed/groups3.yaml")[0]
+    >>> case = load_file(Path(__file__).parent.parent / "cases" / "seed" / "groups3.yaml")[0]
     >>> workload(case)  # 6 outputs x 2 inputs each; (6 + 12 + 6) float32 values
     Workload(multiply_adds=12, bytes_moved=96)
     """
@@ -170,7 +171,7 @@ class CaseBenchmark:
             "multiply_adds": self.workload.multiply_adds,
             "bytes_moved": self.workload.bytes_moved,
             "agrees_with_torch": self.agrees,
-            "error": self.error or (None if self.agrees else self.comparison.summary() if self.comparison else None),
+            "error": self.error or (self.comparison.summary() if self.comparison and not self.agrees else None),
         }
 
 

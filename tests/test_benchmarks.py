@@ -48,12 +48,13 @@ WRONG = "tests.plugins.wrong_convs:interleaved_groups"
 def bench_project(pytester: pytest.Pytester) -> pytest.Pytester:
     pytester.makeconftest('pytest_plugins = ["conformance.pytest_plugin"]')
     (pytester.mkdir("cases") / "cases.yaml").write_text(textwrap.dedent(CASES).lstrip())
-    shutil.copy(ROOT / "benchmarks" / "test_case_benchmarks.py", pytester.path / "test_case_benchmarks.py")
+    # under its own name: in a full run the original module is already imported as test_case_benchmarks
+    shutil.copy(ROOT / "benchmarks" / "test_case_benchmarks.py", pytester.path / "test_pass_copy.py")
     return pytester
 
 
 def test_quick_mode_runs_each_side_of_each_runnable_case_once(bench_project: pytest.Pytester) -> None:
-    result = bench_project.runpytest("test_case_benchmarks.py", "--benchmark-disable", "-v", "-p", "no:cacheprovider")
+    result = bench_project.runpytest("test_pass_copy.py", "--benchmark-disable", "-v", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=4)  # 2 runnable cases x {implementation, torch}; expect_error has no forward
     text = result.stdout.str()
     assert "test_forward[grouped/strided-implementation] PASSED" in text
@@ -61,19 +62,19 @@ def test_quick_mode_runs_each_side_of_each_runnable_case_once(bench_project: pyt
 
 
 def test_a_wrong_implementation_fails_its_benchmark_with_the_element(bench_project: pytest.Pytester) -> None:
-    result = bench_project.runpytest("test_case_benchmarks.py", "--benchmark-disable", "--impl", WRONG)
+    result = bench_project.runpytest("test_pass_copy.py", "--benchmark-disable", "--impl", WRONG)
     # interleaving is the identity for depthwise (one output per group), so only grouped/strided breaks;
     # torch's items still pass
     result.assert_outcomes(passed=3, failed=1)
     text = result.stdout.str()
-    assert "FAILED test_case_benchmarks.py::test_forward[grouped/strided-implementation]" in text
+    assert "FAILED test_pass_copy.py::test_forward[grouped/strided-implementation]" in text
     assert f"{WRONG} vs torch: 224 of 336 elements differ" in text
     assert "output channel" in text and "which reads input channels" in text
 
 
 def test_timed_mode_puts_both_sides_of_a_case_in_one_group(bench_project: pytest.Pytester) -> None:
     report = bench_project.path / "report.json"
-    result = bench_project.runpytest("test_case_benchmarks.py", "--benchmark-enable", f"--benchmark-json={report}",
+    result = bench_project.runpytest("test_pass_copy.py", "--benchmark-enable", f"--benchmark-json={report}",
                                      "--benchmark-min-rounds=1", "--benchmark-max-time=0.0001",
                                      "--benchmark-warmup=off", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=4)
@@ -224,10 +225,6 @@ def test_geometric_mean_in_the_summary() -> None:
     from conformance.benchmark import CaseBenchmark, Timing, Workload
     from conformance.commands.bench import summary_line
 
-    rows = []
-    for implementation_s in (4.0, 1.0):
-        row = CaseBenchmark("c", Workload(1, 1), Timing((implementation_s,)), Timing((1.0,)))
-        row.comparison = None
-        rows.append(row)
+    rows = [CaseBenchmark("c", Workload(1, 1), Timing((seconds,)), Timing((1.0,))) for seconds in (4.0, 1.0)]
     assert "geometric mean 2.00, worst 4.00" in summary_line(rows, 0, 0)
     assert math.isclose(rows[0].ratio, 4.0)
