@@ -1,10 +1,11 @@
-# The two commands: `make setup` (once), then `make test`. `make run` runs the case library.
+# The two commands: `make setup` (once), then `make test`. `make run` runs the case library;
+# `make bench` times it (IMPL=MODULE:FUNCTION to time a plug-in).
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 CASES  ?= cases
 
-.PHONY: setup test run validate report bound-ratios kill-matrix clean
+.PHONY: setup test run validate report bound-ratios kill-matrix bench clean
 
 setup:  ## create .venv and install the project with its pinned dependencies
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +32,12 @@ bound-ratios: $(PY)  ## how much of the error bound torch uses on network layers
 
 kill-matrix: $(PY)  ## which library cases catch which planted classic bug (tests/plugins/classic_bugs.py)
 	$(PY) -W ignore -m tests.kill_matrix
+
+bench: $(PY)  ## time every case: pytest-benchmark (saved in .benchmarks/), then the `conformance bench` table
+	mkdir -p reports
+	$(PY) -m pytest benchmarks/test_case_benchmarks.py -q -p no:cacheprovider --benchmark-enable \
+		--benchmark-autosave --benchmark-json=reports/pytest-benchmark.json $(if $(IMPL),--impl $(IMPL))
+	$(VENV)/bin/conformance bench $(CASES) --json reports/bench.json $(if $(IMPL),--impl $(IMPL))
 
 clean:
 	rm -rf .pytest_cache .benchmarks .hypothesis build *.egg-info

@@ -42,7 +42,7 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(exc)) from None
 
 
-def _case_roots(config: pytest.Config) -> list[Path]:
+def case_roots(config: pytest.Config) -> list[Path]:
     """The configured case folders (ini option ``conformance_cases``), relative to the rootdir."""
     return [(config.rootpath / Path(p)).resolve() for p in config.getini("conformance_cases")]
 
@@ -51,7 +51,7 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
     if file_path.suffix not in CASE_SUFFIXES:
         return None
     resolved = file_path.resolve()
-    if any(root == resolved or root in resolved.parents for root in _case_roots(parent.config)):
+    if any(root == resolved or root in resolved.parents for root in case_roots(parent.config)):
         return CaseFile.from_parent(parent, path=file_path)
     return None
 

@@ -14,6 +14,15 @@ TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64, "float16": t
                 "bfloat16": torch.bfloat16}
 
 
+class _Conv2dWithoutInit(torch.nn.Conv2d):
+    """``torch.nn.Conv2d`` whose constructor skips the random (kaiming) initialisation: the
+    parameters are replaced by the case's right after, and on a tiny case that initialisation
+    costs as much as the convolution. Argument checks and forward are torch's own."""
+
+    def reset_parameters(self) -> None:
+        pass
+
+
 @contextlib.contextmanager
 def single_threaded() -> Iterator[None]:
     """Run torch on one intra-op thread, then restore the caller's setting.
@@ -51,10 +60,12 @@ def build_module(case: Case, weight: np.ndarray, bias: np.ndarray | None, device
     """
     kwargs = case.conv.torch_kwargs()
     kwargs = {key: tuple(value) if isinstance(value, list) else value for key, value in kwargs.items()}
-    module = torch.nn.Conv2d(**kwargs, dtype=TORCH_DTYPES[case.dtype], device=device)
+    module = _Conv2dWithoutInit(**kwargs, dtype=TORCH_DTYPES[case.dtype], device=device)
     module.weight = torch.nn.Parameter(to_torch(weight, case, device), requires_grad=requires_grad)
     if bias is not None:
         module.bias = torch.nn.Parameter(to_torch(bias, case, device), requires_grad=requires_grad)
+    elif module.bias is not None:  # never left uninitialised: the case must supply what the layer has
+        raise ValueError("the layer has a bias (conv.bias: true) but the case supplied none")
     return module
 
 
