@@ -22,10 +22,11 @@ import numpy as np
 import pytest
 
 from conformance.benchmark import agreement, prepare_forwards, workload
-from conformance.compare import Comparison, compare_arrays
+from conformance.compare import Comparison
 from conformance.loader import load_cases
 from conformance.pytest_plugin import IMPLEMENTATION_KEY, case_roots
 from conformance.report import comparison_details
+from conformance.runner import compare_forward
 from conformance.schema import Case
 from conformance.torch_oracle import torch_forward
 
@@ -62,11 +63,11 @@ def test_forward(benchmark, case: Case, side: str, request: pytest.FixtureReques
         oracle_outputs[case.name] = torch_forward(case, tensors.input, tensors.weight, tensors.bias)
     oracle = oracle_outputs[case.name]
     name = implementation.name if side == "implementation" else "torch (as benchmarked)"
-    _assert_passed(case, agreement(case, name, output, oracle), {name: output, "torch": oracle})
+    _assert_passed(case, agreement(case, tensors, name, output, oracle), {name: output, "torch": oracle})
     if tensors.expected is not None:
-        rtol, atol = case.rtol_atol
-        _assert_passed(case, compare_arrays(output, tensors.expected, rtol, atol, actual_name=name,
-                                            expected_name="expected"), {name: output, "expected": tensors.expected})
+        golden = compare_forward(case, tensors, output, tensors.expected, actual_name=name, expected_name="expected",
+                                 golden=True)
+        _assert_passed(case, golden, {name: output, "expected": tensors.expected})
 
 
 def _assert_passed(case: Case, comparison: Comparison, outputs: dict[str, np.ndarray]) -> None:

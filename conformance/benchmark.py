@@ -17,13 +17,13 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from .compare import Comparison, compare_arrays
+from .compare import Comparison
 from .implementations import Implementation
 from .machine import Machine
-from .runner import CaseTensors, make_tensors
+from .runner import CaseTensors, compare_forward, make_tensors
 from .schema import DTYPES, Case
 from .tensors import derived_seed
-from .torch_oracle import build_module
+from .torch_oracle import build_module, to_numpy, to_torch
 
 Forward = Callable[[np.ndarray], np.ndarray]
 
@@ -89,7 +89,7 @@ def prepare_forwards(case: Case, implementation: Implementation) -> Forwards:
 
     def torch_forward(x: np.ndarray) -> np.ndarray:
         with torch.no_grad():
-            return module(torch.from_numpy(x)).numpy()
+            return to_numpy(module(to_torch(x, case)))  # no copy for float32/float64
 
     return Forwards(implementation_forward, torch_forward, tensors)
 
@@ -103,11 +103,11 @@ def input_pool(case: Case, tensors: CaseTensors, size: int = POOL_SIZE) -> list[
     return pool
 
 
-def agreement(case: Case, implementation_name: str, output: np.ndarray, torch_output: np.ndarray) -> Comparison:
-    """The timed output against torch's, at the case's tolerance and in the case's dtype."""
-    rtol, atol = case.rtol_atol
-    return compare_arrays(output, torch_output, rtol, atol, actual_name=implementation_name,
-                          expected_name="torch", required_dtype=DTYPES[case.dtype])
+def agreement(case: Case, tensors: CaseTensors, implementation_name: str, output: np.ndarray,
+              torch_output: np.ndarray) -> Comparison:
+    """The timed output against torch's, by the case's tolerance rule and in the case's dtype."""
+    return compare_forward(case, tensors, output, torch_output, actual_name=implementation_name,
+                           expected_name="torch", required_dtype=DTYPES[case.dtype])
 
 
 @dataclass(frozen=True)
@@ -207,5 +207,5 @@ def benchmark_case(case: Case, implementation: Implementation, machine: Machine,
         if rounds is None and round_index + 1 >= MIN_ROUNDS and min(map(sum, samples)) >= MIN_SECONDS:
             break
     result.implementation, result.torch = Timing(tuple(samples[0])), Timing(tuple(samples[1]))
-    result.comparison = agreement(case, implementation.name, first[0], first[1])
+    result.comparison = agreement(case, forwards.tensors, implementation.name, first[0], first[1])
     return result

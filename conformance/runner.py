@@ -106,27 +106,39 @@ class CaseRun:
     device: str = "cpu"
 
     def compare_outputs(self, actual: np.ndarray, expected: np.ndarray, *, actual_name: str, expected_name: str,
-                        x: np.ndarray | None = None, output_channels: np.ndarray | None = None,
-                        sides: int = 2) -> Comparison:
-        """Compare two forward outputs of this case within its tolerance: the error bound of input
-        ``x`` (default the case's input; a check that runs on a crop passes the crop), restricted to
-        ``output_channels`` when only those are compared, counted for ``sides`` finite-precision
-        results; or the case's explicit rtol/atol. Extra checks use this so that their verdicts
-        follow the same rule as the forward check."""
-        rtol, atol = self.case.rtol_atol
-        bound = None
-        if self.case.tolerance_mode == "bound":
-            x = self.tensors.input if x is None else x
-            bound = forward_bound(self.case.dtype, self.case.conv.functional_kwargs(), x, self.tensors.weight,
-                                  self.tensors.bias)
-            if output_channels is not None:
-                bound = dataclasses.replace(bound, magnitude=np.take(bound.magnitude, output_channels, axis=-3))
-            if sides > 1 and not self.implementation.computes_in_float64:
-                bound = bound.for_sides(sides)
-            if bound.magnitude.shape != np.shape(expected):
-                bound = None  # the implementation's output has the wrong shape: the forward check says so
-        return compare_arrays(actual, expected, rtol, atol, actual_name=actual_name, expected_name=expected_name,
-                              bound=bound)
+                        x: np.ndarray | None = None, output_channels: np.ndarray | None = None) -> Comparison:
+        """Compare two forward outputs of this case by the case's rule (see :func:`compare_forward`);
+        ``x``: the input the check actually used (a crop, say), default the case's input."""
+        return compare_forward(self.case, self.tensors, actual, expected, actual_name=actual_name,
+                               expected_name=expected_name, x=x, output_channels=output_channels,
+                               exact_side=self.implementation.computes_in_float64)
+
+
+def compare_forward(case: Case, tensors: CaseTensors, actual: np.ndarray, expected: np.ndarray, *,
+                    actual_name: str, expected_name: str, x: np.ndarray | None = None,
+                    output_channels: np.ndarray | None = None, exact_side: bool = False,
+                    golden: bool = False, required_dtype: Any = None) -> Comparison:
+    """Two forward outputs of ``case``, compared by the case's rule: the error bound of input ``x``
+    (default the case's input), restricted to ``output_channels`` when only those are compared and
+    doubled since both sides are finite-precision results (unless ``exact_side``: one is the float64
+    reference); ``golden``: ``expected`` is the case's decimal golden output (one finite-precision
+    side, whose inputs were rounded); or the case's explicit rtol/atol. Every check that compares outputs (the extra
+    checks, the benchmark pass) goes through here, so all verdicts follow one rule."""
+    rtol, atol = case.rtol_atol
+    bound = None
+    if case.tolerance_mode == "bound":
+        x = tensors.input if x is None else x
+        bound = forward_bound(case.dtype, case.conv.functional_kwargs(), x, tensors.weight, tensors.bias)
+        if output_channels is not None:
+            bound = dataclasses.replace(bound, magnitude=np.take(bound.magnitude, output_channels, axis=-3))
+        if golden:
+            bound = bound.against_decimals()
+        elif not exact_side:
+            bound = bound.for_sides(2)
+        if bound.magnitude.shape != np.shape(expected):
+            bound = None  # the implementation's output has the wrong shape: the forward check says so
+    return compare_arrays(actual, expected, rtol, atol, actual_name=actual_name, expected_name=expected_name,
+                          bound=bound, required_dtype=required_dtype)
 
 
 @dataclass
