@@ -6,6 +6,7 @@ import argparse
 import torch
 
 from ..errors import CaseError
+from ..junit import write_junit
 from ..report import case_line, format_failure, summary_line, write_json
 from ..runner import PASSED, CaseResult, error_result, run_case
 from . import add_selection_arguments, ensure_parent, guarded, implementation_from, select_cases
@@ -17,6 +18,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                                "exit 0 only if every case passed.")
     add_selection_arguments(parser)
     parser.add_argument("--json", metavar="FILE", help="write the results as JSON")
+    parser.add_argument("--junit", metavar="FILE", help="write the results as JUnit XML (one testcase per case)")
     parser.add_argument("-q", "--quiet", action="store_true", help="print only failures and the summary")
     parser.set_defaults(handler=guarded(run_command))
 
@@ -43,5 +45,7 @@ def run_command(args: argparse.Namespace) -> int:
     results = run_cases(args)
     if args.json:
         write_json(results, ensure_parent(args.json))
+    if getattr(args, "junit", None):
+        write_junit(results, ensure_parent(args.junit))
     print(summary_line(results))
     return 0 if all(r.status == PASSED for r in results) else 1
