@@ -4,10 +4,12 @@ library exercises, how many cases fall in each cell, and which cells are empty.
 :func:`coverage_grid` returns the grid as data (for the text report below, an HTML report or
 JSON); :func:`format_coverage` renders it as text.
 
->>> from conformance.loader import load_cases
->>> grid = coverage_grid(load_cases(["cases/seed"]))
->>> grid.cell("groups", "1 < groups < in_channels").count
-3
+>>> from conformance.fuzz import build_case
+>>> grouped = build_case({"conv": {"in_channels": 4, "out_channels": 4, "kernel_size": 1, "groups": 2},
+...                       "input": {"fill": 1, "shape": [1, 4, 2, 2]}}, name="grouped")
+>>> grid = coverage_grid([grouped])
+>>> grid.cell("groups", "1 < groups < in_channels").cases, grid.cell("groups", "groups = 1 (dense)").count
+(['grouped'], 0)
 """
 from __future__ import annotations
 

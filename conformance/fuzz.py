@@ -25,6 +25,7 @@ from typing import Any, Callable
 
 import hypothesis
 import numpy as np
+import torch
 import yaml
 from hypothesis import HealthCheck, Phase, Verbosity, given, settings
 
@@ -108,14 +109,20 @@ def run_campaign(implementation: Implementation, *, max_examples: int = 200, see
             found_at = found_at or examples
             raise Disagreement(drawn.document, result)
 
-    with warnings.catch_warnings():
-        for message in QUIET_WARNINGS:
-            warnings.filterwarnings("ignore", message=message)
-        try:
+    threads = torch.get_num_threads()
+    # Fuzzed tensors are tiny: starting torch's worker threads costs more than the convolution,
+    # twenty times more on a busy machine. One thread, restored afterwards.
+    torch.set_num_threads(1)
+    try:
+        with warnings.catch_warnings():
+            for message in QUIET_WARNINGS:
+                warnings.filterwarnings("ignore", message=message)
             probe()
-        except Disagreement as exc:  # hypothesis re-raises the shrunk example's exception
-            finding = Finding(exc.document, exc.result.message, seed, found_at or examples, exc.result)
-            return CampaignResult(seed, examples, finding)
+    except Disagreement as exc:  # hypothesis re-raises the shrunk example's exception
+        finding = Finding(exc.document, exc.result.message, seed, found_at or examples, exc.result)
+        return CampaignResult(seed, examples, finding)
+    finally:
+        torch.set_num_threads(threads)
     return CampaignResult(seed, examples)
 
 

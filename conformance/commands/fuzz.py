@@ -74,7 +74,6 @@ def _probability(text: str) -> float:
 
 def _campaign_in_worker(impl_spec: str | None, max_examples: int, seed: int, invalid_rate: float) -> CampaignResult:
     """One campaign in a worker process; the parent writes and re-checks what it found."""
-    torch.set_num_threads(1)  # one campaign per core: no thread oversubscription
     result = run_campaign(load_implementation(impl_spec), max_examples=max_examples, seed=seed,
                           invalid_rate=invalid_rate)
     if result.finding is not None:
@@ -102,16 +101,19 @@ def fuzz_command(args: argparse.Namespace) -> int:
             futures = [pool.submit(_campaign_in_worker, args.impl, per_worker, s, args.invalid_rate) for s in seeds]
             results = [future.result() for future in futures]
 
-    found = 0
+    written: dict[Path, int] = {}  # case file -> the seed that wrote it first
     for result in results:
         finding = result.finding
         if finding is None:
             print(f"seed {result.seed}: {result.examples} examples, no disagreement")
             continue
-        found += 1
         print(f"seed {result.seed}: disagreement at example {finding.found_at}, shrunk to a minimal case "
               f"({result.examples} cases run in all)")
         path = write_finding(finding, Path(args.out), args.impl)
+        if path in written:  # campaigns often shrink to the same minimal case
+            print(f"the same minimal case as seed {written[path]}: {path}")
+            continue
+        written[path] = result.seed
         rerun = rerun_written(path, implementation)
         if rerun.status == PASSED:
             print(f"warning: {path} passes when run again: is {implementation.name} deterministic?")
@@ -119,8 +121,8 @@ def fuzz_command(args: argparse.Namespace) -> int:
             print(format_failure(rerun))
         print(f"wrote {path}")
         print(f"reproduce: {reproduce_command(path, args.impl)}")
-    if found:
-        print(f"{found} finding(s) in {args.out}/; move a case into cases/ to keep it in the library")
+    if written:
+        print(f"{len(written)} finding(s) in {args.out}/; move a case into cases/ to keep it in the library")
         return 1
     print(f"no disagreement in {sum(r.examples for r in results)} examples")
     return 0
