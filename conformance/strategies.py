@@ -283,11 +283,7 @@ def draw_tensor_spec(draw: st.DrawFn, shape: tuple[int, ...] | list[int], with_s
     return {**draw(_RANDOM_SPECS), **shape_key}
 
 
-def tensor_specs(shape: tuple[int, ...] | list[int], with_shape: bool) -> st.SearchStrategy[dict[str, Any]]:
-    """:func:`draw_tensor_spec` as a strategy."""
-    return st.composite(lambda draw: draw_tensor_spec(draw, shape, with_shape))()
-
-
+_VALID_LAYERS = valid_layers()
 _INVALID_KINDS = st.sampled_from(list(INVALID_MUTATORS))
 _DTYPES = st.sampled_from(FUZZ_DTYPES)
 
@@ -297,7 +293,7 @@ def case_documents(draw: st.DrawFn, invalid_rate: float = 0.1) -> DrawnCase:
     """A case document: a valid layer, or with probability ``invalid_rate`` one made invalid."""
     if not 0.0 <= invalid_rate <= 1.0:
         raise ValueError(f"invalid_rate must be between 0 and 1, got {invalid_rate}")
-    layer = draw(valid_layers())
+    layer = draw(_VALID_LAYERS)
     kind = None
     # Drawn as an integer that shrinks towards 0, i.e. towards a valid layer.
     if draw(st.integers(0, 999)) >= 1000 - round(1000 * invalid_rate):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 
 from conformance.cli import main
@@ -97,6 +98,7 @@ def test_the_fuzzer_finds_a_planted_bug_and_writes_a_minimal_case_that_reproduce
     assert main(["run", str(path)]) == 0
 
 
+@pytest.mark.slow
 def test_workers_split_the_seed_range_and_find_what_single_campaigns_find(tmp_path: Path, capsys) -> None:
     code = main(["fuzz", "--impl", INTERLEAVED, "--seed", "0", "--max-examples", "4", "--workers", "2",
                  "--out", str(tmp_path / "workers")])

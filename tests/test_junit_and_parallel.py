@@ -56,6 +56,7 @@ RUN_OPTIONS = ["-p", "no:cacheprovider", f"--rootdir={ROOT}", "-c", str(ROOT / "
 @pytest.mark.slow
 def test_a_parallel_run_reports_the_same_pass_fail_set_as_a_serial_one(pytester: pytest.Pytester,
                                                                         tmp_path: Path) -> None:
+    pytest.importorskip("xdist", reason="pytest-xdist is installed by `make setup` (requirements.txt)")
     serial_xml, parallel_xml = tmp_path / "serial.xml", tmp_path / "parallel.xml"
     serial = pytester.runpytest_inprocess(*RUN_OPTIONS, "-p", "no:xdist", f"--junitxml={serial_xml}", *CASE_FOLDERS)
     assert serial.ret == pytest.ExitCode.TESTS_FAILED, serial.stdout.str()
