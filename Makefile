@@ -4,8 +4,14 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 CASES  ?= cases
+# `make fuzz`: a longer campaign than the one in `make test`. Override on the command line, e.g.
+# `make fuzz SEED=7 EXAMPLES=20000 WORKERS=4 IMPL=mypkg.conv:conv2d`.
+SEED     ?= 0
+EXAMPLES ?= 10000
+WORKERS  ?= 2
+IMPL     ?=
 
-.PHONY: setup test run validate report bound-ratios kill-matrix bench clean
+.PHONY: setup test run validate report bound-ratios kill-matrix bench coverage fuzz clean
 
 setup:  ## create .venv and install the project with its pinned dependencies
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +44,12 @@ bench: $(PY)  ## time every case: pytest-benchmark (saved in .benchmarks/), then
 	$(PY) -m pytest benchmarks/test_case_benchmarks.py -q -p no:cacheprovider --benchmark-enable \
 		--benchmark-autosave --benchmark-json=reports/pytest-benchmark.json $(if $(IMPL),--impl $(IMPL))
 	$(VENV)/bin/conformance bench $(CASES) --json reports/bench.json $(if $(IMPL),--impl $(IMPL))
+
+coverage: $(PY)  ## which features the case library exercises, and the empty cells
+	$(VENV)/bin/conformance coverage $(CASES)
+
+fuzz: $(PY)  ## a longer fuzz campaign; findings land in fuzz-findings/ as case files
+	$(VENV)/bin/conformance fuzz $(if $(IMPL),--impl $(IMPL)) --seed $(SEED) --max-examples $(EXAMPLES) --workers $(WORKERS) --invalid-rate 0.2
 
 clean:
 	rm -rf .pytest_cache .benchmarks .hypothesis build *.egg-info

@@ -7,6 +7,7 @@ import torch
 
 from ..devices import DEVICES, DeviceError, configure_device
 from ..errors import CaseError
+from ..junit import write_junit
 from ..report import case_line, format_failure, summary_line, write_json
 from ..runner import PASSED, SKIPPED, CaseResult, error_result, run_case
 from . import UsageError, add_selection_arguments, ensure_parent, guarded, implementation_from, select_cases
@@ -20,6 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--json", metavar="FILE", help="write the results as JSON")
     parser.add_argument("--html", metavar="DIR",
                         help="write a static HTML report (DIR/index.html, with explanations and pictures)")
+    parser.add_argument("--junit", metavar="FILE", help="write the results as JUnit XML (one testcase per case)")
     parser.add_argument("-q", "--quiet", action="store_true", help="print only failures and the summary")
     parser.add_argument("--device", choices=DEVICES, default="cpu", help="where torch runs (default: cpu)")
     parser.add_argument("--allow-tf32", action="store_true",
@@ -62,5 +64,7 @@ def run_command(args: argparse.Namespace) -> int:
         from ..html_report import write_html_report  # matplotlib is imported only for a report
 
         print(f"HTML report: {write_html_report(results, args.html)}")
+    if getattr(args, "junit", None):
+        write_junit(results, ensure_parent(args.junit))
     print(summary_line(results))
     return 0 if all(r.status in (PASSED, SKIPPED) for r in results) else 1

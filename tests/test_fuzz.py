@@ -1,0 +1,123 @@
+"""The fuzzer: what it draws, that the reference survives it, that it catches a planted bug and
+writes a minimal case that reproduces it, and that a seed repeats a campaign exactly."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from conformance.cli import main
+from conformance.coverage import coverage_grid
+from conformance.features import error_kinds_of
+from conformance.fuzz import build_case, run_campaign, write_finding
+from conformance.implementations import load_implementation
+from conformance.loader import load_file
+from conformance.schema import DTYPES
+from conformance.strategies import FUZZ_DTYPES, DrawnCase, case_documents
+from tests.helpers import assert_is_case
+
+INTERLEAVED = "tests.plugins.wrong_convs:interleaved_groups"
+
+
+def draw_many(count: int, invalid_rate: float) -> list[DrawnCase]:
+    """``count`` derandomised draws (no implementation is run)."""
+    drawn: list[DrawnCase] = []
+
+    @settings(max_examples=count, derandomize=True, database=None, deadline=None,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @given(case_documents(invalid_rate=invalid_rate))
+    def collect(case: DrawnCase) -> None:
+        drawn.append(case)
+
+    collect()
+    return drawn
+
+
+def test_drawn_cases_load_fill_every_cell_of_the_grid_and_invalid_ones_say_why() -> None:
+    valid, invalid = draw_many(200, invalid_rate=0.0), draw_many(150, invalid_rate=1.0)
+    assert all(item.invalid_kind is None for item in valid)
+    assert all(item.invalid_kind is not None for item in invalid)
+    cases = []
+    for item in valid + invalid:
+        case = build_case(item.document)  # the loader accepts every draw
+        kinds = error_kinds_of(case.conv, case.input_shape)
+        if item.invalid_kind is None:
+            assert not kinds and case.expect_error is None, item
+        else:
+            assert item.invalid_kind in kinds and case.expect_error is not None, item
+        cases.append(case)
+    empty = {(cell.axis, cell.name) for cell in coverage_grid(cases).empty_cells}
+    # Only what the fuzzer does not do: gradients, golden outputs, dtypes other than its own.
+    never = {("backward", "gradients checked"), ("golden", "expected output given")}
+    never |= {("dtype", name) for name in DTYPES if name not in FUZZ_DTYPES}
+    assert empty == never
+
+
+def test_the_reference_agrees_with_torch_on_a_derandomised_campaign() -> None:
+    drawn: list[DrawnCase] = []
+    result = run_campaign(load_implementation(None), max_examples=200, seed=0, invalid_rate=0.25,
+                          on_example=drawn.append)
+    assert result.finding is None, result.finding and result.finding.message
+    assert result.examples == len(drawn) == 200
+    assert any(d.invalid_kind for d in drawn) and any(d.document["conv"]["groups"] > 1 for d in drawn)
+
+
+def test_a_seed_repeats_a_campaign_exactly() -> None:
+    def campaign(seed: int) -> list[dict]:
+        drawn: list[DrawnCase] = []
+        run_campaign(load_implementation(None), max_examples=15, seed=seed, invalid_rate=0.3, on_example=drawn.append)
+        return [d.document for d in drawn]
+
+    first = campaign(3)
+    assert campaign(3) == first
+    assert campaign(4) != first
+
+
+def test_the_fuzzer_finds_a_planted_bug_and_writes_a_minimal_case_that_reproduces_it(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "findings"
+    code = main(["fuzz", "--impl", INTERLEAVED, "--seed", "0", "--max-examples", "100", "--out", str(out)])
+    text = capsys.readouterr().out
+    assert code == 1, text
+    written = re.search(r"^wrote (\S+)$", text, re.MULTILINE)
+    assert written, text
+    path = Path(written.group(1))
+    assert f"reproduce: conformance run {path} --impl {INTERLEAVED}" in text
+    assert list(out.iterdir()) == [path]
+
+    # The file stands alone: explicit values, loadable by the ordinary loader ...
+    case = assert_is_case(load_file(path)[0])
+    assert case.input.generator == "values" and case.weight.generator == "values"
+    # ... and shrunk to the smallest layer that can show interleaving: 2 groups of 2 outputs.
+    assert (case.conv.groups, case.conv.out_channels, case.conv.kernel_hw) == (2, 4, (1, 1))
+
+    # It fails the planted bug and passes the reference, run as any case file is.
+    assert main(["run", str(path), "--impl", INTERLEAVED]) == 1
+    assert "interleaved_groups vs torch" in capsys.readouterr().out
+    assert main(["run", str(path)]) == 0
+
+
+@pytest.mark.slow
+def test_workers_split_the_seed_range_and_find_what_single_campaigns_find(tmp_path: Path, capsys) -> None:
+    code = main(["fuzz", "--impl", INTERLEAVED, "--seed", "0", "--max-examples", "4", "--workers", "2",
+                 "--out", str(tmp_path / "workers")])
+    text = capsys.readouterr().out
+    assert code == 1 and "2 examples on each of seeds 0-1" in text
+    found_by_workers = {path.name for path in (tmp_path / "workers").iterdir()}
+    # The same campaigns in this process: a worker's seed gives exactly the single campaign's finding.
+    impl = load_implementation(INTERLEAVED)
+    found_here = set()
+    for seed in (0, 1):
+        finding = run_campaign(impl, max_examples=2, seed=seed).finding
+        if finding is not None:
+            assert f"seed {seed}: disagreement at example {finding.found_at}," in text
+            found_here.add(write_finding(finding, tmp_path / "here", INTERLEAVED).name)
+    assert found_by_workers == found_here and found_here
+
+
+def test_a_clean_campaign_exits_0_and_bad_arguments_exit_2(tmp_path: Path, capsys) -> None:
+    assert main(["fuzz", "--seed", "1", "--max-examples", "5", "--out", str(tmp_path)]) == 0
+    assert "no disagreement in 5 examples" in capsys.readouterr().out
+    assert main(["fuzz", "--impl", "nowhere:f", "--max-examples", "5"]) == 2
+    assert "cannot import 'nowhere'" in capsys.readouterr().err
