@@ -188,6 +188,21 @@ def test_zeros_cannot_hide_a_connection(tmp_path: Path) -> None:
     assert all(c.passed for c in result.checks if c.name == "forward")
 
 
+def test_a_layer_that_reads_only_padding_has_nothing_to_probe(tmp_path: Path) -> None:
+    """Found by `conformance fuzz --seed 0`: a 1x1 input, padding 1 and stride 2 along W put every
+    output on padding; the probe must say so, not report every connection missing."""
+    case = assert_is_case(load_one(tmp_path, """
+        conv: {in_channels: 2, out_channels: 2, kernel_size: 1, stride: [1, 2], padding: 1, groups: 2, bias: false}
+        input: {values: [2, 1], shape: [1, 2, 1, 1]}
+    """))
+    with pytest.raises(wiring.NothingToProbe, match="along W"):
+        wiring.probe_spatial_size(case)
+    result = run_case(case, REFERENCE)
+    (check,) = checks_named(result, "wiring")
+    assert check.passed and "nothing to measure" in check.summary
+    assert result.status == "passed"
+
+
 def test_probe_cli(tmp_path: Path, capsys) -> None:
     path = write_case(tmp_path, GROUPED + "---\nname: demo/dense\nconv: {in_channels: 2, out_channels: 3, "
                                           "kernel_size: 1}\ninput: {fill: 1, shape: [2, 1, 1]}\n")

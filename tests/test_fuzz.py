@@ -104,16 +104,22 @@ def test_workers_split_the_seed_range_and_find_what_single_campaigns_find(tmp_pa
                  "--out", str(tmp_path / "workers")])
     text = capsys.readouterr().out
     assert code == 1 and "2 examples on each of seeds 0-1" in text
-    found_by_workers = {path.name for path in (tmp_path / "workers").iterdir()}
-    # The same campaigns in this process: a worker's seed gives exactly the single campaign's finding.
+    found_by_workers = sorted((tmp_path / "workers").iterdir())
+    # The same campaigns in this process find a disagreement at the same example of the same seeds.
+    # (The shrunk case may differ: a multi-check verdict leaves hypothesis several equally minimal
+    # end points, and which one it reaches is not stable across processes.)
     impl = load_implementation(INTERLEAVED)
-    found_here = set()
+    seeds_here = []
     for seed in (0, 1):
         finding = run_campaign(impl, max_examples=2, seed=seed).finding
         if finding is not None:
             assert f"seed {seed}: disagreement at example {finding.found_at}," in text
-            found_here.add(write_finding(finding, tmp_path / "here", INTERLEAVED).name)
-    assert found_by_workers == found_here and found_here
+            seeds_here.append(seed)
+    assert seeds_here and found_by_workers
+    # Every file the workers wrote stands alone: it fails the planted bug and passes the reference.
+    for path in found_by_workers:
+        assert main(["run", str(path), "--impl", INTERLEAVED, "-q"]) == 1
+        assert main(["run", str(path), "-q"]) == 0
 
 
 def test_a_clean_campaign_exits_0_and_bad_arguments_exit_2(tmp_path: Path, capsys) -> None:

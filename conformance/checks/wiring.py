@@ -58,28 +58,36 @@ def expected_connectivity(in_channels: int, out_channels: int, groups: int) -> n
     return out_group[:, None] == in_group[None, :]
 
 
+class NothingToProbe(Exception):
+    """The layer's outputs read only padding (e.g. a 1x1 input, padding 1, stride 2): every output
+    is the bias whatever the input, so no connection can be measured."""
+
+
 def probe_spatial_size(case: Case) -> tuple[int, int]:
     """The smallest (H, W), up to the case's own, that the layer accepts and where at least one
-    output position reads a real input pixel (not only zero padding), so every connection shows."""
+    output position reads a real input pixel (not only zero padding), so every connection shows.
+
+    Raises :class:`NothingToProbe` when not even the case's own size has such a position.
+    """
     from reference_impl import plan_conv2d
 
     conv = case.conv
     full_sizes = case.input_shape[-2:]
     sizes = []
     for axis, full in enumerate(full_sizes):
-        size = 1
-        while size < full:
+        for size in range(1, full + 1):
             probe = [1, conv.in_channels, *full_sizes]
             probe[2 + axis] = size
             try:
                 geometry = plan_conv2d(probe, conv.weight_shape(), None, conv.stride, conv.padding, conv.dilation,
                                        conv.groups, conv.padding_mode)
             except ValueError:
-                geometry = None
-            if geometry is not None and _reads_a_pixel(geometry, axis):
+                continue
+            if _reads_a_pixel(geometry, axis):
+                sizes.append(size)
                 break
-            size += 1
-        sizes.append(size)
+        else:
+            raise NothingToProbe(f"along {'HW'[axis]}, every output position of this layer reads only padding")
     return sizes[0], sizes[1]
 
 
@@ -189,6 +197,8 @@ def wiring_check(run: CaseRun) -> list[Check]:
         return []
     try:
         connectivity = measure_connectivity(run.implementation, case)
+    except NothingToProbe as reason:
+        return [Check("wiring", True, f"wiring probe: nothing to measure ({reason}; every output is the bias)")]
     except Exception as exc:  # noqa: BLE001
         return [Check("wiring", False, f"wiring probe: the implementation failed on the one-hot probe: "
                                        f"{type(exc).__name__}: {exc}")]

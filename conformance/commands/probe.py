@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..checks.wiring import describe_differences, format_connectivity, measure_connectivity
+from ..checks.wiring import NothingToProbe, describe_differences, format_connectivity, measure_connectivity
 from ..errors import CaseError
 from ..loader import load_file
 from . import UsageError, guarded, implementation_from
@@ -50,6 +50,9 @@ def probe_command(args: argparse.Namespace) -> int:
             continue
         try:
             connectivity = measure_connectivity(implementation, item)
+        except NothingToProbe as reason:
+            print(f"  skipped: nothing to measure: {reason}")
+            continue
         except Exception as exc:  # noqa: BLE001 - the implementation's failure is the verdict
             print(f"  FAIL the implementation failed on the probe: {type(exc).__name__}: {exc}")
             status = 1
