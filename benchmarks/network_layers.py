@@ -4,6 +4,7 @@
     python -m benchmarks.network_layers --memory        # + peak memory, one process per measurement
     python -m benchmarks.network_layers --onnx-path DIR # where `onnx` is installed, if not importable
     python -m benchmarks.network_layers --jit-only      # only the numba compile / cache-load times
+    python -m benchmarks.network_layers --sweep         # + synthetic 3x3 layers, C_g = 4..64 (the chooser's threshold)
 
 All in one run, so the ratios compare like with like on a noisy machine: every implementation
 is timed in blocks after warm-up (see median_times for why not round-robin); we report the
@@ -154,11 +155,35 @@ def time_layers(rounds: int, onnx_mod) -> list[dict]:
     return rows
 
 
+# Synthetic 3x3 layers, 256 channels at 28x28, batch 2: only the channels per group change, to
+# place the chooser's COMPILED_MAX_CHANNELS_PER_GROUP between the direct loop and the GEMM paths.
+SWEEP = [Layer(f"sweep 3x3 C_g={c_g}", 256, 256, 256 // c_g, 3, 1, 1, 28) for c_g in (4, 8, 16, 32, 64)]
+
+
+def time_sweep(rounds: int) -> list[dict]:
+    import torch
+    set_threads()
+    rows = []
+    for layer in SWEEP:
+        x, w = layer.tensors()
+        tx, tw, kw = torch.from_numpy(x), torch.from_numpy(w), layer.conv_kwargs()
+        fns: dict[str, Callable[[], object]] = {"torch": lambda: torch.nn.functional.conv2d(tx, tw, None, **kw)}
+        for name in ("taps", "einsum", "compiled"):
+            if name != "compiled" or numba_available():
+                conv2d(x, w, **kw, algorithm=name)  # compile outside the timing
+                fns[name] = lambda name=name: conv2d(x, w, **kw, algorithm=name)
+        with torch.no_grad():
+            rows.append({"layer": layer.name, "chosen": chosen(layer), "numpy_chosen": chosen(layer, use_compiled=False),
+                         "seconds": median_times(fns, rounds)})
+        print(f"  timed {layer.name}", file=sys.stderr)
+    return rows
+
+
 def geomean(values: list[float]) -> float:
     return math.exp(sum(math.log(v) for v in values) / len(values))
 
 
-def print_table(rows: list[dict], stat: str) -> None:
+def print_table(rows: list[dict], stat: str, summary: bool = True) -> None:
     """One table of times (ms) and ratios to torch, all from the same statistic (median or min)."""
     algos = [a for a in ALGORITHMS if any(a in row["seconds"] for row in rows)]
     has_onnx = "onnx" in rows[0]["seconds"]
@@ -187,6 +212,8 @@ def print_table(rows: list[dict], stat: str) -> None:
             ratios["onnx"].append(s["onnx"] / ref)
             line += f" {s['onnx'] * 1e3:9.2f} {s['onnx'] / ref:9.1f}"
         print(line)
+    if not summary:
+        return
     print("geometric mean of ratios to torch: " + ", ".join(
         f"{k} {geomean(v):.2f} (over {len(v)})" for k, v in ratios.items() if v and k != "onnx"))
     print("max ratio to torch: " + ", ".join(f"{k} {max(ratios[k]):.2f}" for k in ("chosen", "numpy")))
@@ -329,6 +356,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--memory", action="store_true", help="also measure peak memory (subprocesses)")
     parser.add_argument("--onnx-path", default=os.environ.get("ONNX_PATH"), help="directory holding the onnx package")
     parser.add_argument("--json", help="write all results here")
+    parser.add_argument("--sweep", action="store_true", help="also time synthetic 3x3 layers over channels per group")
     parser.add_argument("--jit-only", action="store_true", help="only measure numba's compile and cache-load times")
     parser.add_argument("--memory-child", nargs=2, metavar=("IMPL", "LAYER_INDEX"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -347,6 +375,11 @@ def main(argv: list[str] | None = None) -> None:
     results["layers"] = time_layers(args.rounds, onnx_mod)
     print_table(results["layers"], "median")
     print_table(results["layers"], "min")
+    if args.sweep:
+        results["sweep"] = time_sweep(args.rounds)
+        print("\nchannels-per-group sweep (not in the geometric means above)")
+        print_table(results["sweep"], "median", summary=False)
+        print_table(results["sweep"], "min", summary=False)
     if numba_available():  # after the timings: the compiles would disturb them
         results["jit"] = measure_jit()
         print_jit(results["jit"])

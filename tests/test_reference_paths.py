@@ -128,6 +128,21 @@ def test_compiled_accepts_non_contiguous_inputs():
                                rtol=1e-10, atol=1e-12)
 
 
+@needs_numba
+def test_compiled_takes_padded_or_unpadded_input():
+    """conv2d hands "compiled" the unpadded input for zero padding; the padded one (the common
+    contract of ALGORITHMS) must give the same result."""
+    from reference_impl.padding import pad_input
+    rng = np.random.default_rng(6)
+    x, weight = rng.standard_normal((2, 6, 7, 8)), rng.standard_normal((6, 2, 3, 3))
+    geo = plan_conv2d(x.shape, weight.shape, None, (2, 1), (1, 2), 1, 3, "zeros")
+    from_padded = ALGORITHMS["compiled"](pad_input(x, geo.pads, "zeros"), weight, geo)
+    from_unpadded = ALGORITHMS["compiled"](x, weight, geo)
+    np.testing.assert_array_equal(from_padded, from_unpadded)
+    np.testing.assert_allclose(from_padded.reshape(2, 6, *geo.output_size),
+                               conv2d_loops(x, weight, None, (2, 1), (1, 2), 1, 3), rtol=1e-10, atol=1e-12)
+
+
 def test_compiled_without_numba_says_so(monkeypatch):
     from reference_impl.algorithms import compiled
     monkeypatch.setattr(compiled, "numba_available", lambda: False)

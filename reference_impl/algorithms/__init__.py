@@ -28,6 +28,11 @@ ALGORITHMS: dict[str, Algorithm] = {
     "compiled": conv2d_compiled,  # needs numba; the chooser picks it only when numba imported
 }
 
+# Algorithms that take the unpadded input when padding_mode is "zeros" and pad it themselves:
+# conv2d then skips its padded copy, a single-threaded pass over the input that cost more than
+# the compiled kernel itself on the strided layers (docs/performance.md).
+ZERO_PADDING_INSIDE = frozenset({"compiled"})
+
 # Channels per group at or below which the tap loop beats im2col + GEMM (docs/performance.md):
 # ResNeXt's C_g = 4 runs ~1.5x faster with taps; AlexNet's C_g = 48 ~2.5x faster with im2col.
 TAPS_MAX_CHANNELS_PER_GROUP = 4
@@ -68,5 +73,5 @@ def choose_algorithm(geo: ConvGeometry, use_compiled: bool | None = None) -> str
     return "einsum"
 
 
-__all__ = ["ALGORITHMS", "Algorithm", "choose_algorithm", "numba_available", "sliding_windows",
+__all__ = ["ALGORITHMS", "Algorithm", "ZERO_PADDING_INSIDE", "choose_algorithm", "numba_available", "sliding_windows",
            "conv2d_compiled", "conv2d_einsum", "conv2d_im2col", "conv2d_pointwise", "conv2d_taps"]
