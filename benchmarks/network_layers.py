@@ -3,11 +3,16 @@
     python -m benchmarks.network_layers                 # timing table + roofline
     python -m benchmarks.network_layers --memory        # + peak memory, one process per measurement
     python -m benchmarks.network_layers --onnx-path DIR # where `onnx` is installed, if not importable
+    python -m benchmarks.network_layers --jit-only      # only the numba compile / cache-load times
+    python -m benchmarks.network_layers --sweep         # + synthetic 3x3 layers, C_g = 4..64 (the chooser's threshold)
 
 All in one run, so the ratios compare like with like on a noisy machine: every implementation
 is timed in blocks after warm-up (see median_times for why not round-robin); we report the
-median. torch runs with set_num_threads(THREADS) under no_grad; NumPy's BLAS uses its own
-threads (OpenBLAS: one per core). Nothing here asserts a time.
+median. torch runs with set_num_threads(THREADS) under no_grad, numba (the "compiled" path)
+with set_num_threads(THREADS) too; NumPy's BLAS uses its own threads (OpenBLAS: one per core).
+Each table has two reference columns: "chosen" (choose_algorithm as installed: with numba when
+it imports) and "numpy" (choose_algorithm(use_compiled=False): what runs without numba).
+Nothing here asserts a time.
 """
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Callable
@@ -29,7 +35,7 @@ import numpy as np
 
 from benchmarks.layers import LAYERS, Layer
 from reference_impl import conv2d
-from reference_impl.algorithms import ALGORITHMS, choose_algorithm
+from reference_impl.algorithms import ALGORITHMS, choose_algorithm, numba_available
 from reference_impl.geometry import plan_conv2d
 
 THREADS = 2
@@ -69,14 +75,24 @@ def median_times(fns: dict[str, Callable[[], object]], rounds: int, warmup: int 
     return {name: {"median": float(np.median(s)), "min": float(np.min(s))} for name, s in samples.items()}
 
 
+def set_threads() -> None:
+    """torch and numba both on THREADS threads (NumPy's ufuncs are single-threaded regardless)."""
+    import torch
+    torch.set_num_threads(THREADS)
+    if numba_available():
+        import numba
+        numba.set_num_threads(THREADS)
+
+
 def algorithms_for(layer: Layer) -> list[str]:
-    return [a for a in ALGORITHMS if a != "pointwise" or layer.kernel == 1]
+    return [a for a in ALGORITHMS
+            if (a != "pointwise" or layer.kernel == 1) and (a != "compiled" or numba_available())]
 
 
-def chosen(layer: Layer) -> str:
+def chosen(layer: Layer, use_compiled: bool | None = None) -> str:
     x_shape = (layer.batch, layer.in_channels, layer.size, layer.size)
     w_shape = (layer.out_channels, layer.in_channels // layer.groups, layer.kernel, layer.kernel)
-    return choose_algorithm(plan_conv2d(x_shape, w_shape, None, **layer.conv_kwargs()))
+    return choose_algorithm(plan_conv2d(x_shape, w_shape, None, **layer.conv_kwargs()), use_compiled)
 
 
 def import_onnx(extra_path: str | None):
@@ -111,7 +127,7 @@ def onnx_conv(onnx_mod, layer: Layer, w: np.ndarray) -> Callable[[np.ndarray], n
 
 def time_layers(rounds: int, onnx_mod) -> list[dict]:
     import torch
-    torch.set_num_threads(THREADS)
+    set_threads()
     rows = []
     for layer in LAYERS:
         x, w = layer.tensors()
@@ -133,7 +149,32 @@ def time_layers(rounds: int, onnx_mod) -> list[dict]:
             run_onnx = onnx_conv(onnx_mod, layer, w)
             assert np.allclose(run_onnx(x), expected, rtol=1e-3, atol=1e-3)
             times.update(median_times({"onnx": lambda: run_onnx(x)}, max(3, rounds // 3), warmup=1))
-        rows.append({"layer": layer.name, "chosen": chosen(layer), "gflop": layer.flops / 1e9, "seconds": times})
+        rows.append({"layer": layer.name, "chosen": chosen(layer), "numpy_chosen": chosen(layer, use_compiled=False),
+                     "gflop": layer.flops / 1e9, "seconds": times})
+        print(f"  timed {layer.name}", file=sys.stderr)
+    return rows
+
+
+# Synthetic 3x3 layers, 256 channels at 28x28, batch 2: only the channels per group change, to
+# place the chooser's COMPILED_MAX_CHANNELS_PER_GROUP between the direct loop and the GEMM paths.
+SWEEP = [Layer(f"sweep 3x3 C_g={c_g}", 256, 256, 256 // c_g, 3, 1, 1, 28) for c_g in (4, 8, 16, 32, 64)]
+
+
+def time_sweep(rounds: int) -> list[dict]:
+    import torch
+    set_threads()
+    rows = []
+    for layer in SWEEP:
+        x, w = layer.tensors()
+        tx, tw, kw = torch.from_numpy(x), torch.from_numpy(w), layer.conv_kwargs()
+        fns: dict[str, Callable[[], object]] = {"torch": lambda: torch.nn.functional.conv2d(tx, tw, None, **kw)}
+        for name in ("taps", "einsum", "compiled"):
+            if name != "compiled" or numba_available():
+                conv2d(x, w, **kw, algorithm=name)  # compile outside the timing
+                fns[name] = lambda name=name: conv2d(x, w, **kw, algorithm=name)
+        with torch.no_grad():
+            rows.append({"layer": layer.name, "chosen": chosen(layer), "numpy_chosen": chosen(layer, use_compiled=False),
+                         "seconds": median_times(fns, rounds)})
         print(f"  timed {layer.name}", file=sys.stderr)
     return rows
 
@@ -142,15 +183,16 @@ def geomean(values: list[float]) -> float:
     return math.exp(sum(math.log(v) for v in values) / len(values))
 
 
-def print_table(rows: list[dict], stat: str) -> None:
+def print_table(rows: list[dict], stat: str, summary: bool = True) -> None:
     """One table of times (ms) and ratios to torch, all from the same statistic (median or min)."""
-    algos = list(ALGORITHMS)
+    algos = [a for a in ALGORITHMS if any(a in row["seconds"] for row in rows)]
     has_onnx = "onnx" in rows[0]["seconds"]
     print(f"\n{stat} of the rounds: ms (ratio to torch)")
     header = f"{'layer':30s} {'torch ms':>9s} " + " ".join(f"{a:>16s}" for a in algos)
-    header += f" {'chosen':>9s} {'ref/torch':>9s}" + (f" {'onnx ms':>9s} {'onnx/ref':>9s}" if has_onnx else "")
+    header += f" {'chosen':>9s} {'ref/torch':>9s} {'numpy':>9s} {'np/torch':>9s}"
+    header += f" {'onnx ms':>9s} {'onnx/ref':>9s}" if has_onnx else ""
     print(header)
-    ratios: dict[str, list[float]] = {a: [] for a in algos + ["chosen", "onnx"]}
+    ratios: dict[str, list[float]] = {a: [] for a in algos + ["chosen", "numpy", "onnx"]}
     for row in rows:
         s = {name: v[stat] for name, v in row["seconds"].items()}
         t = s["torch"]
@@ -161,15 +203,20 @@ def print_table(rows: list[dict], stat: str) -> None:
                 cells.append(f"{s[a] * 1e3:7.2f} ({s[a] / t:5.2f})")
             else:
                 cells.append(f"{'-':>16s}")
-        ref = s[row["chosen"]]
+        ref, numpy_only = s[row["chosen"]], s[row["numpy_chosen"]]
         ratios["chosen"].append(ref / t)
+        ratios["numpy"].append(numpy_only / t)
         line = f"{row['layer']:30s} {t * 1e3:9.3f} " + " ".join(cells) + f" {row['chosen']:>9s} {ref / t:9.2f}"
+        line += f" {row['numpy_chosen']:>9s} {numpy_only / t:9.2f}"
         if has_onnx:
             ratios["onnx"].append(s["onnx"] / ref)
             line += f" {s['onnx'] * 1e3:9.2f} {s['onnx'] / ref:9.1f}"
         print(line)
+    if not summary:
+        return
     print("geometric mean of ratios to torch: " + ", ".join(
         f"{k} {geomean(v):.2f} (over {len(v)})" for k, v in ratios.items() if v and k != "onnx"))
+    print("max ratio to torch: " + ", ".join(f"{k} {max(ratios[k]):.2f}" for k in ("chosen", "numpy")))
     if has_onnx:
         print(f"geometric mean onnx/reference (speed-up of the reference over ONNX): {geomean(ratios['onnx']):.1f}")
 
@@ -202,9 +249,9 @@ def memory_child(impl: str, index: int) -> None:
     """
     layer = LAYERS[index]
     x, w = layer.tensors()
+    set_threads()
     if impl == "torch":
         import torch
-        torch.set_num_threads(THREADS)
         torch.set_grad_enabled(False)
         tx, tw = torch.from_numpy(x), torch.from_numpy(w)
         run = lambda: torch.nn.functional.conv2d(tx, tw, None, **layer.conv_kwargs())  # noqa: E731
@@ -241,11 +288,65 @@ def print_memory(rows: list[dict]) -> None:
               f"reference {row['reference'] / 1024:6.1f} ({row['reference'] / max(row['torch'], 1):.2f}x)   [{extra}]")
 
 
+# Run in a fresh `python -c` (not -m this module, which imports reference_impl before it could be timed).
+JIT_CHILD = """
+import json, time
+start = time.perf_counter()
+import numpy as np
+from reference_impl import conv2d   # numba's own import is part of this cost
+result = {"import_s": time.perf_counter() - start}
+x = np.random.default_rng(0).standard_normal((2, 8, 16, 16))
+w = np.random.default_rng(1).standard_normal((8, 1, 3, 3))
+for dtype in (np.float32, np.float64):
+    for call in ("first", "second"):
+        start = time.perf_counter()
+        conv2d(x.astype(dtype), w.astype(dtype), padding=1, groups=8, algorithm="compiled")
+        result[f"{dtype.__name__}_{call}_s"] = time.perf_counter() - start
+print(json.dumps(result))
+"""
+
+
+def measure_jit() -> dict:
+    """The compiled path's one-time costs, each in a fresh process (JIT_CHILD: the import, then
+    the first and a second "compiled" call per dtype): with an empty numba cache
+    (NUMBA_CACHE_DIR pointed at a new directory: a full compile), then again with that cache
+    filled (what every later process pays)."""
+    results = {}
+    with tempfile.TemporaryDirectory() as cache_dir:
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir,
+                   PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
+        for label in ("empty_cache", "cached"):
+            out = subprocess.run([sys.executable, "-c", JIT_CHILD],
+                                 env=env, cwd=REPO, capture_output=True, text=True, check=True)
+            results[label] = json.loads(out.stdout.strip().splitlines()[-1])
+    return results
+
+
+def print_jit(jit: dict) -> None:
+    print("\nnumba one-time costs (s), fresh process each: import of reference_impl; first and second call per dtype")
+    for label, r in jit.items():
+        print(f"  {label:12s} import {r['import_s']:.2f}  float32 first {r['float32_first_s']:.2f} "
+              f"second {r['float32_second_s']:.4f}  float64 first {r['float64_first_s']:.2f} "
+              f"second {r['float64_second_s']:.4f}")
+
+
+def numba_environment() -> dict:
+    if not numba_available():
+        return {"numba": None}
+    import numba
+    import llvmlite
+    set_threads()
+    # The threading layer is only known once a parallel kernel has run.
+    conv2d(np.ones((1, 1, 3, 3), np.float32), np.ones((1, 1, 3, 3), np.float32), algorithm="compiled")
+    return {"numba": numba.__version__, "llvmlite": llvmlite.__version__,
+            "numba_threads": numba.get_num_threads(), "numba_threading_layer": numba.threading_layer()}
+
+
 def environment() -> dict:
     import torch
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
     return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "numpy": np.__version__,
-            "torch": torch.__version__, "torch_threads": THREADS,
+            "torch": torch.__version__, "torch_threads": THREADS, **numba_environment(),
             "loadavg_1min": os.getloadavg()[0]}  # other processes on the cores make every number noisier
 
 
@@ -255,10 +356,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--memory", action="store_true", help="also measure peak memory (subprocesses)")
     parser.add_argument("--onnx-path", default=os.environ.get("ONNX_PATH"), help="directory holding the onnx package")
     parser.add_argument("--json", help="write all results here")
+    parser.add_argument("--sweep", action="store_true", help="also time synthetic 3x3 layers over channels per group")
+    parser.add_argument("--jit-only", action="store_true", help="only measure numba's compile and cache-load times")
     parser.add_argument("--memory-child", nargs=2, metavar=("IMPL", "LAYER_INDEX"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.memory_child:
         return memory_child(args.memory_child[0], int(args.memory_child[1]))
+    if args.jit_only:
+        return print_jit(measure_jit())
 
     results: dict = {"environment": environment()}
     print(json.dumps(results["environment"]))
@@ -270,6 +375,14 @@ def main(argv: list[str] | None = None) -> None:
     results["layers"] = time_layers(args.rounds, onnx_mod)
     print_table(results["layers"], "median")
     print_table(results["layers"], "min")
+    if args.sweep:
+        results["sweep"] = time_sweep(args.rounds)
+        print("\nchannels-per-group sweep (not in the geometric means above)")
+        print_table(results["sweep"], "median", summary=False)
+        print_table(results["sweep"], "min", summary=False)
+    if numba_available():  # after the timings: the compiles would disturb them
+        results["jit"] = measure_jit()
+        print_jit(results["jit"])
     if args.memory:
         results["memory"] = measure_memory(list(range(len(LAYERS))))
         print_memory(results["memory"])

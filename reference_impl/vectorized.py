@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .algorithms import ALGORITHMS, choose_algorithm, sliding_windows
+from .algorithms import ALGORITHMS, ZERO_PADDING_INSIDE, choose_algorithm, sliding_windows
 from .geometry import IntOrPair, Padding, plan_conv2d
 from .padding import pad_input
 
@@ -55,7 +55,7 @@ def conv2d(
     height_out, width_out = geo.output_size
 
     x = input.astype(dtype, copy=False).reshape(geo.batch, geo.in_channels, geo.height, geo.width)
-    if any(geo.pads):
+    if any(geo.pads) and not (name in ZERO_PADDING_INSIDE and geo.padding_mode == "zeros"):
         x = pad_input(x, geo.pads, geo.padding_mode)              # (N, C_in, H_pad, W_pad)
     w = weight.astype(dtype, copy=False)                          # (C_out, C_in/G, kH, kW)
 

@@ -9,9 +9,16 @@ import numpy as np
 import pytest
 
 from reference_impl import conv2d, conv2d_loops, plan_conv2d
-from reference_impl.algorithms import ALGORITHMS, choose_algorithm
+from reference_impl.algorithms import ALGORITHMS, choose_algorithm, numba_available
 
 GENERAL = ["im2col", "taps", "einsum"]  # any kernel; "pointwise" needs 1x1
+
+# The numba path is optional: its tests skip, saying why, where numba does not import. Its
+# first call per dtype compiles (~4 s each on the 2-core machine) unless numba's cache
+# (reference_impl/algorithms/__pycache__/compiled_kernel.*.nb*) already holds it.
+needs_numba = pytest.mark.skipif(not numba_available(), reason="numba not installed: the 'compiled' "
+                                 "algorithm is optional (pip install '.[fast]')")
+COMPILED = pytest.param("compiled", marks=needs_numba)
 
 # (batch, C_in, C_out, groups, kernel, H, W, stride, padding, dilation, padding_mode, bias)
 # batch None = unbatched (C, H, W) input.
@@ -50,7 +57,7 @@ def _tensors(seed, batch, c_in, c_out, groups, kernel, h, w, bias):
     return x, weight, b
 
 
-@pytest.mark.parametrize("algorithm", GENERAL)
+@pytest.mark.parametrize("algorithm", [*GENERAL, COMPILED])
 @pytest.mark.parametrize("batch,c_in,c_out,groups,kernel,h,w,stride,padding,dilation,mode,bias", CASES)
 def test_forced_algorithm_matches_loops(algorithm, batch, c_in, c_out, groups, kernel, h, w,
                                         stride, padding, dilation, mode, bias):
@@ -62,7 +69,7 @@ def test_forced_algorithm_matches_loops(algorithm, batch, c_in, c_out, groups, k
     np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)
 
 
-@pytest.mark.parametrize("algorithm", ["pointwise", *GENERAL])
+@pytest.mark.parametrize("algorithm", ["pointwise", *GENERAL, COMPILED])
 @pytest.mark.parametrize("batch,c_in,c_out,groups,h,w,stride,padding,mode,bias", POINTWISE_CASES)
 def test_1x1_algorithms_match_loops(algorithm, batch, c_in, c_out, groups, h, w, stride, padding, mode, bias):
     x, weight, b = _tensors(3, batch, c_in, c_out, groups, (1, 1), h, w, bias)
@@ -72,29 +79,101 @@ def test_1x1_algorithms_match_loops(algorithm, batch, c_in, c_out, groups, h, w,
 
 
 def test_all_algorithms_are_tested():
-    assert set(ALGORITHMS) == {"pointwise", *GENERAL}
+    assert set(ALGORITHMS) == {"pointwise", "compiled", *GENERAL}
+
+
+# Shapes the compiled path is chosen for: (C_in, C_out, groups, kernel, stride, dilation), each
+# with every padding mode, float32 and float64, batched, unbatched and empty batch.
+COMPILED_SHAPES = [
+    pytest.param(6, 6, 6, (3, 3), 1, 1, id="depthwise-3x3"),
+    pytest.param(4, 8, 4, (3, 5), (2, 1), (1, 2), id="depthwise-multiplier2-stride-h2-dilation-w2"),
+    pytest.param(6, 6, 3, (3, 3), (1, 3), (2, 1), id="Cg2-stride-w3-dilation-h2"),
+    pytest.param(9, 6, 3, (2, 4), (3, 2), (2, 3), id="Cg3-even-kernel"),
+    pytest.param(8, 4, 2, (5, 5), (2, 2), 1, id="Cg4-5x5-stride2"),
+    pytest.param(12, 12, 12, (7, 7), 1, (1, 2), id="depthwise-7x7-dilation-w2"),
+    pytest.param(16, 8, 1, (3, 3), 1, 1, id="Cg16-groups1"),
+]
+
+
+@needs_numba
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("batch", [2, None, 0], ids=["batch2", "unbatched", "empty-batch"])
+@pytest.mark.parametrize("mode", ["zeros", "reflect", "replicate", "circular"])
+@pytest.mark.parametrize("c_in,c_out,groups,kernel,stride,dilation", COMPILED_SHAPES)
+def test_compiled_matches_loops(c_in, c_out, groups, kernel, stride, dilation, mode, batch, dtype):
+    rng = np.random.default_rng(hash((c_in, groups, kernel, mode, batch)) % 2**32)
+    x_shape = (c_in, 11, 10) if batch is None else (batch, c_in, 11, 10)
+    x = rng.standard_normal(x_shape).astype(dtype)
+    weight = rng.standard_normal((c_out, c_in // groups, *kernel)).astype(dtype)
+    bias = rng.standard_normal(c_out).astype(dtype)
+    # "same" needs stride 1; otherwise an uneven explicit padding, as large as reflect allows.
+    padding = "same" if stride == 1 else (2, 3)
+    args = (bias, stride, padding, dilation, groups, mode)
+    expected = conv2d_loops(x.astype(np.float64), weight.astype(np.float64), bias.astype(np.float64), *args[1:])
+    got = conv2d(x, weight, *args, algorithm="compiled")
+    assert got.shape == expected.shape and got.dtype == dtype
+    if dtype == np.float64:  # same (c, p, q) order, no fastmath: only the bias is added at another point
+        np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)
+    else:
+        np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+
+
+@needs_numba
+def test_compiled_accepts_non_contiguous_inputs():
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 10, 9, 4)).transpose(0, 3, 1, 2)      # (N, C=4, H, W), not C-contiguous
+    weight = rng.standard_normal((3, 3, 2, 8)).transpose(3, 2, 0, 1)[:, :, ::-1]  # (8, 2, 3, 3), strided
+    args = (None, 1, 1, 1, 2)
+    np.testing.assert_allclose(conv2d(x, weight, *args, algorithm="compiled"), conv2d_loops(x, weight, *args),
+                               rtol=1e-10, atol=1e-12)
+
+
+@needs_numba
+def test_compiled_takes_padded_or_unpadded_input():
+    """conv2d hands "compiled" the unpadded input for zero padding; the padded one (the common
+    contract of ALGORITHMS) must give the same result."""
+    from reference_impl.padding import pad_input
+    rng = np.random.default_rng(6)
+    x, weight = rng.standard_normal((2, 6, 7, 8)), rng.standard_normal((6, 2, 3, 3))
+    geo = plan_conv2d(x.shape, weight.shape, None, (2, 1), (1, 2), 1, 3, "zeros")
+    from_padded = ALGORITHMS["compiled"](pad_input(x, geo.pads, "zeros"), weight, geo)
+    from_unpadded = ALGORITHMS["compiled"](x, weight, geo)
+    np.testing.assert_array_equal(from_padded, from_unpadded)
+    np.testing.assert_allclose(from_padded.reshape(2, 6, *geo.output_size),
+                               conv2d_loops(x, weight, None, (2, 1), (1, 2), 1, 3), rtol=1e-10, atol=1e-12)
+
+
+def test_compiled_without_numba_says_so(monkeypatch):
+    from reference_impl.algorithms import compiled
+    monkeypatch.setattr(compiled, "numba_available", lambda: False)
+    with pytest.raises(RuntimeError, match="needs numba"):
+        conv2d(np.ones((1, 2, 4, 4)), np.ones((2, 1, 3, 3)), groups=2, algorithm="compiled")
 
 
 def _geo(c_in, c_out, groups, k, size=16, stride=1):
     return plan_conv2d((2, c_in, size, size), (c_out, c_in // groups, k, k), None, stride, k // 2, 1, groups)
 
 
-@pytest.mark.parametrize("geo,expected", [
-    (_geo(240, 240, 3, 1), "pointwise"),           # ShuffleNet grouped 1x1
-    (_geo(64, 64, 1, 1, stride=2), "pointwise"),   # strided 1x1 projection
-    (_geo(144, 144, 144, 3), "taps"),              # MobileNetV2 depthwise
-    (_geo(96, 96, 96, 7), "taps"),                 # ConvNeXt 7x7 depthwise: no 49x im2col
-    (_geo(32, 64, 32, 3), "taps"),                 # depth multiplier 2
-    (_geo(128, 128, 32, 3), "taps"),               # ResNeXt: 4 channels per group
-    (_geo(256, 256, 32, 3, stride=2), "einsum"),   # 8 channels per group
-    (_geo(96, 256, 2, 5), "einsum"),               # AlexNet groups=2
-    (_geo(16, 16, 1, 3), "einsum"),                # plain convolution
+# (geometry, choice without numba, choice with numba)
+@pytest.mark.parametrize("geo,numpy_choice,numba_choice", [
+    (_geo(240, 240, 3, 1), "pointwise", "pointwise"),          # ShuffleNet grouped 1x1
+    (_geo(64, 64, 1, 1, stride=2), "pointwise", "pointwise"),  # strided 1x1 projection
+    (_geo(144, 144, 144, 3), "taps", "compiled"),              # MobileNetV2 depthwise
+    (_geo(96, 96, 96, 7), "taps", "compiled"),                 # ConvNeXt 7x7 depthwise: no 49x im2col
+    (_geo(32, 64, 32, 3), "taps", "compiled"),                 # depth multiplier 2
+    (_geo(128, 128, 32, 3), "taps", "compiled"),               # ResNeXt: 4 channels per group
+    (_geo(256, 256, 32, 3, stride=2), "einsum", "compiled"),   # 8 channels per group
+    (_geo(96, 256, 2, 5), "einsum", "einsum"),                 # AlexNet groups=2: 48 per group
+    (_geo(16, 16, 1, 3), "einsum", "compiled"),                # plain convolution, 16 channels
+    (_geo(64, 64, 1, 3), "einsum", "einsum"),                  # plain convolution, 64 channels
 ])
-def test_choose_algorithm(geo, expected):
-    assert choose_algorithm(geo) == expected
+def test_choose_algorithm(geo, numpy_choice, numba_choice):
+    assert choose_algorithm(geo, use_compiled=False) == numpy_choice
+    assert choose_algorithm(geo, use_compiled=True) == numba_choice
+    assert choose_algorithm(geo) == (numba_choice if numba_available() else numpy_choice)
 
 
-@pytest.mark.parametrize("algorithm", [None, *GENERAL])
+@pytest.mark.parametrize("algorithm", [None, *GENERAL, COMPILED])
 def test_float32_in_float32_out(algorithm):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((2, 4, 6, 6), dtype=np.float32)

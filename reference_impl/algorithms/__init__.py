@@ -12,6 +12,7 @@ from typing import Callable
 import numpy as np
 
 from ..geometry import ConvGeometry
+from .compiled import conv2d_compiled, numba_available
 from .einsum import conv2d_einsum, sliding_windows
 from .im2col import conv2d_im2col
 from .pointwise import conv2d_pointwise
@@ -24,32 +25,53 @@ ALGORITHMS: dict[str, Algorithm] = {
     "im2col": conv2d_im2col,
     "taps": conv2d_taps,
     "einsum": conv2d_einsum,
+    "compiled": conv2d_compiled,  # needs numba; the chooser picks it only when numba imported
 }
+
+# Algorithms that take the unpadded input when padding_mode is "zeros" and pad it themselves:
+# conv2d then skips its padded copy, a single-threaded pass over the input that cost more than
+# the compiled kernel itself on the strided layers (docs/performance.md).
+ZERO_PADDING_INSIDE = frozenset({"compiled"})
 
 # Channels per group at or below which the tap loop beats im2col + GEMM (docs/performance.md):
 # ResNeXt's C_g = 4 runs ~1.5x faster with taps; AlexNet's C_g = 48 ~2.5x faster with im2col.
 TAPS_MAX_CHANNELS_PER_GROUP = 4
 
+# Channels per group at or below which the numba direct convolution beats the GEMM paths
+# (docs/performance.md): one pass over memory on both cores wins while the group's contraction
+# (C_g*kH*kW) is too short for BLAS to run near peak.
+COMPILED_MAX_CHANNELS_PER_GROUP = 16
 
-def choose_algorithm(geo: ConvGeometry) -> str:
+
+def choose_algorithm(geo: ConvGeometry, use_compiled: bool | None = None) -> str:
     """The fastest algorithm for this shape, by the measurements in docs/performance.md.
 
     * 1x1 kernel -> "pointwise": the convolution *is* a per-group matmul, nothing to gather.
-    * few input channels per group (depthwise, ResNeXt's 4) -> "taps": im2col would copy kH*kW
-      times the input to feed a GEMM with a tiny inner dimension; the tap loop reads the input
-      in place, so its peak memory is about input + output.
+    * numba installed and few input channels per group (depthwise, ResNeXt's 4 and 8) ->
+      "compiled": all taps added into an L1-resident output plane in one parallel pass, where
+      every NumPy path makes one or two single-threaded passes per tap or copies the windows.
+    * without numba, few input channels per group (depthwise, ResNeXt's 4) -> "taps": im2col
+      would copy kH*kW times the input to feed a GEMM with a tiny inner dimension; the tap
+      loop reads the input in place, so its peak memory is about input + output.
     * otherwise (many channels per group) -> "einsum": a GEMM over (C_g, kH, kW) per group.
       Our explicit "im2col" does the same contraction, but NumPy 2.4's einsum (which lays the
       windows out and calls batched matmul itself) measured 1.2-1.7x faster on ResNeXt's
       strided layer and both AlexNet layers in every run, with a lower peak; im2col stays as
       the readable, forceable version of that path.
+
+    ``use_compiled=None`` means "if numba imports"; ``False`` gives the pure-NumPy choice (what
+    runs without numba), for comparison.
     """
     if geo.kernel == (1, 1):
         return "pointwise"
+    if use_compiled is None:
+        use_compiled = numba_available()
+    if use_compiled and geo.in_channels_per_group <= COMPILED_MAX_CHANNELS_PER_GROUP:
+        return "compiled"
     if geo.in_channels_per_group <= TAPS_MAX_CHANNELS_PER_GROUP:
         return "taps"
     return "einsum"
 
 
-__all__ = ["ALGORITHMS", "Algorithm", "choose_algorithm", "sliding_windows",
-           "conv2d_einsum", "conv2d_im2col", "conv2d_pointwise", "conv2d_taps"]
+__all__ = ["ALGORITHMS", "Algorithm", "ZERO_PADDING_INSIDE", "choose_algorithm", "numba_available", "sliding_windows",
+           "conv2d_compiled", "conv2d_einsum", "conv2d_im2col", "conv2d_pointwise", "conv2d_taps"]
