@@ -46,12 +46,12 @@ def conv2d(
     input, weight = np.asarray(input), np.asarray(weight)
     geo = plan_conv2d(input.shape, weight.shape, None if bias is None else np.shape(bias),
                       stride, padding, dilation, groups, padding_mode)
-    name = choose_algorithm(geo) if algorithm is None else algorithm
+    dtype = np.result_type(input, weight, *(() if bias is None else (np.asarray(bias),)))
+    name = choose_algorithm(geo, dtype=dtype) if algorithm is None else algorithm
     if name not in ALGORITHMS:
         raise ValueError(f"unknown algorithm {name!r}, should be one of {sorted(ALGORITHMS)}")
     if name == "pointwise" and geo.kernel != (1, 1):
         raise ValueError(f"algorithm 'pointwise' needs a 1x1 kernel, got {geo.kernel}")
-    dtype = np.result_type(input, weight, *(() if bias is None else (np.asarray(bias),)))
     height_out, width_out = geo.output_size
 
     x = input.astype(dtype, copy=False).reshape(geo.batch, geo.in_channels, geo.height, geo.width)

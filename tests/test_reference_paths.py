@@ -171,6 +171,8 @@ def test_choose_algorithm(geo, numpy_choice, numba_choice):
     assert choose_algorithm(geo, use_compiled=False) == numpy_choice
     assert choose_algorithm(geo, use_compiled=True) == numba_choice
     assert choose_algorithm(geo) == (numba_choice if numba_available() else numpy_choice)
+    # numba has no float16: a float16 computation always takes the NumPy choice
+    assert choose_algorithm(geo, use_compiled=True, dtype=np.float16) == numpy_choice
 
 
 @pytest.mark.parametrize("algorithm", [None, *GENERAL, COMPILED])

@@ -43,7 +43,11 @@ TAPS_MAX_CHANNELS_PER_GROUP = 4
 COMPILED_MAX_CHANNELS_PER_GROUP = 16
 
 
-def choose_algorithm(geo: ConvGeometry, use_compiled: bool | None = None) -> str:
+# The dtypes the compiled kernel is built for (numba has no float16 arithmetic).
+COMPILED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def choose_algorithm(geo: ConvGeometry, use_compiled: bool | None = None, dtype: np.dtype | None = None) -> str:
     """The fastest algorithm for this shape, by the measurements in docs/performance.md.
 
     * 1x1 kernel -> "pointwise": the convolution *is* a per-group matmul, nothing to gather.
@@ -60,13 +64,15 @@ def choose_algorithm(geo: ConvGeometry, use_compiled: bool | None = None) -> str
       the readable, forceable version of that path.
 
     ``use_compiled=None`` means "if numba imports"; ``False`` gives the pure-NumPy choice (what
-    runs without numba), for comparison.
+    runs without numba), for comparison. ``dtype`` (the computation's): "compiled" only for
+    float32 and float64.
     """
     if geo.kernel == (1, 1):
         return "pointwise"
     if use_compiled is None:
         use_compiled = numba_available()
-    if use_compiled and geo.in_channels_per_group <= COMPILED_MAX_CHANNELS_PER_GROUP:
+    compiled_dtype = dtype is None or np.dtype(dtype) in COMPILED_DTYPES
+    if use_compiled and compiled_dtype and geo.in_channels_per_group <= COMPILED_MAX_CHANNELS_PER_GROUP:
         return "compiled"
     if geo.in_channels_per_group <= TAPS_MAX_CHANNELS_PER_GROUP:
         return "taps"
