@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from .coverage import CoverageGrid
 from .explain import explain_result
 from .report import format_failure, summary_line
 from .runner import ERROR, FAILED, PASSED, CaseResult, Check
@@ -189,3 +190,17 @@ def _pictures(result: CaseResult, case_slug: str, images: Path) -> str:
         figures.append(f'<figure><img src="images/{_e(path.name)}" alt="{_e(result.name)}: {_e(name)}">'
                        f"<figcaption>{_e(caption)}</figcaption></figure>")
     return "\n".join(figures)
+
+
+def coverage_section(grid: CoverageGrid) -> ReportSection:
+    """The coverage map (conformance/coverage.py) as a report section: one table per feature axis,
+    the count of cases per cell, empty cells marked."""
+    parts = [f"<p>{grid.total_cases} cases ({grid.error_cases} expect an error); "
+             f"{len(grid.empty_cells)} of {len(grid.cells)} cells empty.</p>"]
+    for axis in grid.axes:
+        rows = "".join(
+            f"<tr class=\"{'empty' if not cell.count else ''}\"><td>{html.escape(cell.name)}</td>"
+            f"<td>{cell.count}{' &larr; empty' if not cell.count else ''}</td></tr>"
+            for cell in grid.cells_of(axis))
+        parts.append(f"<h3>{html.escape(axis)}</h3><table><tr><th>feature</th><th>cases</th></tr>{rows}</table>")
+    return ReportSection("Coverage of the case library", "\n".join(parts), "coverage")

@@ -101,3 +101,17 @@ def test_pictures_are_local_files_next_to_the_report(tmp_path: Path) -> None:
     assert sources == [f"images/seed-groups3-{name}.png" for name in ("connectivity", "weights", "element")]
     for source in sources:
         assert (index.parent / source).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_run_html_includes_the_coverage_map(tmp_path: Path, capsys) -> None:
+    """`conformance run --html` adds the coverage map of the cases it ran, empty cells marked."""
+    from conformance.cli import main
+
+    report = tmp_path / "report"
+    assert main(["run", str(ROOT / "cases" / "seed"), "--html", str(report), "-q"]) == 0
+    capsys.readouterr()
+    page = (report / "index.html").read_text(encoding="utf-8")
+    assert 'id="coverage"' in page and "Coverage of the case library" in page
+    # the seed cases are all 1x1 and grouped: a 1x1 cell with 3 cases, an empty depthwise cell
+    assert re.search(r"<td>1x1</td><td>3</td>", page)
+    assert re.search(r"<tr class=\"empty\"><td>depthwise[^<]*</td><td>0 &larr; empty</td>", page)

@@ -61,9 +61,11 @@ def run_command(args: argparse.Namespace) -> int:
     if args.json:
         write_json(results, ensure_parent(args.json))
     if args.html:
-        from ..html_report import write_html_report  # matplotlib is imported only for a report
+        from ..coverage import coverage_grid
+        from ..html_report import coverage_section, write_html_report  # matplotlib is imported only for a report
 
-        print(f"HTML report: {write_html_report(results, args.html)}")
+        grid = coverage_grid([result.case or result.load_error for result in results])
+        print(f"HTML report: {write_html_report(results, args.html, extra_sections=[coverage_section(grid)])}")
     if getattr(args, "junit", None):
         write_junit(results, ensure_parent(args.junit))
     print(summary_line(results))
