@@ -7,14 +7,12 @@ from __future__ import annotations
 import numpy as np
 
 from reference_impl import conv2d
+from tests.plugins.classic_bugs import outputs_interleaved
 
 
-def interleaved_groups(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, **kwargs):
-    """Output channel o taken from group o % groups (interleaved) instead of o // (C_out/groups)."""
-    out = conv2d(input, weight, bias, stride, padding, dilation, groups, **kwargs)
-    per_group = weight.shape[0] // groups
-    order = [(o % groups) * per_group + o // groups for o in range(weight.shape[0])]
-    return np.take(out, order, axis=-3)
+# Output channel o taken from group o % groups: the classic bug, under the name the CLI, fuzz and
+# JUnit tests use (the kill matrix calls it outputs_interleaved).
+interleaved_groups = outputs_interleaved
 
 
 def ignores_padding_mode(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, **kwargs):
