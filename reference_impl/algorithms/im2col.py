@@ -13,18 +13,15 @@ from __future__ import annotations
 import numpy as np
 
 from ..geometry import ConvGeometry
-from .phases import crop_wide, kernel_taps, split_phases, wide_length
+from .phases import crop_wide, grouped_flat_phases
 
 
 def conv2d_im2col(x_padded: np.ndarray, weight: np.ndarray, geo: ConvGeometry) -> np.ndarray:
     """(N, C_in, H_pad, W_pad), (C_out, C_in/G, kH, kW) -> (N, G, C_out/G, H_out, W_out)."""
     N, G, C_g, O_g = geo.batch, geo.groups, geo.in_channels_per_group, geo.out_channels_per_group
     height_out, _ = geo.output_size
-    phases = split_phases(x_padded, geo.stride)                # (s_h, s_w, N, C_in, H_q, W_q)
-    phase_width = phases.shape[-1]
-    flat = phases.reshape(*phases.shape[:2], N, G, C_g, phases.shape[-2] * phase_width)   # (s_h, s_w, N, G, C_g, H_q*W_q)
-    taps = kernel_taps(geo, phase_width)
-    length, wide = wide_length(geo, phase_width), height_out * phase_width
+    flat, taps, length, phase_width = grouped_flat_phases(x_padded, geo)  # flat: (s_h, s_w, N, G, C_g, H_q*W_q)
+    wide = height_out * phase_width
 
     # Batch folded into the GEMM's columns: one (O_g, K) @ (K, N*wide) product per group, larger
     # and faster than N*G small ones, since the weight is the same for every sample.

@@ -78,3 +78,17 @@ def crop_wide(out_wide: np.ndarray, geo: ConvGeometry, phase_width: int) -> np.n
     """(..., H_out*W_q) wide grid -> (..., H_out, W_out): drop the junk columns (a view)."""
     height_out, width_out = geo.output_size
     return out_wide.reshape(*out_wide.shape[:-1], height_out, phase_width)[..., :width_out]
+
+
+def grouped_flat_phases(x_padded: np.ndarray, geo: ConvGeometry) -> tuple[np.ndarray, list[Tap], int, int]:
+    """What the tap-based algorithms (taps, im2col) start from: the padded input split into
+    phases with the channel axis as (G, C_g) and each phase image flattened, plus its taps, the
+    wide length L and the phase width W_q.
+
+    Returns ``flat`` (s_h, s_w, N, G, C_g, H_q*W_q), ``taps``, ``L``, ``W_q``.
+    """
+    N, G, C_g = geo.batch, geo.groups, geo.in_channels_per_group
+    phases = split_phases(x_padded, geo.stride)                 # (s_h, s_w, N, C_in, H_q, W_q)
+    phase_width = phases.shape[-1]
+    flat = phases.reshape(*phases.shape[:2], N, G, C_g, phases.shape[-2] * phase_width)    # (s_h, s_w, N, G, C_g, H_q*W_q)
+    return flat, kernel_taps(geo, phase_width), wide_length(geo, phase_width), phase_width

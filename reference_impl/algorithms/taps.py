@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..geometry import ConvGeometry
-from .phases import crop_wide, kernel_taps, split_phases, wide_length
+from .phases import crop_wide, grouped_flat_phases
 
 BLOCK_BYTES = 256 * 1024  # output block kept hot in L2 across all taps
 
@@ -27,11 +27,7 @@ def conv2d_taps(x_padded: np.ndarray, weight: np.ndarray, geo: ConvGeometry) -> 
     """(N, C_in, H_pad, W_pad), (C_out, C_in/G, kH, kW) -> (N, G, C_out/G, H_out, W_out)."""
     N, G, C_g, O_g = geo.batch, geo.groups, geo.in_channels_per_group, geo.out_channels_per_group
     height_out, _ = geo.output_size
-    phases = split_phases(x_padded, geo.stride)                 # (s_h, s_w, N, C_in, H_q, W_q)
-    phase_width = phases.shape[-1]
-    flat = phases.reshape(*phases.shape[:2], N, G, C_g, phases.shape[-2] * phase_width)    # (s_h, s_w, N, G, C_g, H_q*W_q)
-    taps = kernel_taps(geo, phase_width)
-    length = wide_length(geo, phase_width)
+    flat, taps, length, phase_width = grouped_flat_phases(x_padded, geo)  # flat: (s_h, s_w, N, G, C_g, H_q*W_q)
     w = weight.reshape(G, O_g, C_g, len(taps))                   # (G, O_g, C_g, kH*kW)
 
     out_wide = np.zeros((N, G, O_g, height_out * phase_width), dtype=x_padded.dtype)  # (N, G, O_g, H_out*W_q)
