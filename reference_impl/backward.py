@@ -84,6 +84,18 @@ def transposed_grouped_conv(grad_output: np.ndarray, weight: np.ndarray, geo: Co
     return conv2d(full, flipped, None, 1, 0, geo.dilation, G)  # (N, C_in, H_pad, W_pad)
 
 
+def plan_backward(grad_output: np.ndarray, input: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
+                  stride: IntOrPair, padding: Padding, dilation: IntOrPair, groups: int,
+                  padding_mode: str) -> tuple[ConvGeometry, np.dtype]:
+    """The forward's checks plus grad_output's shape; the geometry and the dtype to compute in.
+    Shared by the loop and the vectorised backward, so both refuse the same arguments."""
+    geo = plan_conv2d(np.shape(input), np.shape(weight), None if bias is None else np.shape(bias),
+                      stride, padding, dilation, groups, padding_mode)
+    if tuple(np.shape(grad_output)) != geo.output_shape:
+        raise ValueError(f"grad_output has shape {list(np.shape(grad_output))}, the output's is {list(geo.output_shape)}")
+    return geo, np.result_type(input, weight, grad_output, *(() if bias is None else (np.asarray(bias),)))
+
+
 def conv2d_backward(
     grad_output: np.ndarray,
     input: np.ndarray,
@@ -110,11 +122,7 @@ def conv2d_backward(
     [4.0, 6.0, 12.0, 14.0, 20.0, 22.0]
     """
     input, weight, grad_output = np.asarray(input), np.asarray(weight), np.asarray(grad_output)
-    geo = plan_conv2d(input.shape, weight.shape, None if bias is None else np.shape(bias),
-                      stride, padding, dilation, groups, padding_mode)
-    if tuple(grad_output.shape) != geo.output_shape:
-        raise ValueError(f"grad_output has shape {list(grad_output.shape)}, the output's is {list(geo.output_shape)}")
-    dtype = np.result_type(input, weight, grad_output, *(() if bias is None else (np.asarray(bias),)))
+    geo, dtype = plan_backward(grad_output, input, weight, bias, stride, padding, dilation, groups, padding_mode)
     G, C_g, O_g = geo.groups, geo.in_channels_per_group, geo.out_channels_per_group
     kernel_h, kernel_w = geo.kernel
     height_out, width_out = geo.output_size

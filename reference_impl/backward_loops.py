@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .backward import Conv2dGradients
-from .geometry import IntOrPair, Padding, plan_conv2d
+from .backward import Conv2dGradients, plan_backward
+from .geometry import IntOrPair, Padding
 from .padding import pad_input, source_indices
 
 
@@ -43,11 +43,7 @@ def conv2d_loops_backward(
     [[1000.0, 10000.0], [1000.0, 10000.0]]
     """
     input, weight, grad_output = np.asarray(input), np.asarray(weight), np.asarray(grad_output)
-    geo = plan_conv2d(input.shape, weight.shape, None if bias is None else np.shape(bias),
-                      stride, padding, dilation, groups, padding_mode)
-    if tuple(grad_output.shape) != geo.output_shape:
-        raise ValueError(f"grad_output has shape {list(grad_output.shape)}, the output's is {list(geo.output_shape)}")
-    dtype = np.result_type(input, weight, grad_output, *(() if bias is None else (np.asarray(bias),)))
+    geo, dtype = plan_backward(grad_output, input, weight, bias, stride, padding, dilation, groups, padding_mode)
     x = input.reshape(geo.batch, geo.in_channels, geo.height, geo.width)
     x_pad = pad_input(x, geo.pads, geo.padding_mode)  # (N, C_in, H_pad, W_pad)
     height_out, width_out = geo.output_size
