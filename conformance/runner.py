@@ -29,7 +29,7 @@ from .schema import Case, DTYPES
 from .tolerance import ErrorBound, forward_bound
 from .torch_oracle import torch_forward
 
-PASSED, FAILED, ERROR, SKIPPED = "passed", "failed", "error", "skipped"
+from .outcomes import ERROR, FAILED, PASSED, SKIPPED, XFAILED, XPASSED  # noqa: F401 - re-exported
 
 
 @dataclass(frozen=True)
@@ -153,6 +153,7 @@ class CaseResult:
     seconds: float = 0.0
     load_error: CaseError | None = None  # for status "error": the case file's problems
     backend: dict[str, Any] = field(default_factory=dict)  # torch's device and numerics flags
+    kind: str | None = None  # for a failure: one of outcomes.KINDS (None for a pass or a broken case file)
 
     @property
     def max_abs_error(self) -> float | None:

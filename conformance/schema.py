@@ -57,6 +57,23 @@ class ConvConfig:
     groups: int = 1
     bias: bool = True
     padding_mode: str = "zeros"
+    type: str = "Conv2d"  # the torch.nn module: Conv1d, Conv2d, Conv3d, ConvTranspose1d/2d/3d
+    output_padding: int | tuple[int, ...] = 0  # transposed convolutions only
+
+    @property
+    def transposed(self) -> bool:
+        return self.type.startswith("ConvTranspose")
+
+    @property
+    def spatial_dims(self) -> int:
+        """1, 2 or 3: the d of ConvNd / ConvTransposeNd."""
+        return int(self.type[-2])
+
+    @property
+    def functional_name(self) -> str:
+        """The ``torch.nn.functional`` function of this op, and the name a plug-in module defines:
+        conv1d, conv2d, conv3d, conv_transpose1d, conv_transpose2d or conv_transpose3d."""
+        return f"conv_transpose{self.spatial_dims}d" if self.transposed else f"conv{self.spatial_dims}d"
 
     @property
     def kernel_hw(self) -> tuple[int, int]:
