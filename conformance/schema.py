@@ -38,22 +38,35 @@ CASE_KEYS = ("name", "description", "conv", "dtype", "input", "weight", "bias", 
              "torch_variants", "sweep")  # sweep: see sweep.py
 # How torch is run as the oracle (see torch_oracle.py); "contiguous" is the forward check itself.
 TORCH_VARIANTS = ("contiguous", "channels_last", "noncontiguous_weight")
+# The torch.nn modules a case can name as conv.type; Conv2d is the default.
+CONV_TYPES = ("Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d")
+# Each module's keyword arguments, in torch's order (what `conv:` may hold besides `type`).
 CONV_KEYS = ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation",
              "groups", "bias", "padding_mode")
+TRANSPOSED_CONV_KEYS = ("in_channels", "out_channels", "kernel_size", "stride", "padding", "output_padding",
+                        "groups", "bias", "dilation", "padding_mode")
 REQUIRED_CONV_KEYS = ("in_channels", "out_channels", "kernel_size")
+# Keys whose value is an int or a list of one int per spatial dimension.
+SPATIAL_KEYS = ("kernel_size", "stride", "padding", "dilation", "output_padding")
 TAG_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 @dataclass(frozen=True)
 class ConvConfig:
-    """The keyword arguments of ``torch.nn.Conv2d``, as the case wrote them."""
+    """The keyword arguments of the case's ``torch.nn`` module (``type``: Conv2d unless the case says
+    otherwise), as the case wrote them: an int or a tuple of one int per spatial dimension.
+
+    >>> c = ConvConfig(6, 4, 1, groups=2, type="ConvTranspose2d")
+    >>> c.weight_shape(), c.functional_name        # transposed: input channels first
+    ((6, 2, 1, 1), 'conv_transpose2d')
+    """
 
     in_channels: int
     out_channels: int
-    kernel_size: int | tuple[int, int]
-    stride: int | tuple[int, int] = 1
-    padding: int | tuple[int, int] | str = 0
-    dilation: int | tuple[int, int] = 1
+    kernel_size: int | tuple[int, ...]
+    stride: int | tuple[int, ...] = 1
+    padding: int | tuple[int, ...] | str = 0
+    dilation: int | tuple[int, ...] = 1
     groups: int = 1
     bias: bool = True
     padding_mode: str = "zeros"
@@ -76,30 +89,122 @@ class ConvConfig:
         return f"conv_transpose{self.spatial_dims}d" if self.transposed else f"conv{self.spatial_dims}d"
 
     @property
+    def keys(self) -> tuple[str, ...]:
+        """The keyword arguments this op's torch.nn module takes."""
+        return TRANSPOSED_CONV_KEYS if self.transposed else CONV_KEYS
+
+    def per_dim(self, key: str) -> tuple[int, ...]:
+        """A spatial argument as one int per spatial dimension (string padding as 0s: see
+        :func:`conv_output_shape` for what 'same' means).
+
+        >>> ConvConfig(1, 1, 3, stride=(1, 2, 3), type="Conv3d").per_dim("stride")
+        (1, 2, 3)
+        """
+        value = getattr(self, key)
+        if isinstance(value, str):
+            return (0,) * self.spatial_dims
+        return (value,) * self.spatial_dims if isinstance(value, int) else tuple(value)
+
+    @property
+    def kernel_dims(self) -> tuple[int, ...]:
+        """The kernel size per spatial dimension, e.g. (kD, kH, kW) for a 3-d op."""
+        return self.per_dim("kernel_size")
+
+    @property
     def kernel_hw(self) -> tuple[int, int]:
-        k = self.kernel_size
-        return (k, k) if isinstance(k, int) else (k[0], k[1])
+        """(kH, kW) of a 2-d op (the last two spatial sizes; a 1-d kernel k reads as (1, k))."""
+        kernel = self.kernel_dims
+        return (1, kernel[0]) if len(kernel) == 1 else (kernel[-2], kernel[-1])
 
     @property
     def is_divisible(self) -> bool:
         """True when groups is positive and divides both channel counts."""
         return self.groups > 0 and self.in_channels % self.groups == 0 and self.out_channels % self.groups == 0
 
-    def weight_shape(self) -> tuple[int, int, int, int]:
-        """(out_channels, in_channels/groups, kH, kW); for an invalid layer, a best effort."""
-        per_group = self.in_channels // self.groups if self.groups > 0 else self.in_channels
-        return tuple(max(v, 0) for v in (self.out_channels, per_group, *self.kernel_hw))  # type: ignore[return-value]
+    @property
+    def weight_layout(self) -> str:
+        """The weight's axes in words: why the transposed one is the other way round is in docs/ops.md."""
+        kernel = ", ".join(f"k{axis}" for axis in "DHW"[3 - self.spatial_dims:])
+        if self.transposed:
+            return f"(in_channels, out_channels/groups, {kernel})"
+        return f"(out_channels, in_channels/groups, {kernel})"
+
+    def weight_shape(self) -> tuple[int, ...]:
+        """The weight's shape, following the op (for an invalid layer, a best effort):
+        ``(out_channels, in_channels/groups, *kernel)`` for a convolution,
+        ``(in_channels, out_channels/groups, *kernel)`` for a transposed convolution."""
+        first, second = (self.in_channels, self.out_channels) if self.transposed else (self.out_channels, self.in_channels)
+        per_group = second // self.groups if self.groups > 0 else second
+        return tuple(max(v, 0) for v in (first, per_group, *self.kernel_dims))
 
     def torch_kwargs(self) -> dict[str, Any]:
-        """Arguments for ``torch.nn.Conv2d(**kwargs)``."""
-        return {key: getattr(self, key) for key in CONV_KEYS}
+        """Arguments for ``torch.nn.<type>(**kwargs)`` (lists as tuples)."""
+        return {key: _as_tuple(getattr(self, key)) for key in self.keys}
 
     def functional_kwargs(self) -> dict[str, Any]:
-        """Arguments for an F.conv2d-like function: padding_mode only when it is not zeros."""
-        kwargs = {"stride": self.stride, "padding": self.padding, "dilation": self.dilation, "groups": self.groups}
+        """Arguments for the ``torch.nn.functional.<functional_name>``-like function, in its order:
+        convolutions get stride, padding, dilation, groups; transposed ones stride, padding,
+        output_padding, groups, dilation. ``padding_mode`` only when it is not zeros (a transposed
+        op must then refuse it, as torch does).
+
+        >>> ConvConfig(4, 4, 3, stride=2, output_padding=1, groups=2, type="ConvTranspose1d").functional_kwargs()
+        {'stride': 2, 'padding': 0, 'output_padding': 1, 'groups': 2, 'dilation': 1}
+        """
+        if self.transposed:
+            kwargs = {"stride": self.stride, "padding": self.padding, "output_padding": self.output_padding,
+                      "groups": self.groups, "dilation": self.dilation}
+        else:
+            kwargs = {"stride": self.stride, "padding": self.padding, "dilation": self.dilation, "groups": self.groups}
         if self.padding_mode != "zeros":
             kwargs["padding_mode"] = self.padding_mode
         return kwargs
+
+
+def _as_tuple(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+def conv_output_shape(conv: ConvConfig, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The output shape torch gives ``conv`` on ``input_shape`` ((N, C, *spatial) or (C, *spatial));
+    raises ValueError for a layer or input torch would refuse (wrong rank, channels, sizes).
+
+    Convolution: ``(L + 2p - d(k-1) - 1) // s + 1`` per dimension ('same': L, 'valid': p = 0);
+    transposed: ``(L - 1)s - 2p + d(k-1) + output_padding + 1``.
+
+    >>> conv_output_shape(ConvConfig(2, 4, 3, stride=2, output_padding=1, type="ConvTranspose1d"), (1, 2, 5))
+    (1, 4, 12)
+    """
+    d = conv.spatial_dims
+    if len(input_shape) not in (d + 1, d + 2):
+        raise ValueError(f"{conv.type} expects an input of {d + 1} or {d + 2} dimensions, got {list(input_shape)}")
+    if not conv.is_divisible:
+        raise ValueError(f"groups {conv.groups} does not divide in_channels {conv.in_channels} and out_channels "
+                         f"{conv.out_channels}")
+    if input_shape[-d - 1] != conv.in_channels:
+        raise ValueError(f"the input has {input_shape[-d - 1]} channels, the layer {conv.in_channels}")
+    per_dim = {key: conv.per_dim(key) for key in SPATIAL_KEYS}
+    if any(len(v) != d for v in per_dim.values()):
+        raise ValueError(f"{conv.type} takes {d} values per spatial argument")
+    if min(per_dim["kernel_size"] + per_dim["stride"] + per_dim["dilation"]) < 1 or \
+            min(per_dim["padding"] + per_dim["output_padding"]) < 0:
+        raise ValueError("kernel_size, stride, dilation must be positive; padding, output_padding not negative")
+    sizes = []
+    for axis, length in enumerate(input_shape[-d:]):
+        k, s, p, dl, op = (per_dim[key][axis] for key in ("kernel_size", "stride", "padding", "dilation",
+                                                          "output_padding"))
+        span = dl * (k - 1) + 1
+        if conv.transposed:
+            if op >= s and op >= dl:
+                raise ValueError("output padding must be smaller than either stride or dilation")
+            size = (length - 1) * s - 2 * p + span + op
+        elif conv.padding == "same":
+            size = length
+        else:
+            size = (length + 2 * p - span) // s + 1
+        if size < 1:
+            raise ValueError(f"the output would have size {size} along spatial axis {axis}")
+        sizes.append(max(size, 0))
+    return (*input_shape[:-d - 1], conv.out_channels, *sizes)
 
 
 @dataclass(frozen=True)
@@ -179,12 +284,15 @@ class _Checker:
             return None
         return float(value)
 
-    def int_or_pair(self, value: Any, path: KeyPath) -> int | tuple[int, int] | None:
+    def int_or_sizes(self, value: Any, path: KeyPath, dims: int = 2) -> int | tuple[int, ...] | None:
+        """An int, or a list of ``dims`` ints (one per spatial dimension)."""
         if isinstance(value, int) and not isinstance(value, bool):
             return value
-        if isinstance(value, list) and len(value) == 2 and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
-            return (value[0], value[1])
-        self.add(path, f"expected an integer or a pair [h, w] of integers, got {_show(value)}")
+        if isinstance(value, list) and len(value) == dims and all(isinstance(v, int) and not isinstance(v, bool)
+                                                                for v in value):
+            return tuple(value)
+        names = {1: "a list [l] of 1 integer", 2: "a pair [h, w] of integers", 3: "a list [d, h, w] of 3 integers"}
+        self.add(path, f"expected an integer or {names[dims]}, got {_show(value)}")
         return None
 
 
@@ -232,7 +340,7 @@ def parse_case(document: Document, file: Path, default_name: str) -> Case:
     for role in ("input", "weight", "bias", "expected"):
         specs[role] = _parse_tensor_spec(data[role], (role,), check) if role in data else None
     if "input" not in data:
-        check.add(("input",), "missing required key 'input' (a tensor spec of shape [N, C, H, W] or [C, H, W])")
+        check.add(("input",), "missing required key 'input' (a tensor spec of shape [N, C, *spatial] or [C, *spatial], e.g. [N, C, H, W])")
 
     tolerance, tolerance_mode = _parse_tolerance(data, check)
     tags = _parse_tags(data, check)
@@ -243,12 +351,12 @@ def parse_case(document: Document, file: Path, default_name: str) -> Case:
         raise CaseError(file, check.problems, case_name=name)
 
     input_shape = _resolve_shape(specs["input"], None, ("input",), check,
-                                 "a generator needs shape: [N, C, H, W] or [C, H, W]")
+                                 "a generator needs shape: [N, C, *spatial] or [C, *spatial], e.g. [N, C, H, W]")
     weight_spec = specs["weight"] or TensorSpec("random")
     weight_shape = _resolve_shape(weight_spec, conv.weight_shape(), ("weight",), check)
     if weight_shape is not None and conv.is_divisible and weight_shape != conv.weight_shape():
         check.add(("weight",), f"shape {list(weight_shape)} does not match the layer: expected "
-                               f"(out_channels, in_channels/groups, kH, kW) = {list(conv.weight_shape())}")
+                               f"{conv.weight_layout} = {list(conv.weight_shape())} for {conv.type}")
     bias_spec = specs["bias"]
     if bias_spec is not None and not conv.bias:
         check.add(("bias",), "a bias is given but conv.bias is false (set conv.bias: true or remove it)")
@@ -346,11 +454,8 @@ def _parse_gradient_specs(data: dict, check: _Checker, conv: ConvConfig, backwar
     """grad_output (default random, seeded by role) and the expected_gradients, shapes resolved."""
     if not backward or check.problems or input_shape is None or weight_shape is None:
         return {}
-    from reference_impl import plan_conv2d
-
     try:
-        output_shape = plan_conv2d(input_shape, weight_shape, None, conv.stride, conv.padding, conv.dilation,
-                                   conv.groups, conv.padding_mode).output_shape
+        output_shape = conv_output_shape(conv, input_shape)
     except (ValueError, TypeError):
         return {}  # an invalid layer: the forward check says why
     specs: dict[str, TensorSpec] = {}
@@ -425,36 +530,58 @@ def _parse_torch_variants(data: dict, check: _Checker) -> tuple[str, ...]:
 
 
 def _parse_conv(data: dict, check: _Checker, lenient: bool) -> ConvConfig | None:
-    """Types are checked here; semantics (divisibility, positivity) are left to torch and the
-    implementation, so that invalid layers can be written as expect_error cases."""
+    """Types are checked here; semantics (divisibility, positivity, output_padding smaller than stride
+    or dilation, a transposed op's padding_mode) are left to torch and the implementation, so that
+    invalid layers can be written as expect_error cases. A key the op does not take is an error here."""
     conv = data.get("conv")
     if conv is None:
-        check.add(("conv",), "missing required key 'conv' (the keyword arguments of torch.nn.Conv2d)")
+        check.add(("conv",), "missing required key 'conv' (the keyword arguments of torch.nn.Conv2d, or of the "
+                             "module named by conv.type)")
         return None
     if not isinstance(conv, dict):
         check.add(("conv",), f"expected a mapping of torch.nn.Conv2d arguments, got {_show(conv)}")
         return None
     path = ("conv",)
-    check.keys(conv, CONV_KEYS, path)
+    conv_type = conv.get("type", "Conv2d")
+    if conv_type not in CONV_TYPES:
+        close = difflib.get_close_matches(str(conv_type), CONV_TYPES, n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        check.add(path + ("type",), f"expected one of {', '.join(CONV_TYPES)}, got {_show(conv_type)}{hint}")
+        return None
+    transposed = conv_type.startswith("ConvTranspose")
+    dims = int(conv_type[-2])
+    allowed = TRANSPOSED_CONV_KEYS if transposed else CONV_KEYS
+    for key in conv:
+        if key == "type" or key in allowed:
+            continue
+        if key in TRANSPOSED_CONV_KEYS:  # a real key of another op: say which ops take it
+            check.add(path + (key,), f"{conv_type} takes no {key!r} (only ConvTranspose1d/2d/3d do); "
+                                     f"allowed keys: type, {', '.join(allowed)}")
+        else:
+            check.keys({key: None}, ("type",) + allowed, path)
     for key in REQUIRED_CONV_KEYS:
         if key not in conv:
             check.add(path + (key,), f"missing required key {key!r}")
     before = len(check.problems)
-    kwargs: dict[str, Any] = {}
+    kwargs: dict[str, Any] = {"type": conv_type}
     for key in ("in_channels", "out_channels", "groups"):
         if key in conv:
             kwargs[key] = check.integer(conv[key], path + (key,))
-    for key in ("kernel_size", "stride", "dilation"):
-        if key in conv:
-            kwargs[key] = check.int_or_pair(conv[key], path + (key,))
+    for key in ("kernel_size", "stride", "dilation", "output_padding"):
+        if key in conv and key in allowed:
+            kwargs[key] = check.int_or_sizes(conv[key], path + (key,), dims)
     if "padding" in conv:
         padding = conv["padding"]
         if isinstance(padding, str):
-            if padding not in PADDING_STRINGS and not lenient:
-                check.add(path + ("padding",), f"expected an integer, [h, w], 'same' or 'valid', got {padding!r}")
+            if transposed:
+                check.add(path + ("padding",), f"{conv_type} takes no string padding (torch has 'same'/'valid' only "
+                                               f"for convolutions): expected an integer or a list of {dims}")
+            elif padding not in PADDING_STRINGS and not lenient:
+                check.add(path + ("padding",), f"expected an integer, a list of {dims}, 'same' or 'valid', "
+                                               f"got {padding!r}")
             kwargs["padding"] = padding
         else:
-            kwargs["padding"] = check.int_or_pair(padding, path + ("padding",))
+            kwargs["padding"] = check.int_or_sizes(padding, path + ("padding",), dims)
     if "bias" in conv:
         if not isinstance(conv["bias"], bool):
             check.add(path + ("bias",), f"expected true or false, got {_show(conv['bias'])}")
@@ -602,17 +729,18 @@ def _resolve_shape(spec: TensorSpec, layer_shape: tuple[int, ...] | None, path: 
 
 def _check_work_size(conv: ConvConfig, input_shape: tuple[int, ...], check: _Checker) -> None:
     """Refuse outputs over the element limit and cases that would take minutes to run."""
-    from reference_impl import plan_conv2d  # the shared geometry: one place computes output sizes
-
     try:
-        geometry = plan_conv2d(input_shape, conv.weight_shape(), None, conv.stride, conv.padding,
-                               conv.dilation, conv.groups, conv.padding_mode)
+        output_shape = conv_output_shape(conv, input_shape)
     except (ValueError, TypeError):
         return  # an invalid layer: torch and the implementation will say why
-    outputs = math.prod(geometry.output_shape)
+    outputs = math.prod(output_shape)
     if outputs > MAX_TENSOR_ELEMENTS:
         check.add(("conv",), f"the output would have {outputs:,} elements, over the limit of {MAX_TENSOR_ELEMENTS:,}")
-    multiply_adds = outputs * geometry.in_channels_per_group * math.prod(geometry.kernel)
+    # Either way every product pairs one input (or output) element with one weight tap of its group.
+    products_per = (conv.in_channels // conv.groups) * math.prod(conv.kernel_dims)
+    if conv.transposed:
+        multiply_adds = math.prod(input_shape) * (conv.out_channels // conv.groups) * math.prod(conv.kernel_dims)
+    else:
+        multiply_adds = outputs * products_per
     if multiply_adds > MAX_MULTIPLY_ADDS:
         check.add(("conv",), f"{multiply_adds:,} multiply-adds is over the limit of {MAX_MULTIPLY_ADDS:,} per case")
-

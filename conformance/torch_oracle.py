@@ -1,4 +1,5 @@
-"""The oracle: ``torch.nn.Conv2d`` with the case's weight and bias loaded, in the case's dtype,
+"""The oracle: the case's ``torch.nn`` module (``conv.type``: Conv1d, Conv2d, Conv3d, ConvTranspose1d/2d/3d)
+with the case's weight and bias loaded, in the case's dtype,
 on the chosen device (``cpu`` unless ``--device cuda``), in one of several memory layouts."""
 from __future__ import annotations
 
@@ -8,19 +9,21 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from .schema import Case
+from .schema import CONV_TYPES, Case
 
 TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64, "float16": torch.float16,
                 "bfloat16": torch.bfloat16}
 
 
-class _Conv2dWithoutInit(torch.nn.Conv2d):
-    """``torch.nn.Conv2d`` whose constructor skips the random (kaiming) initialisation: the
-    parameters are replaced by the case's right after, and on a tiny case that initialisation
-    costs as much as the convolution. Argument checks and forward are torch's own."""
+def _without_init(module_class: type) -> type:
+    """``module_class`` (a ``torch.nn`` convolution) whose constructor skips the random (kaiming)
+    initialisation: the parameters are replaced by the case's right after, and on a tiny case that
+    initialisation costs as much as the convolution. Argument checks and forward are torch's own."""
+    return type(f"{module_class.__name__}WithoutInit", (module_class,), {"reset_parameters": lambda self: None})
 
-    def reset_parameters(self) -> None:
-        pass
+
+# One subclass per op, made once: building a class per call would cost more than the convolution.
+_MODULES_WITHOUT_INIT: dict[str, type] = {name: _without_init(getattr(torch.nn, name)) for name in CONV_TYPES}
 
 
 @contextlib.contextmanager
@@ -52,15 +55,14 @@ def to_numpy(tensor: torch.Tensor) -> np.ndarray:
 
 
 def build_module(case: Case, weight: np.ndarray, bias: np.ndarray | None, device: str = "cpu",
-                 requires_grad: bool = False) -> torch.nn.Conv2d:
-    """``torch.nn.Conv2d(**case.conv)`` holding exactly the case's parameters.
+                 requires_grad: bool = False) -> torch.nn.Module:
+    """``torch.nn.<conv.type>(**case.conv)`` holding exactly the case's parameters.
 
     The parameters are replaced, not copied into: ``copy_`` would silently broadcast a weight
     of the wrong shape, while a replaced parameter of the wrong shape makes torch refuse.
     """
-    kwargs = case.conv.torch_kwargs()
-    kwargs = {key: tuple(value) if isinstance(value, list) else value for key, value in kwargs.items()}
-    module = _Conv2dWithoutInit(**kwargs, dtype=TORCH_DTYPES[case.dtype], device=device)
+    module_class = _MODULES_WITHOUT_INIT[case.conv.type]
+    module = module_class(**case.conv.torch_kwargs(), dtype=TORCH_DTYPES[case.dtype], device=device)
     module.weight = torch.nn.Parameter(to_torch(weight, case, device), requires_grad=requires_grad)
     if bias is not None:
         module.bias = torch.nn.Parameter(to_torch(bias, case, device), requires_grad=requires_grad)
@@ -101,9 +103,15 @@ def strided_copy(tensor: torch.Tensor) -> torch.Tensor:
     """
     reversed_shape = tuple(reversed(tensor.shape))
     buffer = torch.zeros(*reversed_shape[:-1], 2 * reversed_shape[-1], dtype=tensor.dtype, device=tensor.device)
-    view = buffer[..., ::2]                                     # (kW, kH, C_in/G, C_out), stride 2 on C_out
+    view = buffer[..., ::2]                              # (*reversed kernel, second axis, first axis), stride 2
     view.copy_(tensor.permute(*reversed(range(tensor.dim()))))
-    return view.permute(*reversed(range(tensor.dim())))         # (C_out, C_in/G, kH, kW), non-contiguous
+    return view.permute(*reversed(range(tensor.dim())))  # the weight's own shape, non-contiguous
+
+
+def channels_last_format(case: Case) -> torch.memory_format | None:
+    """torch's channels-last memory format for the op's 4-d or 5-d tensors; None for a 1-d op, whose
+    3-d tensors torch has no channels-last format for."""
+    return {2: torch.channels_last, 3: torch.channels_last_3d}.get(case.conv.spatial_dims)
 
 
 def torch_forward_variant(case: Case, x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
@@ -111,8 +119,10 @@ def torch_forward_variant(case: Case, x: np.ndarray, weight: np.ndarray, bias: n
     """Run the case through torch in one memory layout (``schema.TORCH_VARIANTS``).
 
     * ``contiguous``: :func:`torch_forward`, the forward oracle;
-    * ``channels_last``: module (weight) and a batched input in ``torch.channels_last`` (NHWC in memory);
-      an unbatched 3-D input has no channels_last form and stays as it is;
+    * ``channels_last``: module (weight) and a batched input channels-last in memory: torch's
+      ``channels_last`` for a 4-d tensor (2-d ops: NHWC), ``channels_last_3d`` for a 5-d one (3-d
+      ops: NDHWC); 1-d ops have no such format (:func:`channels_last_format` says why); an unbatched
+      input has none either and stays as it is;
     * ``noncontiguous_weight``: the weight is a strided view (see :func:`strided_copy`).
     """
     if variant == "contiguous":
@@ -120,9 +130,12 @@ def torch_forward_variant(case: Case, x: np.ndarray, weight: np.ndarray, bias: n
     module = build_module(case, weight, bias, device)
     inputs = to_torch(x, case, device)
     if variant == "channels_last":
-        module = module.to(memory_format=torch.channels_last)
-        if inputs.dim() == 4:
-            inputs = inputs.contiguous(memory_format=torch.channels_last)
+        memory_format = channels_last_format(case)
+        if memory_format is None:
+            raise ValueError(f"{case.conv.type} has no channels-last memory format in torch")
+        module = module.to(memory_format=memory_format)
+        if inputs.dim() == case.conv.spatial_dims + 2:
+            inputs = inputs.contiguous(memory_format=memory_format)
     elif variant == "noncontiguous_weight":
         module.weight = torch.nn.Parameter(strided_copy(module.weight.data), requires_grad=False)
     else:

@@ -1,4 +1,5 @@
-"""torch as more than one oracle: the same layer with ``channels_last`` tensors and with a
+"""torch as more than one oracle: the same layer with channels-last tensors (``channels_last`` for 2-d
+ops, ``channels_last_3d`` for 3-d ops; torch has none for 1-d ops, so those skip it) and with a
 non-contiguous weight. Real releases computed wrong values in exactly these layouts while the
 contiguous path was right (pytorch/pytorch#82060: channels_last weights with one input channel;
 pytorch/pytorch#1246 and #16018: non-contiguous weights on CPU), so each variant is an oracle of its
@@ -12,7 +13,7 @@ from typing import Iterable
 import numpy as np
 
 from ..runner import CaseRun, Check
-from ..torch_oracle import torch_forward_variant
+from ..torch_oracle import channels_last_format, torch_forward_variant
 
 
 def torch_variant_checks(run: CaseRun) -> Iterable[Check]:
@@ -22,6 +23,10 @@ def torch_variant_checks(run: CaseRun) -> Iterable[Check]:
         if variant == "contiguous":
             continue
         label = f"torch[{variant}]"
+        if variant == "channels_last" and channels_last_format(case) is None:
+            yield Check(label, True, f"{label}: not run: torch has no channels-last memory format for "
+                                     f"{case.conv.type}'s {case.conv.spatial_dims + 2}-d tensors")
+            continue
         try:
             output = torch_forward_variant(case, run.tensors.input, run.tensors.weight, run.tensors.bias, variant,
                                            run.device)
