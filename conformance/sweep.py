@@ -29,8 +29,8 @@ from .errors import CaseError, Problem
 from .yaml_loader import Document
 
 MAX_SWEEP_CASES = 256  # a sweep that expands to more cases than this is refused
-CONV_SWEEP_KEYS = ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation", "groups",
-                   "bias", "padding_mode")
+CONV_SWEEP_KEYS = ("type", "in_channels", "out_channels", "kernel_size", "stride", "padding", "output_padding",
+                   "dilation", "groups", "bias", "padding_mode")
 SWEEP_KEYS = CONV_SWEEP_KEYS + ("dtype", "input.shape")
 
 

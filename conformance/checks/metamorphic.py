@@ -11,6 +11,10 @@ grouping even where torch itself might be wrong:
 (c) permutation: permuting the input channels *within* each group, together with the matching
     axis of the weight, leaves the output unchanged.
 
+The same three hold for every op (1-, 2- and 3-d, convolutions and transposed ones); only where
+the input channels sit in the weight differs: its second axis for a convolution
+``(C_out, C_in/G, *k)``, its first for a transposed one ``(C_in, C_out/G, *k)``.
+
 (a) and (b) need ``groups > 1`` (with one group they are identities); (c) needs at least two input
 channels per group. Big cases are checked on a crop (see :func:`_metamorphic_input`): the
 block-diagonal weight costs ``groups`` times the multiply-adds of the grouped layer.
@@ -51,19 +55,21 @@ def metamorphic_checks(run: CaseRun) -> Iterable[Check]:
 
 
 def block_diagonal_weight(weight: np.ndarray, groups: int) -> np.ndarray:
-    """(C_out, C_in/G, kH, kW) -> the dense (C_out, C_in, kH, kW) weight with the groups on the diagonal.
+    """(A, B/G, *k) -> the dense (A, B, *k) weight with the groups on the diagonal. A convolution's
+    weight is (C_out, C_in/G, *k), a transposed one's (C_in, C_out/G, *k): either way the first
+    axis is split into G groups and each group's rows own one block of the second.
 
     >>> w = np.arange(1.0, 5.0).reshape(2, 2, 1, 1)          # 2 groups, 1 output and 2 inputs each
     >>> block_diagonal_weight(w, 2)[:, :, 0, 0].tolist()
     [[1.0, 2.0, 0.0, 0.0], [0.0, 0.0, 3.0, 4.0]]
     """
-    out_channels, in_per_group, kernel_h, kernel_w = weight.shape
-    out_per_group = out_channels // groups
-    dense = np.zeros((groups, out_per_group, groups, in_per_group, kernel_h, kernel_w), dtype=weight.dtype)
-    blocks = weight.reshape(groups, out_per_group, in_per_group, kernel_h, kernel_w)  # (G, O/G, C/G, kH, kW)
+    first, second_per_group, *kernel = weight.shape
+    first_per_group = first // groups
+    dense = np.zeros((groups, first_per_group, groups, second_per_group, *kernel), dtype=weight.dtype)
+    blocks = weight.reshape(groups, first_per_group, second_per_group, *kernel)  # (G, A/G, B/G, *k)
     group_index = np.arange(groups)
-    dense[group_index, :, group_index] = blocks             # (G, O/G, G, C/G, kH, kW), zero off the diagonal
-    return dense.reshape(out_channels, groups * in_per_group, kernel_h, kernel_w)
+    dense[group_index, :, group_index] = blocks             # (G, A/G, G, B/G, *k), zero off the diagonal
+    return dense.reshape(first, groups * second_per_group, *kernel)
 
 
 def within_group_permutation(in_channels: int, groups: int) -> np.ndarray:
@@ -88,25 +94,33 @@ def _metamorphic_input(run: CaseRun) -> tuple[np.ndarray, np.ndarray | None, str
     """The input the relations use, the implementation's grouped output on it, and a note.
 
     Small cases use the case's own input and output. When the block-diagonal convolution would
-    cost over MAX_DENSE_MULTIPLY_ADDS, the relations run on the first batch element and the
-    top-left crop that yields about CROP_OUTPUT_ROWS output rows and columns (one more call).
+    cost over MAX_DENSE_MULTIPLY_ADDS, the relations run on the first batch element and a crop of
+    the first spatial positions that yields about CROP_OUTPUT_ROWS outputs along each axis (one more
+    call): for a convolution the kernel's span plus that many strides, for a transposed one that
+    many input positions.
     """
-    from reference_impl import plan_conv2d
-
     case, x, output = run.case, run.tensors.input, run.impl.output
     conv = case.conv
-    kernel_h, kernel_w = conv.kernel_hw
-    dense_cost = output.size * conv.in_channels * kernel_h * kernel_w
+    kernel_taps = int(np.prod(conv.kernel_dims))
+    if conv.transposed:   # every input element meets every weight tap of its row's C_out outputs
+        dense_cost = x.size * conv.out_channels * kernel_taps
+    else:                 # every output element sums C_in inputs per tap
+        dense_cost = output.size * conv.in_channels * kernel_taps
     if dense_cost <= MAX_DENSE_MULTIPLY_ADDS:
         return x, output, ""
-    geometry = plan_conv2d(x.shape, conv.weight_shape(), None, conv.stride, conv.padding, conv.dilation,
-                           conv.groups, conv.padding_mode)
+    dims = conv.spatial_dims
     crop = []
-    for size, span, stride, pads in zip((geometry.height, geometry.width), geometry.effective_kernel,
-                                        geometry.stride, (geometry.pads[:2], geometry.pads[2:])):
-        wanted = max(span + stride * (CROP_OUTPUT_ROWS - 1) - sum(pads), max(pads) + 1, 1)
+    for size, kernel, stride, dilation, padding in zip(x.shape[-dims:], conv.kernel_dims, conv.per_dim("stride"),
+                                                       conv.per_dim("dilation"), conv.per_dim("padding")):
+        span = dilation * (kernel - 1) + 1
+        if conv.transposed:
+            wanted = CROP_OUTPUT_ROWS
+        else:  # both sides' padding counts towards the span; a padded side needs a pixel more than its padding
+            pads = (span - 1, (span - 1 + 1) // 2) if conv.padding == "same" else (2 * padding, padding)
+            wanted = max(span + stride * (CROP_OUTPUT_ROWS - 1) - pads[0], pads[1] + 1, 1)
         crop.append(min(size, wanted))
-    cropped = x[:1, :, :crop[0], :crop[1]] if x.ndim == 4 else x[:, :crop[0], :crop[1]]
+    spatial = tuple(slice(0, size) for size in crop)
+    cropped = x[(slice(0, 1), slice(None)) + spatial] if x.ndim == dims + 2 else x[(slice(None),) + spatial]
     cropped = np.ascontiguousarray(cropped)
     note = f" (on a crop: input {list(cropped.shape)} of {list(x.shape)})"
     try:
@@ -150,54 +164,64 @@ def _block_diagonal(run: CaseRun, x: np.ndarray, grouped: np.ndarray, note: str)
 def _per_group_concatenation(run: CaseRun, x: np.ndarray, grouped: np.ndarray, note: str) -> Check:
     case, conv = run.case, run.case.conv
     groups = conv.groups
+    channel_axis = -(conv.spatial_dims + 1)
     in_per_group, out_per_group = conv.in_channels // groups, conv.out_channels // groups
+    # the weight rows of group g: its output channels (convolution) or its input channels (transposed)
+    rows_per_group = in_per_group if conv.transposed else out_per_group
     checked = sorted({int(round(g)) for g in np.linspace(0, groups - 1, min(groups, MAX_GROUP_CALLS))})
     slice_case = _with_conv(case, in_channels=in_per_group, out_channels=out_per_group, groups=1)
-    pieces = []
+    # Unchecked groups keep the grouped output itself, so the comparison covers the whole tensor
+    # (shape, bound and worst index in the case's own channel numbering).
+    predicted = np.array(grouped, copy=True)
     for g in checked:
-        x_slice = x[..., g * in_per_group:(g + 1) * in_per_group, :, :]   # (N, C/G, H, W) or (C/G, H, W)
-        w_slice = run.tensors.weight[g * out_per_group:(g + 1) * out_per_group]
+        x_slice = np.take(x, np.arange(g * in_per_group, (g + 1) * in_per_group), axis=channel_axis)  # (N, C/G, *s)
+        w_slice = run.tensors.weight[g * rows_per_group:(g + 1) * rows_per_group]
         b_slice = None if run.tensors.bias is None else run.tensors.bias[g * out_per_group:(g + 1) * out_per_group]
         try:
-            pieces.append(np.asarray(run.implementation.forward(slice_case, np.ascontiguousarray(x_slice),
-                                                                w_slice, b_slice)))
+            piece = np.asarray(run.implementation.forward(slice_case, np.ascontiguousarray(x_slice), w_slice, b_slice))
         except Exception as exc:  # noqa: BLE001
             return _refused("per-group", f"group {g}'s slice as a groups=1 layer", exc)
-    predicted = np.concatenate(pieces, axis=-3)                           # channels of the checked groups
-    out_channels = np.concatenate([np.arange(g * out_per_group, (g + 1) * out_per_group) for g in checked])
-    grouped_part = np.take(grouped, out_channels, axis=-3) if grouped.ndim >= 3 else grouped
+        target = [slice(None)] * predicted.ndim
+        target[channel_axis] = slice(g * out_per_group, (g + 1) * out_per_group)
+        if piece.shape != predicted[tuple(target)].shape:
+            return Check("metamorphic:per-group", False,
+                         f"metamorphic (per-group): group {g}'s slice as a groups=1 layer gave shape "
+                         f"{list(piece.shape)}, expected {list(predicted[tuple(target)].shape)}")
+        predicted[tuple(target)] = piece
     if len(checked) == groups:
         which = "all groups"
     elif len(checked) <= 8:
         which = f"groups {', '.join(map(str, checked))} of {groups}"
     else:
         which = f"{len(checked)} of {groups} groups, evenly spread from 0 to {groups - 1}"
-    check = _compare(run, "per-group", x, grouped_part, predicted, f"per-group groups=1 slices ({which})", note,
-                     "group g's output channels must equal a groups=1 convolution of input channels "
-                     "g*C_in/G ... (g+1)*C_in/G - 1 with weight rows g*C_out/G ... (g+1)*C_out/G - 1",
-                     output_channels=out_channels)
-    if len(checked) < groups and check.comparison is not None and check.comparison.worst_index is not None:
-        # report the worst element in the case's own channel numbering
-        index = list(check.comparison.worst_index)
-        index[-3] = int(out_channels[index[-3]])
-        check.comparison = dataclasses.replace(check.comparison, worst_index=tuple(index))
-    return check
+    rows = "input" if conv.transposed else "output"
+    return _compare(run, "per-group", x, grouped, predicted, f"per-group groups=1 slices ({which})", note,
+                    f"group g's output channels must equal a groups=1 {conv.type} of input channels "
+                    f"g*C_in/G ... (g+1)*C_in/G - 1 with the weight rows of its {rows} channels")
 
 
 def _permutation_within_groups(run: CaseRun, x: np.ndarray, grouped: np.ndarray, note: str) -> Check:
     case, conv = run.case, run.case.conv
     permutation = within_group_permutation(conv.in_channels, conv.groups)
     in_per_group, out_per_group = conv.in_channels // conv.groups, conv.out_channels // conv.groups
-    x_permuted = np.ascontiguousarray(np.take(x, permutation, axis=-3))
-    # Output channel o (group g) must read the moved channels in the same moved order.
-    within = permutation.reshape(conv.groups, in_per_group) % in_per_group   # (G, C/G): source index per slot
-    rows = np.repeat(within, out_per_group, axis=0)                         # (C_out, C/G)
-    weight_permuted = np.take_along_axis(run.tensors.weight, rows[:, :, None, None], axis=1)
+    x_permuted = np.ascontiguousarray(np.take(x, permutation, axis=-(conv.spatial_dims + 1)))
+    weight = run.tensors.weight
+    kernel_axes = (None,) * conv.spatial_dims
+    if conv.transposed:
+        # Row c of a transposed weight is input channel c: it moves with its channel.
+        weight_permuted = np.ascontiguousarray(weight[permutation])
+        axis_words = "first axis (its input channels)"
+    else:
+        # Output channel o (group g) must read the moved channels in the same moved order.
+        within = permutation.reshape(conv.groups, in_per_group) % in_per_group   # (G, C/G): source index per slot
+        rows = np.repeat(within, out_per_group, axis=0)                         # (C_out, C/G)
+        weight_permuted = np.take_along_axis(weight, rows[(slice(None), slice(None)) + kernel_axes], axis=1)
+        axis_words = "second axis"
     try:
         predicted = run.implementation.forward(case, x_permuted, weight_permuted, run.tensors.bias)
     except Exception as exc:  # noqa: BLE001
         return _refused("permutation", "the channel-permuted input", exc)
     return _compare(run, "permutation", x, np.asarray(predicted), grouped, "unpermuted", note,
-                    "permuting input channels within each group, with the same permutation of the weight's "
-                    "second axis, must not change the output: the implementation reads channels from the wrong "
+                    f"permuting input channels within each group, with the same permutation of the weight's "
+                    f"{axis_words}, must not change the output: the implementation reads channels from the wrong "
                     "places within a group", actual_name="channels permuted within groups")

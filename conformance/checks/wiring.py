@@ -17,7 +17,7 @@ import numpy as np
 
 from ..implementations import Implementation
 from ..runner import CaseRun, Check
-from ..schema import Case, DTYPES
+from ..schema import Case, ConvConfig, DTYPES, conv_output_shape
 
 MAX_PAIRS_SHOWN = 12
 MAX_FULL_MATRIX = 48  # up to this many channels the matrix is printed element by element
@@ -63,83 +63,87 @@ class NothingToProbe(Exception):
     is the bias whatever the input, so no connection can be measured."""
 
 
-def probe_spatial_size(case: Case) -> tuple[int, int]:
-    """The smallest (H, W), up to the case's own, that the layer accepts and where at least one
-    output position reads a real input pixel (not only zero padding), so every connection shows.
+def probe_spatial_size(case: Case) -> tuple[int, ...]:
+    """The smallest spatial size per axis, up to the case's own, that the layer accepts and where
+    some input position reaches some output position through a kernel tap that is not zero
+    padding, so every connection shows.
 
     Raises :class:`NothingToProbe` when not even the case's own size has such a position.
     """
-    from reference_impl import plan_conv2d
-
     conv = case.conv
-    full_sizes = case.input_shape[-2:]
+    dims = conv.spatial_dims
+    full_sizes = case.input_shape[-dims:]
     sizes = []
     for axis, full in enumerate(full_sizes):
         for size in range(1, full + 1):
             probe = [1, conv.in_channels, *full_sizes]
             probe[2 + axis] = size
             try:
-                geometry = plan_conv2d(probe, conv.weight_shape(), None, conv.stride, conv.padding, conv.dilation,
-                                       conv.groups, conv.padding_mode)
+                output_size = conv_output_shape(conv, tuple(probe))[2 + axis]
             except ValueError:
                 continue
-            if _reads_a_pixel(geometry, axis):
+            if _reads_a_pixel(conv, axis, size, output_size):
                 sizes.append(size)
                 break
         else:
-            raise NothingToProbe(f"along {'HW'[axis]}, every output position of this layer reads only padding")
-    return sizes[0], sizes[1]
+            axis_name = {1: "L", 2: "HW", 3: "DHW"}[dims][axis]
+            raise NothingToProbe(f"along {axis_name}, every output position of this layer reads only padding")
+    return tuple(sizes)
 
 
-def _reads_a_pixel(geometry, axis: int) -> bool:
-    """Whether some output position along ``axis`` has a kernel tap on a real (non-padding) pixel."""
-    from reference_impl import source_indices
-
-    size = (geometry.height, geometry.width)[axis]
-    before, after = geometry.pads[2 * axis:2 * axis + 2]
-    sources = source_indices(size, before, after, geometry.padding_mode)   # -1: a zero of the padding
-    stride, dilation, kernel = geometry.stride[axis], geometry.dilation[axis], geometry.kernel[axis]
-    outputs = geometry.output_size[axis]
-    taps = (np.arange(outputs)[:, None] * stride + np.arange(kernel)[None, :] * dilation).ravel()
-    return bool((sources[taps] >= 0).any())
-
-
-def _pair(value) -> tuple[int, int]:
-    return (value, value) if isinstance(value, int) else (value[0], value[1])
+def _reads_a_pixel(conv: ConvConfig, axis: int, size: int, output_size: int) -> bool:
+    """Whether along ``axis`` some kernel tap links a real input position (not zero padding) to a
+    real output position: output o, tap t and input i are linked when i = o*stride + t*dilation -
+    padding (a convolution reads i; a transposed convolution writes o from i)."""
+    kernel, stride, dilation = (conv.per_dim(key)[axis] for key in ("kernel_size", "stride", "dilation"))
+    if conv.padding == "same":
+        before = dilation * (kernel - 1) // 2
+    else:
+        before = conv.per_dim("padding")[axis]
+    if not conv.transposed and conv.padding_mode != "zeros":
+        return output_size > 0  # padding copies real pixels: every tap reads one
+    taps = np.arange(kernel) * dilation
+    if conv.transposed:
+        reached = (np.arange(size)[:, None] * stride + taps[None, :] - before).ravel()   # output positions
+        return bool(((reached >= 0) & (reached < output_size)).any())
+    read = (np.arange(output_size)[:, None] * stride + taps[None, :] - before).ravel()   # input positions
+    return bool(((read >= 0) & (read < size)).any())
 
 
 def measure_connectivity(implementation: Implementation, case: Case) -> Connectivity:
     """Run the probe through ``implementation``; raises whatever the implementation raises."""
     conv = case.conv
-    height, width = probe_spatial_size(case)
+    dims = conv.spatial_dims
+    spatial = probe_spatial_size(case)
     dtype = DTYPES[case.dtype]
     weight = np.ones(conv.weight_shape(), dtype=dtype)
-    one_hot = np.eye(conv.in_channels, dtype=dtype)[:, :, None, None]       # (C_in samples, C_in, 1, 1)
-    if len(case.input_shape) == 4:
-        x = np.ascontiguousarray(np.broadcast_to(one_hot, (conv.in_channels, conv.in_channels, height, width)))
-        output = np.asarray(implementation.forward(case, x, weight, None))  # (C_in samples, C_out, H', W')
-        _require_shape(output, (conv.in_channels, conv.out_channels), implementation)
+    one_hot = np.eye(conv.in_channels, dtype=dtype).reshape(conv.in_channels, conv.in_channels, *(1,) * dims)
+    if len(case.input_shape) == dims + 2:
+        x = np.ascontiguousarray(np.broadcast_to(one_hot, (conv.in_channels, conv.in_channels, *spatial)))
+        output = np.asarray(implementation.forward(case, x, weight, None))  # (C_in samples, C_out, *spatial_out)
+        _require_shape(output, (conv.in_channels, conv.out_channels), implementation, dims)
         reached = output.reshape(conv.in_channels, conv.out_channels, -1)
     else:  # an unbatched case is probed unbatched: one call per input channel
         reached_list = []
         for channel in range(conv.in_channels):
-            x = np.ascontiguousarray(np.broadcast_to(one_hot[channel], (conv.in_channels, height, width)))
-            output = np.asarray(implementation.forward(case, x, weight, None))  # (C_out, H', W')
-            _require_shape(output[None], (1, conv.out_channels), implementation)
+            x = np.ascontiguousarray(np.broadcast_to(one_hot[channel], (conv.in_channels, *spatial)))
+            output = np.asarray(implementation.forward(case, x, weight, None))  # (C_out, *spatial_out)
+            _require_shape(output[None], (1, conv.out_channels), implementation, dims)
             reached_list.append(output.reshape(conv.out_channels, -1))
-        reached = np.stack(reached_list)                                      # (C_in, C_out, H'*W')
+        reached = np.stack(reached_list)                                      # (C_in, C_out, prod(spatial_out))
     # Non-finite counts as reached: a NaN where a zero belongs is a connection that must not exist.
     lit = (reached != 0).any(axis=-1) if reached.shape[-1] else np.zeros(reached.shape[:2], bool)  # (C_in, C_out)
     expected = expected_connectivity(conv.in_channels, conv.out_channels, conv.groups)
-    probe_shape = (conv.in_channels, conv.in_channels, height, width) if len(case.input_shape) == 4 \
-        else (conv.in_channels, height, width)
+    probe_shape = (conv.in_channels, conv.in_channels, *spatial) if len(case.input_shape) == dims + 2 \
+        else (conv.in_channels, *spatial)
     return Connectivity(lit.T.copy(), expected, conv.groups, probe_shape)
 
 
-def _require_shape(output: np.ndarray, leading: tuple[int, int], implementation: Implementation) -> None:
-    if output.ndim != 4 or output.shape[:2] != leading:
+def _require_shape(output: np.ndarray, leading: tuple[int, int], implementation: Implementation,
+                   dims: int = 2) -> None:
+    if output.ndim != dims + 2 or output.shape[:2] != leading:
         raise ValueError(f"{implementation.name} returned shape {tuple(output.shape)} for the probe; "
-                         f"expected ({leading[0]}, {leading[1]}, H_out, W_out)")
+                         f"expected ({leading[0]}, {leading[1]}, {', '.join(['*'] * dims)}) (spatial sizes any)")
 
 
 def format_connectivity(connectivity: Connectivity) -> list[str]:
