@@ -1,18 +1,47 @@
-"""A from-scratch grouped 2-D convolution in NumPy: the oracle torch is checked against.
+"""A from-scratch grouped convolution in NumPy, 1-, 2- and 3-d, plain and transposed: the oracle
+torch is checked against.
 
-It never uses torch or any library convolution routine. Two implementations that must agree:
+It never uses torch or any library convolution routine. Every op comes as two implementations
+that must agree, each written once for any number of spatial dims:
 
-* :func:`conv2d_loops` — one Python loop per index, reads like the formula; for learning.
-* :func:`conv2d` — the vectorised version; the default implementation under test.
+* the loop version (``conv2d_loops``, ``conv_transpose1d_loops``, ...) — one Python loop per
+  index, reads like the formula; for learning.
+* the vectorised version (``conv1d``, ``conv2d``, ``conv3d``, ``conv_transpose1d/2d/3d``) — the
+  default implementation under test, with ``torch.nn.functional``'s signatures (the forward
+  convolutions also take ``padding_mode=``; the transposed ones take
+  ``(input, weight, bias, stride, padding, output_padding, groups, dilation)``, in that order).
 
-And their gradients, the same pair: :func:`conv2d_loops_backward` and :func:`conv2d_backward`.
+And their gradients, ``<name>_backward`` beside each, returning (grad_input, grad_weight, grad_bias).
+The transposed convolution is the convolution's input-gradient (transposed.py).
 """
-from .backward import Conv2dGradients, conv2d_backward
-from .backward_loops import conv2d_loops_backward
-from .geometry import ConvGeometry, plan_conv2d
-from .loops import conv2d_loops
+from .backward import (Conv2dGradients, ConvGradients, conv1d_backward, conv2d_backward, conv3d_backward,
+                       convolve_backward)
+from .backward_loops import (conv1d_loops_backward, conv2d_loops_backward, conv3d_loops_backward,
+                             convolve_loops_backward)
+from .geometry import ConvGeometry, TransposedGeometry, plan_conv, plan_conv2d, plan_conv_transpose
+from .loops import conv1d_loops, conv2d_loops, conv3d_loops, conv_loops
 from .padding import pad_input, source_indices
-from .vectorized import conv2d
+from .transposed import (conv_transpose1d, conv_transpose1d_backward, conv_transpose2d, conv_transpose2d_backward,
+                         conv_transpose3d, conv_transpose3d_backward, convolve_transpose, convolve_transpose_backward)
+from .transposed_loops import (conv_transpose1d_loops, conv_transpose1d_loops_backward, conv_transpose2d_loops,
+                               conv_transpose2d_loops_backward, conv_transpose3d_loops,
+                               conv_transpose3d_loops_backward, convolve_transpose_loops,
+                               convolve_transpose_loops_backward)
+from .vectorized import conv1d, conv2d, conv3d, convolve
 
-__all__ = ["Conv2dGradients", "ConvGeometry", "conv2d", "conv2d_backward", "conv2d_loops", "conv2d_loops_backward",
-           "pad_input", "plan_conv2d", "source_indices"]
+# The six ops by their torch.nn.functional name, for code that picks one by a case's op.
+OPS = ("conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d")
+
+__all__ = [
+    "OPS", "Conv2dGradients", "ConvGeometry", "ConvGradients", "TransposedGeometry",
+    "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
+    "conv1d_backward", "conv2d_backward", "conv3d_backward",
+    "conv_transpose1d_backward", "conv_transpose2d_backward", "conv_transpose3d_backward",
+    "conv1d_loops", "conv2d_loops", "conv3d_loops",
+    "conv_transpose1d_loops", "conv_transpose2d_loops", "conv_transpose3d_loops",
+    "conv1d_loops_backward", "conv2d_loops_backward", "conv3d_loops_backward",
+    "conv_transpose1d_loops_backward", "conv_transpose2d_loops_backward", "conv_transpose3d_loops_backward",
+    "conv_loops", "convolve", "convolve_backward", "convolve_loops_backward", "convolve_transpose",
+    "convolve_transpose_backward", "convolve_transpose_loops", "convolve_transpose_loops_backward",
+    "pad_input", "plan_conv", "plan_conv2d", "plan_conv_transpose", "source_indices",
+]

@@ -1,32 +1,37 @@
 """The gradients of a grouped convolution, vectorised: the backward pass the oracle checks.
+Written once for 1, 2 and 3 spatial dims.
 
 For the loss ``L = sum(y * grad_output)`` (so ``dL/dy = grad_output``, written ``dy``):
 
-* ``grad_input`` is a **transposed grouped convolution** of ``dy`` with the weight: spread ``dy``
-  back over the input by inserting ``stride - 1`` zeros between its elements, pad it by the
-  dilated kernel span minus one, and correlate it with the weight flipped in space and with its
-  two channel axes swapped *within each group*. Groups stay groups: input channel ``c`` of group
+* ``grad_input`` is a **transposed grouped convolution** of ``dy`` with the weight
+  (:func:`padded_input_gradient`): every output position ``i`` sends ``dy[i] * w[t]`` back to the
+  padded input position ``i*s + t*d`` it read. Groups stay groups: input channel ``c`` of group
   ``g`` gets gradient only from the output channels of group ``g``. The result is the gradient of
   the *padded* input; every padded position is then folded back onto the input position it copied
   (:func:`fold_padding`), which is how reflect, replicate and circular padding route gradient.
+  The same function *is* ``conv_transpose``'s forward pass (transposed.py).
 * ``grad_weight`` is a **grouped correlation** of the (padded) input with ``dy``: each weight tap
-  ``w[o, c, p, q]`` sums ``dy[n, o, i, j] * x_pad[n, g*C_g + c, i*s + p*d, j*s + q*d]``.
+  ``w[o, c, t]`` sums ``dy[n, o, i] * x_pad[n, g*C_g + c, i*s + t*d]``.
 * ``grad_bias`` is ``dy`` summed over batch and space.
 
-:func:`reference_impl.conv2d_loops_backward` writes the same sums one index at a time.
+:func:`reference_impl.conv2d_loops_backward` (and its 1-d/3-d siblings) write the same sums one
+index at a time.
 """
 from __future__ import annotations
 
+import itertools
+import math
 from typing import NamedTuple
 
 import numpy as np
 
-from .geometry import ConvGeometry, IntOrPair, Padding, plan_conv2d
+from .algorithms.einsum import subscripts
+from .geometry import ConvGeometry, IntOrTuple, Padding, plan_conv
 from .padding import pad_input, source_indices
-from .vectorized import conv2d, sliding_windows
+from .vectorized import convolve_planned, result_dtype, sliding_windows
 
 
-class Conv2dGradients(NamedTuple):
+class ConvGradients(NamedTuple):
     """``(grad_input, grad_weight, grad_bias)``; ``grad_bias`` is None for a layer without bias."""
 
     grad_input: np.ndarray
@@ -34,66 +39,150 @@ class Conv2dGradients(NamedTuple):
     grad_bias: np.ndarray | None
 
 
+Conv2dGradients = ConvGradients  # the 2-d name, kept for the code that imports it
+
+
 def fold_padding(grad_padded: np.ndarray, geo: ConvGeometry) -> np.ndarray:
     """Add each padded position's gradient onto the input position it was copied from.
 
-    ``grad_padded`` is (N, C_in, H_pad, W_pad); the result is (N, C_in, H, W). With zero padding
+    ``grad_padded`` is (N, C_in, *padded); the result is (N, C_in, *spatial). With zero padding
     the padded border copied nothing (index -1) and is dropped; with reflect/replicate/circular
     several padded positions copy one input position, and ``np.add.at`` sums them all (a plain
     fancy-index ``+=`` would keep only one).
 
-    >>> geo = plan_conv2d((1, 1, 1, 3), (1, 1, 1, 1), None, padding=(0, 1), padding_mode="replicate")
+    >>> geo = plan_conv((1, 1, 1, 3), (1, 1, 1, 1), None, padding=(0, 1), padding_mode="replicate", spatial_dims=2)
     >>> fold_padding(np.array([[[[1.0, 2, 3, 4, 5]]]]), geo).tolist()   # a | a b c | c
     [[[[3.0, 3.0, 9.0]]]]
     """
-    top, bottom, left, right = geo.pads
-    rows = source_indices(geo.height, top, bottom, geo.padding_mode)  # (H_pad,): input row copied, -1 = zero
-    cols = source_indices(geo.width, left, right, geo.padding_mode)   # (W_pad,)
-    kept_rows, kept_cols = np.flatnonzero(rows >= 0), np.flatnonzero(cols >= 0)
-    grad = np.zeros((grad_padded.shape[0], grad_padded.shape[1], geo.height, geo.width), dtype=grad_padded.dtype)
-    kept = grad_padded[:, :, kept_rows[:, None], kept_cols[None, :]]  # (N, C_in, H_kept, W_kept)
-    np.add.at(grad, (slice(None), slice(None), rows[kept_rows][:, None], cols[kept_cols][None, :]), kept)
+    sources = [source_indices(n, before, after, geo.padding_mode)       # per dim: input index copied, -1 = zero
+               for n, (before, after) in zip(geo.spatial, geo.pad_pairs)]
+    kept = [np.flatnonzero(s >= 0) for s in sources]
+    grad = np.zeros((*grad_padded.shape[:2], *geo.spatial), dtype=grad_padded.dtype)   # (N, C_in, *spatial)
+    if geo.padding_mode == "zeros":  # each kept position copies a distinct input position: a slice
+        return grad_padded[(slice(None), slice(None), *(slice(k[0], k[-1] + 1) if k.size else slice(0, 0)
+                                                         for k in kept))].copy()
+    kept_values = grad_padded[(slice(None), slice(None), *np.ix_(*kept))]               # (N, C_in, *kept)
+    np.add.at(grad, (slice(None), slice(None), *np.ix_(*(s[k] for s, k in zip(sources, kept)))), kept_values)
     return grad
 
 
-def transposed_grouped_conv(grad_output: np.ndarray, weight: np.ndarray, geo: ConvGeometry) -> np.ndarray:
-    """The gradient of the padded input, (N, C_in, H_pad, W_pad), as a stride-1 grouped convolution.
+def _phase_plan(phase: int, stride: int, dilation: int, kernel: int, dy_length: int,
+                phase_length: int) -> tuple[list[int], int, int, int] | None:
+    """One spatial dim of one output phase of :func:`padded_input_gradient`.
 
-    Written with the forward :func:`conv2d` itself: the transposed convolution *is* a convolution
-    of the zero-stuffed, fully padded ``dy`` with the flipped, per-group-transposed weight.
+    Padded position ``m = u*s + a`` (phase ``a``) receives ``dy[i] * w[t]`` from every tap with
+    ``i*s + t*d = m``, i.e. ``t*d = a (mod s)`` and ``i = u - e_t`` with ``e_t = (t*d - a) / s``.
+    Consecutive such taps differ in ``e`` by ``d / gcd(s, d)``: the phase is a stride-1
+    correlation of ``dy`` (shifted by the largest ``e``) with those taps reversed, dilated by that step.
+
+    Returns (taps reversed, dilation, first dy index read at u = 0, length of the dy window) or
+    None when no tap lands on this phase.
+    """
+    taps = [t for t in range(kernel) if (t * dilation - phase) % stride == 0]
+    if not taps or phase_length <= 0:
+        return None
+    step = dilation // math.gcd(stride, dilation)
+    largest_shift = (taps[-1] * dilation - phase) // stride
+    return taps[::-1], step, -largest_shift, phase_length + (len(taps) - 1) * step
+
+
+def padded_input_gradient(dy: np.ndarray, weight: np.ndarray, geo: ConvGeometry) -> np.ndarray:
+    """The gradient of the padded input, (N, C_in, *padded), from dy (N, C_out, *dy_size).
+
+    ``dy_size`` may be shorter than ``geo.output_size`` (a transposed convolution's output_padding:
+    the missing positions are zeros). Computed phase by phase (sub-pixel decomposition): each of
+    the prod(stride) phases of the padded input is a stride-1 grouped convolution of ``dy`` with
+    the taps that land on it, run by the fast forward convolution itself; no zero-stuffed ``dy``,
+    so no multiplications by inserted zeros. The weight (C_out, C_g, *k) is read as a layer from
+    C_out to C_in channels: (G, O_g, C_g, *k) -> swap the channel axes within each group ->
+    (G, C_g, O_g, *k) -> (C_in, O_g, *k), taps reversed.
     """
     G, C_g, O_g = geo.groups, geo.in_channels_per_group, geo.out_channels_per_group
-    (kernel_h, kernel_w), (stride_h, stride_w) = geo.kernel, geo.stride
-    (span_h, span_w), (padded_h, padded_w) = geo.effective_kernel, geo.padded_size
-    height_out, width_out = geo.output_size
-    batch = grad_output.shape[0]
+    batch, d = dy.shape[0], geo.spatial_dims
+    swapped = weight.reshape(G, O_g, C_g, *geo.kernel).swapaxes(1, 2)          # (G, C_g, O_g, *k)
+    swapped = swapped.reshape(geo.in_channels, O_g, *geo.kernel)               # (C_in, O_g, *k)
+    grad = np.zeros((batch, geo.in_channels, *geo.padded_size), dtype=dy.dtype)  # (N, C_in, *padded)
+    for phase in itertools.product(*(range(s) for s in geo.stride)):
+        lengths = [len(range(a, padded, s)) for a, padded, s in zip(phase, geo.padded_size, geo.stride)]
+        plans = [_phase_plan(a, s, dil, k, n, length) for a, s, dil, k, n, length
+                 in zip(phase, geo.stride, geo.dilation, geo.kernel, dy.shape[2:], lengths)]
+        if any(plan is None for plan in plans):
+            continue  # no tap reaches this phase: its gradient stays zero
+        # dy, shifted and cut or zero-extended to the window this phase's correlation reads.
+        window = np.zeros((batch, geo.out_channels, *(p[3] for p in plans)), dtype=dy.dtype)  # (N, C_out, *window)
+        source, target = [], []
+        for (_, _, first, length), n in zip(plans, dy.shape[2:]):
+            lo, hi = max(0, first), min(n, first + length)
+            source.append(slice(lo, max(lo, hi)))
+            target.append(slice(lo - first, lo - first + max(0, hi - lo)))
+        window[(slice(None), slice(None), *target)] = dy[(slice(None), slice(None), *source)]
+        sub_kernel = swapped[(slice(None), slice(None), *np.ix_(*(p[0] for p in plans)))]  # (C_in, O_g, *taps)
+        phase_geo = ConvGeometry(batch=batch, in_channels=geo.out_channels, spatial=window.shape[2:],
+                                 out_channels=geo.in_channels, groups=G, kernel=sub_kernel.shape[2:],
+                                 stride=(1,) * d, dilation=tuple(p[1] for p in plans), pads=(0,) * (2 * d),
+                                 padding_mode="zeros", unbatched=False)
+        grad[(slice(None), slice(None), *(slice(a, None, s) for a, s in zip(phase, geo.stride)))] = \
+            convolve_planned(window, np.ascontiguousarray(sub_kernel), phase_geo)  # (N, C_in, *lengths)
+    return grad
 
-    # Zero-stuff: dy[i, j] sits where output (i, j)'s window starts in the padded input.
-    reached_h, reached_w = (height_out - 1) * stride_h + span_h, (width_out - 1) * stride_w + span_w
-    # Pad by span - 1 on both sides (a "full" correlation), plus the padded rows/columns past the
-    # last window, which no output read (their gradient is zero).
-    full = np.zeros((batch, geo.out_channels, padded_h + span_h - 1, padded_w + span_w - 1), dtype=grad_output.dtype)
-    full[:, :, span_h - 1 : span_h - 1 + reached_h - span_h + 1 : stride_h,
-               span_w - 1 : span_w - 1 + reached_w - span_w + 1 : stride_w] = grad_output  # (N, C_out, H_full, W_full)
 
-    # Weight (C_out, C_g, kH, kW) -> (G, O_g, C_g, kH, kW) -> swap the channel axes within each
-    # group -> (G, C_g, O_g, kH, kW) -> flip in space -> (C_in, O_g, kH, kW): a layer from C_out
-    # to C_in channels with the same groups.
-    flipped = weight.reshape(G, O_g, C_g, kernel_h, kernel_w).transpose(0, 2, 1, 3, 4)[..., ::-1, ::-1]
-    flipped = flipped.reshape(geo.in_channels, O_g, kernel_h, kernel_w)
-    return conv2d(full, flipped, None, 1, 0, geo.dilation, G)  # (N, C_in, H_pad, W_pad)
+def weight_gradient(x: np.ndarray, dy: np.ndarray, geo: ConvGeometry) -> np.ndarray:
+    """(N, C_in, *spatial) input and (N, C_out, *out) dy -> grad_weight (C_out, C_in/G, *k)."""
+    G, C_g, O_g = geo.groups, geo.in_channels_per_group, geo.out_channels_per_group
+    windows = sliding_windows(pad_input(x, geo.pads, geo.padding_mode), geo)    # (N, C_in, *out, *k)
+    windows = windows.reshape(geo.batch, G, C_g, *geo.output_size, *geo.kernel)  # (N, G, C_g, *out, *k)
+    dy_grouped = dy.reshape(geo.batch, G, O_g, *geo.output_size)               # (N, G, O_g, *out)
+    out, taps = subscripts(geo.spatial_dims)
+    # Correlate within each group: the group axis g is shared by both operands, never summed.
+    grad = np.einsum(f"ngo{out},ngc{out}{taps}->goc{taps}", dy_grouped, windows, optimize=True)  # (G, O_g, C_g, *k)
+    return grad.reshape(geo.out_channels, C_g, *geo.kernel)
 
 
 def plan_backward(grad_output: np.ndarray, input: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
-                  stride: IntOrPair, padding: Padding, dilation: IntOrPair, groups: int,
-                  padding_mode: str) -> tuple[ConvGeometry, np.dtype]:
+                  stride: IntOrTuple, padding: Padding, dilation: IntOrTuple, groups: int,
+                  padding_mode: str, spatial_dims: int = 2) -> tuple[ConvGeometry, np.dtype]:
     """The forward's checks plus grad_output's shape; the geometry and the dtype to compute in.
     Shared by the loop and the vectorised backward, so both refuse the same arguments."""
-    geo = plan_conv2d(np.shape(input), np.shape(weight), None if bias is None else np.shape(bias),
-                      stride, padding, dilation, groups, padding_mode)
+    geo = plan_conv(np.shape(input), np.shape(weight), None if bias is None else np.shape(bias),
+                    stride, padding, dilation, groups, padding_mode, spatial_dims=spatial_dims)
     if tuple(np.shape(grad_output)) != geo.output_shape:
         raise ValueError(f"grad_output has shape {list(np.shape(grad_output))}, the output's is {list(geo.output_shape)}")
-    return geo, np.result_type(input, weight, grad_output, *(() if bias is None else (np.asarray(bias),)))
+    return geo, result_dtype(input, weight, grad_output, bias)
+
+
+def convolve_backward(
+    grad_output: np.ndarray,
+    input: np.ndarray,
+    weight: np.ndarray,
+    bias: np.ndarray | None = None,
+    stride: IntOrTuple = 1,
+    padding: Padding = 0,
+    dilation: IntOrTuple = 1,
+    groups: int = 1,
+    padding_mode: str = "zeros",
+    *,
+    spatial_dims: int,
+) -> ConvGradients:
+    """Gradients of ``sum(convolve(input, weight, bias, ...) * grad_output)`` w.r.t. input, weight, bias."""
+    input, weight, grad_output = np.asarray(input), np.asarray(weight), np.asarray(grad_output)
+    geo, dtype = plan_backward(grad_output, input, weight, bias, stride, padding, dilation, groups, padding_mode,
+                               spatial_dims)
+    x = input.astype(dtype, copy=False).reshape(geo.batched_input_shape)                   # (N, C_in, *spatial)
+    dy = grad_output.astype(dtype, copy=False).reshape(geo.batch, geo.out_channels, *geo.output_size)  # (N, C_out, *out)
+    w = weight.astype(dtype, copy=False)
+    grad_input = fold_padding(padded_input_gradient(dy, w, geo), geo)                     # (N, C_in, *spatial)
+    grad_weight = weight_gradient(x, dy, geo)                                             # (C_out, C_g, *k)
+    grad_bias = None if bias is None else dy.sum(axis=(0, *range(2, 2 + spatial_dims)))  # (C_out,)
+    return ConvGradients(grad_input.reshape(input.shape).astype(dtype, copy=False),
+                         grad_weight.astype(dtype, copy=False), grad_bias)
+
+
+def conv1d_backward(grad_output: np.ndarray, input: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None,
+                    stride: IntOrTuple = 1, padding: Padding = 0, dilation: IntOrTuple = 1, groups: int = 1,
+                    padding_mode: str = "zeros") -> ConvGradients:
+    """:func:`convolve_backward` for ``conv1d``."""
+    return convolve_backward(grad_output, input, weight, bias, stride, padding, dilation, groups, padding_mode,
+                             spatial_dims=1)
 
 
 def conv2d_backward(
@@ -101,12 +190,12 @@ def conv2d_backward(
     input: np.ndarray,
     weight: np.ndarray,
     bias: np.ndarray | None = None,
-    stride: IntOrPair = 1,
+    stride: IntOrTuple = 1,
     padding: Padding = 0,
-    dilation: IntOrPair = 1,
+    dilation: IntOrTuple = 1,
     groups: int = 1,
     padding_mode: str = "zeros",
-) -> Conv2dGradients:
+) -> ConvGradients:
     """Gradients of ``sum(conv2d(input, weight, bias, ...) * grad_output)`` w.r.t. input, weight, bias.
 
     The seed experiment backwards: with ``dy = 1`` a 1x1 weight's gradient is the input its
@@ -121,25 +210,13 @@ def conv2d_backward(
     >>> grads.grad_input.ravel().tolist()          # 1+3, 2+4, 5+7, 6+8, 9+11, 10+12
     [4.0, 6.0, 12.0, 14.0, 20.0, 22.0]
     """
-    input, weight, grad_output = np.asarray(input), np.asarray(weight), np.asarray(grad_output)
-    geo, dtype = plan_backward(grad_output, input, weight, bias, stride, padding, dilation, groups, padding_mode)
-    G, C_g, O_g = geo.groups, geo.in_channels_per_group, geo.out_channels_per_group
-    kernel_h, kernel_w = geo.kernel
-    height_out, width_out = geo.output_size
+    return convolve_backward(grad_output, input, weight, bias, stride, padding, dilation, groups, padding_mode,
+                             spatial_dims=2)
 
-    x = input.astype(dtype, copy=False).reshape(geo.batch, geo.in_channels, geo.height, geo.width)
-    dy = grad_output.astype(dtype, copy=False).reshape(geo.batch, geo.out_channels, height_out, width_out)
-    w = weight.astype(dtype, copy=False)
 
-    grad_input = fold_padding(transposed_grouped_conv(dy, w, geo), geo)  # (N, C_in, H, W)
-
-    windows = sliding_windows(pad_input(x, geo.pads, geo.padding_mode), geo)  # (N, C_in, H_out, W_out, kH, kW)
-    windows = windows.reshape(geo.batch, G, C_g, height_out, width_out, kernel_h, kernel_w)
-    dy_grouped = dy.reshape(geo.batch, G, O_g, height_out, width_out)       # (N, G, O_g, H_out, W_out)
-    # Correlate within each group: the group axis g is shared by both operands, never summed.
-    grad_weight = np.einsum("ngohw,ngchwpq->gocpq", dy_grouped, windows, optimize=True)  # (G, O_g, C_g, kH, kW)
-    grad_weight = grad_weight.reshape(geo.out_channels, C_g, kernel_h, kernel_w)
-
-    grad_bias = None if bias is None else dy.sum(axis=(0, 2, 3))              # (C_out,)
-    return Conv2dGradients(grad_input.reshape(input.shape).astype(dtype, copy=False),
-                           grad_weight.astype(dtype, copy=False), grad_bias)
+def conv3d_backward(grad_output: np.ndarray, input: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None,
+                    stride: IntOrTuple = 1, padding: Padding = 0, dilation: IntOrTuple = 1, groups: int = 1,
+                    padding_mode: str = "zeros") -> ConvGradients:
+    """:func:`convolve_backward` for ``conv3d``."""
+    return convolve_backward(grad_output, input, weight, bias, stride, padding, dilation, groups, padding_mode,
+                             spatial_dims=3)

@@ -1,27 +1,112 @@
-"""The backward pass written the way the chain rule reads: one loop per index.
+"""The backward pass written the way the chain rule reads: one loop per index, any number of
+spatial dims (positions and taps are tuples, see loops.py).
 
 The forward sum is
 
-    y[n, o, i, j] = b[o] + sum_{c, p, q} w[o, c, p, q] * x_pad[n, g*C_g + c, i*s_h + p*d_h, j*s_w + q*d_w]
+    y[n, o, i] = b[o] + sum_{c, t} w[o, c, t] * x_pad[n, g*C_g + c, i*s + t*d]
 
 with g = o // O_g. Each term ``w * x_pad`` is a product, so with ``dy = dL/dy``:
 
-* it sends ``dy[n, o, i, j] * w[o, c, p, q]`` to the padded input element it read,
-* it sends ``dy[n, o, i, j] * x_pad[...]`` to the weight tap that read it,
-* and ``b[o]`` collects ``dy[n, o, i, j]`` from every output position.
+* it sends ``dy[n, o, i] * w[o, c, t]`` to the padded input element it read,
+* it sends ``dy[n, o, i] * x_pad[...]`` to the weight tap that read it,
+* and ``b[o]`` collects ``dy[n, o, i]`` from every output position.
 
 Only input channels of group g appear in output channel o's sum, so only they receive its
 gradient: grouping is as visible backwards as forwards. Finally each padded element hands its
 gradient to the input element it copied (reflect/replicate/circular), or drops it (zeros).
+The first sum, on its own, is the transposed convolution (transposed_loops.py).
 Far too slow for anything but small cases; checked against :mod:`reference_impl.backward`.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .backward import Conv2dGradients, plan_backward
-from .geometry import IntOrPair, Padding
+from .backward import ConvGradients, plan_backward
+from .geometry import ConvGeometry, IntOrTuple, Padding
+from .loops import positions, read_position
 from .padding import pad_input, source_indices
+
+
+def padded_input_gradient_loops(dy: np.ndarray, weight: np.ndarray, geo: ConvGeometry, dtype: np.dtype) -> np.ndarray:
+    """dy (N, C_out, *dy_size) -> the padded input's gradient (N, C_in, *padded), term by term.
+    ``dy_size`` may be shorter than the output (a transposed convolution's output_padding)."""
+    grad = np.zeros((dy.shape[0], geo.in_channels, *geo.padded_size), dtype=dtype)
+    for n in range(dy.shape[0]):
+        for o in range(geo.out_channels):
+            g = geo.group_of_output_channel(o)
+            for i in positions(dy.shape[2:]):
+                upstream = dy[(n, o, *i)]
+                for c, c_in in enumerate(geo.input_channels_of_group(g)):
+                    for t in positions(geo.kernel):
+                        grad[(n, c_in, *read_position(geo, i, t))] += upstream * weight[(o, c, *t)]
+    return grad
+
+
+def weight_gradient_loops(x_pad: np.ndarray, dy: np.ndarray, geo: ConvGeometry, dtype: np.dtype) -> np.ndarray:
+    """Padded input (N, C_in, *padded) and dy (N, C_out, *dy_size) -> grad_weight (C_out, C_g, *k)."""
+    grad = np.zeros((geo.out_channels, geo.in_channels_per_group, *geo.kernel), dtype=dtype)
+    for n in range(dy.shape[0]):
+        for o in range(geo.out_channels):
+            g = geo.group_of_output_channel(o)
+            for i in positions(dy.shape[2:]):
+                upstream = dy[(n, o, *i)]
+                for c, c_in in enumerate(geo.input_channels_of_group(g)):
+                    for t in positions(geo.kernel):
+                        grad[(o, c, *t)] += upstream * x_pad[(n, c_in, *read_position(geo, i, t))]
+    return grad
+
+
+def bias_gradient_loops(dy: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """dy (N, C_out, *size) -> (C_out,): every output position's gradient, per channel."""
+    grad = np.zeros(dy.shape[1], dtype=dtype)
+    for n in range(dy.shape[0]):
+        for o in range(dy.shape[1]):
+            for i in positions(dy.shape[2:]):
+                grad[o] += dy[(n, o, *i)]
+    return grad
+
+
+def fold_padding_loops(grad_x_pad: np.ndarray, geo: ConvGeometry, dtype: np.dtype) -> np.ndarray:
+    """Hand each padded element's gradient to the input element it copied (-1: a zero, dropped)."""
+    sources = [source_indices(n, before, after, geo.padding_mode) for n, (before, after) in zip(geo.spatial, geo.pad_pairs)]
+    grad_x = np.zeros((grad_x_pad.shape[0], grad_x_pad.shape[1], *geo.spatial), dtype=dtype)
+    for padded in positions(geo.padded_size):
+        source = tuple(int(s[p]) for s, p in zip(sources, padded))
+        if min(source) >= 0:
+            grad_x[(slice(None), slice(None), *source)] += grad_x_pad[(slice(None), slice(None), *padded)]
+    return grad_x
+
+
+def convolve_loops_backward(
+    grad_output: np.ndarray,
+    input: np.ndarray,
+    weight: np.ndarray,
+    bias: np.ndarray | None = None,
+    stride: IntOrTuple = 1,
+    padding: Padding = 0,
+    dilation: IntOrTuple = 1,
+    groups: int = 1,
+    padding_mode: str = "zeros",
+    *,
+    spatial_dims: int,
+) -> ConvGradients:
+    """Gradients of ``sum(conv_loops(...) * grad_output)``, one term of the forward sum at a time."""
+    input, weight, grad_output = np.asarray(input), np.asarray(weight), np.asarray(grad_output)
+    geo, dtype = plan_backward(grad_output, input, weight, bias, stride, padding, dilation, groups, padding_mode,
+                               spatial_dims)
+    x_pad = pad_input(input.reshape(geo.batched_input_shape), geo.pads, geo.padding_mode)  # (N, C_in, *padded)
+    dy = grad_output.reshape(geo.batch, geo.out_channels, *geo.output_size)               # (N, C_out, *out)
+    grad_x = fold_padding_loops(padded_input_gradient_loops(dy, weight, geo, dtype), geo, dtype)
+    grad_bias = None if bias is None else bias_gradient_loops(dy, dtype)
+    return ConvGradients(grad_x.reshape(input.shape), weight_gradient_loops(x_pad, dy, geo, dtype), grad_bias)
+
+
+def conv1d_loops_backward(grad_output: np.ndarray, input: np.ndarray, weight: np.ndarray,
+                          bias: np.ndarray | None = None, stride: IntOrTuple = 1, padding: Padding = 0,
+                          dilation: IntOrTuple = 1, groups: int = 1, padding_mode: str = "zeros") -> ConvGradients:
+    """:func:`convolve_loops_backward` for ``conv1d``."""
+    return convolve_loops_backward(grad_output, input, weight, bias, stride, padding, dilation, groups, padding_mode,
+                                   spatial_dims=1)
 
 
 def conv2d_loops_backward(
@@ -29,12 +114,12 @@ def conv2d_loops_backward(
     input: np.ndarray,
     weight: np.ndarray,
     bias: np.ndarray | None = None,
-    stride: IntOrPair = 1,
+    stride: IntOrTuple = 1,
     padding: Padding = 0,
-    dilation: IntOrPair = 1,
+    dilation: IntOrTuple = 1,
     groups: int = 1,
     padding_mode: str = "zeros",
-) -> Conv2dGradients:
+) -> ConvGradients:
     """Gradients of ``sum(conv2d(...) * grad_output)``, one term of the forward sum at a time.
 
     >>> x = np.array([0.1, 1, 10, 100, 1000, 10000]).reshape(1, 6, 1, 1)
@@ -42,42 +127,13 @@ def conv2d_loops_backward(
     >>> conv2d_loops_backward(np.ones((1, 6, 1, 1)), x, w, groups=3).grad_weight.reshape(6, 2)[4:].tolist()
     [[1000.0, 10000.0], [1000.0, 10000.0]]
     """
-    input, weight, grad_output = np.asarray(input), np.asarray(weight), np.asarray(grad_output)
-    geo, dtype = plan_backward(grad_output, input, weight, bias, stride, padding, dilation, groups, padding_mode)
-    x = input.reshape(geo.batch, geo.in_channels, geo.height, geo.width)
-    x_pad = pad_input(x, geo.pads, geo.padding_mode)  # (N, C_in, H_pad, W_pad)
-    height_out, width_out = geo.output_size
-    dy = grad_output.reshape(geo.batch, geo.out_channels, height_out, width_out)
-    (kernel_h, kernel_w), (stride_h, stride_w) = geo.kernel, geo.stride
-    dilation_h, dilation_w = geo.dilation
+    return convolve_loops_backward(grad_output, input, weight, bias, stride, padding, dilation, groups, padding_mode,
+                                   spatial_dims=2)
 
-    grad_x_pad = np.zeros(x_pad.shape, dtype=dtype)
-    grad_weight = np.zeros(weight.shape, dtype=dtype)
-    grad_bias = None if bias is None else np.zeros(geo.out_channels, dtype=dtype)
 
-    for n in range(geo.batch):
-        for o in range(geo.out_channels):
-            g = geo.group_of_output_channel(o)
-            for i in range(height_out):
-                for j in range(width_out):
-                    upstream = dy[n, o, i, j]
-                    if grad_bias is not None:
-                        grad_bias[o] += upstream
-                    for c, c_in in enumerate(geo.input_channels_of_group(g)):
-                        for p in range(kernel_h):
-                            for q in range(kernel_w):
-                                row = i * stride_h + p * dilation_h
-                                col = j * stride_w + q * dilation_w
-                                grad_x_pad[n, c_in, row, col] += upstream * weight[o, c, p, q]
-                                grad_weight[o, c, p, q] += upstream * x_pad[n, c_in, row, col]
-
-    # Hand each padded element's gradient to the input element it copied (-1: a zero, dropped).
-    top, bottom, left, right = geo.pads
-    rows = source_indices(geo.height, top, bottom, geo.padding_mode)
-    cols = source_indices(geo.width, left, right, geo.padding_mode)
-    grad_x = np.zeros(x.shape, dtype=dtype)
-    for padded_row, source_row in enumerate(rows):
-        for padded_col, source_col in enumerate(cols):
-            if source_row >= 0 and source_col >= 0:
-                grad_x[:, :, source_row, source_col] += grad_x_pad[:, :, padded_row, padded_col]
-    return Conv2dGradients(grad_x.reshape(input.shape), grad_weight, grad_bias)
+def conv3d_loops_backward(grad_output: np.ndarray, input: np.ndarray, weight: np.ndarray,
+                          bias: np.ndarray | None = None, stride: IntOrTuple = 1, padding: Padding = 0,
+                          dilation: IntOrTuple = 1, groups: int = 1, padding_mode: str = "zeros") -> ConvGradients:
+    """:func:`convolve_loops_backward` for ``conv3d``."""
+    return convolve_loops_backward(grad_output, input, weight, bias, stride, padding, dilation, groups, padding_mode,
+                                   spatial_dims=3)

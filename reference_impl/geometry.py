@@ -1,7 +1,10 @@
-"""Argument checking and output-size arithmetic shared by both reference convolutions.
+"""Argument checking and output-size arithmetic shared by every reference convolution.
 
-Everything here mirrors what ``torch.nn.Conv2d`` / ``torch.nn.functional.conv2d`` accept and
-refuse, with the same wording, so a case that expects an error can match either message.
+One set of rules for 1, 2 and 3 spatial dimensions (``d``) and for the transposed convolutions.
+Everything mirrors what torch 2.13 (``torch.nn.Conv{d}d``, ``torch.nn.ConvTranspose{d}d`` and
+their ``torch.nn.functional`` forms) accepts and refuses, with torch's wording, so a case that
+expects an error can match either message. Where torch words a message by its internal 2-d view
+of a 1-d convolution ("kernel_height: 1 kernel_width: 0"), so does this module.
 """
 from __future__ import annotations
 
@@ -10,34 +13,59 @@ from typing import Sequence, Union
 
 import numpy as np
 
-IntOrPair = Union[int, Sequence[int]]
+IntOrTuple = Union[int, Sequence[int]]
+IntOrPair = IntOrTuple  # the 2-d name, kept for the modules that import it
 Padding = Union[int, Sequence[int], str]
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 PADDING_STRINGS = ("same", "valid")
+SPATIAL_DIMS = (1, 2, 3)
 
 
 @dataclass(frozen=True)
 class ConvGeometry:
-    """Every size a 2-D grouped convolution needs, worked out once.
+    """Every size a grouped convolution with ``d = len(spatial)`` spatial dimensions needs.
+
+    ``pads`` is flat, two numbers per spatial dimension in order: (before_0, after_0, before_1,
+    after_1, ...); for 2-d that is (top, bottom, left, right). "same" may pad unevenly.
 
     >>> g = plan_conv2d((1, 6, 1, 1), (6, 2, 1, 1), None, 1, 0, 1, 3)
     >>> (g.groups, g.in_channels_per_group, g.out_channels_per_group, g.output_shape)
     (3, 2, 2, (1, 6, 1, 1))
+    >>> plan_conv((8, 5), (4, 2, 3), None, 2, 1, 1, 4, spatial_dims=1).output_shape   # unbatched 1-d
+    (4, 3)
     """
 
     batch: int
     in_channels: int
-    height: int
-    width: int
+    spatial: tuple[int, ...]
     out_channels: int
     groups: int
-    kernel: tuple[int, int]
-    stride: tuple[int, int]
-    dilation: tuple[int, int]
-    pads: tuple[int, int, int, int]  # (top, bottom, left, right): "same" may be uneven
+    kernel: tuple[int, ...]
+    stride: tuple[int, ...]
+    dilation: tuple[int, ...]
+    pads: tuple[int, ...]
     padding_mode: str
     unbatched: bool
+
+    @property
+    def spatial_dims(self) -> int:
+        return len(self.spatial)
+
+    @property
+    def height(self) -> int:
+        """The 2-d name of the second-to-last spatial size (1 for a 1-d convolution, as torch views it)."""
+        return self.spatial[-2] if self.spatial_dims >= 2 else 1
+
+    @property
+    def width(self) -> int:
+        """The 2-d name of the last spatial size."""
+        return self.spatial[-1]
+
+    @property
+    def pad_pairs(self) -> tuple[tuple[int, int], ...]:
+        """``((before_0, after_0), (before_1, after_1), ...)``."""
+        return tuple(zip(self.pads[0::2], self.pads[1::2]))
 
     @property
     def in_channels_per_group(self) -> int:
@@ -48,28 +76,31 @@ class ConvGeometry:
         return self.out_channels // self.groups
 
     @property
-    def padded_size(self) -> tuple[int, int]:
-        top, bottom, left, right = self.pads
-        return self.height + top + bottom, self.width + left + right
+    def padded_size(self) -> tuple[int, ...]:
+        return tuple(size + before + after for size, (before, after) in zip(self.spatial, self.pad_pairs))
 
     @property
-    def effective_kernel(self) -> tuple[int, int]:
+    def effective_kernel(self) -> tuple[int, ...]:
         """The span a dilated kernel covers: d*(k-1)+1."""
-        return tuple(d * (k - 1) + 1 for k, d in zip(self.kernel, self.dilation))  # type: ignore[return-value]
+        return tuple(d * (k - 1) + 1 for k, d in zip(self.kernel, self.dilation))
 
     @property
-    def output_size(self) -> tuple[int, int]:
-        return tuple(  # type: ignore[return-value]
+    def output_size(self) -> tuple[int, ...]:
+        return tuple(
             (padded - span) // s + 1
             for padded, span, s in zip(self.padded_size, self.effective_kernel, self.stride)
         )
 
     @property
     def output_shape(self) -> tuple[int, ...]:
-        h_out, w_out = self.output_size
         if self.unbatched:
-            return (self.out_channels, h_out, w_out)
-        return (self.batch, self.out_channels, h_out, w_out)
+            return (self.out_channels, *self.output_size)
+        return (self.batch, self.out_channels, *self.output_size)
+
+    @property
+    def batched_input_shape(self) -> tuple[int, ...]:
+        """(N, C_in, *spatial): the input with an unbatched one's batch axis of 1 added."""
+        return (self.batch, self.in_channels, *self.spatial)
 
     def group_of_output_channel(self, o: int) -> int:
         """Output channel ``o`` belongs to group ``o // (out_channels / groups)``."""
@@ -81,66 +112,154 @@ class ConvGeometry:
         return range(g * per_group, (g + 1) * per_group)
 
 
-def _pair(value: IntOrPair, name: str) -> tuple[int, int]:
-    if isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{name} must be an int or a pair of ints (h, w), got {value!r}")
-    if isinstance(value, (int, np.integer)):
-        return int(value), int(value)
-    if isinstance(value, (list, tuple)) and len(value) == 2 and all(
-        isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value
-    ):
-        return int(value[0]), int(value[1])
-    raise ValueError(f"{name} must be an int or a pair of ints (h, w), got {value!r}")
+@dataclass(frozen=True)
+class TransposedGeometry:
+    """A transposed convolution, described by the convolution it is the input-gradient of.
+
+    ``conv`` is that convolution: its input is our output (N, C_out, *output_size), its weight is
+    our weight unchanged ((C_in, C_out/G, *k) read as (conv out_channels, conv in_channels/G, *k)),
+    its output is our input, extended by zeros at the end of a dimension where output_padding
+    reaches a further output position (``conv.output_size >= input_size``).
+
+    >>> t = plan_conv_transpose((1, 6, 1, 1), (6, 2, 1, 1), None, 1, 0, 0, 3, 1, spatial_dims=2)
+    >>> t.output_shape, t.conv.in_channels, t.conv.out_channels
+    ((1, 6, 1, 1), 6, 6)
+    """
+
+    conv: ConvGeometry
+    input_size: tuple[int, ...]
+    output_padding: tuple[int, ...]
+
+    @property
+    def in_channels(self) -> int:
+        return self.conv.out_channels
+
+    @property
+    def out_channels(self) -> int:
+        return self.conv.in_channels
+
+    @property
+    def output_size(self) -> tuple[int, ...]:
+        return self.conv.spatial
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        return self.conv.batched_input_shape[1:] if self.conv.unbatched else self.conv.batched_input_shape
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        batched = (self.conv.batch, self.in_channels, *self.input_size)
+        return batched[1:] if self.conv.unbatched else batched
 
 
-def _same_pads(kernel: tuple[int, int], dilation: tuple[int, int]) -> tuple[int, int, int, int]:
-    """'same' pads d*(k-1) in total; an odd total puts the extra row/column after, as torch does."""
-    pads = []
+def _dim_names(spatial_dims: int) -> tuple[str, ...]:
+    return ("depth", "height", "width")[3 - max(spatial_dims, 2):]
+
+
+def _torch_view(values: Sequence[int], spatial_dims: int, neutral: int) -> tuple[int, ...]:
+    """torch words a 1-d convolution's messages by its 2-d view: a height of ``neutral`` added."""
+    return (neutral, *values) if spatial_dims == 1 else tuple(values)
+
+
+def _named(label: str, values: Sequence[int], spatial_dims: int, neutral: int, separator: str = " ") -> str:
+    """``"stride_height: 2 stride_width: 1"``, torch's per-dimension wording."""
+    view = _torch_view(values, spatial_dims, neutral)
+    return separator.join(f"{label}_{name}: {v}" for name, v in zip(_dim_names(spatial_dims), view))
+
+
+def _per_dim(value: IntOrTuple, name: str, spatial_dims: int) -> tuple[int, ...]:
+    """An int, or a list/tuple of ``spatial_dims`` ints, as a tuple of ``spatial_dims`` ints."""
+    def is_int(v: object) -> bool:
+        return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+    if is_int(value):
+        return (int(value),) * spatial_dims  # type: ignore[arg-type]
+    if isinstance(value, (list, tuple)) and len(value) == spatial_dims and all(is_int(v) for v in value):
+        return tuple(int(v) for v in value)
+    shown = list(value) if isinstance(value, (list, tuple)) else value
+    raise ValueError(f"expected {name} to be a single integer value or a list of {spatial_dims} values to match "
+                     f"the convolution dimensions, but got {name}={shown}")
+
+
+def _same_pads(kernel: Sequence[int], dilation: Sequence[int]) -> tuple[int, ...]:
+    """'same' pads d*(k-1) in total; an odd total puts the extra element after, as torch does."""
+    pads: list[int] = []
     for k, d in zip(kernel, dilation):
         total = d * (k - 1)
         pads += [total // 2, total - total // 2]
-    return pads[0], pads[1], pads[2], pads[3]
+    return tuple(pads)
 
 
-def plan_conv2d(
+def _check_groups(groups: object) -> int:
+    if isinstance(groups, (bool, np.bool_)) or not isinstance(groups, (int, np.integer)) or groups <= 0:
+        raise ValueError("groups must be a positive integer")
+    return int(groups)
+
+
+def _check_ranks(input_shape: tuple[int, ...], weight_shape: tuple[int, ...], spatial_dims: int, op_name: str) -> None:
+    if spatial_dims not in SPATIAL_DIMS:
+        raise ValueError(f"spatial_dims must be 1, 2 or 3, got {spatial_dims}")
+    if len(input_shape) not in (spatial_dims + 1, spatial_dims + 2):
+        raise ValueError(
+            f"Expected {spatial_dims + 1}D (unbatched) or {spatial_dims + 2}D (batched) input to {op_name}, "
+            f"but got input of size: {list(input_shape)}"
+        )
+    if len(weight_shape) != spatial_dims + 2:
+        raise ValueError(
+            f"Expected {len(weight_shape)}-dimensional input for {len(weight_shape)}-dimensional weight "
+            f"{list(weight_shape)}, but got {len(input_shape)}-dimensional input of size {list(input_shape)} instead"
+        )
+
+
+def _check_steps(stride: tuple[int, ...], dilation: tuple[int, ...], kernel: tuple[int, ...], spatial_dims: int,
+                 transposed: bool) -> None:
+    if min(stride) <= 0:
+        raise ValueError("non-positive stride is not supported")
+    if min(dilation) <= 0:
+        if transposed:  # torch's transposed path names each dimension, the convolution lists them
+            shown = _named("dilation", dilation, spatial_dims, 1, separator=", ")
+        else:
+            shown = str(list(_torch_view(dilation, spatial_dims, 1)))
+        raise ValueError(f"dilation should be greater than zero, but got {shown}")
+    if min(kernel) <= 0:
+        if spatial_dims == 3:
+            shown = " x ".join(map(str, kernel)) + " (TxHxW)"
+            raise ValueError(f"kernel size should be greater than zero, but got: {shown}")
+        raise ValueError(f"kernel size should be greater than zero, but got {_named('kernel', kernel, spatial_dims, 1)}")
+
+
+def plan_conv(
     input_shape: Sequence[int],
     weight_shape: Sequence[int],
     bias_shape: Sequence[int] | None,
-    stride: IntOrPair = 1,
+    stride: IntOrTuple = 1,
     padding: Padding = 0,
-    dilation: IntOrPair = 1,
+    dilation: IntOrTuple = 1,
     groups: int = 1,
     padding_mode: str = "zeros",
+    *,
+    spatial_dims: int,
 ) -> ConvGeometry:
-    """Check the arguments of a grouped 2-D convolution and return its geometry.
-
-    Raises ``ValueError`` worded like torch for every configuration torch refuses.
+    """Check the arguments of a grouped convolution with ``spatial_dims`` spatial dimensions and
+    return its geometry. Raises ``ValueError`` worded like torch for every configuration torch refuses.
     """
-    if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups <= 0:
-        raise ValueError("groups must be a positive integer")
-    groups = int(groups)
+    op_name = f"conv{spatial_dims}d"
+    groups = _check_groups(groups)
     if isinstance(padding, str) and padding not in PADDING_STRINGS:
         raise ValueError(f"Invalid padding string {padding!r}, should be one of {set(PADDING_STRINGS)}")
     if padding_mode not in PADDING_MODES:
         raise ValueError(
             f"padding_mode must be one of {set(PADDING_MODES)}, but got padding_mode={padding_mode!r}"
         )
-    stride2 = _pair(stride, "stride")
-    dilation2 = _pair(dilation, "dilation")
-    if padding == "same" and stride2 != (1, 1):
+    input_shape, weight_shape = tuple(input_shape), tuple(weight_shape)
+    _check_ranks(input_shape, weight_shape, spatial_dims, op_name)
+    strides = _per_dim(stride, "stride", spatial_dims)
+    dilations = _per_dim(dilation, "dilation", spatial_dims)
+    if padding == "same" and strides != (1,) * spatial_dims:
         raise ValueError("padding='same' is not supported for strided convolutions")
 
-    input_shape, weight_shape = tuple(input_shape), tuple(weight_shape)
-    if len(input_shape) not in (3, 4):
-        raise ValueError(
-            "Expected 3D (unbatched) or 4D (batched) input to conv2d, "
-            f"but got input of size: {list(input_shape)}"
-        )
-    if len(weight_shape) != 4:
-        raise ValueError(f"weight must be 4-D (out_channels, in_channels/groups, kH, kW), got {list(weight_shape)}")
-    unbatched = len(input_shape) == 3
-    batch, in_channels, height, width = (1, *input_shape) if unbatched else input_shape
-    out_channels, weight_in_channels, kh, kw = weight_shape
+    unbatched = len(input_shape) == spatial_dims + 1
+    batch, in_channels, *spatial = (1, *input_shape) if unbatched else input_shape
+    out_channels, weight_in_channels, *kernel = weight_shape
 
     if in_channels % groups != 0:
         raise ValueError("in_channels must be divisible by groups")
@@ -156,42 +275,132 @@ def plan_conv2d(
             f"Given weight of size {list(weight_shape)}, expected bias to be 1-dimensional with "
             f"{out_channels} elements, but got bias of size {list(bias_shape)} instead"
         )
-    if min(stride2) <= 0:
-        raise ValueError("non-positive stride is not supported")
-    if min(dilation2) <= 0:
-        raise ValueError(f"dilation should be greater than zero, but got {list(dilation2)}")
-    if kh <= 0 or kw <= 0:
-        raise ValueError(f"kernel size should be greater than zero, but got kernel_height: {kh} kernel_width: {kw}")
+    _check_steps(strides, dilations, tuple(kernel), spatial_dims, transposed=False)
 
     if padding == "same":
-        pads = _same_pads((kh, kw), dilation2)
+        pads = _same_pads(kernel, dilations)
     elif padding == "valid":
-        pads = (0, 0, 0, 0)
+        pads = (0,) * (2 * spatial_dims)
     else:
-        ph, pw = _pair(padding, "padding")  # type: ignore[arg-type]
-        if ph < 0 or pw < 0:
+        per_dim = _per_dim(padding, "padding", spatial_dims)  # type: ignore[arg-type]
+        if min(per_dim) < 0:
             raise ValueError("negative padding is not supported")
-        pads = (ph, ph, pw, pw)
+        pads = tuple(p for p in per_dim for _ in (0, 1))  # (p0, p0, p1, p1, ...)
 
+    pad_pairs = list(zip(pads[0::2], pads[1::2]))
     if padding_mode == "reflect":
-        for before, after, size, axis in ((pads[0], pads[1], height, 2), (pads[2], pads[3], width, 3)):
+        for axis, ((before, after), size) in enumerate(zip(pad_pairs, spatial), start=2):
             if before >= size or after >= size:
                 raise ValueError(
                     "Padding size should be less than the corresponding input dimension, but got: "
                     f"padding ({before}, {after}) at dimension {axis} of input {list(input_shape)}"
                 )
-    if padding_mode == "circular" and (max(pads[0], pads[1]) > height or max(pads[2], pads[3]) > width):
+    if padding_mode == "circular" and any(max(pair) > size for pair, size in zip(pad_pairs, spatial)):
         raise ValueError("Padding value causes wrapping around more than once.")
 
     geometry = ConvGeometry(
-        batch=batch, in_channels=in_channels, height=height, width=width,
-        out_channels=out_channels, groups=groups, kernel=(kh, kw), stride=stride2,
-        dilation=dilation2, pads=pads, padding_mode=padding_mode, unbatched=unbatched,
+        batch=batch, in_channels=in_channels, spatial=tuple(spatial), out_channels=out_channels, groups=groups,
+        kernel=tuple(kernel), stride=strides, dilation=dilations, pads=pads, padding_mode=padding_mode,
+        unbatched=unbatched,
     )
-    (padded_h, padded_w), (span_h, span_w) = geometry.padded_size, geometry.effective_kernel
-    if padded_h < span_h or padded_w < span_w:
+    if any(padded < span for padded, span in zip(geometry.padded_size, geometry.effective_kernel)):
         raise ValueError(
-            f"Calculated padded input size per channel: ({padded_h} x {padded_w}). "
-            f"Kernel size: ({span_h} x {span_w}). Kernel size can't be greater than actual input size"
+            f"Calculated padded input size per channel: ({' x '.join(map(str, geometry.padded_size))}). "
+            f"Kernel size: ({' x '.join(map(str, geometry.effective_kernel))}). "
+            "Kernel size can't be greater than actual input size"
         )
     return geometry
+
+
+def plan_conv2d(
+    input_shape: Sequence[int],
+    weight_shape: Sequence[int],
+    bias_shape: Sequence[int] | None,
+    stride: IntOrTuple = 1,
+    padding: Padding = 0,
+    dilation: IntOrTuple = 1,
+    groups: int = 1,
+    padding_mode: str = "zeros",
+) -> ConvGeometry:
+    """:func:`plan_conv` for two spatial dimensions (the name the rest of the project uses)."""
+    return plan_conv(input_shape, weight_shape, bias_shape, stride, padding, dilation, groups, padding_mode,
+                     spatial_dims=2)
+
+
+def plan_conv_transpose(
+    input_shape: Sequence[int],
+    weight_shape: Sequence[int],
+    bias_shape: Sequence[int] | None,
+    stride: IntOrTuple = 1,
+    padding: IntOrTuple = 0,
+    output_padding: IntOrTuple = 0,
+    groups: int = 1,
+    dilation: IntOrTuple = 1,
+    padding_mode: str = "zeros",
+    *,
+    spatial_dims: int,
+) -> TransposedGeometry:
+    """Check the arguments of a grouped transposed convolution (torch's argument order) and return
+    its geometry. Output size per dimension: (S - 1)*s - 2p + d*(k - 1) + output_padding + 1.
+
+    >>> plan_conv_transpose((1, 4, 5), (4, 1, 4), None, 2, 1, 1, 4, 1, spatial_dims=1).output_shape
+    (1, 4, 11)
+    """
+    op_name = f"conv_transpose{spatial_dims}d"
+    if padding_mode != "zeros":
+        raise ValueError(f'Only "zeros" padding mode is supported for ConvTranspose{spatial_dims}d')
+    groups = _check_groups(groups)
+    input_shape, weight_shape = tuple(input_shape), tuple(weight_shape)
+    _check_ranks(input_shape, weight_shape, spatial_dims, op_name)
+    if isinstance(padding, str):
+        raise ValueError(f"{op_name}(): argument 'padding' must be tuple of ints, not str")
+    strides = _per_dim(stride, "stride", spatial_dims)
+    dilations = _per_dim(dilation, "dilation", spatial_dims)
+    pads = _per_dim(padding, "padding", spatial_dims)
+    output_pads = _per_dim(output_padding, "output_padding", spatial_dims)
+
+    unbatched = len(input_shape) == spatial_dims + 1
+    batch, in_channels, *spatial = (1, *input_shape) if unbatched else input_shape
+    weight_in_channels, out_per_group, *kernel = weight_shape
+    out_channels = out_per_group * groups
+
+    if in_channels % groups != 0:
+        raise ValueError("in_channels must be divisible by groups")
+    if weight_in_channels % groups != 0:
+        raise ValueError(f"Given groups={groups}, expected weight to be divisible by {groups} at dimension 0, "
+                         f"but got weight of size [{list(weight_shape)}] instead")
+    if in_channels != weight_in_channels:
+        raise ValueError(
+            f"Given transposed=1, weight of size {list(weight_shape)}, expected input{list(input_shape)} "
+            f"to have {weight_in_channels} channels, but got {in_channels} channels instead"
+        )
+    if bias_shape is not None and tuple(bias_shape) != (out_channels,):
+        raise ValueError(
+            f"Given transposed=1, weight of size {list(weight_shape)}, expected bias to be 1-dimensional with "
+            f"{out_channels} elements, but got bias of size {list(bias_shape)} instead"
+        )
+    _check_steps(strides, dilations, tuple(kernel), spatial_dims, transposed=True)
+    if min(pads) < 0:
+        raise ValueError("negative padding is not supported")
+    if min(output_pads) < 0:
+        raise ValueError("negative output_padding is not supported")
+    if any(op >= s and op >= d for op, s, d in zip(output_pads, strides, dilations)):
+        raise ValueError(
+            "output padding must be smaller than either stride or dilation, but got "
+            f"{_named('output_padding', output_pads, spatial_dims, 0)} {_named('stride', strides, spatial_dims, 1)} "
+            f"{_named('dilation', dilations, spatial_dims, 1)}"
+        )
+    output_size = tuple((size - 1) * s - 2 * p + d * (k - 1) + op + 1
+                        for size, s, p, d, k, op in zip(spatial, strides, pads, dilations, kernel, output_pads))
+    if min(output_size) < 1:
+        raise ValueError(
+            f"Given input size per channel: ({' x '.join(map(str, _torch_view(spatial, spatial_dims, 1)))}). "
+            f"Calculated output size per channel: ({' x '.join(map(str, _torch_view(output_size, spatial_dims, 1)))}). "
+            "Output size is too small"
+        )
+    conv = ConvGeometry(
+        batch=batch, in_channels=out_channels, spatial=output_size, out_channels=weight_in_channels, groups=groups,
+        kernel=tuple(kernel), stride=strides, dilation=dilations, pads=tuple(p for p in pads for _ in (0, 1)),
+        padding_mode="zeros", unbatched=unbatched,
+    )
+    return TransposedGeometry(conv=conv, input_size=tuple(spatial), output_padding=output_pads)

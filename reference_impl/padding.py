@@ -1,9 +1,11 @@
 """Padding as an index map: which input row (or column) each padded row copies.
 
-One function covers all four of torch's padding modes, so the loop and the vectorised
-convolution pad identically.
+One function covers all four of torch's padding modes and every number of spatial axes, so the
+loop and the vectorised convolutions pad identically.
 """
 from __future__ import annotations
+
+from typing import Sequence
 
 import numpy as np
 
@@ -38,18 +40,22 @@ def source_indices(size: int, before: int, after: int, mode: str) -> np.ndarray:
     raise ValueError(f"unknown padding mode {mode!r}")
 
 
-def pad_input(x: np.ndarray, pads: tuple[int, int, int, int], mode: str) -> np.ndarray:
-    """Pad the last two axes of ``x`` (N, C, H, W) by ``pads = (top, bottom, left, right)``.
+def pad_input(x: np.ndarray, pads: Sequence[int], mode: str) -> np.ndarray:
+    """Pad the spatial axes of ``x`` (N, C, *spatial) by ``pads = (before_0, after_0, before_1, ...)``,
+    two numbers per spatial axis (for 2-d: (top, bottom, left, right)).
 
     >>> pad_input(np.arange(1, 4.0).reshape(1, 1, 1, 3), (0, 0, 1, 1), "zeros").tolist()
     [[[[0.0, 1.0, 2.0, 3.0, 0.0]]]]
+    >>> pad_input(np.arange(1, 4.0).reshape(1, 1, 3), (2, 1), "reflect").tolist()      # 1-d
+    [[[3.0, 2.0, 1.0, 2.0, 3.0, 2.0]]]
     """
-    top, bottom, left, right = pads
-    n, c, h, w = x.shape
+    spatial = x.shape[2:]
+    pairs = list(zip(pads[0::2], pads[1::2]))
+    assert len(pairs) == len(spatial), f"{len(pads)} pads for {len(spatial)} spatial axes"
     if mode == "zeros":
-        padded = np.zeros((n, c, h + top + bottom, w + left + right), dtype=x.dtype)
-        padded[:, :, top : top + h, left : left + w] = x
-        return padded
-    rows = source_indices(h, top, bottom, mode)
-    cols = source_indices(w, left, right, mode)
-    return x[:, :, rows[:, None], cols[None, :]]  # (N, C, H_padded, W_padded)
+        padded = np.zeros((*x.shape[:2], *(n + a + b for n, (a, b) in zip(spatial, pairs))), dtype=x.dtype)
+        padded[(slice(None), slice(None), *(slice(a, a + n) for n, (a, _) in zip(spatial, pairs)))] = x
+        return padded                                   # (N, C, *padded)
+    # One index map per axis, broadcast against each other (np.ix_): an outer-product gather.
+    maps = np.ix_(*(source_indices(n, a, b, mode) for n, (a, b) in zip(spatial, pairs)))
+    return x[(slice(None), slice(None), *maps)]         # (N, C, *padded)

@@ -1,9 +1,10 @@
-"""The algorithms behind :func:`reference_impl.conv2d`, and the rule that picks one per shape.
+"""The algorithms behind the fast reference convolutions, and the rule that picks one per shape.
 
-Every algorithm has the same contract: padded input (N, C_in, H_pad, W_pad) and weight
-(C_out, C_in/G, kH, kW), both already in the output dtype, plus the geometry; it returns
-(N, G, C_out/G, H_out, W_out). Padding, bias and the unbatched case are handled once, in
-``conv2d``. Each one is checked against ``conv2d_loops`` in tests/test_reference_paths.py.
+Every algorithm has the same contract: padded input (N, C_in, *padded) and weight
+(C_out, C_in/G, *k), both already in the output dtype, plus the geometry; it returns
+(N, G, C_out/G, *output_size). Padding, bias and the unbatched case are handled once, in
+``vectorized.convolve``. Each one is checked against the loop version in tests/test_reference_paths.py.
+All take 1, 2 and 3 spatial dims except "compiled" (numba): 1-d and 2-d only.
 """
 from __future__ import annotations
 
@@ -12,20 +13,20 @@ from typing import Callable
 import numpy as np
 
 from ..geometry import ConvGeometry
-from .compiled import conv2d_compiled, numba_available
-from .einsum import conv2d_einsum, sliding_windows
-from .im2col import conv2d_im2col
-from .pointwise import conv2d_pointwise
-from .taps import conv2d_taps
+from .compiled import conv_compiled, numba_available
+from .einsum import conv_einsum, sliding_windows
+from .im2col import conv_im2col
+from .pointwise import conv_pointwise
+from .taps import conv_taps
 
 Algorithm = Callable[[np.ndarray, np.ndarray, ConvGeometry], np.ndarray]
 
 ALGORITHMS: dict[str, Algorithm] = {
-    "pointwise": conv2d_pointwise,
-    "im2col": conv2d_im2col,
-    "taps": conv2d_taps,
-    "einsum": conv2d_einsum,
-    "compiled": conv2d_compiled,  # needs numba; the chooser picks it only when numba imported
+    "pointwise": conv_pointwise,
+    "im2col": conv_im2col,
+    "taps": conv_taps,
+    "einsum": conv_einsum,
+    "compiled": conv_compiled,  # needs numba; the chooser picks it only when numba imported
 }
 
 # Algorithms that take the unpadded input when padding_mode is "zeros" and pad it themselves:
@@ -67,12 +68,12 @@ def choose_algorithm(geo: ConvGeometry, use_compiled: bool | None = None, dtype:
     runs without numba), for comparison. ``dtype`` (the computation's): "compiled" only for
     float32 and float64.
     """
-    if geo.kernel == (1, 1):
+    if all(k == 1 for k in geo.kernel):
         return "pointwise"
     if use_compiled is None:
         use_compiled = numba_available()
     compiled_dtype = dtype is None or np.dtype(dtype) in COMPILED_DTYPES
-    if use_compiled and compiled_dtype and geo.in_channels_per_group <= COMPILED_MAX_CHANNELS_PER_GROUP:
+    if use_compiled and compiled_dtype and geo.spatial_dims <= 2 and geo.in_channels_per_group <= COMPILED_MAX_CHANNELS_PER_GROUP:
         return "compiled"
     if geo.in_channels_per_group <= TAPS_MAX_CHANNELS_PER_GROUP:
         return "taps"
@@ -80,4 +81,4 @@ def choose_algorithm(geo: ConvGeometry, use_compiled: bool | None = None, dtype:
 
 
 __all__ = ["ALGORITHMS", "Algorithm", "ZERO_PADDING_INSIDE", "choose_algorithm", "numba_available", "sliding_windows",
-           "conv2d_compiled", "conv2d_einsum", "conv2d_im2col", "conv2d_pointwise", "conv2d_taps"]
+           "conv_compiled", "conv_einsum", "conv_im2col", "conv_pointwise", "conv_taps"]

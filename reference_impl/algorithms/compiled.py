@@ -31,6 +31,7 @@ chooser picks "compiled" only when it does. The kernel itself is in compiled_ker
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 
@@ -60,21 +61,36 @@ def numba_available() -> bool:
     return True
 
 
-def conv2d_compiled(x: np.ndarray, weight: np.ndarray, geo: ConvGeometry) -> np.ndarray:
-    """(N, C_in, H_pad, W_pad), (C_out, C_in/G, kH, kW) -> (N, G, C_out/G, H_out, W_out).
+def as_2d(x: np.ndarray, weight: np.ndarray, geo: ConvGeometry) -> tuple[np.ndarray, np.ndarray, ConvGeometry]:
+    """A 1-d convolution as the 2-d one of height 1 (views, no copy); 2-d passes through."""
+    if geo.spatial_dims == 2:
+        return x, weight, geo
+    n, c, width = x.shape
+    geo2 = dataclasses.replace(geo, spatial=(1, *geo.spatial), kernel=(1, *geo.kernel), stride=(1, *geo.stride),
+                               dilation=(1, *geo.dilation), pads=(0, 0, *geo.pads))
+    return x.reshape(n, c, 1, width), weight.reshape(*weight.shape[:2], 1, weight.shape[2]), geo2  # (N, C, 1, W)
 
-    Also accepts the *unpadded* (N, C_in, H, W) input when the padding mode is "zeros": the
-    kernel then pads while it splits phases, in parallel and in cache, and conv2d skips its
-    padded copy of the input (see ZERO_PADDING_INSIDE in algorithms/__init__.py).
+
+def conv_compiled(x: np.ndarray, weight: np.ndarray, geo: ConvGeometry) -> np.ndarray:
+    """(N, C_in, *padded), (C_out, C_in/G, *k) -> (N, G, C_out/G, *output_size), for 1 or 2 spatial dims.
+
+    2-d only in the kernel (1-d runs as height 1; 3-d has no compiled path: the chooser gives it
+    the NumPy ones). Also accepts the *unpadded* input when the padding mode is "zeros": the
+    kernel then pads while it splits phases, in parallel and in cache, and conv skips its padded
+    copy of the input (see ZERO_PADDING_INSIDE in algorithms/__init__.py).
     """
     if not numba_available():
         raise RuntimeError("algorithm 'compiled' needs numba: pip install '.[fast]' (or the pins in requirements.txt)")
+    if geo.spatial_dims not in (1, 2):
+        raise ValueError(f"algorithm 'compiled' is 1-d and 2-d only, got {geo.spatial_dims} spatial dims")
     from .compiled_kernel import direct_conv  # compiles on the first call per dtype, or loads numba's cache
 
+    out_size = geo.output_size
+    x, weight, geo = as_2d(x, weight, geo)
     height_out, width_out = geo.output_size
     out = np.empty((geo.batch, geo.out_channels, height_out, width_out), dtype=x.dtype)  # (N, C_out, H_out, W_out)
     if out.size == 0:  # an empty batch needs no kernel (and no compilation)
-        return out.reshape(geo.batch, geo.groups, geo.out_channels_per_group, height_out, width_out)
+        return out.reshape(geo.batch, geo.groups, geo.out_channels_per_group, *out_size)
     padded_height, padded_width = geo.padded_size
     already_padded = x.shape[2:] == (padded_height, padded_width)
     top, _, left, _ = (0, 0, 0, 0) if already_padded else geo.pads
@@ -84,8 +100,8 @@ def conv2d_compiled(x: np.ndarray, weight: np.ndarray, geo: ConvGeometry) -> np.
     # numba does not bounds-check: make sure the last tap's slice (the furthest) lies inside its phase.
     (kernel_h, kernel_w) = geo.kernel
     last_tap_start = (kernel_h - 1) * d_h // s_h * phase_width + (kernel_w - 1) * d_w // s_w
-    assert last_tap_start + wide_length(geo, phase_width) <= phase_height * phase_width
+    assert last_tap_start + wide_length(geo, (phase_height, phase_width)) <= phase_height * phase_width
     # Contiguous arrays: numba compiles one specialisation per array layout; keep it to one.
     direct_conv(np.ascontiguousarray(x), np.ascontiguousarray(weight), top, left, s_h, s_w, d_h, d_w,
                 phase_height, phase_width, out)
-    return out.reshape(geo.batch, geo.groups, geo.out_channels_per_group, height_out, width_out)  # (N, G, O_g, H_out, W_out)
+    return out.reshape(geo.batch, geo.groups, geo.out_channels_per_group, *out_size)  # (N, G, O_g, *output_size)

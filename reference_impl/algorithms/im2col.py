@@ -13,15 +13,14 @@ from __future__ import annotations
 import numpy as np
 
 from ..geometry import ConvGeometry
-from .phases import crop_wide, grouped_flat_phases
+from .phases import crop_wide, grouped_flat_phases, wide_size
 
 
-def conv2d_im2col(x_padded: np.ndarray, weight: np.ndarray, geo: ConvGeometry) -> np.ndarray:
-    """(N, C_in, H_pad, W_pad), (C_out, C_in/G, kH, kW) -> (N, G, C_out/G, H_out, W_out)."""
+def conv_im2col(x_padded: np.ndarray, weight: np.ndarray, geo: ConvGeometry) -> np.ndarray:
+    """(N, C_in, *padded), (C_out, C_in/G, *k) -> (N, G, C_out/G, *output_size); any number of spatial dims."""
     N, G, C_g, O_g = geo.batch, geo.groups, geo.in_channels_per_group, geo.out_channels_per_group
-    height_out, _ = geo.output_size
-    flat, taps, length, phase_width = grouped_flat_phases(x_padded, geo)  # flat: (s_h, s_w, N, G, C_g, H_q*W_q)
-    wide = height_out * phase_width
+    flat, taps, length, phase_dims = grouped_flat_phases(x_padded, geo)  # flat: (*s, N, G, C_g, prod(Q))
+    wide = wide_size(geo, phase_dims)                                     # out_0 * Q_1 * ... (2-d: H_out*W_q)
 
     # Batch folded into the GEMM's columns: one (O_g, K) @ (K, N*wide) product per group, larger
     # and faster than N*G small ones, since the weight is the same for every sample.
@@ -34,4 +33,4 @@ def conv2d_im2col(x_padded: np.ndarray, weight: np.ndarray, geo: ConvGeometry) -
     w = weight.reshape(G, O_g, C_g * len(taps))                 # (G, O_g, C_g*kH*kW), same (c, p, q) order
     out_wide = np.matmul(w, cols).reshape(G, O_g, N, wide)      # (G, O_g, N, H_out*W_q)
     out_wide = out_wide.transpose(2, 0, 1, 3)                   # (N, G, O_g, H_out*W_q), a view
-    return crop_wide(out_wide, geo, phase_width)                # (N, G, O_g, H_out, W_out)
+    return crop_wide(out_wide, geo, phase_dims)                 # (N, G, O_g, *output_size)

@@ -2,7 +2,7 @@
 
     y[n, g] = sum_{p, q} W[g, :, :, p, q] @ x_tap(p, q)[n, g]       (O_g, C_g) @ (C_g, L)
 
-Only the kH*kW taps are looped over; each tap is one broadcast multiply-add over
+(any number of spatial dims: the taps are the kernel's positions, see phases.py). Only the kH*kW taps are looped over; each tap is one broadcast multiply-add over
 (G, O_g, L) — for depthwise (C_g == 1) a plain elementwise product, otherwise a small batched
 matmul. Every tap reads a contiguous slice of a phase (see phases.py), so the inner loops are
 long and no window is ever copied. This is the path for depthwise and few channels per group,
@@ -18,19 +18,18 @@ from __future__ import annotations
 import numpy as np
 
 from ..geometry import ConvGeometry
-from .phases import crop_wide, grouped_flat_phases
+from .phases import crop_wide, grouped_flat_phases, wide_size
 
 BLOCK_BYTES = 256 * 1024  # output block kept hot in L2 across all taps
 
 
-def conv2d_taps(x_padded: np.ndarray, weight: np.ndarray, geo: ConvGeometry) -> np.ndarray:
-    """(N, C_in, H_pad, W_pad), (C_out, C_in/G, kH, kW) -> (N, G, C_out/G, H_out, W_out)."""
+def conv_taps(x_padded: np.ndarray, weight: np.ndarray, geo: ConvGeometry) -> np.ndarray:
+    """(N, C_in, *padded), (C_out, C_in/G, *k) -> (N, G, C_out/G, *output_size)."""
     N, G, C_g, O_g = geo.batch, geo.groups, geo.in_channels_per_group, geo.out_channels_per_group
-    height_out, _ = geo.output_size
-    flat, taps, length, phase_width = grouped_flat_phases(x_padded, geo)  # flat: (s_h, s_w, N, G, C_g, H_q*W_q)
-    w = weight.reshape(G, O_g, C_g, len(taps))                   # (G, O_g, C_g, kH*kW)
+    flat, taps, length, phase_dims = grouped_flat_phases(x_padded, geo)  # flat: (*s, N, G, C_g, prod(Q))
+    w = weight.reshape(G, O_g, C_g, len(taps))                   # (G, O_g, C_g, prod(k))
 
-    out_wide = np.zeros((N, G, O_g, height_out * phase_width), dtype=x_padded.dtype)  # (N, G, O_g, H_out*W_q)
+    out_wide = np.zeros((N, G, O_g, wide_size(geo, phase_dims)), dtype=x_padded.dtype)  # (N, G, O_g, out_0*Q_1*...)
     block = max(1, BLOCK_BYTES // max(1, O_g * length * out_wide.itemsize))  # groups per block
     scratch = np.empty((min(block, G), O_g, length), dtype=out_wide.dtype)
     for n in range(N):
@@ -45,4 +44,4 @@ def conv2d_taps(x_padded: np.ndarray, weight: np.ndarray, geo: ConvGeometry) -> 
                 else:
                     np.matmul(w_tap, x_tap, out=tmp)             # (g_blk, O_g, C_g) @ (g_blk, C_g, L)
                 acc += tmp
-    return crop_wide(out_wide, geo, phase_width)                 # (N, G, O_g, H_out, W_out)
+    return crop_wide(out_wide, geo, phase_dims)                  # (N, G, O_g, *output_size)
