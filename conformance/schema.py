@@ -199,8 +199,12 @@ def conv_output_shape(conv: ConvConfig, input_shape: tuple[int, ...]) -> tuple[i
             size = (length - 1) * s - 2 * p + span + op
         elif conv.padding == "same":
             size = length
+            p = dl * (k - 1) - dl * (k - 1) // 2  # the larger side's padding
         else:
             size = (length + 2 * p - span) // s + 1
+        if not conv.transposed and conv.padding_mode in ("reflect", "circular") and \
+                (p >= length if conv.padding_mode == "reflect" else p > length):
+            raise ValueError(f"{conv.padding_mode} padding {p} does not fit an input of size {length}")
         if size < 1:
             raise ValueError(f"the output would have size {size} along spatial axis {axis}")
         sizes.append(max(size, 0))
