@@ -19,7 +19,8 @@ def _without_init(module_class: type) -> type:
     """``module_class`` (a ``torch.nn`` convolution) whose constructor skips the random (kaiming)
     initialisation: the parameters are replaced by the case's right after, and on a tiny case that
     initialisation costs as much as the convolution. Argument checks and forward are torch's own."""
-    return type(f"{module_class.__name__}WithoutInit", (module_class,), {"reset_parameters": lambda self: None})
+    # the same class name, so torch's own messages ("... supported for ConvTranspose2d") read as usual
+    return type(module_class.__name__, (module_class,), {"reset_parameters": lambda self: None})
 
 
 # One subclass per op, made once: building a class per call would cost more than the convolution.
