@@ -203,6 +203,9 @@ def _check_ranks(input_shape: tuple[int, ...], weight_shape: tuple[int, ...], sp
             f"Expected {spatial_dims + 1}D (unbatched) or {spatial_dims + 2}D (batched) input to {op_name}, "
             f"but got input of size: {list(input_shape)}"
         )
+    if len(weight_shape) != spatial_dims + 2 and len(weight_shape) == len(input_shape):
+        raise ValueError(f"{op_name} expects a {spatial_dims + 2}-dimensional weight, but got weight of size "
+                         f"{list(weight_shape)}")
     if len(weight_shape) != spatial_dims + 2:
         raise ValueError(
             f"Expected {len(weight_shape)}-dimensional input for {len(weight_shape)}-dimensional weight "

@@ -50,6 +50,7 @@ def convolve_transpose(
     output_padding: IntOrTuple = 0,
     groups: int = 1,
     dilation: IntOrTuple = 1,
+    padding_mode: str = "zeros",
     *,
     spatial_dims: int,
 ) -> np.ndarray:
@@ -65,7 +66,7 @@ def convolve_transpose(
     """
     input, weight = np.asarray(input), np.asarray(weight)
     geo = plan_conv_transpose(input.shape, weight.shape, None if bias is None else np.shape(bias), stride, padding,
-                              output_padding, groups, dilation, spatial_dims=spatial_dims)
+                              output_padding, groups, dilation, padding_mode, spatial_dims=spatial_dims)
     dtype = result_dtype(input, weight, bias)
     x = input.astype(dtype, copy=False).reshape(geo.conv.batch, geo.in_channels, *geo.input_size)  # (N, C_in, *S)
     out = crop_padding(padded_input_gradient(x, weight.astype(dtype, copy=False), geo.conv), geo)  # (N, C_out, *S_out)
@@ -76,10 +77,11 @@ def convolve_transpose(
 
 def plan_transpose_backward(grad_output: np.ndarray, input: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
                             stride: IntOrTuple, padding: IntOrTuple, output_padding: IntOrTuple, groups: int,
-                            dilation: IntOrTuple, spatial_dims: int) -> tuple[TransposedGeometry, np.dtype]:
+                            dilation: IntOrTuple, padding_mode: str,
+                            spatial_dims: int) -> tuple[TransposedGeometry, np.dtype]:
     """The forward's checks plus grad_output's shape; shared by the loop and the vectorised backward."""
     geo = plan_conv_transpose(np.shape(input), np.shape(weight), None if bias is None else np.shape(bias), stride,
-                              padding, output_padding, groups, dilation, spatial_dims=spatial_dims)
+                              padding, output_padding, groups, dilation, padding_mode, spatial_dims=spatial_dims)
     if tuple(np.shape(grad_output)) != geo.output_shape:
         raise ValueError(f"grad_output has shape {list(np.shape(grad_output))}, the output's is {list(geo.output_shape)}")
     return geo, result_dtype(input, weight, grad_output, bias)
@@ -95,6 +97,7 @@ def convolve_transpose_backward(
     output_padding: IntOrTuple = 0,
     groups: int = 1,
     dilation: IntOrTuple = 1,
+    padding_mode: str = "zeros",
     *,
     spatial_dims: int,
 ) -> ConvGradients:
@@ -108,7 +111,7 @@ def convolve_transpose_backward(
     """
     input, weight, grad_output = np.asarray(input), np.asarray(weight), np.asarray(grad_output)
     geo, dtype = plan_transpose_backward(grad_output, input, weight, bias, stride, padding, output_padding, groups,
-                                         dilation, spatial_dims)
+                                         dilation, padding_mode, spatial_dims)
     conv = geo.conv
     dy = grad_output.astype(dtype, copy=False).reshape(conv.batched_input_shape)      # (N, C_out, *S_out)
     x = input.astype(dtype, copy=False).reshape(conv.batch, geo.in_channels, *geo.input_size)  # (N, C_in, *S)
@@ -125,53 +128,56 @@ def convolve_transpose_backward(
 
 def conv_transpose1d(input: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None,
                      stride: IntOrTuple = 1, padding: IntOrTuple = 0, output_padding: IntOrTuple = 0,
-                     groups: int = 1, dilation: IntOrTuple = 1) -> np.ndarray:
+                     groups: int = 1, dilation: IntOrTuple = 1, padding_mode: str = "zeros") -> np.ndarray:
     """``torch.nn.functional.conv_transpose1d`` over NumPy arrays: weight (C_in, C_out/G, k),
-    input (N, C_in, L) or unbatched (C_in, L). See :func:`convolve_transpose`."""
+    input (N, C_in, L) or unbatched (C_in, L). ``padding_mode``: "zeros" only, refused otherwise as
+    torch refuses it (an argument of nn.ConvTranspose{1,2,3}d). See :func:`convolve_transpose`."""
     return convolve_transpose(input, weight, bias, stride, padding, output_padding, groups, dilation,
-                              spatial_dims=1)
+                              padding_mode, spatial_dims=1)
 
 
 def conv_transpose1d_backward(grad_output: np.ndarray, input: np.ndarray, weight: np.ndarray,
                               bias: np.ndarray | None = None, stride: IntOrTuple = 1, padding: IntOrTuple = 0,
                               output_padding: IntOrTuple = 0, groups: int = 1,
-                              dilation: IntOrTuple = 1) -> ConvGradients:
+                              dilation: IntOrTuple = 1, padding_mode: str = "zeros") -> ConvGradients:
     """(grad_input, grad_weight, grad_bias) of ``sum(conv_transpose1d(...) * grad_output)``."""
     return convolve_transpose_backward(grad_output, input, weight, bias, stride, padding, output_padding, groups,
-                                       dilation, spatial_dims=1)
+                                       dilation, padding_mode, spatial_dims=1)
 
 
 def conv_transpose2d(input: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None,
                      stride: IntOrTuple = 1, padding: IntOrTuple = 0, output_padding: IntOrTuple = 0,
-                     groups: int = 1, dilation: IntOrTuple = 1) -> np.ndarray:
+                     groups: int = 1, dilation: IntOrTuple = 1, padding_mode: str = "zeros") -> np.ndarray:
     """``torch.nn.functional.conv_transpose2d`` over NumPy arrays: weight (C_in, C_out/G, kH, kW),
-    input (N, C_in, H, W) or unbatched (C_in, H, W). See :func:`convolve_transpose`."""
+    input (N, C_in, H, W) or unbatched (C_in, H, W). ``padding_mode``: "zeros" only, refused otherwise as
+    torch refuses it (an argument of nn.ConvTranspose{1,2,3}d). See :func:`convolve_transpose`."""
     return convolve_transpose(input, weight, bias, stride, padding, output_padding, groups, dilation,
-                              spatial_dims=2)
+                              padding_mode, spatial_dims=2)
 
 
 def conv_transpose2d_backward(grad_output: np.ndarray, input: np.ndarray, weight: np.ndarray,
                               bias: np.ndarray | None = None, stride: IntOrTuple = 1, padding: IntOrTuple = 0,
                               output_padding: IntOrTuple = 0, groups: int = 1,
-                              dilation: IntOrTuple = 1) -> ConvGradients:
+                              dilation: IntOrTuple = 1, padding_mode: str = "zeros") -> ConvGradients:
     """(grad_input, grad_weight, grad_bias) of ``sum(conv_transpose2d(...) * grad_output)``."""
     return convolve_transpose_backward(grad_output, input, weight, bias, stride, padding, output_padding, groups,
-                                       dilation, spatial_dims=2)
+                                       dilation, padding_mode, spatial_dims=2)
 
 
 def conv_transpose3d(input: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None,
                      stride: IntOrTuple = 1, padding: IntOrTuple = 0, output_padding: IntOrTuple = 0,
-                     groups: int = 1, dilation: IntOrTuple = 1) -> np.ndarray:
+                     groups: int = 1, dilation: IntOrTuple = 1, padding_mode: str = "zeros") -> np.ndarray:
     """``torch.nn.functional.conv_transpose3d`` over NumPy arrays: weight (C_in, C_out/G, kD, kH, kW),
-    input (N, C_in, D, H, W) or unbatched (C_in, D, H, W). See :func:`convolve_transpose`."""
+    input (N, C_in, D, H, W) or unbatched (C_in, D, H, W). ``padding_mode``: "zeros" only, refused otherwise as
+    torch refuses it (an argument of nn.ConvTranspose{1,2,3}d). See :func:`convolve_transpose`."""
     return convolve_transpose(input, weight, bias, stride, padding, output_padding, groups, dilation,
-                              spatial_dims=3)
+                              padding_mode, spatial_dims=3)
 
 
 def conv_transpose3d_backward(grad_output: np.ndarray, input: np.ndarray, weight: np.ndarray,
                               bias: np.ndarray | None = None, stride: IntOrTuple = 1, padding: IntOrTuple = 0,
                               output_padding: IntOrTuple = 0, groups: int = 1,
-                              dilation: IntOrTuple = 1) -> ConvGradients:
+                              dilation: IntOrTuple = 1, padding_mode: str = "zeros") -> ConvGradients:
     """(grad_input, grad_weight, grad_bias) of ``sum(conv_transpose3d(...) * grad_output)``."""
     return convolve_transpose_backward(grad_output, input, weight, bias, stride, padding, output_padding, groups,
-                                       dilation, spatial_dims=3)
+                                       dilation, padding_mode, spatial_dims=3)

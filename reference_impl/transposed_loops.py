@@ -21,7 +21,8 @@ from .vectorized import result_dtype
 
 def convolve_transpose_loops(input: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None,
                              stride: IntOrTuple = 1, padding: IntOrTuple = 0, output_padding: IntOrTuple = 0,
-                             groups: int = 1, dilation: IntOrTuple = 1, *, spatial_dims: int) -> np.ndarray:
+                             groups: int = 1, dilation: IntOrTuple = 1, padding_mode: str = "zeros", *,
+                             spatial_dims: int) -> np.ndarray:
     """Grouped transposed convolution, one term at a time (torch's argument order).
 
     >>> x = np.array([0.1, 1, 10, 100, 1000, 10000]).reshape(1, 6, 1)
@@ -31,7 +32,7 @@ def convolve_transpose_loops(input: np.ndarray, weight: np.ndarray, bias: np.nda
     """
     input, weight = np.asarray(input), np.asarray(weight)
     geo = plan_conv_transpose(input.shape, weight.shape, None if bias is None else np.shape(bias), stride, padding,
-                              output_padding, groups, dilation, spatial_dims=spatial_dims)
+                              output_padding, groups, dilation, padding_mode, spatial_dims=spatial_dims)
     dtype = result_dtype(input, weight, bias)
     x = input.reshape(geo.conv.batch, geo.in_channels, *geo.input_size)               # (N, C_in, *S)
     out = crop_padding(padded_input_gradient_loops(x, weight, geo.conv, dtype), geo)   # (N, C_out, *S_out)
@@ -43,14 +44,14 @@ def convolve_transpose_loops(input: np.ndarray, weight: np.ndarray, bias: np.nda
 
 def convolve_transpose_loops_backward(grad_output: np.ndarray, input: np.ndarray, weight: np.ndarray,
                                       bias: np.ndarray | None = None, stride: IntOrTuple = 1, padding: IntOrTuple = 0,
-                                      output_padding: IntOrTuple = 0, groups: int = 1, dilation: IntOrTuple = 1, *,
-                                      spatial_dims: int) -> ConvGradients:
+                                      output_padding: IntOrTuple = 0, groups: int = 1, dilation: IntOrTuple = 1,
+                                      padding_mode: str = "zeros", *, spatial_dims: int) -> ConvGradients:
     """Gradients of ``sum(conv_transpose(...) * grad_output)``: the input's is the loop
     convolution of ``grad_output`` with the same weight (cut to the input's size), the weight's
     the convolution's weight-gradient loops with ``grad_output`` as their input."""
     input, weight, grad_output = np.asarray(input), np.asarray(weight), np.asarray(grad_output)
     geo, dtype = plan_transpose_backward(grad_output, input, weight, bias, stride, padding, output_padding, groups,
-                                         dilation, spatial_dims)
+                                         dilation, padding_mode, spatial_dims)
     conv = geo.conv
     dy = grad_output.reshape(conv.batched_input_shape)                                  # (N, C_out, *S_out)
     x = input.reshape(conv.batch, geo.in_channels, *geo.input_size)                     # (N, C_in, *S)
@@ -64,50 +65,50 @@ def convolve_transpose_loops_backward(grad_output: np.ndarray, input: np.ndarray
 
 def conv_transpose1d_loops(input: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None,
                            stride: IntOrTuple = 1, padding: IntOrTuple = 0, output_padding: IntOrTuple = 0,
-                           groups: int = 1, dilation: IntOrTuple = 1) -> np.ndarray:
+                           groups: int = 1, dilation: IntOrTuple = 1, padding_mode: str = "zeros") -> np.ndarray:
     """The loop version of ``conv_transpose1d``."""
     return convolve_transpose_loops(input, weight, bias, stride, padding, output_padding, groups, dilation,
-                                    spatial_dims=1)
+                                    padding_mode, spatial_dims=1)
 
 
 def conv_transpose1d_loops_backward(grad_output: np.ndarray, input: np.ndarray, weight: np.ndarray,
                                     bias: np.ndarray | None = None, stride: IntOrTuple = 1, padding: IntOrTuple = 0,
                                     output_padding: IntOrTuple = 0, groups: int = 1,
-                                    dilation: IntOrTuple = 1) -> ConvGradients:
+                                    dilation: IntOrTuple = 1, padding_mode: str = "zeros") -> ConvGradients:
     """The loop version of ``conv_transpose1d_backward``."""
     return convolve_transpose_loops_backward(grad_output, input, weight, bias, stride, padding, output_padding,
-                                             groups, dilation, spatial_dims=1)
+                                             groups, dilation, padding_mode, spatial_dims=1)
 
 
 def conv_transpose2d_loops(input: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None,
                            stride: IntOrTuple = 1, padding: IntOrTuple = 0, output_padding: IntOrTuple = 0,
-                           groups: int = 1, dilation: IntOrTuple = 1) -> np.ndarray:
+                           groups: int = 1, dilation: IntOrTuple = 1, padding_mode: str = "zeros") -> np.ndarray:
     """The loop version of ``conv_transpose2d``."""
     return convolve_transpose_loops(input, weight, bias, stride, padding, output_padding, groups, dilation,
-                                    spatial_dims=2)
+                                    padding_mode, spatial_dims=2)
 
 
 def conv_transpose2d_loops_backward(grad_output: np.ndarray, input: np.ndarray, weight: np.ndarray,
                                     bias: np.ndarray | None = None, stride: IntOrTuple = 1, padding: IntOrTuple = 0,
                                     output_padding: IntOrTuple = 0, groups: int = 1,
-                                    dilation: IntOrTuple = 1) -> ConvGradients:
+                                    dilation: IntOrTuple = 1, padding_mode: str = "zeros") -> ConvGradients:
     """The loop version of ``conv_transpose2d_backward``."""
     return convolve_transpose_loops_backward(grad_output, input, weight, bias, stride, padding, output_padding,
-                                             groups, dilation, spatial_dims=2)
+                                             groups, dilation, padding_mode, spatial_dims=2)
 
 
 def conv_transpose3d_loops(input: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None,
                            stride: IntOrTuple = 1, padding: IntOrTuple = 0, output_padding: IntOrTuple = 0,
-                           groups: int = 1, dilation: IntOrTuple = 1) -> np.ndarray:
+                           groups: int = 1, dilation: IntOrTuple = 1, padding_mode: str = "zeros") -> np.ndarray:
     """The loop version of ``conv_transpose3d``."""
     return convolve_transpose_loops(input, weight, bias, stride, padding, output_padding, groups, dilation,
-                                    spatial_dims=3)
+                                    padding_mode, spatial_dims=3)
 
 
 def conv_transpose3d_loops_backward(grad_output: np.ndarray, input: np.ndarray, weight: np.ndarray,
                                     bias: np.ndarray | None = None, stride: IntOrTuple = 1, padding: IntOrTuple = 0,
                                     output_padding: IntOrTuple = 0, groups: int = 1,
-                                    dilation: IntOrTuple = 1) -> ConvGradients:
+                                    dilation: IntOrTuple = 1, padding_mode: str = "zeros") -> ConvGradients:
     """The loop version of ``conv_transpose3d_backward``."""
     return convolve_transpose_loops_backward(grad_output, input, weight, bias, stride, padding, output_padding,
-                                             groups, dilation, spatial_dims=3)
+                                             groups, dilation, padding_mode, spatial_dims=3)
