@@ -84,13 +84,50 @@ def coverage_grid(items: Iterable[LoadResult | Case], features: Iterable[Feature
         is_error_case = item.expect_error is not None
         errors += is_error_case
         for feature, cell in zip(features, cells):
-            if feature.on_error_cases == is_error_case and feature.applies(item):
+            if feature.on_error_cases in (None, is_error_case) and feature.applies(item):
                 cell.cases.append(item.name)
     return CoverageGrid(cells, total, errors, broken)
 
 
+def op_matrix(grid: CoverageGrid) -> dict[str, dict[tuple[str, str], int]]:
+    """The ``op`` axis crossed with every other cell: op -> {(axis, cell): number of that op's cases
+    in the cell}. Computed from the grid alone (a cell lists its cases' names).
+
+    >>> from conformance.fuzz import build_case
+    >>> c1 = build_case({"conv": {"type": "Conv1d", "in_channels": 2, "out_channels": 2, "kernel_size": 1,
+    ...                  "groups": 2}, "input": {"fill": 1, "shape": [1, 2, 3]}}, name="c1")
+    >>> op_matrix(coverage_grid([c1]))["Conv1d"][("groups", "depthwise (groups = in = out channels)")]
+    1
+    """
+    matrix: dict[str, dict[tuple[str, str], int]] = {}
+    for op_cell in grid.cells_of("op"):
+        members = set(op_cell.cases)
+        matrix[op_cell.name] = {(cell.axis, cell.name): sum(name in members for name in cell.cases)
+                                for cell in grid.cells if cell.axis != "op"}
+    return matrix
+
+
+def format_op_matrix(grid: CoverageGrid) -> list[str]:
+    """The op matrix as text: one row per cell, one column per op ('.' for none)."""
+    matrix = op_matrix(grid)
+    if not matrix:
+        return []
+    ops = list(matrix)
+    short = [op.replace("ConvTranspose", "T").replace("Conv", "C") for op in ops]  # C1 C2 C3 T1 T2 T3
+    width = max((len(f"{cell.axis}: {cell.name}") for cell in grid.cells), default=10) + 2
+    lines = ["by op (C = Conv, T = ConvTranspose; cases of that op in each cell)",
+             f"  {'':<{width}}" + "".join(f"{name:>5}" for name in short)]
+    for cell in grid.cells:
+        if cell.axis == "op":
+            continue
+        counts = [matrix[op][(cell.axis, cell.name)] for op in ops]
+        lines.append(f"  {cell.axis + ': ' + cell.name:<{width}}" + "".join(f"{c if c else '.':>5}" for c in counts))
+    return lines
+
+
 def format_coverage(grid: CoverageGrid) -> str:
-    """The grid as text: one block per axis, a count per cell, then the empty cells."""
+    """The grid as text: one block per axis, a count per cell, the empty cells, then the op matrix
+    (:func:`format_op_matrix`)."""
     width = max((len(cell.name) for cell in grid.cells), default=10) + 2
     valid = grid.total_cases - grid.error_cases
     lines = [f"coverage of {grid.total_cases} cases ({valid} valid layers, {grid.error_cases} expected errors)"]
@@ -105,4 +142,5 @@ def format_coverage(grid: CoverageGrid) -> str:
     empty = grid.empty_cells
     lines.append(f"{len(empty)} of {len(grid.cells)} cells empty" + (":" if empty else ""))
     lines.extend(f"  {cell.axis}: {cell.name}" for cell in empty)
+    lines.extend(format_op_matrix(grid))
     return "\n".join(lines)

@@ -2,7 +2,10 @@
 
 Each bug of ``tests/plugins/classic_bugs.py`` runs as the implementation under test over every
 case of ``cases/``, in this process (``run_case`` directly, as ``conformance run cases/ --impl``
-would), and every failing case is recorded with the checks that failed.
+would), and every failing case is recorded with the checks that failed. A bug is a plug-in module
+of all six ops (conv1d ... conv_transpose3d) that is the reference except where the bug is planted:
+a Conv2d bug is a ``conv2d`` function (the other five ops stay the reference's), an N-d bug a
+module of ``tests/plugins/nd_bugs``.
 
 Torch's answers do not depend on the implementation under test, so they are computed once per
 case and reused for every bug (that is the only difference from ``conformance run``).
@@ -12,17 +15,22 @@ case and reused for every bug (that is the only difference from ``conformance ru
 from __future__ import annotations
 
 import contextlib
+import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence, Union
 from unittest import mock
 
 from conformance import runner
 from conformance.checks import torch_variants
-from conformance.implementations import Implementation
 from conformance.loader import load_cases
 from conformance.runner import PASSED, SKIPPED
 from conformance.schema import Case
+from tests.nd_dispatch import OPS, DispatchingImplementation, module_implementation
+
+# A planted bug: a conv2d function (the other ops correct) or the name of a tests/plugins/nd_bugs module.
+Bug = Union[Callable[..., Any], str]
+ND_BUGS_PACKAGE = "tests.plugins.nd_bugs"
 
 ROOT = Path(__file__).resolve().parent.parent
 # The planted bugs are forward bugs with no backward: a backward case is then skipped after its
@@ -80,12 +88,26 @@ def library_cases(paths: Sequence[str | Path] = (ROOT / "cases",)) -> list[Case]
     return items  # type: ignore[return-value]
 
 
-def kill_matrix(bugs: Sequence[tuple[Callable, str]], cases: Sequence[Case]) -> list[BugRow]:
+def bug_name(bug: Bug) -> str:
+    return bug if isinstance(bug, str) else bug.__name__
+
+
+def bug_implementation(bug: Bug) -> DispatchingImplementation:
+    """The plug-in (float32, forward only) that ``bug`` is: reference ops with the bug planted."""
+    import reference_impl
+
+    if isinstance(bug, str):
+        module = importlib.import_module(f"{ND_BUGS_PACKAGE}.{bug}")
+        return module_implementation(module, bug, replace={op: getattr(module, op) for op in OPS}, forward_only=True)
+    return module_implementation(reference_impl, bug.__name__, replace={"conv2d": bug}, forward_only=True)
+
+
+def kill_matrix(bugs: Sequence[tuple[Bug, str]], cases: Sequence[Case]) -> list[BugRow]:
     rows = []
     with torch_answers_cached():
-        for function, description in bugs:
-            implementation = Implementation(function.__name__, function)
-            row = BugRow(function.__name__, description)
+        for bug, description in bugs:
+            implementation = bug_implementation(bug)
+            row = BugRow(bug_name(bug), description)
             for case in cases:
                 result = runner.run_case(case, implementation)
                 if result.status not in NOT_CAUGHT:
@@ -95,9 +117,10 @@ def kill_matrix(bugs: Sequence[tuple[Callable, str]], cases: Sequence[Case]) -> 
     return rows
 
 
-def failing_cases(function: Callable, cases: Sequence[Case]) -> list[str]:
-    """The cases a single implementation fails (used for the control: the unmodified reference)."""
-    implementation = Implementation(getattr(function, "__name__", "impl"), function)
+def failing_cases(module: Any, cases: Sequence[Case]) -> list[str]:
+    """The cases a plug-in module of the six ops fails, run as a float32 plug-in (used for the
+    control: the unmodified reference)."""
+    implementation = module_implementation(module, getattr(module, "__name__", "module"), forward_only=True)
     with torch_answers_cached():
         return [case.name for case in cases if runner.run_case(case, implementation).status not in NOT_CAUGHT]
 
@@ -131,7 +154,7 @@ def format_kill_matrix(rows: Sequence[BugRow], examples: int = 2) -> str:
 
 
 if __name__ == "__main__":
-    from tests.plugins.classic_bugs import BUGS
+    from tests.plugins.classic_bugs import ALL_BUGS as BUGS
 
     library = library_cases()
     print(f"{len(library)} cases in {ROOT / 'cases'}\n")

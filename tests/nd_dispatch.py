@@ -62,9 +62,13 @@ def functions_of(module: Any) -> dict[str, Callable[..., Any]]:
 
 
 def module_implementation(module: Any, name: str | None = None, *, float64: bool = False,
-                          replace: Mapping[str, Callable[..., Any]] | None = None) -> DispatchingImplementation:
-    """The implementation of ``module``'s ops; ``replace`` swaps some (a planted bug)."""
+                          replace: Mapping[str, Callable[..., Any]] | None = None,
+                          forward_only: bool = False) -> DispatchingImplementation:
+    """The implementation of ``module``'s ops; ``replace`` swaps some (a planted bug);
+    ``forward_only``: offer no backward (backward cases are then skipped after their forward check)."""
     functions = {**functions_of(module), **(replace or {})}
+    if forward_only:
+        functions = {key: value for key, value in functions.items() if not key.endswith("_backward")}
     has_backward = any(key.endswith("_backward") for key in functions)
     return DispatchingImplementation(name or getattr(module, "__name__", "module"), _no_backward,
                                      computes_in_float64=float64,

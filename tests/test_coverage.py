@@ -47,16 +47,17 @@ def test_each_case_lands_in_the_cells_it_exercises(tmp_path: Path) -> None:
     assert names("groups", "depth multiplier (groups = in, out = k x in)") == ["lib/multiplier_unbatched"]
     assert names("groups", "groups > 1, several outputs per group") == ["lib/multiplier_unbatched"]
     assert names("batch", "empty batch (N = 0)") == ["lib/depthwise_empty_batch"]
-    assert names("batch", "unbatched (C, H, W)") == ["lib/multiplier_unbatched"]
+    assert names("batch", "unbatched (C, *spatial)") == ["lib/multiplier_unbatched"]
     assert names("padding mode", "circular (with padding > 0)") == ["lib/depthwise_empty_batch"]
     assert names("padding mode", "zeros (with padding > 0)") == []  # zeros without padding does not count
-    assert names("h != w", "stride (sH != sW)") == ["lib/multiplier_unbatched"]
+    assert names("axes differ", "stride") == ["lib/multiplier_unbatched"]
     assert names("dtype", "float64") == ["lib/multiplier_unbatched"]
     assert names("error kind", "stride <= 0") == ["lib/bad_stride"]
     assert names("stride", "stride 1") == ["lib/depthwise_empty_batch", "lib/dense"]  # error cases stay out
     assert ("padding", "padding int > 0") in {(c.axis, c.name) for c in grid.empty_cells}
     data = grid.to_dict()
-    assert data["axes"][0]["axis"] == "groups" and "error kind: groups <= 0" in data["empty"]
+    assert data["axes"][0]["axis"] == "op" and "error kind: groups <= 0" in data["empty"]
+    assert names("op", "Conv2d") == ["lib/depthwise_empty_batch", "lib/multiplier_unbatched", "lib/dense", "lib/bad_stride"]
 
 
 def test_fields_newer_case_formats_add_are_read_defensively(tmp_path: Path) -> None:
@@ -85,7 +86,7 @@ LAYERS = [
     (dict(padding=(3, 0), padding_mode="reflect"), (1, 2, 3, 3), {"reflect padding >= input size"}),
     (dict(padding=(0, 4), padding_mode="circular"), (1, 2, 3, 3), {"circular padding wraps more than once"}),
     (dict(), (1, 3, 3, 3), {"input channels != in_channels"}),
-    (dict(), (2, 3), {"input not 3-D or 4-D"}),
+    (dict(), (2, 3), {"input rank not the op's (Conv2d: 3-D or 4-D)"}),
     # valid at the edge:
     (dict(kernel_size=(2, 4), dilation=(1, 2)), (1, 2, 3, 7), set()),  # the dilated kernel just fits
     (dict(padding=(2, 0), padding_mode="reflect"), (1, 2, 3, 3), set()),

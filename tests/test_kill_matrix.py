@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import reference_impl
 from tests.kill_matrix import failing_cases, format_kill_matrix, kill_matrix, library_cases
-from tests.plugins.classic_bugs import BUGS
+from tests.plugins.classic_bugs import ALL_BUGS as BUGS
+from tests.kill_matrix import bug_name
 
 
 def test_every_planted_bug_is_caught_and_the_reference_is_not(capsys) -> None:
     cases = library_cases()
-    assert len(BUGS) >= 10 and len({function.__name__ for function, _ in BUGS}) == len(BUGS)
+    assert len(BUGS) >= 16 and len({bug_name(bug) for bug, _ in BUGS}) == len(BUGS)
 
-    assert failing_cases(reference_impl.conv2d, cases) == []  # the control: no planted bug, no failure
+    assert failing_cases(reference_impl, cases) == []  # the control: no planted bug, no failure
 
     rows = kill_matrix(BUGS, cases)
     table = format_kill_matrix(rows)
@@ -36,3 +37,12 @@ def test_every_planted_bug_is_caught_and_the_reference_is_not(capsys) -> None:
     for name in ("inputs_modulo_groups", "outputs_interleaved", "group_offset_missing"):
         kinds = by_name[name].checks_that_caught()
         assert kinds.get("wiring") and kinds.get("metamorphic:block-diagonal"), (name, kinds)
+    # The N-d bugs are each caught by the cases written for them, not only by chance.
+    assert "regressions/onednn_352_grouped_deconv_concat" in by_name["transposed_outputs_interleaved"].caught
+    assert "regressions/tvm_4261_10223_transposed_out_channels" in by_name["transposed_out_channels_from_weight"].caught
+    assert any(name.startswith("semantics/conv_transpose") and "output_padding" in name
+               for name in by_name["output_padding_at_start"].caught)
+    assert any(name.startswith("semantics/conv3d") for name in by_name["stride_dilation_order_swapped_3d"].caught)
+    assert any(name.startswith("semantics/conv_transpose") for name in by_name["transposed_kernel_flipped"].caught)
+    kinds = by_name["transposed_outputs_interleaved"].checks_that_caught()
+    assert kinds.get("wiring") and kinds.get("metamorphic:per-group"), kinds

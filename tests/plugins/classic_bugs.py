@@ -202,3 +202,9 @@ BUGS = [
     (accepts_indivisible_channels, "channels not divisible by groups accepted"),
     (empty_batch_fails, "an empty batch raises"),
 ]
+
+# The bugs of the other five ops, one plug-in module each (tests/plugins/nd_bugs/NAME.py): the kill
+# matrix takes a module name where it takes a conv2d function.
+from tests.plugins.nd_bugs import BUGS as ND_BUGS  # noqa: E402
+
+ALL_BUGS = BUGS + ND_BUGS
