@@ -25,6 +25,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .dtypes import bfloat16_in_float32
 from .algorithms.einsum import subscripts
 from .geometry import ConvGeometry, IntOrTuple, Padding, plan_conv
 from .padding import pad_input, source_indices
@@ -150,6 +151,7 @@ def plan_backward(grad_output: np.ndarray, input: np.ndarray, weight: np.ndarray
     return geo, result_dtype(input, weight, grad_output, bias)
 
 
+@bfloat16_in_float32
 def convolve_backward(
     grad_output: np.ndarray,
     input: np.ndarray,

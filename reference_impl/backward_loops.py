@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .dtypes import bfloat16_in_float32
 from .backward import ConvGradients, plan_backward
 from .geometry import ConvGeometry, IntOrTuple, Padding
 from .loops import positions, read_position
@@ -77,6 +78,7 @@ def fold_padding_loops(grad_x_pad: np.ndarray, geo: ConvGeometry, dtype: np.dtyp
     return grad_x
 
 
+@bfloat16_in_float32
 def convolve_loops_backward(
     grad_output: np.ndarray,
     input: np.ndarray,

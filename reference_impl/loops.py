@@ -18,6 +18,7 @@ from typing import Iterator
 
 import numpy as np
 
+from .dtypes import bfloat16_in_float32
 from .geometry import ConvGeometry, IntOrTuple, Padding, plan_conv
 from .padding import pad_input
 from .vectorized import result_dtype
@@ -33,6 +34,7 @@ def read_position(geo: ConvGeometry, output_position: tuple[int, ...], tap: tupl
     return tuple(i * s + t * d for i, t, s, d in zip(output_position, tap, geo.stride, geo.dilation))
 
 
+@bfloat16_in_float32
 def conv_loops(
     input: np.ndarray,
     weight: np.ndarray,

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .dtypes import bfloat16_in_float32
 from .backward import ConvGradients, padded_input_gradient, weight_gradient
 from .geometry import IntOrTuple, TransposedGeometry, plan_conv_transpose
 from .vectorized import convolve_planned, result_dtype
@@ -41,6 +42,7 @@ def extend_to(x: np.ndarray, size: tuple[int, ...]) -> np.ndarray:
     return out
 
 
+@bfloat16_in_float32
 def convolve_transpose(
     input: np.ndarray,
     weight: np.ndarray,
@@ -87,6 +89,7 @@ def plan_transpose_backward(grad_output: np.ndarray, input: np.ndarray, weight: 
     return geo, result_dtype(input, weight, grad_output, bias)
 
 
+@bfloat16_in_float32
 def convolve_transpose_backward(
     grad_output: np.ndarray,
     input: np.ndarray,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .dtypes import bfloat16_in_float32
 from .backward import ConvGradients
 from .backward_loops import bias_gradient_loops, padded_input_gradient_loops, weight_gradient_loops
 from .geometry import IntOrTuple, plan_conv_transpose
@@ -19,6 +20,7 @@ from .transposed import crop_padding, plan_transpose_backward
 from .vectorized import result_dtype
 
 
+@bfloat16_in_float32
 def convolve_transpose_loops(input: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None,
                              stride: IntOrTuple = 1, padding: IntOrTuple = 0, output_padding: IntOrTuple = 0,
                              groups: int = 1, dilation: IntOrTuple = 1, padding_mode: str = "zeros", *,
@@ -42,6 +44,7 @@ def convolve_transpose_loops(input: np.ndarray, weight: np.ndarray, bias: np.nda
     return np.ascontiguousarray(out).reshape(geo.output_shape)
 
 
+@bfloat16_in_float32
 def convolve_transpose_loops_backward(grad_output: np.ndarray, input: np.ndarray, weight: np.ndarray,
                                       bias: np.ndarray | None = None, stride: IntOrTuple = 1, padding: IntOrTuple = 0,
                                       output_padding: IntOrTuple = 0, groups: int = 1, dilation: IntOrTuple = 1,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .dtypes import bfloat16_in_float32
 from .algorithms import ALGORITHMS, ZERO_PADDING_INSIDE, choose_algorithm, sliding_windows
 from .geometry import ConvGeometry, IntOrTuple, Padding, plan_conv
 from .padding import pad_input
@@ -44,6 +45,7 @@ def convolve_planned(x: np.ndarray, weight: np.ndarray, geo: ConvGeometry, algor
     return out.reshape(geo.batch, geo.out_channels, *geo.output_size)  # (N, C_out, *out)
 
 
+@bfloat16_in_float32
 def convolve(
     input: np.ndarray,
     weight: np.ndarray,
