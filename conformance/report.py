@@ -96,7 +96,7 @@ def format_failure(result: CaseResult) -> str:
     """The full report of a failed, broken, xfailed or xpassed case."""
     where = f"{result.case.location}" if result.case is not None else result.file
     kind = f" [{result.kind}]" if result.kind else ""
-    lines = [f"{result.status.upper()}{kind}: case {result.name} ({where})"]
+    lines = [f"{result.status.upper()}: case {result.name} ({where}){kind}"]
     if result.status == ERROR and not result.checks:
         text = result.load_error.format(snippets=True) if result.load_error else result.message
         lines.extend("  " + line for line in text.splitlines())

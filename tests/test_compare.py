@@ -69,7 +69,7 @@ def test_report_names_case_element_group_and_all_values(tmp_path: Path) -> None:
     result = run_case(case, Implementation("off_by_one", off_by_one))
     report = format_failure(result)
     assert result.status == "failed"
-    assert "FAILED [wrong_values]: case seed/groups3" in report
+    assert "FAILED: case seed/groups3" in report
     assert "off_by_one vs torch: 1 of 6 elements differ" in report
     assert "shapes: off_by_one (1, 6, 1, 1), torch (1, 6, 1, 1)" in report
     assert "y[n=0, o=2, h=0, w=0]: output channel 2 is in group 1 of 3, which reads input channels 2-3" in report

@@ -85,7 +85,7 @@ def test_report_holds_a_summary_and_a_section_per_case(tmp_path: Path) -> None:
     assert "<script" not in text and not re.search(r"(src|href)=\"(https?:)?//", text)
 
     failure = "".join(parsed.pre["failure"])
-    assert "FAILED [wrong_values]: case demo/wrong_expected" in failure
+    assert "FAILED: case demo/wrong_expected" in failure
     assert "worst element y[n=0, o=1, h=0, w=0]" in failure and "expected = 44" in failure
     assert "ERROR: case broken" in failure and "unknown key 'grops' (did you mean 'groups'?)" in failure
     explanations = "".join(parsed.pre["explanation"])
