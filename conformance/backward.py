@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from .compare import compare_arrays
-from .runner import Check, CaseRun, sided
+from .runner import Check, CaseRun, kind_of_error, sided
 from .schema import DTYPES, GRADIENTS, Case
 from .tolerance import gradient_bounds
 from .torch_oracle import torch_backward
@@ -26,22 +26,24 @@ def check_backward(run: CaseRun) -> list[Check]:
     """One Check per gradient (plus one per golden gradient), or one skipped/failed Check saying why."""
     case, implementation, tensors = run.case, run.implementation, run.tensors
     name = implementation.name
-    if implementation.backward_function is None:
-        function = name.rpartition(":")[2]
-        return [Check("backward", True, f"backward skipped: {name} offers no backward (give it a `backward` "
-                                        f"attribute or define {function}_backward beside it; see README)",
-                      skipped=True)]
+    backward_name = implementation.backward_name_for(case)
+    if implementation.backward_function_for(case) is None:
+        function = name.rpartition(":")[2] if ":" in name else case.conv.functional_name
+        return [Check("backward", True, f"backward skipped: {name} offers no {case.conv.functional_name} backward "
+                                        f"(give it a `backward` attribute or define {function}_backward beside it; "
+                                        f"see README)", skipped=True)]
     arguments = (tensors.grad_output, tensors.input, tensors.weight, tensors.bias)
     impl, impl_error, impl_seconds = _call(lambda: implementation.backward(case, *arguments))
     oracle, oracle_error, _ = _call(lambda: torch_backward(case, *arguments, device=run.device))
     if oracle_error is not None:
         return [Check("backward", False, f"torch autograd raised {_describe(oracle_error)}")]
     if impl_error is not None:
-        return [Check("backward", False, f"{implementation.backward_name} raised {_describe(impl_error)}",
-                      [line.rstrip() for line in traceback.format_exception(impl_error)[-4:]])]
+        return [Check("backward", False, f"{backward_name} raised {_describe(impl_error)}",
+                      [line.rstrip() for line in traceback.format_exception(impl_error)[-4:]],
+                      kind=kind_of_error(implementation, impl_error))]
     problem = _shape_problem(impl, case)
     if problem:
-        return [Check("backward", False, f"{implementation.backward_name} {problem}")]
+        return [Check("backward", False, f"{backward_name} {problem}")]
 
     bounds = None
     if case.tolerance_mode == "bound":
@@ -66,7 +68,7 @@ def check_backward(run: CaseRun) -> list[Check]:
             checks.append(Check(gradient, comparison.passed, f"{gradient}: {comparison.summary()}",
                                 comparison=comparison, tensor=gradient, arrays=arrays))
     if checks:
-        checks[0].details.append(f"backward took {impl_seconds:.3g} s in {implementation.backward_name}")
+        checks[0].details.append(f"backward took {impl_seconds:.3g} s in {backward_name}")
     return checks
 
 

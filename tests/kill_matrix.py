@@ -4,8 +4,8 @@ Each bug of ``tests/plugins/classic_bugs.py`` runs as the implementation under t
 case of ``cases/``, in this process (``run_case`` directly, as ``conformance run cases/ --impl``
 would), and every failing case is recorded with the checks that failed. A bug is a plug-in module
 of all six ops (conv1d ... conv_transpose3d) that is the reference except where the bug is planted:
-a Conv2d bug is a ``conv2d`` function (the other five ops stay the reference's), an N-d bug a
-module of ``tests/plugins/nd_bugs``.
+a Conv2d bug is a ``conv2d`` function (``--impl MODULE:FUNCTION``: the other ops' cases are
+skipped), an N-d bug a module of ``tests/plugins/nd_bugs`` (``--impl MODULE``).
 
 Torch's answers do not depend on the implementation under test, so they are computed once per
 case and reused for every bug (that is the only difference from ``conformance run``).
@@ -26,7 +26,7 @@ from conformance.checks import torch_variants
 from conformance.loader import load_cases
 from conformance.runner import PASSED, SKIPPED
 from conformance.schema import Case
-from tests.nd_dispatch import OPS, DispatchingImplementation, module_implementation
+from conformance.implementations import Implementation, load_implementation
 
 # A planted bug: a conv2d function (the other ops correct) or the name of a tests/plugins/nd_bugs module.
 Bug = Union[Callable[..., Any], str]
@@ -92,14 +92,12 @@ def bug_name(bug: Bug) -> str:
     return bug if isinstance(bug, str) else bug.__name__
 
 
-def bug_implementation(bug: Bug) -> DispatchingImplementation:
-    """The plug-in (float32, forward only) that ``bug`` is: reference ops with the bug planted."""
-    import reference_impl
-
+def bug_implementation(bug: Bug) -> Implementation:
+    """The plug-in (forward only, in the case's dtype) that ``bug`` is: a conv2d function (the
+    other ops' cases are then skipped), or a module of all six ops with the bug planted."""
     if isinstance(bug, str):
-        module = importlib.import_module(f"{ND_BUGS_PACKAGE}.{bug}")
-        return module_implementation(module, bug, replace={op: getattr(module, op) for op in OPS}, forward_only=True)
-    return module_implementation(reference_impl, bug.__name__, replace={"conv2d": bug}, forward_only=True)
+        return load_implementation(importlib.import_module(f"{ND_BUGS_PACKAGE}.{bug}"))
+    return load_implementation(bug)
 
 
 def kill_matrix(bugs: Sequence[tuple[Bug, str]], cases: Sequence[Case]) -> list[BugRow]:
@@ -120,7 +118,7 @@ def kill_matrix(bugs: Sequence[tuple[Bug, str]], cases: Sequence[Case]) -> list[
 def failing_cases(module: Any, cases: Sequence[Case]) -> list[str]:
     """The cases a plug-in module of the six ops fails, run as a float32 plug-in (used for the
     control: the unmodified reference)."""
-    implementation = module_implementation(module, getattr(module, "__name__", "module"), forward_only=True)
+    implementation = load_implementation(module)
     with torch_answers_cached():
         return [case.name for case in cases if runner.run_case(case, implementation).status not in NOT_CAUGHT]
 
