@@ -395,7 +395,9 @@ def plan_conv_transpose(
         )
     output_size = tuple((size - 1) * s - 2 * p + d * (k - 1) + op + 1
                         for size, s, p, d, k, op in zip(spatial, strides, pads, dilations, kernel, output_pads))
-    if min(output_size) < 1:
+    # torch skips this check for an empty batch and returns a (0, C, ..., 0, ...) tensor (a
+    # negative size still fails there, with a reshape error): so do we, with this message.
+    if min(output_size) < 1 and not (batch == 0 and min(output_size) == 0):
         raise ValueError(
             f"Given input size per channel: ({' x '.join(map(str, _torch_view(spatial, spatial_dims, 1)))}). "
             f"Calculated output size per channel: ({' x '.join(map(str, _torch_view(output_size, spatial_dims, 1)))}). "
