@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 
+import reference_impl
 from reference_impl import conv2d_backward, conv2d_loops_backward, plan_conv2d
 from reference_impl.backward import fold_padding
 from tests.test_reference import MODES, random_config
@@ -104,3 +105,57 @@ def test_depthwise_24_channels_stride_2_all_ones_weight_gradient_is_exact() -> N
 def test_grad_output_of_the_wrong_shape_is_refused() -> None:
     with pytest.raises(ValueError, match=r"grad_output has shape \[1, 2, 3, 3\], the output's is \[1, 2, 2, 2\]"):
         conv2d_backward(np.ones((1, 2, 3, 3)), np.ones((1, 2, 3, 3)), np.ones((2, 1, 2, 2)), groups=2)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_3d_padding_modes_fold_gradient_back_like_autograd(mode: str) -> None:
+    """The same folding in three dims, padding as wide as reflect allows in the shortest one."""
+    rng = np.random.default_rng(4)
+    x, w, b = rng.standard_normal((2, 4, 3, 4, 5)), rng.standard_normal((4, 2, 2, 3, 2)), rng.standard_normal(4)
+    module = torch.nn.Conv3d(4, 4, (2, 3, 2), (1, 2, 1), (2, 1, 2), (1, 1, 2), 2, True, mode, dtype=torch.float64)
+    module.weight, module.bias = torch.nn.Parameter(torch.from_numpy(w)), torch.nn.Parameter(torch.from_numpy(b))
+    x_tensor = torch.from_numpy(x).requires_grad_(True)
+    output = module(x_tensor)
+    grad_output = rng.standard_normal(tuple(output.shape))
+    output.backward(torch.from_numpy(grad_output))
+    wanted = (x_tensor.grad.numpy(), module.weight.grad.numpy(), module.bias.grad.numpy())
+    for function in (reference_impl.conv3d_backward, reference_impl.conv3d_loops_backward):
+        got = function(grad_output, x, w, b, (1, 2, 1), (2, 1, 2), (1, 1, 2), 2, mode)
+        for name, actual, expected in zip(("grad_input", "grad_weight", "grad_bias"), got, wanted):
+            np.testing.assert_allclose(actual, expected, rtol=1e-10, atol=1e-12, err_msg=f"{function.__name__} {name}")
+
+
+def test_pytorch_68868_conv3d_strided_grouped_weight_gradient_scaled_down() -> None:
+    """pytorch/pytorch#68868: Conv3d 720->720, k2, stride (4, 4, 1), padding 1, groups 3 had a wrong
+    weight gradient; the same layer with 12 channels (4 per group)."""
+    rng = np.random.default_rng(68868)
+    x, w = rng.standard_normal((2, 12, 9, 9, 5)), rng.standard_normal((12, 4, 2, 2, 2))
+    x_tensor, w_tensor = torch.from_numpy(x).requires_grad_(True), torch.from_numpy(w).requires_grad_(True)
+    output = torch.nn.functional.conv3d(x_tensor, w_tensor, None, (4, 4, 1), 1, 1, 3)
+    grad_output = rng.standard_normal(tuple(output.shape))
+    output.backward(torch.from_numpy(grad_output))
+    for function in (reference_impl.conv3d_backward, reference_impl.conv3d_loops_backward):
+        grads = function(grad_output, x, w, None, (4, 4, 1), 1, 1, 3)
+        np.testing.assert_allclose(grads.grad_weight, w_tensor.grad.numpy(), rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(grads.grad_input, x_tensor.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("d", [1, 2, 3])
+def test_transposed_convolution_is_the_convolutions_input_gradient(d: int) -> None:
+    """conv_transpose(y, w) == grad_input of conv(., w) at grad_output y: the construction itself,
+    checked without torch, with stride, padding, dilation and groups in every dim."""
+    rng = np.random.default_rng(d)
+    stride, padding, dilation = (2, 1, 3)[:d], (1, 0, 2)[:d], (1, 2, 1)[:d]
+    x, w = rng.standard_normal((2, 6, *(9, 8, 10)[:d])), rng.standard_normal((4, 3, *(3, 2, 2)[:d]))
+    convolve, backward = getattr(reference_impl, f"conv{d}d"), getattr(reference_impl, f"conv{d}d_backward")
+    y = rng.standard_normal(convolve(x, w, None, stride, padding, dilation, 2).shape)
+    transposed = getattr(reference_impl, f"conv_transpose{d}d")(y, w, None, stride, padding, 0, 2, dilation)
+    grad_input = backward(y, x, w, None, stride, padding, dilation, 2).grad_input
+    assert transposed.shape == grad_input.shape == x.shape
+    np.testing.assert_allclose(transposed, grad_input, rtol=1e-12, atol=1e-12)
+
+
+def test_transposed_grad_output_of_the_wrong_shape_is_refused() -> None:
+    for function in (reference_impl.conv_transpose1d_backward, reference_impl.conv_transpose1d_loops_backward):
+        with pytest.raises(ValueError, match=r"grad_output has shape \[1, 2, 5\], the output's is \[1, 2, 6\]"):
+            function(np.ones((1, 2, 5)), np.ones((1, 2, 3)), np.ones((2, 1, 2)), None, 2, 0, 0, 2)

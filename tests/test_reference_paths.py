@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import reference_impl
 from reference_impl import conv2d, conv2d_loops, plan_conv2d
 from reference_impl.algorithms import ALGORITHMS, choose_algorithm, numba_available
 
@@ -199,3 +200,52 @@ def test_pointwise_float32_and_unknown_algorithm():
 def test_errors_still_come_from_plan_before_algorithm():
     with pytest.raises(ValueError, match="in_channels must be divisible by groups"):
         conv2d(np.ones((1, 5, 4, 4)), np.ones((4, 1, 3, 3)), groups=4, algorithm="taps")
+
+
+# The same algorithms in 1 and 3 spatial dims: (batch, C_in, C_out, groups, kernel, size, stride,
+# padding, dilation, padding_mode). "compiled" runs 1-d as a 2-d layer of height 1; it has no 3-d path.
+ND_CASES = [
+    pytest.param(2, 6, 4, 2, (3,), (11,), (2,), 1, (2,), "zeros", id="1d-grouped-stride-dilation"),
+    pytest.param(None, 4, 4, 4, (4,), (9,), 1, 3, 1, "zeros", id="1d-mamba-causal-depthwise-unbatched"),
+    pytest.param(1, 3, 6, 3, (5,), (12,), 3, "valid", 1, "reflect", id="1d-depth-multiplier-stride3"),
+    pytest.param(0, 4, 4, 2, (3,), (6,), 1, "same", 2, "circular", id="1d-empty-batch-same"),
+    pytest.param(2, 4, 4, 4, (3, 3, 3), (5, 6, 4), 1, 1, 1, "zeros", id="3d-x3d-depthwise"),
+    pytest.param(1, 6, 4, 2, (2, 3, 1), (6, 5, 7), (2, 1, 3), (1, 0, 2), (1, 2, 1), "replicate", id="3d-grouped-mixed"),
+    pytest.param(None, 4, 8, 2, (3, 1, 2), (5, 4, 6), (1, 2, 1), "valid", (2, 1, 1), "circular", id="3d-unbatched"),
+    pytest.param(0, 3, 3, 3, (3, 3, 3), (4, 4, 4), 2, 1, 1, "reflect", id="3d-empty-batch"),
+]
+
+
+@pytest.mark.parametrize("algorithm", [*GENERAL, COMPILED])
+@pytest.mark.parametrize("batch,c_in,c_out,groups,kernel,size,stride,padding,dilation,mode", ND_CASES)
+def test_forced_algorithm_matches_loops_in_1d_and_3d(algorithm, batch, c_in, c_out, groups, kernel, size, stride,
+                                                     padding, dilation, mode):
+    d = len(kernel)
+    if algorithm == "compiled" and d == 3:
+        pytest.skip("the compiled kernel is 1-d and 2-d only (the chooser never picks it for 3-d)")
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((c_in, *size) if batch is None else (batch, c_in, *size))
+    weight, bias = rng.standard_normal((c_out, c_in // groups, *kernel)), rng.standard_normal(c_out)
+    args = (bias, stride, padding, dilation, groups, mode)
+    convolve = reference_impl.conv1d if d == 1 else reference_impl.conv3d
+    expected = (reference_impl.conv1d_loops if d == 1 else reference_impl.conv3d_loops)(x, weight, *args)
+    got = convolve(x, weight, *args, algorithm=algorithm)
+    assert got.shape == expected.shape and got.dtype == np.float64
+    np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("d", [1, 3])
+def test_pointwise_in_1d_and_3d(d):
+    rng = np.random.default_rng(d)
+    x, weight = rng.standard_normal((2, 6, *(5,) * d)), rng.standard_normal((4, 3, *(1,) * d))
+    convolve, loops = (reference_impl.conv1d, reference_impl.conv1d_loops) if d == 1 else \
+        (reference_impl.conv3d, reference_impl.conv3d_loops)
+    np.testing.assert_allclose(convolve(x, weight, None, 2, 0, 1, 2, algorithm="pointwise"),
+                               loops(x, weight, None, 2, 0, 1, 2), rtol=1e-10, atol=1e-12)
+
+
+def test_3d_never_takes_the_compiled_path():
+    geo = reference_impl.plan_conv((2, 16, 8, 8, 8), (16, 1, 3, 3, 3), None, 1, 1, 1, 16, spatial_dims=3)
+    assert choose_algorithm(geo, use_compiled=True) == "taps"
+    with pytest.raises(ValueError, match="1-d and 2-d only"):
+        reference_impl.conv3d(np.ones((1, 2, 4, 4, 4)), np.ones((2, 1, 3, 3, 3)), groups=2, algorithm="compiled")
