@@ -2,6 +2,7 @@
 writes a minimal case that reproduces it, and that a seed repeats a campaign exactly."""
 from __future__ import annotations
 
+import importlib
 import re
 from pathlib import Path
 
@@ -11,11 +12,11 @@ from hypothesis import HealthCheck, given, settings
 from conformance.cli import main
 from conformance.coverage import coverage_grid
 from conformance.features import error_kinds_of
-from conformance.fuzz import build_case, run_campaign, write_finding
+from conformance.fuzz import build_case, implemented_ops, run_campaign, write_finding
 from conformance.implementations import load_implementation
 from conformance.loader import load_file
 from conformance.schema import DTYPES
-from conformance.strategies import FUZZ_DTYPES, DrawnCase, case_documents
+from conformance.strategies import FUZZ_DTYPES, FUZZ_OPS, DrawnCase, case_documents
 from tests.helpers import assert_is_case
 
 INTERLEAVED = "tests.plugins.wrong_convs:interleaved_groups"
@@ -36,7 +37,7 @@ def draw_many(count: int, invalid_rate: float) -> list[DrawnCase]:
 
 
 def test_drawn_cases_load_fill_every_cell_of_the_grid_and_invalid_ones_say_why() -> None:
-    valid, invalid = draw_many(200, invalid_rate=0.0), draw_many(150, invalid_rate=1.0)
+    valid, invalid = draw_many(300, invalid_rate=0.0), draw_many(600, invalid_rate=1.0)
     assert all(item.invalid_kind is None for item in valid)
     assert all(item.invalid_kind is not None for item in invalid)
     cases = []
@@ -53,6 +54,26 @@ def test_drawn_cases_load_fill_every_cell_of_the_grid_and_invalid_ones_say_why()
     never = {("backward", "gradients checked"), ("golden", "expected output given")}
     never |= {("dtype", name) for name in DTYPES if name not in FUZZ_DTYPES}
     assert empty == never
+
+
+def test_every_op_is_drawn_and_only_ops_asked_for() -> None:
+    ops = {build_case(item.document).conv.type for item in draw_many(120, invalid_rate=0.2)}
+    assert ops == set(FUZZ_OPS)
+    drawn: list[DrawnCase] = []
+    run_campaign(load_implementation(None), max_examples=20, seed=2, ops=("ConvTranspose1d", "Conv3d"),
+                 on_example=drawn.append)
+    assert {build_case(item.document).conv.type for item in drawn} == {"ConvTranspose1d", "Conv3d"}
+    # A single conv2d function is fuzzed on Conv2d only (it defines no other op).
+    assert implemented_ops(load_implementation(INTERLEAVED)) == ("Conv2d",)
+
+
+def test_the_fuzzer_finds_a_planted_transposed_bug() -> None:
+    planted = load_implementation(importlib.import_module("tests.plugins.nd_bugs.transposed_outputs_interleaved"))
+    finding = run_campaign(planted, max_examples=150, seed=0, ops=("ConvTranspose2d", "ConvTranspose1d")).finding
+    assert finding is not None
+    case = build_case(finding.document)
+    # shrunk to the smallest layer that can show interleaving: 2 groups of 2 outputs
+    assert case.conv.transposed and case.conv.groups == 2 and case.conv.out_channels == 4, finding.document
 
 
 def test_the_reference_agrees_with_torch_on_a_derandomised_campaign() -> None:
