@@ -21,7 +21,7 @@ from .compare import Comparison
 from .implementations import Implementation
 from .machine import Machine
 from .runner import CaseTensors, compare_forward, make_tensors
-from .schema import DTYPES, Case
+from .schema import DTYPES, Case, conv_output_shape
 from .tensors import derived_seed
 from .torch_oracle import build_module, to_numpy, to_torch
 
@@ -47,7 +47,10 @@ class Workload:
 
 
 def workload(case: Case) -> Workload:
-    """Multiply-adds = N·C_out·H_out·W_out · (C_in/G)·kH·kW: each output reads one group's inputs.
+    """Multiply-adds, for any op: every product pairs one weight tap with one element of its group,
+    so a convolution does N·C_out·prod(out spatial) · (C_in/G)·prod(kernel) and a transposed one
+    N·C_in·prod(in spatial) · (C_out/G)·prod(kernel) (each input element is spread by every tap of
+    its row; products that land on cropped padding are counted, as the op computes them).
 
     >>> from pathlib import Path
     >>> from conformance.loader import load_file
@@ -55,13 +58,14 @@ def workload(case: Case) -> Workload:
     >>> workload(case)  # 6 outputs x 2 inputs each; (6 + 12 + 6) float32 values
     Workload(multiply_adds=12, bytes_moved=96)
     """
-    from reference_impl import plan_conv2d  # the shared geometry: one place computes output sizes
-
     conv = case.conv
-    geometry = plan_conv2d(case.input_shape, conv.weight_shape(), None, conv.stride, conv.padding,
-                           conv.dilation, conv.groups, conv.padding_mode)
-    outputs = math.prod(geometry.output_shape)
-    multiply_adds = outputs * geometry.in_channels_per_group * math.prod(geometry.kernel)
+    output_shape = conv_output_shape(conv, case.input_shape)
+    outputs = math.prod(output_shape)
+    taps = math.prod(conv.kernel_dims)
+    if conv.transposed:
+        multiply_adds = math.prod(case.input_shape) * (conv.out_channels // conv.groups) * taps
+    else:
+        multiply_adds = outputs * (conv.in_channels // conv.groups) * taps
     elements = math.prod(case.input_shape) + math.prod(conv.weight_shape()) + outputs
     elements += conv.out_channels if case.bias is not None else 0
     return Workload(multiply_adds, elements * np.dtype(DTYPES[case.dtype]).itemsize)

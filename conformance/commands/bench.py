@@ -44,7 +44,9 @@ def bench_command(args: argparse.Namespace) -> int:
     if not items:
         raise UsageError("no cases selected")
     broken = [item for item in items if isinstance(item, CaseError)]
-    cases = [item for item in items if isinstance(item, Case) and item.expect_error is None]
+    valid = [item for item in items if isinstance(item, Case) and item.expect_error is None]
+    cases = [case for case in valid if implementation.supports(case)]
+    missing = [case for case in valid if not implementation.supports(case)]  # an op it does not define
     skipped = [item for item in items if isinstance(item, Case) and item.expect_error is not None]
     for error in broken:
         print(error.format(snippets=True))
@@ -62,11 +64,15 @@ def bench_command(args: argparse.Namespace) -> int:
     print(format_table(results, implementation.name))
     for case in skipped:
         print(f"skipped {case.name}: expect_error (an invalid layer has no forward to time)")
+    for case in missing:
+        print(f"skipped {case.name}: {implementation.missing_reason(case)}")
     disagree = [r for r in results if not r.agrees]
-    print(summary_line(results, len(skipped), len(broken)))
+    print(summary_line(results, len(skipped) + len(missing), len(broken), ops=[case.conv.type for case in cases]))
     if args.json:
-        document = {"machine": machine.to_json(), "cases": [r.to_json() for r in results],
+        document = {"machine": machine.to_json(), "cases": [{**r.to_json(), "op": case.conv.type}
+                                                             for r, case in zip(results, cases)],
                     "skipped": [{"name": c.name, "reason": "expect_error"} for c in skipped]
+                    + [{"name": c.name, "reason": implementation.missing_reason(c)} for c in missing]
                     + [{"name": e.case_name or str(e.file), "reason": "broken case file"} for e in broken]}
         ensure_parent(args.json).write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     return 1 if disagree or broken else 0
@@ -129,17 +135,28 @@ def _short(name: str) -> str:
     return name if len(name) <= 24 else "…" + name[-23:]
 
 
-def summary_line(results: list[CaseBenchmark], skipped: int, broken: int) -> str:
-    """'N cases timed; ratio geometric mean X (max Y); M disagree with torch; ...'."""
+def summary_line(results: list[CaseBenchmark], skipped: int, broken: int, ops: list[str] | None = None) -> str:
+    """'N cases timed; ratio geometric mean X (max Y); M disagree with torch; ...'; with ``ops`` (each
+    result's torch.nn module) naming more than one op, the geometric mean of each op too."""
     ratios = [r.ratio for r in results if not r.error and math.isfinite(r.ratio) and r.ratio > 0]
     parts = [f"{len(results)} cases timed"]
     if ratios:
-        geometric_mean = math.exp(sum(map(math.log, ratios)) / len(ratios))
-        parts.append(f"time ratio to torch: geometric mean {geometric_mean:.2f}, worst {max(ratios):.2f}")
+        parts.append(f"time ratio to torch: geometric mean {_geometric_mean(ratios):.2f}, worst {max(ratios):.2f}")
+    if ops and len(set(ops)) > 1:
+        by_op: dict[str, list[float]] = {}
+        for result, op in zip(results, ops):
+            if not result.error and math.isfinite(result.ratio) and result.ratio > 0:
+                by_op.setdefault(op, []).append(result.ratio)
+        parts.append("by op: " + ", ".join(f"{op} {_geometric_mean(values):.2f} ({len(values)})"
+                                           for op, values in by_op.items()))
     disagree = sum(not r.agrees for r in results)
     parts.append(f"{disagree} disagree with torch or failed")
     if skipped:
-        parts.append(f"{skipped} skipped (expect_error)")
+        parts.append(f"{skipped} skipped")
     if broken:
         parts.append(f"{broken} broken case files")
     return "; ".join(parts)
+
+
+def _geometric_mean(values: list[float]) -> float:
+    return math.exp(sum(map(math.log, values)) / len(values))
