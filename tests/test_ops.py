@@ -12,6 +12,7 @@ import torch
 from conformance.backward import describe_gradient_index
 from conformance.errors import CaseError
 from conformance.implementations import load_implementation
+from conformance.loader import load_file
 from conformance.runner import PASSED, make_tensors, run_case
 from conformance.schema import CONV_TYPES, ConvConfig, conv_output_shape
 from conformance.tolerance import forward_bound, op_name
@@ -122,7 +123,7 @@ def test_output_shape_refuses_what_torch_refuses() -> None:
 # --- the torch oracle and the error bound ------------------------------------------------------
 
 def test_the_oracle_is_the_cases_torch_module_and_the_seed_shows_the_transposed_layout() -> None:
-    case = assert_is_case(load_one(ROOT, (ROOT / "cases/seed/convtranspose2d_groups3.yaml").read_text()))
+    (case,) = load_file(ROOT / "cases/seed/convtranspose2d_groups3.yaml")
     tensors = make_tensors(case)
     assert type(build_module(case, tensors.weight, None)).__mro__[1] is torch.nn.ConvTranspose2d
     output = torch_forward(case, tensors.input, tensors.weight, None).ravel()
@@ -165,7 +166,6 @@ def test_a_transposed_bound_counts_the_products_of_each_output_element() -> None
 
 @pytest.mark.parametrize("path", sorted((ROOT / "cases/networks").glob("nd_*.yaml")))
 def test_the_bound_rejects_a_planted_error_of_a_few_ulps_times_k(path: Path) -> None:
-    from conformance.loader import load_file
     from conformance.runner import compare_forward
 
     for case in load_file(path):
