@@ -97,44 +97,5 @@ def _shape_problem(result: Any, case: Case) -> str | None:
     return None
 
 
-SPATIAL_NAMES = {1: ("l",), 2: ("h", "w"), 3: ("d", "h", "w")}
-KERNEL_NAMES = {1: ("k",), 2: ("p", "q"), 3: ("r", "p", "q")}
-
-
-def describe_gradient_index(case: Case | None, tensor: str, index: tuple[int, ...]) -> str:
-    """Where an element of a gradient sits, in terms of groups. A convolution's weight is
-    ``dw[o, c, ...]`` (output channel, tap of its group's inputs); a transposed convolution's is
-    ``dw[c, j, ...]`` (input channel, output j of its group).
-
-    >>> describe_gradient_index(None, "grad_weight", (3, 1, 0, 2))
-    'dw[o=3, c=1, p=0, q=2]'
-    """
-    dims = case.conv.spatial_dims if case is not None else 2
-    transposed = case is not None and case.conv.transposed
-    batched = len(index) == dims + 2
-    names = {"grad_input": (("n",) if batched else ()) + ("c",) + SPATIAL_NAMES[dims],
-             "grad_weight": (("c", "j") if transposed else ("o", "c")) + KERNEL_NAMES[dims],
-             "grad_bias": ("o",)}[tensor]
-    text = f"{SYMBOLS[tensor]}[" + ", ".join(f"{n}={i}" for n, i in zip(names, index)) + "]"
-    if case is None or not case.conv.is_divisible:
-        return text
-    groups = case.conv.groups
-    in_per_group, out_per_group = case.conv.in_channels // groups, case.conv.out_channels // groups
-    if tensor == "grad_input":
-        c = index[names.index("c")]
-        g = c // in_per_group
-        readers = f"{g * out_per_group}-{(g + 1) * out_per_group - 1}" if out_per_group > 1 else f"{g * out_per_group}"
-        verb = "feeds" if transposed else "read by"
-        return text + f": input channel {c} is in group {g} of {groups}, {verb} output channel(s) {readers}"
-    if tensor == "grad_bias":
-        o = index[0]
-        return text + f": output channel {o} is in group {o // out_per_group} of {groups}"
-    if transposed:
-        c, j = index[0], index[1]
-        g = c // in_per_group
-        return text + (f": input channel {c} is in group {g} of {groups}; its column j={j} feeds output channel "
-                       f"{g * out_per_group + j}")
-    o, c = index[0], index[1]
-    g = o // out_per_group
-    return text + (f": output channel {o} is in group {g} of {groups}; its tap c={c} reads input channel "
-                   f"{g * in_per_group + c}")
+# Where an element of a gradient sits: conformance/indices.py (kept importable from here).
+from .indices import SPATIAL_NAMES, KERNEL_NAMES, describe_gradient_index  # noqa: E402,F401
