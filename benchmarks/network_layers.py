@@ -5,14 +5,20 @@
     python -m benchmarks.network_layers --onnx-path DIR # where `onnx` is installed, if not importable
     python -m benchmarks.network_layers --jit-only      # only the numba compile / cache-load times
     python -m benchmarks.network_layers --sweep         # + synthetic 3x3 layers, C_g = 4..64 (the chooser's threshold)
+    python -m benchmarks.network_layers --threads 1     # torch, numba and BLAS all on one thread
+    python -m benchmarks.network_layers --before DIR    # + an older reference_impl (DIR/reference_impl), same run
+    python -m benchmarks.network_layers --tables nd     # only the other ops' layers (conv2d, nd or all)
 
 All in one run, so the ratios compare like with like on a noisy machine: every implementation
 is timed in blocks after warm-up (see median_times for why not round-robin); we report the
 median. torch runs with set_num_threads(THREADS) under no_grad, numba (the "compiled" path)
 with set_num_threads(THREADS) too; NumPy's BLAS uses its own threads (OpenBLAS: one per core).
 Each table has two reference columns: "chosen" (choose_algorithm as installed: with numba when
-it imports) and "numpy" (choose_algorithm(use_compiled=False): what runs without numba).
-Nothing here asserts a time.
+it imports) and "numpy" (choose_algorithm(use_compiled=False): what runs without numba). A
+transposed layer has one: the reference's default ("phases": one stride-1 convolution per output
+phase, see reference_impl/backward.py). ``--before`` adds the conv2d of another checkout of
+reference_impl (e.g. ``git archive <commit> reference_impl | tar -x -C DIR``), timed in the same
+run, for before/after ratios that share the machine's state. Nothing here asserts a time.
 """
 from __future__ import annotations
 
@@ -26,19 +32,32 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from types import ModuleType
 from typing import Callable
 
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np
 
-from benchmarks.layers import LAYERS, Layer
-from reference_impl import conv2d
-from reference_impl.algorithms import ALGORITHMS, choose_algorithm, numba_available
-from reference_impl.geometry import plan_conv2d
+def _threads_from_argv(default: int = 2) -> int:
+    """--threads N, read before NumPy loads: OpenBLAS fixes its thread count when it is loaded."""
+    argv = sys.argv[1:]
+    return int(argv[argv.index("--threads") + 1]) if "--threads" in argv[:-1] else default
 
-THREADS = 2
+
+THREADS = _threads_from_argv()
+if __name__ == "__main__":
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", str(THREADS))  # BLAS on the same count as torch and numba
+
+import numpy as np  # noqa: E402
+
+import reference_impl  # noqa: E402
+from benchmarks.layers import LAYERS, ND_LAYERS, Layer  # noqa: E402
+from reference_impl import conv2d  # noqa: E402
+from reference_impl.algorithms import ALGORITHMS, choose_algorithm, numba_available  # noqa: E402
+from reference_impl.geometry import plan_conv  # noqa: E402
+
+TRANSPOSED_PATH = "phases"  # the label of a transposed layer's (only) reference path
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -85,14 +104,32 @@ def set_threads() -> None:
 
 
 def algorithms_for(layer: Layer) -> list[str]:
-    return [a for a in ALGORITHMS
-            if (a != "pointwise" or layer.kernel == 1) and (a != "compiled" or numba_available())]
+    """The algorithms a layer can be forced to (none for a transposed layer: it has one path)."""
+    if layer.transposed:
+        return []
+    one_by_one = all(k == 1 for k in layer.weight_shape[2:])
+    return [a for a in ALGORITHMS if (a != "pointwise" or one_by_one)
+            and (a != "compiled" or (numba_available() and layer.spatial_dims <= 2))]
 
 
 def chosen(layer: Layer, use_compiled: bool | None = None) -> str:
-    x_shape = (layer.batch, layer.in_channels, layer.size, layer.size)
-    w_shape = (layer.out_channels, layer.in_channels // layer.groups, layer.kernel, layer.kernel)
-    return choose_algorithm(plan_conv2d(x_shape, w_shape, None, **layer.conv_kwargs()), use_compiled)
+    if layer.transposed:
+        return TRANSPOSED_PATH
+    geometry = plan_conv(layer.input_shape, layer.weight_shape, None, **layer.conv_kwargs(),
+                         spatial_dims=layer.spatial_dims)
+    return choose_algorithm(geometry, use_compiled)
+
+
+def load_before(directory: str) -> ModuleType:
+    """An older checkout's reference_impl (DIR/reference_impl), imported as ``reference_before``."""
+    import importlib.util
+    init = Path(directory) / "reference_impl" / "__init__.py"
+    spec = importlib.util.spec_from_file_location("reference_before", init,
+                                                  submodule_search_locations=[str(init.parent)])
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    sys.modules["reference_before"] = module
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
 
 
 def import_onnx(extra_path: str | None):
@@ -125,32 +162,42 @@ def onnx_conv(onnx_mod, layer: Layer, w: np.ndarray) -> Callable[[np.ndarray], n
     return lambda x: session.run(None, {"X": x})[0]
 
 
-def time_layers(rounds: int, onnx_mod) -> list[dict]:
+def time_layers(rounds: int, onnx_mod, layers: list[Layer] = LAYERS, before: ModuleType | None = None) -> list[dict]:
     import torch
     set_threads()
     rows = []
-    for layer in LAYERS:
+    for layer in layers:
         x, w = layer.tensors()
         tx, tw = torch.from_numpy(x), torch.from_numpy(w)
         kw = layer.conv_kwargs()
+        torch_op, reference_op = getattr(torch.nn.functional, layer.op), getattr(reference_impl, layer.op)
 
         def run_torch():
             with torch.no_grad():
-                return torch.nn.functional.conv2d(tx, tw, None, **kw)
+                return torch_op(tx, tw, None, **kw)
 
         expected = run_torch().numpy()
+        tolerance = dict(rtol=1e-3, atol=1e-3 * max(1.0, float(np.abs(expected).max())))
+
+        def checked(function: Callable[[], np.ndarray], label: str) -> Callable[[], np.ndarray]:
+            got = function()
+            assert got.dtype == np.float32 and np.allclose(got, expected, **tolerance), label
+            return function
+
         fns: dict[str, Callable[[], object]] = {"torch": run_torch}
+        if layer.transposed:
+            fns[TRANSPOSED_PATH] = checked(lambda: reference_op(x, w, None, **kw), layer.op)
         for name in algorithms_for(layer):
-            got = conv2d(x, w, **kw, algorithm=name)
-            assert got.dtype == np.float32 and np.allclose(got, expected, rtol=1e-3, atol=1e-3), name
-            fns[name] = lambda name=name: conv2d(x, w, **kw, algorithm=name)
+            fns[name] = checked(lambda name=name: reference_op(x, w, None, **kw, algorithm=name), name)
+        if before is not None and layer.op == "conv2d":
+            fns["before"] = checked(lambda: before.conv2d(x, w, None, **kw), "before")
         times = median_times(fns, rounds)
-        if onnx_mod is not None:  # slow: fewer rounds, timed separately
+        if onnx_mod is not None and layer.op == "conv2d":  # slow: fewer rounds, timed separately
             run_onnx = onnx_conv(onnx_mod, layer, w)
             assert np.allclose(run_onnx(x), expected, rtol=1e-3, atol=1e-3)
             times.update(median_times({"onnx": lambda: run_onnx(x)}, max(3, rounds // 3), warmup=1))
-        rows.append({"layer": layer.name, "chosen": chosen(layer), "numpy_chosen": chosen(layer, use_compiled=False),
-                     "gflop": layer.flops / 1e9, "seconds": times})
+        rows.append({"layer": layer.name, "op": layer.op, "chosen": chosen(layer),
+                     "numpy_chosen": chosen(layer, use_compiled=False), "gflop": layer.flops / 1e9, "seconds": times})
         print(f"  timed {layer.name}", file=sys.stderr)
     return rows
 
@@ -185,14 +232,16 @@ def geomean(values: list[float]) -> float:
 
 def print_table(rows: list[dict], stat: str, summary: bool = True) -> None:
     """One table of times (ms) and ratios to torch, all from the same statistic (median or min)."""
-    algos = [a for a in ALGORITHMS if any(a in row["seconds"] for row in rows)]
-    has_onnx = "onnx" in rows[0]["seconds"]
+    algos = [a for a in [*ALGORITHMS, TRANSPOSED_PATH] if any(a in row["seconds"] for row in rows)]
+    has_onnx = all("onnx" in row["seconds"] for row in rows)
+    has_before = all("before" in row["seconds"] for row in rows)
     print(f"\n{stat} of the rounds: ms (ratio to torch)")
     header = f"{'layer':30s} {'torch ms':>9s} " + " ".join(f"{a:>16s}" for a in algos)
     header += f" {'chosen':>9s} {'ref/torch':>9s} {'numpy':>9s} {'np/torch':>9s}"
     header += f" {'onnx ms':>9s} {'onnx/ref':>9s}" if has_onnx else ""
+    header += f" {'before ms':>9s} {'bef/torch':>9s}" if has_before else ""
     print(header)
-    ratios: dict[str, list[float]] = {a: [] for a in algos + ["chosen", "numpy", "onnx"]}
+    ratios: dict[str, list[float]] = {a: [] for a in algos + ["chosen", "numpy", "onnx", "before"]}
     for row in rows:
         s = {name: v[stat] for name, v in row["seconds"].items()}
         t = s["torch"]
@@ -211,12 +260,16 @@ def print_table(rows: list[dict], stat: str, summary: bool = True) -> None:
         if has_onnx:
             ratios["onnx"].append(s["onnx"] / ref)
             line += f" {s['onnx'] * 1e3:9.2f} {s['onnx'] / ref:9.1f}"
+        if has_before:
+            ratios["before"].append(s["before"] / t)
+            line += f" {s['before'] * 1e3:9.2f} {s['before'] / t:9.2f}"
         print(line)
     if not summary:
         return
     print("geometric mean of ratios to torch: " + ", ".join(
         f"{k} {geomean(v):.2f} (over {len(v)})" for k, v in ratios.items() if v and k != "onnx"))
-    print("max ratio to torch: " + ", ".join(f"{k} {max(ratios[k]):.2f}" for k in ("chosen", "numpy")))
+    print("max ratio to torch: " + ", ".join(f"{k} {max(ratios[k]):.2f}" for k in ("chosen", "numpy", "before")
+                                             if ratios[k]))
     if has_onnx:
         print(f"geometric mean onnx/reference (speed-up of the reference over ONNX): {geomean(ratios['onnx']):.1f}")
 
@@ -254,9 +307,10 @@ def memory_child(impl: str, index: int) -> None:
         import torch
         torch.set_grad_enabled(False)
         tx, tw = torch.from_numpy(x), torch.from_numpy(w)
-        run = lambda: torch.nn.functional.conv2d(tx, tw, None, **layer.conv_kwargs())  # noqa: E731
+        run = lambda: getattr(torch.nn.functional, layer.op)(tx, tw, None, **layer.conv_kwargs())  # noqa: E731
     else:
-        run = lambda: conv2d(x, w, **layer.conv_kwargs(), algorithm=None if impl == "reference" else impl)  # noqa: E731
+        run = lambda: getattr(reference_impl, layer.op)(x, w, **layer.conv_kwargs(),  # noqa: E731
+                                                         algorithm=None if impl == "reference" else impl)
     run()  # warm call: torch's one-time set-up (oneDNN kernels, caches) is not a per-call cost
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")
@@ -270,7 +324,7 @@ def measure_memory(indices: list[int]) -> list[dict]:
     rows = []
     for index in indices:
         layer = LAYERS[index]
-        row = {"layer": layer.name, "input_kib": layer.batch * layer.in_channels * layer.size**2 * 4 // 1024}
+        row = {"layer": layer.name, "input_kib": math.prod(layer.input_shape) * 4 // 1024}
         for impl in ["torch", "reference", *algorithms_for(layer)]:
             result = subprocess.run([sys.executable, "-m", "benchmarks.network_layers", "--memory-child", impl, str(index)],
                                     env=env, cwd=REPO, capture_output=True, text=True, check=True)
@@ -358,6 +412,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", help="write all results here")
     parser.add_argument("--sweep", action="store_true", help="also time synthetic 3x3 layers over channels per group")
     parser.add_argument("--jit-only", action="store_true", help="only measure numba's compile and cache-load times")
+    parser.add_argument("--threads", type=int, default=THREADS, help="threads for torch, numba and OpenBLAS (default 2)")
+    parser.add_argument("--before", metavar="DIR", help="also time DIR/reference_impl's conv2d (an older checkout)")
+    parser.add_argument("--tables", choices=("conv2d", "nd", "all"), default="all",
+                        help="conv2d: the Conv2d layers; nd: the other ops' layers")
     parser.add_argument("--memory-child", nargs=2, metavar=("IMPL", "LAYER_INDEX"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.memory_child:
@@ -365,16 +423,23 @@ def main(argv: list[str] | None = None) -> None:
     if args.jit_only:
         return print_jit(measure_jit())
 
-    results: dict = {"environment": environment()}
+    results: dict = {"environment": {**environment(), "before": args.before}}
     print(json.dumps(results["environment"]))
     onnx_mod = import_onnx(args.onnx_path)
     if onnx_mod is None:
         print("onnx not importable: skipping ONNX's reference evaluator (see --onnx-path)")
     results["roofline"] = roofline()
     print("roofline: numpy float32 GEMM 2048^3 {gemm_gflops:.0f} GFLOP/s, large copy {copy_gbps:.1f} GB/s".format(**results["roofline"]))
-    results["layers"] = time_layers(args.rounds, onnx_mod)
-    print_table(results["layers"], "median")
-    print_table(results["layers"], "min")
+    before = load_before(args.before) if args.before else None
+    if args.tables in ("conv2d", "all"):
+        results["layers"] = time_layers(args.rounds, onnx_mod, LAYERS, before)
+        print_table(results["layers"], "median")
+        print_table(results["layers"], "min")
+    if args.tables in ("nd", "all"):
+        results["nd_layers"] = time_layers(args.rounds, None, ND_LAYERS)
+        print("\nthe other ops' layers (conv1d, conv3d, conv_transpose2d)")
+        print_table(results["nd_layers"], "median")
+        print_table(results["nd_layers"], "min")
     if args.sweep:
         results["sweep"] = time_sweep(args.rounds)
         print("\nchannels-per-group sweep (not in the geometric means above)")
