@@ -28,10 +28,14 @@ def check_backward(run: CaseRun) -> list[Check]:
     name = implementation.name
     backward_name = implementation.backward_name_for(case)
     if implementation.backward_function_for(case) is None:
-        function = name.rpartition(":")[2] if ":" in name else case.conv.functional_name
-        return [Check("backward", True, f"backward skipped: {name} offers no {case.conv.functional_name} backward "
-                                        f"(give it a `backward` attribute or define {function}_backward beside it; "
-                                        f"see README)", skipped=True)]
+        op = case.conv.functional_name
+        if ":" in name:  # one function (a conv2d): its backward is <function>_backward beside it
+            function = name.rpartition(":")[2]
+            return [Check("backward", True, f"backward skipped: {name} offers no backward (give it a `backward` "
+                                            f"attribute or define {function}_backward beside it; see README)",
+                          skipped=True)]
+        return [Check("backward", True, f"backward skipped: {name} offers no backward for {op} (define "
+                                        f"{op}_backward beside {op}; see README)", skipped=True)]
     arguments = (tensors.grad_output, tensors.input, tensors.weight, tensors.bias)
     impl, impl_error, impl_seconds = _call(lambda: implementation.backward(case, *arguments))
     oracle, oracle_error, _ = _call(lambda: torch_backward(case, *arguments, device=run.device))
