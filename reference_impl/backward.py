@@ -87,11 +87,54 @@ def _phase_plan(phase: int, stride: int, dilation: int, kernel: int, dy_length: 
     return taps[::-1], step, -largest_shift, phase_length + (len(taps) - 1) * step
 
 
-def padded_input_gradient(dy: np.ndarray, weight: np.ndarray, geo: ConvGeometry) -> np.ndarray:
+INPUT_GRADIENT_PATHS = ("phases", "scatter")
+
+
+def choose_input_gradient_path(geo: ConvGeometry, dtype: np.dtype) -> str:
+    """"phases" where each phase's convolution takes the compiled path (few output channels per
+    group: depthwise upsamplers), else "scatter" (one GEMM for all taps: many channels per group,
+    where the phases' convolutions would each rebuild their windows). docs/performance.md."""
+    from .algorithms import COMPILED_DTYPES, COMPILED_MAX_CHANNELS_PER_GROUP, numba_available
+    compiled = numba_available() and np.dtype(dtype) in COMPILED_DTYPES and geo.spatial_dims <= 2
+    few = geo.out_channels_per_group <= COMPILED_MAX_CHANNELS_PER_GROUP
+    return "phases" if (few and compiled) or geo.out_channels_per_group == 1 else "scatter"
+
+
+def padded_input_gradient(dy: np.ndarray, weight: np.ndarray, geo: ConvGeometry, path: str | None = None) -> np.ndarray:
     """The gradient of the padded input, (N, C_in, *padded), from dy (N, C_out, *dy_size).
 
     ``dy_size`` may be shorter than ``geo.output_size`` (a transposed convolution's output_padding:
-    the missing positions are zeros). Computed phase by phase (sub-pixel decomposition): each of
+    the missing positions are zeros). Two ways, same sums (``path`` forces one, for the tests):
+    :func:`input_gradient_by_phases` and :func:`input_gradient_by_scatter`.
+    """
+    path = choose_input_gradient_path(geo, dy.dtype) if path is None else path
+    if path not in INPUT_GRADIENT_PATHS:
+        raise ValueError(f"unknown input-gradient path {path!r}, should be one of {INPUT_GRADIENT_PATHS}")
+    return (input_gradient_by_phases if path == "phases" else input_gradient_by_scatter)(dy, weight, geo)
+
+
+def input_gradient_by_scatter(dy: np.ndarray, weight: np.ndarray, geo: ConvGeometry) -> np.ndarray:
+    """col2im: per group, one GEMM gives every tap's contribution of every dy element at once,
+    (C_g*T, O_g) @ (O_g, positions); then each tap's plane is added into the padded-input
+    positions it reaches, i*s + t*d (a strided slice per tap). What the loop version does, with
+    the sums over output channels done by BLAS."""
+    G, C_g, O_g = geo.groups, geo.in_channels_per_group, geo.out_channels_per_group
+    batch, dy_size, taps = dy.shape[0], dy.shape[2:], math.prod(geo.kernel)
+    # weight (C_out, C_g, *k) = (G, O_g, C_g, T) -> (G, C_g, T, O_g) -> (G, C_g*T, O_g)
+    w = weight.reshape(G, O_g, C_g, taps).transpose(0, 2, 3, 1).reshape(G, C_g * taps, O_g)
+    y = dy.reshape(batch, G, O_g, math.prod(dy_size))                            # (N, G, O_g, positions)
+    cols = w * y if O_g == 1 else np.matmul(w, y)                                # (N, G, C_g*T, positions)
+    cols = cols.reshape(batch, geo.in_channels, taps, *dy_size)                  # (N, C_in, T, *dy_size)
+    grad = np.zeros((batch, geo.in_channels, *geo.padded_size), dtype=dy.dtype)  # (N, C_in, *padded)
+    for t, tap in enumerate(itertools.product(*(range(k) for k in geo.kernel))):
+        reached = tuple(slice(k * d, k * d + (n - 1) * s + 1, s)
+                        for k, d, n, s in zip(tap, geo.dilation, dy_size, geo.stride))
+        grad[(slice(None), slice(None), *reached)] += cols[:, :, t]
+    return grad
+
+
+def input_gradient_by_phases(dy: np.ndarray, weight: np.ndarray, geo: ConvGeometry) -> np.ndarray:
+    """The padded input's gradient phase by phase (sub-pixel decomposition): each of
     the prod(stride) phases of the padded input is a stride-1 grouped convolution of ``dy`` with
     the taps that land on it, run by the fast forward convolution itself; no zero-stuffed ``dy``,
     so no multiplications by inserted zeros. The weight (C_out, C_g, *k) is read as a layer from

@@ -159,3 +159,25 @@ def test_transposed_grad_output_of_the_wrong_shape_is_refused() -> None:
     for function in (reference_impl.conv_transpose1d_backward, reference_impl.conv_transpose1d_loops_backward):
         with pytest.raises(ValueError, match=r"grad_output has shape \[1, 2, 5\], the output's is \[1, 2, 6\]"):
             function(np.ones((1, 2, 5)), np.ones((1, 2, 3)), np.ones((2, 1, 2)), None, 2, 0, 0, 2)
+
+
+@pytest.mark.parametrize("path", ["phases", "scatter"])
+@pytest.mark.parametrize("d", [1, 2, 3])
+def test_both_input_gradient_paths_match_the_loops(path: str, d: int) -> None:
+    """The two ways of computing the padded input's gradient (what the transposed convolution is),
+    forced, against the loop version; dy one position short in the first dim, as output_padding leaves it."""
+    from reference_impl.backward import padded_input_gradient
+    from reference_impl.backward_loops import padded_input_gradient_loops
+    rng = np.random.default_rng(d)
+    for groups, in_per_group, out_per_group in ((1, 3, 4), (2, 2, 1), (3, 1, 1), (2, 1, 3)):
+        geo = reference_impl.plan_conv((2, groups * in_per_group, *(9, 8, 7)[:d]),
+                                       (groups * out_per_group, in_per_group, *(3, 2, 2)[:d]), None,
+                                       (2, 1, 3)[:d], (1, 0, 2)[:d], (1, 2, 1)[:d], groups, spatial_dims=d)
+        short = (geo.output_size[0] - 1, *geo.output_size[1:])
+        dy = rng.standard_normal((2, groups * out_per_group, *short))
+        weight = rng.standard_normal((groups * out_per_group, in_per_group, *geo.kernel))
+        np.testing.assert_allclose(padded_input_gradient(dy, weight, geo, path),
+                                   padded_input_gradient_loops(dy, weight, geo, np.dtype(np.float64)),
+                                   rtol=1e-10, atol=1e-12, err_msg=f"groups {groups}")
+    with pytest.raises(ValueError, match="unknown input-gradient path"):
+        padded_input_gradient(dy, weight, geo, "fft")
