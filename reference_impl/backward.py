@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import NamedTuple
+from typing import NamedTuple, Sequence
 
 import numpy as np
 
@@ -100,8 +100,14 @@ def choose_input_gradient_path(geo: ConvGeometry, dtype: np.dtype) -> str:
     return "phases" if (few and compiled) or geo.out_channels_per_group == 1 else "scatter"
 
 
-def padded_input_gradient(dy: np.ndarray, weight: np.ndarray, geo: ConvGeometry, path: str | None = None) -> np.ndarray:
-    """The gradient of the padded input, (N, C_in, *padded), from dy (N, C_out, *dy_size).
+Crop = Sequence[tuple[int, int]]  # per spatial dim, the [start, stop) of padded positions wanted
+
+
+def padded_input_gradient(dy: np.ndarray, weight: np.ndarray, geo: ConvGeometry, path: str | None = None,
+                          crop: Crop | None = None) -> np.ndarray:
+    """The gradient of the padded input, (N, C_in, *padded), from dy (N, C_out, *dy_size); only
+    the region ``crop`` of it when given (N, C_in, *cropped): the input itself for zero padding,
+    a transposed convolution's output.
 
     ``dy_size`` may be shorter than ``geo.output_size`` (a transposed convolution's output_padding:
     the missing positions are zeros). Two ways, same sums (``path`` forces one, for the tests):
@@ -110,14 +116,17 @@ def padded_input_gradient(dy: np.ndarray, weight: np.ndarray, geo: ConvGeometry,
     path = choose_input_gradient_path(geo, dy.dtype) if path is None else path
     if path not in INPUT_GRADIENT_PATHS:
         raise ValueError(f"unknown input-gradient path {path!r}, should be one of {INPUT_GRADIENT_PATHS}")
-    return (input_gradient_by_phases if path == "phases" else input_gradient_by_scatter)(dy, weight, geo)
+    crop = [(0, n) for n in geo.padded_size] if crop is None else crop
+    if path == "phases":
+        return input_gradient_by_phases(dy, weight, geo, crop)
+    return input_gradient_by_scatter(dy, weight, geo)[(slice(None), slice(None), *(slice(a, b) for a, b in crop))]
 
 
 def input_gradient_by_scatter(dy: np.ndarray, weight: np.ndarray, geo: ConvGeometry) -> np.ndarray:
     """col2im: per group, one GEMM gives every tap's contribution of every dy element at once,
     (C_g*T, O_g) @ (O_g, positions); then each tap's plane is added into the padded-input
     positions it reaches, i*s + t*d (a strided slice per tap). What the loop version does, with
-    the sums over output channels done by BLAS."""
+    the sums over output channels done by BLAS. Returns (N, C_in, *padded)."""
     G, C_g, O_g = geo.groups, geo.in_channels_per_group, geo.out_channels_per_group
     batch, dy_size, taps = dy.shape[0], dy.shape[2:], math.prod(geo.kernel)
     # weight (C_out, C_g, *k) = (G, O_g, C_g, T) -> (G, C_g, T, O_g) -> (G, C_g*T, O_g)
@@ -133,40 +142,48 @@ def input_gradient_by_scatter(dy: np.ndarray, weight: np.ndarray, geo: ConvGeome
     return grad
 
 
-def input_gradient_by_phases(dy: np.ndarray, weight: np.ndarray, geo: ConvGeometry) -> np.ndarray:
-    """The padded input's gradient phase by phase (sub-pixel decomposition): each of
-    the prod(stride) phases of the padded input is a stride-1 grouped convolution of ``dy`` with
-    the taps that land on it, run by the fast forward convolution itself; no zero-stuffed ``dy``,
-    so no multiplications by inserted zeros. The weight (C_out, C_g, *k) is read as a layer from
-    C_out to C_in channels: (G, O_g, C_g, *k) -> swap the channel axes within each group ->
+def input_gradient_by_phases(dy: np.ndarray, weight: np.ndarray, geo: ConvGeometry, crop: Crop) -> np.ndarray:
+    """The padded input's gradient, region ``crop``, phase by phase (sub-pixel decomposition): each
+    of the prod(stride) phases of the padded input is a stride-1 grouped convolution of ``dy``
+    with the taps that land on it, run by the fast forward convolution itself; no zero-stuffed
+    ``dy``, so no multiplications by inserted zeros, and only the phase positions inside ``crop``
+    are computed, written straight to their place. The weight (C_out, C_g, *k) is read as a layer
+    from C_out to C_in channels: (G, O_g, C_g, *k) -> swap the channel axes within each group ->
     (G, C_g, O_g, *k) -> (C_in, O_g, *k), taps reversed.
     """
     G, C_g, O_g = geo.groups, geo.in_channels_per_group, geo.out_channels_per_group
     batch, d = dy.shape[0], geo.spatial_dims
     swapped = weight.reshape(G, O_g, C_g, *geo.kernel).swapaxes(1, 2)          # (G, C_g, O_g, *k)
     swapped = swapped.reshape(geo.in_channels, O_g, *geo.kernel)               # (C_in, O_g, *k)
-    grad = np.zeros((batch, geo.in_channels, *geo.padded_size), dtype=dy.dtype)  # (N, C_in, *padded)
+    grad = np.zeros((batch, geo.in_channels, *(b - a for a, b in crop)), dtype=dy.dtype)  # (N, C_in, *cropped)
     for phase in itertools.product(*(range(s) for s in geo.stride)):
-        lengths = [len(range(a, padded, s)) for a, padded, s in zip(phase, geo.padded_size, geo.stride)]
-        plans = [_phase_plan(a, s, dil, k, n, length) for a, s, dil, k, n, length
-                 in zip(phase, geo.stride, geo.dilation, geo.kernel, dy.shape[2:], lengths)]
+        # Phase positions u with start <= u*s + a < stop: u in [first_u, end_u).
+        first_u = [max(0, -(-(start - a) // s)) for a, s, (start, _) in zip(phase, geo.stride, crop)]
+        end_u = [-(-(stop - a) // s) for a, s, (_, stop) in zip(phase, geo.stride, crop)]
+        plans = [_phase_plan(a, s, dil, k, n, end - first) for a, s, dil, k, n, first, end
+                 in zip(phase, geo.stride, geo.dilation, geo.kernel, dy.shape[2:], first_u, end_u)]
         if any(plan is None for plan in plans):
-            continue  # no tap reaches this phase: its gradient stays zero
-        # dy, shifted and cut or zero-extended to the window this phase's correlation reads.
-        window = np.zeros((batch, geo.out_channels, *(p[3] for p in plans)), dtype=dy.dtype)  # (N, C_out, *window)
-        source, target = [], []
-        for (_, _, first, length), n in zip(plans, dy.shape[2:]):
+            continue  # no tap reaches this phase (or none of it is wanted): its gradient stays zero
+        # The window of dy this phase's correlation reads, from its first wanted position on: a
+        # slice of dy plus zero padding (done by the convolution, inside the compiled kernel).
+        source, pads = [], []
+        for (_, _, first, length), u0, n in zip(plans, first_u, dy.shape[2:]):
+            first += u0
             lo, hi = max(0, first), min(n, first + length)
-            source.append(slice(lo, max(lo, hi)))
-            target.append(slice(lo - first, lo - first + max(0, hi - lo)))
-        window[(slice(None), slice(None), *target)] = dy[(slice(None), slice(None), *source)]
-        sub_kernel = swapped[(slice(None), slice(None), *np.ix_(*(p[0] for p in plans)))]  # (C_in, O_g, *taps)
-        phase_geo = ConvGeometry(batch=batch, in_channels=geo.out_channels, spatial=window.shape[2:],
-                                 out_channels=geo.in_channels, groups=G, kernel=sub_kernel.shape[2:],
-                                 stride=(1,) * d, dilation=tuple(p[1] for p in plans), pads=(0,) * (2 * d),
-                                 padding_mode="zeros", unbatched=False)
-        grad[(slice(None), slice(None), *(slice(a, None, s) for a, s in zip(phase, geo.stride)))] = \
-            convolve_planned(window, np.ascontiguousarray(sub_kernel), phase_geo)  # (N, C_in, *lengths)
+            if hi <= lo:
+                break  # the window lies wholly in the zeros
+            source.append(slice(lo, hi))
+            pads += [lo - first, first + length - hi]
+        else:
+            window = dy[(slice(None), slice(None), *source)]                         # (N, C_out, *kept)
+            sub_kernel = swapped[(slice(None), slice(None), *np.ix_(*(p[0] for p in plans)))]  # (C_in, O_g, *taps)
+            phase_geo = ConvGeometry(batch=batch, in_channels=geo.out_channels, spatial=window.shape[2:],
+                                     out_channels=geo.in_channels, groups=G, kernel=sub_kernel.shape[2:],
+                                     stride=(1,) * d, dilation=tuple(p[1] for p in plans), pads=tuple(pads),
+                                     padding_mode="zeros", unbatched=False)
+            target = tuple(slice(a + u0 * s - start, None, s) for a, u0, s, (start, _) in zip(phase, first_u, geo.stride, crop))
+            grad[(slice(None), slice(None), *target)] = \
+                convolve_planned(window, np.ascontiguousarray(sub_kernel), phase_geo)  # (N, C_in, *phase positions)
     return grad
 
 
@@ -215,10 +232,14 @@ def convolve_backward(
     x = input.astype(dtype, copy=False).reshape(geo.batched_input_shape)                   # (N, C_in, *spatial)
     dy = grad_output.astype(dtype, copy=False).reshape(geo.batch, geo.out_channels, *geo.output_size)  # (N, C_out, *out)
     w = weight.astype(dtype, copy=False)
-    grad_input = fold_padding(padded_input_gradient(dy, w, geo), geo)                     # (N, C_in, *spatial)
+    if geo.padding_mode == "zeros":  # the zero border copied nothing: compute the input's region only
+        inside = [(before, before + n) for (before, _), n in zip(geo.pad_pairs, geo.spatial)]
+        grad_input = padded_input_gradient(dy, w, geo, crop=inside)                       # (N, C_in, *spatial)
+    else:
+        grad_input = fold_padding(padded_input_gradient(dy, w, geo), geo)                 # (N, C_in, *spatial)
     grad_weight = weight_gradient(x, dy, geo)                                             # (C_out, C_g, *k)
     grad_bias = None if bias is None else dy.sum(axis=(0, *range(2, 2 + spatial_dims)))  # (C_out,)
-    return ConvGradients(grad_input.reshape(input.shape).astype(dtype, copy=False),
+    return ConvGradients(np.ascontiguousarray(grad_input).reshape(input.shape).astype(dtype, copy=False),
                          grad_weight.astype(dtype, copy=False), grad_bias)
 
 

@@ -71,7 +71,8 @@ def convolve_transpose(
                               output_padding, groups, dilation, padding_mode, spatial_dims=spatial_dims)
     dtype = result_dtype(input, weight, bias)
     x = input.astype(dtype, copy=False).reshape(geo.conv.batch, geo.in_channels, *geo.input_size)  # (N, C_in, *S)
-    out = crop_padding(padded_input_gradient(x, weight.astype(dtype, copy=False), geo.conv), geo)  # (N, C_out, *S_out)
+    inside = [(before, before + n) for (before, _), n in zip(geo.conv.pad_pairs, geo.output_size)]  # padding cut off
+    out = padded_input_gradient(x, weight.astype(dtype, copy=False), geo.conv, crop=inside)  # (N, C_out, *S_out)
     if bias is not None:
         out = out + np.asarray(bias, dtype=dtype).reshape(-1, *(1,) * spatial_dims)  # (C_out, 1, ...) broadcast
     return np.ascontiguousarray(out, dtype=dtype).reshape(geo.output_shape)
