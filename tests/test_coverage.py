@@ -121,3 +121,52 @@ def test_coverage_command_prints_the_grid_and_writes_json(tmp_path: Path, capsys
     assert "  padding: padding int > 0" in out.splitlines()
     assert json.loads(report.read_text()) == grid.to_dict()
     assert main(["coverage", "/no/such/cases"]) == 2
+
+
+# The other ops: their own rules (output_padding, zeros-only padding mode, input rank) and the
+# shared ones, each against what torch.nn.<type> itself refuses.
+ND_LAYERS = [
+    (dict(type="ConvTranspose2d", stride=2, output_padding=2), (1, 2, 3, 3),
+     {"output_padding not smaller than stride or dilation"}),
+    (dict(type="ConvTranspose1d", stride=2, dilation=3, output_padding=2), (1, 2, 3), set()),  # below dilation
+    (dict(type="ConvTranspose3d", padding_mode="reflect"), (1, 2, 2, 2, 2), {"transposed with padding_mode other than zeros"}),
+    (dict(type="ConvTranspose1d", kernel_size=5), (1, 2, 2), set()),  # a transposed kernel may exceed the input
+    (dict(type="Conv1d", kernel_size=5), (1, 2, 2), {"kernel larger than padded input"}),
+    (dict(type="Conv3d", padding=(0, 0, 3), padding_mode="reflect"), (1, 2, 2, 2, 3), {"reflect padding >= input size"}),
+    (dict(type="Conv3d", stride=(1, 0, 1)), (1, 2, 2, 2, 2), {"stride <= 0"}),
+    (dict(type="Conv1d"), (1, 2, 3, 3), {"input rank not the op's (Conv2d: 3-D or 4-D)"}),
+    (dict(type="ConvTranspose3d"), (1, 3, 2, 2, 2), {"input channels != in_channels"}),
+    (dict(type="ConvTranspose2d", in_channels=3, groups=2), (1, 3, 2, 2), {"in_channels not divisible by groups"}),
+    (dict(type="Conv1d", padding="same", kernel_size=4), (2, 5), set()),
+]
+
+
+@pytest.mark.parametrize("arguments,input_shape,kinds", ND_LAYERS)
+def test_error_kinds_of_every_op_agree_with_what_torch_refuses(arguments: dict, input_shape: tuple, kinds: set) -> None:
+    conv = ConvConfig(**{"in_channels": 2, "out_channels": 2, "kernel_size": 1, **arguments})
+    assert error_kinds_of(conv, input_shape) == kinds
+    try:
+        module = getattr(torch.nn, conv.type)(**conv.torch_kwargs())
+        module(torch.from_numpy(np.ones(input_shape, dtype=np.float32)))
+        refused = False
+    except (RuntimeError, ValueError):
+        refused = True
+    assert refused == bool(kinds)
+
+
+def test_the_op_matrix_crosses_every_cell_with_each_op(tmp_path: Path) -> None:
+    from conformance.coverage import op_matrix
+
+    write_case(tmp_path, LIBRARY + """---
+name: lib/transposed
+conv: {type: ConvTranspose1d, in_channels: 2, out_channels: 4, kernel_size: 3, stride: 2, output_padding: 1, groups: 2}
+input: {random: {}, shape: [2, 5]}
+""", "lib.yaml")
+    grid = coverage_grid(load_cases([tmp_path / "cases"]))
+    matrix = op_matrix(grid)
+    assert matrix["ConvTranspose1d"][("output_padding", "transposed, output_padding > 0")] == 1
+    assert matrix["ConvTranspose1d"][("batch", "unbatched (C, *spatial)")] == 1
+    assert matrix["Conv2d"][("batch", "unbatched (C, *spatial)")] == 1
+    assert matrix["Conv2d"][("error kind", "stride <= 0")] == 1  # error cases count on the op axis too
+    text = format_coverage(grid)
+    assert "by op (C = Conv, T = ConvTranspose" in text and "C1d  C2d  C3d  T1d  T2d  T3d" in text
