@@ -63,6 +63,10 @@ class Comparison:
         if self.mismatched:
             share = 100.0 * self.mismatched / max(self.total, 1)
             return f"{self.label}: {self.mismatched} of {self.total} elements differ ({share:.3g}%)"
+        if self.total == 0:
+            return f"{self.label}: no elements to compare (both outputs are empty)"
+        if self.total == 1:
+            return f"{self.label}: the 1 element agrees (abs error {self.max_abs_error:.3g})"
         return f"{self.label}: all {self.total} elements agree (max abs error {self.max_abs_error:.3g})"
 
 
