@@ -122,3 +122,21 @@ def test_a_product_over_the_limit_is_refused(tmp_path: Path) -> None:
     (message,) = messages(items[0])
     assert message.startswith(f"3:sweep: the sweep expands to {side * side:,} cases ({side} stride x {side} dilation)")
     assert f"over the limit of {MAX_SWEEP_CASES}" in message
+
+
+def test_the_op_is_sweepable_and_the_weight_layout_follows_each_expansion(tmp_path: Path) -> None:
+    cases = load(tmp_path, """
+        name: demo/ops
+        conv: {in_channels: 4, out_channels: 6, kernel_size: 3, stride: 2, groups: 2}
+        input: {random: {}, shape: [1, 4, 5, 5]}
+        sweep:
+          type: [Conv2d, ConvTranspose2d]
+          output_padding: [0, 1]
+    """)
+    by_name = {item.case_name if isinstance(item, CaseError) else item.name: item for item in cases}
+    conv = by_name["demo/ops[type=Conv2d,output_padding=0]"]
+    assert isinstance(conv, CaseError)  # Conv2d takes no output_padding: that expansion alone is refused
+    assert any("Conv2d takes no 'output_padding'" in line for line in messages(conv))
+    transposed = by_name["demo/ops[type=ConvTranspose2d,output_padding=1]"]
+    assert make_tensors(transposed).weight.shape == (4, 3, 3, 3)   # (in, out/groups, kH, kW)
+    assert transposed.conv.output_padding == 1
