@@ -15,8 +15,9 @@ median. torch runs with set_num_threads(THREADS) under no_grad, numba (the "comp
 with set_num_threads(THREADS) too; NumPy's BLAS uses its own threads (OpenBLAS: one per core).
 Each table has two reference columns: "chosen" (choose_algorithm as installed: with numba when
 it imports) and "numpy" (choose_algorithm(use_compiled=False): what runs without numba). A
-transposed layer has one: the reference's default ("phases": one stride-1 convolution per output
-phase, see reference_impl/backward.py). ``--before`` adds the conv2d of another checkout of
+transposed layer has one: the reference's default, the path of the input-gradient it is ("phases":
+one stride-1 convolution per output phase; "scatter": one GEMM then a strided add per tap; see
+reference_impl/backward.py). ``--before`` adds the conv2d of another checkout of
 reference_impl (e.g. ``git archive <commit> reference_impl | tar -x -C DIR``), timed in the same
 run, for before/after ratios that share the machine's state. Nothing here asserts a time.
 """
@@ -57,7 +58,7 @@ from reference_impl import conv2d  # noqa: E402
 from reference_impl.algorithms import ALGORITHMS, choose_algorithm, numba_available  # noqa: E402
 from reference_impl.geometry import plan_conv  # noqa: E402
 
-TRANSPOSED_PATH = "phases"  # the label of a transposed layer's (only) reference path
+TRANSPOSED_PATHS = ("phases", "scatter")  # a transposed layer's reference path (reference_impl/backward.py)
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -113,8 +114,11 @@ def algorithms_for(layer: Layer) -> list[str]:
 
 
 def chosen(layer: Layer, use_compiled: bool | None = None) -> str:
-    if layer.transposed:
-        return TRANSPOSED_PATH
+    if layer.transposed:  # the path of the convolution's input-gradient it is
+        from reference_impl.backward import choose_input_gradient_path
+        geometry = reference_impl.plan_conv_transpose(layer.input_shape, layer.weight_shape, None, **layer.conv_kwargs(),
+                                                      spatial_dims=layer.spatial_dims).conv
+        return choose_input_gradient_path(geometry, np.dtype(np.float32))
     geometry = plan_conv(layer.input_shape, layer.weight_shape, None, **layer.conv_kwargs(),
                          spatial_dims=layer.spatial_dims)
     return choose_algorithm(geometry, use_compiled)
@@ -186,7 +190,7 @@ def time_layers(rounds: int, onnx_mod, layers: list[Layer] = LAYERS, before: Mod
 
         fns: dict[str, Callable[[], object]] = {"torch": run_torch}
         if layer.transposed:
-            fns[TRANSPOSED_PATH] = checked(lambda: reference_op(x, w, None, **kw), layer.op)
+            fns[chosen(layer)] = checked(lambda: reference_op(x, w, None, **kw), layer.op)
         for name in algorithms_for(layer):
             fns[name] = checked(lambda name=name: reference_op(x, w, None, **kw, algorithm=name), name)
         if before is not None and layer.op == "conv2d":
@@ -232,7 +236,7 @@ def geomean(values: list[float]) -> float:
 
 def print_table(rows: list[dict], stat: str, summary: bool = True) -> None:
     """One table of times (ms) and ratios to torch, all from the same statistic (median or min)."""
-    algos = [a for a in [*ALGORITHMS, TRANSPOSED_PATH] if any(a in row["seconds"] for row in rows)]
+    algos = [a for a in [*ALGORITHMS, *TRANSPOSED_PATHS] if any(a in row["seconds"] for row in rows)]
     has_onnx = all("onnx" in row["seconds"] for row in rows)
     has_before = all("before" in row["seconds"] for row in rows)
     print(f"\n{stat} of the rounds: ms (ratio to torch)")

@@ -9,6 +9,7 @@ of a 1-d convolution ("kernel_height: 1 kernel_width: 0"), so does this module.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Sequence, Union
 
 import numpy as np
@@ -28,6 +29,7 @@ class ConvGeometry:
 
     ``pads`` is flat, two numbers per spatial dimension in order: (before_0, after_0, before_1,
     after_1, ...); for 2-d that is (top, bottom, left, right). "same" may pad unevenly.
+    The derived sizes are cached: the fast paths read them many times per call.
 
     >>> g = plan_conv2d((1, 6, 1, 1), (6, 2, 1, 1), None, 1, 0, 1, 3)
     >>> (g.groups, g.in_channels_per_group, g.out_channels_per_group, g.output_shape)
@@ -62,7 +64,7 @@ class ConvGeometry:
         """The 2-d name of the last spatial size."""
         return self.spatial[-1]
 
-    @property
+    @cached_property
     def pad_pairs(self) -> tuple[tuple[int, int], ...]:
         """``((before_0, after_0), (before_1, after_1), ...)``."""
         return tuple(zip(self.pads[0::2], self.pads[1::2]))
@@ -75,16 +77,16 @@ class ConvGeometry:
     def out_channels_per_group(self) -> int:
         return self.out_channels // self.groups
 
-    @property
+    @cached_property
     def padded_size(self) -> tuple[int, ...]:
         return tuple(size + before + after for size, (before, after) in zip(self.spatial, self.pad_pairs))
 
-    @property
+    @cached_property
     def effective_kernel(self) -> tuple[int, ...]:
         """The span a dilated kernel covers: d*(k-1)+1."""
         return tuple(d * (k - 1) + 1 for k, d in zip(self.kernel, self.dilation))
 
-    @property
+    @cached_property
     def output_size(self) -> tuple[int, ...]:
         return tuple(
             (padded - span) // s + 1
@@ -138,7 +140,7 @@ class TransposedGeometry:
     def out_channels(self) -> int:
         return self.conv.in_channels
 
-    @property
+    @cached_property
     def output_size(self) -> tuple[int, ...]:
         return self.conv.spatial
 
