@@ -110,7 +110,7 @@ def algorithms_for(layer: Layer) -> list[str]:
         return []
     one_by_one = all(k == 1 for k in layer.weight_shape[2:])
     return [a for a in ALGORITHMS if (a != "pointwise" or one_by_one)
-            and (a != "compiled" or (numba_available() and layer.spatial_dims <= 2))]
+            and (a != "compiled" or numba_available())]
 
 
 def chosen(layer: Layer, use_compiled: bool | None = None) -> str:

@@ -95,7 +95,7 @@ def choose_input_gradient_path(geo: ConvGeometry, dtype: np.dtype) -> str:
     group: depthwise upsamplers), else "scatter" (one GEMM for all taps: many channels per group,
     where the phases' convolutions would each rebuild their windows). docs/performance.md."""
     from .algorithms import COMPILED_DTYPES, COMPILED_MAX_CHANNELS_PER_GROUP, numba_available
-    compiled = numba_available() and np.dtype(dtype) in COMPILED_DTYPES and geo.spatial_dims <= 2
+    compiled = numba_available() and np.dtype(dtype) in COMPILED_DTYPES
     few = geo.out_channels_per_group <= COMPILED_MAX_CHANNELS_PER_GROUP
     return "phases" if (few and compiled) or geo.out_channels_per_group == 1 else "scatter"
 

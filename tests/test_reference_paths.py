@@ -203,7 +203,9 @@ def test_errors_still_come_from_plan_before_algorithm():
 
 
 # The same algorithms in 1 and 3 spatial dims: (batch, C_in, C_out, groups, kernel, size, stride,
-# padding, dilation, padding_mode). "compiled" runs 1-d as a 2-d layer of height 1; it has no 3-d path.
+# padding, dilation, padding_mode). "compiled" runs 1-d as a 2-d layer of height 1 and 3-d as a 2-d
+# layer with depth unfolded into batch and channels (compiled.as_2d): strides and dilations in depth
+# and every padding mode included.
 ND_CASES = [
     pytest.param(2, 6, 4, 2, (3,), (11,), (2,), 1, (2,), "zeros", id="1d-grouped-stride-dilation"),
     pytest.param(None, 4, 4, 4, (4,), (9,), 1, 3, 1, "zeros", id="1d-mamba-causal-depthwise-unbatched"),
@@ -221,8 +223,6 @@ ND_CASES = [
 def test_forced_algorithm_matches_loops_in_1d_and_3d(algorithm, batch, c_in, c_out, groups, kernel, size, stride,
                                                      padding, dilation, mode):
     d = len(kernel)
-    if algorithm == "compiled" and d == 3:
-        pytest.skip("the compiled kernel is 1-d and 2-d only (the chooser never picks it for 3-d)")
     rng = np.random.default_rng(11)
     x = rng.standard_normal((c_in, *size) if batch is None else (batch, c_in, *size))
     weight, bias = rng.standard_normal((c_out, c_in // groups, *kernel)), rng.standard_normal(c_out)
@@ -244,8 +244,11 @@ def test_pointwise_in_1d_and_3d(d):
                                loops(x, weight, None, 2, 0, 1, 2), rtol=1e-10, atol=1e-12)
 
 
-def test_3d_never_takes_the_compiled_path():
-    geo = reference_impl.plan_conv((2, 16, 8, 8, 8), (16, 1, 3, 3, 3), None, 1, 1, 1, 16, spatial_dims=3)
-    assert choose_algorithm(geo, use_compiled=True) == "taps"
-    with pytest.raises(ValueError, match="1-d and 2-d only"):
-        reference_impl.conv3d(np.ones((1, 2, 4, 4, 4)), np.ones((2, 1, 3, 3, 3)), groups=2, algorithm="compiled")
+@pytest.mark.parametrize("use_compiled", [True, False])
+def test_3d_depthwise_takes_the_compiled_path_when_numba_does(use_compiled):
+    """X3D's depthwise 3x3x3 has 1*kD = 3 unfolded channels per group: compiled; 8 per group
+    unfold to 24 > 16: einsum."""
+    depthwise = reference_impl.plan_conv((2, 16, 8, 8, 8), (16, 1, 3, 3, 3), None, 1, 1, 1, 16, spatial_dims=3)
+    assert choose_algorithm(depthwise, use_compiled=use_compiled) == ("compiled" if use_compiled else "taps")
+    grouped = reference_impl.plan_conv((2, 16, 8, 8, 8), (16, 8, 3, 3, 3), None, 1, 1, 1, 2, spatial_dims=3)
+    assert choose_algorithm(grouped, use_compiled=use_compiled) == "einsum"

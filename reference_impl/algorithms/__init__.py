@@ -4,7 +4,7 @@ Every algorithm has the same contract: padded input (N, C_in, *padded) and weigh
 (C_out, C_in/G, *k), both already in the output dtype, plus the geometry; it returns
 (N, G, C_out/G, *output_size). Padding, bias and the unbatched case are handled once, in
 ``vectorized.convolve``. Each one is checked against the loop version in tests/test_reference_paths.py.
-All take 1, 2 and 3 spatial dims except "compiled" (numba): 1-d and 2-d only.
+All take 1, 2 and 3 spatial dims (the numba kernel of "compiled" is 2-d; 1-d and 3-d run as 2-d).
 """
 from __future__ import annotations
 
@@ -73,7 +73,9 @@ def choose_algorithm(geo: ConvGeometry, use_compiled: bool | None = None, dtype:
     if use_compiled is None:
         use_compiled = numba_available()
     compiled_dtype = dtype is None or np.dtype(dtype) in COMPILED_DTYPES
-    if use_compiled and compiled_dtype and geo.spatial_dims <= 2 and geo.in_channels_per_group <= COMPILED_MAX_CHANNELS_PER_GROUP:
+    # 3-d runs as 2-d with kD times the channels (compiled.as_2d): count those.
+    unfolded_channels = geo.in_channels_per_group * (geo.kernel[0] if geo.spatial_dims == 3 else 1)
+    if use_compiled and compiled_dtype and unfolded_channels <= COMPILED_MAX_CHANNELS_PER_GROUP:
         return "compiled"
     if geo.in_channels_per_group <= TAPS_MAX_CHANNELS_PER_GROUP:
         return "taps"

@@ -36,6 +36,7 @@ import functools
 import os
 
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
 from ..geometry import ConvGeometry
 from .phases import wide_length
@@ -62,35 +63,69 @@ def numba_available() -> bool:
 
 
 def as_2d(x: np.ndarray, weight: np.ndarray, geo: ConvGeometry) -> tuple[np.ndarray, np.ndarray, ConvGeometry]:
-    """A 1-d convolution as the 2-d one of height 1 (views, no copy); 2-d passes through."""
+    """The convolution as a 2-d one the kernel runs; 2-d passes through.
+
+    * 1-d: the 2-d convolution of height 1 (views, no copy).
+    * 3-d: depth unfolded into batch and channels. Output depth i reads input depths
+      i*s_d + t*d_d for the kD depth taps t, so with x2[n*D_out + i, c*kD + t] = x_pad[n, c, i*s_d + t*d_d]
+      (an as_strided view, copied once: kD times the input) the 3-d convolution *is* the 2-d one
+      of x2 with the weight (C_out, C_g, kD, kH, kW) read as (C_out, C_g*kD, kH, kW): a group's
+      channels stay contiguous, and each output's sum keeps the (c, kd, kh, kw) order.
+    """
     if geo.spatial_dims == 2:
         return x, weight, geo
-    n, c, width = x.shape
-    geo2 = dataclasses.replace(geo, spatial=(1, *geo.spatial), kernel=(1, *geo.kernel), stride=(1, *geo.stride),
-                               dilation=(1, *geo.dilation), pads=(0, 0, *geo.pads))
-    return x.reshape(n, c, 1, width), weight.reshape(*weight.shape[:2], 1, weight.shape[2]), geo2  # (N, C, 1, W)
+    if geo.spatial_dims == 1:
+        n, c, width = x.shape
+        geo2 = dataclasses.replace(geo, spatial=(1, *geo.spatial), kernel=(1, *geo.kernel), stride=(1, *geo.stride),
+                                   dilation=(1, *geo.dilation), pads=(0, 0, *geo.pads))
+        return x.reshape(n, c, 1, width), weight.reshape(*weight.shape[:2], 1, weight.shape[2]), geo2  # (N, C, 1, W)
+    already_padded = x.shape[2:] == geo.padded_size          # other padding modes arrive padded
+    before, after = geo.pad_pairs[0]
+    if not already_padded and (before or after):              # zeros: pad the depth here, H and W in the kernel
+        padded = np.zeros((*x.shape[:2], x.shape[2] + before + after, *x.shape[3:]), dtype=x.dtype)
+        padded[:, :, before: before + x.shape[2]] = x
+        x = padded                                            # (N, C, D_pad, H, W)
+    n, c, _, height, width = x.shape
+    depth_out, kernel_d = geo.output_size[0], geo.kernel[0]
+    s_n, s_c, s_d, s_h, s_w = x.strides
+    unfolded = as_strided(x, shape=(n, depth_out, c, kernel_d, height, width),
+                          strides=(s_n, s_d * geo.stride[0], s_c, s_d * geo.dilation[0], s_h, s_w), writeable=False)
+    x2 = np.ascontiguousarray(unfolded).reshape(n * depth_out, c * kernel_d, height, width)  # (N*D_out, C*kD, H, W)
+    w2 = weight.reshape(weight.shape[0], weight.shape[1] * kernel_d, *weight.shape[3:])    # (C_out, C_g*kD, kH, kW)
+    geo2 = dataclasses.replace(geo, batch=n * depth_out, in_channels=c * kernel_d, spatial=geo.spatial[1:],
+                               kernel=geo.kernel[1:], stride=geo.stride[1:], dilation=geo.dilation[1:],
+                               pads=geo.pads[2:])
+    return x2, w2, geo2
+
+
+def from_2d(out2: np.ndarray, geo: ConvGeometry) -> np.ndarray:
+    """The kernel's (N2, C_out, H_out, W_out) back to (N, G, O_g, *output_size) (as_2d's inverse)."""
+    G, O_g = geo.groups, geo.out_channels_per_group
+    if geo.spatial_dims < 3:
+        return out2.reshape(geo.batch, G, O_g, *geo.output_size)
+    depth_out = geo.output_size[0]
+    out = out2.reshape(geo.batch, depth_out, G, O_g, *out2.shape[2:])   # (N, D_out, G, O_g, H_out, W_out)
+    return out.transpose(0, 2, 3, 1, 4, 5)                              # (N, G, O_g, D_out, H_out, W_out), a view
 
 
 def conv_compiled(x: np.ndarray, weight: np.ndarray, geo: ConvGeometry) -> np.ndarray:
-    """(N, C_in, *padded), (C_out, C_in/G, *k) -> (N, G, C_out/G, *output_size), for 1 or 2 spatial dims.
+    """(N, C_in, *padded), (C_out, C_in/G, *k) -> (N, G, C_out/G, *output_size), 1, 2 or 3 spatial dims.
 
-    2-d only in the kernel (1-d runs as height 1; 3-d has no compiled path: the chooser gives it
-    the NumPy ones). Also accepts the *unpadded* input when the padding mode is "zeros": the
-    kernel then pads while it splits phases, in parallel and in cache, and conv skips its padded
-    copy of the input (see ZERO_PADDING_INSIDE in algorithms/__init__.py).
+    The kernel is 2-d; 1-d and 3-d run as 2-d convolutions (:func:`as_2d`). Also accepts the
+    *unpadded* input when the padding mode is "zeros": the kernel then pads while it splits
+    phases, in parallel and in cache, and conv skips its padded copy of the input (see
+    ZERO_PADDING_INSIDE in algorithms/__init__.py).
     """
     if not numba_available():
         raise RuntimeError("algorithm 'compiled' needs numba: pip install '.[fast]' (or the pins in requirements.txt)")
-    if geo.spatial_dims not in (1, 2):
-        raise ValueError(f"algorithm 'compiled' is 1-d and 2-d only, got {geo.spatial_dims} spatial dims")
     from .compiled_kernel import direct_conv  # compiles on the first call per dtype, or loads numba's cache
 
-    out_size = geo.output_size
+    original = geo
     x, weight, geo = as_2d(x, weight, geo)
     height_out, width_out = geo.output_size
-    out = np.empty((geo.batch, geo.out_channels, height_out, width_out), dtype=x.dtype)  # (N, C_out, H_out, W_out)
+    out = np.empty((geo.batch, geo.out_channels, height_out, width_out), dtype=x.dtype)  # (N2, C_out, H_out, W_out)
     if out.size == 0:  # an empty batch needs no kernel (and no compilation)
-        return out.reshape(geo.batch, geo.groups, geo.out_channels_per_group, *out_size)
+        return from_2d(out, original)
     padded_height, padded_width = geo.padded_size
     already_padded = x.shape[2:] == (padded_height, padded_width)
     top, _, left, _ = (0, 0, 0, 0) if already_padded else geo.pads
@@ -104,4 +139,4 @@ def conv_compiled(x: np.ndarray, weight: np.ndarray, geo: ConvGeometry) -> np.nd
     # Contiguous arrays: numba compiles one specialisation per array layout; keep it to one.
     direct_conv(np.ascontiguousarray(x), np.ascontiguousarray(weight), top, left, s_h, s_w, d_h, d_w,
                 phase_height, phase_width, out)
-    return out.reshape(geo.batch, geo.groups, geo.out_channels_per_group, *out_size)  # (N, G, O_g, *output_size)
+    return from_2d(out, original)                                     # (N, G, O_g, *output_size)
