@@ -241,3 +241,28 @@ def test_gradient_reports_name_the_transposed_weight_by_input_channel(tmp_path: 
                     "channel 4")
     conv3d = assert_is_case(load_one(tmp_path, OP_CASES["Conv3d"]))
     assert describe_gradient_index(conv3d, "grad_input", (0, 2, 1, 0, 3)).startswith("dx[n=0, c=2, d=1, h=0, w=3]")
+
+
+# --- plug-in modules ---------------------------------------------------------------------------
+
+def test_a_correct_six_op_module_passes_and_a_conv2d_only_one_skips_the_other_ops() -> None:
+    from conformance.loader import load_cases
+    from conformance.runner import SKIPPED
+    from tests.plugins import torch_functional_convs
+
+    cases = [case for case in load_cases([ROOT / "cases/seed", ROOT / "cases/errors/ops.yaml",
+                                          ROOT / "cases/tutorial/09_conv_transpose_groups.yaml"])]
+    assert {case.conv.type for case in cases} == set(CONV_TYPES)
+    six = load_implementation(torch_functional_convs)
+    assert {case.name: run_case(case, six).status for case in cases} == {case.name: PASSED for case in cases}
+
+    import types
+
+    only_conv2d = types.ModuleType("only_conv2d")
+    only_conv2d.conv2d = torch_functional_convs.conv2d
+    results = [run_case(case, load_implementation(only_conv2d)) for case in cases]
+    for case, result in zip(cases, results):
+        if case.conv.type == "Conv2d":
+            assert result.status == PASSED, result.message
+        else:
+            assert result.status == SKIPPED and result.message == f"only_conv2d defines no {case.conv.functional_name}"

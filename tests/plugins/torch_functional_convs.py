@@ -19,6 +19,9 @@ import torch
 import torch.nn.functional as F
 
 
+PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+
+
 def _tensor(array: Any) -> torch.Tensor | None:
     return None if array is None else torch.from_numpy(np.array(array, dtype=np.float64))
 
@@ -31,13 +34,21 @@ def _conv(dims: int):
     functional = getattr(F, f"conv{dims}d")
 
     def conv(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros"):
+        if padding_mode not in PADDING_MODES:  # torch.nn.ConvNd's own check
+            raise ValueError(f"padding_mode must be one of {PADDING_MODES}, but got padding_mode='{padding_mode}'")
         x = _tensor(input)
         if padding_mode != "zeros":
-            # torch.nn.ConvNd: pad by `padding` on both sides of each dimension in that mode, then no padding
-            if isinstance(padding, str):
-                raise ValueError(f"padding {padding!r} with padding_mode {padding_mode!r} is not supported here")
-            pads = [p for size in reversed(_tuple(padding, dims)) for p in (size, size)]
-            x = F.pad(x, pads, mode=padding_mode)
+            # torch.nn.ConvNd: pad each spatial axis in that mode first ('same': d*(k-1) in all, the odd
+            # one after), then convolve without padding
+            kernel, dilations = weight.shape[2:], _tuple(dilation, dims)
+            if padding == "same":
+                totals = [d * (k - 1) for k, d in zip(kernel, dilations)]
+                sides = [(total // 2, total - total // 2) for total in totals]
+            elif padding == "valid":
+                sides = [(0, 0)] * dims
+            else:
+                sides = [(p, p) for p in _tuple(padding, dims)]
+            x = F.pad(x, [p for pair in reversed(sides) for p in pair], mode=padding_mode)
             padding = 0
         with torch.no_grad():
             out = functional(x, _tensor(weight), _tensor(bias), stride, padding, dilation, groups)
