@@ -58,10 +58,10 @@ def fold_padding(grad_padded: np.ndarray, geo: ConvGeometry) -> np.ndarray:
     sources = [source_indices(n, before, after, geo.padding_mode)       # per dim: input index copied, -1 = zero
                for n, (before, after) in zip(geo.spatial, geo.pad_pairs)]
     kept = [np.flatnonzero(s >= 0) for s in sources]
-    grad = np.zeros((*grad_padded.shape[:2], *geo.spatial), dtype=grad_padded.dtype)   # (N, C_in, *spatial)
     if geo.padding_mode == "zeros":  # each kept position copies a distinct input position: a slice
         return grad_padded[(slice(None), slice(None), *(slice(k[0], k[-1] + 1) if k.size else slice(0, 0)
                                                          for k in kept))].copy()
+    grad = np.zeros((*grad_padded.shape[:2], *geo.spatial), dtype=grad_padded.dtype)   # (N, C_in, *spatial)
     kept_values = grad_padded[(slice(None), slice(None), *np.ix_(*kept))]               # (N, C_in, *kept)
     np.add.at(grad, (slice(None), slice(None), *np.ix_(*(s[k] for s, k in zip(sources, kept)))), kept_values)
     return grad

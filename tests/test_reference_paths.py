@@ -244,6 +244,14 @@ def test_pointwise_in_1d_and_3d(d):
                                loops(x, weight, None, 2, 0, 1, 2), rtol=1e-10, atol=1e-12)
 
 
+def test_a_long_kernel_with_many_channels_per_group_takes_the_tap_loop():
+    """wav2vec2's positional conv (k128, 48 channels per group): einsum would copy the input 128 times."""
+    geo = reference_impl.plan_conv((1, 768, 200), (768, 48, 128), None, 1, 64, 1, 16, spatial_dims=1)
+    assert choose_algorithm(geo, use_compiled=True) == choose_algorithm(geo, use_compiled=False) == "taps"
+    shorter = reference_impl.plan_conv((1, 768, 200), (768, 48, 25), None, 1, 12, 1, 16, spatial_dims=1)
+    assert choose_algorithm(shorter, use_compiled=True) == "einsum"
+
+
 @pytest.mark.parametrize("use_compiled", [True, False])
 def test_3d_depthwise_takes_the_compiled_path_when_numba_does(use_compiled):
     """X3D's depthwise 3x3x3 has 1*kD = 3 unfolded channels per group: compiled; 8 per group

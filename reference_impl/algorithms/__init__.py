@@ -8,6 +8,7 @@ All take 1, 2 and 3 spatial dims (the numba kernel of "compiled" is 2-d; 1-d and
 """
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import numpy as np
@@ -44,6 +45,12 @@ TAPS_MAX_CHANNELS_PER_GROUP = 4
 COMPILED_MAX_CHANNELS_PER_GROUP = 16
 
 
+# Kernel taps at or above which many channels per group still go to "taps", not "einsum": einsum
+# materialises one copy of the input per tap (79 MB for wav2vec2's 128-tap conv1d) and, with
+# OpenBLAS on 2 threads, took 1.1 s (median) where the tap loop took 0.10-0.14 s (docs/performance.md,
+# round 3). Measured between 25 taps (AlexNet 5x5: einsum faster) and 128 (taps faster).
+LONG_KERNEL_TAPS = 64
+
 # The dtypes the compiled kernel is built for (numba has no float16 arithmetic).
 COMPILED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -58,6 +65,7 @@ def choose_algorithm(geo: ConvGeometry, use_compiled: bool | None = None, dtype:
     * without numba, few input channels per group (depthwise, ResNeXt's 4) -> "taps": im2col
       would copy kH*kW times the input to feed a GEMM with a tiny inner dimension; the tap
       loop reads the input in place, so its peak memory is about input + output.
+    * a long kernel (>= LONG_KERNEL_TAPS taps: wav2vec2's 128) -> "taps": no per-tap input copy.
     * otherwise (many channels per group) -> "einsum": a GEMM over (C_g, kH, kW) per group.
       Our explicit "im2col" does the same contraction, but NumPy 2.4's einsum (which lays the
       windows out and calls batched matmul itself) measured 1.2-1.7x faster on ResNeXt's
@@ -77,7 +85,7 @@ def choose_algorithm(geo: ConvGeometry, use_compiled: bool | None = None, dtype:
     unfolded_channels = geo.in_channels_per_group * (geo.kernel[0] if geo.spatial_dims == 3 else 1)
     if use_compiled and compiled_dtype and unfolded_channels <= COMPILED_MAX_CHANNELS_PER_GROUP:
         return "compiled"
-    if geo.in_channels_per_group <= TAPS_MAX_CHANNELS_PER_GROUP:
+    if geo.in_channels_per_group <= TAPS_MAX_CHANNELS_PER_GROUP or math.prod(geo.kernel) >= LONG_KERNEL_TAPS:
         return "taps"
     return "einsum"
 
