@@ -156,6 +156,7 @@ def input_gradient_by_phases(dy: np.ndarray, weight: np.ndarray, geo: ConvGeomet
     swapped = weight.reshape(G, O_g, C_g, *geo.kernel).swapaxes(1, 2)          # (G, C_g, O_g, *k)
     swapped = swapped.reshape(geo.in_channels, O_g, *geo.kernel)               # (C_in, O_g, *k)
     grad = np.zeros((batch, geo.in_channels, *(b - a for a, b in crop)), dtype=dy.dtype)  # (N, C_in, *cropped)
+    jobs: list[PhaseJob] = []
     for phase in itertools.product(*(range(s) for s in geo.stride)):
         # Phase positions u with start <= u*s + a < stop: u in [first_u, end_u).
         first_u = [max(0, -(-(start - a) // s)) for a, s, (start, _) in zip(phase, geo.stride, crop)]
@@ -164,27 +165,51 @@ def input_gradient_by_phases(dy: np.ndarray, weight: np.ndarray, geo: ConvGeomet
                  in zip(phase, geo.stride, geo.dilation, geo.kernel, dy.shape[2:], first_u, end_u)]
         if any(plan is None for plan in plans):
             continue  # no tap reaches this phase (or none of it is wanted): its gradient stays zero
-        # The window of dy this phase's correlation reads, from its first wanted position on: a
-        # slice of dy plus zero padding (done by the convolution, inside the compiled kernel).
-        source, pads = [], []
-        for (_, _, first, length), u0, n in zip(plans, first_u, dy.shape[2:]):
-            first += u0
-            lo, hi = max(0, first), min(n, first + length)
-            if hi <= lo:
-                break  # the window lies wholly in the zeros
-            source.append(slice(lo, hi))
-            pads += [lo - first, first + length - hi]
-        else:
-            window = dy[(slice(None), slice(None), *source)]                         # (N, C_out, *kept)
-            sub_kernel = swapped[(slice(None), slice(None), *np.ix_(*(p[0] for p in plans)))]  # (C_in, O_g, *taps)
-            phase_geo = ConvGeometry(batch=batch, in_channels=geo.out_channels, spatial=window.shape[2:],
-                                     out_channels=geo.in_channels, groups=G, kernel=sub_kernel.shape[2:],
-                                     stride=(1,) * d, dilation=tuple(p[1] for p in plans), pads=tuple(pads),
-                                     padding_mode="zeros", unbatched=False)
-            target = tuple(slice(a + u0 * s - start, None, s) for a, u0, s, (start, _) in zip(phase, first_u, geo.stride, crop))
-            grad[(slice(None), slice(None), *target)] = \
-                convolve_planned(window, np.ascontiguousarray(sub_kernel), phase_geo)  # (N, C_in, *phase positions)
+        target = tuple(slice(a + u0 * s - start, None, s) for a, u0, s, (start, _) in zip(phase, first_u, geo.stride, crop))
+        jobs.append(PhaseJob(target=target, taps=tuple(p[0] for p in plans), dilation=tuple(p[1] for p in plans),
+                             first=tuple(p[2] + u0 for p, u0 in zip(plans, first_u)),
+                             outputs=tuple(end - first for first, end in zip(first_u, end_u))))
+    # Phases with the same tap counts and dilations (an upsampler's k = 2s: all of them) share one
+    # convolution: their sub-kernels stacked as more output channels per group, over the union of
+    # their windows; each phase then takes its outputs at its own offset. One call, one copy of
+    # dy into the kernel's buffers, instead of one per phase.
+    batches = [jobs] if len({(tuple(map(len, job.taps)), job.dilation) for job in jobs}) == 1 else [[job] for job in jobs]
+    grad_grouped = grad.reshape(batch, G, C_g, *grad.shape[2:])                # (N, G, C_g, *cropped), a view
+    for batch_jobs in batches:
+        first = tuple(min(job.first[k] for job in batch_jobs) for k in range(d))
+        end = tuple(max(job.first[k] + job.outputs[k] + (len(job.taps[k]) - 1) * job.dilation[k] for job in batch_jobs)
+                    for k in range(d))
+        lo = tuple(max(0, f) for f in first)
+        hi = tuple(min(n, e) for n, e in zip(dy.shape[2:], end))
+        if any(h <= l for l, h in zip(lo, hi)):
+            continue  # the window lies wholly in the zeros
+        window = dy[(slice(None), slice(None), *(slice(l, h) for l, h in zip(lo, hi)))]    # (N, C_out, *kept)
+        pads = tuple(p for l, h, f, e in zip(lo, hi, first, end) for p in (l - f, e - h))
+        # (C_in, O_g, *taps) per phase -> (G, P, C_g, O_g, *taps) -> (G*P*C_g, O_g, *taps): group-major
+        stacked = np.stack([swapped[(slice(None), slice(None), *np.ix_(*job.taps))].reshape(G, C_g, O_g, *map(len, job.taps))
+                            for job in batch_jobs], axis=1)
+        stacked = np.ascontiguousarray(stacked.reshape(G * len(batch_jobs) * C_g, O_g, *stacked.shape[4:]))
+        phase_geo = ConvGeometry(batch=batch, in_channels=geo.out_channels, spatial=window.shape[2:],
+                                 out_channels=stacked.shape[0], groups=G, kernel=stacked.shape[2:], stride=(1,) * d,
+                                 dilation=batch_jobs[0].dilation, pads=pads, padding_mode="zeros", unbatched=False)
+        out = convolve_planned(window, stacked, phase_geo)                     # (N, G*P*C_g, *union outputs)
+        out = out.reshape(batch, G, len(batch_jobs), C_g, *out.shape[2:])      # (N, G, P, C_g, *union outputs)
+        for p, job in enumerate(batch_jobs):
+            own = tuple(slice(f - f0, f - f0 + n) for f, f0, n in zip(job.first, first, job.outputs))
+            grad_grouped[(slice(None), slice(None), slice(None), *job.target)] = \
+                out[(slice(None), slice(None), p, slice(None), *own)]          # (N, G, C_g, *phase positions)
     return grad
+
+
+class PhaseJob(NamedTuple):
+    """One output phase of :func:`input_gradient_by_phases`: where its positions go in the result,
+    its taps (reversed) and dilation per dim, the dy index its first output reads, its output count."""
+
+    target: tuple[slice, ...]
+    taps: tuple[list[int], ...]
+    dilation: tuple[int, ...]
+    first: tuple[int, ...]
+    outputs: tuple[int, ...]
 
 
 def weight_gradient(x: np.ndarray, dy: np.ndarray, geo: ConvGeometry) -> np.ndarray:
