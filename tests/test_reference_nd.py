@@ -183,7 +183,6 @@ def bfloat16_dtype():
 def test_bfloat16_arrays_are_computed_like_torch_and_returned_as_bfloat16(op: str) -> None:
     bfloat16 = bfloat16_dtype()
     layer = random_layer(op, 5)
-    expected, _ = torch_forward(layer)
     for key in ("x", "w", "b"):
         if layer[key] is not None:
             layer[key] = layer[key].astype(bfloat16)
@@ -198,7 +197,6 @@ def test_bfloat16_arrays_are_computed_like_torch_and_returned_as_bfloat16(op: st
         actual = reference_call(function, layer)
         assert actual.dtype == bfloat16
         np.testing.assert_allclose(actual.astype(np.float32), torch_bf16.float().numpy(), rtol=2**-7, atol=1e-2)
-    assert expected is not None
 
 
 # (op, keyword arguments, input shape, weight shape, torch's words); torch must say them too.
