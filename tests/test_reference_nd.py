@@ -120,8 +120,9 @@ def test_loops_fast_and_torch_agree_forward_and_backward(op: str, seed: int) -> 
             np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-11, err_msg=f"{function.__name__} {name}")
 
 
-def test_every_op_meets_every_batch_kind_and_refusal() -> None:
-    """The random layers above really cover unbatched, empty batches and both outcomes, per op."""
+def test_random_layers_cover_unbatched_empty_batch_groups_and_padding() -> None:
+    """The random layers above really cover unbatched inputs, empty batches, groups > 1 and
+    output_padding > 0 (transposed) or every padding mode (convolutions), for every op."""
     for op in OPS:
         layers = [random_layer(op, seed) for seed in range(12)]
         assert {layer["x"].ndim - spatial_dims(op) for layer in layers} == {1, 2}
