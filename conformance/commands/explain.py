@@ -5,7 +5,8 @@ import argparse
 from pathlib import Path
 
 from ..errors import CaseError
-from ..explain import DEFAULT_MAX_TERMS, explain_result, geometry_of, parse_element
+from ..explain import DEFAULT_MAX_TERMS, build_explanation, layout_of, parse_element
+from ..explain_text import render_text
 from ..runner import error_result, run_case
 from . import UsageError, guarded, implementation_from, select_cases
 
@@ -19,10 +20,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--case", metavar="NAME", help="the case to explain when the file holds several "
                                                        "(its name, or a unique part of it)")
     parser.add_argument("--element", metavar="n,o,h,w", action="append",
-                        help="an output element to write out (repeatable; o,h,w for an unbatched case); "
-                             "default: every element of a small output, else one per output channel")
+                        help="an output element to write out (repeatable; one index per spatial dimension, e.g. "
+                             "n,o,l for Conv1d; leave out n for an unbatched case); default: every element of a "
+                             "small output, else elements of the first and of the last group")
     parser.add_argument("--max-terms", metavar="K", type=int, default=DEFAULT_MAX_TERMS,
-                        help=f"show at most K products per sum, the largest ones (default {DEFAULT_MAX_TERMS})")
+                        help=f"show at most K products per input channel, the largest ones (default "
+                             f"{DEFAULT_MAX_TERMS})")
+    parser.add_argument("--checks", action="store_true",
+                        help="also list the harness's extra checks (torch variants, metamorphic relations, the "
+                             "wiring probe, gradients)")
     parser.add_argument("--plot", metavar="DIR",
                         help="also draw the pictures into DIR, as SVG and PNG (the element picture shows the first "
                              "--element, else output channel 0 at the centre)")
@@ -48,13 +54,13 @@ def explain_command(args: argparse.Namespace) -> int:
     elements = None
     can_compute = result.run is not None and result.run.torch.output is not None
     if args.element and can_compute:
-        geo = geometry_of(result.case, result.run.tensors)  # type: ignore[union-attr]
-        shape = (geo.batch, geo.out_channels, *geo.output_size)
+        tensors = result.run.tensors  # type: ignore[union-attr]
+        shape = layout_of(result.case.conv, tensors.input.shape, tensors.weight.shape).output_shape
         try:
             elements = [parse_element(text, shape) for text in args.element]
         except ValueError as exc:
             raise UsageError(str(exc)) from None
-    print(explain_result(result, elements, args.max_terms))
+    print(render_text(build_explanation(result, elements), max_terms=args.max_terms, show_checks=args.checks))
     if args.plot and can_compute:
         from ..pictures import draw_case_pictures  # matplotlib is only imported when pictures are wanted
 
