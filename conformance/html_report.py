@@ -99,8 +99,8 @@ table.grid td[data-o] { cursor: pointer; }
 .weight-row > .label { font-size: 0.8em; color: #555; margin: 0.2em 0 0; }
 .weight-row { transition: opacity 0.15s; }
 .pictures { display: flex; flex-wrap: wrap; gap: 0 1.5em; align-items: flex-start; }
-table.grid td.hl-window { outline: 2px solid #111; outline-offset: -2px; font-weight: 700; }
-table.grid td.hl-tap { outline: 2px solid #a11111; outline-offset: -2px; font-weight: 700; }
+table.grid td.hl-window { outline: 2px solid #111; outline-offset: -2px; font-weight: 700; background: #ffe58a; }
+table.grid td.hl-tap { outline: 2px solid #a11111; outline-offset: -2px; font-weight: 700; background: #ffd6d6; }
 table.grid td.hl-out { outline: 3px solid #111; outline-offset: -3px; font-weight: 700; }
 .sum { font-variant-numeric: tabular-nums; }
 .sum .partials { font-size: 0.85em; color: #555; }
