@@ -701,12 +701,13 @@ def weight_layout(grouping: Grouping, weight: np.ndarray) -> TensorLayout:
         ins, outs = grouping.inputs_of_group(g), grouping.outputs_of_group(g)
         blocks = []
         rows = ins if grouping.transposed else outs
+        columns = min(weight.shape[1], MAX_LAYOUT_CHANNELS)
         for row in rows[:MAX_LAYOUT_CHANNELS]:
-            for j in range(weight.shape[1]):
+            for j in range(columns):
                 c, o = (row, outs[j]) if grouping.transposed else (ins[j], row)
                 blocks.append(ChannelValues(f"W[{row},{j}]", (row, j), g, c, o,
                                             np.asarray(weight[row, j], dtype=np.float64)))
-        layouts.append(GroupLayout(g, ins, outs, tuple(blocks), max(0, len(rows) - MAX_LAYOUT_CHANNELS) * weight.shape[1]))
+        layouts.append(GroupLayout(g, ins, outs, tuple(blocks), len(rows) * weight.shape[1] - len(blocks)))
     if grouping.transposed:
         axes = ("in_channels", "out_channels/groups", *k_names)
     else:

@@ -170,8 +170,11 @@ def _grouping(out: _Writer, e: Explanation, g: Grouping) -> None:
         out.text(f"group {group}: {channel_span('output', outs)} {verb} {channel_span('input', ins)}", indent=2,
                  hanging=4)
     if G > 1:
-        out.text(f"Output channel o is in group g = o // {g.out_per_group} and reads input channels from "
-                 f"g·{g.in_per_group} on: the offset g·in_channels/groups.")
+        group = "g = o" if g.out_per_group == 1 else f"g = o // {g.out_per_group}"
+        reads = (f"input channel g" if g.in_per_group == 1 else
+                 f"input channels g·{g.in_per_group} … g·{g.in_per_group}+{g.in_per_group - 1}")
+        out.text(f"Output channel o is in group {group} and reads {reads}: its inputs start at the offset "
+                 "g·in_channels/groups.")
     if g.kind == "depthwise":
         m = g.depth_multiplier
         out.text("groups = in_channels: a depthwise convolution, each input channel filtered on its own"
@@ -217,6 +220,9 @@ def _tensor(out: _Writer, e: Explanation, layout: TensorLayout) -> None:
                      "output.")
         elif g.groups == 1:
             out.text(f"W[o, c] is output channel o's kernel for input channel c: one row per output channel.")
+        elif g.in_per_group == 1:
+            out.text(f"W[o, 0] is output channel o's kernel for the one input channel of its group, "
+                     f"g = o // {g.out_per_group}: the second axis has size in_channels/groups = 1.")
         else:
             out.text(f"W[o, j] is output channel o's kernel for input channel g·in_channels/groups + j = "
                      f"g·{g.in_per_group} + j, g = o's group: the second axis counts 0…{g.in_per_group - 1} "

@@ -8,6 +8,7 @@ fits COLUMNS; the harness's extra checks only appear with --checks; transposed c
 from __future__ import annotations
 
 import re
+import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
 import numpy as np
@@ -522,3 +523,20 @@ def test_a_broken_case_file_is_reported_with_its_location(tmp_path: Path, capsys
     code, out = explain(capsys, str(path))
     assert code == 1
     assert f"{path}:1: conv.grops: unknown key 'grops' (did you mean 'groups'?)" in out
+
+
+def test_plot_writes_the_pictures_as_svg_with_their_numbers_as_text(tmp_path: Path, capsys) -> None:
+    code, out = explain(capsys, str(ROOT / "cases" / "seed" / "groups3.yaml"), "--plot", str(tmp_path / "pictures"),
+                        "--element", "0,2,0,0")
+    assert code == 0, out
+    texts = {}
+    for name in ("connectivity", "element"):
+        path = tmp_path / "pictures" / f"{name}.svg"
+        assert str(path) in out
+        root = ElementTree.parse(path).getroot()
+        assert root.tag.endswith("svg")
+        texts[name] = {"".join(node.itertext()).strip() for node in root.iter() if node.tag.endswith("text")}
+    assert {"group 0", "group 1", "group 2", "in 2 = 10", "out 2 = 650"} <= texts["connectivity"]
+    # output 2's kernel over its group's inputs, and the sum
+    assert {"100", "×6", "=600", "input channel 2", "input channel 3", "y[0,2,0,0] = 650",
+            "in 3: 6×100 = 600"} <= texts["element"], texts["element"]

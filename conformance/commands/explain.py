@@ -30,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="also list the harness's extra checks (torch variants, metamorphic relations, the "
                              "wiring probe, gradients)")
     parser.add_argument("--plot", metavar="DIR",
-                        help="also draw the pictures into DIR, as SVG and PNG (the element picture shows the first "
+                        help="also draw the pictures into DIR as SVG files (the element picture shows the first "
                              "--element, else output channel 0 at the centre)")
     parser.add_argument("--impl", metavar="MODULE:FUNCTION",
                         help="show this convolution's values beside torch's (default: the reference)")
@@ -62,10 +62,10 @@ def explain_command(args: argparse.Namespace) -> int:
             raise UsageError(str(exc)) from None
     print(render_text(build_explanation(result, elements), max_terms=args.max_terms, show_checks=args.checks))
     if args.plot and can_compute:
-        from ..pictures import draw_case_pictures  # matplotlib is only imported when pictures are wanted
+        from ..pictures import draw_case_pictures  # late: pictures are only built when asked for
 
         paths = draw_case_pictures(result.case, result.run.tensors, Path(args.plot),  # type: ignore[union-attr]
-                                   element=elements[0] if elements else None, formats=("svg", "png"))
+                                   element=elements[0] if elements else None)
         print("")
         print("pictures: " + ", ".join(str(p) for p in paths))
     elif args.plot:
