@@ -115,6 +115,9 @@ nav ul { padding-left: 1.2em; }
   table.stack tr { border: 1px solid #d5d5d5; border-radius: 4px; margin: 0 0 0.5em; padding: 0.2em 0; }
   table.stack td { border: none; padding: 0.1em 0.5em; text-align: left; white-space: normal; }
   table.stack td[data-label]::before { content: attr(data-label) ": "; font-weight: 600; color: #555; }
+  #summary td { display: inline-block; padding-right: 0.8em; }
+  #summary td:first-child { display: block; }
+  #summary td:first-child::before { content: none; }
 }
 """ + "".join(f".g{g} {{ border-left: 5px solid {colour}; }} .g{g}.tinted, .g{g} .tinted {{ background: "
               f"{tint(colour, 0.18)}; }} .chip.g{g} {{ background: {colour}; border: none; }}\n"

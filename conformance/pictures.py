@@ -249,8 +249,8 @@ def weights_picture(case: Case, tensors: CaseTensors) -> Picture:
     rows_per_group = rows_count // groups
     full_cols = per_group * groups
     title = (f"stored weight {tuple(weight.shape)}: {weight.size} numbers"
-             + ("" if groups == 1 else f"; as a {rows_count}×{full_cols} matrix of kernels, "
-                f"{rows_count * full_cols * kr * kc - weight.size} places are always zero"))
+             + ("" if groups == 1 else f"; the {rows_count}×{full_cols} matrix of kernels it stands for has "
+                f"{rows_count * full_cols * kr * kc}, {rows_count * full_cols * kr * kc - weight.size} of them always zero"))
     canvas = Canvas()
     cells = rows_count * kr <= 40 and full_cols * kc <= 48
     if cells:
@@ -488,10 +488,11 @@ def filmstrip_picture(case: Case, tensors: CaseTensors, output_channel: int | No
     grid_w, grid_h = padded.shape[1] * cell, padded.shape[0] * cell
     frame_w = max(grid_w + 14 + w_out * out_cell, 120)
     frame_h = grid_h + 26
-    per_row = max(1, min(h_out * w_out, 640 // (frame_w + 16)))
+    fit = max(1, 800 // (frame_w + 16))
+    per_row = w_out if w_out <= fit else fit  # one row of frames per output row, when it fits
     canvas = Canvas()
-    title = (f"the {geo.kernel[0]}×{geo.kernel[1]} window over input channel {channel}, padded to "
-             f"{padded.shape[0]}×{padded.shape[1]}: stride {geo.stride}, dilation {geo.dilation}")
+    title = (f"the {geo.kernel[0]}×{geo.kernel[1]} window over input channel {channel} ({geo.height}×{geo.width}, "
+             f"padded to {padded.shape[0]}×{padded.shape[1]}): stride {geo.stride}, dilation {geo.dilation}")
     width = max(10 + per_row * (frame_w + 16), 420)
     top = canvas.paragraph(10, 2, title, 12, width - 20, bold=True)
     top = canvas.paragraph(10, top, f"frame k makes output element k of channel {o} (the small grid); dashed cells "
@@ -499,7 +500,7 @@ def filmstrip_picture(case: Case, tensors: CaseTensors, output_channel: int | No
     for frame, (h, w) in enumerate(np.ndindex(h_out, w_out)):
         row, column = divmod(frame, per_row)
         x0, y0 = 10 + column * (frame_w + 16), top + row * (frame_h + 12)
-        canvas.text(x0, y0 + 12, f"{frame + 1}: y[{o},{h},{w}]", 11, bold=True)
+        canvas.text(x0, y0 + 12, f"{frame + 1}: y[0,{o},{h},{w}]", 11, bold=True)
         window = {(h * geo.stride[0] + p * geo.dilation[0], w * geo.stride[1] + q * geo.dilation[1])
                   for p in range(geo.kernel[0]) for q in range(geo.kernel[1])}
         for r in range(padded.shape[0]):
@@ -565,3 +566,43 @@ def draw_case_pictures(case: Case, tensors: CaseTensors, directory: Path | str, 
         path.write_text('<?xml version="1.0" encoding="utf-8"?>\n' + picture.svg + "\n", encoding="utf-8")
         paths.append(path)
     return paths
+
+
+# ---------------------------------------------------------------------------------------------
+# the documentation's pictures
+
+ROOT = Path(__file__).resolve().parent.parent
+# (case file, case name or None for the file's only case, file stem, pictures): what README.md and
+# docs/ show. `python -m conformance.pictures docs` redraws them; a test keeps them current.
+DOCS_PICTURES = (
+    ("cases/seed/groups3.yaml", None, "seed_groups3_", ("connectivity", "weights", "element")),
+    ("cases/tutorial/03_grouped_kernel.yaml", None, "tutorial_grouped_kernel_", ("weights", "element")),
+    ("cases/regressions/pytorch_50042_depthwise24_stride2.yaml", "regressions/pytorch_50042_depthwise24_stride2",
+     "depthwise_stride2_", ("filmstrip",)),
+)
+
+
+def write_docs_pictures(directory: Path | str) -> list[Path]:
+    """Draw the documentation's pictures (DOCS_PICTURES) into ``directory``; returns the paths."""
+    from .loader import load_file
+    from .runner import make_tensors
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for file, name, stem, names in DOCS_PICTURES:
+        cases = [case for case in load_file(ROOT / file) if name is None or getattr(case, "name", None) == name]
+        case = cases[0]
+        for picture in case_pictures(case, make_tensors(case)):
+            if picture.name in names:
+                path = directory / f"{stem}{picture.name}.svg"
+                path.write_text('<?xml version="1.0" encoding="utf-8"?>\n' + picture.svg + "\n", encoding="utf-8")
+                paths.append(path)
+    return paths
+
+
+if __name__ == "__main__":
+    import sys
+
+    for written in write_docs_pictures(sys.argv[1] if len(sys.argv) > 1 else ROOT / "docs"):
+        print(written)

@@ -241,8 +241,8 @@ def test_the_weights_picture_maps_each_stored_row_into_the_block_diagonal() -> N
     starts = {float(a.get("x1")) for a in arrows}
     ends = sorted({float(a.get("x2")) for a in arrows})
     assert len(starts) == 1 and len(ends) == 3  # from the compact tensor to the 3 column blocks
-    assert "stored weight (6, 2, 1, 1): 12 numbers; as a 6×6 matrix of kernels, 24 places are always zero" \
-        in " ".join(_words(weights.svg))
+    assert "stored weight (6, 2, 1, 1): 12 numbers; the 6×6 matrix of kernels it stands for has 36, 24 of them " \
+           "always zero" in " ".join(_words(weights.svg))
     dense = load_file(ROOT / "cases" / "tutorial" / "01_dense.yaml")[0]
     dense_weights = {p.name: p for p in case_pictures(dense, make_tensors(dense))}["weights"]
     assert not [line for line in ElementTree.fromstring(dense_weights.svg).iter(f"{SVG}line")]  # no empty 2nd panel
@@ -254,7 +254,7 @@ def test_the_filmstrip_has_one_numbered_frame_per_output_position(tmp_path: Path
     pictures = {p.name: p for p in case_pictures(case, make_tensors(case))}
     words = _words(pictures["filmstrip"].svg)
     frames = [w for w in words if re.match(r"\d+: y\[", w)]
-    assert frames == [f"{k + 1}: y[1,{h},{w}]" for k, (h, w) in enumerate(np.ndindex(3, 3))]
+    assert frames == [f"{k + 1}: y[0,1,{h},{w}]" for k, (h, w) in enumerate(np.ndindex(3, 3))]
     # frame 5 (the centre, h = w = 1): the window's taps start at padded row/col 2 (stride 2): 4 tinted cells
     root = ElementTree.fromstring(pictures["filmstrip"].svg)
     tinted = [r for r in root.iter(f"{SVG}rect") if r.get("stroke") == "#222222" and r.get("stroke-width") == "1.3"]
@@ -289,3 +289,16 @@ def test_run_html_includes_the_coverage_map_as_information(tmp_path: Path, capsy
     assert re.search(r'<td data-label="feature">1x1</td><td data-label="cases" class="number">3</td>', page)
     note = re.search(r'<p class="note" id="coverage-not-exercised">For information: (.*?)</p>', page).group(1)
     assert "depthwise" in note and "cells empty" not in page and "&larr; empty" not in page
+
+
+def test_the_documentation_pictures_are_current(tmp_path: Path) -> None:
+    """README.md and docs/ show SVGs drawn by this module: redrawn, they must equal the committed
+    files (after a change to the pictures, run `python -m conformance.pictures docs`)."""
+    from conformance.pictures import write_docs_pictures
+
+    drawn = write_docs_pictures(tmp_path)
+    assert {p.name for p in drawn} >= {"seed_groups3_connectivity.svg", "seed_groups3_weights.svg",
+                                       "depthwise_stride2_filmstrip.svg"}
+    stale = [p.name for p in drawn if not (ROOT / "docs" / p.name).exists()
+             or (ROOT / "docs" / p.name).read_text(encoding="utf-8") != p.read_text(encoding="utf-8")]
+    assert stale == [], "run `python -m conformance.pictures docs`"
