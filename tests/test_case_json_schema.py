@@ -204,3 +204,37 @@ def test_a_layer_argument_at_the_top_level_suggests_its_place_under_conv(tmp_pat
     assert_is_case(load_one(tmp_path, "conv: {in_channels: 1, out_channels: 1, kernel_size: 1}\n"
                                       "input: {fill: 1, shape: [1, 1, 1, 1]}\nbias: [1]\n"))
 
+
+
+# JSON Schema keywords of draft-07, the draft yaml-language-server validates with today (its support
+# for 2019-09/2020-12 instance validation is an open request: redhat-developer/yaml-language-server#856).
+DRAFT_07_KEYWORDS = {
+    "$schema", "$id", "$ref", "$comment", "title", "description", "default", "examples", "type", "enum", "const",
+    "multipleOf", "maximum", "exclusiveMaximum", "minimum", "exclusiveMinimum", "maxLength", "minLength", "pattern",
+    "items", "additionalItems", "maxItems", "minItems", "uniqueItems", "contains", "maxProperties", "minProperties",
+    "required", "properties", "patternProperties", "additionalProperties", "dependencies", "propertyNames",
+    "if", "then", "else", "allOf", "anyOf", "oneOf", "not", "format", "definitions",
+}
+
+
+def keywords_used(schema, found: set[str]) -> set[str]:
+    if isinstance(schema, dict):
+        for key, value in schema.items():
+            found.add(key)
+            if key in ("properties", "$defs", "definitions", "patternProperties"):
+                for subschema in value.values():  # keys here are names, not keywords
+                    keywords_used(subschema, found)
+            elif key in ("enum", "const", "examples", "default", "required"):
+                continue  # values, not schemas
+            else:
+                keywords_used(value, found)
+    elif isinstance(schema, list):
+        for item in schema:
+            keywords_used(item, found)
+    return found
+
+
+def test_editors_on_draft_07_rules_apply_the_whole_schema() -> None:
+    """Declared 2020-12, written in keywords draft-07 also has (plus $defs, reached by JSON pointers)."""
+    assert keywords_used(SCHEMA, set()) - DRAFT_07_KEYWORDS == {"$defs"}
+    assert all(ref.startswith("#/$defs/") for ref in re.findall(r'"\$ref": "([^"]+)"', case_schema_text()))
