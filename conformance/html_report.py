@@ -37,7 +37,7 @@ from typing import Sequence
 import numpy as np
 
 from .coverage import CoverageGrid
-from .explain import ElementSum, Explanation, TensorLayout, build_explanation, format_number, plural
+from .explain import ElementSum, Explanation, TensorLayout, build_explanation, channel_span, format_number, plural
 from .outcomes import ERROR, FAILED, PASSED, SKIPPED, XFAILED, XPASSED
 from .pictures import PALETTE, Picture, case_pictures, tint
 from .report import comparison_details, outputs_of, summary_line
@@ -215,7 +215,7 @@ def is_tutorial_run(results: Sequence[CaseResult]) -> bool:
     return bool(results) and all(tutorial(result) for result in results)
 
 
-def write_html_report(results: Sequence[CaseResult], directory: Path | str, *, title: str = "groups conformance report",
+def write_html_report(results: Sequence[CaseResult], directory: Path | str, *, title: str | None = None,
                       pictures: bool = True, extra_sections: Sequence[ReportSection] = (),
                       tutorial: bool | None = None) -> Path:
     """Write ``directory/index.html``; returns its path.
@@ -228,6 +228,7 @@ def write_html_report(results: Sequence[CaseResult], directory: Path | str, *, t
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     tutorial = is_tutorial_run(results) if tutorial is None else tutorial
+    title = title or ("Grouped convolution, one sum at a time" if tutorial else "groups conformance report")
     slugs = _unique_slugs(results)
     open_all = tutorial or len(results) <= OPEN_CASES
     sections = [_case_section(result, case_slug, pictures, open_all) for result, case_slug in zip(results, slugs)]
@@ -269,23 +270,28 @@ def _status(result: CaseResult) -> str:
     return f'<span class="status {css}"{title}>{_e(result.status)}</span>{kind}'
 
 
-def _error_text(result: CaseResult) -> str:
+def _error_text(result: CaseResult, tutorial: bool = False) -> str:
     error, ratio = result.max_abs_error, result.max_error_ratio
     if error is None:
         return ""
+    if tutorial and result.status == PASSED:
+        return "none" if error == 0 else f"{error:.2g} (float rounding, allowed)"
     text = f"{error:.3g}"
+    if error == 0:
+        return text
     return text + (f" ({ratio:.2g} of allowed)" if ratio is not None and np.isfinite(ratio) else "")
 
 
 def _summary_table(results: Sequence[CaseResult], slugs: Sequence[str], timings: bool) -> str:
-    headers = ["case", "status", "max abs error"] + (["implementation time", "torch time"] if timings else [])
+    error_header = "max abs error" if timings else "difference from torch"
+    headers = ["case", "status", error_header] + (["implementation time", "torch time"] if timings else [])
     rows = ['<table id="summary" class="stack">',
             "<thead><tr>" + "".join(f"<th>{h}</th>" for h in headers) + "</tr></thead>", "<tbody>"]
     for result, case_slug in zip(results, slugs):
         run = result.run
         cells = [f'<td data-label="case"><a href="#case-{case_slug}">{_e(result.name)}</a></td>',
                  f'<td data-label="status">{_status(result)}</td>',
-                 f'<td data-label="max abs error" class="number">{_e(_error_text(result))}</td>']
+                 f'<td data-label="{error_header}" class="number">{_e(_error_text(result, not timings))}</td>']
         if timings:
             cells += [f'<td data-label="implementation time" class="number">'
                       f'{_e(_seconds(run.impl.seconds if run else None))}</td>',
@@ -521,9 +527,8 @@ def _layout_html(layout: TensorLayout, dtype: str, role: str, pads: tuple[int, i
     for group_layout in layout.groups:
         g = group_layout.group
         ins, outs = group_layout.input_channels, group_layout.output_channels
-        label = (f"group {g} · input channels {_span(ins[0], ins[-1])}" if role == "input" else
-                 f"group {g} · output channels {_span(outs[0], outs[-1])}, reading input channels "
-                 f"{_span(ins[0], ins[-1])}")
+        label = (f"group {g} · {channel_span('input', ins)}" if role == "input" else
+                 f"group {g} · {channel_span('output', outs)}, reading {channel_span('input', ins)}")
         figures = []
         rows: dict[int, list[str]] = {}  # weight: the kernels of each stored row, in order
         for block in group_layout.blocks:
@@ -589,7 +594,7 @@ def _output_html(result: CaseResult, e: Explanation) -> str:
                            f"{_grid(output[0, o], e.dtype, attrs)}</figure>")
         ins = e.grouping.inputs_of_group(g)
         boxes.append(f'<div class="group-box g{g % len(PALETTE)}"><p class="label">{_group_chip(g)}group {g} · reads '
-                     f'input channels {_span(ins[0], ins[-1])}</p><div class="blocks">{"".join(figures)}</div></div>')
+                     f'{channel_span("input", ins)}</p><div class="blocks">{"".join(figures)}</div></div>')
     return ("<h3>The output: hover over or tap a cell</h3>"
             f'<div class="tensors">{"".join(boxes)}</div>'
             '<p class="readout" aria-live="polite">Hover over or tap an output cell: its window, kernel taps and input '
@@ -605,14 +610,23 @@ def _factor(value: float, dtype: str) -> str:
     return f"({text})" if text.startswith("-") else text
 
 
+def _as_partials(element: ElementSum) -> bool:
+    """Is the sum written as per-channel partial sums (several channels, some with several products)?"""
+    channels = element.channels
+    return not (len(channels) == 1 and len(channels[0].products) <= MAX_PRODUCTS) \
+        and not all(len(channel.products) == 1 for channel in channels)
+
+
 def _sum_text(element: ElementSum, dtype: str) -> str:
     """``650 = 5×10 + 6×100`` (one product per channel) or ``330 = 30 + 300`` (per-channel partial sums)."""
     channels = list(element.channels)
-    if all(len(channel.products) == 1 for channel in channels):
-        terms = [f"{_factor(ch.products[0].weight, dtype)}×{_factor(ch.products[0].value, dtype)}" for ch in channels]
-    else:
+    if _as_partials(element) and len(channels) == 1:  # one channel, too many products to write in a line
+        terms = [f"the sum of its {len(channels[0].products)} products"]
+    elif _as_partials(element):
         terms = [_factor(ch.total, dtype) for ch in channels]
-    if len(terms) > MAX_SUM_CHANNELS:
+    else:  # every product: one channel's, or one per channel
+        terms = [f"{_factor(p.weight, dtype)}×{_factor(p.value, dtype)}" for ch in channels for p in ch.products]
+    if len(channels) > MAX_SUM_CHANNELS:  # one term per channel here (a single channel is never cut)
         rest = sum(ch.total for ch in channels[MAX_SUM_CHANNELS:])
         terms = terms[:MAX_SUM_CHANNELS] + [f"… ({len(channels) - MAX_SUM_CHANNELS} more channels, together "
                                             f"{format_number(rest, dtype)})"]
@@ -635,16 +649,17 @@ def _partials(element: ElementSum, dtype: str) -> str:
 
 def _sums_table(e: Explanation) -> str:
     rtol, atol = e.tolerance
-    one_product = all(len(ch.products) == 1 for x in e.elements for ch in x.sum.channels)
-    headers = ["element", "sum of weight × input" if one_product else "sum of the input channels' partial sums"]
+    partial = [_as_partials(x.sum) for x in e.elements]
+    headers = ["element", "sum of the input channels' partial sums" if all(partial) else
+               "sum of weight × input" if not any(partial) else "sum of weight × input (or of partial sums)"]
     headers += list(e.sides) + ["check"]
     rows = []
-    for x in e.elements:
+    for x, as_partials in zip(e.elements, partial):
         s = x.sum
         index = ",".join(str(i) for i in s.index)
         reads = ", ".join(str(ch.input_channel) for ch in s.channels[:MAX_SUM_CHANNELS])
         reads += ", …" if len(s.channels) > MAX_SUM_CHANNELS else ""
-        partials = "" if one_product else f"<details><summary>products</summary>{_partials(s, e.dtype)}</details>"
+        partials = f"<details><summary>products</summary>{_partials(s, e.dtype)}</details>" if as_partials else ""
         agrees = x.agrees(rtol, atol)
         verdict = "agree" if all(agrees.values()) else "differ: " + ", ".join(side for side, ok in agrees.items() if not ok)
         cells = [f'<td data-label="element">{_group_chip(s.group)}y[{index}]<br><span class="muted">group {s.group}'
