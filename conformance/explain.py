@@ -745,13 +745,9 @@ def rounding_note(dtype: str, result: CaseResult, elements: Sequence[ElementExpl
     if worst is None or worst.max_abs_error <= 0:
         return None
     error = worst.max_abs_error
-
-    # The explained element where that comparison's two sides differ most shows the rounding.
-    def gap(element: ElementExplanation) -> float:
-        a, b = element.values.get(worst.actual_name), element.values.get(worst.expected_name)
-        return 0.0 if a is None or b is None else abs(a - b)
-    element = max(elements, key=lambda e: (gap(e), abs(e.sum.total)))
-    value = element.sum.total
+    value = _worst_value(result, worst.actual_name, worst.expected_name)
+    if value is None:  # no arrays to look into: the largest value explained
+        value = max((e.sum.total for e in elements), key=abs)
     storage = DTYPES.get(dtype, np.float32)
     if dtype == "bfloat16":
         spacing = float(np.spacing(np.float32(abs(value)))) * 2**16  # 8 significant bits instead of 24
@@ -759,12 +755,28 @@ def rounding_note(dtype: str, result: CaseResult, elements: Sequence[ElementExpl
         spacing = float(np.spacing(storage(abs(value))))
     digits = {"float32": 7, "float16": 3, "bfloat16": 2}.get(dtype, 7)
     stored = float(storage(value))
-    exact = (f" ({format_number(value, 'float64')} itself is stored as {np.format_float_positional(stored, precision=10, unique=False, trim='-')})"
-             if stored != value else "")
+    stored_text = np.format_float_positional(stored, precision=10, unique=False, trim="-")
+    exact = f" ({format_number(value, 'float64')} itself is stored as {stored_text})" if stored != value else ""
     return Note("rounding", f"Why an error of {format_number(error, 'float64', 3)} when the values print alike: "
                             f"{dtype} keeps about {digits} significant digits, so near {format_number(value, dtype)} "
                             f"neighbouring {dtype} numbers are {format_number(spacing, 'float64', 3)} apart{exact}; "
                             "the same sum added in another order can land a step or two away.")
+
+
+def _worst_value(result: CaseResult, actual: str, expected: str) -> float | None:
+    """The ``expected`` side's value where the two sides of a comparison differ most."""
+    run = result.run
+    if run is None:
+        return None
+    arrays = {run.implementation.name: run.impl.output, "torch": run.torch.output, "expected": run.tensors.expected}
+    a, b = arrays.get(actual), arrays.get(expected)
+    if a is None or b is None or np.size(a) != np.size(b) or np.size(a) == 0:
+        return None
+    a64, b64 = np.asarray(a, dtype=np.float64).reshape(-1), np.asarray(b, dtype=np.float64).reshape(-1)
+    gaps = np.abs(a64 - b64)
+    if not np.isfinite(gaps).any():
+        return None
+    return float(b64[int(np.nanargmax(gaps))])
 
 
 def carry_note(tensors: CaseTensors, elements: Sequence[ElementExplanation], dtype: str) -> Note | None:

@@ -7,6 +7,7 @@ fits COLUMNS; the harness's extra checks only appear with --checks; transposed c
 """
 from __future__ import annotations
 
+import dataclasses
 import re
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
@@ -23,9 +24,9 @@ from conformance.implementations import load_implementation
 from conformance.loader import load_cases
 from conformance.runner import CaseResult, CaseRun, CaseTensors, Outcome, make_tensors, run_case
 from conformance.schema import Case, ConvConfig
+from conformance.torch_oracle import torch_forward
 from conformance.tensors import TensorSpec
-from reference_impl import conv2d
-from tests.helpers import torch_conv2d, write_case
+from tests.helpers import write_case
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED_FILES = sorted((ROOT / "cases" / "seed").glob("*.yaml"))
@@ -83,11 +84,13 @@ def parse_one_by_one(text: str) -> list[dict]:
 
 
 def torch_output(case: Case) -> np.ndarray:
+    """torch's output of the case (the harness's oracle, for every op) computed in float64 on the case's
+    values (already rounded to its dtype), batched: (N, C_out, *spatial)."""
     tensors = make_tensors(case)
-    conv = case.conv
-    x = tensors.input if tensors.input.ndim == 4 else tensors.input[None]
-    return torch_conv2d(x, tensors.weight, tensors.bias, conv.stride, conv.padding, conv.dilation, conv.groups,
-                        conv.padding_mode)
+    as64 = lambda a: None if a is None else np.asarray(a, dtype=np.float64)  # noqa: E731
+    out = torch_forward(dataclasses.replace(case, dtype="float64"), as64(tensors.input), as64(tensors.weight),
+                        as64(tensors.bias))
+    return out.reshape(layout_of(case.conv, tensors.input.shape, tensors.weight.shape).output_shape)
 
 
 def all_cases(path: Path) -> list[Case]:
@@ -175,15 +178,17 @@ def test_long_sums_keep_the_largest_products_and_say_what_is_left(capsys) -> Non
 
 def _measured_connectivity(case: Case) -> np.ndarray:
     """(out, in) bool: does output channel o change when only input channel c is non-zero?
-    Measured with the reference, a one-hot input per channel and all-ones weights."""
-    conv = case.conv
-    k_h, k_w = conv.kernel_hw
-    reads = np.zeros((conv.out_channels, conv.in_channels), dtype=bool)
-    for c in range(conv.in_channels):
-        x = np.zeros((1, conv.in_channels, k_h, k_w))  # (N, C_in, kH, kW): one window, no padding needed
-        x[0, c] = 1.0
-        y = conv2d(x, np.ones(conv.weight_shape()), None, 1, 0, 1, conv.groups)  # (1, C_out, 1, 1)
-        reads[:, c] = y[0, :, 0, 0] != 0
+    Measured with torch (any op), all-ones weights and an input of ones in channel c only."""
+    tensors = make_tensors(case)
+    reads = np.zeros((case.conv.out_channels, case.conv.in_channels), dtype=bool)
+    for c in range(case.conv.in_channels):
+        shape = tensors.input.shape
+        x = np.zeros(shape if len(shape) == case.conv.spatial_dims + 1 else (1, *shape[1:]))  # an empty batch: 1
+        x[..., c, *(slice(None),) * case.conv.spatial_dims] = 1.0  # channel axis: first after the batch, if any
+        no_bias = None if tensors.bias is None else np.zeros_like(tensors.bias)  # only the weights connect
+        y = torch_forward(case, x.astype(tensors.input.dtype), np.ones_like(tensors.weight), no_bias)
+        y = y.reshape(layout_of(case.conv, x.shape, tensors.weight.shape).output_shape)
+        reads[:, c] = np.abs(y).sum(axis=tuple(i for i in range(y.ndim) if i != 1)) != 0
     return reads
 
 
