@@ -486,8 +486,9 @@ def _tensor_part(result: CaseResult, e: Explanation, interactive: bool) -> str:
     assert case is not None and run is not None and e.input is not None and e.weight is not None
     blocks = [b for layout in (e.input, e.weight) for g in layout.groups for b in g.blocks]
     if not all(_fits(np.asarray(b.values), e.dtype) for b in blocks):
-        return (f"<h3>Input and weight</h3><p>input {_e(_shape(e.input))}, weight {_e(_shape(e.weight))}: too large "
-                "to print here; the sums below show the values each output element reads.</p>")
+        return (f"<h3>Input and weight</h3><p>{_e(_shape(e.input))}; {_e(_shape(e.weight))}: not printed here (too "
+                "large for a phone's width, or more than 2-d); the sums below show the values each output element "
+                "reads.</p>")
     pads = None
     if interactive:
         from .explain import geometry_of

@@ -391,9 +391,10 @@ def element_picture(case: Case, tensors: CaseTensors, element: Sequence[int] | N
     title = f"y[{n},{o},{h},{w}]: output channel {o} is in group {g}, so it reads {reads}"
     width = max(10 + per_row * (panel_w + 14), 420)
     top = canvas.paragraph(10, 2, title, 13, width - 20, bold=True)
-    top = canvas.paragraph(10, top, f"its group's first input channel is g·in_channels/groups = {g}·"
-                                    f"{geo.in_channels_per_group} = {first}; the other channels are not read (grey)",
-                           11, width - 20, fill=MUTED) + 8
+    note = ("groups = 1: one group, so every input channel is read" if geo.groups == 1 else
+            f"its group's first input channel is g·in_channels/groups = {g}·{geo.in_channels_per_group} = {first}; "
+            "the other channels are not read (grey)")
+    top = canvas.paragraph(10, top, note, 11, width - 20, fill=MUTED) + 8
     for slot, channel in enumerate(shown):
         row, column = divmod(slot, per_row)
         x0, y0 = 10 + column * (panel_w + 14), top + row * (panel_h + 14)
