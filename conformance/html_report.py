@@ -65,7 +65,7 @@ code { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; 
        background: #f4f4f4; padding: 0 0.2em; border-radius: 3px; }
 table { border-collapse: collapse; margin: 0.4em 0 1em; max-width: 100%; }
 th, td { border: 1px solid #d5d5d5; padding: 0.25em 0.55em; text-align: left; vertical-align: top; }
-th { background: #f3f3f3; font-weight: 600; }
+th { background: #f3f3f3; font-weight: 600; overflow-wrap: normal; }
 td.number { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 .status { font-weight: 600; } .status.passed { color: #1a7f37; } .status.failed, .status.error { color: #c62828; }
 .status.xfailed { color: #8a6d00; } .status.xpassed { color: #7b1fa2; } .status.skipped { color: #666; }

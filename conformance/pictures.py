@@ -242,6 +242,7 @@ def weights_picture(case: Case, tensors: CaseTensors) -> Picture:
     groups = conv.groups
     rows_name, cols_name = ("input", "output") if conv.transposed else ("output", "input")
     rows_count, per_group = weight.shape[0], weight.shape[1]
+    short_name = "in" if conv.transposed else "out"  # the row labels: "out 3" (or "in 3" when transposed)
     kernel = weight.shape[2:]
     # A kernel is drawn as a (kr × kc) block: kH × kW in 2-d, 1 × k in 1-d, (kD·kH) × kW in 3-d.
     kc = int(kernel[-1]) if kernel else 1
@@ -277,7 +278,7 @@ def weights_picture(case: Case, tensors: CaseTensors) -> Picture:
         g = r // rows_per_group
         y = top + r * kr * cell
         if cells:
-            canvas.text(left - 6, y + kr * cell / 2 + 4, f"{rows_name[:3]} {r}", 10, "end")
+            canvas.text(left - 6, y + kr * cell / 2 + 4, f"{short_name} {r}", 10, "end")
         for j in range(per_group):
             kernel_values = weight[r, j].reshape(kr, kc) if kernel else weight[r, j].reshape(1, 1)
             for x0 in ([left + j * kc * cell] + ([full_x + (g * per_group + j) * kc * cell] if groups > 1 else [])):
@@ -302,8 +303,8 @@ def weights_picture(case: Case, tensors: CaseTensors) -> Picture:
                 canvas.line(left + compact_w + 3, y + block_h / 2, full_x + g * per_group * kc * cell - 2,
                             y + block_h / 2, group_colour(g), 1.2, dashed=True, arrow=True)
     if not cells:
-        canvas.text(left - 6, top + 10, f"{rows_name[:3]} 0", 10, "end")
-        canvas.text(left - 6, top + full_h, f"{rows_name[:3]} {rows_count - 1}", 10, "end")
+        canvas.text(left - 6, top + 10, f"{short_name} 0", 10, "end")
+        canvas.text(left - 6, top + full_h, f"{short_name} {rows_count - 1}", 10, "end")
     if groups > 1:  # the block diagonal's frame and the zeros' outline
         canvas.rect(full_x, top, full_w, full_h, "none", FAINT, 1)
     if cells:
