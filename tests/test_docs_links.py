@@ -1,5 +1,6 @@
-"""Strict link checking: every relative link and picture in README.md and docs/*.md must point to
-a file or folder that exists and, with `#anchor`, to a heading of that page."""
+"""The documentation's references stay true: every relative link and picture in README.md and
+docs/*.md points to a file or folder that exists and, with `#anchor`, to a heading of that page
+(strict link checking); every option a page quotes for a `conformance` command exists."""
 from __future__ import annotations
 
 import re
@@ -7,6 +8,8 @@ from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
+
+from conformance.cli import build_parser
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -94,3 +97,25 @@ def test_every_docs_page_is_in_the_index() -> None:
     listed = {target.partition("#")[0] for target in LINK.findall(prose(index))}
     pages = {page.name for page in PAGES if page.parent.name == "docs" and page.name != "index.md"}
     assert pages <= listed, f"not in docs/index.md: {sorted(pages - listed)}"
+
+
+def command_options() -> dict[str, set[str]]:
+    """Each `conformance` subcommand's option strings, from the parser itself."""
+    parser = build_parser()
+    (subparsers,) = [action for action in parser._actions if action.choices and isinstance(action.choices, dict)]
+    return {name: {option for action in sub._actions for option in action.option_strings}
+            for name, sub in subparsers.choices.items()}
+
+
+def test_every_quoted_command_option_exists() -> None:
+    options = command_options()
+    unknown = []
+    for page in PAGES:
+        for line in page.read_text(encoding="utf-8").splitlines():
+            for command, rest in re.findall(r"conformance (\w+)((?: +(?:\[[^\]]*\]|[^\s`;|#]+))*)", line):
+                if command not in options:  # prose ("the conformance gate") or another branch's command
+                    continue
+                for option in re.findall(r"(?<![\w-])(--?[a-z][\w-]*)", rest):
+                    if option not in options[command]:
+                        unknown.append(f"{page.name}: conformance {command} {option}")
+    assert not unknown, unknown
