@@ -76,6 +76,7 @@ section.case > h2 { margin-bottom: 0.2em; }
 .muted { color: #666; } .note { background: #fff8e1; border-left: 4px solid #f0c000; padding: 0.4em 0.7em; }
 .failure { background: #fdecea; border-left: 4px solid #c62828; padding: 0.2em 0.8em; margin: 0.8em 0; }
 .failure ul, .checks ul { margin: 0.2em 0 0.4em; padding-left: 1.2em; }
+.predicted { margin: 0.3em 0; font-size: 1.05em; }
 .lines li { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 0.85em; white-space: pre-wrap; }
 details { margin: 0.6em 0; } summary { cursor: pointer; font-weight: 600; }
 .chip { display: inline-block; width: 0.8em; height: 0.8em; border-radius: 2px; margin-right: 0.3em;
@@ -321,7 +322,7 @@ def _case_section(result: CaseResult, case_slug: str, pictures: bool, open_all: 
              f'<p class="where"><code>{_e(where)}</code></p>']
     if case is not None and case.description:
         parts.append(f'<p class="description">{_e(case.description)}</p>')
-    parts.append(_failure_block(result))
+    parts.append(_failure_block(result, explanation))
     if learn:
         unfold = open_all or result.status not in (PASSED, SKIPPED, XFAILED)
         parts.append(f'<details class="learn"{" open" if unfold else ""}><summary>How it is computed</summary>'
@@ -331,7 +332,7 @@ def _case_section(result: CaseResult, case_slug: str, pictures: bool, open_all: 
     return "\n".join(part for part in parts if part)
 
 
-def _failure_block(result: CaseResult) -> str:
+def _failure_block(result: CaseResult, explanation: Explanation | None = None) -> str:
     """A failure's checks with their full details; a broken case file's problems; the result's
     extra notes (a reproducer's path, an xfail entry), when the runner sets them."""
     notes = "".join(f"<li>{_e(note)}</li>" for note in getattr(result, "notes", None) or ())
@@ -348,18 +349,37 @@ def _failure_block(result: CaseResult) -> str:
             return f'<div class="failure"><p><strong>{_e(result.message)}</strong></p>{notes}</div>'
         return f'<div class="muted">{notes}</div>' if notes else ""
     items = []
+    predicted: set[tuple[int, ...]] = set()  # elements whose sum is already shown (torch and the implementation)
     for check in failed:
         details = list(check.details)
         if check.comparison is not None:
             arrays = check.arrays if check.arrays is not None else outputs_of(result)
             details = comparison_details(result.case, check.comparison, arrays, check.tensor) + details
         items.append(f"<li><strong>{_e(check.name)}</strong>: {_e(check.summary)}"
+                     + _predicted(check, explanation, predicted)
                      + ('<ul class="lines">' + "".join(f"<li>{_e(line.strip())}</li>" for line in details) + "</ul>"
                         if details else "") + "</li>")
     heading = "Failed check" if len(failed) == 1 else f"{len(failed)} failed checks"
     if result.status == ERROR:  # the case's own expected output is wrong: its fault, not the implementation's
         heading = f"The case itself is wrong: {_e(result.message)}" if result.message else "The case itself is wrong"
     return f'<div class="failure"><p><strong>{heading}</strong></p><ul>{"".join(items)}</ul>{notes}</div>'
+
+
+def _predicted(check: Check, explanation: Explanation | None, shown: set[tuple[int, ...]]) -> str:
+    """Predict-then-check: where the case's ``expected`` (the learner's prediction) is off, the sum
+    of that element beside the value written down."""
+    comparison = check.comparison
+    if explanation is None or comparison is None or comparison.expected_name != "expected" or check.tensor != "output":
+        return ""
+    reason = f"worst element of {comparison.actual_name} vs expected"
+    for element in explanation.elements:
+        if element.reason == reason and element.values.get("expected") is not None and element.sum.index not in shown:
+            shown.add(element.sum.index)
+            index = ",".join(str(i) for i in element.sum.index)
+            written = format_number(element.values["expected"], explanation.dtype)
+            return (f'<p class="predicted">y[{index}]: the case expects {_e(written)}, but the sum is '
+                    f"<strong>{_e(_sum_text(element.sum, explanation.dtype))}</strong></p>")
+    return ""
 
 
 def _other_checks(result: CaseResult) -> str:

@@ -164,6 +164,8 @@ def test_failures_show_their_checks_once_and_passing_checks_fold_away(report) ->
     _, text, page = report
     wrong = page.section_text["demo/wrong_expected"]
     assert "worst element y[n=0, o=1, h=0, w=0]" in wrong and "expected = 44" in wrong
+    # predict-then-check: the value written down beside the element's sum
+    assert wrong.count("y[0,1,0,0]: the case expects 44, but the sum is 43 = 3×1 + 4×10") == 1
     broken = page.section_text["broken"]
     assert "unknown key 'grops' (did you mean 'groups'?)" in broken
     assert "in_channels = 5 is not divisible by groups = 2" in page.section_text["errors/in_channels_not_divisible"]
