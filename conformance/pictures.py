@@ -39,10 +39,10 @@ INK, MUTED, FAINT, PAPER = "#222222", "#777777", "#bbbbbb", "#ffffff"
 FONT = "system-ui, -apple-system, 'Segoe UI', sans-serif"
 DIGITS = 3  # significant digits written into pictures (the report's tables have the full numbers)
 MAX_LABELLED_CHANNELS = 48  # beyond this, channels are drawn as group bands, not one wire each
-MAX_ELEMENT_CHANNELS = 12  # input channels drawn for one element before eliding
+MAX_ELEMENT_CHANNELS = 8  # input channels drawn for one element before eliding
 MAX_FRAMES = 16  # filmstrip frames; more output positions and the case is not "small"
 MAX_FILM_INPUT = 9  # padded input rows/columns a filmstrip frame draws (conv_arithmetic draws 5 to 7)
-MAX_ELEMENT_SPAN = 10  # window rows/columns an element picture draws; a taller kernel is cropped
+MAX_ELEMENT_SPAN = 7  # window rows/columns an element picture draws; a taller kernel is cropped
 
 
 @dataclass(frozen=True)
@@ -83,18 +83,18 @@ class Canvas:
 
     def rect(self, x: float, y: float, width: float, height: float, fill: str, stroke: str = "none",
              stroke_width: float = 1.0, dashed: bool = False, rx: float = 0.0) -> None:
-        dash = ' stroke-dasharray="3 2"' if dashed else ""
-        self.parts.append(f'<rect x="{x:g}" y="{y:g}" width="{width:g}" height="{height:g}" fill="{fill}" '
-                          f'stroke="{stroke}" stroke-width="{stroke_width:g}"{dash}' + (f' rx="{rx:g}"' if rx else "")
-                          + "/>")
+        outline = "" if stroke == "none" else f' stroke="{stroke}" stroke-width="{stroke_width:g}"' + (
+            ' stroke-dasharray="3 2"' if dashed else "")
+        self.parts.append(f'<rect x="{x:g}" y="{y:g}" width="{width:g}" height="{height:g}" fill="{fill}"{outline}'
+                          + (f' rx="{rx:g}"' if rx else "") + "/>")
 
     def text(self, x: float, y: float, text: str, size: float = 12, anchor: str = "start", fill: str = INK,
              bold: bool = False, italic: bool = False) -> None:
         style = (' font-weight="600"' if bold else "") + (' font-style="italic"' if italic else "")
         extent = text_width(text, size, bold)
         self.right = max(self.right, x + {"start": extent, "middle": extent / 2, "end": 0}[anchor])
-        self.parts.append(f'<text x="{x:g}" y="{y:g}" font-size="{size:g}" text-anchor="{anchor}" fill="{fill}"'
-                          f'{style}>{html.escape(text)}</text>')
+        style += (f' text-anchor="{anchor}"' if anchor != "start" else "") + (f' fill="{fill}"' if fill != INK else "")
+        self.parts.append(f'<text x="{x:g}" y="{y:g}" font-size="{size:g}"{style}>{html.escape(text)}</text>')
 
     def paragraph(self, x: float, y: float, text: str, size: float, width: float, **style) -> float:
         """``text`` wrapped at spaces into lines no wider than ``width``; returns the y below it."""
@@ -128,7 +128,7 @@ class Canvas:
         """The ``<svg>``: its viewBox is its drawing; CSS may scale it down (``max-width: 100%``)."""
         width, height = int(np.ceil(max(width, self.right + 6))), int(np.ceil(height))
         return (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" '
-                f'height="{height}" role="img" aria-label="{html.escape(label)}" font-family="{FONT}">'
+                f'height="{height}" role="img" aria-label="{html.escape(label)}" font-family="{FONT}" fill="{INK}">'
                 f"<title>{html.escape(label)}</title>" + "".join(self.parts) + "</svg>")
 
 
@@ -253,7 +253,7 @@ def weights_picture(case: Case, tensors: CaseTensors) -> Picture:
              + ("" if groups == 1 else f"; the {rows_count}×{full_cols} matrix of kernels it stands for has "
                 f"{rows_count * full_cols * kr * kc}, {rows_count * full_cols * kr * kc - weight.size} of them always zero"))
     canvas = Canvas()
-    cells = rows_count * kr <= 40 and full_cols * kc <= 48
+    cells = rows_count * kr <= 24 and full_cols * kc <= 36  # each kernel cell drawn (and numbered, if room)
     if cells:
         cell = max(8, min(28, 300 // max(full_cols * kc, 1), 360 // max(rows_count * kr, 1)))
     else:
@@ -352,7 +352,7 @@ def _shown_channels(total: int, group_channels: range) -> list[int | None]:
     """All channels when few; else the group's (up to 8) and one neighbour each side; None = '…'."""
     if total <= MAX_ELEMENT_CHANNELS:
         return list(range(total))
-    inside = list(group_channels)[:8]
+    inside = list(group_channels)[:6]
     shown: list[int | None] = []
     if group_channels[0] > 0:
         shown += ([None] if group_channels[0] > 1 else []) + [group_channels[0] - 1]
