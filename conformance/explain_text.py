@@ -151,14 +151,15 @@ def _split_signature(signature: str) -> list[str]:
 def _grouping(out: _Writer, e: Explanation, g: Grouping) -> None:
     out.heading("THE GROUPS")
     G, cin, cout = g.groups, g.in_channels, g.out_channels
+    kind = "transposed convolution" if g.transposed else "convolution"
     if G == 1:
         out.text(f"groups = 1: one group holding all {plural(cin, 'input channel')} and all "
                  f"{plural(cout, 'output channel')}, so every output channel reads every input channel: the "
-                 "ordinary (dense) convolution.")
+                 f"ordinary (dense) {kind}.")
     else:
         out.text(f"groups = {G}: the {cin} input channels are split into {G} groups of {cin}/{G} = "
                  f"{plural(g.in_per_group, 'channel')}, the {cout} output channels into {G} groups of {cout}/{G} = "
-                 f"{plural(g.out_per_group, 'channel')}. It is {G} ordinary convolutions side by side, each from "
+                 f"{plural(g.out_per_group, 'channel')}. It is {G} ordinary {kind}s side by side, each from "
                  f"{plural(g.in_per_group, 'input channel')} to {plural(g.out_per_group, 'output channel')}, with "
                  "their outputs stacked in group order.")
     shown = list(range(G)) if G <= MAX_TABLE_ROWS else list(range(MAX_TABLE_ROWS - 1)) + [G - 1]
