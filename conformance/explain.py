@@ -493,10 +493,15 @@ def default_elements(output_shape: Sequence[int], grouping: Grouping | None = No
     spatial = shape[2:]
     first, centre = (0,) * len(spatial), tuple(s // 2 for s in spatial)
     groups = grouping.groups if grouping is not None else 1
-    add((0, 0, *first), "group 0")
+    add((0, 0, *first), "")
     if groups > 2 and grouping is not None:
-        add((0, grouping.out_per_group, *first), "group 1")
-    last_reason = f"the last group, {groups - 1}" if groups > 1 else "the last output channel"
+        add((0, grouping.out_per_group, *first), "")
+    if groups > 1 and grouping is not None:
+        last = groups - 1
+        last_reason = (f"the last group, {last}: its input channels start at {last}·{grouping.in_per_group} = "
+                       f"{last * grouping.in_per_group}")
+    else:
+        last_reason = ""
     add((0, shape[1] - 1, *centre), last_reason)
     return chosen
 

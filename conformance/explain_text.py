@@ -20,6 +20,7 @@ from .runner import CaseResult
 MAX_WIDTH = 100  # wider terminals still get 100-character lines: long lines are hard to follow
 MIN_WIDTH = 40
 MAX_GRID = 8  # rows and columns of a channel's values shown before eliding
+GRID_DIGITS = 4  # significant digits in the input/weight layout (the sums show every digit)
 MAX_CHANNELS_IN_SUM = 8  # partial sums written out per element (the rest summed up)
 MAX_CHANNELS_WITH_PRODUCTS = 3  # channels whose products are listed one per line (kernels over 1×1)
 
@@ -268,7 +269,7 @@ def _grid(out: _Writer, head: str, values: np.ndarray, dtype: str) -> None:
             out.raw(" " * (len(head) - len(head.lstrip()) + 2) + f"… ({values.shape[0] - MAX_GRID} more)")
         return
     matrix = values.reshape(1, -1) if values.ndim <= 1 else values
-    texts = [[format_number(float(v), dtype) for v in row[:MAX_GRID]] for row in matrix[:MAX_GRID]]
+    texts = [[format_number(float(v), dtype, GRID_DIGITS) for v in row[:MAX_GRID]] for row in matrix[:MAX_GRID]]
     cell = max(len(t) for row in texts for t in row)
     room = max(1, (out.width - len(head)) // (cell + 1))
     cols = min(len(texts[0]), room)
@@ -301,7 +302,7 @@ def _elements(out: _Writer, e: Explanation, max_terms: int) -> None:
                 f"{'reads' if g.out_per_group == 1 else 'read'} {channel_span('input', g.inputs_of_group(group))}):")
         for element in by_group[group]:
             if element.reason and element.reason != "asked for" and len(e.elements) > 1:
-                out.raw(f"    ({element.reason})")
+                out.text(f"({element.reason})", indent=4, hanging=1)
             if one_by_one:
                 _one_by_one(out, e, element, max_terms)
             else:
@@ -342,20 +343,33 @@ def _with_kernel(out: _Writer, e: Explanation, element: ElementExplanation, max_
     s = element.sum
     channels = list(s.channels)
     shown = channels[:MAX_CHANNELS_IN_SUM]
-    parts = [f"{format_number(c.total, e.dtype)} (in {c.input_channel})" for c in shown]
+    terms = [(c.total, f"(in {c.input_channel})") for c in shown]
     hidden = channels[len(shown):]
     if hidden:
-        parts.append(f"… ({plural(len(hidden), 'more channel')}, together "
-                     f"{format_number(sum(c.total for c in hidden), e.dtype)})")
+        terms.append((sum(c.total for c in hidden), f"(… {plural(len(hidden), 'more channel')})"))
     if s.bias is not None:
-        parts.append(f"{_factor(s.bias, e.dtype)} (bias)")
+        terms.append((s.bias, "(bias)"))
     head = f"    {element_name(s.index)} = {format_number(element.shown, e.dtype)} = "
-    out.joined(head, parts or ["0"])
+    out.joined(head, signed(terms, e.dtype) or ["0"], separator=" ")
     for channel in shown[:MAX_CHANNELS_WITH_PRODUCTS]:
         _channel_products(out, e, channel, max_terms)
     if len(shown) > MAX_CHANNELS_WITH_PRODUCTS:
         out.raw(f"      (the products of the other {plural(len(channels) - MAX_CHANNELS_WITH_PRODUCTS, 'channel')} "
                 "are formed the same way)")
+
+
+def signed(terms: Sequence[tuple[float, str]], dtype: str) -> list[str]:
+    """[(30, '(in 0)'), (-3, '(in 1)')] -> ['30 (in 0)', '− 3 (in 1)']: a sum written with its signs.
+
+    >>> signed([(30.0, "(in 0)"), (-3.0, "(in 1)"), (0.5, "(bias)")], "float32")
+    ['30 (in 0)', '− 3 (in 1)', '+ 0.5 (bias)']
+    """
+    parts = []
+    for i, (value, label) in enumerate(terms):
+        text = format_number(abs(value) if i else value, dtype)
+        sign = "" if i == 0 else ("− " if value < 0 else "+ ")
+        parts.append(f"{sign}{text} {label}")
+    return parts
 
 
 def _channel_products(out: _Writer, e: Explanation, channel: ChannelSum, max_terms: int) -> None:

@@ -53,7 +53,7 @@ def joined_lines(text: str) -> list[str]:
     """The output's lines with wrapped sums (continuation lines starting with '+') joined back."""
     lines: list[str] = []
     for line in text.splitlines():
-        if lines and line.lstrip().startswith("+ ") and ELEMENT_LINE.match(lines[-1]):
+        if lines and line.lstrip().startswith(("+ ", "− ")) and ELEMENT_LINE.match(lines[-1]):
             lines[-1] += " " + line.strip()
         else:
             lines.append(line)
@@ -386,7 +386,8 @@ def test_a_wide_layer_is_cropped_not_overflowing(tmp_path: Path, capsys, monkeyp
     assert max(len(line) for line in out.splitlines()) <= 80
     assert "… (64 more output channels)" in out  # the connectivity matrix keeps 32 rows
     assert "… (8 more groups)" in out  # the layout shows the first groups and the last
-    assert "(the last group, 11)" in out  # and a default element comes from the last group: offset 11·4
+    # and a default element comes from the last group, where the offset shows
+    assert "(the last group, 11: its input channels start at 11·4 = 44)" in out
     last = next((re.match(r"\s*y\[0,95,6,6\] = \S+ = (.*)", line) for line in joined_lines(out)
                  if "y[0,95,6,6] =" in line), None)
     assert last and "(in 44)" in last.group(1) and "(in 47)" in last.group(1)
