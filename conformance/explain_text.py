@@ -384,8 +384,13 @@ def _channel_products(out: _Writer, e: Explanation, channel: ChannelSum, max_ter
     for i, (text, source) in enumerate(items):
         out.raw((head if i == 0 else pad + "+ ") + text.ljust(wide) + "  " + source)
     if rest:
-        out.raw(pad + f"+ … ({plural(len(rest), 'more product')}, together "
-                      f"{format_number(sum(p.product for p in rest), e.dtype)})")
+        on_padding = sum(p.input_index is None for p in rest)
+        read = len(rest) - on_padding
+        words = [f"{plural(read, 'more product')}, together {format_number(sum(p.product for p in rest), e.dtype)}"
+                 ] if read else []
+        if on_padding:
+            words.append(f"{plural(on_padding, 'tap')} on zero padding")
+        out.raw(pad + f"+ … ({'; '.join(words)})")
 
 
 def _product_source(p: Product) -> str:
