@@ -77,6 +77,9 @@ section.case > h2 { margin-bottom: 0.2em; }
 .failure { background: #fdecea; border-left: 4px solid #c62828; padding: 0.2em 0.8em; margin: 0.8em 0; }
 .failure ul, .checks ul { margin: 0.2em 0 0.4em; padding-left: 1.2em; }
 .predicted { margin: 0.3em 0; font-size: 1.05em; }
+ul.features { list-style: none; margin: 0; padding: 0; display: flex; flex-wrap: wrap; gap: 0.2em 1.2em; }
+ul.features .count { display: inline-block; min-width: 1.6em; padding: 0 0.3em; border-radius: 0.8em;
+                     background: #e8eef7; text-align: center; font-variant-numeric: tabular-nums; }
 .lines li { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 0.85em; white-space: pre-wrap; }
 details { margin: 0.6em 0; } summary { cursor: pointer; font-weight: 600; }
 .chip { display: inline-block; width: 0.8em; height: 0.8em; border-radius: 2px; margin-right: 0.3em;
@@ -723,19 +726,25 @@ def _pictures(result: CaseResult) -> str:
 
 
 def coverage_section(grid: CoverageGrid) -> ReportSection:
-    """What the run's cases cover (conformance/coverage.py), one table per feature axis. An empty
-    cell is information about this selection of cases, not a failure. Left out in tutorial mode."""
-    parts = [f"<p>These {plural(grid.total_cases, 'case')} ({grid.error_cases} of them expect an error) exercise "
-             f"{len(grid.cells) - len(grid.empty_cells)} of the {len(grid.cells)} features below. Each table counts "
-             "the cases per feature.</p>"]
+    """What the run's cases cover (conformance/coverage.py): one row per feature axis, each feature
+    with its number of cases. A feature no case reaches is information about this selection of
+    cases, not a failure: it is listed in a note. Left out in tutorial mode."""
+    errors = f" ({grid.error_cases} of them expect an error)" if grid.error_cases else ""
+    parts = [f"<p>These {plural(grid.total_cases, 'case')}{errors} exercise {len(grid.cells) - len(grid.empty_cells)} "
+             f"of the {len(grid.cells)} features below; the number after each feature counts its cases.</p>"]
+    rows = []
     for axis in grid.axes:
-        rows = "".join(f'<tr><td data-label="feature">{html.escape(cell.name)}</td>'
-                       f'<td data-label="cases" class="number">{cell.count}</td></tr>'
-                       for cell in grid.cells_of(axis) if cell.count)
-        parts.append(f'<h3>{html.escape(axis)}</h3><table class="stack"><thead><tr><th>feature</th><th>cases</th></tr>'
-                     f"</thead><tbody>{rows}</tbody></table>")
+        covered = [cell for cell in grid.cells_of(axis) if cell.count]
+        items = "".join(f'<li>{html.escape(cell.name)} <span class="count">{cell.count}</span></li>' for cell in covered) \
+            or '<li class="muted">none in this run</li>'
+        rows.append(f'<tr><td data-label="axis">{html.escape(axis)}</td><td data-label="features">'
+                    f'<ul class="features">{items}</ul></td></tr>')
+    parts.append('<table class="coverage stack"><thead><tr><th>axis</th><th>features (cases)</th></tr></thead>'
+                 f"<tbody>{''.join(rows)}</tbody></table>")
     if grid.empty_cells:
         parts.append('<p class="note" id="coverage-not-exercised">For information: no case in this run exercises '
-                     + "; ".join(f"{html.escape(cell.axis)}: {html.escape(cell.name)}" for cell in grid.empty_cells)
+                     + "; ".join(f"{html.escape(axis)}: " + ", ".join(html.escape(cell.name) for cell in grid.cells_of(axis)
+                                                                       if not cell.count)
+                                 for axis in grid.axes if any(not cell.count for cell in grid.cells_of(axis)))
                      + ". A smaller selection of cases covers less; the whole case library (cases/) covers more.</p>")
     return ReportSection("What these cases cover", "\n".join(parts), "coverage", for_learners=False)

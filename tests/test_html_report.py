@@ -288,7 +288,7 @@ def test_run_html_includes_the_coverage_map_as_information(tmp_path: Path, capsy
     capsys.readouterr()
     page = (report / "index.html").read_text(encoding="utf-8")
     assert 'id="coverage"' in page and "What these cases cover" in page
-    assert re.search(r'<td data-label="feature">1x1</td><td data-label="cases" class="number">3</td>', page)
+    assert re.search(r'<li>1x1 <span class="count">3</span></li>', page)
     note = re.search(r'<p class="note" id="coverage-not-exercised">For information: (.*?)</p>', page).group(1)
     assert "depthwise" in note and "cells empty" not in page and "&larr; empty" not in page
 
