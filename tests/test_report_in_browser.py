@@ -39,6 +39,7 @@ LAYOUT = """(() => {
   }
   return JSON.stringify({
     width: width, scrollWidth: document.scrollingElement.scrollWidth, wide: wide.slice(0, 20),
+    pre: document.querySelectorAll('pre').length,
     sections: Array.from(document.querySelectorAll('section.case')).map(s => s.dataset.case),
     summaryRows: document.querySelectorAll('#summary tbody tr').length,
     pictures: Array.from(document.querySelectorAll('figure.picture')).map(f => {
@@ -107,6 +108,7 @@ def test_the_page_fits_the_screen_and_draws_every_picture(browser: Chromium, rep
     state = json.loads(page.evaluate(LAYOUT))
     assert state["width"] == width  # laid out at the screen's width (the viewport meta), not at 980 px
     assert state["scrollWidth"] <= width and state["wide"] == []  # nothing scrolls or sticks out sideways
+    assert state["pre"] == 0  # no terminal text pasted in
     assert {"seed/groups3", "demo/wrong_expected", "broken", "tutorial/03_grouped_kernel"} <= set(state["sections"])
     assert state["summaryRows"] == len(state["sections"])
     assert state["verdict"].startswith(f"{len(state['sections']) - 2} passed, 2 failed")
