@@ -37,7 +37,8 @@ MAX_ALL_ELEMENTS = 32  # a 1×1 output this small is explained element by elemen
 MAX_ALL_ELEMENTS_WITH_KERNEL = 4  # ... and one whose sums run over a real kernel, only this small
 MAX_TABLE_ROWS = 32  # rows of the connectivity matrix before eliding
 MAX_LAYOUT_GROUPS = 4  # groups of the input/weight layout shown (more: the first ones and the last)
-MAX_LAYOUT_CHANNELS = 4  # channels (or kernels) shown per group in the layout
+MAX_LAYOUT_CHANNELS = 4  # channels (or kernels) shown per group in the layout, one number each
+MAX_LAYOUT_GRIDS = 2  # ... when each is a grid of numbers (a spatial input, a kernel over 1×1)
 EXTRA_CHECK_NAMES = ("forward", "expect_error")  # checks every explanation shows; the rest need --checks
 
 
@@ -626,7 +627,11 @@ def build_explanation(result: CaseResult, elements: Sequence[Sequence[int]] | No
     geo = layout_of(conv, tensors.input.shape, tensors.weight.shape)
     shape = geo.output_shape
     explanation.output_shape, explanation.unbatched, explanation.kernel = shape, geo.unbatched, geo.kernel
-    explanation.input = input_layout(grouping, tensors.input.reshape(geo.batch, conv.in_channels, *geo.in_size))
+    if geo.batch == 0 or math.prod(shape) == 0:
+        explanation.message = (f"The output has shape {shape}: no element to write out (an empty batch or an empty "
+                               "output is valid, and torch returns an empty tensor).")
+    else:
+        explanation.input = input_layout(grouping, tensors.input.reshape(geo.batch, conv.in_channels, *geo.in_size))
     explanation.weight = weight_layout(grouping, tensors.weight)
     sides = [(run.implementation.name, run.impl.output), ("torch", run.torch.output),
              ("expected", tensors.expected)]
@@ -673,24 +678,26 @@ def invalid_reason(conv: ConvConfig) -> str:
             + ". Every group must hold the same number of input and of output channels.")
 
 
-def shown_groups(groups: int) -> tuple[list[int], list[int]]:
-    """(groups laid out, groups left out): all up to MAX_LAYOUT_GROUPS, else the first ones and the last."""
-    if groups <= MAX_LAYOUT_GROUPS:
+def shown_groups(groups: int, most: int = MAX_LAYOUT_GROUPS) -> tuple[list[int], list[int]]:
+    """(groups laid out, groups left out): all up to ``most``, else the first ones and the last."""
+    if groups <= most:
         return list(range(groups)), []
-    shown = list(range(MAX_LAYOUT_GROUPS - 1)) + [groups - 1]
+    shown = list(range(most - 1)) + [groups - 1]
     return shown, [g for g in range(groups) if g not in shown]
 
 
 def input_layout(grouping: Grouping, x: np.ndarray) -> TensorLayout:
     """Batch 0 of the input (N, C_in, *spatial), channel by channel, group by group."""
-    shown, hidden = shown_groups(grouping.groups)
+    grids = math.prod(x.shape[2:]) > 1
+    per_group = MAX_LAYOUT_GRIDS if grids else MAX_LAYOUT_CHANNELS
+    shown, hidden = shown_groups(grouping.groups, MAX_LAYOUT_GROUPS - grids)
     layouts = []
     for g in shown:
         channels = grouping.inputs_of_group(g)
         blocks = tuple(ChannelValues(f"x[0,{c}]", (0, c), g, c, None, np.asarray(x[0, c], dtype=np.float64))
-                       for c in channels[:MAX_LAYOUT_CHANNELS])
+                       for c in channels[:per_group])
         layouts.append(GroupLayout(g, channels, grouping.outputs_of_group(g), blocks,
-                                   max(0, len(channels) - MAX_LAYOUT_CHANNELS)))
+                                   max(0, len(channels) - per_group)))
     axes = ("N", "C_in", *(name.upper() for name in _spatial_names(x.ndim - 2)))
     return TensorLayout("input", tuple(x.shape), axes, tuple(layouts), tuple(hidden))
 
@@ -699,15 +706,17 @@ def weight_layout(grouping: Grouping, weight: np.ndarray) -> TensorLayout:
     """The weight's kernels, group by group. Convolutions: ``W[o, j]`` (row o = output channel o,
     j counts the group's input channels). Transposed: ``W[c, j]`` (row c = input channel c, j counts
     the group's output channels) feeds output channel g·C_out/G + j."""
-    shown, hidden = shown_groups(grouping.groups)
+    grids = math.prod(weight.shape[2:]) > 1
+    per_group = MAX_LAYOUT_GRIDS if grids else MAX_LAYOUT_CHANNELS
+    shown, hidden = shown_groups(grouping.groups, MAX_LAYOUT_GROUPS - grids)
     k_names = ["k" + name.upper() if name != "l" else "kL" for name in _spatial_names(weight.ndim - 2)]
     layouts = []
     for g in shown:
         ins, outs = grouping.inputs_of_group(g), grouping.outputs_of_group(g)
         blocks = []
         rows = ins if grouping.transposed else outs
-        columns = min(weight.shape[1], MAX_LAYOUT_CHANNELS)
-        for row in rows[:MAX_LAYOUT_CHANNELS]:
+        columns = min(weight.shape[1], per_group)
+        for row in rows[:per_group]:
             for j in range(columns):
                 c, o = (row, outs[j]) if grouping.transposed else (ins[j], row)
                 blocks.append(ChannelValues(f"W[{row},{j}]", (row, j), g, c, o,

@@ -99,7 +99,7 @@ def render_text(explanation: Explanation, *, width: int | None = None, max_terms
     if e.invalid:
         out.raw()
         out.text(e.invalid)
-    if e.grouping is None or not e.elements:
+    if e.grouping is None:
         if e.message:
             out.raw()
             out.text(e.message)
@@ -115,8 +115,12 @@ def render_text(explanation: Explanation, *, width: int | None = None, max_terms
         _tensor(out, e, e.input)
     if e.weight is not None:
         _tensor(out, e, e.weight)
-    _elements(out, e, max_terms)
-    _values(out, e)
+    if e.message:
+        out.raw()
+        out.text(e.message)
+    if e.elements:
+        _elements(out, e, max_terms)
+        _values(out, e)
     _checks(out, e, show_checks)
     for note in e.notes:
         out.raw()

@@ -385,7 +385,7 @@ def test_a_wide_layer_is_cropped_not_overflowing(tmp_path: Path, capsys, monkeyp
     assert code == 0, out
     assert max(len(line) for line in out.splitlines()) <= 80
     assert "… (64 more output channels)" in out  # the connectivity matrix keeps 32 rows
-    assert "… (8 more groups)" in out  # the layout shows the first groups and the last
+    assert "… (9 more groups)" in out  # the layout shows the first groups and the last
     # and a default element comes from the last group, where the offset shows
     assert "(the last group, 11: its input channels start at 11·4 = 44)" in out
     last = next((re.match(r"\s*y\[0,95,6,6\] = \S+ = (.*)", line) for line in joined_lines(out)
@@ -550,3 +550,11 @@ def test_plot_writes_the_pictures_as_svg_with_their_numbers_as_text(tmp_path: Pa
     # output 2's kernel over its group's inputs, and the sum
     assert {"100", "×6", "=600", "input channel 2", "input channel 3", "y[0,2,0,0] = 650",
             "in 3: 6×100 = 600"} <= texts["element"], texts["element"]
+
+
+def test_an_empty_batch_is_explained_without_elements(capsys) -> None:
+    code, out = explain(capsys, str(ROOT / "cases" / "regressions" / "empty_batch_depthwise.yaml"))
+    assert code == 0, out
+    flat = " ".join(out.split())
+    assert "no element to write out (an empty batch or an empty output is valid" in flat
+    assert "THE WEIGHT" in out and "connectivity" in out and "y[" not in out
