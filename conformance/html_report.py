@@ -37,7 +37,8 @@ from typing import Sequence
 import numpy as np
 
 from .coverage import CoverageGrid
-from .explain import ElementSum, Explanation, TensorLayout, build_explanation, channel_span, format_number, plural
+from .explain import (ElementSum, Explanation, TensorLayout, build_explanation, channel_span, format_number,
+                      is_extra_check, plural)
 from .outcomes import ERROR, FAILED, PASSED, SKIPPED, XFAILED, XPASSED
 from .pictures import PALETTE, Picture, case_pictures, tint
 from .report import comparison_details, outputs_of, summary_line
@@ -353,15 +354,19 @@ def _failure_block(result: CaseResult, explanation: Explanation | None = None) -
         return f'<div class="muted">{notes}</div>' if notes else ""
     items = []
     predicted: set[tuple[int, ...]] = set()  # elements whose sum is already shown (torch and the implementation)
+    # The output comparisons first, in full; the harness's extra checks (variants, metamorphic
+    # relations, the wiring probe, gradients) after them, their details folded away.
+    failed.sort(key=lambda check: is_extra_check(check.name))
     for check in failed:
         details = list(check.details)
         if check.comparison is not None:
             arrays = check.arrays if check.arrays is not None else outputs_of(result)
             details = comparison_details(result.case, check.comparison, arrays, check.tensor) + details
+        lines = '<ul class="lines">' + "".join(f"<li>{_e(line.strip())}</li>" for line in details) + "</ul>"
+        if details and is_extra_check(check.name):
+            lines = f"<details><summary>details</summary>{lines}</details>"
         items.append(f"<li><strong>{_e(check.name)}</strong>: {_e(check.summary)}"
-                     + _predicted(check, explanation, predicted)
-                     + ('<ul class="lines">' + "".join(f"<li>{_e(line.strip())}</li>" for line in details) + "</ul>"
-                        if details else "") + "</li>")
+                     + _predicted(check, explanation, predicted) + (lines if details else "") + "</li>")
     heading = "Failed check" if len(failed) == 1 else f"{len(failed)} failed checks"
     if result.status == ERROR:  # the case's own expected output is wrong: its fault, not the implementation's
         heading = f"The case itself is wrong: {_e(result.message)}" if result.message else "The case itself is wrong"

@@ -96,6 +96,8 @@ def report(tmp_path_factory):
     results = _results(tmp_path)
     # Checks added by other modules (metamorphic relations, wiring probes) are rendered generically.
     results[0].checks.append(Check("wiring_probe", True, "output 1 reads <input 3>", ["detail & more"]))
+    wrong = next(r for r in results if r.name == "demo/wrong_expected")
+    wrong.checks.insert(0, Check("metamorphic:per-group", False, "per-group slices differ", ["slice 1 differs"]))
     coverage = ReportSection("Coverage map", '<p id="coverage-cells">4 of 9 cells covered</p>', "coverage")
     index = write_html_report(results, tmp_path / "report", extra_sections=[coverage])
     text = index.read_text(encoding="utf-8")
@@ -166,6 +168,10 @@ def test_failures_show_their_checks_once_and_passing_checks_fold_away(report) ->
     assert "worst element y[n=0, o=1, h=0, w=0]" in wrong and "expected = 44" in wrong
     # predict-then-check: the value written down beside the element's sum
     assert wrong.count("y[0,1,0,0]: the case expects 44, but the sum is 43 = 3×1 + 4×10") == 1
+    # the output comparisons come first, in full; an extra check's details are folded away
+    block = text.split('data-case="demo/wrong_expected"')[1].split('<div class="failure">')[1].split("</div>")[0]
+    assert block.index("vs expected</strong>") < block.index("metamorphic:per-group</strong>")
+    assert "<details><summary>details</summary><ul class=\"lines\"><li>slice 1 differs</li></ul></details>" in block
     broken = page.section_text["broken"]
     assert "unknown key 'grops' (did you mean 'groups'?)" in broken
     assert "in_channels = 5 is not divisible by groups = 2" in page.section_text["errors/in_channels_not_divisible"]
