@@ -42,8 +42,9 @@ NOT_EXPRESSIBLE = {
     "the output would have": "the output size, from the output-size formula",
     "duplicate key": "a YAML-level error: the document never becomes data to validate",
 }
-# Not in the list because the schema does state them: groups dividing the channels and the other
-# semantic checks are not the loader's either (they are expect_error cases, refused by torch).
+# Divisibility of the channels by groups, positive strides and the other rules of a valid layer are
+# missing from both: the loader leaves them to torch on purpose, so that an invalid layer can be
+# written as an expect_error case.
 
 
 def schema_errors(data) -> list[str]:
