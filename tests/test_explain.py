@@ -185,14 +185,13 @@ def _measured_connectivity(case: Case) -> np.ndarray:
     window = (1,) * geo.dims if case.conv.transposed else tuple(  # reflect padding needs more input than padding
         max(d * (k - 1) + 1, before + 1, after + 1)
         for d, k, before, after in zip(geo.dilation, geo.kernel, geo.pad_before, geo.pad_after))
-    reads = np.zeros((case.conv.out_channels, case.conv.in_channels), dtype=bool)
-    for c in range(case.conv.in_channels):
-        x = np.zeros((case.conv.in_channels, *window) if geo.unbatched else (1, case.conv.in_channels, *window))
-        x[..., c, *(slice(None),) * case.conv.spatial_dims] = 1.0  # channel axis: first after the batch, if any
-        no_bias = None if tensors.bias is None else np.zeros_like(tensors.bias)  # only the weights connect
-        y = torch_forward(case, x.astype(tensors.input.dtype), np.ones_like(tensors.weight), no_bias)
-        y = y.reshape(layout_of(case.conv, x.shape, tensors.weight.shape).output_shape)
-        reads[:, c] = np.abs(y.astype(np.float64)).sum(axis=tuple(i for i in range(y.ndim) if i != 1)) != 0
+    c_in = case.conv.in_channels
+    x = np.zeros((c_in, c_in, *window))  # one batch entry per input channel c, ones in channel c only
+    x[np.arange(c_in), np.arange(c_in)] = 1.0
+    no_bias = None if tensors.bias is None else np.zeros_like(tensors.bias)  # only the weights connect
+    y = torch_forward(case, x.astype(tensors.input.dtype), np.ones_like(tensors.weight), no_bias)
+    y = np.abs(y.astype(np.float64)).reshape(c_in, case.conv.out_channels, -1).sum(axis=2)  # (C_in, C_out)
+    reads = (y != 0).T
     return reads
 
 
