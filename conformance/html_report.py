@@ -415,7 +415,9 @@ def _learning_part(result: CaseResult, e: Explanation, case_slug: str, pictures:
     if e.grouping is None or not e.elements:
         return "\n".join(parts)
     parts.append(_grouping_table(e))
-    interactive = _interactive_geometry(result) is not None
+    # Hover/tap needs every input channel and weight row on the page: the layout must hide nothing.
+    interactive = _interactive_geometry(result) is not None and e.input is not None and e.weight is not None \
+        and not any(layout.hidden_groups or any(g.hidden_blocks for g in layout.groups) for layout in (e.input, e.weight))
     if e.input is not None and e.weight is not None:
         parts.append(_tensor_part(result, e, interactive))
     parts.append(_sums_table(e))
@@ -472,9 +474,8 @@ def _interactive_geometry(result: CaseResult) -> dict | None:
     if case is None or run is None or run.torch.output is None or case.expect_error is not None:
         return None
     conv = case.conv
-    if conv.transposed or conv.spatial_dims != 2 or not conv.is_divisible or conv.groups > 4 \
-            or conv.in_channels // conv.groups > 4 or conv.out_channels // conv.groups > 4:
-        return None  # the explanation's layout shows at most 4 groups of 4 channels: all must be on the page
+    if conv.transposed or conv.spatial_dims != 2 or not conv.is_divisible:
+        return None
     from .explain import geometry_of
 
     geo = geometry_of(case, run.tensors)
@@ -545,6 +546,9 @@ def _weight_sentence(e: Explanation) -> str:
     if grouping.transposed:
         return (f"row c is input channel c; its kernel j feeds output channel g·{grouping.out_per_group} + j of "
                 "its group g")
+    if grouping.in_per_group == 1:
+        return (f"row o is output channel o; its one kernel multiplies input channel g = o // {grouping.out_per_group}"
+                f", the only input channel of its group, so the second axis has the single index 0")
     return (f"row o is output channel o; its kernel j multiplies input channel g·{grouping.in_per_group} + j of its "
             f"group g = o // {grouping.out_per_group}, so the second axis counts 0…{grouping.in_per_group - 1} "
             "within the group" + ("" if grouping.groups == 1 else f", not 0…{grouping.in_channels - 1}"))
@@ -587,8 +591,9 @@ def _layout_html(layout: TensorLayout, dtype: str, role: str, pads: tuple[int, i
         boxes.append(f'<div class="group-box g{g % len(PALETTE)}"><p class="label">{_group_chip(g)}{_e(label)}</p>'
                      f'<div class="blocks">{"".join(figures)}</div></div>')
     if layout.hidden_groups:
-        boxes.append(f'<p class="muted">groups {_e(_span(layout.hidden_groups[0], layout.hidden_groups[-1]))} '
-                     "are laid out alike (not shown)</p>")
+        hidden = layout.hidden_groups
+        boxes.append(f'<p class="muted">group {hidden[0]} is laid out alike (not shown)</p>' if len(hidden) == 1 else
+                     f'<p class="muted">groups {_span(hidden[0], hidden[-1])} are laid out alike (not shown)</p>')
     return f'<div class="tensors">{"".join(boxes)}</div>'
 
 
