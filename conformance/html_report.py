@@ -28,6 +28,7 @@ timings and the sections not meant for learners (the coverage map).
 from __future__ import annotations
 
 import html
+import inspect
 import json
 import re
 from dataclasses import dataclass
@@ -50,6 +51,7 @@ MAX_INTERACTIVE_OUTPUTS = 64  # output elements (of sample 0) that get a hover/t
 MAX_SUM_CHANNELS = 8  # input channels written out in one element's sum before eliding
 MAX_PRODUCTS = 27  # products written out for one input channel (a 3×3×3 kernel)
 OPEN_CASES = 12  # reports up to this many cases show every case's explanation unfolded
+PAGE_LAYOUT_LIMITS = (8, 8)  # groups, and channels per group, of the input/weight layout on the page
 
 STATUS_CLASSES = {PASSED: "passed", FAILED: "failed", ERROR: "error", SKIPPED: "skipped", XFAILED: "xfailed",
                   XPASSED: "xpassed"}
@@ -314,7 +316,7 @@ def _case_section(result: CaseResult, case_slug: str, pictures: bool, open_all: 
     case = result.case
     where = case.location if case is not None else result.file
     try:
-        explanation = build_explanation(result) if case is not None else None
+        explanation = _explanation(result) if case is not None else None
         learn = _learning_part(result, explanation, case_slug, pictures) if explanation is not None else ""
     except Exception as exc:  # noqa: BLE001 - one case's problem must not hide the report
         explanation, learn = None, f"<p>(no explanation: {_e(type(exc).__name__)}: {_e(exc)})</p>"
@@ -334,6 +336,14 @@ def _case_section(result: CaseResult, case_slug: str, pictures: bool, open_all: 
     parts.append(_other_checks(result))
     parts.append("</section>")
     return "\n".join(part for part in parts if part)
+
+
+def _explanation(result: CaseResult) -> Explanation:
+    """The explanation model, laid out in full (PAGE_LAYOUT_LIMITS) where the model takes limits: the
+    hover highlight needs every input channel and weight row of a small case on the page."""
+    if "layout_limits" in inspect.signature(build_explanation).parameters:
+        return build_explanation(result, layout_limits=PAGE_LAYOUT_LIMITS)  # type: ignore[call-arg]
+    return build_explanation(result)  # a model without layout limits: its own (terminal) defaults
 
 
 def _failure_block(result: CaseResult, explanation: Explanation | None = None) -> str:
