@@ -195,7 +195,7 @@ def _connectivity(out: _Writer, g: Grouping) -> None:
     cols = min(g.in_channels, max(1, (out.width - 2 - label - 3) // (width + 1)))
     rows = min(g.out_channels, MAX_TABLE_ROWS)
     more = " …" if cols < g.in_channels else ""
-    out.heading("connectivity: ■ = the output channel reads that input channel, · = it does not")
+    out.heading("CONNECTIVITY: ■ = the output channel reads that input channel, · = it does not")
     out.raw("  " + "input channel".rjust(label) + "  " + " ".join(str(c).rjust(width) for c in range(cols)) + more)
     if g.groups > 1:
         out.raw("  " + "input group".rjust(label) + "  "
@@ -214,8 +214,8 @@ def _tensor(out: _Writer, e: Explanation, layout: TensorLayout) -> None:
     shape = "(" + ", ".join(str(s) for s in layout.shape) + ")"
     axes = "(" + ", ".join(layout.axes) + ")"
     if layout.name == "input":
-        out.heading(f"THE INPUT, group by group: shape {shape} = {axes}"
-                    + ("; batch 0 shown" if layout.shape[0] > 1 else ""))
+        out.heading("THE INPUT, group by group")
+        out.text(f"shape {shape} = {axes}" + ("; batch 0 shown." if layout.shape[0] > 1 else "."))
     else:
         out.heading("THE WEIGHT, group by group")
         out.text(f"shape {shape} = {axes}.")
@@ -413,7 +413,7 @@ def _largest(products: list[Product], keep: int) -> tuple[list[Product], list[Pr
 
 def _values(out: _Writer, e: Explanation) -> None:
     rtol, atol = e.tolerance
-    out.heading("Every side's value beside the sum (the explanation is also a check):")
+    out.heading("EVERY SIDE'S VALUE beside the sum (the explanation is also a check)")
     short = {side: side_label(side) for side in e.sides}
     for side, label in short.items():
         if label != side:
@@ -443,7 +443,7 @@ def _checks(out: _Writer, e: Explanation, show_checks: bool) -> None:
     if not checks:
         return
     if show_checks:
-        out.heading("the harness's checks:")
+        out.heading("THE HARNESS'S CHECKS")
     for check in checks:
         out.text(f"{'ok  ' if check.passed else 'FAIL'} {check.summary}", indent=2, hanging=5)
 

@@ -449,7 +449,7 @@ def test_a_wrong_implementation_shows_up_beside_the_explanation(capsys) -> None:
     code, out = explain(capsys, str(ROOT / "cases" / "seed" / "groups3.yaml"),
                         "--impl", "tests.plugins.wrong_convs:interleaved_groups")
     assert code == 0  # explain explains; `run` is the gate
-    side = out.split("Every side's value beside the sum")[1]
+    side = out.split("EVERY SIDE'S VALUE beside the sum")[1]
     # interleaved groups put group 1's first output (650) where output 1 (4.3) belongs
     assert "(interleaved_groups = tests.plugins.wrong_convs:interleaved_groups)" in side
     assert re.search(r"y\[0,1,0,0\]\s+650\s+4\.3\s+4\.3\s+4\.3\s+DIFFER: interleaved_groups$", side, re.M), side
@@ -556,4 +556,4 @@ def test_an_empty_batch_is_explained_without_elements(capsys) -> None:
     assert code == 0, out
     flat = " ".join(out.split())
     assert "no element to write out (an empty batch or an empty output is valid" in flat
-    assert "THE WEIGHT" in out and "connectivity" in out and "y[" not in out
+    assert "THE WEIGHT" in out and "CONNECTIVITY" in out and "y[" not in out
