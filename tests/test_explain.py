@@ -557,3 +557,17 @@ def test_an_empty_batch_is_explained_without_elements(capsys) -> None:
     flat = " ".join(out.split())
     assert "no element to write out (an empty batch or an empty output is valid" in flat
     assert "THE WEIGHT" in out and "CONNECTIVITY" in out and "y[" not in out
+
+
+CONV_TRANSPOSE_SEED = ROOT / "cases" / "seed" / "convtranspose2d_groups3.yaml"
+
+
+@pytest.mark.skipif(not CONV_TRANSPOSE_SEED.exists(), reason="the ConvTranspose2d seed case arrives with branch nd")
+def test_explain_on_the_convtranspose2d_seed_file(capsys, monkeypatch) -> None:
+    """The done-when of the ops issue, on the case file itself: 3.1 = 1×0.1 + 3×1 and 750 = 5×10 + 7×100."""
+    monkeypatch.setenv("COLUMNS", "80")
+    code, out = explain(capsys, str(CONV_TRANSPOSE_SEED))
+    assert code == 0, out
+    assert "y[0,0,0,0] = 3.1 = 1×0.1 (in 0) + 3×1 (in 1)" in out
+    assert "y[0,2,0,0] = 750 = 5×10 (in 2) + 7×100 (in 3)" in out
+    assert "W[c, j] belongs to input channel c's group g and feeds output channel" in " ".join(out.split())
