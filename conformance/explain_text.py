@@ -67,18 +67,21 @@ class _Writer:
         line = head
         for i, part in enumerate(parts):
             piece = part if i == 0 else separator + part
-            if i and len(line) + len(piece) > self.width:
+            room = self.width - (1 if comma and i < len(parts) - 1 else 0)  # a comma may follow it
+            if i and len(line) + len(piece) > room:
                 self.lines.append(line.rstrip() + ("," if comma else ""))
                 line = " " * indent + (part if comma else piece.lstrip())
             else:
                 line += piece
         self.lines.append(line)
 
-    def result(self) -> str:
+    def result(self, strict: bool = False) -> str:
         out = []
         for line in self.lines:  # the safety net: nothing leaves wider than the width
             if len(line) <= self.width:
                 out.append(line)
+            elif strict:
+                raise ValueError(f"line of {len(line)} characters laid out for a width of {self.width}: {line!r}")
             else:
                 lead = len(line) - len(line.lstrip())
                 out.extend(textwrap.wrap(line, self.width, subsequent_indent=" " * (lead + 4), drop_whitespace=True,
@@ -87,8 +90,11 @@ class _Writer:
 
 
 def render_text(explanation: Explanation, *, width: int | None = None, max_terms: int = DEFAULT_MAX_TERMS,
-                show_checks: bool = False) -> str:
-    """The explanation as lines of at most ``width`` characters (default: :func:`terminal_width`)."""
+                show_checks: bool = False, strict: bool = False) -> str:
+    """The explanation as lines of at most ``width`` characters (default: :func:`terminal_width`).
+
+    Every section lays itself out to fit; a line that still would not is hard-wrapped, or with
+    ``strict`` raises ValueError (the tests use it, so a layout that relies on the safety net fails)."""
     e = explanation
     out = _Writer(max(MIN_WIDTH, width or terminal_width()))
     out.text(f"case {e.name} ({e.location})")
@@ -106,7 +112,7 @@ def render_text(explanation: Explanation, *, width: int | None = None, max_terms
         for side, said in e.refusals:
             out.text(f"{side}: {said}", indent=2, hanging=4)
         _checks(out, e, show_checks)
-        return out.result()
+        return out.result(strict)
 
     g = e.grouping
     _grouping(out, e, g)
@@ -132,7 +138,7 @@ def render_text(explanation: Explanation, *, width: int | None = None, max_terms
         out.raw()
         out.text(f"(The harness made {plural(len(extras), 'more check')} on this case"
                  + (f", {failed} of them failed" if failed else ", all passed") + "; --checks lists them.)")
-    return out.result()
+    return out.result(strict)
 
 
 def _split_signature(signature: str) -> list[str]:
@@ -275,7 +281,9 @@ def _grid(out: _Writer, head: str, values: np.ndarray, dtype: str) -> None:
     matrix = values.reshape(1, -1) if values.ndim <= 1 else values
     texts = [[format_number(float(v), dtype, GRID_DIGITS) for v in row[:MAX_GRID]] for row in matrix[:MAX_GRID]]
     cell = max(len(t) for row in texts for t in row)
-    room = max(1, (out.width - len(head)) // (cell + 1))
+    room = max(1, (out.width - len(head) + 1) // (cell + 1))  # cells are joined by one space
+    if room < matrix.shape[1]:
+        room = max(1, (out.width - len(head) - 1) // (cell + 1))  # and " …" says there are more
     cols = min(len(texts[0]), room)
     crop = cols < matrix.shape[1]
     for r, row in enumerate(texts):
@@ -383,10 +391,15 @@ def _channel_products(out: _Writer, e: Explanation, channel: ChannelSum, max_ter
         return
     shown, rest = _largest(list(channel.products), max_terms)
     pad = " " * (len(head) - 2)
-    items = [(f"{_factor(p.weight, e.dtype)}×{_factor(p.value, e.dtype)}", _product_source(p)) for p in shown]
-    wide = max(len(text) for text, _ in items)
-    for i, (text, source) in enumerate(items):
-        out.raw((head if i == 0 else pad + "+ ") + text.ljust(wide) + "  " + source)
+    products = [f"{_factor(p.weight, e.dtype)}×{_factor(p.value, e.dtype)}" for p in shown]
+    wide = max(len(text) for text in products)
+    # Where each product comes from, as much of it as fits: tap and indices, the indices, nothing.
+    for detail in (2, 1, 0):
+        sources = [_product_source(p, detail) for p in shown]
+        if len(head) + wide + 2 + max(len(source) for source in sources) <= out.width:
+            break
+    for i, (text, source) in enumerate(zip(products, sources)):
+        out.raw(((head if i == 0 else pad + "+ ") + text.ljust(wide) + "  " + source).rstrip())
     if rest:
         on_padding = sum(p.input_index is None for p in rest)
         read = len(rest) - on_padding
@@ -394,13 +407,16 @@ def _channel_products(out: _Writer, e: Explanation, channel: ChannelSum, max_ter
                  ] if read else []
         if on_padding:
             words.append(f"{plural(on_padding, 'tap')} on zero padding")
-        out.raw(pad + f"+ … ({'; '.join(words)})")
+        out.text(f"+ … ({'; '.join(words)})", indent=len(pad), hanging=4)
 
 
-def _product_source(p: Product) -> str:
+def _product_source(p: Product, detail: int = 2) -> str:
+    """'tap 0,1: W[0,0,0,1]·x[0,0,0,1]' (detail 2), 'W[0,0,0,1]·x[0,0,0,1]' (1) or '' (0)."""
+    if detail == 0:
+        return ""
     weight = "W[" + ",".join(str(i) for i in p.weight_index) + "]"
     read = "pad" if p.input_index is None else "x[" + ",".join(str(i) for i in p.input_index) + "]"
-    return f"tap {','.join(str(k) for k in p.tap)}: {weight}·{read}"
+    return f"{weight}·{read}" if detail == 1 else f"tap {','.join(str(k) for k in p.tap)}: {weight}·{read}"
 
 
 def _largest(products: list[Product], keep: int) -> tuple[list[Product], list[Product]]:

@@ -318,7 +318,7 @@ def test_element_sums_of_every_op_equal_torch(spec: tuple) -> None:
     assert layout_of(conv, x.shape, weight.shape).output_shape == expected.shape
     for index in np.ndindex(*expected.shape):
         assert element_sum(case, tensors, index).total == pytest.approx(expected[index], abs=1e-9), index
-    text = render_text(build_explanation(_result(case, expected)), width=80)
+    text = render_text(build_explanation(_result(case, expected)), width=80, strict=True)
     assert max(len(line) for line in text.splitlines()) <= 80
     assert op in text and "DIFFER" not in text
 
@@ -364,6 +364,22 @@ def test_every_line_fits_the_terminal_and_extra_checks_wait_for_the_flag(argv: l
     too_long = [line for line in out.splitlines() if len(line) > columns]
     assert not too_long, too_long
     assert not any(word in out for word in EXTRA_CHECK_WORDS), out
+
+
+LAYOUT_CASES = [case for path in SEED_FILES + TUTORIAL_FILES + [ROOT / "cases" / "semantics",
+                                                                  ROOT / "cases" / "networks"]
+                for case in all_cases(path)]
+
+
+@pytest.mark.parametrize("case", LAYOUT_CASES, ids=lambda c: c.name)
+def test_every_section_is_laid_out_to_fit_without_the_safety_net(case: Case) -> None:
+    """strict=True: a line the layout did not fit raises instead of being hard-wrapped, so this
+    fails where a section relies on the last-resort wrapping (which keeps the CLI in bounds)."""
+    result = run_case(case, load_implementation(None))
+    explanation = build_explanation(result)
+    for width in (80, 100):
+        for show_checks in (False, True):
+            render_text(explanation, width=width, show_checks=show_checks, strict=True)
 
 
 @pytest.mark.parametrize("argv", [WIDTH_CASES[0], [str(ROOT / "cases" / "tutorial" / "05_depth_multiplier.yaml")]])
