@@ -311,9 +311,12 @@ def _arg(value: object) -> str:
     return str(value)
 
 
-def build_explanation(result: CaseResult, elements: Sequence[Sequence[int]] | None = None) -> Explanation:
+def build_explanation(result: CaseResult, elements: Sequence[Sequence[int]] | None = None, *,
+                      layout_limits: tuple[int, int] | None = None) -> Explanation:
     """The explanation model of a run case (``elements``: output indices to write out; default: a
-    choice that shows the grouping, see :func:`default_elements`).
+    choice that shows the grouping, see :func:`default_elements`). ``layout_limits`` = (most groups,
+    most channels or kernels per group) of the input and weight layouts; default: what fits a
+    terminal (see :func:`layout_limits_for`).
 
     >>> from pathlib import Path; from conformance.loader import load_file
     >>> from conformance.implementations import load_implementation; from conformance.runner import run_case
@@ -354,8 +357,9 @@ def build_explanation(result: CaseResult, elements: Sequence[Sequence[int]] | No
         explanation.message = (f"The output has shape {shape}: no element to write out (an empty batch or an empty "
                                "output is valid, and torch returns an empty tensor).")
     else:
-        explanation.input = input_layout(grouping, tensors.input.reshape(geo.batch, conv.in_channels, *geo.in_size))
-    explanation.weight = weight_layout(grouping, tensors.weight)
+        explanation.input = input_layout(grouping, tensors.input.reshape(geo.batch, conv.in_channels, *geo.in_size),
+                                         layout_limits)
+    explanation.weight = weight_layout(grouping, tensors.weight, layout_limits)
     sides = [(run.implementation.name, run.impl.output), ("torch", run.torch.output),
              ("expected", tensors.expected)]
     arrays = {name: _batched(array, shape) for name, array in sides if name != "expected" or array is not None}
@@ -409,11 +413,15 @@ def shown_groups(groups: int, most: int = MAX_LAYOUT_GROUPS) -> tuple[list[int],
     return shown, [g for g in range(groups) if g not in shown]
 
 
-def input_layout(grouping: Grouping, x: np.ndarray) -> TensorLayout:
+def layout_limits_for(block_size: int) -> tuple[int, int]:
+    """The terminal's (most groups, most blocks per group): fewer when each block is a grid."""
+    return (MAX_LAYOUT_GROUPS - 1, MAX_LAYOUT_GRIDS) if block_size > 1 else (MAX_LAYOUT_GROUPS, MAX_LAYOUT_CHANNELS)
+
+
+def input_layout(grouping: Grouping, x: np.ndarray, limits: tuple[int, int] | None = None) -> TensorLayout:
     """Batch 0 of the input (N, C_in, *spatial), channel by channel, group by group."""
-    grids = math.prod(x.shape[2:]) > 1
-    per_group = MAX_LAYOUT_GRIDS if grids else MAX_LAYOUT_CHANNELS
-    shown, hidden = shown_groups(grouping.groups, MAX_LAYOUT_GROUPS - grids)
+    most_groups, per_group = limits or layout_limits_for(math.prod(x.shape[2:]))
+    shown, hidden = shown_groups(grouping.groups, most_groups)
     layouts = []
     for g in shown:
         channels = grouping.inputs_of_group(g)
@@ -425,13 +433,12 @@ def input_layout(grouping: Grouping, x: np.ndarray) -> TensorLayout:
     return TensorLayout("input", tuple(x.shape), axes, tuple(layouts), tuple(hidden))
 
 
-def weight_layout(grouping: Grouping, weight: np.ndarray) -> TensorLayout:
+def weight_layout(grouping: Grouping, weight: np.ndarray, limits: tuple[int, int] | None = None) -> TensorLayout:
     """The weight's kernels, group by group. Convolutions: ``W[o, j]`` (row o = output channel o,
     j counts the group's input channels). Transposed: ``W[c, j]`` (row c = input channel c, j counts
     the group's output channels) feeds output channel g·C_out/G + j."""
-    grids = math.prod(weight.shape[2:]) > 1
-    per_group = MAX_LAYOUT_GRIDS if grids else MAX_LAYOUT_CHANNELS
-    shown, hidden = shown_groups(grouping.groups, MAX_LAYOUT_GROUPS - grids)
+    most_groups, per_group = limits or layout_limits_for(math.prod(weight.shape[2:]))
+    shown, hidden = shown_groups(grouping.groups, most_groups)
     k_names = ["k" + name.upper() if name != "l" else "kL" for name in _spatial_names(weight.ndim - 2)]
     layouts = []
     for g in shown:

@@ -587,3 +587,14 @@ def test_explain_on_the_convtranspose2d_seed_file(capsys, monkeypatch) -> None:
     assert "y[0,0,0,0] = 3.1 = 1×0.1 (in 0) + 3×1 (in 1)" in out
     assert "y[0,2,0,0] = 750 = 5×10 (in 2) + 7×100 (in 3)" in out
     assert "W[c, j] belongs to input channel c's group g and feeds output channel" in " ".join(out.split())
+
+
+def test_layout_limits_let_a_page_show_every_channel() -> None:
+    case = next(c for c in all_cases(ROOT / "cases" / "tutorial" / "06_depthwise_separable.yaml")
+                if c.name.endswith("1_depthwise"))
+    result = run_case(case, load_implementation(None))
+    terminal = build_explanation(result)
+    assert terminal.input.hidden_groups == (2,)  # 4 groups of 3x3 grids: the terminal shows 0, 1 and the last
+    page = build_explanation(result, layout_limits=(8, 8))
+    assert [g.group for g in page.input.groups] == [0, 1, 2, 3] and not page.input.hidden_groups
+    assert [b.label for g in page.weight.groups for b in g.blocks] == ["W[0,0]", "W[1,0]", "W[2,0]", "W[3,0]"]
