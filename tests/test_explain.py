@@ -598,3 +598,16 @@ def test_layout_limits_let_a_page_show_every_channel() -> None:
     page = build_explanation(result, layout_limits=(8, 8))
     assert [g.group for g in page.input.groups] == [0, 1, 2, 3] and not page.input.hidden_groups
     assert [b.label for g in page.weight.groups for b in g.blocks] == ["W[0,0]", "W[1,0]", "W[2,0]", "W[3,0]"]
+
+
+def test_an_implementation_that_refuses_gets_no_column(tmp_path: Path, capsys, monkeypatch) -> None:
+    (tmp_path / "refusing_conv.py").write_text(
+        "def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, **kwargs):\n"
+        "    raise ValueError('groups > 1 is not supported')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    code, out = explain(capsys, str(ROOT / "cases" / "seed" / "groups3.yaml"), "--impl", "refusing_conv:conv2d")
+    assert code == 0, out
+    table = out.split("EVERY SIDE'S VALUE beside the sum")[1].split("\n\n")[0]
+    assert re.search(r"^\s+element\s+torch\s+expected\s+sum\s+verdict$", table, re.MULTILINE), table
+    assert "DIFFER" not in table and "groups > 1 is not supported" in out
+    assert "y[0,2,0,0] = 650 = 5×10 (in 2) + 6×100 (in 3)" in out  # still explained, from torch's values
