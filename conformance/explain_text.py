@@ -225,16 +225,20 @@ def _tensor(out: _Writer, e: Explanation, layout: TensorLayout) -> None:
     else:
         out.heading("THE WEIGHT, group by group")
         out.text(f"shape {shape} = {axes}.")
-        if g.transposed:
+        if g.transposed and g.groups == 1:
+            out.text(f"{e.op} keeps input channels first: W[c, o] is input channel c's kernel into output "
+                     "channel o, one row per input channel (a Conv2d weight has one row per output channel).")
+        elif g.transposed:
             out.text(f"{e.op} keeps input channels first: W[c, j] belongs to input channel c's group g and "
                      f"feeds output channel g·out_channels/groups + j = g·{g.out_per_group} + j (j counts "
                      f"0…{g.out_per_group - 1} within the group). The digits below say which input feeds which "
                      "output.")
         elif g.groups == 1:
-            out.text(f"W[o, c] is output channel o's kernel for input channel c: one row per output channel.")
+            out.text("W[o, c] is output channel o's kernel for input channel c: one row per output channel.")
         elif g.in_per_group == 1:
-            out.text(f"W[o, 0] is output channel o's kernel for the one input channel of its group, "
-                     f"g = o // {g.out_per_group}: the second axis has size in_channels/groups = 1.")
+            which = "input channel o" if g.out_per_group == 1 else f"input channel g = o // {g.out_per_group}"
+            out.text(f"W[o, 0] is output channel o's kernel for the one input channel of its group, {which}: "
+                     "the second axis has size in_channels/groups = 1.")
         else:
             out.text(f"W[o, j] is output channel o's kernel for input channel g·in_channels/groups + j = "
                      f"g·{g.in_per_group} + j, g = o's group: the second axis counts 0…{g.in_per_group - 1} "
