@@ -146,9 +146,19 @@ document.querySelectorAll('section.case[data-geometry]').forEach(function (secti
     names.forEach(function (name) {
       section.querySelectorAll('.' + name).forEach(function (e) { e.classList.remove(name); });
     });
+    cell.classList.add('hl-out');
+    if (cell.dataset.reads !== undefined) {  // the cell lists what its sum reads
+      cell.dataset.reads.split(' ').forEach(function (key) {
+        if (key) { mark('[data-' + key.charAt(0) + '="' + key.slice(2) + '"]', key.charAt(0) === 'x' ? 'hl-window' : 'hl-tap'); }
+      });
+      cell.dataset.channels.split(' ').forEach(function (c) { mark('[data-channel="' + c + '"]', 'hl-channel'); });
+      cell.dataset.rows.split(' ').forEach(function (r) { mark('[data-weight-row="' + r + '"]', 'hl-row'); });
+      section.classList.add('highlighting');
+      if (readout) { readout.textContent = cell.dataset.sum; }
+      return;
+    }
     var o = +cell.dataset.o, h = +cell.dataset.h, w = +cell.dataset.w;
     var inPerGroup = geo.in_channels / geo.groups, g = Math.floor(o / (geo.out_channels / geo.groups));
-    cell.classList.add('hl-out');
     mark('[data-weight-row="' + o + '"]', 'hl-row');
     for (var j = 0; j < inPerGroup; j++) {
       var c = g * inPerGroup + j;
@@ -320,7 +330,9 @@ def _case_section(result: CaseResult, case_slug: str, pictures: bool, open_all: 
         learn = _learning_part(result, explanation, case_slug, pictures) if explanation is not None else ""
     except Exception as exc:  # noqa: BLE001 - one case's problem must not hide the report
         explanation, learn = None, f"<p>(no explanation: {_e(type(exc).__name__)}: {_e(exc)})</p>"
-    geometry = _interactive_geometry(result) if explanation is not None and "data-o=" in learn else None
+    geometry = None
+    if explanation is not None and "data-o=" in learn:  # the page draws hoverable output cells
+        geometry = _interactive_geometry(result) or {"reads": "per cell"}
     parts = [f'<section class="case" id="case-{case_slug}" data-case="{_e(result.name)}" '
              f'data-status="{_e(result.status)}"'
              + (f" data-geometry='{_e(json.dumps(geometry))}'" if geometry else "") + ">",
@@ -425,11 +437,8 @@ def _learning_part(result: CaseResult, e: Explanation, case_slug: str, pictures:
     if e.grouping is None or not e.elements:
         return "\n".join(parts)
     parts.append(_grouping_table(e))
-    # Hover/tap needs every input channel and weight row on the page: the layout must hide nothing.
-    interactive = _interactive_geometry(result) is not None and e.input is not None and e.weight is not None \
-        and not any(layout.hidden_groups or any(g.hidden_blocks for g in layout.groups) for layout in (e.input, e.weight))
     if e.input is not None and e.weight is not None:
-        parts.append(_tensor_part(result, e, interactive))
+        parts.append(_tensor_part(result, e, _hover_mode(result, e)))
     parts.append(_sums_table(e))
     parts.extend(f'<p class="note">{_e(note.text)}</p>' for note in e.notes)
     if e.cost is not None:
@@ -497,6 +506,23 @@ def _interactive_geometry(result: CaseResult) -> dict | None:
             "kernel": list(geo.kernel), "stride": list(geo.stride), "dilation": list(geo.dilation)}
 
 
+def _hover_mode(result: CaseResult, e: Explanation) -> str | None:
+    """How output cells light up what they read: "geometry" (a small Conv2d: the script computes the
+    window from stride, dilation and kernel, over the padded input), "reads" (another small 1-d or
+    2-d op: each cell lists the input cells and kernel taps of its sum, from the explanation model),
+    or None (too large, or part of the layout hidden: the page would light up cells it does not show)."""
+    case, run = result.case, result.run
+    if case is None or run is None or run.torch.output is None or case.expect_error is not None:
+        return None
+    if e.input is None or e.weight is None or len(e.output_shape) not in (3, 4) or any(
+            layout.hidden_groups or any(g.hidden_blocks for g in layout.groups) for layout in (e.input, e.weight)):
+        return None
+    spatial = e.output_shape[2:]
+    if e.output_shape[1] * int(np.prod(spatial)) > MAX_INTERACTIVE_OUTPUTS or max(spatial) > MAX_GRID_CELLS_WIDE:
+        return None
+    return "geometry" if _interactive_geometry(result) is not None else "reads"
+
+
 def _fits(values: np.ndarray, dtype: str) -> bool:
     if values.ndim > 2 or any(size > MAX_GRID_CELLS_WIDE for size in values.shape):
         return False
@@ -519,8 +545,9 @@ def _grid(values: np.ndarray, dtype: str, cell_attrs, pad_mask: np.ndarray | Non
     return f'<table class="grid">{"".join(rows)}</table>'
 
 
-def _tensor_part(result: CaseResult, e: Explanation, interactive: bool) -> str:
-    """The input (padded, when the case pads) and the weight, per group; the output when interactive."""
+def _tensor_part(result: CaseResult, e: Explanation, hover: str | None) -> str:
+    """The input (padded, when the case pads and the hover computes windows) and the weight, per
+    group; the output, when its cells can light up what they read."""
     case, run = result.case, result.run
     assert case is not None and run is not None and e.input is not None and e.weight is not None
     blocks = [b for layout in (e.input, e.weight) for g in layout.groups for b in g.blocks]
@@ -529,7 +556,7 @@ def _tensor_part(result: CaseResult, e: Explanation, interactive: bool) -> str:
                 "large for a phone's width, or more than 2-d); the sums below show the values each output element "
                 "reads.</p>")
     pads = None
-    if interactive:
+    if hover == "geometry":
         from .explain import geometry_of
 
         geo = geometry_of(case, run.tensors)
@@ -537,12 +564,12 @@ def _tensor_part(result: CaseResult, e: Explanation, interactive: bool) -> str:
     parts = [f"<h3>The input, per group</h3><p class=\"muted\">{_e(_shape(e.input))}"
              + (f"; sample 0 of {e.input.shape[0]}" if e.input.shape[0] > 1 else "")
              + ("; dashed cells are the padding" if pads and any(pads) else "") + "</p>",
-             _layout_html(e.input, e.dtype, "input", pads, mode if pads else "zeros"),
+             _layout_html(e.input, e.dtype, "input", pads, mode if pads else "zeros", keyed=hover is not None),
              f"<h3>The weight, per group</h3><p class=\"muted\">{_e(_shape(e.weight))}: "
              f"{_e(_weight_sentence(e))}</p>",
              _layout_html(e.weight, e.dtype, "weight")]
-    if interactive:
-        parts.append(_output_html(result, e))
+    if hover is not None:
+        parts.append(_output_html(result, e, hover))
     return "\n".join(parts)
 
 
@@ -565,7 +592,10 @@ def _weight_sentence(e: Explanation) -> str:
 
 
 def _layout_html(layout: TensorLayout, dtype: str, role: str, pads: tuple[int, int, int, int] | None = None,
-                 mode: str = "zeros") -> str:
+                 mode: str = "zeros", keyed: bool = False) -> str:
+    """The groups' blocks as small grids. ``keyed``: input cells carry ``data-x="c,row,col"`` (in
+    padded coordinates when ``pads``; a 1-d signal is row 0); weight cells always carry
+    ``data-w="row,j,p,q"``."""
     boxes = []
     for group_layout in layout.groups:
         g = group_layout.group
@@ -581,12 +611,12 @@ def _layout_html(layout: TensorLayout, dtype: str, role: str, pads: tuple[int, i
                 mask = None
                 if pads is not None and values.ndim == 2:
                     values, mask = _padded(values, pads, mode)
-                attrs = (lambda r, col, c=c: f' data-x="{c},{r},{col}"') if pads is not None else (lambda r, col: "")
+                attrs = (lambda r, col, c=c: f' data-x="{c},{r},{col}"') if keyed else (lambda r, col: "")
                 figures.append(f'<figure class="block" data-channel="{c}"><figcaption>{_e(block.label)}</figcaption>'
                                f"{_grid(values, dtype, attrs, mask)}</figure>")
             else:
                 o, j = block.index[0], block.index[1]
-                attrs = (lambda r, col, o=o, j=j: f' data-w="{o},{j},{r},{col}"') if values.ndim == 2 else \
+                attrs = (lambda r, col, o=o, j=j: f' data-w="{o},{j},{r},{col}"') if values.ndim <= 2 else \
                     (lambda r, col: "")
                 transposed = bool(layout.axes) and layout.axes[0].startswith("in")  # rows are input channels
                 caption = (f"{block.label} → out {block.output_channel}" if transposed else
@@ -607,6 +637,23 @@ def _layout_html(layout: TensorLayout, dtype: str, role: str, pads: tuple[int, i
     return f'<div class="tensors">{"".join(boxes)}</div>'
 
 
+def _grid_key(position: Sequence[int]) -> str:
+    """A tensor position as the grid's "row,col" (a 1-d position is row 0)."""
+    return ",".join(str(int(i)) for i in ((0, *position) if len(position) == 1 else position))
+
+
+def _reads(element: ElementSum) -> str:
+    """An output cell's reads for the "reads" hover mode: input cells (sample 0; a tap on zero
+    padding reads no cell), kernel taps, input channels and weight rows, as data attributes."""
+    keys = [f"x:{p.input_channel},{_grid_key(p.input_index[2:])}" for p in element.terms
+            if p.input_index is not None and p.input_index[0] == 0]
+    keys += [f"w:{p.weight_index[0]},{p.weight_index[1]},{_grid_key(p.weight_index[2:])}" for p in element.terms]
+    channels = sorted({p.input_channel for p in element.terms})
+    rows = sorted({p.weight_index[0] for p in element.terms})
+    return (f' data-reads="{" ".join(dict.fromkeys(keys))}" data-channels="{" ".join(map(str, channels))}"'
+            f' data-rows="{" ".join(map(str, rows))}"')
+
+
 def _padded(values: np.ndarray, pads: tuple[int, int, int, int], mode: str) -> tuple[np.ndarray, np.ndarray]:
     """(H, W) -> the padded (H_pad, W_pad) values and a mask of the padding cells."""
     from reference_impl import pad_input
@@ -618,21 +665,24 @@ def _padded(values: np.ndarray, pads: tuple[int, int, int, int], mode: str) -> t
     return padded, mask
 
 
-def _output_html(result: CaseResult, e: Explanation) -> str:
-    """Sample 0's output, per group, each cell carrying its sum for the hover/tap readout."""
+def _output_html(result: CaseResult, e: Explanation, hover: str) -> str:
+    """Sample 0's output, per group, each cell carrying its sum for the hover/tap readout (and, in
+    "reads" mode, the keys of the input cells, kernel taps, input channels and weight rows it reads)."""
     case, run = result.case, result.run
     assert case is not None and run is not None and e.grouping is not None
     from .explain import element_sum
 
-    output = np.asarray(run.torch.output, dtype=np.float64).reshape(e.output_shape)  # (N, C_out, H_out, W_out)
+    output = np.asarray(run.torch.output, dtype=np.float64).reshape(e.output_shape)  # (N, C_out, *spatial), 1-d or 2-d
     boxes = []
     for g in range(e.grouping.groups):
         figures = []
         for o in e.grouping.outputs_of_group(g):
             def attrs(r: int, c: int, o: int = o) -> str:
-                element = element_sum(case, run.tensors, (0, o, r, c))
-                text = f"y[0,{o},{r},{c}] = {_sum_text(element, e.dtype)}"
-                return f' data-o="{o}" data-h="{r}" data-w="{c}" tabindex="0" data-sum="{_e(text)}"'
+                index = (0, o, c) if len(e.output_shape) == 3 else (0, o, r, c)  # a 1-d output is one row
+                element = element_sum(case, run.tensors, index)
+                text = f"y[{','.join(map(str, index))}] = {_sum_text(element, e.dtype)}"
+                where = f' data-h="{r}" data-w="{c}"' if hover == "geometry" else _reads(element)
+                return f' data-o="{o}"{where} tabindex="0" data-sum="{_e(text)}"'
 
             figures.append(f'<figure class="block" data-out-channel="{o}"><figcaption>y[0,{o}]</figcaption>'
                            f"{_grid(output[0, o], e.dtype, attrs)}</figure>")

@@ -310,3 +310,17 @@ def test_the_documentation_pictures_are_current(tmp_path: Path) -> None:
     stale = [p.name for p in drawn if not (ROOT / "docs" / p.name).exists()
              or (ROOT / "docs" / p.name).read_text(encoding="utf-8") != p.read_text(encoding="utf-8")]
     assert stale == [], "run `python -m conformance.pictures docs`"
+
+
+def test_other_ops_light_up_the_cells_each_sum_lists(tmp_path: Path, monkeypatch) -> None:
+    """Where the page's script cannot compute windows (Conv1d, transposed ops, ...), each output cell
+    lists what its sum reads, from the explanation model; shown here on the seed with the Conv2d
+    window arithmetic switched off."""
+    import conformance.html_report as html_report
+
+    monkeypatch.setattr(html_report, "_interactive_geometry", lambda result: None)
+    results = _run([ROOT / "cases" / "seed" / "groups3.yaml"])
+    text = write_html_report(results, tmp_path / "report", pictures=False).read_text(encoding="utf-8")
+    assert "data-geometry='{&quot;reads&quot;: &quot;per cell&quot;}'" in text
+    assert ('<td data-o="2" data-reads="x:2,0,0 x:3,0,0 w:2,0,0,0 w:2,1,0,0" data-channels="2 3" data-rows="2" '
+            'tabindex="0" data-sum="y[0,2,0,0] = 650 = 5×10 + 6×100">') in text

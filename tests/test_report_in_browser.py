@@ -167,6 +167,35 @@ def test_hovering_or_tapping_an_output_cell_lights_up_what_it_reads(browser: Chr
     assert page.errors == []
 
 
+def test_cells_that_list_their_reads_light_up_the_same(browser: Chromium, tmp_path: Path, monkeypatch) -> None:
+    """The hover mode of ops whose windows the script does not compute (Conv1d, transposed ...):
+    each cell lists its reads. Checked on the padded, strided case with the Conv2d arithmetic off:
+    the input is then shown unpadded, so a tap on padding lights no cell."""
+    import conformance.html_report as html_report
+
+    monkeypatch.setattr(html_report, "_interactive_geometry", lambda result: None)
+    strided = write_case(tmp_path, STRIDED)
+    index = html_report.write_html_report(_run_files([strided]), tmp_path / "report", pictures=False)
+    page = _open(browser, index, 420)
+    lit = json.loads(page.evaluate(f"{HOVER}('demo/strided', 'td[data-o=\"1\"]:nth-child(3)', 'click')"))
+    case = load_file(strided)[0]
+    element = element_sum(case, make_tensors(case), (0, 1, 0, 2))
+    assert sorted(lit["window"]) == sorted(f"{p.input_channel},{p.input_index[2]},{p.input_index[3]}"
+                                           for p in element.terms if p.input_index is not None)
+    assert sorted(lit["taps"]) == sorted(",".join(map(str, p.weight_index)) for p in element.terms)
+    assert sorted(lit["channels"]) == ["2", "3"] and lit["rows"] == ["1"] and lit["out"] == 1
+    assert lit["readout"].startswith("y[0,1,0,2] = ")
+    assert page.errors == []
+
+
+def _run_files(paths: list[Path]):
+    from conformance.implementations import load_implementation
+    from conformance.runner import run_case
+
+    reference = load_implementation(None)
+    return [run_case(case, reference) for path in paths for case in load_file(path)]
+
+
 def test_the_browser_check_catches_overflow_a_broken_picture_and_a_console_error(browser: Chromium,
                                                                                  tmp_path: Path) -> None:
     """The same checks on a deliberately broken page must fail, or the tests above prove nothing."""
