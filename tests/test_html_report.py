@@ -205,6 +205,7 @@ def test_tutorial_mode_leaves_out_timings_and_the_coverage_map(tmp_path: Path) -
     learner = write_html_report(tutorial, tmp_path / "t", extra_sections=[coverage], pictures=False).read_text()
     assert "implementation time" not in learner and " ms<" not in learner and 'id="coverage"' not in learner
     assert 'id="mode"' in learner
+    assert learner.count("data-geometry=") == len(tutorial)  # every tutorial step can be hovered, fully laid out
     full = write_html_report(tutorial, tmp_path / "f", extra_sections=[coverage], pictures=False,
                              tutorial=False).read_text()
     assert "implementation time" in full and re.search(r">\d+\.\d\d ms<", full) and 'id="coverage"' in full
