@@ -25,7 +25,7 @@ from .schema import DTYPES, Case, ConvConfig
 
 DEFAULT_MAX_TERMS = 9  # products shown per input channel: a whole 3×3 kernel
 MAX_ALL_ELEMENTS = 32  # a 1×1 output this small is explained element by element
-MAX_ALL_ELEMENTS_WITH_KERNEL = 4  # ... and one whose sums run over a real kernel, only this small
+MAX_ALL_ELEMENTS_WITH_KERNEL = 8  # ... and one whose sums run over a real kernel, only this small
 MAX_TABLE_ROWS = 32  # rows of the connectivity matrix before eliding
 MAX_LAYOUT_GROUPS = 4  # groups of the input/weight layout shown (more: the first ones and the last)
 MAX_LAYOUT_CHANNELS = 4  # channels (or kernels) shown per group in the layout, one number each
