@@ -13,9 +13,11 @@ from . import UsageError, guarded, implementation_from, select_cases
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "explain", help="explain a case: the grouping, the weight layout and each output as a sum of products",
-        description="Explain a case: the grouping in words, the weight layout, the connectivity matrix, output "
-                    "elements written out as sums of products, the 1/groups saving, and every side's values.")
+        "explain", help="explain a case: the grouping, the input and weight per group, outputs as sums of products",
+        description="Explain a case for learners: the grouping in words, the connectivity matrix, the input and "
+                    "the weight laid out group by group, output elements written out as per-channel sums of "
+                    "products (any op: Conv1d/2d/3d, ConvTranspose1d/2d/3d), every side's values beside them, and "
+                    "what groups save. Lines fit the terminal (COLUMNS, at most 100 characters).")
     parser.add_argument("case_file", metavar="CASE_FILE", help="a YAML case file")
     parser.add_argument("--case", metavar="NAME", help="the case to explain when the file holds several "
                                                        "(its name, or a unique part of it)")
