@@ -291,7 +291,8 @@ def test_run_html_includes_the_coverage_map_as_information(tmp_path: Path, capsy
     from conformance.cli import main
 
     report = tmp_path / "report"
-    assert main(["run", str(ROOT / "cases" / "seed"), "--html", str(report), "-q"]) == 0
+    seeds = [str(ROOT / "cases" / "seed" / f"{name}.yaml") for name in ("groups2", "groups3", "out18_groups2")]
+    assert main(["run", *seeds, "--html", str(report), "-q"]) == 0
     capsys.readouterr()
     page = (report / "index.html").read_text(encoding="utf-8")
     assert 'id="coverage"' in page and "What these cases cover" in page
