@@ -253,6 +253,12 @@ class Case:
         return f"{self.file}:{self.line}"
 
 
+# Layer arguments a case author may put at the top level by mistake (the top-level `bias` is the
+# bias tensor, a case key of its own, so it never reaches this hint).
+_CONV_ARGUMENTS = ("type", "in_channels", "out_channels", "kernel_size", "stride", "padding", "output_padding",
+                   "dilation", "groups", "padding_mode")
+
+
 class _Checker:
     """Collects problems for one document."""
 
@@ -265,6 +271,9 @@ class _Checker:
 
     def keys(self, mapping: dict, allowed: tuple[str, ...], path: KeyPath) -> None:
         for key in mapping:
+            if not path and key not in allowed and key in _CONV_ARGUMENTS:  # `groups: 3` beside conv:, not in it
+                self.add((key,), f"unknown key {key!r} (did you mean conv.{key}? the layer's arguments go under conv:)")
+                continue
             if key not in allowed:
                 close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
                 hint = f" (did you mean {close[0]!r}?)" if close else f"; allowed keys: {', '.join(allowed)}"

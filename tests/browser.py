@@ -60,6 +60,12 @@ class Page:
         time.sleep(0.05)
         self.browser.drain(self)  # errors logged while loading
 
+    def set_viewport(self, width: int, height: int = 900, mobile: bool | None = None) -> None:
+        """Lay pages out at ``width`` CSS pixels, as a phone does when ``mobile`` (default: below 600 px):
+        then the page's viewport meta decides the layout width. Applies from the next navigation."""
+        self.command("Emulation.setDeviceMetricsOverride", {"width": width, "height": height, "deviceScaleFactor": 1,
+                                                            "mobile": width < 600 if mobile is None else mobile})
+
     def evaluate(self, expression: str) -> Any:
         answer = self.command("Runtime.evaluate", {"expression": expression, "returnByValue": True,
                                                    "awaitPromise": True})

@@ -5,26 +5,34 @@ import argparse
 from pathlib import Path
 
 from ..errors import CaseError
-from ..explain import DEFAULT_MAX_TERMS, explain_result, geometry_of, parse_element
+from ..explain import DEFAULT_MAX_TERMS, build_explanation, layout_of, parse_element
+from ..explain_text import render_text
 from ..runner import error_result, run_case
 from . import UsageError, guarded, implementation_from, select_cases
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "explain", help="explain a case: the grouping, the weight layout and each output as a sum of products",
-        description="Explain a case: the grouping in words, the weight layout, the connectivity matrix, output "
-                    "elements written out as sums of products, the 1/groups saving, and every side's values.")
+        "explain", help="explain a case: the grouping, the input and weight per group, outputs as sums of products",
+        description="Explain a case for learners: the grouping in words, the connectivity matrix, the input and "
+                    "the weight laid out group by group, output elements written out as per-channel sums of "
+                    "products (any op: Conv1d/2d/3d, ConvTranspose1d/2d/3d), every side's values beside them, and "
+                    "what groups save. Lines fit the terminal (COLUMNS, at most 100 characters).")
     parser.add_argument("case_file", metavar="CASE_FILE", help="a YAML case file")
     parser.add_argument("--case", metavar="NAME", help="the case to explain when the file holds several "
                                                        "(its name, or a unique part of it)")
     parser.add_argument("--element", metavar="n,o,h,w", action="append",
-                        help="an output element to write out (repeatable; o,h,w for an unbatched case); "
-                             "default: every element of a small output, else one per output channel")
+                        help="an output element to write out (repeatable; one index per spatial dimension, e.g. "
+                             "n,o,l for Conv1d; leave out n for an unbatched case); default: every element of a "
+                             "small output, else elements of the first and of the last group")
     parser.add_argument("--max-terms", metavar="K", type=int, default=DEFAULT_MAX_TERMS,
-                        help=f"show at most K products per sum, the largest ones (default {DEFAULT_MAX_TERMS})")
+                        help=f"show at most K products per input channel, the largest ones (default "
+                             f"{DEFAULT_MAX_TERMS})")
+    parser.add_argument("--checks", action="store_true",
+                        help="also list the harness's extra checks (torch variants, metamorphic relations, the "
+                             "wiring probe, gradients)")
     parser.add_argument("--plot", metavar="DIR",
-                        help="also draw the pictures into DIR, as SVG and PNG (the element picture shows the first "
+                        help="also draw the pictures into DIR as SVG files (the element picture shows the first "
                              "--element, else output channel 0 at the centre)")
     parser.add_argument("--impl", metavar="MODULE:FUNCTION",
                         help="show this convolution's values beside torch's (default: the reference)")
@@ -48,18 +56,18 @@ def explain_command(args: argparse.Namespace) -> int:
     elements = None
     can_compute = result.run is not None and result.run.torch.output is not None
     if args.element and can_compute:
-        geo = geometry_of(result.case, result.run.tensors)  # type: ignore[union-attr]
-        shape = (geo.batch, geo.out_channels, *geo.output_size)
+        tensors = result.run.tensors  # type: ignore[union-attr]
+        shape = layout_of(result.case.conv, tensors.input.shape, tensors.weight.shape).output_shape
         try:
             elements = [parse_element(text, shape) for text in args.element]
         except ValueError as exc:
             raise UsageError(str(exc)) from None
-    print(explain_result(result, elements, args.max_terms))
+    print(render_text(build_explanation(result, elements), max_terms=args.max_terms, show_checks=args.checks))
     if args.plot and can_compute:
-        from ..pictures import draw_case_pictures  # matplotlib is only imported when pictures are wanted
+        from ..pictures import draw_case_pictures  # late: pictures are only built when asked for
 
         paths = draw_case_pictures(result.case, result.run.tensors, Path(args.plot),  # type: ignore[union-attr]
-                                   element=elements[0] if elements else None, formats=("svg", "png"))
+                                   element=elements[0] if elements else None)
         print("")
         print("pictures: " + ", ".join(str(p) for p in paths))
     elif args.plot:
