@@ -134,6 +134,8 @@ def pytest_configure(config: pytest.Config) -> None:
     except _ConfigurationError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[STATE_KEY] = state
+    if config.getoption("conv_threads"):
+        _set_threads(config, config.getoption("conv_threads"))
     config.addinivalue_line("markers", f"{CASE_MARK}: a conformance case (conformance/pytest_plugin.py)")
     config.stash[IMPLEMENTATION_KEY] = state.implementation
     config.stash[DEVICE_KEY] = state.device
@@ -141,6 +143,26 @@ def pytest_configure(config: pytest.Config) -> None:
 
 class _ConfigurationError(Exception):
     pass
+
+
+THREADS_KEY = pytest.StashKey[Any]()
+
+
+def _set_threads(config: pytest.Config, threads: int) -> None:
+    """torch and NumPy's BLAS (and so the implementation) at ``threads`` for the session, as
+    ``conformance run --threads`` sets them; restored in pytest_unconfigure."""
+    from .machine import same_threads
+
+    if threads < 1:
+        raise pytest.UsageError(f"--conv-threads: expected a positive integer, got {threads}")
+    context = same_threads(threads)
+    config.stash[THREADS_KEY] = (context, context.__enter__())
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    entered = config.stash.get(THREADS_KEY, None)
+    if entered is not None:
+        entered[0].__exit__(None, None, None)
 
 
 def _build_state(config: pytest.Config, spec: str | None, project_roots: list[Path]) -> GateState:
@@ -152,7 +174,7 @@ def _build_state(config: pytest.Config, spec: str | None, project_roots: list[Pa
     # Only options the user set are passed on, so the defaults are the run command's own.
     implementation_options = {name: value for name, value in (
         ("arrays", option("conv_arrays")), ("device", option("conv_impl_device")),
-        ("refusal_types", tuple(option("conv_refusal_type"))), ("threads", option("conv_threads"))) if value}
+        ("refusal_types", tuple(option("conv_refusal_type")))) if value}
     judgment = {name: True for name, value in (("strict_errors", option("conv_strict_errors")),
                                                ("allow_unsupported", option("conv_allow_unsupported"))) if value}
     try:
@@ -189,8 +211,10 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         return []
     from .library import describe_cases
 
+    entered = config.stash.get(THREADS_KEY, None)
+    threads = f"; threads: torch {entered[1].torch}, BLAS {entered[1].blas}" if entered is not None else ""
     return [f"conformance: gating {state.implementation.name} against torch on {state.device}; "
-            f"cases: {', '.join(map(str, state.roots))} ({describe_cases(state.roots)})"]
+            f"cases: {', '.join(map(str, state.roots))} ({describe_cases(state.roots)}){threads}"]
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:

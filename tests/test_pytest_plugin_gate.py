@@ -172,8 +172,10 @@ def test_xfail_file_xfailed_strict_xpass_and_unmatched_entries(user_repo: pytest
 
 
 def test_torch_arrays_reach_the_plugin_as_tensors(user_repo: pytest.Pytester) -> None:
-    gate(user_repo, "torch_only", "-k", "good", "--conv-arrays", "torch",
-         "--conv-impl-device", "cpu").assert_outcomes(passed=2)
+    result = gate(user_repo, "torch_only", "-k", "good", "--conv-arrays", "torch", "--conv-impl-device", "cpu",
+                  "--conv-threads", "1")
+    result.assert_outcomes(passed=2)
+    assert "threads: torch 1" in result.stdout.str()
     gate(user_repo, "torch_only", "-k", "good").assert_outcomes(failed=2)  # NumPy arrays by default
 
 
