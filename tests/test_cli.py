@@ -132,7 +132,7 @@ def test_validate(tmp_path: Path, capsys) -> None:
     code, out = run(capsys, "validate", str(tmp_path / "cases"))
     assert code == 1
     assert "bad.yaml:1: conv.grops: unknown key 'grops' (did you mean 'groups'?)" in out
-    assert "1 valid cases, 1 invalid, in 2 files" in out
+    assert "1 valid case, 1 invalid, in 2 files" in out
 
 
 def test_console_script_and_module_entry_points() -> None:

@@ -51,7 +51,7 @@ def test_run_writes_one_junit_testcase_per_case_with_the_report(tmp_path: Path, 
 
 CASE_FOLDERS = [str(ROOT / "cases" / name) for name in ("seed", "semantics", "errors")]
 # The planted bug fails some cases and not others, so the pass/fail set has both in it.
-RUN_OPTIONS = ["-p", "no:cacheprovider", f"--rootdir={ROOT}", "-c", str(ROOT / "pyproject.toml"), "--impl", INTERLEAVED]
+RUN_OPTIONS = ["-p", "no:cacheprovider", f"--rootdir={ROOT}", "-c", str(ROOT / "pyproject.toml"), "--conv-impl", INTERLEAVED]
 
 
 @pytest.mark.slow
