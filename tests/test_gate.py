@@ -404,3 +404,25 @@ def test_repro_of_a_crash_on_an_invalid_layer(capsys, tmp_path: Path) -> None:
     assert done.returncode == 1, done.stdout + done.stderr
     assert "raised TypeError" in done.stdout and "(crashed)" in done.stdout
     assert "DISAGREE: torch refuses the layer, the implementation crashed" in done.stdout
+
+
+# --- the same implementation options in probe, explain, bench and fuzz ----------------------------------------
+
+def test_other_commands_take_the_implementation_options(capsys) -> None:
+    seed = str(CASES / "seed" / "groups3.yaml")
+    code, out = run(capsys, "probe", seed, "--impl", TORCH_PLUGIN, "--refusal-type", TORCH_REFUSAL)
+    assert code == 0 and "implementation tests.plugins.gate_torch" in out and "block-diagonal as groups demands" in out
+    code, out = run(capsys, "explain", seed, "--impl", "tests.plugins.gate_numpy:conv2d", "--arrays", "numpy")
+    assert code == 0 and "tests.plugins.gate_numpy:conv2d" in out
+    code, out = run(capsys, "bench", str(CASES / "seed"), "-k", "nothing-matches", "--impl", TORCH_PLUGIN)
+    assert code == 5 and "no case selected" in out
+
+
+def test_a_fuzz_worker_rebuilds_the_implementation_from_its_options() -> None:
+    from conformance.commands.fuzz import _campaign_in_worker
+
+    options = load_implementation(TORCH_PLUGIN, refusal_types=(TORCH_REFUSAL,)).options
+    result = _campaign_in_worker(TORCH_PLUGIN, 3, 0, 0.5, options)  # invalid layers refused as LayerRejected
+    assert result.examples == 3 and result.finding is None
+    without = _campaign_in_worker(TORCH_PLUGIN, 3, 0, 0.5)  # the same seed, LayerRejected not named: a crash
+    assert without.finding is not None
