@@ -11,7 +11,7 @@ EXAMPLES ?= 10000
 WORKERS  ?= 2
 IMPL     ?=
 
-.PHONY: setup test run validate report bound-ratios kill-matrix bench coverage fuzz clean
+.PHONY: setup test run validate report bound-ratios kill-matrix bench coverage fuzz wheel clean
 
 setup:  ## create .venv and install the project with its pinned dependencies
 	$(PYTHON) -m venv $(VENV)
@@ -51,5 +51,8 @@ coverage: $(PY)  ## which features the case library exercises, and the empty cel
 fuzz: $(PY)  ## a longer fuzz campaign; findings land in fuzz-findings/ as case files
 	$(VENV)/bin/conformance fuzz $(if $(IMPL),--impl $(IMPL)) --seed $(SEED) --max-examples $(EXAMPLES) --workers $(WORKERS) --invalid-rate 0.2
 
+wheel: $(PY)  ## the installable package, case library inside, for other repos' CI: dist/*.whl (docs/gate.md)
+	$(PY) -m pip wheel --quiet --disable-pip-version-check --no-deps --no-build-isolation -w dist .
+
 clean:
-	rm -rf .pytest_cache .benchmarks .hypothesis build *.egg-info
+	rm -rf .pytest_cache .benchmarks .hypothesis build dist *.egg-info
