@@ -26,6 +26,7 @@ breaks collection. Failures print the domain report instead of a traceback.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -132,7 +133,7 @@ def pytest_configure(config: pytest.Config) -> None:
     try:
         state = _build_state(config, spec, project_roots)
     except _ConfigurationError as exc:
-        raise pytest.UsageError(str(exc)) from None
+        raise pytest.UsageError(_pytest_option_names(str(exc))) from None
     config.stash[STATE_KEY] = state
     if config.getoption("conv_threads"):
         _set_threads(config, config.getoption("conv_threads"))
@@ -143,6 +144,15 @@ def pytest_configure(config: pytest.Config) -> None:
 
 class _ConfigurationError(Exception):
     pass
+
+
+def _pytest_option_names(message: str) -> str:
+    """The shared loaders name the command line's options; here they are spelled --conv-...
+
+    >>> _pytest_option_names("--impl-device cuda: NumPy arrays live on the cpu; use --arrays torch")
+    '--conv-impl-device cuda: NumPy arrays live on the cpu; use --conv-arrays torch'
+    """
+    return re.sub(r"(?<![\w-])--(impl-device|impl|arrays|refusal-type|xfail|device)\b", r"--conv-\1", message)
 
 
 THREADS_KEY = pytest.StashKey[Any]()

@@ -198,3 +198,14 @@ def test_without_conv_cases_the_bundled_library_is_gated(user_repo: pytest.Pytes
     result.assert_outcomes(passed=3)
     result.stdout.fnmatch_lines(["conv-cases/seed/groups2.yaml::seed/groups2 PASSED*"])
     assert "conformance: gating mine:correct" in result.stdout.str()
+
+
+def test_option_errors_name_the_pytest_options(user_repo: pytest.Pytester) -> None:
+    result = user_repo.runpytest("--conv-impl", "mine:correct", "--conv-impl-device", "cuda")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--conv-impl-device cuda: NumPy arrays live on the cpu; use --conv-arrays torch*"])
+    bad_xfail = user_repo.path / "bad.yaml"
+    bad_xfail.write_text("- case: x\n  reasn: typo\n")
+    result = user_repo.runpytest("--conv-impl", "mine:correct", "--conv-xfail", str(bad_xfail))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*bad.yaml*reasn*"])
