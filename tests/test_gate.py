@@ -426,3 +426,17 @@ def test_a_fuzz_worker_rebuilds_the_implementation_from_its_options() -> None:
     assert result.examples == 3 and result.finding is None
     without = _campaign_in_worker(TORCH_PLUGIN, 3, 0, 0.5)  # the same seed, LayerRejected not named: a crash
     assert without.finding is not None
+
+
+def test_a_jax_plugin_gets_jax_arrays_in_the_case_dtype(capsys, tmp_path: Path) -> None:
+    pytest.importorskip("jax", reason="JAX is the optional extra [jax] (make frameworks installs it)")
+    for dtype in ("float16", "bfloat16", "float64"):
+        write_case(tmp_path, HALF_CASE.format(dtype=dtype), f"{dtype}.yaml")
+    code, out, document = run_json(capsys, tmp_path, str(CASES / "seed"), str(tmp_path / "cases"), "-q",
+                                   "--impl", "tests.plugins.gate_jax")
+    assert code == 0, out[-3000:]
+    assert document["implementation"]["arrays"] == "jax"
+    # passed, so each result came back in the case's own dtype (a float32 result would be wrong_dtype)
+    assert statuses(document) == {name: ("passed", None) for name in
+                                  ("seed/groups2", "seed/groups3", "seed/out18_groups2", "half/float16",
+                                   "half/bfloat16", "half/float64")}
