@@ -209,3 +209,34 @@ def test_option_errors_name_the_pytest_options(user_repo: pytest.Pytester) -> No
     result = user_repo.runpytest("--conv-impl", "mine:correct", "--conv-xfail", str(bad_xfail))
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*bad.yaml*reasn*"])
+
+
+def test_verdicts_are_the_ones_conformance_run_gives(pytester: pytest.Pytester, tmp_path: Path) -> None:
+    import json
+    import xml.etree.ElementTree as ET
+
+    from conformance.cli import main
+
+    root = Path(__file__).resolve().parent.parent / "cases"
+    cases = [str(root / "seed"), str(root / "semantics" / "depthwise.yaml"), str(root / "errors" / "not_divisible.yaml")]
+    xfail = tmp_path / "known.yaml"  # one listed case that fails (xfailed), one that passes (xpassed)
+    xfail.write_text("- case: seed/groups2\n  reason: known\n- case: semantics/depthwise_3x3\n  reason: stale\n")
+    options = ["--impl", "tests.plugins.wrong_convs:interleaved_groups", "--xfail", str(xfail)]
+    main(["run", *cases, *options, "-q", "--json", str(tmp_path / "run.json")])
+    by_run = {case["name"]: case["status"] for case in json.loads((tmp_path / "run.json").read_text())["cases"]}
+
+    junit = tmp_path / "pytest.xml"
+    pytester.runpytest("-p", "no:cacheprovider", f"--junitxml={junit}", *[f"--conv-cases={c}" for c in cases],
+                       *[option.replace("--", "--conv-", 1) if option.startswith("--") else option for option in options])
+    by_pytest = {}
+    for testcase in ET.parse(junit).getroot().iter("testcase"):
+        child = next((c for c in testcase if c.tag in ("failure", "error", "skipped")), None)
+        if child is None:
+            status = "passed"
+        elif child.tag == "skipped":
+            status = "xfailed" if child.get("type") == "pytest.xfail" else "skipped"
+        else:
+            status = "xpassed" if "XPASS(strict)" in (child.text or "") else "failed"
+        by_pytest[testcase.get("name")] = status
+    assert by_pytest == by_run
+    assert {"passed", "failed", "xfailed", "xpassed"} <= set(by_run.values())
