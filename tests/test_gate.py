@@ -440,3 +440,14 @@ def test_a_jax_plugin_gets_jax_arrays_in_the_case_dtype(capsys, tmp_path: Path) 
     assert statuses(document) == {name: ("passed", None) for name in
                                   ("seed/groups2", "seed/groups3", "seed/out18_groups2", "half/float16",
                                    "half/bfloat16", "half/float64")}
+
+
+def test_repro_locates_an_implementation_from_its_spec_alone() -> None:
+    """For an implementation whose functions live in a worker process (--isolate)."""
+    from conformance.repro import spec_location
+
+    assert spec_location("mylib.conv:conv2d", "conv2d") == {"module": "mylib.conv", "file": None,
+                                                           "root": str(Path.cwd()), "attribute": "conv2d"}
+    assert spec_location("mylib", "conv_transpose2d")["attribute"] == "conv_transpose2d"
+    assert spec_location("plugins/mine.py:f", "conv2d")["file"] == str(Path("plugins/mine.py").resolve())
+    assert spec_location(None, "conv2d")["module"] == "reference_impl"
