@@ -79,10 +79,13 @@ class GateState:
         return self.xfails.apply(result) if self.xfails is not None else result
 
 
-# Options that mean nothing without --conv-impl (or this project's ini option): given alone, an error.
-GATE_OPTIONS = ("--conv-arrays", "--conv-impl-device", "--conv-cases", "--conv-xfail", "--conv-refusal-type",
-                "--conv-strict-errors", "--conv-allow-unsupported", "--conv-threads", "--conv-device",
-                "--conv-allow-tf32")
+DEFAULT_TIMEOUT = 300.0  # seconds, with --conv-isolate (as `conformance run --timeout`)
+# Options that mean nothing without --conv-impl (or this project's ini option), with their defaults:
+# given alone, an error.
+GATE_OPTIONS = {"--conv-arrays": None, "--conv-impl-device": None, "--conv-cases": [], "--conv-xfail": [],
+                "--conv-refusal-type": [], "--conv-strict-errors": False, "--conv-allow-unsupported": False,
+                "--conv-threads": None, "--conv-device": "cpu", "--conv-allow-tf32": False, "--conv-isolate": False,
+                "--conv-timeout": DEFAULT_TIMEOUT}
 STATE_KEY = pytest.StashKey[GateState]()
 # Kept for benchmarks/test_case_benchmarks.py, which times the implementation under test.
 IMPLEMENTATION_KEY = pytest.StashKey["Implementation"]()
@@ -114,6 +117,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="an implementation raising NotImplementedError skips the case instead of failing it")
     group.addoption("--conv-threads", metavar="N", type=int, default=None,
                     help="threads for torch, BLAS and the implementation (default: the machine's cores)")
+    group.addoption("--conv-isolate", action="store_true",
+                    help="run the implementation in a worker process: an abort, segfault or hang is a crashed "
+                         "case and the session goes on")
+    group.addoption("--conv-timeout", metavar="S", type=float, default=DEFAULT_TIMEOUT,
+                    help=f"with --conv-isolate: seconds one call may take before it counts as hung "
+                         f"(default {DEFAULT_TIMEOUT:g})")
     group.addoption("--conv-device", choices=ORACLE_DEVICES, default="cpu",
                     help="where torch, the oracle, runs (default: cpu)")
     group.addoption("--conv-allow-tf32", action="store_true", help="on cuda, leave TF32 on (off by default)")
@@ -125,8 +134,8 @@ def pytest_configure(config: pytest.Config) -> None:
     spec = config.getoption("conv_impl")
     project_roots = [Path(p).resolve() for p in config.getini("conformance_cases")]
     if spec is None and not project_roots:
-        given = [name for name in GATE_OPTIONS if config.getoption(name.lstrip("-").replace("-", "_"))
-                 not in (None, False, [], "cpu")]
+        given = [name for name, default in GATE_OPTIONS.items()
+                 if config.getoption(name.lstrip("-").replace("-", "_")) != default]
         if given:
             raise pytest.UsageError(f"{', '.join(given)}: give --conv-impl SPEC too (the implementation to gate)")
         return  # inert: someone else's pytest session with this package installed
@@ -173,6 +182,10 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     entered = config.stash.get(THREADS_KEY, None)
     if entered is not None:
         entered[0].__exit__(None, None, None)
+    state = config.stash.get(STATE_KEY, None)
+    close = getattr(state.implementation, "close", None) if state is not None else None
+    if callable(close):  # an isolated implementation's worker process
+        close()
 
 
 def _build_state(config: pytest.Config, spec: str | None, project_roots: list[Path]) -> GateState:
@@ -188,7 +201,10 @@ def _build_state(config: pytest.Config, spec: str | None, project_roots: list[Pa
     judgment = {name: True for name, value in (("strict_errors", option("conv_strict_errors")),
                                                ("allow_unsupported", option("conv_allow_unsupported"))) if value}
     try:
-        implementation = load_implementation(spec, **implementation_options)
+        if option("conv_isolate"):
+            implementation = _isolated(spec, option("conv_timeout"), implementation_options)
+        else:
+            implementation = load_implementation(spec, **implementation_options)
         configure_device(option("conv_device"), option("conv_allow_tf32"))
     except (ImplementationLoadError, DeviceError) as exc:
         raise _ConfigurationError(str(exc)) from None
@@ -213,6 +229,15 @@ def _build_state(config: pytest.Config, spec: str | None, project_roots: list[Pa
             raise _ConfigurationError(str(exc)) from None
     return GateState(implementation, option("conv_device"), [root.resolve() for root in roots],
                      [root.resolve() for root in ensured], judgment, xfails)
+
+
+def _isolated(spec: str | None, timeout: float, options: dict[str, Any]) -> Any:
+    """The implementation in a crash-isolating worker (conformance.isolation), as ``--isolate`` gives it."""
+    try:
+        from .isolation import IsolatedImplementation  # type: ignore[import-not-found]
+    except ImportError:
+        raise _ConfigurationError("--conv-isolate: this installation has no conformance.isolation") from None
+    return IsolatedImplementation(spec, timeout=timeout, **options)
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:

@@ -68,6 +68,13 @@ def unsupported(input, weight, bias=None, stride=1, padding=0, dilation=1, group
     return correct(input, weight, bias, stride, padding, dilation, groups, **options)
 
 
+def aborts_on_depthwise(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, **options):
+    if groups == 3:
+        import os
+        os.abort()  # what a kernel's failed CHECK or a segfault does to the process
+    return correct(input, weight, bias, stride, padding, dilation, groups, **options)
+
+
 def torch_only(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, **options):
     assert isinstance(input, torch.Tensor) and input.dtype == torch.float32, (type(input), input.dtype)
     return torch.nn.functional.conv2d(input, weight, bias, stride, padding, dilation, groups)
@@ -240,3 +247,16 @@ def test_verdicts_are_the_ones_conformance_run_gives(pytester: pytest.Pytester, 
         by_pytest[testcase.get("name")] = status
     assert by_pytest == by_run
     assert {"passed", "failed", "xfailed", "xpassed"} <= set(by_run.values())
+
+
+def test_isolate_turns_an_abort_into_a_crashed_case(user_repo: pytest.Pytester) -> None:
+    try:
+        import conformance.isolation  # noqa: F401 - the crash-isolating worker (issue 11)
+    except ImportError:
+        result = gate(user_repo, "aborts_on_depthwise", "--conv-isolate")
+        assert result.ret == pytest.ExitCode.USAGE_ERROR
+        result.stderr.fnmatch_lines(["*--conv-isolate: this installation has no conformance.isolation*"])
+        return
+    result = gate(user_repo, "aborts_on_depthwise", "--conv-isolate", "--conv-timeout", "120")
+    result.assert_outcomes(passed=2, failed=1)  # the session survived the abort
+    assert "[crashed]" in result.stdout.str() and "case depthwise/good" in result.stdout.str()
