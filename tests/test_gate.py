@@ -451,3 +451,18 @@ def test_repro_locates_an_implementation_from_its_spec_alone() -> None:
     assert spec_location("mylib", "conv_transpose2d")["attribute"] == "conv_transpose2d"
     assert spec_location("plugins/mine.py:f", "conv2d")["file"] == str(Path("plugins/mine.py").resolve())
     assert spec_location(None, "conv2d")["module"] == "reference_impl"
+
+
+def test_repro_of_a_wrong_gradient_compares_each_gradient(capsys, tmp_path: Path) -> None:
+    repro = tmp_path / "repro"
+    code, _ = run(capsys, "run", str(CASES / "gradients" / "depthwise24_stride2_ones.yaml"), "-q", "-k", "float32",
+                  "--impl", "tests.plugins.backward_convs:last_row_mirrored", "--repro", str(repro))
+    assert code == 1
+    done = subprocess.run([sys.executable, str(repro / "gradients__depthwise24_stride2_ones_float32.py")],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1, done.stdout + done.stderr
+    lines = {line.split(":")[0]: line for line in done.stdout.splitlines()}
+    assert lines["output"].startswith("output: 0 of ") and lines["grad_input"].startswith("grad_input: 0 of ")
+    assert "elements differ beyond the allowance" in lines["grad_weight"]
+    assert not lines["grad_weight"].startswith("grad_weight: 0 of ")  # the mirrored last kernel row
+    assert done.stdout.strip().endswith("DISAGREE")
