@@ -10,16 +10,17 @@ twice). It does nothing, and imports nothing heavy, unless asked in one of two w
              [--conv-xfail known.yaml] [--conv-cases PATH] [--conv-strict-errors] ...
 
   adds every case of the bundled library (or of ``--conv-cases``) as one test item each, wherever
-  those files are (site-packages included), judged
-  exactly as ``conformance run`` judges it (``conformance.runner.run_case`` with the same options,
-  then the xfail list's verdict). Listed cases that fail are pytest ``xfailed``; listed cases that
+  those files are (site-packages included), judged exactly as ``conformance run`` judges it
+  (``conformance.runner.run_case`` with the same options, then the xfail list's verdict). Listed cases that fail are pytest ``xfailed``; listed cases that
   pass fail as ``[XPASS(strict)]``. Collecting no case at all is a usage error, so a typo in a
   path can never make the gate pass vacuously.
 
 * **The project's own suite** (``make test``): the ini option ``conformance_cases`` (set in this
-  project's pyproject.toml) names the folders whose YAML files are cases; they run through the
-  reference (or ``--conv-impl``) like any other test file, so ``pytest cases/seed`` and ``-k``
-  work as usual, and ``pytest benchmarks/... --conv-impl X`` adds no case items.
+  project's pyproject.toml; without it, ``cases/`` when a conftest.py lists
+  ``pytest_plugins = ["conformance.pytest_plugin"]``) names the folders whose YAML files are
+  cases; they run through the reference (or ``--conv-impl``) like any other test file, so
+  ``pytest cases/seed`` and ``-k`` work as usual, and ``pytest benchmarks/... --conv-impl X``
+  adds no case items.
 
 A broken case file becomes a failing item of its own, with the file, line and snippet; it never
 breaks collection. Failures print the domain report instead of a traceback.
@@ -79,6 +80,9 @@ class GateState:
         return self.xfails.apply(result) if self.xfails is not None else result
 
 
+PLUGIN_NAME = "conformance.pytest_plugin"  # the module, and the pytest11 entry point's name
+# A conftest.py listing the plugin, without the ini option conformance_cases, collects this folder.
+DEFAULT_PROJECT_CASES = "cases"
 DEFAULT_TIMEOUT = 300.0  # seconds, with --conv-isolate (as `conformance run --timeout`)
 # Options that mean nothing without --conv-impl (or this project's ini option), with their defaults:
 # given alone, an error.
@@ -133,6 +137,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     spec = config.getoption("conv_impl")
     project_roots = [Path(p).resolve() for p in config.getini("conformance_cases")]
+    if not project_roots and _listed_by_a_conftest(config):
+        project_roots = [(config.rootpath / DEFAULT_PROJECT_CASES).resolve()]
     if spec is None and not project_roots:
         given = [name for name, default in GATE_OPTIONS.items()
                  if config.getoption(name.lstrip("-").replace("-", "_")) != default]
@@ -153,6 +159,18 @@ def pytest_configure(config: pytest.Config) -> None:
 
 class _ConfigurationError(Exception):
     pass
+
+
+def _listed_by_a_conftest(config: pytest.Config) -> bool:
+    """Whether a conftest.py asks for this plugin by name (``pytest_plugins = [...]``): a project
+    opting in to its own case folder, unlike the entry point, which loads it everywhere."""
+    for plugin in config.pluginmanager.get_plugins():
+        if Path(getattr(plugin, "__file__", None) or "").name != "conftest.py":
+            continue
+        listed = getattr(plugin, "pytest_plugins", ())
+        if PLUGIN_NAME in ([listed] if isinstance(listed, str) else list(listed)):
+            return True
+    return False
 
 
 def _pytest_option_names(message: str) -> str:

@@ -88,3 +88,11 @@ def test_a_bad_impl_option_is_a_usage_error(project: pytest.Pytester) -> None:
     result = project.runpytest("--conv-impl", "nowhere:f")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*cannot import 'nowhere'*"])
+
+
+def test_a_conftest_listing_the_plugin_opts_in_to_its_cases_folder(pytester: pytest.Pytester) -> None:
+    # No ini option: the conftest's explicit request is what makes cases/ a case folder (the entry
+    # point alone leaves it alone: tests/test_pytest_plugin_gate.py::test_inert_without_conv_impl).
+    pytester.makeconftest('pytest_plugins = ["conformance.pytest_plugin"]')
+    (pytester.mkdir("cases") / "good.yaml").write_text(textwrap.dedent(GOOD).lstrip())
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=2)
