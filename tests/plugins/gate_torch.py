@@ -1,9 +1,12 @@
 """A user's torch plug-in module (``--impl tests.plugins.gate_torch``): it takes torch tensors in the
 case's dtype and returns tensors, computing with torch's own functional ops, as a wrapper around a
-custom kernel would. It refuses invalid layers with its own exception type, LayerRejected, which is
-not a ValueError or RuntimeError: the gate must be told (--refusal-type) that it is a refusal.
+custom kernel would. It defines all six ops (conv1d/2d/3d, conv_transpose1d/2d/3d) and a backward
+for each. It refuses invalid layers with its own exception type, LayerRejected, which is not a
+ValueError or RuntimeError: the gate must be told (--refusal-type) that it is a refusal.
 """
 from __future__ import annotations
+
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -15,53 +18,83 @@ class LayerRejected(Exception):
     """This library's refusal of an invalid layer."""
 
 
-def _pairs(value):
-    return (value, value) if isinstance(value, int) else tuple(value)
+def _tuple(value, dims: int) -> tuple:
+    return (value,) * dims if isinstance(value, int) else tuple(value)
 
 
-def _pad_widths(padding, kernel, dilation):
-    """F.pad's (left, right, top, bottom) for a padding int/pair, 'valid' or 'same' (extra on the right)."""
+def _pad_widths(padding, kernel, dilation, dims: int) -> tuple:
+    """F.pad's widths, last axis first, for an int/tuple padding, 'valid' or 'same' (the odd one at the end)."""
     if padding == "valid":
-        return (0, 0, 0, 0)
+        return (0, 0) * dims
+    widths: list[int] = []
     if padding == "same":
-        widths = []
-        for k, d in zip(reversed(kernel), reversed(dilation)):  # width first, as F.pad wants
+        for k, d in zip(reversed(kernel), reversed(_tuple(dilation, dims))):
             total = d * (k - 1)
             widths += [total // 2, total - total // 2]
-        return tuple(widths)
-    pad_h, pad_w = _pairs(padding)
-    return (pad_w, pad_w, pad_h, pad_h)
+    else:
+        for p in reversed(_tuple(padding, dims)):
+            widths += [p, p]
+    return tuple(widths)
 
 
-def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros"):
-    """F.conv2d, with the non-zeros padding modes done by F.pad first (as nn.Conv2d does)."""
-    assert isinstance(input, torch.Tensor) and isinstance(weight, torch.Tensor), "the gate passes tensors"
-    try:
-        if padding_mode not in ("zeros", "reflect", "replicate", "circular"):
-            raise ValueError(f"padding_mode {padding_mode}")
-        if padding_mode != "zeros":
-            if groups < 1 or input.shape[-3] % groups or weight.shape[0] % groups:
-                raise ValueError("groups")
-            input = F.pad(input, _pad_widths(padding, weight.shape[-2:], _pairs(dilation)), mode=padding_mode)
-            padding = 0
-        return F.conv2d(input, weight, bias, stride, padding, dilation, groups)
-    except (RuntimeError, ValueError, TypeError) as exc:
-        raise LayerRejected(f"gate_torch cannot run this layer ({type(exc).__name__})") from exc
+def _convolution(function: Callable, dims: int) -> Callable:
+    def conv(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros"):
+        """F.conv<d>d, with the non-zeros padding modes done by F.pad first (as nn.Conv<d>d does)."""
+        assert isinstance(input, torch.Tensor) and isinstance(weight, torch.Tensor), "the gate passes tensors"
+        try:
+            if padding_mode not in ("zeros", "reflect", "replicate", "circular"):
+                raise ValueError(f"padding_mode {padding_mode}")
+            if padding_mode != "zeros":
+                if groups < 1 or input.shape[-dims - 1] % groups or weight.shape[0] % groups:
+                    raise ValueError("groups")
+                input = F.pad(input, _pad_widths(padding, weight.shape[2:], dilation, dims), mode=padding_mode)
+                padding = 0
+            return function(input, weight, bias, stride, padding, dilation, groups)
+        except (RuntimeError, ValueError, TypeError) as exc:
+            raise LayerRejected(f"gate_torch cannot run this layer ({type(exc).__name__})") from exc
+
+    conv.__name__ = conv.__qualname__ = f"conv{dims}d"
+    return conv
 
 
-def conv2d_backward(grad_output, input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
-                    padding_mode="zeros"):
-    """Autograd through :func:`conv2d`, returning tensors."""
-    input = input.detach().requires_grad_(True)
-    weight = weight.detach().requires_grad_(True)
-    if bias is not None:
-        bias = bias.detach().requires_grad_(True)
-    output = conv2d(input, weight, bias, stride, padding, dilation, groups, padding_mode)
-    output.backward(grad_output)
-    return input.grad, weight.grad, None if bias is None else bias.grad
+def _transposed(function: Callable, dims: int) -> Callable:
+    def conv_transpose(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1,
+                       padding_mode="zeros"):
+        """F.conv_transpose<d>d; only zeros padding, as torch's ConvTranspose."""
+        try:
+            if padding_mode != "zeros":
+                raise ValueError("padding_mode")
+            return function(input, weight, bias, stride, padding, output_padding, groups, dilation)
+        except (RuntimeError, ValueError, TypeError) as exc:
+            raise LayerRejected(f"gate_torch cannot run this layer ({type(exc).__name__})") from exc
+
+    conv_transpose.__name__ = conv_transpose.__qualname__ = f"conv_transpose{dims}d"
+    return conv_transpose
 
 
-received: list[tuple[str, str]] = []
+def _backward(forward: Callable) -> Callable:
+    def backward(grad_output, input, weight, bias=None, *args, **kwargs):
+        """Autograd through the forward, returning tensors."""
+        input = input.detach().requires_grad_(True)
+        weight = weight.detach().requires_grad_(True)
+        if bias is not None:
+            bias = bias.detach().requires_grad_(True)
+        forward(input, weight, bias, *args, **kwargs).backward(grad_output)
+        return input.grad, weight.grad, None if bias is None else bias.grad
+
+    backward.__name__ = backward.__qualname__ = f"{forward.__name__}_backward"
+    return backward
+
+
+conv1d, conv2d, conv3d = (_convolution(f, d) for f, d in ((F.conv1d, 1), (F.conv2d, 2), (F.conv3d, 3)))
+conv_transpose1d, conv_transpose2d, conv_transpose3d = (
+    _transposed(f, d) for f, d in ((F.conv_transpose1d, 1), (F.conv_transpose2d, 2), (F.conv_transpose3d, 3)))
+conv1d_backward, conv2d_backward, conv3d_backward = map(_backward, (conv1d, conv2d, conv3d))
+conv_transpose1d_backward, conv_transpose2d_backward, conv_transpose3d_backward = map(
+    _backward, (conv_transpose1d, conv_transpose2d, conv_transpose3d))
+
+
+received: list[tuple[str, str, str]] = []
 
 
 def recording_conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, **kwargs):
