@@ -47,6 +47,8 @@ def _convolution(function: Callable, dims: int) -> Callable:
             if padding_mode != "zeros":
                 if groups < 1 or input.shape[-dims - 1] % groups or weight.shape[0] % groups:
                     raise ValueError("groups")
+                if padding == "same" and any(s != 1 for s in _tuple(stride, dims)):
+                    raise ValueError("'same' with a stride")  # F.conv would say so, but it gets padding 0 here
                 input = F.pad(input, _pad_widths(padding, weight.shape[2:], dilation, dims), mode=padding_mode)
                 padding = 0
             return function(input, weight, bias, stride, padding, dilation, groups)
@@ -61,6 +63,7 @@ def _transposed(function: Callable, dims: int) -> Callable:
     def conv_transpose(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1,
                        padding_mode="zeros"):
         """F.conv_transpose<d>d; only zeros padding, as torch's ConvTranspose."""
+        assert isinstance(input, torch.Tensor) and isinstance(weight, torch.Tensor), "the gate passes tensors"
         try:
             if padding_mode != "zeros":
                 raise ValueError("padding_mode")
