@@ -316,8 +316,8 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     unused = state.xfails.unused(SimpleNamespace(name=name) for name in state.case_names)
     if unused:
         terminalreporter.section("conformance: xfail entries matching no case")
-        for entry in unused:
-            terminalreporter.line(str(entry))
+        for entry in unused:  # worded as `conformance run` words it
+            terminalreporter.line(f"xfail entry matches no case: {entry.case!r} ({entry.location}, reason: {entry.reason})")
 
 
 class CaseFile(pytest.File):
