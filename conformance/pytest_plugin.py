@@ -11,9 +11,10 @@ twice). It does nothing, and imports nothing heavy, unless asked in one of two w
 
   adds every case of the bundled library (or of ``--conv-cases``) as one test item each, wherever
   those files are (site-packages included), judged exactly as ``conformance run`` judges it
-  (``conformance.runner.run_case`` with the same options, then the xfail list's verdict). Listed cases that fail are pytest ``xfailed``; listed cases that
-  pass fail as ``[XPASS(strict)]``. Collecting no case at all is a usage error, so a typo in a
-  path can never make the gate pass vacuously.
+  (``conformance.runner.run_case`` with the same options, then the xfail list's verdict). Listed
+  cases that fail are pytest ``xfailed``; listed cases that pass fail as ``[XPASS(strict)]``.
+  Collecting no case at all is a usage error, so a typo in a path can never make the gate pass
+  vacuously.
 
 * **The project's own suite** (``make test``): the ini option ``conformance_cases`` (set in this
   project's pyproject.toml; without it, ``cases/`` when a conftest.py lists
@@ -105,7 +106,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--conv-arrays", choices=ARRAY_KINDS, default=None,
                     help="what the implementation takes and returns (default: the module's ARRAYS, else numpy)")
     group.addoption("--conv-impl-device", metavar="DEVICE", default=None,
-                    help="where the implementation's tensors live with --conv-arrays torch/jax (cpu, cuda, cuda:1, mps)")
+                    help="where the implementation's tensors live with --conv-arrays torch/jax "
+                         "(cpu, cuda, cuda:1, mps)")
     group.addoption("--conv-cases", metavar="PATH", action="append", default=[],
                     help="case files or folders to gate with (repeatable; default: the ini option "
                          "conformance_cases if set, else the case library bundled with the package)")
@@ -317,7 +319,8 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     if unused:
         terminalreporter.section("conformance: xfail entries matching no case")
         for entry in unused:  # worded as `conformance run` words it
-            terminalreporter.line(f"xfail entry matches no case: {entry.case!r} ({entry.location}, reason: {entry.reason})")
+            terminalreporter.line(f"xfail entry matches no case: {entry.case!r} ({entry.location}, "
+                                  f"reason: {entry.reason})")
 
 
 class CaseFile(pytest.File):

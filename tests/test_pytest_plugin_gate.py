@@ -226,7 +226,8 @@ def test_verdicts_are_the_ones_conformance_run_gives(pytester: pytest.Pytester, 
     from conformance.cli import main
 
     root = Path(__file__).resolve().parent.parent / "cases"
-    cases = [str(root / "seed"), str(root / "semantics" / "depthwise.yaml"), str(root / "errors" / "not_divisible.yaml")]
+    cases = [str(root / "seed"), str(root / "semantics" / "depthwise.yaml"),
+             str(root / "errors" / "not_divisible.yaml")]
     xfail = tmp_path / "known.yaml"  # one listed case that fails (xfailed), one that passes (xpassed)
     xfail.write_text("- case: seed/groups2\n  reason: known\n- case: semantics/depthwise_3x3\n  reason: stale\n")
     options = ["--impl", "tests.plugins.wrong_convs:interleaved_groups", "--xfail", str(xfail)]
@@ -235,7 +236,8 @@ def test_verdicts_are_the_ones_conformance_run_gives(pytester: pytest.Pytester, 
 
     junit = tmp_path / "pytest.xml"
     pytester.runpytest("-p", "no:cacheprovider", f"--junitxml={junit}", *[f"--conv-cases={c}" for c in cases],
-                       *[option.replace("--", "--conv-", 1) if option.startswith("--") else option for option in options])
+                       *[option.replace("--", "--conv-", 1) if option.startswith("--") else option
+                         for option in options])
     by_pytest = {}
     for testcase in ET.parse(junit).getroot().iter("testcase"):
         child = next((c for c in testcase if c.tag in ("failure", "error", "skipped")), None)
