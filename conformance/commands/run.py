@@ -15,7 +15,7 @@ from ..junit import write_junit
 from ..machine import Threads, same_threads
 from ..report import case_line, format_failure, run_succeeded, summary_line, write_json
 from ..runner import PASSED, SKIPPED, CaseResult
-from ..xfail import XfailFileError, XfailList, load_xfail_files
+from ..xfail import XfailFileError, load_xfail_files
 from . import (NoCasesSelected, UsageError, add_selection_arguments, default_cases, ensure_parent, guarded,
                implementation_from, library_version, select_cases)
 
@@ -75,6 +75,8 @@ def rerun_options(args: argparse.Namespace) -> list[str]:
         options += ["--refusal-type", name]
     if getattr(args, "strict_errors", False):
         options.append("--strict-errors")
+    if getattr(args, "isolate", False):  # a case that killed the process is rerun where it cannot kill the run
+        options.append("--isolate")
     if getattr(args, "device", "cpu") != "cpu":
         options += ["--device", args.device]
     return options
