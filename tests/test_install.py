@@ -26,7 +26,8 @@ from conformance.loader import load_cases
 
 ROOT = Path(__file__).resolve().parent.parent
 # What a build needs: pyproject.toml's metadata, setup.py's build step, the sources and the cases.
-BUILD_INPUTS = ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "conformance", "reference_impl", "cases")
+BUILD_INPUTS = ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "conformance", "conformance_pytest.py",
+                "reference_impl", "cases")
 
 # A correct plug-in that words its refusals its own way (not like torch), and one with the classic
 # interleaved-groups bug: output channel o is computed, but written where channel o of another

@@ -118,6 +118,19 @@ def test_inert_without_conv_impl(pytester: pytest.Pytester) -> None:
     assert "--conv-impl" in pytester.runpytest("--help").stdout.str()  # loaded by the entry point, though
 
 
+def test_inert_plugin_imports_neither_the_harness_nor_torch(pytester: pytest.Pytester) -> None:
+    # pytest loads the plugin in every session of anyone with the package installed: it must stay cheap.
+    pytester.makepyfile(test_own="""
+        import sys
+
+        def test_own():
+            assert "conformance_pytest" in sys.modules  # the entry point loaded the plugin ...
+            heavy = [name for name in ("torch", "conformance") if name in sys.modules]
+            assert not heavy, heavy  # ... and it imported nothing of the harness
+    """)
+    pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
+
+
 def test_a_gate_option_without_conv_impl_is_a_usage_error(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--conv-xfail", "known.yaml")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
