@@ -135,3 +135,13 @@ def library_version() -> str | None:
     except ImportError:
         return None
     return version()
+
+
+def describe_cases(paths: Sequence[str | Path]) -> str | None:
+    """What the cases of a run are: the library's version when they are the bundled library (or an
+    unmodified copy), else ``custom+cases.<hash>`` (conformance.library); None where that is unknown."""
+    try:
+        from .library import describe_cases as describe
+    except ImportError:
+        return None
+    return describe([Path(p) for p in paths] or [Path(default_cases())])

@@ -71,7 +71,10 @@ def test_a_correct_numpy_plugin_with_its_own_refusal_wording_passes_the_library(
     assert all("is one function, a conv2d: no conv" in case["message"] for case in skipped)  # only other ops
     errors = [name for name in verdicts if name.startswith("errors/")]
     assert len(errors) >= 20  # the invalid layers were refused in numpy_gate's words, and that counts
-    assert document["library"]["version"]
+    from conformance.library import library_version
+
+    assert document["library"]["version"] == library_version()
+    assert document["library"]["cases"] == library_version()  # the bundled library itself, unmodified
     assert document["implementation"]["arrays"] == "numpy"
 
 
@@ -345,6 +348,7 @@ def test_junit_has_kinds_xfails_and_the_library_version(capsys, tmp_path: Path) 
     from conformance.library import library_version
 
     assert properties["library_version"] == library_version() and properties["arrays"] == "numpy"
+    assert properties["cases"].startswith("custom+cases.")  # three files, not the whole library
     assert (suite.get("failures"), suite.get("skipped")) == ("2", "1")
 
 

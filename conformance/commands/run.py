@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from ..api import run_all
+from ..api import describe_cases, run_all
 from ..devices import DEVICES, DeviceError, configure_device
 from ..implementations import Implementation
 from ..junit import write_junit
@@ -112,7 +112,8 @@ def run_cases(args: argparse.Namespace) -> tuple[list[CaseResult], dict[str, Any
     unused = xfails.unused(results)
     for entry in unused:
         print(f"xfail entry matches no case: {entry.case!r} ({entry.location}, reason: {entry.reason})")
-    about = {"library": {"version": version, "paths": [str(p) for p in args.paths] or [default_cases()]},
+    paths = [str(p) for p in args.paths] or [default_cases()]
+    about = {"library": {"version": version, "paths": paths, "cases": describe_cases(paths)},
              "implementation": {"name": implementation.name, "spec": getattr(args, "impl", None),
                                 **implementation.options,
                                 "computes_in_float64": implementation.computes_in_float64},
@@ -161,6 +162,7 @@ def run_command(args: argparse.Namespace) -> int:
 
 
 def _junit_properties(about: dict[str, Any]) -> dict[str, str]:
-    return {"library_version": str(about["library"]["version"]), "implementation": about["implementation"]["name"],
+    return {"library_version": str(about["library"]["version"]), "cases": str(about["library"]["cases"]),
+            "implementation": about["implementation"]["name"],
             "arrays": about["implementation"]["arrays"], "impl_device": about["implementation"]["device"],
             "threads": str(about["threads"]["requested"])}
