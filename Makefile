@@ -11,7 +11,7 @@ EXAMPLES ?= 10000
 WORKERS  ?= 2
 IMPL     ?=
 
-.PHONY: setup test run validate report bound-ratios kill-matrix bench coverage fuzz clean
+.PHONY: setup test run validate report bound-ratios kill-matrix bench coverage fuzz wheel clean
 
 setup:  ## create .venv and install the project with its pinned dependencies
 	$(PYTHON) -m venv $(VENV)
@@ -42,7 +42,7 @@ kill-matrix: $(PY)  ## which library cases catch which planted classic bug (test
 bench: $(PY)  ## time every case: pytest-benchmark (saved in .benchmarks/), then the `conformance bench` table
 	mkdir -p reports
 	$(PY) -m pytest benchmarks/test_case_benchmarks.py -q -p no:cacheprovider --benchmark-enable \
-		--benchmark-autosave --benchmark-json=reports/pytest-benchmark.json $(if $(IMPL),--impl $(IMPL))
+		--benchmark-autosave --benchmark-json=reports/pytest-benchmark.json $(if $(IMPL),--conv-impl $(IMPL))
 	$(VENV)/bin/conformance bench $(CASES) --json reports/bench.json $(if $(IMPL),--impl $(IMPL))
 
 coverage: $(PY)  ## which features the case library exercises, and the empty cells
@@ -51,5 +51,8 @@ coverage: $(PY)  ## which features the case library exercises, and the empty cel
 fuzz: $(PY)  ## a longer fuzz campaign; findings land in fuzz-findings/ as case files
 	$(VENV)/bin/conformance fuzz $(if $(IMPL),--impl $(IMPL)) --seed $(SEED) --max-examples $(EXAMPLES) --workers $(WORKERS) --invalid-rate 0.2
 
+wheel: $(PY)  ## the installable package, case library inside, for other repos' CI: dist/*.whl (docs/gate.md)
+	$(PY) -m pip wheel --quiet --disable-pip-version-check --no-deps --no-build-isolation -w dist .
+
 clean:
-	rm -rf .pytest_cache .benchmarks .hypothesis build *.egg-info
+	rm -rf .pytest_cache .benchmarks .hypothesis build dist *.egg-info

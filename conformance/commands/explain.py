@@ -8,7 +8,7 @@ from ..errors import CaseError
 from ..explain import DEFAULT_MAX_TERMS, build_explanation, layout_of, parse_element
 from ..explain_text import render_text
 from ..runner import error_result, run_case
-from . import UsageError, guarded, implementation_from, select_cases
+from . import UsageError, add_implementation_arguments, guarded, implementation_from, select_cases
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -34,8 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--plot", metavar="DIR",
                         help="also draw the pictures into DIR as SVG files (the element picture shows the first "
                              "--element, else output channel 0 at the centre)")
-    parser.add_argument("--impl", metavar="MODULE:FUNCTION",
-                        help="show this convolution's values beside torch's (default: the reference)")
+    add_implementation_arguments(parser)
     parser.set_defaults(handler=guarded(explain_command))
 
 

@@ -8,14 +8,14 @@ from typing import Any
 
 import torch
 
-from ..api import run_all
+from ..api import describe_cases, run_all
 from ..devices import DEVICES, DeviceError, configure_device
 from ..implementations import Implementation
 from ..junit import write_junit
 from ..machine import Threads, same_threads
 from ..report import case_line, format_failure, run_succeeded, summary_line, write_json
 from ..runner import PASSED, SKIPPED, CaseResult
-from ..xfail import XfailFileError, XfailList, load_xfail_files
+from ..xfail import XfailFileError, load_xfail_files
 from . import (NoCasesSelected, UsageError, add_selection_arguments, default_cases, ensure_parent, guarded,
                implementation_from, library_version, select_cases)
 
@@ -29,6 +29,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--json", metavar="FILE", help="write the results as JSON")
     parser.add_argument("--html", metavar="DIR",
                         help="write a static HTML report (DIR/index.html, with explanations and pictures)")
+    parser.add_argument("--tutorial", action="store_true",
+                        help="with --html: a page for learners, without timings or the coverage map (automatic "
+                             "when every case is a tutorial case)")
     parser.add_argument("--junit", metavar="FILE", help="write the results as JUnit XML (one testcase per case)")
     parser.add_argument("-q", "--quiet", action="store_true", help="print only failures and the summary")
     parser.add_argument("--device", choices=DEVICES, default="cpu", help="where torch runs (default: cpu)")
@@ -75,6 +78,8 @@ def rerun_options(args: argparse.Namespace) -> list[str]:
         options += ["--refusal-type", name]
     if getattr(args, "strict_errors", False):
         options.append("--strict-errors")
+    if getattr(args, "isolate", False):  # a case that killed the process is rerun where it cannot kill the run
+        options.append("--isolate")
     if getattr(args, "device", "cpu") != "cpu":
         options += ["--device", args.device]
     return options
@@ -110,7 +115,8 @@ def run_cases(args: argparse.Namespace) -> tuple[list[CaseResult], dict[str, Any
     unused = xfails.unused(results)
     for entry in unused:
         print(f"xfail entry matches no case: {entry.case!r} ({entry.location}, reason: {entry.reason})")
-    about = {"library": {"version": version, "paths": [str(p) for p in args.paths] or [default_cases()]},
+    paths = [str(p) for p in args.paths] or [default_cases()]
+    about = {"library": {"version": version, "paths": paths, "cases": describe_cases(paths)},
              "implementation": {"name": implementation.name, "spec": getattr(args, "impl", None),
                                 **implementation.options,
                                 "computes_in_float64": implementation.computes_in_float64},
@@ -146,10 +152,12 @@ def run_command(args: argparse.Namespace) -> int:
         write_json(results, ensure_parent(args.json), extra=about)
     if args.html:
         from ..coverage import coverage_grid
-        from ..html_report import coverage_section, write_html_report  # matplotlib is imported only for a report
+        from ..html_report import coverage_section, write_html_report  # imported only when a report is asked for
 
         grid = coverage_grid([result.case or result.load_error for result in results])
-        print(f"HTML report: {write_html_report(results, args.html, extra_sections=[coverage_section(grid)])}")
+        page = write_html_report(results, args.html, extra_sections=[coverage_section(grid)],
+                                 tutorial=True if args.tutorial else None)
+        print(f"HTML report: {page}")
     if getattr(args, "junit", None):
         write_junit(results, ensure_parent(args.junit), properties=_junit_properties(about))
     if getattr(args, "repro", None) and any(r.notes and r.status != PASSED for r in results):
@@ -159,6 +167,7 @@ def run_command(args: argparse.Namespace) -> int:
 
 
 def _junit_properties(about: dict[str, Any]) -> dict[str, str]:
-    return {"library_version": str(about["library"]["version"]), "implementation": about["implementation"]["name"],
+    return {"library_version": str(about["library"]["version"]), "cases": str(about["library"]["cases"]),
+            "implementation": about["implementation"]["name"],
             "arrays": about["implementation"]["arrays"], "impl_device": about["implementation"]["device"],
             "threads": str(about["threads"]["requested"])}
