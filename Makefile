@@ -11,7 +11,7 @@ EXAMPLES ?= 10000
 WORKERS  ?= 2
 IMPL     ?=
 
-.PHONY: setup test run validate report bound-ratios kill-matrix bench coverage fuzz clean
+.PHONY: setup test run validate report bound-ratios kill-matrix bench coverage fuzz frameworks matrix clean
 
 setup:  ## create .venv and install the project with its pinned dependencies
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,19 @@ coverage: $(PY)  ## which features the case library exercises, and the empty cel
 
 fuzz: $(PY)  ## a longer fuzz campaign; findings land in fuzz-findings/ as case files
 	$(VENV)/bin/conformance fuzz $(if $(IMPL),--impl $(IMPL)) --seed $(SEED) --max-examples $(EXAMPLES) --workers $(WORKERS) --invalid-rate 0.2
+
+# The optional frameworks of the conformance matrix (docs/frameworks.md), pinned exactly by
+# constraints-frameworks.txt (which also repeats torch==2.13.0 and numpy's pin, so pip never moves them).
+# Idempotent: a second run finds every pin satisfied and installs nothing.
+FRAMEWORK_PACKAGES ?= jax jaxlib onnx onnxruntime onnxscript tensorflow-cpu keras openvino tinygrad
+frameworks: $(PY)  ## install the matrix's frameworks into .venv (~1 GB download; not part of `make setup`)
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints-frameworks.txt $(FRAMEWORK_PACKAGES)
+
+# MATRIX_IMPLS: e.g. `make matrix MATRIX_IMPLS="--impl jax --impl onnxruntime"`; default every installed built-in.
+MATRIX_IMPLS ?=
+matrix: $(PY)  ## the case library through every installed framework: build/matrix/ (index.html, matrix.json, junit.xml)
+	$(VENV)/bin/conformance matrix $(CASES) $(MATRIX_IMPLS) --json build/matrix/matrix.json \
+		--html build/matrix --junit build/matrix/junit.xml
 
 clean:
 	rm -rf .pytest_cache .benchmarks .hypothesis build *.egg-info

@@ -1,0 +1,49 @@
+"""Built-in ``jax``: ``jax.lax.conv_general_dilated`` with ``feature_group_count=groups``, on CPU.
+
+Layouts: ``dimension_numbers=("NCHW", "OIHW", "NCHW")`` takes torch's input and weight as they are
+(no transpose). ``feature_group_count`` is torch's ``groups`` (``batch_group_count`` is something
+else: it splits the batch). Padding: explicit ``[(top, bottom), (left, right)]`` pairs; padding
+modes go through ``jnp.pad`` (reflect -> "reflect", replicate -> "edge", circular -> "wrap").
+Precision: ``precision=lax.Precision.HIGHEST`` and ``jax_enable_x64`` on, so float64 cases compute
+in float64 (JAX's default would silently compute them in float32).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .layer import check_padding_mode, explicit_padding, kernel_hw, pair, require_batched
+
+ARRAYS = "numpy"
+JAX_PAD_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+
+
+def version() -> str:
+    import jax
+    import jaxlib
+
+    return f"jax {jax.__version__} (jaxlib {jaxlib.__version__}), {jax.default_backend()}"
+
+
+def conv2d(input: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1,
+           groups: int = 1, padding_mode: str = "zeros") -> np.ndarray:
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    import jax.numpy as jnp
+    from jax import lax
+
+    require_batched(input, "jax.lax.conv_general_dilated")
+    mode = check_padding_mode(padding_mode, JAX_PAD_MODES, "jnp.pad")
+    pads = explicit_padding(padding, kernel_hw(weight), dilation)
+    x = jnp.asarray(input)
+    if padding_mode != "zeros":
+        x = jnp.pad(x, ((0, 0), (0, 0), *pads), mode=mode)
+        pads = ((0, 0), (0, 0))
+    output = lax.conv_general_dilated(x, jnp.asarray(weight), window_strides=pair(stride), padding=list(pads),
+                                      rhs_dilation=pair(dilation), dimension_numbers=("NCHW", "OIHW", "NCHW"),
+                                      feature_group_count=groups, precision=lax.Precision.HIGHEST)
+    if bias is not None:
+        output = output + jnp.asarray(bias).reshape(1, -1, 1, 1)  # (C_out,) -> (1, C_out, 1, 1)
+    return np.asarray(output)

@@ -1,0 +1,53 @@
+"""A one-node ONNX ``Conv`` built by hand (the adapters ``onnxruntime`` and ``onnx-reference``).
+
+ONNX takes torch's layouts as they are: X NCHW, W ``(C_out, C_in/group, kH, kW)``, attribute
+``group``. Its ``pads`` lists all begins then all ends: ``[top, left, bottom, right]`` (torch's
+``F.pad`` lists the last dimension first: ``(left, right, top, bottom)`` — the classic mix-up).
+Explicit pads are used for "same" too, not ``auto_pad``, which differs from torch where dilation
+makes the total padding odd. Padding modes are a ``Pad`` node in front (reflect -> "reflect",
+replicate -> "edge", circular -> "wrap", which needs opset 19). X, W and B are graph inputs, so the
+runtime sees the case's values, not folded constants.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .layer import check_padding_mode, explicit_padding, kernel_hw, pair
+
+OPSET = 21
+IR_VERSION = 10
+ONNX_PAD_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+
+
+def conv_model(input: Any, weight: Any, bias: Any, stride: Any, padding: Any, dilation: Any, groups: int,
+               padding_mode: str) -> tuple[Any, dict[str, np.ndarray]]:
+    """(the ModelProto, its feeds) for torch's conv2d arguments."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    mode = check_padding_mode(padding_mode, ONNX_PAD_MODES, "ONNX Pad")
+    (top, bottom), (left, right) = explicit_padding(padding, kernel_hw(weight), dilation)
+    element_type = helper.np_dtype_to_tensor_dtype(np.asarray(input).dtype)
+    feeds = {"X": np.asarray(input), "W": np.asarray(weight)}
+    inputs = [helper.make_tensor_value_info("X", element_type, list(np.shape(input))),
+              helper.make_tensor_value_info("W", element_type, list(np.shape(weight)))]
+    nodes, initializers, conv_input, conv_pads = [], [], "X", [top, left, bottom, right]
+    if padding_mode != "zeros":
+        pads = np.array([0, 0, top, left, 0, 0, bottom, right], dtype=np.int64)  # all begins, then all ends
+        initializers.append(numpy_helper.from_array(pads, "pads"))
+        nodes.append(helper.make_node("Pad", ["X", "pads"], ["X_padded"], mode=mode))
+        conv_input, conv_pads = "X_padded", [0, 0, 0, 0]
+    conv_inputs = [conv_input, "W"]
+    if bias is not None:
+        feeds["B"] = np.asarray(bias)
+        inputs.append(helper.make_tensor_value_info("B", element_type, list(np.shape(bias))))
+        conv_inputs.append("B")
+    nodes.append(helper.make_node("Conv", conv_inputs, ["Y"], group=int(groups), strides=list(pair(stride)),
+                                  dilations=list(pair(dilation)), pads=conv_pads))
+    graph = helper.make_graph(nodes, "grouped_conv", inputs, [helper.make_tensor_value_info("Y", element_type, None)],
+                              initializer=initializers)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+    model.ir_version = IR_VERSION  # what opset 21 needs; onnx 1.23 would write 14, newer than ONNX Runtime 1.30 reads
+    return model, feeds

@@ -1,0 +1,28 @@
+"""Built-in ``onnx-reference``: the same one-node ONNX ``Conv`` model as ``onnxruntime``
+(onnx_model.py), evaluated by ``onnx.reference.ReferenceEvaluator``, ONNX's own Python
+implementation of the operator specification (slow on large layers: pure NumPy loops)."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .onnx_model import conv_model
+from .layer import require_batched
+
+ARRAYS = "numpy"
+
+
+def version() -> str:
+    import onnx
+
+    return f"onnx {onnx.__version__} (onnx.reference.ReferenceEvaluator)"
+
+
+def conv2d(input: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1,
+           groups: int = 1, padding_mode: str = "zeros") -> np.ndarray:
+    from onnx.reference import ReferenceEvaluator
+
+    require_batched(input, "ONNX Conv")
+    model, feeds = conv_model(input, weight, bias, stride, padding, dilation, groups, padding_mode)
+    return np.asarray(ReferenceEvaluator(model).run(None, feeds)[0])

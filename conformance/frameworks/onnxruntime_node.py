@@ -1,0 +1,29 @@
+"""Built-in ``onnxruntime``: a one-node ONNX ``Conv(group=groups)`` built by hand
+(conformance/frameworks/onnx_model.py: layouts and pads order there), run by ONNX Runtime's CPU
+execution provider with its default graph optimizations. The runtime's NOT_IMPLEMENTED becomes
+Unsupported, its FAIL / INVALID_ARGUMENT a refusal (ort_errors.py)."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .onnx_model import conv_model
+from .layer import require_batched
+from .ort_errors import run_in_onnxruntime
+
+ARRAYS = "numpy"
+
+
+def version() -> str:
+    import onnx
+    import onnxruntime
+
+    return f"onnxruntime {onnxruntime.__version__} (onnx {onnx.__version__}), CPUExecutionProvider"
+
+
+def conv2d(input: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1,
+           groups: int = 1, padding_mode: str = "zeros") -> np.ndarray:
+    require_batched(input, "ONNX Conv")
+    model, feeds = conv_model(input, weight, bias, stride, padding, dilation, groups, padding_mode)
+    return np.asarray(run_in_onnxruntime(model.SerializeToString(), feeds))

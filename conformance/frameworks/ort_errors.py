@@ -1,0 +1,36 @@
+"""ONNX Runtime's Python exceptions derive from ``Exception`` only; the harness judges a plain
+Exception as a crash. This translates the runtime's deliberate verdicts into the plug-in
+vocabulary (docs/frameworks.md): NOT_IMPLEMENTED (no kernel for this type or attribute) is
+Unsupported; FAIL, INVALID_ARGUMENT, INVALID_GRAPH and RUNTIME_EXCEPTION are refusals (RuntimeError
+/ ValueError), with the runtime's own message and type name kept."""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator
+
+from ..outcomes import Unsupported
+
+
+@contextmanager
+def ort_verdicts(what: str) -> Iterator[None]:
+    from onnxruntime.capi import onnxruntime_pybind11_state as state
+
+    try:
+        yield
+    except state.NotImplemented as exc:
+        raise Unsupported(f"{what}: ONNX Runtime NotImplemented: {exc}") from exc
+    except (state.InvalidArgument, state.InvalidGraph) as exc:
+        raise ValueError(f"{what}: ONNX Runtime {type(exc).__name__}: {exc}") from exc
+    except (state.Fail, state.RuntimeException) as exc:
+        raise RuntimeError(f"{what}: ONNX Runtime {type(exc).__name__}: {exc}") from exc
+
+
+def run_in_onnxruntime(model_bytes: bytes, feeds: dict) -> object:
+    """Run a serialized model on the CPU execution provider; its only output."""
+    import onnxruntime as ort
+
+    with ort_verdicts("InferenceSession"):
+        session = ort.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])
+    with ort_verdicts("run"):
+        names = [i.name for i in session.get_inputs()]
+        return session.run(None, {name: feeds[name] for name in names if name in feeds})[0]
