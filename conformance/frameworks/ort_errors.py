@@ -25,12 +25,15 @@ def ort_verdicts(what: str) -> Iterator[None]:
         raise RuntimeError(f"{what}: ONNX Runtime {type(exc).__name__}: {exc}") from exc
 
 
-def run_in_onnxruntime(model_bytes: bytes, feeds: dict) -> object:
-    """Run a serialized model on the CPU execution provider; its only output."""
+def run_in_onnxruntime(model_bytes: bytes, feeds: dict, by_position: bool = False) -> object:
+    """Run a serialized model on the CPU execution provider; its first output. ``by_position``:
+    the feeds' values go to the model's inputs in order, whatever the exporter named them."""
     import onnxruntime as ort
 
     with ort_verdicts("InferenceSession"):
         session = ort.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])
     with ort_verdicts("run"):
         names = [i.name for i in session.get_inputs()]
+        if by_position:
+            return session.run(None, dict(zip(names, feeds.values())))[0]
         return session.run(None, {name: feeds[name] for name in names if name in feeds})[0]
