@@ -68,6 +68,19 @@ class IsolatedImplementation:
     def backward(self, case: Any, grad_output: Any, x: Any, weight: Any, bias: Any) -> Any:
         return self._call("method", "backward", (case, grad_output, x, weight, bias), {})
 
+    def call_function(self, module: str, function: str, *args: Any, **kwargs: Any) -> Any:
+        """``module.function(*args, **kwargs)`` called in the worker (e.g. an adapter's ``version()``)."""
+        return self._call("function", (module, function), args, kwargs)
+
+    def judge_exception(self, error: BaseException) -> str:
+        """Judged here, by the loader's own rule, with the worker's refusal types: the exception
+        came back rebuilt, so the worker could not judge it better."""
+        from .implementations import Implementation
+
+        local = Implementation(self._attributes.get("name", str(self.spec)),
+                               refusal_types=tuple(self._attributes.get("refusal_types", ())))
+        return local.judge_exception(error)
+
     def __getattr__(self, name: str) -> Any:
         # only reached for names not set on self: the real implementation's attributes and methods
         attributes = self.__dict__.get("_attributes", {})
@@ -127,7 +140,7 @@ class IsolatedImplementation:
         self._stderr.clear()
         threading.Thread(target=_drain, args=(self._process.stderr, self._stderr), daemon=True).start()
         snapshot = self._call("load", self.spec, (), self.options, timeout=self.load_timeout)
-        self._attributes, self._callables = snapshot["attributes"], set(snapshot["callables"])
+        self._attributes, self._callables = _unpickle_attributes(snapshot["attributes"]), set(snapshot["callables"])
 
     def _call(self, what: str, name: Any, args: tuple, kwargs: dict, timeout: float | None = None) -> Any:
         if self._process is None:
@@ -290,6 +303,12 @@ def serve(requests_fd: int, answers_fd: int) -> None:
                 implementation = _load(name, kwargs)
                 answers.send(("ok", _snapshot(implementation)))
                 continue
+            if what == "function":
+                import importlib
+
+                module_name, function_name = name
+                answers.send(_answer(getattr(importlib.import_module(module_name), function_name)(*args, **kwargs)))
+                continue
             if what == "returned":
                 made_with_args, made_with_kwargs, call_args = args
                 result = getattr(implementation, name)(*made_with_args, **made_with_kwargs)(*call_args, **kwargs)
@@ -325,7 +344,8 @@ def _answer(result: Any) -> tuple[str, Any]:
 
 
 def _snapshot(implementation: Any) -> dict[str, Any]:
-    """The implementation's plain attributes (those that pickle) and the names of its callables."""
+    """The implementation's plain attributes and the names of its callables. Attributes holding
+    functions (a mapping of ops) stay in the worker: the parent must call them there, never here."""
     attributes, callables = {}, []
     for name in dir(implementation):
         if name.startswith("_"):
@@ -337,12 +357,32 @@ def _snapshot(implementation: Any) -> dict[str, Any]:
         if callable(value) and not isinstance(value, type):
             callables.append(name)
             continue
+        if _holds_callables(value):
+            continue
         try:
-            pickle.dumps(value)
+            attributes[name] = pickle.dumps(value)
         except Exception:  # noqa: BLE001
             continue
-        attributes[name] = value
     return {"attributes": attributes, "callables": callables}
+
+
+def _holds_callables(value: Any) -> bool:
+    if isinstance(value, dict):
+        return any(_holds_callables(v) for v in value.values())
+    if isinstance(value, (tuple, list)):
+        return any(_holds_callables(v) for v in value if not isinstance(v, type))
+    return callable(value) and not isinstance(value, type)
+
+
+def _unpickle_attributes(pickled: dict[str, bytes]) -> dict[str, Any]:
+    """Each attribute on its own: one whose class this process cannot import is left out."""
+    attributes = {}
+    for name, data in pickled.items():
+        try:
+            attributes[name] = pickle.loads(data)
+        except Exception:  # noqa: BLE001
+            continue
+    return attributes
 
 
 def isolated_factory(timeout: float = DEFAULT_TIMEOUT) -> Callable[..., IsolatedImplementation]:
