@@ -3,12 +3,14 @@ which element of which output channel (and so which group) broke, with all value
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable
 
 import numpy as np
 
 from .compare import Comparison
+from .outcomes import KINDS, STATUSES, XFAILED, XPASSED
 from .runner import ERROR, FAILED, PASSED, SKIPPED, CaseResult, Check
 from .schema import Case
 
@@ -91,15 +93,19 @@ def outputs_of(result: CaseResult) -> dict[str, np.ndarray]:
 
 
 def format_failure(result: CaseResult) -> str:
-    """The full report of a failed or broken case."""
+    """The full report of a failed, broken, xfailed or xpassed case."""
     where = f"{result.case.location}" if result.case is not None else result.file
-    lines = [f"{result.status.upper()}: case {result.name} ({where})"]
-    if result.status == ERROR:
+    kind = f" [{result.kind}]" if result.kind else ""
+    lines = [f"{result.status.upper()}: case {result.name} ({where}){kind}"]
+    if result.status == ERROR and not result.checks:
         text = result.load_error.format(snippets=True) if result.load_error else result.message
         lines.extend("  " + line for line in text.splitlines())
         return "\n".join(lines)
+    if result.status in (ERROR, XFAILED, XPASSED, SKIPPED) and result.message:
+        lines.append(f"  {result.message}")
     for check in result.checks:
         lines.extend(_check_lines(result, check))
+    lines.extend(f"  {line}" for line in result.notes)
     return "\n".join(lines)
 
 
@@ -116,35 +122,72 @@ def _check_lines(result: CaseResult, check: Check) -> list[str]:
     return lines
 
 
+LABELS = {PASSED: "PASS ", FAILED: "FAIL ", ERROR: "ERROR", SKIPPED: "SKIP ", XFAILED: "XFAIL", XPASSED: "XPASS"}
+
+
 def case_line(result: CaseResult) -> str:
-    label = {PASSED: "PASS ", FAILED: "FAIL ", ERROR: "ERROR", SKIPPED: "SKIP "}[result.status]
+    label = LABELS[result.status]
     error, ratio = result.max_abs_error, result.max_error_ratio
     detail = f"max abs err {error:.2e}" if error is not None and result.status == PASSED else ""
     if detail and ratio is not None:
         detail += f", {ratio:.2g} of allowed"
-    if result.status == SKIPPED:
-        detail = result.message
+    if result.status in (SKIPPED, XFAILED, XPASSED, FAILED):
+        detail = (f"[{result.kind}] " if result.kind else "") + result.message
     if result.status == PASSED and result.checks and result.checks[0].name == "expect_error":
         detail = "refused as expected"
     return f"{label} {result.name:<48} {detail}".rstrip()
 
 
+def run_succeeded(results: Iterable[CaseResult]) -> bool:
+    """True when nothing failed: every case passed, was skipped, or failed as its xfail entry expects."""
+    return all(r.status in (PASSED, SKIPPED, XFAILED) for r in results)
+
+
+def status_counts(results: Iterable[CaseResult]) -> dict[str, int]:
+    """{status: how many}, every status present (0 when none)."""
+    counts = Counter(r.status for r in results)
+    return {status: counts.get(status, 0) for status in STATUSES}
+
+
+def kind_counts(results: Iterable[CaseResult]) -> dict[str, int]:
+    """{kind: how many} over the failed cases, in outcomes.KINDS order, kinds that occur only."""
+    counts = Counter(r.kind for r in results if r.status == FAILED and r.kind)
+    return {kind: counts[kind] for kind in KINDS if counts[kind]}
+
+
 def summary_line(results: Iterable[CaseResult]) -> str:
-    """'N passed, M failed' (+ ', K skipped') — the closing line CI reads (case errors count as failed)."""
+    """'N passed, M failed (K crashed, ...)' (+ skipped, xfailed, xpassed, errors when there are any):
+    the closing line CI reads. Broken cases (errors) and xpassed cases count as failed.
+
+    The failed count includes case errors and xpassed cases: everything that fails the run.
+    """
     results = list(results)
-    passed = sum(r.status == PASSED for r in results)
-    skipped = sum(r.status == SKIPPED for r in results)
-    line = f"{passed} passed, {len(results) - passed - skipped} failed"
-    return line + (f", {skipped} skipped" if skipped else "")
+    counts = status_counts(results)
+    failed = counts[FAILED] + counts[ERROR] + counts[XPASSED]
+    line = f"{counts[PASSED]} passed, {failed} failed"
+    kinds = kind_counts(results)
+    parts = [f"{count} {kind}" for kind, count in kinds.items()]
+    if counts[ERROR]:
+        parts.append(f"{counts[ERROR]} broken case{'s' if counts[ERROR] > 1 else ''}")
+    if counts[XPASSED]:
+        parts.append(f"{counts[XPASSED]} xpassed")
+    if parts:
+        line += f" ({', '.join(parts)})"
+    for status in (SKIPPED, XFAILED):
+        if counts[status]:
+            line += f", {counts[status]} {status}"
+    return line
 
 
-def write_json(results: list[CaseResult], path: Path | str, extra: dict | None = None) -> None:
-    passed = sum(r.status == PASSED for r in results)
-    errors = sum(r.status == ERROR for r in results)
-    skipped = sum(r.status == SKIPPED for r in results)
-    document = {"cases": [r.to_json() for r in results],
-                "summary": {"passed": passed, "failed": len(results) - passed - skipped, "errors": errors,
-                            "skipped": skipped}}
+def write_json(results: list[CaseResult], path: Path | str, extra: dict[str, Any] | None = None) -> None:
+    """``{"cases": [...], "summary": {...}, **extra}``: each case with its ``status`` and ``kind``;
+    the summary counts every status and every failure kind."""
+    counts = status_counts(results)
+    document: dict[str, Any] = {
+        "cases": [r.to_json() for r in results],
+        "summary": {"passed": counts[PASSED], "failed": counts[FAILED] + counts[ERROR] + counts[XPASSED],
+                    "errors": counts[ERROR], "skipped": counts[SKIPPED], "xfailed": counts[XFAILED],
+                    "xpassed": counts[XPASSED], "kinds": kind_counts(results)}}
     if extra:
         document.update(extra)
     Path(path).write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")

@@ -3,8 +3,15 @@
 Checks, in order:
 * forward: the implementation against torch (torch is the oracle);
 * golden: each of them against the case's ``expected`` output, when one is given;
-* expect_error: for an invalid layer, both must refuse it (and match ``match``, if given);
+* expect_error: for an invalid layer, both must refuse it. torch must match ``match`` (else the
+  case is stale); the implementation's wording is judged only with ``strict_errors``;
 * backward (``backward: true``): each gradient against torch autograd (conformance/backward.py).
+
+An exception from the implementation is judged by its type (Implementation.judge_exception): a
+deliberate refusal (ValueError, RuntimeError, a --refusal-type), unsupported (NotImplementedError)
+or a crash (anything else). Every failure gets a kind (conformance/outcomes.py); a case whose own
+data is wrong (torch computes an expect_error layer, or both refuse a layer not marked
+expect_error) is an error of the case, not a failure of the implementation.
 
 Values are compared within an error bound per element (conformance/tolerance.py) unless the case
 asks for ``tolerance: {rtol, atol}`` or ``{mode: assert_close}``.
@@ -23,12 +30,14 @@ import numpy as np
 from .compare import Comparison, compare_arrays
 from .errors import CaseError
 from .devices import backend_flags
-from .implementations import Implementation
+from .implementations import REFUSED, Implementation
 from .precision import to_case_dtype
-from .schema import Case, DTYPES
+from .schema import Case
 from .tolerance import ErrorBound, forward_bound
 from .torch_oracle import torch_forward
 
+from .outcomes import (ACCEPTED_INVALID, CRASHED, REFUSED_VALID, UNSUPPORTED, WRONG_DTYPE, WRONG_SHAPE,
+                       WRONG_VALUES)
 from .outcomes import ERROR, FAILED, PASSED, SKIPPED, XFAILED, XPASSED  # noqa: F401 - re-exported
 
 
@@ -74,6 +83,18 @@ class Check:
     skipped: bool = False  # passed vacuously: nothing could be checked (the summary says why)
     tensor: str = "output"  # what the comparison is about: output, grad_input, grad_weight or grad_bias
     arrays: dict[str, np.ndarray] | None = None  # every side's values of that tensor (default: the outputs)
+    kind: str | None = None  # a failure's kind (outcomes.KINDS); None: judged from the comparison
+    broken_case: bool = False  # failed because the case's own data is wrong (torch disagrees with it)
+
+    def failure_kind(self) -> str:
+        """The kind of this failed check: its own, else shape, dtype or values from its comparison."""
+        if self.kind is not None:
+            return self.kind
+        if self.comparison is not None and not self.comparison.shape_ok:
+            return WRONG_SHAPE
+        if self.comparison is not None and self.comparison.dtype_problem:
+            return WRONG_DTYPE
+        return WRONG_VALUES
 
 
 @dataclass
@@ -83,6 +104,7 @@ class Outcome:
     output: np.ndarray | None = None
     error: BaseException | None = None
     seconds: float = 0.0
+    dtype: str | None = None  # the dtype the output came in (bfloat16 outputs are held as float32)
 
     @property
     def refused(self) -> bool:
@@ -154,6 +176,7 @@ class CaseResult:
     load_error: CaseError | None = None  # for status "error": the case file's problems
     backend: dict[str, Any] = field(default_factory=dict)  # torch's device and numerics flags
     kind: str | None = None  # for a failure: one of outcomes.KINDS (None for a pass or a broken case file)
+    notes: list[str] = field(default_factory=list)  # lines added to its report (the repro script, the xfail entry)
 
     @property
     def max_abs_error(self) -> float | None:
@@ -172,7 +195,7 @@ class CaseResult:
         return max(values) if values else None
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "file": self.file, "status": self.status,
+        return {"name": self.name, "file": self.file, "status": self.status, "kind": self.kind,
                 "max_abs_error": _json_float(self.max_abs_error), "max_rel_error": _json_float(self.max_rel_error),
                 "max_error_ratio": _json_float(self.max_error_ratio), "message": self.message, "backend": self.backend}
 
@@ -188,13 +211,31 @@ def _json_float(value: float | None) -> float | str | None:
 EXTRA_CHECKS: list[Callable[[CaseRun], Iterable[Check]]] = []
 
 
-def _timed(function: Callable[[], np.ndarray]) -> Outcome:
+def _timed(function: Callable[[], np.ndarray | tuple[np.ndarray, str]]) -> Outcome:
     start = time.perf_counter()
     try:
         output = function()
     except Exception as exc:  # noqa: BLE001 - any refusal or crash is a verdict, not a harness error
         return Outcome(error=exc, seconds=time.perf_counter() - start)
-    return Outcome(output=output, seconds=time.perf_counter() - start)
+    if isinstance(output, tuple):
+        return Outcome(output=output[0], dtype=output[1], seconds=time.perf_counter() - start)
+    return Outcome(output=output, dtype=output.dtype.name, seconds=time.perf_counter() - start)
+
+
+_WARMED: set[tuple[Any, ...]] = set()
+
+
+def _warm_up(key: tuple[Any, ...], call: Callable[[], Any]) -> None:
+    """The first call per op and dtype pays one-time costs (numba compiles or loads its cache, torch's
+    lazy init): made once, untimed, so a case's time is its own call. What it raises is ignored: the
+    timed call raises it again and is judged."""
+    if key in _WARMED:
+        return
+    _WARMED.add(key)
+    try:
+        call()
+    except Exception:  # noqa: BLE001
+        pass
 
 
 def error_result(error: CaseError) -> CaseResult:
@@ -202,22 +243,35 @@ def error_result(error: CaseError) -> CaseResult:
                       message=error.format(snippets=False), load_error=error)
 
 
-def run_case(case: Case, implementation: Implementation, device: str = "cpu") -> CaseResult:
-    """Run ``case`` through ``implementation`` and torch (on ``device``) and return the verdict."""
+def run_case(case: Case, implementation: Implementation, device: str = "cpu", *, strict_errors: bool = False,
+             allow_unsupported: bool = False) -> CaseResult:
+    """Run ``case`` through ``implementation`` and torch (on ``device``) and return the verdict.
+
+    ``strict_errors``: an expect_error case's ``match`` judges the implementation's message too;
+    ``allow_unsupported``: an unsupported case is skipped instead of failed.
+    """
     start = time.perf_counter()
     result = CaseResult(name=case.name, file=str(case.file), status=PASSED, case=case, backend=backend_flags(device))
+    if not implementation.supports(case):
+        result.status, result.message = SKIPPED, implementation.missing_reason(case)
+        return result
     try:
         tensors = make_tensors(case)
     except Exception as exc:  # noqa: BLE001
         result.status, result.message = ERROR, f"could not build the case's tensors: {type(exc).__name__}: {exc}"
         return result
-    impl = _timed(lambda: implementation.forward(case, tensors.input, tensors.weight, tensors.bias))
+    if implementation.computes_in_float64:  # the reference only: a plug-in sees exactly the calls the checks make
+        _warm_up(("reference", id(implementation.functions.get(case.conv.functional_name)), case.conv.functional_name),
+                 lambda: implementation.forward_native(case, tensors.input, tensors.weight, tensors.bias))
+    _warm_up(("torch", device, case.conv.functional_name, case.dtype),
+             lambda: torch_forward(case, tensors.input, tensors.weight, tensors.bias, device))
+    impl = _timed(lambda: implementation.forward_native(case, tensors.input, tensors.weight, tensors.bias))
     oracle = _timed(lambda: torch_forward(case, tensors.input, tensors.weight, tensors.bias, device))
     run = CaseRun(case, implementation, tensors, impl, oracle, device)
     result.run = run
 
     if case.expect_error is not None:
-        result.checks.append(_check_refusal(run))
+        result.checks.append(_check_refusal(run, strict_errors))
     else:
         result.checks.extend(_check_forward(run))
         if impl.output is not None and oracle.output is not None:
@@ -227,35 +281,80 @@ def run_case(case: Case, implementation: Implementation, device: str = "cpu") ->
                 except Exception as exc:  # noqa: BLE001 - a crashing check is reported, not raised
                     result.checks.append(Check(getattr(extra, "__name__", "check"), False,
                                                f"check crashed: {type(exc).__name__}: {exc}",
-                                               traceback.format_exc().splitlines()[-6:]))
+                                               traceback.format_exc().splitlines()[-6:], kind=CRASHED))
         if case.backward and impl.output is not None and oracle.output is not None:
             from .backward import check_backward  # late: backward.py builds on this module
 
             result.checks.extend(check_backward(run))
-    failed = [check for check in result.checks if not check.passed]
-    skipped = [check for check in result.checks if check.skipped]
-    if failed:
-        result.status = FAILED
-        result.message = "; ".join(check.summary for check in failed)
-    elif skipped:
-        result.status = SKIPPED
-        result.message = "; ".join(check.summary for check in skipped)
+    settle(result, allow_unsupported)
     result.seconds = time.perf_counter() - start
     return result
 
 
-def _check_refusal(run: CaseRun) -> Check:
+def settle(result: CaseResult, allow_unsupported: bool = False) -> None:
+    """Status, kind and message of ``result`` from its checks.
+
+    A failed check of the implementation makes it FAILED, with the first such check's kind; only
+    checks that the case's own data is wrong make it ERROR; skipped checks make it SKIPPED, and so
+    does an unsupported layer under ``allow_unsupported``.
+    """
+    failed = [check for check in result.checks if not check.passed and not check.broken_case]
+    broken = [check for check in result.checks if not check.passed and check.broken_case]
+    skipped = [check for check in result.checks if check.skipped]
+    if failed:
+        result.status, result.kind = FAILED, failed[0].failure_kind()
+        result.message = "; ".join(check.summary for check in failed)
+        if allow_unsupported and all(check.failure_kind() == UNSUPPORTED for check in failed):
+            result.status = SKIPPED
+    elif broken:
+        result.status = ERROR
+        result.message = "the case is wrong: " + "; ".join(check.summary for check in broken)
+    elif skipped:
+        result.status = SKIPPED
+        result.message = "; ".join(check.summary for check in skipped)
+
+
+def kind_of_error(implementation: Implementation, error: BaseException) -> str:
+    """The failure kind of an exception the implementation raised where torch computed."""
+    verdict = implementation.judge_exception(error)
+    return REFUSED_VALID if verdict == REFUSED else verdict
+
+
+def _error_details(outcome: Outcome, implementation: Implementation) -> list[str]:
+    """The traceback's last lines for a crash or an unsupported layer (a refusal speaks for itself)."""
+    if outcome.error is None or implementation.judge_exception(outcome.error) == REFUSED:
+        return []
+    return [line.rstrip() for line in traceback.format_exception(outcome.error)[-4:]]
+
+
+def _check_refusal(run: CaseRun, strict_errors: bool = False) -> Check:
+    """An invalid layer: torch must refuse it (matching ``match``: else the case is stale), and
+    the implementation must refuse it deliberately (and match too, with ``strict_errors``)."""
     name, pattern = run.implementation.name, run.case.expect_error.match  # type: ignore[union-attr]
-    problems = []
-    for side, outcome in ((name, run.impl), ("torch", run.torch)):
-        if not outcome.refused:
-            problems.append(f"expected an error, but {side} computed an output of shape {tuple(outcome.output.shape)}")
-        elif pattern and not re.search(pattern, str(outcome.error)):
-            problems.append(f"{side}'s error does not match /{pattern}/: {outcome.describe_error()}")
-    details = [f"{side} refused: {outcome.describe_error()}" for side, outcome in ((name, run.impl), ("torch", run.torch))
+    impl, oracle = run.impl, run.torch
+    details = [f"{side} refused: {outcome.describe_error()}" for side, outcome in ((name, impl), ("torch", oracle))
                if outcome.refused]
-    if problems:
-        return Check("expect_error", False, "; ".join(problems), details)
+    if not oracle.refused:
+        return Check("expect_error", False, f"expected an error, but torch computed an output of shape "
+                                            f"{tuple(oracle.output.shape)}: the case's expect_error is stale",
+                     details, broken_case=True)
+    if pattern and not re.search(pattern, str(oracle.error)):
+        return Check("expect_error", False, f"torch's error does not match /{pattern}/: {oracle.describe_error()}: "
+                                            "the case's match is stale", details, broken_case=True)
+    if not impl.refused:
+        return Check("expect_error", False, f"expected an error, but {name} computed an output of shape "
+                                            f"{tuple(impl.output.shape)}", details, kind=ACCEPTED_INVALID)
+    verdict = run.implementation.judge_exception(impl.error)  # type: ignore[arg-type]
+    if verdict == CRASHED:
+        return Check("expect_error", False, f"{name} crashed instead of refusing the layer: {impl.describe_error()} "
+                                            f"(a refusal raises ValueError, RuntimeError or a --refusal-type)",
+                     details + _error_details(impl, run.implementation), kind=CRASHED)
+    if verdict == UNSUPPORTED:
+        return Check("expect_error", False, f"{name} says unsupported: {impl.describe_error()}",
+                     details, kind=UNSUPPORTED)
+    if strict_errors and pattern and not re.search(pattern, str(impl.error)):
+        return Check("expect_error", False, f"{name}'s error does not match /{pattern}/ (--strict-errors): "
+                                            f"{impl.describe_error()}", details, kind=WRONG_VALUES)
     return Check("expect_error", True, "both refused the layer", details)
 
 
@@ -263,34 +362,41 @@ def _check_forward(run: CaseRun) -> list[Check]:
     case, name = run.case, run.implementation.name
     impl, oracle = run.impl, run.torch
     if impl.refused or oracle.refused:
+        details = _error_details(impl, run.implementation)
+        verdict = run.implementation.judge_exception(impl.error) if impl.refused else None  # type: ignore[arg-type]
         if impl.refused and oracle.refused:
             summary = (f"both refused the layer ({name}: {impl.describe_error()}; torch: {oracle.describe_error()}); "
                        "if the layer is meant to be invalid, mark the case expect_error: true")
-        elif impl.refused:
-            summary = (f"{name} raised {impl.describe_error()}, but torch computed an output of shape "
+            if verdict == REFUSED:
+                return [Check("forward", False, summary, details, broken_case=True)]
+            return [Check("forward", False, summary, details, kind=verdict)]
+        if impl.refused:
+            kind = kind_of_error(run.implementation, impl.error)  # type: ignore[arg-type]
+            how = {CRASHED: "crashed", UNSUPPORTED: "says unsupported", REFUSED_VALID: "refused the layer"}[kind]
+            summary = (f"{name} {how}: {impl.describe_error()}, but torch computed an output of shape "
                        f"{tuple(oracle.output.shape)}")
-        else:
-            summary = (f"torch refused the layer ({oracle.describe_error()}), but {name} computed an output of shape "
-                       f"{tuple(impl.output.shape)}; if the layer is meant to be invalid, mark the case expect_error: true")
-        details = []
-        if impl.refused and not isinstance(impl.error, ValueError):
-            details = traceback.format_exception(impl.error)[-4:]
-        return [Check("forward", False, summary, [line.rstrip() for line in details])]
+            return [Check("forward", False, summary, details, kind=kind)]
+        summary = (f"torch refused the layer ({oracle.describe_error()}), but {name} computed an output of shape "
+                   f"{tuple(impl.output.shape)}; if the layer is meant to be invalid, mark the case expect_error: true")
+        return [Check("forward", False, summary, details, kind=ACCEPTED_INVALID)]
 
     rtol, atol = case.rtol_atol
-    required = None if run.implementation.computes_in_float64 else DTYPES[case.dtype]
     bound = None
     if case.tolerance_mode == "bound":
         tensors = run.tensors
         bound = forward_bound(case.dtype, case.conv.functional_kwargs(), tensors.input, tensors.weight, tensors.bias)
     checks = [_comparison_check("forward", compare_arrays(impl.output, oracle.output, rtol, atol, actual_name=name,
-                                                          expected_name="torch", required_dtype=required,
+                                                          expected_name="torch",
                                                           bound=sided(bound, run.implementation)))]
+    if not run.implementation.computes_in_float64 and impl.dtype != case.dtype:
+        checks.append(Check("dtype", False, f"{name} returned dtype {impl.dtype}, expected {case.dtype}",
+                            kind=WRONG_DTYPE))
     if run.tensors.expected is not None:
-        for side, outcome in ((name, impl), ("torch", oracle)):
-            comparison = compare_arrays(outcome.output, run.tensors.expected, rtol, atol, actual_name=side,
-                                        expected_name="expected", bound=bound and bound.against_decimals())
-            checks.append(_comparison_check(f"{side} vs expected", comparison))
+        golden = [_comparison_check(f"{side} vs expected",
+                                    compare_arrays(outcome.output, run.tensors.expected, rtol, atol, actual_name=side,
+                                                   expected_name="expected", bound=bound and bound.against_decimals()))
+                  for side, outcome in ((name, impl), ("torch", oracle))]
+        checks.extend(golden)
     return checks
 
 

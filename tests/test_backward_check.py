@@ -83,7 +83,7 @@ def test_a_plugin_without_backward_is_skipped_with_the_reason(tmp_path: Path, ca
 
 def test_a_plugin_without_backward_still_fails_a_wrong_forward(capsys) -> None:
     code, out = run(capsys, "run", SEED_BACKWARD, "--impl", "tests.plugins.wrong_convs:interleaved_groups")
-    assert code == 1 and out.strip().splitlines()[-1] == "0 passed, 3 failed"
+    assert code == 1 and out.strip().splitlines()[-1] == "0 passed, 3 failed (3 wrong_values)"
 
 
 def test_backward_found_as_an_attribute_or_beside_the_function(capsys) -> None:
@@ -146,13 +146,14 @@ def test_a_backward_returning_the_wrong_things_is_named(tmp_path: Path) -> None:
 
 def test_pytest_skips_backward_cases_for_a_plugin_without_one(pytester: pytest.Pytester) -> None:
     pytester.makeconftest('pytest_plugins = ["conformance.pytest_plugin"]')
+    pytester.makeini("[pytest]\nconformance_cases = cases\n")
     (pytester.mkdir("cases") / "grad.yaml").write_text(textwrap.dedent("""
         name: grad/one
         conv: {in_channels: 2, out_channels: 2, kernel_size: 1, groups: 2}
         input: {random: {}, shape: [1, 2, 2, 2]}
         backward: true
     """).lstrip())
-    result = pytester.runpytest("-rs", "--impl", "tests.plugins.wrong_convs:recording")
+    result = pytester.runpytest("-rs", "--conv-impl", "tests.plugins.wrong_convs:recording")
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines(["*backward skipped: tests.plugins.wrong_convs:recording offers no backward*"])
 
@@ -162,7 +163,8 @@ def test_device_cuda_without_a_gpu_is_a_clear_usage_error(capsys, pytester: pyte
     code, out = run(capsys, "run", SEED_BACKWARD, "--device", "cuda")
     assert code == 2 and "--device cuda: no CUDA GPU is usable here" in out
     pytester.makeconftest('pytest_plugins = ["conformance.pytest_plugin"]')
-    result = pytester.runpytest("--device", "cuda")
+    pytester.makeini("[pytest]\nconformance_cases = cases\n")
+    result = pytester.runpytest("--conv-device", "cuda")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
 
 

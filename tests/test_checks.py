@@ -231,6 +231,7 @@ def test_expect_error_match_must_fit_both_messages(tmp_path: Path) -> None:
     assert run_case(right, REFERENCE).status == "passed"
     wrong = assert_is_case(load_one(tmp_path, text.replace("MATCH", "stride must be positive")))
     result = run_case(wrong, REFERENCE)
-    assert result.status == "failed"
-    assert "reference's error does not match /stride must be positive/" in result.message
+    # match: judges torch (a pattern torch no longer fits means the case is stale: an error of the case);
+    # the implementation's wording is judged only with strict_errors (tests/test_gate.py).
+    assert result.status == "error" and result.kind is None
     assert "torch's error does not match /stride must be positive/" in result.message

@@ -43,12 +43,14 @@ def test_json_report(tmp_path: Path, capsys) -> None:
     code, _ = run(capsys, "run", str(tmp_path / "cases"), "--json", str(report))
     data = json.loads(report.read_text())
     assert code == 1
-    assert data["summary"] == {"passed": 1, "failed": 1, "errors": 1, "skipped": 0}
+    assert data["summary"] == {"passed": 1, "failed": 1, "errors": 1, "skipped": 0, "xfailed": 0, "xpassed": 0,
+                               "kinds": {}}
     by_name = {c["name"]: c for c in data["cases"]}
     assert by_name["good/a"]["status"] == "passed" and by_name["good/a"]["max_abs_error"] < 1e-5
     assert by_name["broken"]["status"] == "error" and "in_channels" in by_name["broken"]["message"]
-    assert set(by_name["good/a"]) == {"name", "file", "status", "max_abs_error", "max_rel_error", "max_error_ratio",
-                                      "message", "backend"}
+    assert set(by_name["good/a"]) == {"name", "file", "status", "kind", "max_abs_error", "max_rel_error",
+                                      "max_error_ratio", "message", "backend"}
+    assert by_name["good/a"]["kind"] is None and by_name["broken"]["kind"] is None  # a broken file is no failure kind
     assert 0 < by_name["good/a"]["max_error_ratio"] <= 1
     assert by_name["good/a"]["backend"]["device"] == "cpu"
 
@@ -56,17 +58,20 @@ def test_json_report(tmp_path: Path, capsys) -> None:
 def test_a_wrong_implementation_fails_with_exit_1(capsys) -> None:
     code, out = run(capsys, "run", SEED_CASES, "--impl", "tests.plugins.wrong_convs:interleaved_groups")
     assert code == 1
-    assert "FAILED: case seed/groups3" in out and out.strip().endswith("0 passed, 3 failed")
+    assert "FAILED: case seed/groups3 (" in out and "groups3.yaml:3) [wrong_values]" in out
+    assert out.strip().endswith("0 passed, 3 failed (3 wrong_values)")
 
 
 def test_an_implementation_that_never_refuses_fails_the_error_cases(capsys) -> None:
     code, out = run(capsys, "run", str(ROOT / "cases" / "errors"), "--impl", "tests.plugins.wrong_convs:accepts_anything")
     assert code == 1 and "expected an error, but tests.plugins.wrong_convs:accepts_anything computed" in out
+    assert ") [accepted_invalid]" in out
 
 
 def test_wrong_dtype_is_a_failure(capsys) -> None:
     code, out = run(capsys, "run", SEED_CASES, "-k", "groups3", "--impl", "tests.plugins.wrong_convs:returns_float64")
     assert code == 1 and "returned dtype float64, expected float32" in out
+    assert "(1 wrong_dtype)" in out.strip().splitlines()[-1]
 
 
 def test_plugin_gets_arguments_as_the_case_wrote_them(tmp_path: Path, capsys, monkeypatch) -> None:
@@ -95,7 +100,9 @@ def test_plugin_by_file_path(tmp_path: Path, capsys) -> None:
 
 
 @pytest.mark.parametrize("spec,words", [
-    ("no_colon", "expects MODULE:FUNCTION"),
+    ("no_such_module_xyz", "cannot import 'no_such_module_xyz'"),  # no colon: a module to look the ops up in
+    ("tests.helpers", "defines none of conv1d, conv2d"),
+    (":f", "expects MODULE:FUNCTION"),
     ("no_such_module_xyz:f", "cannot import 'no_such_module_xyz'"),
     ("tests.plugins.wrong_convs:missing", "has no attribute 'missing'"),
     ("tests.plugins.wrong_convs:NOT_CALLABLE", "is a int, not a function"),

@@ -6,32 +6,57 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from ..api import default_cases, library_version  # noqa: F401 - re-exported for the commands
+from ..arrays import ARRAY_KINDS
 from ..errors import CaseError
 from ..implementations import ImplementationLoadError, Implementation, load_implementation
 from ..loader import LoadResult, load_cases
 
-DEFAULT_CASES = "cases"
+DEFAULT_CASES = "cases"  # in a checkout; an installed package has its own copy (conformance.library)
+EXIT_NO_CASES = 5  # as pytest's "no tests collected"
 
 
 class UsageError(Exception):
     """A problem with the command line itself (exit status 2)."""
 
 
+class NoCasesSelected(Exception):
+    """The paths and -k selected no case at all (exit status 5): a typo must not pass as green."""
+
+
 def add_paths_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="*", metavar="PATH",
-                        help=f"case files or folders (default: {DEFAULT_CASES}/)")
+                        help="case files or folders (default: the bundled case library)")
+
+
+def add_implementation_arguments(parser: argparse.ArgumentParser) -> None:
+    """--impl and how it is called: --arrays, --impl-device, --refusal-type."""
+    parser.add_argument("--impl", metavar="SPEC",
+                        help="the convolution to check instead of the reference: MODULE (looked up: conv1d, conv2d, "
+                             "conv3d, conv_transpose1d/2d/3d), MODULE:FUNCTION (a conv2d), path/file.py[:FUNCTION], "
+                             "or a built-in name; torch.nn.functional signatures")
+    parser.add_argument("--arrays", choices=ARRAY_KINDS, default=None,
+                        help="what the implementation takes and returns, in the case's real dtype: numpy "
+                             "(bfloat16 as ml_dtypes.bfloat16), torch tensors or jax arrays (default: the "
+                             "module's ARRAYS, else numpy)")
+    parser.add_argument("--impl-device", metavar="DEVICE", default="cpu",
+                        help="where torch/jax arrays are put for the implementation: cpu, cuda, cuda:1, mps, ... "
+                             "(default: cpu); its result may be on any device")
+    parser.add_argument("--refusal-type", metavar="MODULE.CLASS", action="append", default=[],
+                        help="an exception type that counts as a deliberate refusal of an invalid layer, "
+                             "besides ValueError and RuntimeError (repeatable)")
 
 
 def add_selection_arguments(parser: argparse.ArgumentParser) -> None:
     add_paths_argument(parser)
-    parser.add_argument("--impl", metavar="MODULE:FUNCTION",
-                        help="the convolution to check instead of the reference (F.conv2d signature over NumPy arrays)")
+    add_implementation_arguments(parser)
     parser.add_argument("-k", dest="keyword", metavar="SUBSTRING", help="only cases whose name contains SUBSTRING")
 
 
 def select_cases(paths: Sequence[str], keyword: str | None = None) -> list[LoadResult]:
-    """Load the cases under ``paths`` (default cases/), keeping those whose name contains ``keyword``."""
-    paths = list(paths) or [DEFAULT_CASES]
+    """Load the cases under ``paths`` (default: the bundled library), keeping those whose name
+    contains ``keyword``."""
+    paths = list(paths) or [default_cases()]
     try:
         items = load_cases(paths)
     except FileNotFoundError as exc:
@@ -46,15 +71,21 @@ def _name(item: LoadResult) -> str:
     return (item.case_name or str(item.file)) if isinstance(item, CaseError) else item.name
 
 
+def implementation_options(args: argparse.Namespace) -> dict:
+    """The load_implementation options the command line gave (all picklable, for a worker)."""
+    return {"arrays": getattr(args, "arrays", None), "device": getattr(args, "impl_device", None) or "cpu",
+            "refusal_types": tuple(getattr(args, "refusal_type", None) or ())}
+
+
 def implementation_from(args: argparse.Namespace) -> Implementation:
     try:
-        return load_implementation(getattr(args, "impl", None))
+        return load_implementation(getattr(args, "impl", None), **implementation_options(args))
     except ImplementationLoadError as exc:
         raise UsageError(str(exc)) from None
 
 
 def guarded(handler):
-    """Turn UsageError into a message and exit status 2."""
+    """Turn UsageError into a message and exit status 2, NoCasesSelected into exit status 5."""
 
     def wrapper(args: argparse.Namespace) -> int:
         try:
@@ -62,6 +93,9 @@ def guarded(handler):
         except UsageError as exc:
             print(f"conformance: error: {exc}", file=sys.stderr)
             return 2
+        except NoCasesSelected as exc:
+            print(f"conformance: error: {exc}", file=sys.stderr)
+            return EXIT_NO_CASES
 
     wrapper.__doc__ = handler.__doc__
     return wrapper

@@ -2,21 +2,29 @@
 from __future__ import annotations
 
 import argparse
+import os
+from pathlib import Path
+from typing import Any
 
 import torch
 
+from ..api import run_all
 from ..devices import DEVICES, DeviceError, configure_device
-from ..errors import CaseError
+from ..implementations import Implementation
 from ..junit import write_junit
-from ..report import case_line, format_failure, summary_line, write_json
-from ..runner import PASSED, SKIPPED, CaseResult, error_result, run_case
-from . import UsageError, add_selection_arguments, ensure_parent, guarded, implementation_from, select_cases
+from ..machine import Threads, same_threads
+from ..report import case_line, format_failure, run_succeeded, summary_line, write_json
+from ..runner import PASSED, SKIPPED, CaseResult
+from ..xfail import XfailFileError, XfailList, load_xfail_files
+from . import (NoCasesSelected, UsageError, add_selection_arguments, default_cases, ensure_parent, guarded,
+               implementation_from, library_version, select_cases)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("run", help="run cases and compare with torch.nn.Conv2d",
-                                   description="Run cases through the implementation under test and torch; "
-                                               "exit 0 only if every case passed.")
+    parser = subparsers.add_parser("run", help="run cases and compare with torch",
+                                   description="Run cases (default: the bundled case library) through the "
+                                               "implementation under test and torch; exit 0 only if no case "
+                                               "failed, 5 if no case was selected.")
     add_selection_arguments(parser)
     parser.add_argument("--json", metavar="FILE", help="write the results as JSON")
     parser.add_argument("--html", metavar="DIR",
@@ -26,40 +34,116 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--device", choices=DEVICES, default="cpu", help="where torch runs (default: cpu)")
     parser.add_argument("--allow-tf32", action="store_true",
                         help="on cuda, leave TF32 on (off by default: it is less accurate than float32)")
+    parser.add_argument("--xfail", metavar="FILE", action="append", default=[],
+                        help="a YAML list of expected failures (- case: NAME-or-glob, reason: WHY, link: URL); "
+                             "repeatable. Listed cases that fail are xfailed; listed cases that pass fail the run")
+    parser.add_argument("--allow-unsupported", action="store_true",
+                        help="skip cases the implementation reports unsupported (NotImplementedError) "
+                             "instead of failing them")
+    parser.add_argument("--strict-errors", action="store_true",
+                        help="judge the wording of the implementation's refusals by the cases' match: too "
+                             "(by default match: judges torch only)")
+    parser.add_argument("--threads", type=_positive, metavar="N", default=None,
+                        help="threads for torch, NumPy's BLAS and so the implementation (default: the "
+                             "machine's cores); recorded in the results")
+    parser.add_argument("--repro", metavar="DIR",
+                        help="write, per failing case, a standalone script + .npz that reruns it on the "
+                             "implementation and torch and prints the disagreement")
     parser.set_defaults(handler=guarded(run_command))
 
 
-def run_cases(args: argparse.Namespace) -> list[CaseResult]:
-    """Load, run and print; returns the results (also used by other commands)."""
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def rerun_options(args: argparse.Namespace) -> list[str]:
+    """The command-line options that call the implementation as this run did (for rerun commands)."""
+    options = []
+    if getattr(args, "impl", None):
+        options += ["--impl", args.impl]
+    if getattr(args, "arrays", None):
+        options += ["--arrays", args.arrays]
+    if getattr(args, "impl_device", "cpu") not in (None, "cpu"):
+        options += ["--impl-device", args.impl_device]
+    for name in getattr(args, "refusal_type", None) or ():
+        options += ["--refusal-type", name]
+    if getattr(args, "strict_errors", False):
+        options.append("--strict-errors")
+    if getattr(args, "device", "cpu") != "cpu":
+        options += ["--device", args.device]
+    return options
+
+
+def run_cases(args: argparse.Namespace) -> tuple[list[CaseResult], dict[str, Any]]:
+    """Load, run and print; returns the results and what the run was (for the JSON report)."""
     implementation = implementation_from(args)
     device = getattr(args, "device", "cpu")
     try:
         configure_device(device, getattr(args, "allow_tf32", False))
     except DeviceError as exc:
         raise UsageError(str(exc)) from None
+    try:
+        xfails = load_xfail_files(getattr(args, "xfail", None) or [])
+    except XfailFileError as exc:
+        raise UsageError(str(exc)) from None
     items = select_cases(args.paths, args.keyword)
-    if not getattr(args, "quiet", False):
-        mode = "computes in float64" if implementation.computes_in_float64 else "gets the case's dtype"
-        print(f"implementation under test: {implementation.name} ({mode}); oracle: torch {torch.__version__} "
-              f"on {device}")
-    results = []
-    for item in items:
-        result = error_result(item) if isinstance(item, CaseError) else run_case(item, implementation, device)
-        results.append(result)
-        if result.status == SKIPPED:
-            if not getattr(args, "quiet", False):
-                print(case_line(result))
-        elif result.status != PASSED:
-            print(format_failure(result))
-        elif not getattr(args, "quiet", False):
+    if not items:
+        where = " ".join(args.paths) or f"the bundled library ({default_cases()})"
+        keyword = f" matching -k {args.keyword!r}" if args.keyword else ""
+        raise NoCasesSelected(f"no case selected: {where} holds no case{keyword}")
+    quiet = getattr(args, "quiet", False)
+    version = library_version()
+    threads_wanted = getattr(args, "threads", None) or os.cpu_count() or 1
+    with same_threads(threads_wanted) as threads:
+        if not quiet:
+            print(header(implementation, device, threads, version))
+        results = run_all(items, implementation, device, strict_errors=getattr(args, "strict_errors", False),
+                          allow_unsupported=getattr(args, "allow_unsupported", False), xfails=xfails,
+                          repro_dir=getattr(args, "repro", None), rerun_options=rerun_options(args),
+                          on_result=lambda result: _print_result(result, quiet))
+    unused = xfails.unused(results)
+    for entry in unused:
+        print(f"xfail entry matches no case: {entry.case!r} ({entry.location}, reason: {entry.reason})")
+    about = {"library": {"version": version, "paths": [str(p) for p in args.paths] or [default_cases()]},
+             "implementation": {"name": implementation.name, "spec": getattr(args, "impl", None),
+                                **implementation.options,
+                                "computes_in_float64": implementation.computes_in_float64},
+             "threads": {"requested": threads_wanted, "torch": threads.torch, "blas": threads.blas,
+                         "blas_source": threads.blas_source},
+             "options": {"strict_errors": getattr(args, "strict_errors", False),
+                         "allow_unsupported": getattr(args, "allow_unsupported", False)},
+             "xfail": {"files": list(getattr(args, "xfail", None) or []),
+                       "unused": [{"case": e.case, "reason": e.reason, "location": e.location} for e in unused]}}
+    return results, about
+
+
+def header(implementation: Implementation, device: str, threads: Threads, version: str | None) -> str:
+    mode = "computes in float64" if implementation.computes_in_float64 else "gets the case's dtype"
+    where = "" if implementation.arrays == "numpy" else f" on {implementation.device}"
+    library = f"; case library {version}" if version else ""
+    blas = f", BLAS {threads.blas}" if threads.blas is not None else ""
+    return (f"implementation under test: {implementation.name} ({implementation.arrays} arrays{where}, {mode}); "
+            f"oracle: torch {torch.__version__} on {device}; threads: torch {threads.torch}{blas}{library}")
+
+
+def _print_result(result: CaseResult, quiet: bool) -> None:
+    if result.status in (PASSED, SKIPPED):
+        if not quiet:
             print(case_line(result))
-    return results
+    else:
+        print(format_failure(result))
 
 
 def run_command(args: argparse.Namespace) -> int:
-    results = run_cases(args)
+    results, about = run_cases(args)
     if args.json:
-        write_json(results, ensure_parent(args.json))
+        write_json(results, ensure_parent(args.json), extra=about)
     if args.html:
         from ..coverage import coverage_grid
         from ..html_report import coverage_section, write_html_report  # matplotlib is imported only for a report
@@ -67,6 +151,14 @@ def run_command(args: argparse.Namespace) -> int:
         grid = coverage_grid([result.case or result.load_error for result in results])
         print(f"HTML report: {write_html_report(results, args.html, extra_sections=[coverage_section(grid)])}")
     if getattr(args, "junit", None):
-        write_junit(results, ensure_parent(args.junit))
+        write_junit(results, ensure_parent(args.junit), properties=_junit_properties(about))
+    if getattr(args, "repro", None) and any(r.notes and r.status != PASSED for r in results):
+        print(f"repro scripts: {Path(args.repro).resolve()}")
     print(summary_line(results))
-    return 0 if all(r.status in (PASSED, SKIPPED) for r in results) else 1
+    return 0 if run_succeeded(results) else 1
+
+
+def _junit_properties(about: dict[str, Any]) -> dict[str, str]:
+    return {"library_version": str(about["library"]["version"]), "implementation": about["implementation"]["name"],
+            "arrays": about["implementation"]["arrays"], "impl_device": about["implementation"]["device"],
+            "threads": str(about["threads"]["requested"])}
