@@ -320,17 +320,9 @@ def serve(requests_fd: int, answers_fd: int) -> None:
 
 
 def _load(spec: str | None, options: dict[str, Any]) -> Any:
-    from .implementations import ImplementationLoadError, load_implementation
+    from .implementations import load_implementation
 
-    try:
-        return load_implementation(spec, **options)
-    except ImplementationLoadError:
-        # Transitional: before the plug-in loader knows built-in names, load a built-in's conv2d.
-        from .frameworks import BUILTINS
-
-        if spec in BUILTINS:
-            return load_implementation(f"{BUILTINS[spec]}:conv2d", **options)
-        raise
+    return load_implementation(spec, **options)
 
 
 def _answer(result: Any) -> tuple[str, Any]:

@@ -115,7 +115,7 @@ def format_table(matrix: Matrix) -> str:
     header = ["cases"] + names
     rows = [header]
     for group, by_impl in table.items():
-        rows.append([group] + [cell_counts_text(by_impl[name]) if column.installed else "not installed"
+        rows.append([group] + [cell_counts_text(by_impl[name]) if column.installed else "not run"
                                for name, column in zip(names, matrix.columns)])
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = ["  ".join(value.ljust(width) for value, width in zip(row, widths)) for row in rows]
@@ -124,8 +124,8 @@ def format_table(matrix: Matrix) -> str:
     lines.append("ok=passed values/shape/dtype=wrong_* CRASH=crashed accepts=accepted_invalid refuses=refused_valid "
                  "unsup=unsupported xf=expected failure (xfail file) XPASS=listed but passed")
     for column in matrix.columns:
-        state = column.version or "-" if column.installed else f"NOT INSTALLED ({column.note}); install: " \
-                                                              f"{column.install_command}"
+        install = f"; install: {column.install_command}" if column.install_command else ""
+        state = (column.version or "-") if column.installed else f"NOT RUN ({column.note}){install}"
         lines.append(f"  {column.name}: {state}" + (f" [{column.note}]" if column.installed and column.note else ""))
     return "\n".join(lines)
 
