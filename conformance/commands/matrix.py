@@ -51,9 +51,13 @@ def matrix_command(args: argparse.Namespace) -> int:
                                                               else None)
     suites: list[ET.Element] = []
 
+    def on_cell(name: str, case: str, cell: Cell) -> None:
+        if not args.quiet:  # one mark per case, so a long column shows progress: . passed, x otherwise
+            print("." if cell.status in (PASSED, SKIPPED, XFAILED) else "x", end="", flush=True)
+
     def on_column(column: Column, results: list[Any]) -> None:
         if not args.quiet:
-            print(f"{column.name}: {len(results)} cases in {column.seconds:.1f} s"
+            print(f"\n{column.name}: {len(results)} cases in {column.seconds:.1f} s"
                   + (f", {column.restarts} worker restarts" if column.restarts else ""), flush=True)
         if args.junit:
             from ..junit import junit_tree
@@ -69,7 +73,7 @@ def matrix_command(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(f"matrix: {len(items)} cases x {len(names)} implementations", flush=True)
     matrix = run_matrix(items, names, device=args.device, timeout=args.timeout, xfail_dir=xfail_dir,
-                        on_column=on_column)
+                        on_cell=on_cell, on_column=on_column)
     print(format_table(matrix))
     print(format_verdicts(matrix))
     if args.json:

@@ -3,7 +3,9 @@
 
 The module (torch_module.py) is compiled once per layer and input shape, after
 ``torch._dynamo.reset()``: otherwise, past dynamo's recompile limit, a new shape would silently run
-eagerly and the case would check plain torch instead of the compiled code. ``ARRAYS = "torch"``: the
+eagerly and the case would check plain torch instead of the compiled code. Calls with the same
+layer and shape reuse the compiled module, with the new weight and bias copied into its parameters
+(a fresh module per call would make dynamo recompile, and hit that limit, too). ``ARRAYS = "torch"``: the
 harness passes torch tensors in the case's dtype (NumPy arrays are accepted too, and answered in kind).
 """
 from __future__ import annotations
@@ -32,11 +34,14 @@ def conv2d(input: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: 
     x = torch.as_tensor(input)
     key = repr((tuple(x.shape), x.dtype, tuple(np.shape(weight)), bias is None, stride, padding, dilation, groups,
                 padding_mode))
-    module = conv_module(weight, bias, stride, padding, dilation, groups, padding_mode)
     if _COMPILED.get("key") != key:
         torch._dynamo.reset()
-        _COMPILED.update(key=key)
-    compiled = torch.compile(module, backend="inductor", dynamic=False)
+        module = conv_module(weight, bias, stride, padding, dilation, groups, padding_mode)
+        _COMPILED.update(key=key, module=module, compiled=torch.compile(module, backend="inductor", dynamic=False))
+    module, compiled = _COMPILED["module"], _COMPILED["compiled"]
     with torch.no_grad():
+        module.weight.copy_(torch.as_tensor(weight))
+        if bias is not None:
+            module.bias.copy_(torch.as_tensor(bias))
         output = compiled(x)
     return output.numpy() if as_numpy else output
