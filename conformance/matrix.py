@@ -167,16 +167,34 @@ def safe_file_name(name: str) -> str:
 
 
 def run_matrix(items: Sequence[Any], names: Sequence[str], *, device: str = "cpu", timeout: float = 300.0,
-               xfail_dir: Path | None = None, loader: Loader | None = None,
+               xfail_dir: Path | None = None, loader: Loader | None = None, extra_checks: bool = False,
                on_cell: Callable[[str, str, Cell], None] | None = None,
                on_column: Callable[[Column, list[Any]], None] | None = None) -> Matrix:
     """Run every case of ``items`` (cases, or CaseErrors for broken files) through each of ``names``.
 
     ``loader(spec, timeout=...)`` makes an implementation; default: an isolated worker per column.
     ``on_cell(impl, case, cell)`` after each case; ``on_column(column, case_results)`` after each
-    column that ran, with its full CaseResults (for reports), which are not kept afterwards."""
+    column that ran, with its full CaseResults (for reports), which are not kept afterwards.
+    ``extra_checks``: also run the registered extra checks (torch variants, metamorphic relations,
+    the wiring probe); off by default: they call the implementation again up to once per group,
+    which for an exporter means one export per call, and the matrix's question is the forward
+    against torch."""
+    from . import runner
     from .runner import error_result, run_case
 
+    saved_checks = list(runner.EXTRA_CHECKS)
+    if not extra_checks:
+        runner.EXTRA_CHECKS.clear()
+    try:
+        return _run_columns(items, names, device, timeout, xfail_dir, loader, on_cell, on_column, extra_checks,
+                            error_result, run_case)
+    finally:
+        runner.EXTRA_CHECKS[:] = saved_checks
+
+
+def _run_columns(items: Sequence[Any], names: Sequence[str], device: str, timeout: float, xfail_dir: Path | None,
+                 loader: Loader | None, on_cell: Any, on_column: Any, extra_checks: bool, error_result: Any,
+                 run_case: Any) -> Matrix:
     if loader is None:
         from .isolation import IsolatedImplementation as loader  # type: ignore[no-redef]
     rows = [Row(_item_name(item), str(item.file), tuple(getattr(item, "tags", ()) or ())) for item in items]
@@ -217,7 +235,10 @@ def run_matrix(items: Sequence[Any], names: Sequence[str], *, device: str = "cpu
         column.seconds = time.perf_counter() - start
         if on_column is not None:
             on_column(column, results)
-    return Matrix(columns, rows, settings(device, timeout))
+    recorded = settings(device, timeout)
+    recorded["checks"] = "forward, golden, refusal, backward" + (" + extra checks" if extra_checks else
+                                                                 " (no extra checks)")
+    return Matrix(columns, rows, recorded)
 
 
 def settings(device: str, timeout: float) -> dict[str, Any]:

@@ -39,6 +39,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "when it exists)")
     parser.add_argument("--timeout", type=float, default=300.0, metavar="S",
                         help="seconds one call may take before the worker counts as hung (default 300)")
+    parser.add_argument("--extra-checks", action="store_true",
+                        help="also run the extra checks (torch variants, metamorphic relations, wiring probe) "
+                             "through every implementation: slow for exporters and compilers")
     parser.add_argument("--device", default="cpu", help="where torch, the oracle, runs (default: cpu)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     parser.set_defaults(handler=guarded(matrix_command))
@@ -73,6 +76,7 @@ def matrix_command(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(f"matrix: {len(items)} cases x {len(names)} implementations", flush=True)
     matrix = run_matrix(items, names, device=args.device, timeout=args.timeout, xfail_dir=xfail_dir,
+                        extra_checks=args.extra_checks,
                         on_cell=on_cell, on_column=on_column)
     print(format_table(matrix))
     print(format_verdicts(matrix))

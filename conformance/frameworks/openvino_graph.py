@@ -11,6 +11,7 @@ not positive) cannot be expressed: Unsupported. Bias: an ``Add`` of the bias res
 """
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Any
 
 import numpy as np
@@ -27,12 +28,30 @@ def ov_version(precision: str) -> str:
     return f"openvino {ov.get_version()}, CPU, inference precision {precision}"
 
 
+_COMPILED: "OrderedDict[str, Any]" = OrderedDict()
+_KEEP = 8  # compiled models kept: the tensors are Parameters, so one model serves every call of a layer
+
+
 def group_convolution(input: Any, weight: Any, bias: Any, stride: Any, padding: Any, dilation: Any, groups: int,
                       padding_mode: str, config: dict[str, str]) -> np.ndarray:
+    require_batched(input, "ov GroupConvolution")
+    feeds = [np.asarray(input), np.asarray(weight)] + ([] if bias is None else [np.asarray(bias)])
+    key = repr((np.shape(input), str(np.asarray(input).dtype), np.shape(weight), bias is None, stride, padding, dilation,
+                groups, padding_mode, sorted(config.items())))
+    compiled = _COMPILED.get(key)
+    if compiled is None:
+        compiled = _compile(input, weight, bias, stride, padding, dilation, groups, padding_mode, config)
+        _COMPILED[key] = compiled
+        while len(_COMPILED) > _KEEP:
+            _COMPILED.popitem(last=False)
+    return np.asarray(compiled(feeds)[0])
+
+
+def _compile(input: Any, weight: Any, bias: Any, stride: Any, padding: Any, dilation: Any, groups: int,
+             padding_mode: str, config: dict[str, str]) -> Any:
     import openvino as ov
     import openvino.opset13 as ops
 
-    require_batched(input, "ov GroupConvolution")
     mode = check_padding_mode(padding_mode, OV_PAD_MODES, "OpenVINO Pad")
     out_channels, in_per_group, kernel_h, kernel_w = (int(v) for v in np.shape(weight))
     if groups < 1 or out_channels % groups:
@@ -42,7 +61,7 @@ def group_convolution(input: Any, weight: Any, bias: Any, stride: Any, padding: 
     element = ov.Type(np.asarray(input).dtype)
     x = ops.parameter(list(np.shape(input)), element, name="X")
     w = ops.parameter(list(np.shape(weight)), element, name="W")
-    parameters, feeds = [x, w], [np.asarray(input), np.asarray(weight)]
+    parameters = [x, w]
     conv_input, pads_begin, pads_end = x, [top, left], [bottom, right]
     if padding_mode != "zeros":
         conv_input = ops.pad(x, [0, 0, top, left], [0, 0, bottom, right], mode)
@@ -53,8 +72,6 @@ def group_convolution(input: Any, weight: Any, bias: Any, stride: Any, padding: 
     if bias is not None:
         b = ops.parameter([out_channels], element, name="B")
         parameters.append(b)
-        feeds.append(np.asarray(bias))
         output = ops.add(output, ops.reshape(b, [1, out_channels, 1, 1], special_zero=False))
     model = ov.Model([output], parameters, "grouped_conv")
-    compiled = ov.Core().compile_model(model, "CPU", config)
-    return np.asarray(compiled(feeds)[0])
+    return ov.Core().compile_model(model, "CPU", config)

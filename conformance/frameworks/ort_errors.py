@@ -5,6 +5,7 @@ Unsupported; FAIL, INVALID_ARGUMENT, INVALID_GRAPH and RUNTIME_EXCEPTION are ref
 / ValueError), with the runtime's own message and type name kept."""
 from __future__ import annotations
 
+from collections import OrderedDict
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -25,13 +26,23 @@ def ort_verdicts(what: str) -> Iterator[None]:
         raise RuntimeError(f"{what}: ONNX Runtime {type(exc).__name__}: {exc}") from exc
 
 
+_SESSIONS: "OrderedDict[bytes, object]" = OrderedDict()
+_KEEP = 8  # sessions kept: a case calls the same model several times (and `bench` many times)
+
+
 def run_in_onnxruntime(model_bytes: bytes, feeds: dict, by_position: bool = False) -> object:
     """Run a serialized model on the CPU execution provider; its first output. ``by_position``:
-    the feeds' values go to the model's inputs in order, whatever the exporter named them."""
+    the feeds' values go to the model's inputs in order, whatever the exporter named them.
+    The session of a model seen recently is reused (the tensors are inputs, not part of the model)."""
     import onnxruntime as ort
 
-    with ort_verdicts("InferenceSession"):
-        session = ort.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])
+    session = _SESSIONS.get(model_bytes)
+    if session is None:
+        with ort_verdicts("InferenceSession"):
+            session = ort.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])
+        _SESSIONS[model_bytes] = session
+        while len(_SESSIONS) > _KEEP:
+            _SESSIONS.popitem(last=False)
     with ort_verdicts("run"):
         names = [i.name for i in session.get_inputs()]
         if by_position:
