@@ -18,6 +18,7 @@ JSON (``Matrix.to_json``)::
 from __future__ import annotations
 
 import platform
+import re
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -304,3 +305,61 @@ def exit_status(matrix: Matrix) -> int:
 
 __all__ = ["Cell", "Column", "Matrix", "Row", "run_matrix", "exit_status", "default_implementations", "column_for",
            "PASSED"]
+
+
+# -- pinning the current state: xfail/<impl>.yaml -----------------------------------------------------
+_TRACKER = re.compile(r"Tracker:\s*([\w.-]+/[\w.-]+)#(\d+)")
+
+
+def tracker_link(case_file: str) -> str | None:
+    """The first 'Tracker: owner/repo#N' a framework case's file cites, as a GitHub issue link.
+
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "c.yaml")
+    >>> _ = open(path, "w").write("# Tracker: microsoft/onnxruntime#20582 ...\\nname: x\\n")
+    >>> tracker_link(path)
+    'https://github.com/microsoft/onnxruntime/issues/20582'
+    """
+    try:
+        text = Path(case_file).read_text(encoding="utf-8")
+    except OSError:
+        return None
+    found = _TRACKER.search(text)
+    return f"https://github.com/{found.group(1)}/issues/{found.group(2)}" if found else None
+
+
+def xfail_entries(matrix: Matrix, name: str, keep: dict[str, dict[str, str]] | None = None) -> list[dict[str, str]]:
+    """One entry per case that does not pass in column ``name``: the reason and link already in
+    ``keep`` (case -> entry) when the case is still listed, else '<kind>: <the message's first line>'
+    and the tracker its case file cites."""
+    keep = keep or {}
+    entries = []
+    for row in matrix.rows:
+        cell = row.results.get(name)
+        if cell is None or cell.status not in (FAILED, XFAILED):
+            continue
+        old = keep.get(row.name)
+        if old is not None:
+            entries.append({key: value for key, value in old.items() if key in ("case", "reason", "link") and value})
+            continue
+        first = cell.message.splitlines()[0] if cell.message else ""
+        first = re.sub(r"^expected failure: .*?\]: ", "", first)  # an xfailed message quotes its old entry
+        entry = {"case": row.name, "reason": f"{cell.kind or cell.status}: {first}"[:300]}
+        link = tracker_link(row.file) if "/frameworks/" in row.file.replace("\\", "/") else None
+        if link:
+            entry["link"] = link
+        entries.append(entry)
+    return entries
+
+
+def write_xfail_file(path: Path, name: str, entries: list[dict[str, str]]) -> None:
+    """Write ``entries`` as an xfail file (a YAML list), with a header saying what it pins."""
+    import yaml
+
+    header = (f"# Expected failures of `{name}` in the conformance matrix (docs/frameworks.md): each case that\n"
+              f"# does not pass, with what the framework did. CI fails when this changes (a new failure, or an\n"
+              f"# xpass when upstream fixes one). Rewrite it with `conformance matrix --impl {name} --update-xfail`\n"
+              f"# and review the diff; reasons and links edited by hand are kept while the case still fails.\n")
+    body = yaml.safe_dump(entries, sort_keys=False, allow_unicode=True, width=120) if entries else "[]\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(header + body, encoding="utf-8")

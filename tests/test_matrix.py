@@ -145,3 +145,20 @@ def test_command_isolates_a_crash_and_writes_json_html_junit(plugins: Path, tmp_
 def test_matrix_json_shape_is_the_issues() -> None:
     matrix = Matrix([], [], {"device": "cpu"})
     assert set(matrix.to_json()) >= {"implementations", "cases", "settings"}
+
+
+def test_pinning_the_current_failures_makes_the_matrix_unchanged(plugins: Path, cases: list, tmp_path: Path) -> None:
+    from conformance.matrix import write_xfail_file, xfail_entries
+
+    spec = f"{plugins}:zeros_only"
+    before = run_matrix(cases, [spec], loader=in_process)
+    assert before.changes()
+    entries = xfail_entries(before, spec, keep={})
+    assert all(entry["reason"].startswith("unsupported: ") and "padding" in entry["reason"] for entry in entries)
+    write_xfail_file(tmp_path / f"{safe_file_name(spec)}.yaml", spec, entries)
+    after = run_matrix(cases, [spec], loader=in_process, xfail_dir=tmp_path)
+    assert after.changes() == []
+    assert {row.results[spec].status for row in after.rows} == {"passed", "xfailed"}
+    # hand-written reasons survive a rewrite while the case still fails
+    kept = xfail_entries(after, spec, keep={entries[0]["case"]: {"case": entries[0]["case"], "reason": "by hand"}})
+    assert kept[0]["reason"] == "by hand" and kept[1:] == entries[1:]

@@ -10,7 +10,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
-from ..matrix import Cell, Column, Matrix, default_implementations, exit_status, run_matrix, safe_file_name
+from ..matrix import (Cell, Column, Matrix, default_implementations, exit_status, run_matrix, safe_file_name,
+                      write_xfail_file, xfail_entries)
 from ..outcomes import ERROR, FAILED, PASSED, SKIPPED, XFAILED, XPASSED
 from . import add_paths_argument, ensure_parent, guarded, select_cases
 
@@ -37,6 +38,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--xfail-dir", metavar="DIR", default=None,
                         help=f"read DIR/<impl>.yaml as each column's xfail file (default: {DEFAULT_XFAIL_DIR}/ "
                              "when it exists)")
+    parser.add_argument("--update-xfail", action="store_true",
+                        help="rewrite each installed column's xfail file (in --xfail-dir) to list exactly its "
+                             "current failures, keeping the reasons and links of entries still failing")
     parser.add_argument("--timeout", type=float, default=300.0, metavar="S",
                         help="seconds one call may take before the worker counts as hung (default 300)")
     parser.add_argument("--extra-checks", action="store_true",
@@ -90,6 +94,9 @@ def matrix_command(args: argparse.Namespace) -> int:
         tree.write(ensure_parent(args.junit), encoding="utf-8", xml_declaration=True)
     if args.html:
         print(f"HTML matrix: {write_html(matrix, Path(args.html))}")
+    if args.update_xfail:
+        update_xfail_files(matrix, xfail_dir or Path(DEFAULT_XFAIL_DIR))
+        return 0
     changes = matrix.changes()
     if changes:
         print(f"{len(changes)} cells differ from the xfail files" + (f" in {xfail_dir}/" if xfail_dir else "")
@@ -97,6 +104,22 @@ def matrix_command(args: argparse.Namespace) -> int:
         for line in changes:
             print(f"  {line}", file=sys.stderr)
     return exit_status(matrix)
+
+
+def update_xfail_files(matrix: Matrix, directory: Path) -> None:
+    from ..xfail import load_xfail_files
+
+    for column in matrix.columns:
+        if not column.installed:
+            continue
+        path = directory / f"{safe_file_name(column.name)}.yaml"
+        keep = {}
+        if path.is_file():
+            keep = {entry.case: {"case": entry.case, "reason": entry.reason, "link": entry.link}
+                    for entry in load_xfail_files([path]).entries}
+        entries = xfail_entries(matrix, column.name, keep)
+        write_xfail_file(path, column.name, entries)
+        print(f"{path}: {len(entries)} expected failures")
 
 
 # -- text -----------------------------------------------------------------------------------------
