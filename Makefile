@@ -11,7 +11,7 @@ EXAMPLES ?= 10000
 WORKERS  ?= 2
 IMPL     ?=
 
-.PHONY: setup test run validate report bound-ratios kill-matrix bench coverage fuzz frameworks matrix clean
+.PHONY: setup test run validate report bound-ratios kill-matrix bench coverage fuzz frameworks matrix matrix-xfail clean
 
 setup:  ## create .venv and install the project with its pinned dependencies
 	$(PYTHON) -m venv $(VENV)
@@ -63,6 +63,9 @@ MATRIX_IMPLS ?=
 matrix: $(PY)  ## the case library through every installed framework: build/matrix/ (index.html, matrix.json, junit.xml)
 	$(VENV)/bin/conformance matrix $(CASES) $(MATRIX_IMPLS) --json build/matrix/matrix.json \
 		--html build/matrix --junit build/matrix/junit.xml
+
+matrix-xfail: $(PY)  ## after a deliberate change: pin each column's current failures in xfail/<impl>.yaml (review the diff)
+	$(VENV)/bin/conformance matrix $(CASES) $(MATRIX_IMPLS) -q --update-xfail
 
 clean:
 	rm -rf .pytest_cache .benchmarks .hypothesis build *.egg-info
