@@ -5,7 +5,8 @@ Layouts: ``data_format="channels_last"`` (the CPU default), so the input goes NC
 C_out)`` is torch's weight transposed ``(2, 3, 1, 0)``. Padding: Conv2D knows only "valid" and
 "same"; explicit amounts go through a ``ZeroPadding2D(((top, bottom), (left, right)))`` layer in
 front. Keras has no reflect/replicate/circular padding layer: those modes are Unsupported.
-Keras checks the layer when it is built (a ValueError, its refusal).
+Keras checks the layer when it is built (a ValueError, its refusal); TensorFlow's errors from
+the backend are translated as for ``tensorflow`` (tf_common.py).
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from .layer import check_padding_mode, explicit_padding, kernel_hw, pair, require_batched
+from .tf_common import tf_verdicts
 
 ARRAYS = "numpy"
 
@@ -37,9 +39,16 @@ def conv2d(input: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: 
     keras = _keras()
     require_batched(input, "keras.layers.Conv2D")
     check_padding_mode(padding_mode, {"zeros": "zeros"}, "Keras (only ZeroPadding2D)")
-    out_channels = int(np.shape(weight)[0])
     same = padding == "same"
     (top, bottom), (left, right) = ((0, 0), (0, 0)) if same else explicit_padding(padding, kernel_hw(weight), dilation)
+    with tf_verdicts("keras.layers.Conv2D"):
+        return _call_layer(keras, input, weight, bias, stride, dilation, groups, same, (top, bottom, left, right))
+
+
+def _call_layer(keras: Any, input: Any, weight: Any, bias: Any, stride: Any, dilation: Any, groups: int, same: bool,
+                pads: tuple[int, int, int, int]) -> np.ndarray:
+    top, bottom, left, right = pads
+    out_channels = int(np.shape(weight)[0])
     layer = keras.layers.Conv2D(out_channels, kernel_hw(weight), strides=pair(stride), padding="same" if same else "valid",
                                 dilation_rate=pair(dilation), groups=groups, use_bias=bias is not None,
                                 data_format="channels_last", dtype=str(np.asarray(input).dtype))

@@ -16,7 +16,7 @@ import numpy as np
 
 from .layer import check_padding_mode, explicit_padding, kernel_hw, pair
 
-OPSET = 21
+OPSET = 22  # the first opset whose Conv allows bfloat16 (and Pad "wrap" needs 19)
 IR_VERSION = 10
 ONNX_PAD_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
 
@@ -49,5 +49,5 @@ def conv_model(input: Any, weight: Any, bias: Any, stride: Any, padding: Any, di
     graph = helper.make_graph(nodes, "grouped_conv", inputs, [helper.make_tensor_value_info("Y", element_type, None)],
                               initializer=initializers)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
-    model.ir_version = IR_VERSION  # what opset 21 needs; onnx 1.23 would write 14, newer than ONNX Runtime 1.30 reads
+    model.ir_version = IR_VERSION  # what opset 22 needs; onnx 1.23 would write 14, newer than ONNX Runtime 1.30 reads
     return model, feeds

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .torch_module import conv_module
+from .torch_module import as_torch, conv_module
 
 ARRAYS = "torch"
 _COMPILED: dict[str, Any] = {}
@@ -31,7 +31,7 @@ def conv2d(input: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: 
     import torch
 
     as_numpy = isinstance(input, np.ndarray)
-    x = torch.as_tensor(input)
+    x = as_torch(input)
     key = repr((tuple(x.shape), x.dtype, tuple(np.shape(weight)), bias is None, stride, padding, dilation, groups,
                 padding_mode))
     if _COMPILED.get("key") != key:
@@ -40,8 +40,8 @@ def conv2d(input: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: 
         _COMPILED.update(key=key, module=module, compiled=torch.compile(module, backend="inductor", dynamic=False))
     module, compiled = _COMPILED["module"], _COMPILED["compiled"]
     with torch.no_grad():
-        module.weight.copy_(torch.as_tensor(weight))
+        module.weight.copy_(as_torch(weight))
         if bias is not None:
-            module.bias.copy_(torch.as_tensor(bias))
+            module.bias.copy_(as_torch(bias))
         output = compiled(x)
     return output.numpy() if as_numpy else output

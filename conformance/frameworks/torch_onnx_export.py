@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from .ort_errors import run_in_onnxruntime
-from .torch_module import conv_module
+from .torch_module import as_torch, conv_module
 
 _EXPORTED: OrderedDict[tuple, bytes] = OrderedDict()
 _KEEP = 8
@@ -36,15 +36,13 @@ def _key(dynamo: bool, input: np.ndarray, weight: np.ndarray, bias: Any, argumen
 
 def export_and_run(dynamo: bool, input: Any, weight: Any, bias: Any, stride: Any, padding: Any, dilation: Any,
                    groups: int, padding_mode: str) -> np.ndarray:
-    import torch
-
     input, weight = np.asarray(input), np.asarray(weight)
     bias = None if bias is None else np.asarray(bias)
     key = _key(dynamo, input, weight, bias, (stride, padding, dilation, groups, padding_mode))
     model_bytes = _EXPORTED.get(key)
     if model_bytes is None:
         module = conv_module(weight, bias, stride, padding, dilation, groups, padding_mode)
-        example = (torch.from_numpy(input),)
+        example = (as_torch(input),)
         # the exporters print progress on stdout; the harness's own output stays readable
         with contextlib.redirect_stdout(io.StringIO()):
             model_bytes = _export(module, example, dynamo)
