@@ -52,7 +52,9 @@ def _call_layer(keras: Any, input: Any, weight: Any, bias: Any, stride: Any, dil
     layer = keras.layers.Conv2D(out_channels, kernel_hw(weight), strides=pair(stride), padding="same" if same else "valid",
                                 dilation_rate=pair(dilation), groups=groups, use_bias=bias is not None,
                                 data_format="channels_last", dtype=str(np.asarray(input).dtype))
-    x = keras.ops.transpose(keras.ops.convert_to_tensor(input), (0, 2, 3, 1))  # NCHW -> NHWC
+    x = keras.ops.convert_to_tensor(input)
+    if len(x.shape) == 4:  # another rank has no layout to convert: the layer judges it as it is
+        x = keras.ops.transpose(x, (0, 2, 3, 1))  # NCHW -> NHWC
     if (top, bottom, left, right) != (0, 0, 0, 0):
         x = keras.layers.ZeroPadding2D(((top, bottom), (left, right)), data_format="channels_last",
                                        dtype=layer.dtype_policy)(x)
