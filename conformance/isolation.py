@@ -27,6 +27,7 @@ import builtins
 import collections
 import os
 import pickle
+import re
 import signal
 import subprocess
 import sys
@@ -176,7 +177,7 @@ class IsolatedImplementation:
             status = process.wait()
         self._close_pipes()
         threading.Event().wait(0.05)  # let the reader thread take the last stderr lines
-        lines = [line for line in self._stderr if line.strip()][-STDERR_LINES:]
+        lines = crash_lines([line for line in self._stderr if line.strip()])
         what = (f"hung: no answer within {timeout:g} s (worker killed)" if hung else describe_exit(status))
         message = f"{self.spec or 'reference'}: worker process {what}"
         if lines:
@@ -208,6 +209,21 @@ class _RemoteCallable:
 
     def __repr__(self) -> str:
         return f"<{self.name} in worker {self.owner.pid}>"
+
+
+_TELLING = re.compile(r"Check failed|Fatal|Assertion|Segmentation|Aborted|double free|corrupted|terminate called")
+
+
+def crash_lines(lines: list[str], keep: int = STDERR_LINES) -> list[str]:
+    """The last ``keep`` stderr lines; when a line that names the failure (a failed CHECK, a fatal
+    error) is older than those — a native stack trace follows it — it is put first.
+
+    >>> crash_lines(["F tensor_format.h:428] Check failed: index >= 0"] + [f"    @ 0x{i}" for i in range(20)], 3)
+    ['F tensor_format.h:428] Check failed: index >= 0', '    @ 0x17', '    @ 0x18', '    @ 0x19']
+    """
+    tail = lines[-keep:]
+    telling = [line for line in lines[:-keep] if _TELLING.search(line)]
+    return telling[-1:] + tail
 
 
 def describe_exit(status: int) -> str:
