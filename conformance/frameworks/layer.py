@@ -24,34 +24,44 @@ from typing import Any, Sequence
 
 from ..outcomes import Unsupported
 
-Pads = tuple[tuple[int, int], tuple[int, int]]  # ((top, bottom), (left, right))
+Pads = tuple[tuple[int, int], ...]  # ((before, after) per spatial dimension): 2-D ((top, bottom), (left, right))
 TORCH_PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
 
 def pair(value: int | Sequence[int]) -> tuple[int, int]:
     """torch's int-or-pair argument as a pair (an int applies to both H and W)."""
+    return ntuple(value, 2)  # type: ignore[return-value]
+
+
+def ntuple(value: int | Sequence[int], dims: int) -> tuple[int, ...]:
+    """torch's int-or-tuple argument as one value per spatial dimension.
+
+    >>> ntuple(2, 3), ntuple((1, 2, 3), 3), ntuple((4,), 1)
+    ((2, 2, 2), (1, 2, 3), (4,))
+    """
     if isinstance(value, int):
-        return (value, value)
+        return (value,) * dims
     values = tuple(int(v) for v in value)
     if len(values) == 1:
-        return (values[0], values[0])
-    if len(values) != 2:
-        raise Unsupported(f"a 2-D convolution takes one or two values per argument, got {tuple(value)}")
-    return values  # type: ignore[return-value]
+        return values * dims
+    if len(values) != dims:
+        raise Unsupported(f"a {dims}-D convolution takes one or {dims} values per argument, got {tuple(value)}")
+    return values
 
 
 def explicit_padding(padding: Any, kernel_hw: Sequence[int], dilation: int | Sequence[int]) -> Pads:
-    """``padding`` as ``((top, bottom), (left, right))``, by torch's rule (see the module docstring).
+    """``padding`` as ``(before, after)`` per spatial dimension — for 2-D ``((top, bottom), (left,
+    right))`` — by torch's rule (see the module docstring); as many dimensions as the kernel has.
     A string torch does not define has nothing to translate to: Unsupported."""
+    dims = len(kernel_hw)
     if isinstance(padding, str):
         if padding == "valid":
-            return ((0, 0), (0, 0))
+            return ((0, 0),) * dims
         if padding == "same":
-            totals = [d * (k - 1) for d, k in zip(pair(dilation), kernel_hw)]
-            return tuple((total // 2, total - total // 2) for total in totals)  # type: ignore[return-value]
+            totals = [d * (k - 1) for d, k in zip(ntuple(dilation, dims), kernel_hw)]
+            return tuple((total // 2, total - total // 2) for total in totals)
         raise Unsupported(f"padding={padding!r} is no padding torch defines; there is nothing to translate it to")
-    pad_h, pad_w = pair(padding)
-    return ((pad_h, pad_h), (pad_w, pad_w))
+    return tuple((p, p) for p in ntuple(padding, dims))
 
 
 def check_padding_mode(padding_mode: str, framework_modes: dict[str, str], framework: str) -> str:
@@ -63,15 +73,17 @@ def check_padding_mode(padding_mode: str, framework_modes: dict[str, str], frame
     return framework_modes[padding_mode]
 
 
-def require_batched(input: Any, op: str) -> None:
-    """Framework conv ops take a batch dimension; torch also takes an unbatched (C, H, W) input,
+def require_batched(input: Any, op: str, spatial_dims: int = 2) -> None:
+    """Framework conv ops take a batch dimension; torch also takes an unbatched (C, *spatial) input,
     which they cannot express (an adapter adding the batch itself would hide what the op does)."""
-    if len(input.shape) == 3:
-        raise Unsupported(f"{op} takes a batched (N, C, H, W) input; torch's unbatched (C, H, W) form has no "
+    if len(input.shape) == spatial_dims + 1:
+        batched = "(N, C, H, W)" if spatial_dims == 2 else f"(N, C, {spatial_dims} spatial)"
+        raise Unsupported(f"{op} takes a batched {batched} input; torch's unbatched form without N has no "
                           "equivalent")
 
 
-def kernel_hw(weight: Any) -> tuple[int, int]:
-    """(kH, kW) of an OIHW weight (the last two dimensions; whatever its rank, for the op to judge)."""
-    shape = tuple(weight.shape)
-    return (int(shape[-2]), int(shape[-1])) if len(shape) >= 2 else (1, 1)
+def kernel_hw(weight: Any, spatial_dims: int = 2) -> tuple[int, ...]:
+    """The kernel's spatial size, (kH, kW) of an OIHW weight: its last ``spatial_dims`` dimensions
+    (whatever the weight's rank, for the op to judge)."""
+    shape = tuple(int(v) for v in weight.shape)
+    return shape[-spatial_dims:] if len(shape) >= spatial_dims else (1,) * spatial_dims

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .layer import check_padding_mode, explicit_padding, kernel_hw, pair
+from .layer import check_padding_mode, explicit_padding, kernel_hw, ntuple
 
 OPSET = 22  # the first opset whose Conv allows bfloat16 (and Pad "wrap" needs 19)
 IR_VERSION = 10
@@ -22,30 +22,32 @@ ONNX_PAD_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "edge"
 
 
 def conv_model(input: Any, weight: Any, bias: Any, stride: Any, padding: Any, dilation: Any, groups: int,
-               padding_mode: str) -> tuple[Any, dict[str, np.ndarray]]:
-    """(the ModelProto, its feeds) for torch's conv2d arguments."""
+               padding_mode: str, dims: int = 2) -> tuple[Any, dict[str, np.ndarray]]:
+    """(the ModelProto, its feeds) for torch's conv{dims}d arguments (ONNX's Conv is N-d: pads list
+    every dimension's begin, then every end)."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     mode = check_padding_mode(padding_mode, ONNX_PAD_MODES, "ONNX Pad")
-    (top, bottom), (left, right) = explicit_padding(padding, kernel_hw(weight), dilation)
+    pads_per_dim = explicit_padding(padding, kernel_hw(weight, dims), dilation)
+    begins, ends = [b for b, _ in pads_per_dim], [e for _, e in pads_per_dim]
     element_type = helper.np_dtype_to_tensor_dtype(np.asarray(input).dtype)
     feeds = {"X": np.asarray(input), "W": np.asarray(weight)}
     inputs = [helper.make_tensor_value_info("X", element_type, list(np.shape(input))),
               helper.make_tensor_value_info("W", element_type, list(np.shape(weight)))]
-    nodes, initializers, conv_input, conv_pads = [], [], "X", [top, left, bottom, right]
+    nodes, initializers, conv_input, conv_pads = [], [], "X", begins + ends  # 2-D: [top, left, bottom, right]
     if padding_mode != "zeros":
-        pads = np.array([0, 0, top, left, 0, 0, bottom, right], dtype=np.int64)  # all begins, then all ends
+        pads = np.array([0, 0, *begins, 0, 0, *ends], dtype=np.int64)  # all begins, then all ends
         initializers.append(numpy_helper.from_array(pads, "pads"))
         nodes.append(helper.make_node("Pad", ["X", "pads"], ["X_padded"], mode=mode))
-        conv_input, conv_pads = "X_padded", [0, 0, 0, 0]
+        conv_input, conv_pads = "X_padded", [0] * (2 * dims)
     conv_inputs = [conv_input, "W"]
     if bias is not None:
         feeds["B"] = np.asarray(bias)
         inputs.append(helper.make_tensor_value_info("B", element_type, list(np.shape(bias))))
         conv_inputs.append("B")
-    nodes.append(helper.make_node("Conv", conv_inputs, ["Y"], group=int(groups), strides=list(pair(stride)),
-                                  dilations=list(pair(dilation)), pads=conv_pads))
+    nodes.append(helper.make_node("Conv", conv_inputs, ["Y"], group=int(groups), strides=list(ntuple(stride, dims)),
+                                  dilations=list(ntuple(dilation, dims)), pads=conv_pads))
     graph = helper.make_graph(nodes, "grouped_conv", inputs, [helper.make_tensor_value_info("Y", element_type, None)],
                               initializer=initializers)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])

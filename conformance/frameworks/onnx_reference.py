@@ -19,10 +19,25 @@ def version() -> str:
     return f"onnx {onnx.__version__} (onnx.reference.ReferenceEvaluator)"
 
 
+def conv1d(input: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1,
+           groups: int = 1, padding_mode: str = "zeros") -> np.ndarray:
+    return _conv(1, input, weight, bias, stride, padding, dilation, groups, padding_mode)
+
+
 def conv2d(input: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1,
            groups: int = 1, padding_mode: str = "zeros") -> np.ndarray:
+    return _conv(2, input, weight, bias, stride, padding, dilation, groups, padding_mode)
+
+
+def conv3d(input: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1,
+           groups: int = 1, padding_mode: str = "zeros") -> np.ndarray:
+    return _conv(3, input, weight, bias, stride, padding, dilation, groups, padding_mode)
+
+
+def _conv(dims: int, input: Any, weight: Any, bias: Any, stride: Any, padding: Any, dilation: Any, groups: int,
+          padding_mode: str) -> np.ndarray:
     from onnx.reference import ReferenceEvaluator
 
-    require_batched(input, "ONNX Conv")
-    model, feeds = conv_model(input, weight, bias, stride, padding, dilation, groups, padding_mode)
+    require_batched(input, "ONNX Conv", dims)
+    model, feeds = conv_model(input, weight, bias, stride, padding, dilation, groups, padding_mode, dims)
     return np.asarray(ReferenceEvaluator(model).run(None, feeds)[0])
