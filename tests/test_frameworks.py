@@ -131,3 +131,24 @@ def test_builtin_name_loads_like_a_module_plugin(name: str) -> None:
 def test_summary_names_the_framework_op() -> None:
     assert "feature_group_count" in builtin("jax").summary
     assert "GroupConvolution" in builtin("openvino").summary
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["jax", "onnxruntime", "onnx-reference"])
+@pytest.mark.parametrize("dims, input_shape, weight_shape, kwargs", [
+    (1, (2, 6, 11), (9, 2, 3), {"groups": 3, "stride": 2, "padding": 1, "dilation": 2}),
+    (3, (1, 4, 5, 6, 7), (8, 2, 3, 2, 3), {"groups": 2, "stride": (1, 2, 1), "padding": (1, 0, 2)}),
+])
+def test_n_dimensional_adapters_agree_with_torch(name: str, dims: int, input_shape: tuple, weight_shape: tuple,
+                                                 kwargs: dict) -> None:
+    _installed_or_skip(name)
+    adapter = importlib.import_module(BUILTINS[name])
+    rng = np.random.default_rng(dims)
+    x, w = rng.standard_normal(input_shape).astype(np.float32), rng.standard_normal(weight_shape).astype(np.float32)
+    b = rng.standard_normal(weight_shape[0]).astype(np.float32)
+    torch_conv = getattr(torch.nn.functional, f"conv{dims}d")
+    expected = torch_conv(torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b), **kwargs).numpy()
+    output = getattr(adapter, f"conv{dims}d")(x, w, b, **kwargs)
+    np.testing.assert_allclose(output, expected, rtol=1e-4, atol=1e-4)
+    with pytest.raises(Unsupported, match="unbatched"):  # (C, *spatial) without N: no equivalent there
+        getattr(adapter, f"conv{dims}d")(x[0], w, b, **kwargs)
