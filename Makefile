@@ -55,7 +55,7 @@ fuzz: $(PY)  ## a longer fuzz campaign; findings land in fuzz-findings/ as case 
 # constraints-frameworks.txt (which also repeats torch==2.13.0 and numpy's pin, so pip never moves them).
 # Idempotent: a second run finds every pin satisfied and installs nothing.
 FRAMEWORK_PACKAGES ?= jax jaxlib onnx onnxruntime onnxscript tensorflow-cpu keras openvino tinygrad
-frameworks: $(PY)  ## install the matrix's frameworks into .venv (~1 GB download; not part of `make setup`)
+frameworks: $(PY)  ## install the matrix's frameworks into .venv (~0.5 GB of wheels, ~1 min; not part of `make setup`)
 	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints-frameworks.txt $(FRAMEWORK_PACKAGES)
 
 # MATRIX_IMPLS: e.g. `make matrix MATRIX_IMPLS="--impl jax --impl onnxruntime"`; default every installed built-in.
