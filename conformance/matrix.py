@@ -40,11 +40,13 @@ class Column:
     xfail_file: str = ""
     restarts: int = 0          # workers restarted after a crash or hang
     seconds: float = 0.0
+    unused_xfail: list[str] = field(default_factory=list)  # entries of its xfail file matching no case run
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "version": self.version, "installed": self.installed, "note": self.note,
                 "install_command": self.install_command, "xfail_file": self.xfail_file or None,
-                "worker_restarts": self.restarts, "seconds": round(self.seconds, 3)}
+                "worker_restarts": self.restarts, "seconds": round(self.seconds, 3),
+                "unused_xfail_entries": self.unused_xfail}
 
 
 @dataclass
@@ -234,6 +236,8 @@ def _run_columns(items: Sequence[Any], names: Sequence[str], device: str, timeou
             if close is not None:
                 close()
         column.seconds = time.perf_counter() - start
+        if xfails is not None:  # stale or mistyped entries show up (informational: a subset run leaves many)
+            column.unused_xfail = [entry.case for entry in xfails.unused(results)]
         if on_column is not None:
             on_column(column, results)
     recorded = settings(device, timeout)

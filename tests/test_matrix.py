@@ -162,3 +162,11 @@ def test_pinning_the_current_failures_makes_the_matrix_unchanged(plugins: Path, 
     # hand-written reasons survive a rewrite while the case still fails
     kept = xfail_entries(after, spec, keep={entries[0]["case"]: {"case": entries[0]["case"], "reason": "by hand"}})
     assert kept[0]["reason"] == "by hand" and kept[1:] == entries[1:]
+
+
+def test_xfail_entries_matching_no_case_are_reported(plugins: Path, cases: list, tmp_path: Path) -> None:
+    spec = f"{plugins}:correct"
+    (tmp_path / f"{safe_file_name(spec)}.yaml").write_text("- case: seed/no_such_case\n  reason: a typo\n")
+    matrix = run_matrix(cases, [spec], loader=in_process, xfail_dir=tmp_path)
+    assert matrix.columns[0].unused_xfail == ["seed/no_such_case"]
+    assert matrix.changes() == []  # informational: a run of a subset leaves entries unused

@@ -158,6 +158,9 @@ def format_table(matrix: Matrix) -> str:
         install = f"; install: {column.install_command}" if column.install_command else ""
         state = (column.version or "-") if column.installed else f"NOT RUN ({column.note}){install}"
         lines.append(f"  {column.name}: {state}" + (f" [{column.note}]" if column.installed and column.note else ""))
+        if column.unused_xfail:
+            lines.append(f"    {len(column.unused_xfail)} entries of {column.xfail_file} matched no case of this run "
+                         f"(first: {column.unused_xfail[0]})")
     return "\n".join(lines)
 
 
