@@ -53,3 +53,29 @@ def conv_model(input: Any, weight: Any, bias: Any, stride: Any, padding: Any, di
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
     model.ir_version = IR_VERSION  # what opset 22 needs; onnx 1.23 would write 14, newer than ONNX Runtime 1.30 reads
     return model, feeds
+
+
+def conv_transpose_model(input: Any, weight: Any, bias: Any, stride: Any, padding: Any, output_padding: Any,
+                         groups: int, dilation: Any, dims: int) -> tuple[Any, dict[str, np.ndarray]]:
+    """(the ModelProto, its feeds) for torch's conv_transpose{dims}d arguments: a one-node
+    ``ConvTranspose(group=groups)``. ONNX takes torch's transposed weight layout as is
+    (C_in, C_out/groups, *kernel); its ``pads`` crop the output as torch's ``padding`` does (all
+    begins, then all ends) and ``output_padding`` adds to the end, as in torch."""
+    from onnx import helper
+
+    element_type = helper.np_dtype_to_tensor_dtype(np.asarray(input).dtype)
+    feeds = {"X": np.asarray(input), "W": np.asarray(weight)}
+    inputs = [helper.make_tensor_value_info("X", element_type, list(np.shape(input))),
+              helper.make_tensor_value_info("W", element_type, list(np.shape(weight)))]
+    if bias is not None:
+        feeds["B"] = np.asarray(bias)
+        inputs.append(helper.make_tensor_value_info("B", element_type, list(np.shape(bias))))
+    crop = list(ntuple(padding, dims))
+    node = helper.make_node("ConvTranspose", list(feeds), ["Y"], group=int(groups), strides=list(ntuple(stride, dims)),
+                            dilations=list(ntuple(dilation, dims)), pads=crop + crop,
+                            output_padding=list(ntuple(output_padding, dims)))
+    graph = helper.make_graph([node], "grouped_conv_transpose", inputs,
+                              [helper.make_tensor_value_info("Y", element_type, None)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+    model.ir_version = IR_VERSION
+    return model, feeds

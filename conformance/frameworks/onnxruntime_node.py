@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from .onnx_model import conv_model
+from .onnx_model import conv_model, conv_transpose_model
 from .layer import require_batched
 from .ort_errors import run_in_onnxruntime
 
@@ -41,4 +41,24 @@ def _conv(dims: int, input: Any, weight: Any, bias: Any, stride: Any, padding: A
           padding_mode: str) -> np.ndarray:
     require_batched(input, "ONNX Conv", dims)
     model, feeds = conv_model(input, weight, bias, stride, padding, dilation, groups, padding_mode, dims)
+    return np.asarray(run_in_onnxruntime(model.SerializeToString(), feeds))
+
+
+def conv_transpose1d(input: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0,
+                     output_padding: Any = 0, groups: int = 1, dilation: Any = 1) -> np.ndarray:
+    return _conv_transpose(1, input, weight, bias, stride, padding, output_padding, groups, dilation)
+
+def conv_transpose2d(input: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0,
+                     output_padding: Any = 0, groups: int = 1, dilation: Any = 1) -> np.ndarray:
+    return _conv_transpose(2, input, weight, bias, stride, padding, output_padding, groups, dilation)
+
+def conv_transpose3d(input: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0,
+                     output_padding: Any = 0, groups: int = 1, dilation: Any = 1) -> np.ndarray:
+    return _conv_transpose(3, input, weight, bias, stride, padding, output_padding, groups, dilation)
+
+
+def _conv_transpose(dims: int, input: Any, weight: Any, bias: Any, stride: Any, padding: Any, output_padding: Any,
+                    groups: int, dilation: Any) -> np.ndarray:
+    require_batched(input, "ONNX ConvTranspose", dims)
+    model, feeds = conv_transpose_model(input, weight, bias, stride, padding, output_padding, groups, dilation, dims)
     return np.asarray(run_in_onnxruntime(model.SerializeToString(), feeds))
