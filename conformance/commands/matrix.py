@@ -47,6 +47,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="also run the extra checks (torch variants, metamorphic relations, wiring probe) "
                              "through every implementation: slow for exporters and compilers")
     parser.add_argument("--device", default="cpu", help="where torch, the oracle, runs (default: cpu)")
+    parser.add_argument("--show-expected", action="store_true",
+                        help="also print the expected failures (listed in the xfail files) case by case")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     parser.set_defaults(handler=guarded(matrix_command))
 
@@ -83,7 +85,7 @@ def matrix_command(args: argparse.Namespace) -> int:
                         extra_checks=args.extra_checks,
                         on_cell=on_cell, on_column=on_column)
     print(format_table(matrix))
-    print(format_verdicts(matrix))
+    print(format_verdicts(matrix, show_expected=args.show_expected))
     if args.json:
         ensure_parent(args.json).write_text(json.dumps(matrix.to_json(), indent=1))
     if args.junit:
@@ -164,15 +166,25 @@ def format_table(matrix: Matrix) -> str:
     return "\n".join(lines)
 
 
-def format_verdicts(matrix: Matrix) -> str:
-    """Every cell that is not a pass (an uninstalled column's cells left out), case by case."""
+def format_verdicts(matrix: Matrix, *, show_expected: bool = False) -> str:
+    """Every cell that is not a pass (an uninstalled column's cells left out), case by case; the
+    expected failures (listed in an xfail file) only counted unless ``show_expected`` — the JSON
+    and HTML outputs have every cell."""
     installed = {column.name for column in matrix.columns if column.installed}
     lines = ["", "per-case verdicts (not passed):"]
+    expected = 0
     for row in matrix.rows:
         for name, cell in row.results.items():
-            if name in installed and cell.status not in (PASSED, SKIPPED):
-                first = cell.message.splitlines()[0] if cell.message else ""
-                lines.append(f"  {row.name} | {name}: {cell.status}{f' [{cell.kind}]' if cell.kind else ''} {first[:160]}")
+            if name not in installed or cell.status in (PASSED, SKIPPED):
+                continue
+            if cell.status == XFAILED and not show_expected:
+                expected += 1
+                continue
+            first = cell.message.splitlines()[0] if cell.message else ""
+            lines.append(f"  {row.name} | {name}: {cell.status}{f' [{cell.kind}]' if cell.kind else ''} {first[:160]}")
+    if expected:
+        lines.append(f"  ... and {expected} expected failures, as listed in the xfail files (--show-expected, "
+                     "--json or --html show them)")
     return "\n".join(lines)
 
 
