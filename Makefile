@@ -11,7 +11,7 @@ EXAMPLES ?= 10000
 WORKERS  ?= 2
 IMPL     ?=
 
-.PHONY: setup test run validate report bound-ratios kill-matrix bench coverage fuzz frameworks matrix matrix-xfail clean
+.PHONY: setup test run validate report bound-ratios kill-matrix bench coverage fuzz wheel frameworks matrix matrix-xfail clean
 
 setup:  ## create .venv and install the project with its pinned dependencies
 	$(PYTHON) -m venv $(VENV)
@@ -42,7 +42,7 @@ kill-matrix: $(PY)  ## which library cases catch which planted classic bug (test
 bench: $(PY)  ## time every case: pytest-benchmark (saved in .benchmarks/), then the `conformance bench` table
 	mkdir -p reports
 	$(PY) -m pytest benchmarks/test_case_benchmarks.py -q -p no:cacheprovider --benchmark-enable \
-		--benchmark-autosave --benchmark-json=reports/pytest-benchmark.json $(if $(IMPL),--impl $(IMPL))
+		--benchmark-autosave --benchmark-json=reports/pytest-benchmark.json $(if $(IMPL),--conv-impl $(IMPL))
 	$(VENV)/bin/conformance bench $(CASES) --json reports/bench.json $(if $(IMPL),--impl $(IMPL))
 
 coverage: $(PY)  ## which features the case library exercises, and the empty cells
@@ -50,6 +50,9 @@ coverage: $(PY)  ## which features the case library exercises, and the empty cel
 
 fuzz: $(PY)  ## a longer fuzz campaign; findings land in fuzz-findings/ as case files
 	$(VENV)/bin/conformance fuzz $(if $(IMPL),--impl $(IMPL)) --seed $(SEED) --max-examples $(EXAMPLES) --workers $(WORKERS) --invalid-rate 0.2
+
+wheel: $(PY)  ## the installable package, case library inside, for other repos' CI: dist/*.whl (docs/gate.md)
+	$(PY) -m pip wheel --quiet --disable-pip-version-check --no-deps --no-build-isolation -w dist .
 
 # The optional frameworks of the conformance matrix (docs/frameworks.md), pinned exactly by
 # constraints-frameworks.txt (which also repeats torch==2.13.0 and numpy's pin, so pip never moves them).
@@ -68,4 +71,4 @@ matrix-xfail: $(PY)  ## after a deliberate change: pin each column's current fai
 	$(VENV)/bin/conformance matrix $(CASES) $(MATRIX_IMPLS) -q --update-xfail
 
 clean:
-	rm -rf .pytest_cache .benchmarks .hypothesis build *.egg-info
+	rm -rf .pytest_cache .benchmarks .hypothesis build dist *.egg-info

@@ -1,4 +1,10 @@
-"""Makes every YAML case under cases/ a pytest test (see conformance/pytest_plugin.py)."""
+"""Makes every YAML case under cases/ a pytest test (see conformance/pytest_plugin.py).
+
+The plugin is also registered by the package's pytest11 entry point; listing it here keeps the
+suite working where the project is not installed (plain PYTHONPATH) or plugin autoloading is off.
+Both name it "conformance.pytest_plugin", so it is registered once. Which folders hold cases is
+pyproject.toml's ini option conformance_cases.
+"""
 from reference_impl.algorithms import numba_available
 
 pytest_plugins = ["conformance.pytest_plugin"]

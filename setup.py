@@ -36,8 +36,11 @@ class BuildPyWithCaseLibrary(build_py):
             return  # an editable install reads the checkout's cases/ directly
         if not LIBRARY_SOURCE.is_dir():
             raise SystemExit(f"setup.py: the case library {LIBRARY_SOURCE} is missing; cannot build the package")
+        library = Path(self.build_lib) / LIBRARY_TARGET
+        # A build folder reused from an earlier build may hold cases deleted since: start empty.
+        shutil.rmtree(library, ignore_errors=True)
         for relative in library_files():
-            target = Path(self.build_lib) / LIBRARY_TARGET / relative
+            target = library / relative
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(LIBRARY_SOURCE / relative, target)
 

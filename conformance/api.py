@@ -1,9 +1,9 @@
 """The Python API: gate a convolution from any test framework.
 
 >>> from conformance import check
->>> report = check("reference_impl:conv2d", cases="cases/seed")
+>>> report = check("reference_impl:conv2d", cases=["cases/seed/groups2.yaml", "cases/seed/groups3.yaml"])
 >>> report.passed, len(report)
-(True, 3)
+(True, 2)
 >>> [(r.name, r.status, r.kind) for r in report][0]
 ('seed/groups2', 'passed', None)
 
@@ -58,7 +58,7 @@ class Report:
         return "\n".join(lines)
 
 
-def check(function_or_spec: str | Callable[..., Any] | Any, *, arrays: str | None = "numpy", device: str = "cpu",
+def check(function_or_spec: str | Callable[..., Any] | Any, *, arrays: str | None = None, device: str = "cpu",
           cases: str | Path | Sequence[str | Path] | None = None, xfail: str | Path | Sequence[str | Path] | None = None,
           strict_errors: bool = False, refusal_types: Sequence[str | type] = (), allow_unsupported: bool = False,
           keyword: str | None = None, torch_device: str = "cpu") -> Report:
@@ -66,7 +66,7 @@ def check(function_or_spec: str | Callable[..., Any] | Any, *, arrays: str | Non
 
     ``function_or_spec``: a conv2d function, a module object, or an ``--impl`` spec string
     ("mymod", "mymod:conv2d", "path/file.py:conv2d", a built-in name). ``arrays``: numpy, torch or
-    jax (None: the module's ``ARRAYS``); ``device``: where torch/jax arrays are put for it;
+    jax (None: the module's ``ARRAYS``, else numpy); ``device``: where torch/jax arrays are put for it;
     ``xfail``: xfail files; ``strict_errors``: judge the wording of refusals too;
     ``refusal_types``: more deliberate-refusal exception types; ``keyword``: only cases whose
     name contains it; ``torch_device``: where the torch oracle runs.

@@ -117,8 +117,8 @@ def to_native(array: np.ndarray | None, case_dtype: str, arrays: str, device: st
 
         from .torch_oracle import TORCH_DTYPES
 
-        return torch.from_numpy(np.ascontiguousarray(array)).to(device=torch_device(device),
-                                                               dtype=TORCH_DTYPES[case_dtype])
+        host = np.array(array, order="C", copy=True)  # writable: torch must not share a read-only buffer
+        return torch.from_numpy(host).to(device=torch_device(device), dtype=TORCH_DTYPES[case_dtype])
     if arrays == "jax":
         jax = _jax()
         as_numpy = np.ascontiguousarray(array).astype(numpy_dtype(case_dtype))

@@ -114,7 +114,10 @@ class Implementation:
 
     def missing_reason(self, case: Case) -> str:
         """'mymod defines no conv3d' — why a case is skipped for this implementation."""
-        return f"{self.name} defines no {case.conv.functional_name}"
+        op = case.conv.functional_name
+        if isinstance(self.spec, str) and ":" in self.spec or callable(self.spec):
+            return f"{self.name} is one function, a conv2d: no {op} (give a module defining {op} to check it)"
+        return f"{self.name} defines no {op}"
 
     def backward_function_for(self, case: Case) -> Callable[..., Any] | None:
         found = self.backward_functions.get(case.conv.functional_name)

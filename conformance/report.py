@@ -105,8 +105,19 @@ def format_failure(result: CaseResult) -> str:
         lines.append(f"  {result.message}")
     for check in result.checks:
         lines.extend(_check_lines(result, check))
+    lines.extend(f"  {line}" for line in _failure_explanation(result))
     lines.extend(f"  {line}" for line in result.notes)
     return "\n".join(lines)
+
+
+def _failure_explanation(result: CaseResult) -> list[str]:
+    """The worst wrong element written out as its sum of products (explain_text.failure_explanation),
+    when a golden comparison failed; nothing where that module is absent."""
+    try:
+        from .explain_text import failure_explanation
+    except ImportError:  # conformance/explain_text.py comes with the tutorial work (issue 12)
+        return []
+    return failure_explanation(result)
 
 
 def _check_lines(result: CaseResult, check: Check) -> list[str]:
@@ -129,8 +140,8 @@ def case_line(result: CaseResult) -> str:
     label = LABELS[result.status]
     error, ratio = result.max_abs_error, result.max_error_ratio
     detail = f"max abs err {error:.2e}" if error is not None and result.status == PASSED else ""
-    if detail and ratio is not None:
-        detail += f", {ratio:.2g} of allowed"
+    if detail and ratio:  # the error as a share of what the case's bound allows (none at all: nothing to say)
+        detail += f", {ratio:.0%} of the allowed error" if ratio >= 0.01 else ", under 1% of the allowed error"
     if result.status in (SKIPPED, XFAILED, XPASSED, FAILED):
         detail = (f"[{result.kind}] " if result.kind else "") + result.message
     if result.status == PASSED and result.checks and result.checks[0].name == "expect_error":

@@ -18,7 +18,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .implementations import Implementation
+from .implementations import Implementation, builtin_implementations
 from .runner import CaseResult, sided
 from .tolerance import forward_bound, gradient_bounds
 
@@ -50,6 +50,16 @@ def function_location(function: Callable[..., Any]) -> dict[str, Any]:
         depth = module_name.count(".") + (2 if path.name == "__init__.py" else 1)
         root = str(path.parents[depth - 1])
     return {"module": module_name, "file": None, "root": root, "attribute": qualname}
+
+
+def spec_location(spec: Any, op: str) -> dict[str, Any]:
+    """The import location from an --impl string alone (for an implementation whose functions live in
+    another process): MODULE, MODULE:FUNCTION, path/file.py[:FUNCTION]; None is the reference."""
+    text = "reference_impl" if spec is None else str(spec)
+    module, _, attribute = text.rpartition(":") if ":" in text else (builtin_implementations().get(text, text), "", op)
+    if module.endswith(".py"):
+        return {"module": None, "file": str(Path(module).resolve()), "root": None, "attribute": attribute}
+    return {"module": module, "file": None, "root": str(Path.cwd()), "attribute": attribute}
 
 
 def write_repro(result: CaseResult, implementation: Implementation, directory: Path,
@@ -90,10 +100,12 @@ def write_repro(result: CaseResult, implementation: Implementation, directory: P
                 pass
     np.savez(data, **{key: np.asarray(value) for key, value in arrays.items()})
 
-    function = implementation.functions[case.conv.functional_name]
+    function = (getattr(implementation, "functions", None) or {}).get(case.conv.functional_name)
+    forward_location = (function_location(function) if function is not None
+                        else spec_location(implementation.spec, case.conv.functional_name))
     settings = {
         "CASE": case.name, "LOCATION": case.location, "KIND": result.kind, "SUMMARY": result.message.split("; ")[0],
-        "IMPLEMENTATION": implementation.name, "FORWARD": function_location(function),
+        "IMPLEMENTATION": implementation.name, "FORWARD": forward_location,
         "BACKWARD": function_location(backward_function) if backward else None,
         "OP": case.conv.functional_name, "CONV_TYPE": getattr(case.conv, "type", "Conv2d"),
         "KWARGS": {key: tuple(v) if isinstance(v, list) else v for key, v in kwargs.items()},

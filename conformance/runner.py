@@ -152,7 +152,8 @@ def compare_forward(case: Case, tensors: CaseTensors, actual: np.ndarray, expect
         x = tensors.input if x is None else x
         bound = forward_bound(case.dtype, case.conv.functional_kwargs(), x, tensors.weight, tensors.bias)
         if output_channels is not None:
-            bound = dataclasses.replace(bound, magnitude=np.take(bound.magnitude, output_channels, axis=-3))
+            channel_axis = -(case.conv.spatial_dims + 1)  # (N, C, *spatial) or (C, *spatial)
+            bound = dataclasses.replace(bound, magnitude=np.take(bound.magnitude, output_channels, axis=channel_axis))
         if golden:
             bound = bound.against_decimals()
         elif not exact_side:
@@ -225,13 +226,14 @@ def _timed(function: Callable[[], np.ndarray | tuple[np.ndarray, str]]) -> Outco
 _WARMED: set[tuple[Any, ...]] = set()
 
 
-def _warm_up(key: tuple[Any, ...], call: Callable[[], Any]) -> None:
-    """The first call per op and dtype pays one-time costs (numba compiles or loads its cache, torch's
-    lazy init): made once, untimed, so a case's time is its own call. What it raises is ignored: the
-    timed call raises it again and is judged."""
-    if key in _WARMED:
+def _warm_up(key: tuple[Any, ...] | None, call: Callable[[], Any]) -> None:
+    """The first call per ``key`` (e.g. op and dtype) pays one-time costs (numba compiles or loads its
+    cache, torch's lazy init): made once, untimed, so a case's time is its own call; ``key`` None: every
+    time. What it raises is ignored: the timed call raises it again and is judged."""
+    if key is not None and key in _WARMED:
         return
-    _WARMED.add(key)
+    if key is not None:
+        _WARMED.add(key)
     try:
         call()
     except Exception:  # noqa: BLE001
@@ -260,9 +262,11 @@ def run_case(case: Case, implementation: Implementation, device: str = "cpu", *,
     except Exception as exc:  # noqa: BLE001
         result.status, result.message = ERROR, f"could not build the case's tensors: {type(exc).__name__}: {exc}"
         return result
-    if implementation.computes_in_float64:  # the reference only: a plug-in sees exactly the calls the checks make
-        _warm_up(("reference", id(implementation.functions.get(case.conv.functional_name)), case.conv.functional_name),
-                 lambda: implementation.forward_native(case, tensors.input, tensors.weight, tensors.bias))
+    if implementation.computes_in_float64:
+        # The reference picks its algorithm per layer and dtype, and numba compiles per path: one untimed call per
+        # case keeps compile time out of every case's time. Only the reference: a plug-in sees exactly the calls
+        # the checks make.
+        _warm_up(None, lambda: implementation.forward_native(case, tensors.input, tensors.weight, tensors.bias))
     _warm_up(("torch", device, case.conv.functional_name, case.dtype),
              lambda: torch_forward(case, tensors.input, tensors.weight, tensors.bias, device))
     impl = _timed(lambda: implementation.forward_native(case, tensors.input, tensors.weight, tensors.bias))

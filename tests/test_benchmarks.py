@@ -47,6 +47,7 @@ WRONG = "tests.plugins.wrong_convs:interleaved_groups"
 @pytest.fixture
 def bench_project(pytester: pytest.Pytester) -> pytest.Pytester:
     pytester.makeconftest('pytest_plugins = ["conformance.pytest_plugin"]')
+    pytester.makeini("[pytest]\nconformance_cases = cases\n")
     (pytester.mkdir("cases") / "cases.yaml").write_text(textwrap.dedent(CASES).lstrip())
     # under its own name: in a full run the original module is already imported as test_case_benchmarks
     shutil.copy(ROOT / "benchmarks" / "test_case_benchmarks.py", pytester.path / "test_pass_copy.py")
@@ -62,7 +63,7 @@ def test_quick_mode_runs_each_side_of_each_runnable_case_once(bench_project: pyt
 
 
 def test_a_wrong_implementation_fails_its_benchmark_with_the_element(bench_project: pytest.Pytester) -> None:
-    result = bench_project.runpytest("test_pass_copy.py", "--benchmark-disable", "--impl", WRONG)
+    result = bench_project.runpytest("test_pass_copy.py", "--benchmark-disable", "--conv-impl", WRONG)
     # interleaving is the identity for depthwise (one output per group), so only grouped/strided breaks;
     # torch's items still pass
     result.assert_outcomes(passed=3, failed=1)

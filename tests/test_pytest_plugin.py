@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import textwrap
 
+import numpy as np
 import pytest
+
+import reference_impl
 
 GOOD = """
 name: grouped/good
@@ -30,9 +33,18 @@ input: {fill: 1, shape: [1, 2, 1, 1]}
 """
 
 
+# pytester's in-process runs drop the modules first imported inside them, and numba (which the
+# reference imports on its first depthwise call) cannot be imported twice in one process. One
+# reference call at collection, before any pytester run of any module, loads it for good.
+reference_impl.conv2d(np.ones((1, 3, 4, 5)), np.ones((3, 1, 3, 3)), groups=3, padding=1)
+
+
 @pytest.fixture
 def project(pytester: pytest.Pytester) -> pytest.Pytester:
+    # This project's own setup: conftest.py lists the plugin (the entry point loads it too: that must
+    # not register it twice) and the ini option names the case folder.
     pytester.makeconftest('pytest_plugins = ["conformance.pytest_plugin"]')
+    pytester.makeini("[pytest]\nconformance_cases = cases\n")
     cases = pytester.mkdir("cases")
     for name, text in {"good.yaml": GOOD, "wrong.yaml": WRONG_EXPECTED, "broken.yaml": BROKEN}.items():
         (cases / name).write_text(textwrap.dedent(text).lstrip())
@@ -65,7 +77,7 @@ def test_keyword_and_tag_selection(project: pytest.Pytester) -> None:
 
 
 def test_impl_option_checks_a_plugin(project: pytest.Pytester) -> None:
-    result = project.runpytest("-k", "good", "--impl", "tests.plugins.wrong_convs:interleaved_groups")
+    result = project.runpytest("-k", "good", "--conv-impl", "tests.plugins.wrong_convs:interleaved_groups")
     # Interleaving output channels is invisible with one output per group (plain depthwise):
     # only the grouped case, with 2 outputs per group, can catch it.
     result.assert_outcomes(failed=1, passed=1)
@@ -73,6 +85,14 @@ def test_impl_option_checks_a_plugin(project: pytest.Pytester) -> None:
 
 
 def test_a_bad_impl_option_is_a_usage_error(project: pytest.Pytester) -> None:
-    result = project.runpytest("--impl", "nowhere:f")
+    result = project.runpytest("--conv-impl", "nowhere:f")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*cannot import 'nowhere'*"])
+
+
+def test_a_conftest_listing_the_plugin_opts_in_to_its_cases_folder(pytester: pytest.Pytester) -> None:
+    # No ini option: the conftest's explicit request is what makes cases/ a case folder (the entry
+    # point alone leaves it alone: tests/test_pytest_plugin_gate.py::test_inert_without_conv_impl).
+    pytester.makeconftest('pytest_plugins = ["conformance.pytest_plugin"]')
+    (pytester.mkdir("cases") / "good.yaml").write_text(textwrap.dedent(GOOD).lstrip())
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=2)

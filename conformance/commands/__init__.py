@@ -45,6 +45,11 @@ def add_implementation_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--refusal-type", metavar="MODULE.CLASS", action="append", default=[],
                         help="an exception type that counts as a deliberate refusal of an invalid layer, "
                              "besides ValueError and RuntimeError (repeatable)")
+    parser.add_argument("--isolate", action="store_true",
+                        help="run the implementation in a worker process: an abort, segfault or hang is a "
+                             "crashed case and the run goes on")
+    parser.add_argument("--timeout", type=float, default=300.0, metavar="S",
+                        help="with --isolate: seconds one call may take before it counts as hung (default 300)")
 
 
 def add_selection_arguments(parser: argparse.ArgumentParser) -> None:
@@ -79,6 +84,13 @@ def implementation_options(args: argparse.Namespace) -> dict:
 
 def implementation_from(args: argparse.Namespace) -> Implementation:
     try:
+        if getattr(args, "isolate", False):
+            try:
+                from ..isolation import IsolatedImplementation  # the crash-isolating worker (issue 11)
+            except ImportError:
+                raise UsageError("--isolate: this installation has no conformance.isolation") from None
+            return IsolatedImplementation(getattr(args, "impl", None), timeout=args.timeout,
+                                          **implementation_options(args))
         return load_implementation(getattr(args, "impl", None), **implementation_options(args))
     except ImplementationLoadError as exc:
         raise UsageError(str(exc)) from None

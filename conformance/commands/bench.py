@@ -10,7 +10,8 @@ from ..errors import CaseError
 from ..machine import GEMM_SIZE, Machine, measure_machine, same_threads
 from ..progress import ProgressBar
 from ..schema import Case
-from . import UsageError, add_selection_arguments, ensure_parent, guarded, implementation_from, select_cases
+from . import (NoCasesSelected, add_selection_arguments, ensure_parent, guarded, implementation_from,
+               select_cases)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -42,7 +43,7 @@ def bench_command(args: argparse.Namespace) -> int:
     implementation = implementation_from(args)
     items = select_cases(args.paths, args.keyword)
     if not items:
-        raise UsageError("no cases selected")
+        raise NoCasesSelected("no case selected")
     broken = [item for item in items if isinstance(item, CaseError)]
     cases = [item for item in items if isinstance(item, Case) and item.expect_error is None]
     skipped = [item for item in items if isinstance(item, Case) and item.expect_error is not None]

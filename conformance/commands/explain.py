@@ -7,7 +7,7 @@ from pathlib import Path
 from ..errors import CaseError
 from ..explain import DEFAULT_MAX_TERMS, explain_result, geometry_of, parse_element
 from ..runner import error_result, run_case
-from . import UsageError, guarded, implementation_from, select_cases
+from . import UsageError, add_implementation_arguments, guarded, implementation_from, select_cases
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -26,8 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--plot", metavar="DIR",
                         help="also draw the pictures into DIR, as SVG and PNG (the element picture shows the first "
                              "--element, else output channel 0 at the centre)")
-    parser.add_argument("--impl", metavar="MODULE:FUNCTION",
-                        help="show this convolution's values beside torch's (default: the reference)")
+    add_implementation_arguments(parser)
     parser.set_defaults(handler=guarded(explain_command))
 
 

@@ -14,7 +14,7 @@ from ..fuzz import (CampaignResult, examples_per_worker, reproduce_command, reru
 from ..implementations import load_implementation
 from ..report import format_failure
 from ..runner import PASSED
-from . import guarded, implementation_from
+from . import add_implementation_arguments, guarded, implementation_from
 
 DEFAULT_OUT = "fuzz-findings"
 
@@ -26,8 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "implementation under test and torch exactly as `conformance run` would, and on a "
                     "disagreement shrink it to a minimal case and write it as a YAML case file. Exit 1 if "
                     "anything was found.")
-    parser.add_argument("--impl", metavar="MODULE:FUNCTION",
-                        help="the convolution to check instead of the reference (F.conv2d signature over NumPy arrays)")
+    add_implementation_arguments(parser)
     parser.add_argument("--max-examples", type=_positive, default=200, metavar="N",
                         help="cases to draw in all, split across workers (default 200)")
     parser.add_argument("--seed", type=_non_negative, default=None, metavar="S",
@@ -72,9 +71,10 @@ def _probability(text: str) -> float:
     return value
 
 
-def _campaign_in_worker(impl_spec: str | None, max_examples: int, seed: int, invalid_rate: float) -> CampaignResult:
+def _campaign_in_worker(impl_spec: str | None, max_examples: int, seed: int, invalid_rate: float,
+                        options: dict | None = None) -> CampaignResult:
     """One campaign in a worker process; the parent writes and re-checks what it found."""
-    result = run_campaign(load_implementation(impl_spec), max_examples=max_examples, seed=seed,
+    result = run_campaign(load_implementation(impl_spec, **(options or {})), max_examples=max_examples, seed=seed,
                           invalid_rate=invalid_rate)
     if result.finding is not None:
         result.finding.result = None  # arrays and exceptions need not cross back
@@ -98,7 +98,8 @@ def fuzz_command(args: argparse.Namespace) -> int:
         # spawn, not fork: torch's thread pools do not survive a fork safely.
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=args.workers, mp_context=context) as pool:
-            futures = [pool.submit(_campaign_in_worker, args.impl, per_worker, s, args.invalid_rate) for s in seeds]
+            futures = [pool.submit(_campaign_in_worker, args.impl, per_worker, s, args.invalid_rate,
+                                   implementation.options) for s in seeds]
             results = [future.result() for future in futures]
 
     written: dict[Path, int] = {}  # case file -> the seed that wrote it first

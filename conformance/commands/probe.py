@@ -11,7 +11,7 @@ from pathlib import Path
 from ..checks.wiring import NothingToProbe, describe_differences, format_connectivity, measure_connectivity
 from ..errors import CaseError
 from ..loader import load_file
-from . import UsageError, guarded, implementation_from
+from . import UsageError, add_implementation_arguments, guarded, implementation_from
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -22,8 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "channel reaches next to the block-diagonal pattern groups demands.")
     parser.add_argument("case_file", metavar="CASE_FILE", help="a YAML case file")
     parser.add_argument("--case", metavar="NAME", help="the case to probe (default: every case in the file)")
-    parser.add_argument("--impl", metavar="MODULE:FUNCTION",
-                        help="the convolution to probe instead of the reference")
+    add_implementation_arguments(parser)
     parser.set_defaults(handler=guarded(probe_command))
 
 

@@ -20,5 +20,7 @@ def validate_command(args: argparse.Namespace) -> int:
     for error in broken:
         print(error.format(snippets=True))
     files = {str(item.file) for item in items}
-    print(f"{len(items) - len(broken)} valid cases, {len(broken)} invalid, in {len(files)} files")
+    valid = len(items) - len(broken)
+    print(f"{valid} valid case{'' if valid == 1 else 's'}, {len(broken)} invalid, "
+          f"in {len(files)} file{'' if len(files) == 1 else 's'}")
     return 1 if broken else 0
