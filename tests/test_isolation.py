@@ -171,3 +171,28 @@ def test_rebuilt_exceptions_keep_builtin_bases_and_names() -> None:
                                "traceback": "Traceback ..."})
     assert type(exact) is Unsupported and str(exact) == "no circular"
     assert describe_exit(-11) == "killed by signal SIGSEGV (11)"
+
+
+@pytest.mark.slow
+def test_conformance_run_isolate_records_the_abort_and_runs_the_other_cases(plugin: Path, tmp_path: Path,
+                                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from conformance.cli import main
+
+    (tmp_path / "abort_on_groups3.py").write_text(textwrap.dedent('''
+        import os
+        from reference_impl import conv2d as _reference
+
+        def conv2d(input, weight, bias=None, groups=1, **kw):
+            if groups == 3:
+                os.abort()
+            return _reference(input, weight, bias, groups=groups, **kw)
+    '''))
+    status = main(["run", str(ROOT / "cases" / "seed"), "--isolate", "--impl", f"{tmp_path / 'abort_on_groups3.py'}:conv2d",
+                   "-q", "--json", str(tmp_path / "run.json")])
+    assert status == 1
+    results = {case["name"]: case for case in json.loads((tmp_path / "run.json").read_text())["cases"]}
+    assert results["seed/groups3"]["status"] == "failed" and results["seed/groups3"]["kind"] == "crashed"
+    assert "SIGABRT" in results["seed/groups3"]["message"]
+    assert results["seed/groups2"]["status"] == "passed" and results["seed/out18_groups2"]["status"] == "passed"
