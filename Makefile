@@ -61,7 +61,8 @@ FRAMEWORK_PACKAGES ?= jax jaxlib onnx onnxruntime onnxscript tensorflow-cpu kera
 frameworks: $(PY)  ## install the matrix's frameworks into .venv (~0.5 GB of wheels, ~1 min; not part of `make setup`)
 	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints-frameworks.txt $(FRAMEWORK_PACKAGES)
 
-# MATRIX_IMPLS: e.g. `make matrix MATRIX_IMPLS="--impl jax --impl onnxruntime"`; default every installed built-in.
+# MATRIX_IMPLS: e.g. `make matrix MATRIX_IMPLS="--impl jax --impl onnxruntime"`; default: every built-in
+# (one that is not installed is a column saying how to install it).
 MATRIX_IMPLS ?=
 matrix: $(PY)  ## the case library through every installed framework: build/matrix/ (index.html, matrix.json, junit.xml)
 	$(VENV)/bin/conformance matrix $(CASES) $(MATRIX_IMPLS) --json build/matrix/matrix.json \
