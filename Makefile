@@ -11,7 +11,7 @@ EXAMPLES ?= 10000
 WORKERS  ?= 2
 IMPL     ?=
 
-.PHONY: setup test run validate report bound-ratios kill-matrix bench coverage fuzz wheel clean
+.PHONY: setup test run validate report bound-ratios kill-matrix bench coverage fuzz wheel frameworks matrix matrix-xfail clean
 
 setup:  ## create .venv and install the project with its pinned dependencies
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,23 @@ fuzz: $(PY)  ## a longer fuzz campaign; findings land in fuzz-findings/ as case 
 
 wheel: $(PY)  ## the installable package, case library inside, for other repos' CI: dist/*.whl (docs/gate.md)
 	$(PY) -m pip wheel --quiet --disable-pip-version-check --no-deps --no-build-isolation -w dist .
+
+# The optional frameworks of the conformance matrix (docs/frameworks.md), pinned exactly by
+# constraints-frameworks.txt (which also repeats torch==2.13.0 and numpy's pin, so pip never moves them).
+# Idempotent: a second run finds every pin satisfied and installs nothing.
+FRAMEWORK_PACKAGES ?= jax jaxlib onnx onnxruntime onnxscript tensorflow-cpu keras openvino tinygrad
+frameworks: $(PY)  ## install the matrix's frameworks into .venv (~0.5 GB of wheels, ~1 min; not part of `make setup`)
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints-frameworks.txt $(FRAMEWORK_PACKAGES)
+
+# MATRIX_IMPLS: e.g. `make matrix MATRIX_IMPLS="--impl jax --impl onnxruntime"`; default: every built-in
+# (one that is not installed is a column saying how to install it).
+MATRIX_IMPLS ?=
+matrix: $(PY)  ## the case library through every installed framework: build/matrix/ (index.html, matrix.json, junit.xml)
+	$(VENV)/bin/conformance matrix $(CASES) $(MATRIX_IMPLS) --json build/matrix/matrix.json \
+		--html build/matrix --junit build/matrix/junit.xml
+
+matrix-xfail: $(PY)  ## after a deliberate change: pin each column's current failures in xfail/<impl>.yaml (review the diff)
+	$(VENV)/bin/conformance matrix $(CASES) $(MATRIX_IMPLS) -q --update-xfail
 
 clean:
 	rm -rf .pytest_cache .benchmarks .hypothesis build dist *.egg-info

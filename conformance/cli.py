@@ -7,7 +7,7 @@ import sys
 from typing import Sequence
 
 # Subcommand modules; each defines `register(subparsers)`, which adds its parser and sets `handler`.
-COMMAND_MODULES = ("run", "validate", "cases", "schema", "explain", "probe", "bench", "coverage", "fuzz")
+COMMAND_MODULES = ("run", "validate", "cases", "schema", "explain", "probe", "bench", "coverage", "fuzz", "matrix")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,257 @@
+"""``conformance matrix``: the case library through several implementations, one column each
+(default: every built-in framework; an uninstalled one is a column saying how to install it)."""
+from __future__ import annotations
+
+import argparse
+import html
+import json
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+from ..matrix import (Cell, Column, Matrix, default_implementations, exit_status, run_matrix, safe_file_name,
+                      write_xfail_file, xfail_entries)
+from ..outcomes import ERROR, FAILED, PASSED, SKIPPED, XFAILED, XPASSED
+from . import add_paths_argument, ensure_parent, guarded, select_cases
+
+ABBREVIATIONS = {PASSED: "ok", "wrong_values": "values", "wrong_shape": "shape", "wrong_dtype": "dtype",
+                 "crashed": "CRASH", "accepted_invalid": "accepts", "refused_valid": "refuses",
+                 "unsupported": "unsup", SKIPPED: "skip", ERROR: "error", XPASSED: "XPASS", FAILED: "failed"}
+DEFAULT_XFAIL_DIR = "xfail"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "matrix", help="run cases through several implementations (frameworks) side by side",
+        description="Every case through each --impl (default: every built-in framework), each in its own worker "
+                    "process. Exit 0 only if every installed column matches its xfail file "
+                    "(no unlisted failure, no xpass).")
+    add_paths_argument(parser)
+    parser.add_argument("--impl", action="append", metavar="NAME", dest="impls",
+                        help="a built-in name (jax, onnxruntime, ...) or any --impl spec; repeatable "
+                             "(default: every built-in)")
+    parser.add_argument("-k", dest="keyword", metavar="SUBSTRING", help="only cases whose name contains SUBSTRING")
+    parser.add_argument("--json", metavar="FILE", help="write the matrix as JSON")
+    parser.add_argument("--html", metavar="DIR", help="write DIR/index.html (and a report per implementation)")
+    parser.add_argument("--junit", metavar="FILE", help="write JUnit XML, one testsuite per implementation")
+    parser.add_argument("--xfail-dir", metavar="DIR", default=None,
+                        help=f"read DIR/<impl>.yaml as each column's xfail file (default: {DEFAULT_XFAIL_DIR}/ "
+                             "when it exists)")
+    parser.add_argument("--update-xfail", action="store_true",
+                        help="rewrite each installed column's xfail file (in --xfail-dir) to list exactly its "
+                             "current failures, keeping the reasons and links of entries still failing")
+    parser.add_argument("--timeout", type=float, default=300.0, metavar="S",
+                        help="seconds one call may take before the worker counts as hung (default 300)")
+    parser.add_argument("--extra-checks", action="store_true",
+                        help="also run the extra checks (torch variants, metamorphic relations, wiring probe) "
+                             "through every implementation: slow for exporters and compilers")
+    parser.add_argument("--device", default="cpu", help="where torch, the oracle, runs (default: cpu)")
+    parser.add_argument("--show-expected", action="store_true",
+                        help="also print the expected failures (listed in the xfail files) case by case")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    parser.set_defaults(handler=guarded(matrix_command))
+
+
+def matrix_command(args: argparse.Namespace) -> int:
+    items = select_cases(args.paths, args.keyword)
+    names = args.impls or default_implementations()
+    xfail_dir = Path(args.xfail_dir) if args.xfail_dir else (Path(DEFAULT_XFAIL_DIR) if Path(DEFAULT_XFAIL_DIR).is_dir()
+                                                              else None)
+    suites: list[ET.Element] = []
+
+    def on_cell(name: str, case: str, cell: Cell) -> None:
+        if not args.quiet:  # one mark per case, so a long column shows progress: . passed, x otherwise
+            print("." if cell.status in (PASSED, SKIPPED, XFAILED) else "x", end="", flush=True)
+
+    def on_column(column: Column, results: list[Any]) -> None:
+        if not args.quiet:
+            print(f"\n{column.name}: {len(results)} cases in {column.seconds:.1f} s"
+                  + (f", {column.restarts} worker restarts" if column.restarts else ""), flush=True)
+        if args.junit:
+            from ..junit import junit_tree
+
+            suites.extend(junit_tree(results, suite_name=column.name,
+                                     properties={"version": column.version, "note": column.note}).getroot())
+        if args.html:
+            from ..html_report import write_html_report
+
+            write_html_report(results, Path(args.html) / safe_file_name(column.name),
+                              title=f"{column.name}: groups conformance", pictures=False)
+
+    if not args.quiet:
+        print(f"matrix: {len(items)} cases x {len(names)} implementations", flush=True)
+    matrix = run_matrix(items, names, device=args.device, timeout=args.timeout, xfail_dir=xfail_dir,
+                        extra_checks=args.extra_checks,
+                        on_cell=on_cell, on_column=on_column)
+    print(format_table(matrix))
+    print(format_verdicts(matrix, show_expected=args.show_expected))
+    if args.json:
+        ensure_parent(args.json).write_text(json.dumps(matrix.to_json(), indent=1))
+    if args.junit:
+        root = ET.Element("testsuites")
+        root.extend(suites)
+        tree = ET.ElementTree(root)
+        ET.indent(tree)
+        tree.write(ensure_parent(args.junit), encoding="utf-8", xml_declaration=True)
+    if args.html:
+        print(f"HTML matrix: {write_html(matrix, Path(args.html))}")
+    if args.update_xfail:
+        update_xfail_files(matrix, xfail_dir or Path(DEFAULT_XFAIL_DIR))
+        return 0
+    changes = matrix.changes()
+    if changes:
+        print(f"{len(changes)} cells differ from the xfail files" + (f" in {xfail_dir}/" if xfail_dir else "")
+              + " (a new failure or an xpass):", file=sys.stderr)
+        for line in changes:
+            print(f"  {line}", file=sys.stderr)
+    return exit_status(matrix)
+
+
+def update_xfail_files(matrix: Matrix, directory: Path) -> None:
+    from ..xfail import load_xfail_files
+
+    for column in matrix.columns:
+        if not column.installed:
+            continue
+        path = directory / f"{safe_file_name(column.name)}.yaml"
+        keep = {}
+        if path.is_file():
+            keep = {entry.case: {"case": entry.case, "reason": entry.reason, "link": entry.link}
+                    for entry in load_xfail_files([path]).entries}
+        entries = xfail_entries(matrix, column.name, keep)
+        write_xfail_file(path, column.name, entries)
+        print(f"{path}: {len(entries)} expected failures")
+
+
+# -- text -----------------------------------------------------------------------------------------
+def cell_counts_text(counts: dict[str, int]) -> str:
+    """'12 ok 2 values 1 xf' from {outcome: count}.
+
+    >>> cell_counts_text({"passed": 12, "wrong_values": 2, "xfail:crashed": 1})
+    '12 ok 2 values 1 xf'
+    """
+    parts = []
+    for outcome, count in sorted(counts.items(), key=lambda item: (item[0] != PASSED, item[0].startswith("xfail"),
+                                                                    item[0])):
+        parts.append(f"{count} {'xf' if outcome.startswith('xfail') else ABBREVIATIONS.get(outcome, outcome)}")
+    merged: dict[str, int] = {}
+    for part in parts:  # several xfail kinds add up to one 'xf' count
+        count, label = part.split(" ", 1)
+        merged[label] = merged.get(label, 0) + int(count)
+    return " ".join(f"{count} {label}" for label, count in merged.items()) or "-"
+
+
+def format_table(matrix: Matrix) -> str:
+    table = matrix.table()
+    names = [column.name for column in matrix.columns]
+    header = ["cases"] + names
+    rows = [header]
+    for group, by_impl in table.items():
+        rows.append([group] + [cell_counts_text(by_impl[name]) if column.installed else "not run"
+                               for name, column in zip(names, matrix.columns)])
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = ["  ".join(value.ljust(width) for value, width in zip(row, widths)) for row in rows]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    lines.append("")
+    lines.append("ok=passed values/shape/dtype=wrong_* CRASH=crashed accepts=accepted_invalid refuses=refused_valid "
+                 "unsup=unsupported xf=expected failure (xfail file) XPASS=listed but passed")
+    for column in matrix.columns:
+        install = f"; install: {column.install_command}" if column.install_command else ""
+        state = (column.version or "-") if column.installed else f"NOT RUN ({column.note}){install}"
+        lines.append(f"  {column.name}: {state}" + (f" [{column.note}]" if column.installed and column.note else ""))
+        if column.unused_xfail:
+            lines.append(f"    {len(column.unused_xfail)} entries of {column.xfail_file} matched no case of this run "
+                         f"(first: {column.unused_xfail[0]})")
+    return "\n".join(lines)
+
+
+def format_verdicts(matrix: Matrix, *, show_expected: bool = False) -> str:
+    """Every cell that is not a pass (an uninstalled column's cells left out), case by case; the
+    expected failures (listed in an xfail file) only counted unless ``show_expected`` — the JSON
+    and HTML outputs have every cell."""
+    installed = {column.name for column in matrix.columns if column.installed}
+    lines = ["", "per-case verdicts (not passed):"]
+    expected = 0
+    for row in matrix.rows:
+        for name, cell in row.results.items():
+            if name not in installed or cell.status in (PASSED, SKIPPED):
+                continue
+            if cell.status == XFAILED and not show_expected:
+                expected += 1
+                continue
+            first = cell.message.splitlines()[0] if cell.message else ""
+            lines.append(f"  {row.name} | {name}: {cell.status}{f' [{cell.kind}]' if cell.kind else ''} {first[:160]}")
+    if expected:
+        lines.append(f"  ... and {expected} expected failures, as listed in the xfail files (--show-expected, "
+                     "--json or --html show them)")
+    return "\n".join(lines)
+
+
+# -- HTML -----------------------------------------------------------------------------------------
+_STYLE = """body{font-family:system-ui,sans-serif;margin:1.5em;max-width:100em}table{border-collapse:collapse}
+td,th{border:1px solid #ccc;padding:.25em .5em;font-size:.9em;vertical-align:top}th{background:#f3f3f3}
+.passed{background:#e6f4e6}.failed,.error,.xpassed{background:#fbe3e3}.xfailed{background:#fff4d6}
+.skipped,.missing{background:#eee;color:#666}a{color:inherit}code{font-size:.95em}"""
+
+
+def _e(text: object) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def write_html(matrix: Matrix, directory: Path) -> Path:
+    """DIR/index.html: the table, then every case's verdicts; each cell links to that case's
+    section (its explanation, checks and message) in the implementation's own report."""
+    from ..html_report import slug
+
+    directory.mkdir(parents=True, exist_ok=True)
+    installed = {column.name: column.installed for column in matrix.columns}
+    parts = ["<!doctype html><html><head><meta charset='utf-8'><meta name='viewport' "
+             "content='width=device-width, initial-scale=1'><title>conformance matrix</title>"
+             f"<style>{_STYLE}</style></head><body><h1>Conformance matrix</h1>"]
+    parts.append("<h2>Implementations</h2><table><tr><th>name</th><th>version</th><th>installed</th><th>note</th></tr>")
+    for column in matrix.columns:
+        note = column.note if column.installed else f"{column.note}. Install: <code>{_e(column.install_command)}</code>"
+        parts.append(f"<tr><td>{_e(column.name)}</td><td>{_e(column.version)}</td><td>{'yes' if column.installed else 'no'}"
+                     f"</td><td>{note if not column.installed else _e(note)}</td></tr>")
+    parts.append("</table><h2>Counts</h2><table><tr><th>cases</th>"
+                 + "".join(f"<th>{_e(c.name)}</th>" for c in matrix.columns) + "</tr>")
+    for group, by_impl in matrix.table().items():
+        parts.append(f"<tr><th>{_e(group)}</th>" + "".join(
+            f"<td>{_e(cell_counts_text(by_impl[c.name]))}</td>" if c.installed else "<td class='missing'>not installed</td>"
+            for c in matrix.columns) + "</tr>")
+    parts.append("</table><h2>Cases</h2><table><tr><th>case</th>"
+                 + "".join(f"<th>{_e(c.name)}</th>" for c in matrix.columns) + "</tr>")
+    case_slugs = _unique(slug(row.name) for row in matrix.rows)
+    for row, case_slug in zip(matrix.rows, case_slugs):
+        cells = []
+        for column in matrix.columns:
+            cell: Cell | None = row.results.get(column.name)
+            if cell is None or not installed[column.name]:
+                cells.append("<td class='missing'>not installed</td>" if not installed[column.name] else "<td></td>")
+                continue
+            label = cell.status + (f" [{cell.kind}]" if cell.kind else "")
+            link = f"{safe_file_name(column.name)}/index.html#case-{case_slug}"
+            cells.append(f"<td class='{_e(cell.status)}' title='{_e(cell.message)}'><a href='{_e(link)}'>{_e(label)}</a></td>")
+        parts.append(f"<tr><th id='row-{_e(case_slug)}'>{_e(row.name)}</th>{''.join(cells)}</tr>")
+    parts.append("</table><h2>Settings</h2><table>" + "".join(
+        f"<tr><th>{_e(key)}</th><td>{_e(value)}</td></tr>" for key, value in matrix.settings.items()) + "</table>")
+    changes = matrix.changes()
+    parts.append(f"<h2>Changes against the xfail files</h2><p>{len(changes)} cells</p><ul>"
+                 + "".join(f"<li>{_e(line)}</li>" for line in changes) + "</ul></body></html>")
+    path = directory / "index.html"
+    path.write_text("\n".join(parts), encoding="utf-8")
+    return path
+
+
+def _unique(slugs: Any) -> list[str]:
+    seen: dict[str, int] = {}
+    result = []
+    for base in slugs:
+        count = seen.get(base, 0)
+        seen[base] = count + 1
+        result.append(base if count == 0 else f"{base}-{count + 1}")
+    return result
+
+
+__all__ = ["register", "matrix_command", "format_table", "format_verdicts", "write_html", "XFAILED"]

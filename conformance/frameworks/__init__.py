@@ -1,0 +1,125 @@
+"""Built-in implementations: other frameworks' grouped convolutions, each behind the plug-in interface.
+
+A built-in name (``--impl jax``) is loaded exactly like ``--impl MODULE``: ``BUILTINS`` maps the
+name to an adapter module defining ``conv2d`` with ``torch.nn.functional.conv2d``'s signature and
+``version() -> str``. Each adapter calls its framework's own grouped convolution and padding ops
+and never computes anything itself, so a framework's bug cannot be masked; what the framework
+cannot express raises :class:`conformance.outcomes.Unsupported`. The layout conversions (kernel
+layouts, pad orders) are documented once, in docs/frameworks.md, and in each adapter's docstring.
+
+Importing this package imports no framework: whether one is installed is found with
+``importlib.util.find_spec``, which does not run the package.
+
+>>> sorted(BUILTINS)[:3]
+['jax', 'keras', 'onnx-reference']
+>>> BUILTINS["jax"]
+'conformance.frameworks.jax_lax'
+>>> status("no-such-framework")
+Traceback (most recent call last):
+...
+KeyError: "no built-in implementation 'no-such-framework'; built-ins: jax, keras, onnx-reference, onnxruntime, openvino, openvino-auto, tensorflow, tensorflow-depthwise, tinygrad, torch-compile, torch-onnx, torch-onnx-legacy"
+"""
+from __future__ import annotations
+
+import importlib.util
+import shutil
+from dataclasses import dataclass
+
+CONSTRAINTS_FILE = "constraints-frameworks.txt"
+
+
+@dataclass(frozen=True)
+class Builtin:
+    """One built-in: its adapter module, the importable packages it needs, the pip requirements
+    that install them, and what else it needs on the machine."""
+
+    name: str
+    module: str
+    imports: tuple[str, ...]        # top-level packages the adapter imports
+    requirements: tuple[str, ...]   # what `pip install -c constraints-frameworks.txt ...` installs
+    summary: str                    # the framework op it calls, and its settings
+    compiler: tuple[str, ...] = ()  # a C/C++ compiler it needs at run time (any one of these)
+
+
+_ALL = (
+    Builtin("jax", "conformance.frameworks.jax_lax", ("jax", "jaxlib"), ("jax", "jaxlib"),
+            "jax.lax.conv_general_dilated(feature_group_count=groups), CPU, precision=HIGHEST"),
+    Builtin("onnxruntime", "conformance.frameworks.onnxruntime_node", ("onnx", "onnxruntime"), ("onnx", "onnxruntime"),
+            "a one-node ONNX Conv(group=groups) (+ Pad for padding modes), CPU execution provider"),
+    Builtin("onnx-reference", "conformance.frameworks.onnx_reference", ("onnx",), ("onnx",),
+            "the same one-node ONNX model through onnx.reference.ReferenceEvaluator"),
+    Builtin("torch-onnx", "conformance.frameworks.torch_onnx", ("onnx", "onnxruntime", "onnxscript"),
+            ("onnx", "onnxruntime", "onnxscript"),
+            "torch.onnx.export(nn.Conv2d, dynamo=True), run in ONNX Runtime (CPU)"),
+    Builtin("torch-onnx-legacy", "conformance.frameworks.torch_onnx_legacy", ("onnx", "onnxruntime"),
+            ("onnx", "onnxruntime"),
+            "torch.onnx.export(nn.Conv2d, dynamo=False) (the TorchScript exporter), run in ONNX Runtime (CPU)"),
+    Builtin("tensorflow", "conformance.frameworks.tensorflow_nn", ("tensorflow",), ("tensorflow-cpu",),
+            "tf.nn.conv2d, NHWC, groups inferred from the filter's input depth"),
+    Builtin("tensorflow-depthwise", "conformance.frameworks.tensorflow_depthwise", ("tensorflow",), ("tensorflow-cpu",),
+            "tf.nn.depthwise_conv2d, NHWC, depthwise and depth-multiplier layers only"),
+    Builtin("keras", "conformance.frameworks.keras_layers", ("keras", "tensorflow"), ("keras", "tensorflow-cpu"),
+            "keras.layers.Conv2D(groups=groups), TensorFlow backend, channels_last"),
+    Builtin("openvino", "conformance.frameworks.openvino_f32", ("openvino",), ("openvino",),
+            "ov GroupConvolution, CPU plugin, INFERENCE_PRECISION_HINT=f32"),
+    Builtin("openvino-auto", "conformance.frameworks.openvino_auto", ("openvino",), ("openvino",),
+            "ov GroupConvolution, CPU plugin, its default inference precision"),
+    Builtin("tinygrad", "conformance.frameworks.tinygrad_tensor", ("tinygrad",), ("tinygrad",),
+            "tinygrad Tensor.conv2d(groups=groups), DEV=CPU", compiler=("clang",)),
+    Builtin("torch-compile", "conformance.frameworks.torch_compile", ("torch",), (),
+            "torch.compile(nn.Conv2d) with inductor on CPU", compiler=("g++", "c++", "clang++")),
+)
+
+BUILTINS: dict[str, str] = {builtin.name: builtin.module for builtin in sorted(_ALL, key=lambda b: b.name)}
+"""Built-in name -> adapter module (the plug-in loader imports it lazily and treats it like ``--impl MODULE``)."""
+
+_BY_NAME = {builtin.name: builtin for builtin in _ALL}
+
+
+@dataclass(frozen=True)
+class Availability:
+    """Whether a built-in can run here; if not, why and how to install it."""
+
+    name: str
+    installed: bool
+    reason: str = ""           # empty when installed
+    install_command: str = ""  # empty when installed, or when pip cannot help (a system compiler)
+
+
+def builtin(name: str) -> Builtin:
+    """The description of built-in ``name`` (KeyError naming the built-ins if there is none)."""
+    try:
+        return _BY_NAME[name]
+    except KeyError:
+        raise KeyError(f"no built-in implementation {name!r}; built-ins: {', '.join(BUILTINS)}") from None
+
+
+def install_command(name: str) -> str:
+    """The command that installs what built-in ``name`` needs, pinned by constraints-frameworks.txt.
+
+    >>> install_command("jax")
+    '.venv/bin/pip install -c constraints-frameworks.txt jax jaxlib   (or: make frameworks)'
+    """
+    requirements = builtin(name).requirements
+    if not requirements:
+        return ""
+    return f".venv/bin/pip install -c {CONSTRAINTS_FILE} {' '.join(requirements)}   (or: make frameworks)"
+
+
+def status(name: str) -> Availability:
+    """Whether built-in ``name`` is installed (its packages importable, its compiler present),
+    found without importing any framework."""
+    description = builtin(name)
+    missing = [package for package in description.imports if importlib.util.find_spec(package) is None]
+    if missing:
+        return Availability(name, False, f"not installed: no module {', '.join(missing)}", install_command(name))
+    if description.compiler and not any(shutil.which(program) for program in description.compiler):
+        wanted = " or ".join(description.compiler)
+        return Availability(name, False, f"needs a C/C++ compiler at run time ({wanted}), none on PATH",
+                            f"apt-get install {'clang' if 'clang' in description.compiler else 'g++'}")
+    return Availability(name, True)
+
+
+def installed_builtins() -> list[str]:
+    """The names of the built-ins that can run here, in BUILTINS order."""
+    return [name for name in BUILTINS if status(name).installed]

@@ -1,0 +1,89 @@
+"""What every adapter does the same way: read torch's conv2d arguments into the explicit numbers a
+framework op takes. Only arithmetic on the layer's configuration happens here (pad amounts, pairs);
+never on the tensors: padding and convolving are each framework's own ops.
+
+torch's conventions, which every adapter translates from:
+
+* input NCHW ``(N, C_in, H, W)`` (or unbatched ``(C_in, H, W)``), weight OIHW
+  ``(C_out, C_in/groups, kH, kW)``, output NCHW;
+* ``padding``: an int, a pair ``(pH, pW)`` (each side of that dimension gets it), or "valid" / "same";
+  "same" splits the total ``dilation * (k - 1)`` as ``total // 2`` before and the rest after;
+* ``padding_mode`` "zeros" pads inside the convolution; "reflect", "replicate" and "circular" pad
+  the input first (``F.pad``) by the same amounts, then convolve with no padding.
+
+>>> explicit_padding("same", (3, 4), (2, 1))
+((2, 2), (1, 2))
+>>> explicit_padding((1, 0), (3, 3), 1)
+((1, 1), (0, 0))
+>>> pair(2), pair((1, 3))
+((2, 2), (1, 3))
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from ..outcomes import Unsupported
+
+Pads = tuple[tuple[int, int], ...]  # ((before, after) per spatial dimension): 2-D ((top, bottom), (left, right))
+TORCH_PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+
+
+def pair(value: int | Sequence[int]) -> tuple[int, int]:
+    """torch's int-or-pair argument as a pair (an int applies to both H and W)."""
+    return ntuple(value, 2)  # type: ignore[return-value]
+
+
+def ntuple(value: int | Sequence[int], dims: int) -> tuple[int, ...]:
+    """torch's int-or-tuple argument as one value per spatial dimension.
+
+    >>> ntuple(2, 3), ntuple((1, 2, 3), 3), ntuple((4,), 1)
+    ((2, 2, 2), (1, 2, 3), (4,))
+    """
+    if isinstance(value, int):
+        return (value,) * dims
+    values = tuple(int(v) for v in value)
+    if len(values) == 1:
+        return values * dims
+    if len(values) != dims:
+        raise Unsupported(f"a {dims}-D convolution takes one or {dims} values per argument, got {tuple(value)}")
+    return values
+
+
+def explicit_padding(padding: Any, kernel_hw: Sequence[int], dilation: int | Sequence[int]) -> Pads:
+    """``padding`` as ``(before, after)`` per spatial dimension — for 2-D ``((top, bottom), (left,
+    right))`` — by torch's rule (see the module docstring); as many dimensions as the kernel has.
+    A string torch does not define has nothing to translate to: Unsupported."""
+    dims = len(kernel_hw)
+    if isinstance(padding, str):
+        if padding == "valid":
+            return ((0, 0),) * dims
+        if padding == "same":
+            totals = [d * (k - 1) for d, k in zip(ntuple(dilation, dims), kernel_hw)]
+            return tuple((total // 2, total - total // 2) for total in totals)
+        raise Unsupported(f"padding={padding!r} is no padding torch defines; there is nothing to translate it to")
+    return tuple((p, p) for p in ntuple(padding, dims))
+
+
+def check_padding_mode(padding_mode: str, framework_modes: dict[str, str], framework: str) -> str:
+    """The framework's name for torch's ``padding_mode`` (e.g. replicate -> "edge"); Unsupported
+    when the framework has no such pad."""
+    if padding_mode not in framework_modes:
+        known = ", ".join(sorted(framework_modes)) or "none"
+        raise Unsupported(f"{framework} has no padding mode equivalent to torch's {padding_mode!r} (it has: {known})")
+    return framework_modes[padding_mode]
+
+
+def require_batched(input: Any, op: str, spatial_dims: int = 2) -> None:
+    """Framework conv ops take a batch dimension; torch also takes an unbatched (C, *spatial) input,
+    which they cannot express (an adapter adding the batch itself would hide what the op does)."""
+    if len(input.shape) == spatial_dims + 1:
+        batched = "(N, C, H, W)" if spatial_dims == 2 else f"(N, C, {spatial_dims} spatial)"
+        raise Unsupported(f"{op} takes a batched {batched} input; torch's unbatched form without N has no "
+                          "equivalent")
+
+
+def kernel_hw(weight: Any, spatial_dims: int = 2) -> tuple[int, ...]:
+    """The kernel's spatial size, (kH, kW) of an OIHW weight: its last ``spatial_dims`` dimensions
+    (whatever the weight's rank, for the op to judge)."""
+    shape = tuple(int(v) for v in weight.shape)
+    return shape[-spatial_dims:] if len(shape) >= spatial_dims else (1,) * spatial_dims

@@ -1,0 +1,81 @@
+"""A one-node ONNX ``Conv`` built by hand (the adapters ``onnxruntime`` and ``onnx-reference``).
+
+ONNX takes torch's layouts as they are: X NCHW, W ``(C_out, C_in/group, kH, kW)``, attribute
+``group``. Its ``pads`` lists all begins then all ends: ``[top, left, bottom, right]`` (torch's
+``F.pad`` lists the last dimension first: ``(left, right, top, bottom)`` — the classic mix-up).
+Explicit pads are used for "same" too, not ``auto_pad``, which differs from torch where dilation
+makes the total padding odd. Padding modes are a ``Pad`` node in front (reflect -> "reflect",
+replicate -> "edge", circular -> "wrap", which needs opset 19). X, W and B are graph inputs, so the
+runtime sees the case's values, not folded constants.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .layer import check_padding_mode, explicit_padding, kernel_hw, ntuple
+
+OPSET = 22  # the first opset whose Conv allows bfloat16 (and Pad "wrap" needs 19)
+IR_VERSION = 10
+ONNX_PAD_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+
+
+def conv_model(input: Any, weight: Any, bias: Any, stride: Any, padding: Any, dilation: Any, groups: int,
+               padding_mode: str, dims: int = 2) -> tuple[Any, dict[str, np.ndarray]]:
+    """(the ModelProto, its feeds) for torch's conv{dims}d arguments (ONNX's Conv is N-d: pads list
+    every dimension's begin, then every end)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    mode = check_padding_mode(padding_mode, ONNX_PAD_MODES, "ONNX Pad")
+    pads_per_dim = explicit_padding(padding, kernel_hw(weight, dims), dilation)
+    begins, ends = [b for b, _ in pads_per_dim], [e for _, e in pads_per_dim]
+    element_type = helper.np_dtype_to_tensor_dtype(np.asarray(input).dtype)
+    feeds = {"X": np.asarray(input), "W": np.asarray(weight)}
+    inputs = [helper.make_tensor_value_info("X", element_type, list(np.shape(input))),
+              helper.make_tensor_value_info("W", element_type, list(np.shape(weight)))]
+    nodes, initializers, conv_input, conv_pads = [], [], "X", begins + ends  # 2-D: [top, left, bottom, right]
+    if padding_mode != "zeros":
+        pads = np.array([0, 0, *begins, 0, 0, *ends], dtype=np.int64)  # all begins, then all ends
+        initializers.append(numpy_helper.from_array(pads, "pads"))
+        nodes.append(helper.make_node("Pad", ["X", "pads"], ["X_padded"], mode=mode))
+        conv_input, conv_pads = "X_padded", [0] * (2 * dims)
+    conv_inputs = [conv_input, "W"]
+    if bias is not None:
+        feeds["B"] = np.asarray(bias)
+        inputs.append(helper.make_tensor_value_info("B", element_type, list(np.shape(bias))))
+        conv_inputs.append("B")
+    nodes.append(helper.make_node("Conv", conv_inputs, ["Y"], group=int(groups), strides=list(ntuple(stride, dims)),
+                                  dilations=list(ntuple(dilation, dims)), pads=conv_pads))
+    graph = helper.make_graph(nodes, "grouped_conv", inputs, [helper.make_tensor_value_info("Y", element_type, None)],
+                              initializer=initializers)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+    model.ir_version = IR_VERSION  # what opset 22 needs; onnx 1.23 would write 14, newer than ONNX Runtime 1.30 reads
+    return model, feeds
+
+
+def conv_transpose_model(input: Any, weight: Any, bias: Any, stride: Any, padding: Any, output_padding: Any,
+                         groups: int, dilation: Any, dims: int) -> tuple[Any, dict[str, np.ndarray]]:
+    """(the ModelProto, its feeds) for torch's conv_transpose{dims}d arguments: a one-node
+    ``ConvTranspose(group=groups)``. ONNX takes torch's transposed weight layout as is
+    (C_in, C_out/groups, *kernel); its ``pads`` crop the output as torch's ``padding`` does (all
+    begins, then all ends) and ``output_padding`` adds to the end, as in torch."""
+    from onnx import helper
+
+    element_type = helper.np_dtype_to_tensor_dtype(np.asarray(input).dtype)
+    feeds = {"X": np.asarray(input), "W": np.asarray(weight)}
+    inputs = [helper.make_tensor_value_info("X", element_type, list(np.shape(input))),
+              helper.make_tensor_value_info("W", element_type, list(np.shape(weight)))]
+    if bias is not None:
+        feeds["B"] = np.asarray(bias)
+        inputs.append(helper.make_tensor_value_info("B", element_type, list(np.shape(bias))))
+    crop = list(ntuple(padding, dims))
+    node = helper.make_node("ConvTranspose", list(feeds), ["Y"], group=int(groups), strides=list(ntuple(stride, dims)),
+                            dilations=list(ntuple(dilation, dims)), pads=crop + crop,
+                            output_padding=list(ntuple(output_padding, dims)))
+    graph = helper.make_graph([node], "grouped_conv_transpose", inputs,
+                              [helper.make_tensor_value_info("Y", element_type, None)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+    model.ir_version = IR_VERSION
+    return model, feeds

@@ -1,0 +1,172 @@
+"""The conformance matrix (conformance/matrix.py, conformance/commands/matrix.py) with fake
+plug-ins: counts per folder and tag, per-case verdicts, xfail files, uninstalled and unloadable
+columns, a crashing plug-in in a worker process, and the JSON/HTML/JUnit outputs."""
+from __future__ import annotations
+
+import json
+import textwrap
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from conformance.cli import main
+from conformance.frameworks import Availability
+from conformance.implementations import load_implementation
+from conformance.loader import load_cases
+from conformance.matrix import Matrix, run_matrix, safe_file_name
+
+ROOT = Path(__file__).resolve().parents[1]
+
+PLUGINS = textwrap.dedent('''
+    import os
+    import numpy as np
+    from reference_impl import conv2d as _reference
+
+    def correct(input, weight, bias=None, **kw):
+        return _reference(input, weight, bias, **kw)
+
+    def interleaved(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, **kw):
+        # the classic bug: group g reads every groups-th channel instead of a contiguous block
+        if groups > 1 and input.ndim == 4:
+            order = np.concatenate([np.arange(g, input.shape[1], groups) for g in range(groups)])
+            input = input[:, order]
+        return _reference(input, weight, bias, stride=stride, padding=padding, dilation=dilation, groups=groups, **kw)
+
+    def zeros_only(input, weight, bias=None, padding_mode="zeros", **kw):
+        if padding_mode != "zeros":
+            raise NotImplementedError(f"no {padding_mode} padding")
+        return _reference(input, weight, bias, **kw)
+
+    def aborts_on_groups3(input, weight, bias=None, groups=1, **kw):
+        if groups == 3:
+            os.abort()
+        return _reference(input, weight, bias, groups=groups, **kw)
+''')
+
+
+@pytest.fixture(scope="module")
+def plugins(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("matrix") / "matrix_plugins.py"
+    path.write_text(PLUGINS)
+    return path
+
+
+@pytest.fixture(scope="module")
+def cases() -> list:
+    return load_cases([str(ROOT / "cases" / "seed"), str(ROOT / "cases" / "semantics" / "padding_modes.yaml")])
+
+
+def in_process(spec: str, timeout: float = 0) -> object:
+    return load_implementation(spec)
+
+
+def test_counts_per_folder_and_tag_and_verdicts_per_case(plugins: Path, cases: list) -> None:
+    correct, interleaved = f"{plugins}:correct", f"{plugins}:interleaved"
+    matrix = run_matrix(cases, [correct, interleaved], loader=in_process)
+    table = matrix.table()
+    assert table["seed"][correct] == {"passed": 3}
+    assert table["seed"][interleaved].get("wrong_values", 0) >= 2  # groups2/groups3 mix channels across groups
+    for row in matrix.rows:
+        assert row.results[correct].status == "passed", (row.name, row.results[correct].message)
+    wrong = [row.name for row in matrix.rows if row.results[interleaved].kind == "wrong_values"]
+    assert "seed/groups3" in wrong
+    tags = [group for group in matrix.groups() if group.startswith("#")]
+    assert tags, "tags are rows of the table too"
+    assert set(matrix.changes()) == {f"{interleaved}: {name}: failed [wrong_values]" for name in wrong}
+
+
+def test_xfail_file_turns_listed_failures_into_xfailed_and_passes_into_xpassed(plugins: Path, cases: list,
+                                                                                tmp_path: Path) -> None:
+    spec = f"{plugins}:zeros_only"
+    unsupported = run_matrix(cases, [spec], loader=in_process)
+    failing = sorted(row.name for row in unsupported.rows if row.results[spec].kind == "unsupported")
+    assert failing and all(row.file.endswith("padding_modes.yaml") for row in unsupported.rows if row.name in failing)
+    xfail_dir = tmp_path / "xfail"
+    xfail_dir.mkdir()
+    listed = failing + ["seed/groups2"]  # one that passes: must come out xpassed
+    (xfail_dir / f"{safe_file_name(spec)}.yaml").write_text(
+        "".join(f"- case: {name}\n  reason: zeros padding only\n" for name in listed))
+    matrix = run_matrix(cases, [spec], loader=in_process, xfail_dir=xfail_dir)
+    statuses = {row.name: row.results[spec].status for row in matrix.rows}
+    assert all(statuses[name] == "xfailed" for name in failing)
+    assert statuses["seed/groups2"] == "xpassed"
+    assert matrix.changes() == [f"{spec}: seed/groups2: xpassed"]
+
+
+def test_an_uninstalled_builtin_is_a_column_with_its_install_command(cases: list, monkeypatch: pytest.MonkeyPatch
+                                                                     ) -> None:
+    import conformance.frameworks as frameworks
+
+    monkeypatch.setattr(frameworks, "status", lambda name: Availability(name, False, "not installed: no module jax",
+                                                                        frameworks.install_command(name)))
+    matrix = run_matrix(cases[:2], ["jax"], loader=in_process)
+    column = matrix.columns[0]
+    assert not column.installed and "pip install -c constraints-frameworks.txt jax jaxlib" in column.install_command
+    assert all(row.results["jax"].status == "skipped" for row in matrix.rows)
+    assert matrix.changes() == []  # a column that could not run is not a change
+    implementations = matrix.to_json()["implementations"]
+    assert implementations[0]["installed"] is False and "no module jax" in implementations[0]["note"]
+
+
+def test_an_implementation_that_cannot_load_is_a_column_saying_why(cases: list) -> None:
+    matrix = run_matrix(cases[:1], ["no_such_module_xyz:conv2d"], loader=in_process)
+    assert "could not load" in matrix.columns[0].note and "no_such_module_xyz" in matrix.columns[0].note
+    assert matrix.rows[0].results["no_such_module_xyz:conv2d"].status == "error"
+
+
+@pytest.mark.slow
+def test_command_isolates_a_crash_and_writes_json_html_junit(plugins: Path, tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    spec = f"{plugins}:aborts_on_groups3"
+    out = tmp_path / "out"
+    status = main(["matrix", str(ROOT / "cases" / "seed"), "--impl", spec, "--impl", f"{plugins}:correct", "-q",
+                   "--json", str(out / "m.json"), "--html", str(out / "html"), "--junit", str(out / "m.xml"),
+                   "--xfail-dir", str(tmp_path / "none")])
+    printed = capsys.readouterr()
+    assert status == 1  # the crash is an unlisted failure
+    data = json.loads((out / "m.json").read_text())
+    assert [i["name"] for i in data["implementations"]] == [spec, f"{plugins}:correct"]
+    cells = {case["name"]: case["results"] for case in data["cases"]}
+    assert cells["seed/groups3"][spec]["kind"] == "crashed"
+    assert "SIGABRT" in cells["seed/groups3"][spec]["message"]
+    assert cells["seed/groups2"][spec]["status"] == "passed"  # the run went on after the abort, in a new worker
+    assert data["implementations"][0]["worker_restarts"] == 1  # out18_groups2, after groups3's abort
+    assert all(results[f"{plugins}:correct"]["status"] == "passed" for results in cells.values())
+    assert set(data["cases"][0]["results"][spec]) == {"status", "kind", "message", "max_abs_error"}
+    assert data["settings"]["device"] == "cpu" and data["settings"]["oracle"].startswith("torch ")
+    page = (out / "html" / "index.html").read_text()
+    assert "#case-seed-groups3" in page and "crashed" in page
+    suites = ET.parse(out / "m.xml").getroot().findall("testsuite")
+    assert [suite.get("name") for suite in suites] == [spec, f"{plugins}:correct"]
+    assert "seed/groups3" in printed.out and "CRASH" in printed.out
+
+
+def test_matrix_json_shape_is_the_issues() -> None:
+    matrix = Matrix([], [], {"device": "cpu"})
+    assert set(matrix.to_json()) >= {"implementations", "cases", "settings"}
+
+
+def test_pinning_the_current_failures_makes_the_matrix_unchanged(plugins: Path, cases: list, tmp_path: Path) -> None:
+    from conformance.matrix import write_xfail_file, xfail_entries
+
+    spec = f"{plugins}:zeros_only"
+    before = run_matrix(cases, [spec], loader=in_process)
+    assert before.changes()
+    entries = xfail_entries(before, spec, keep={})
+    assert all(entry["reason"].startswith("unsupported: ") and "padding" in entry["reason"] for entry in entries)
+    write_xfail_file(tmp_path / f"{safe_file_name(spec)}.yaml", spec, entries)
+    after = run_matrix(cases, [spec], loader=in_process, xfail_dir=tmp_path)
+    assert after.changes() == []
+    assert {row.results[spec].status for row in after.rows} == {"passed", "xfailed"}
+    # hand-written reasons survive a rewrite while the case still fails
+    kept = xfail_entries(after, spec, keep={entries[0]["case"]: {"case": entries[0]["case"], "reason": "by hand"}})
+    assert kept[0]["reason"] == "by hand" and kept[1:] == entries[1:]
+
+
+def test_xfail_entries_matching_no_case_are_reported(plugins: Path, cases: list, tmp_path: Path) -> None:
+    spec = f"{plugins}:correct"
+    (tmp_path / f"{safe_file_name(spec)}.yaml").write_text("- case: seed/no_such_case\n  reason: a typo\n")
+    matrix = run_matrix(cases, [spec], loader=in_process, xfail_dir=tmp_path)
+    assert matrix.columns[0].unused_xfail == ["seed/no_such_case"]
+    assert matrix.changes() == []  # informational: a run of a subset leaves entries unused
