@@ -51,7 +51,7 @@ class IsolatedImplementation:
 
     def __init__(self, spec: str | None, *, timeout: float = DEFAULT_TIMEOUT, load_timeout: float = LOAD_TIMEOUT,
                  **options: Any) -> None:
-        self.spec, self.options = spec, options
+        self.spec, self.load_options = spec, options  # `options` (resolved) comes from the worker
         self.timeout, self.load_timeout = timeout, load_timeout
         self.restarts = 0  # workers started after the first (one per crash or hang)
         self._process: subprocess.Popen | None = None
@@ -140,7 +140,7 @@ class IsolatedImplementation:
         self._requests, self._answers = Connection(child_requests, readable=False), Connection(child_answers, writable=False)
         self._stderr.clear()
         threading.Thread(target=_drain, args=(self._process.stderr, self._stderr), daemon=True).start()
-        snapshot = self._call("load", self.spec, (), self.options, timeout=self.load_timeout)
+        snapshot = self._call("load", self.spec, (), self.load_options, timeout=self.load_timeout)
         self._attributes, self._callables = _unpickle_attributes(snapshot["attributes"]), set(snapshot["callables"])
 
     def _call(self, what: str, name: Any, args: tuple, kwargs: dict, timeout: float | None = None) -> Any:

@@ -20,25 +20,13 @@ def _g(value: float) -> str:
 
 
 def describe_index(case: Case | None, index: tuple[int, ...], tensor: str = "output") -> str:
-    """(0, 2, 0, 0) -> 'y[n=0, o=2, h=0, w=0]: output channel 2 is in group 1, which reads input channels 2-3'."""
-    if tensor != "output":
-        from .backward import describe_gradient_index
+    """(0, 2, 0, 0) -> 'y[n=0, o=2, h=0, w=0]: output channel 2 is in group 1 of 3, which reads input
+    channels 2-3'; the element's names and its group follow the case's op (conformance/indices.py)."""
+    from .indices import describe_gradient_index, describe_output_index
 
+    if tensor != "output":
         return describe_gradient_index(case, tensor, index)
-    names = ("n", "o", "h", "w") if len(index) == 4 else ("o", "h", "w") if len(index) == 3 else ()
-    if not names:
-        return f"element {index}"
-    text = "y[" + ", ".join(f"{n}={i}" for n, i in zip(names, index)) + "]"
-    if case is not None and case.conv.is_divisible:
-        o = index[names.index("o")]
-        out_per_group = case.conv.out_channels // case.conv.groups
-        in_per_group = case.conv.in_channels // case.conv.groups
-        g = o // out_per_group
-        first, last = g * in_per_group, (g + 1) * in_per_group - 1
-        text += (f": output channel {o} is in group {g} of {case.conv.groups}, which reads input channels "
-                 f"{first}-{last}" if last > first else f": output channel {o} is in group {g} of {case.conv.groups}, "
-                                                         f"which reads input channel {first}")
-    return text
+    return describe_output_index(case, index)
 
 
 def comparison_details(case: Case | None, comparison: Comparison, outputs: dict[str, np.ndarray],
@@ -68,7 +56,7 @@ def comparison_details(case: Case | None, comparison: Comparison, outputs: dict[
                      f"{_g(c.worst_allowed)} = atol {_g(c.atol)} + rtol {_g(c.rtol)} x |{_g(c.worst_expected)}|")
     for failure in c.failures[1:]:
         index, actual, expected, error = failure[:4]
-        lines.append(f"  also {describe_index(None, index, tensor)}: {c.actual_name} {actual:.9g}, "
+        lines.append(f"  also {describe_index(case, index, tensor).split(':')[0]}: {c.actual_name} {actual:.9g}, "
                      f"{c.expected_name} {expected:.9g}, abs error {_g(error)} = {_ratio(failure)} its allowance")
     if c.mismatched > len(c.failures):
         lines.append(f"  ... and {c.mismatched - len(c.failures)} more failing elements")

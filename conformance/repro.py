@@ -62,6 +62,17 @@ def spec_location(spec: Any, op: str) -> dict[str, Any]:
     return {"module": module, "file": None, "root": str(Path.cwd()), "attribute": attribute}
 
 
+def _backward_location(implementation: Implementation, case: Any, function: Any) -> dict[str, Any]:
+    """Where the script imports the backward from: the function itself when it lives in this process,
+    else (an implementation in a worker process hands back only a stand-in) from its recorded name."""
+    if hasattr(function, "__qualname__"):
+        return function_location(function)
+    name = implementation.backward_name_for(case) or ""
+    if ":" in name:  # MODULE:FUNCTION_backward or MODULE:FUNCTION.backward
+        return spec_location(name, case.conv.functional_name + "_backward")
+    return spec_location(implementation.spec, case.conv.functional_name + "_backward")
+
+
 def write_repro(result: CaseResult, implementation: Implementation, directory: Path,
                 rerun_options: Sequence[str] = ()) -> Repro | None:
     """Write the script and data of a failed ``result``; notes their paths and the rerun command
@@ -106,7 +117,7 @@ def write_repro(result: CaseResult, implementation: Implementation, directory: P
     settings = {
         "CASE": case.name, "LOCATION": case.location, "KIND": result.kind, "SUMMARY": result.message.split("; ")[0],
         "IMPLEMENTATION": implementation.name, "FORWARD": forward_location,
-        "BACKWARD": function_location(backward_function) if backward else None,
+        "BACKWARD": _backward_location(implementation, case, backward_function) if backward else None,
         "OP": case.conv.functional_name, "CONV_TYPE": getattr(case.conv, "type", "Conv2d"),
         "KWARGS": {key: tuple(v) if isinstance(v, list) else v for key, v in kwargs.items()},
         "TORCH_KWARGS": {key: tuple(v) if isinstance(v, list) else v for key, v in case.conv.torch_kwargs().items()},

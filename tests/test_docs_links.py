@@ -14,11 +14,6 @@ from conformance.cli import build_parser
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
-# Pages written on other branches (issue 10's gate, issue 11's frameworks, issue 13's ops and
-# tutorial step): tolerated as missing only until they arrive. Once one exists,
-# test_no_page_is_still_awaited fails until it is removed from here, so checking stays strict.
-AWAITED_FROM_OTHER_BRANCHES = {"docs/gate.md", "docs/frameworks.md", "docs/ops.md",
-                               "cases/tutorial/09_conv_transpose_groups.yaml"}
 
 LINK = re.compile(r"!?\[(?:[^\]\[]|\[[^\]]*\])*\]\(([^()\s]+)(?:\s+\"[^\"]*\")?\)")
 
@@ -76,8 +71,7 @@ def test_every_relative_link_resolves(page: Path) -> None:
         destination = (page.parent / unquote(path_part)).resolve() if path_part else page
         relative = destination.relative_to(ROOT).as_posix() if destination.is_relative_to(ROOT) else str(destination)
         if not destination.exists():
-            if relative not in AWAITED_FROM_OTHER_BRANCHES:
-                broken.append(f"{target}: no such file")
+            broken.append(f"{target}: no such file")
             continue
         if anchor:
             if destination.suffix != ".md":
@@ -85,11 +79,6 @@ def test_every_relative_link_resolves(page: Path) -> None:
             elif anchor not in anchors(destination):
                 broken.append(f"{target}: no heading with anchor #{anchor} in {relative}")
     assert not broken, f"{page.relative_to(ROOT)}: " + "; ".join(broken)
-
-
-def test_no_page_is_still_awaited() -> None:
-    arrived = sorted(name for name in AWAITED_FROM_OTHER_BRANCHES if (ROOT / name).exists())
-    assert not arrived, f"{arrived} exist now: remove them from AWAITED_FROM_OTHER_BRANCHES so their links are checked"
 
 
 def test_every_docs_page_is_in_the_index() -> None:

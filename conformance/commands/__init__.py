@@ -45,9 +45,10 @@ def add_implementation_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--refusal-type", metavar="MODULE.CLASS", action="append", default=[],
                         help="an exception type that counts as a deliberate refusal of an invalid layer, "
                              "besides ValueError and RuntimeError (repeatable)")
-    parser.add_argument("--isolate", action="store_true",
+    parser.add_argument("--isolate", action=argparse.BooleanOptionalAction, default=None,
                         help="run the implementation in a worker process: an abort, segfault or hang is a "
-                             "crashed case and the run goes on")
+                             "crashed case and the run goes on (default: on for a plug-in or built-in in "
+                             "`conformance run`, off elsewhere and for the reference)")
     parser.add_argument("--timeout", type=float, default=300.0, metavar="S",
                         help="with --isolate: seconds one call may take before it counts as hung (default 300)")
 
@@ -82,9 +83,18 @@ def implementation_options(args: argparse.Namespace) -> dict:
             "refusal_types": tuple(getattr(args, "refusal_type", None) or ())}
 
 
+def wants_isolation(args: argparse.Namespace) -> bool:
+    """--isolate / --no-isolate as given; else the command's default (``isolate_by_default``, set by
+    `conformance run`: a crashing plug-in must never end the run) for anything but the reference,
+    which is this project's own code and runs in-process."""
+    if getattr(args, "isolate", None) is not None:
+        return bool(args.isolate)
+    return bool(getattr(args, "isolate_by_default", False)) and getattr(args, "impl", None) is not None
+
+
 def implementation_from(args: argparse.Namespace) -> Implementation:
     try:
-        if getattr(args, "isolate", False):
+        if wants_isolation(args):
             try:
                 from ..isolation import IsolatedImplementation  # the crash-isolating worker (issue 11)
             except ImportError:

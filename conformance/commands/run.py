@@ -52,7 +52,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--repro", metavar="DIR",
                         help="write, per failing case, a standalone script + .npz that reruns it on the "
                              "implementation and torch and prints the disagreement")
-    parser.set_defaults(handler=guarded(run_command))
+    parser.set_defaults(handler=guarded(run_command), isolate_by_default=True)
 
 
 def _positive(text: str) -> int:
@@ -78,8 +78,8 @@ def rerun_options(args: argparse.Namespace) -> list[str]:
         options += ["--refusal-type", name]
     if getattr(args, "strict_errors", False):
         options.append("--strict-errors")
-    if getattr(args, "isolate", False):  # a case that killed the process is rerun where it cannot kill the run
-        options.append("--isolate")
+    if getattr(args, "isolate", None) is False:  # run isolates plug-ins by default; keep an explicit opt-out
+        options.append("--no-isolate")
     if getattr(args, "device", "cpu") != "cpu":
         options += ["--device", args.device]
     return options
