@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .layer import check_padding_mode, explicit_padding, kernel_hw, ntuple, require_batched
+from .layer import check_padding_mode, explicit_padding, functional_convs, kernel_hw, ntuple, require_batched
 
 ARRAYS = "numpy"
 JAX_PAD_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
@@ -27,19 +27,7 @@ def version() -> str:
     return f"jax {jax.__version__} (jaxlib {jaxlib.__version__}), {jax.default_backend()}"
 
 
-def conv1d(input: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1,
-           groups: int = 1, padding_mode: str = "zeros") -> np.ndarray:
-    return _conv(1, input, weight, bias, stride, padding, dilation, groups, padding_mode)
 
-
-def conv2d(input: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1,
-           groups: int = 1, padding_mode: str = "zeros") -> np.ndarray:
-    return _conv(2, input, weight, bias, stride, padding, dilation, groups, padding_mode)
-
-
-def conv3d(input: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1,
-           groups: int = 1, padding_mode: str = "zeros") -> np.ndarray:
-    return _conv(3, input, weight, bias, stride, padding, dilation, groups, padding_mode)
 
 
 def _conv(dims: int, input: Any, weight: Any, bias: Any, stride: Any, padding: Any, dilation: Any, groups: int,
@@ -63,3 +51,7 @@ def _conv(dims: int, input: Any, weight: Any, bias: Any, stride: Any, padding: A
     if bias is not None:
         output = output + jnp.asarray(bias).reshape((1, -1) + (1,) * dims)  # (C_out,) -> (1, C_out, 1, ...)
     return np.asarray(output)
+
+
+# The torch.nn.functional signatures, one per rank, each calling the one op above.
+conv1d, conv2d, conv3d = functional_convs(_conv)

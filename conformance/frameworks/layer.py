@@ -20,7 +20,7 @@ torch's conventions, which every adapter translates from:
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from ..outcomes import Unsupported
 
@@ -87,3 +87,41 @@ def kernel_hw(weight: Any, spatial_dims: int = 2) -> tuple[int, ...]:
     (whatever the weight's rank, for the op to judge)."""
     shape = tuple(int(v) for v in weight.shape)
     return shape[-spatial_dims:] if len(shape) >= spatial_dims else (1,) * spatial_dims
+
+
+def functional_convs(conv: Callable[..., Any]) -> tuple[Callable[..., Any], ...]:
+    """``conv1d``, ``conv2d``, ``conv3d`` with ``torch.nn.functional``'s signatures (plus
+    ``padding_mode``), each calling ``conv(dims, input, weight, bias, stride, padding, dilation, groups,
+    padding_mode)``: an adapter whose framework takes every rank through one op writes that op once.
+    The functions carry the adapter's module and their torch names, so a repro script imports them
+    from the adapter."""
+
+    def for_dims(dims: int) -> Callable[..., Any]:
+        def convnd(input: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0,
+                   dilation: Any = 1, groups: int = 1, padding_mode: str = "zeros") -> Any:
+            return conv(dims, input, weight, bias, stride, padding, dilation, groups, padding_mode)
+
+        return _named(convnd, f"conv{dims}d", conv)
+
+    return tuple(for_dims(dims) for dims in (1, 2, 3))
+
+
+def functional_conv_transposes(conv_transpose: Callable[..., Any]) -> tuple[Callable[..., Any], ...]:
+    """``conv_transpose1d/2d/3d`` with ``torch.nn.functional``'s signatures (note the order: output_padding
+    before groups, dilation last), each calling ``conv_transpose(dims, input, weight, bias, stride,
+    padding, output_padding, groups, dilation)``; see :func:`functional_convs`."""
+
+    def for_dims(dims: int) -> Callable[..., Any]:
+        def conv_transposend(input: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0,
+                             output_padding: Any = 0, groups: int = 1, dilation: Any = 1) -> Any:
+            return conv_transpose(dims, input, weight, bias, stride, padding, output_padding, groups, dilation)
+
+        return _named(conv_transposend, f"conv_transpose{dims}d", conv_transpose)
+
+    return tuple(for_dims(dims) for dims in (1, 2, 3))
+
+
+def _named(function: Callable[..., Any], name: str, owner: Callable[..., Any]) -> Callable[..., Any]:
+    function.__name__ = function.__qualname__ = name
+    function.__module__ = owner.__module__
+    return function
