@@ -487,7 +487,7 @@ def _cost(out: _Writer, e: Explanation) -> None:
     if g.transposed:
         taps = int(np.prod(e.kernel))
         work = (f"multiply-adds: each input value is multiplied by the {plural(g.out_per_group * taps, 'weight')} "
-                f"of its row of W ({g.out_per_group} outputs × {plural(taps, 'tap')}): {c.multiply_adds} in all")
+                f"of its row of W ({plural(g.out_per_group, 'output')} × {plural(taps, 'tap')}): {c.multiply_adds} in all")
     else:
         work = (f"multiply-adds: {plural(c.outputs, 'output')} × {plural(c.products_per_output, 'product')} each = "
                 f"{c.multiply_adds}")
