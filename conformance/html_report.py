@@ -33,7 +33,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -203,7 +203,9 @@ def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_]+", "-", text).strip("-") or "case"
 
 
-def _unique_slugs(results: Sequence[CaseResult]) -> list[str]:
+def unique_slugs(results: Sequence[Any]) -> list[str]:
+    """One anchor name per item (anything with a ``.name``: results, matrix rows), numbered on a clash,
+    so the matrix's links land on the report's sections."""
     seen: dict[str, int] = {}
     slugs = []
     for result in results:
@@ -246,7 +248,7 @@ def write_html_report(results: Sequence[CaseResult], directory: Path | str, *, t
     directory.mkdir(parents=True, exist_ok=True)
     tutorial = is_tutorial_run(results) if tutorial is None else tutorial
     title = title or ("Grouped convolution, one sum at a time" if tutorial else "groups conformance report")
-    slugs = _unique_slugs(results)
+    slugs = unique_slugs(results)
     open_all = tutorial or len(results) <= OPEN_CASES
     sections = [_case_section(result, case_slug, pictures, open_all) for result, case_slug in zip(results, slugs)]
     extras = [(section.anchor or f"extra-{slug(section.title)}", section) for section in extra_sections

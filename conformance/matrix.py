@@ -17,6 +17,8 @@ JSON (``Matrix.to_json``)::
 """
 from __future__ import annotations
 
+import fnmatch
+
 import platform
 import re
 import time
@@ -41,6 +43,7 @@ class Column:
     restarts: int = 0          # workers restarted after a crash or hang
     seconds: float = 0.0
     unused_xfail: list[str] = field(default_factory=list)  # entries of its xfail file matching no case run
+    load_error: str = ""       # installed, but its adapter failed to load: a change, never "not installed"
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "version": self.version, "installed": self.installed, "note": self.note,
@@ -57,6 +60,12 @@ class Cell:
     kind: str | None = None
     message: str = ""
     max_abs_error: float | None = None
+    pinned_kind: str | None = None  # xfailed: the kind its xfail entry pins (None: the entry names none)
+
+    @property
+    def kind_changed(self) -> bool:
+        """An expected failure that now fails another way (a refusal turned crash, say)."""
+        return self.status == XFAILED and self.pinned_kind is not None and self.pinned_kind != self.kind
 
     @property
     def outcome(self) -> str:
@@ -116,6 +125,8 @@ class Matrix:
         """What makes the matrix differ from its xfail files: 'impl: case: status/kind' per cell."""
         found = []
         for column in self.columns:
+            if column.load_error:  # an installed framework that no longer loads is the biggest change of all
+                found.append(f"{column.name}: {column.load_error}")
             if not column.installed:
                 continue
             for row in self.rows:
@@ -123,6 +134,8 @@ class Matrix:
                 if cell is not None and cell.status in (FAILED, ERROR, XPASSED):
                     found.append(f"{column.name}: {row.name}: {cell.status}"
                                  + (f" [{cell.kind}]" if cell.kind else ""))
+                elif cell is not None and cell.kind_changed:
+                    found.append(f"{column.name}: {row.name}: xfailed as {cell.pinned_kind}, but now {cell.kind}")
         return found
 
     def to_json(self) -> dict[str, Any]:
@@ -214,6 +227,7 @@ def _run_columns(items: Sequence[Any], names: Sequence[str], device: str, timeou
             implementation = loader(name, timeout=timeout)
         except Exception as exc:  # noqa: BLE001 - a column that cannot load says why; the others run
             column.installed, column.note = False, f"could not load: {type(exc).__name__}: {exc}"
+            column.load_error = column.note
             for row in rows:
                 row.results[name] = Cell(ERROR, message=column.note)
             continue
@@ -226,7 +240,8 @@ def _run_columns(items: Sequence[Any], names: Sequence[str], device: str, timeou
                 if xfails is not None:
                     xfails.apply(result)
                 results.append(result)
-                cell = Cell(result.status, result.kind, _first_lines(result.message), result.max_abs_error)
+                pinned = xfails.matching(result.name)[0].pinned_kind if result.status == XFAILED and xfails else None
+                cell = Cell(result.status, result.kind, _first_lines(result.message), result.max_abs_error, pinned)
                 row.results[name] = cell
                 if on_cell is not None:
                     on_cell(name, row.name, cell)
@@ -343,7 +358,7 @@ def xfail_entries(matrix: Matrix, name: str, keep: dict[str, dict[str, str]] | N
         if cell is None or cell.status not in (FAILED, XFAILED):
             continue
         old = keep.get(row.name)
-        if old is not None:
+        if old is not None and not cell.kind_changed:
             entries.append({key: value for key, value in old.items() if key in ("case", "reason", "link") and value})
             continue
         first = cell.message.splitlines()[0] if cell.message else ""
@@ -353,6 +368,12 @@ def xfail_entries(matrix: Matrix, name: str, keep: dict[str, dict[str, str]] | N
         if link:
             entry["link"] = link
         entries.append(entry)
+    # A run over part of the library (a PATH, -k) says nothing about the cases it did not run: their
+    # entries stay, so `--update-xfail` on a subset never unpins the rest.
+    ran = [row.name for row in matrix.rows]
+    for case, old in keep.items():
+        if not any(row_name == case or fnmatch.fnmatchcase(row_name, case) for row_name in ran):
+            entries.append({key: value for key, value in old.items() if key in ("case", "reason", "link") and value})
     return entries
 
 

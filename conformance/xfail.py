@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from .errors import CaseError, Problem
-from .outcomes import FAILED, PASSED, XFAILED, XPASSED
+from .outcomes import FAILED, KINDS, PASSED, XFAILED, XPASSED
 from .runner import CaseResult
 from .yaml_loader import Document, load_documents
 
@@ -44,6 +44,13 @@ class XfailEntry:
     link: str | None = None
     file: str = "<python>"
     line: int | None = None
+
+    @property
+    def pinned_kind(self) -> str | None:
+        """The failure kind the reason starts with ('crashed: …'), as ``--update-xfail`` writes it;
+        None for a reason in other words. The matrix holds a cell to it (a kind change is a change)."""
+        head = self.reason.split(":", 1)[0].strip()
+        return head if head in KINDS else None
 
     def matches(self, name: str) -> bool:
         return name == self.case or fnmatch.fnmatchcase(name, self.case)

@@ -118,6 +118,8 @@ def test_an_implementation_that_cannot_load_is_a_column_saying_why(cases: list) 
     matrix = run_matrix(cases[:1], ["no_such_module_xyz:conv2d"], loader=in_process)
     assert "could not load" in matrix.columns[0].note and "no_such_module_xyz" in matrix.columns[0].note
     assert matrix.rows[0].results["no_such_module_xyz:conv2d"].status == "error"
+    # installed but broken (an import clash in CI, say) must fail the matrix, unlike "not installed"
+    assert matrix.changes() and matrix.changes()[0].startswith("no_such_module_xyz:conv2d: could not load")
 
 
 @pytest.mark.slow
@@ -147,9 +149,29 @@ def test_command_isolates_a_crash_and_writes_json_html_junit(plugins: Path, tmp_
     assert "seed/groups3" in printed.out and "CRASH" in printed.out
 
 
-def test_matrix_json_shape_is_the_issues() -> None:
-    matrix = Matrix([], [], {"device": "cpu"})
-    assert set(matrix.to_json()) >= {"implementations", "cases", "settings"}
+def test_a_pinned_failure_that_fails_another_way_is_a_change(plugins: Path, cases: list, tmp_path: Path) -> None:
+    from conformance.matrix import write_xfail_file, xfail_entries
+
+    spec = f"{plugins}:zeros_only"
+    entries = xfail_entries(run_matrix(cases, [spec], loader=in_process), spec, keep={})
+    pinned_as_refusals = [dict(entry, reason="refused_valid: " + entry["reason"].split(": ", 1)[1]) for entry in entries]
+    write_xfail_file(tmp_path / f"{safe_file_name(spec)}.yaml", spec, pinned_as_refusals)
+    matrix = run_matrix(cases, [spec], loader=in_process, xfail_dir=tmp_path)
+    assert {row.results[spec].status for row in matrix.rows} == {"passed", "xfailed"}  # still listed, still failing
+    changes = matrix.changes()
+    assert len(changes) == len(entries) and all("xfailed as refused_valid, but now unsupported" in c for c in changes)
+    # rewriting the pins gives the new kind, not the stale reason
+    assert all(entry["reason"].startswith("unsupported: ") for entry in xfail_entries(
+        matrix, spec, keep={entry["case"]: entry for entry in pinned_as_refusals}))
+
+
+def test_rewriting_pins_after_a_subset_run_keeps_the_cases_it_did_not_run(plugins: Path, cases: list) -> None:
+    from conformance.matrix import xfail_entries
+
+    spec = f"{plugins}:zeros_only"
+    matrix = run_matrix(cases[:1], [spec], loader=in_process)  # seed/groups2 alone: it passes
+    elsewhere = {"case": "networks/*", "reason": "wrong_values: pinned by an earlier full run"}
+    assert xfail_entries(matrix, spec, keep={"networks/*": elsewhere}) == [elsewhere]
 
 
 def test_pinning_the_current_failures_makes_the_matrix_unchanged(plugins: Path, cases: list, tmp_path: Path) -> None:

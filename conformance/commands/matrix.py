@@ -202,7 +202,7 @@ def _e(text: object) -> str:
 def write_html(matrix: Matrix, directory: Path) -> Path:
     """DIR/index.html: the table, then every case's verdicts; each cell links to that case's
     section (its explanation, checks and message) in the implementation's own report."""
-    from ..html_report import slug
+    from ..html_report import unique_slugs
 
     directory.mkdir(parents=True, exist_ok=True)
     installed = {column.name: column.installed for column in matrix.columns}
@@ -211,9 +211,10 @@ def write_html(matrix: Matrix, directory: Path) -> Path:
              f"<style>{_STYLE}</style></head><body><h1>Conformance matrix</h1>"]
     parts.append("<h2>Implementations</h2><table><tr><th>name</th><th>version</th><th>installed</th><th>note</th></tr>")
     for column in matrix.columns:
-        note = column.note if column.installed else f"{column.note}. Install: <code>{_e(column.install_command)}</code>"
+        note = _e(column.note) if column.installed else (f"{_e(column.note)}. Install: "
+                                                        f"<code>{_e(column.install_command)}</code>")
         parts.append(f"<tr><td>{_e(column.name)}</td><td>{_e(column.version)}</td><td>{'yes' if column.installed else 'no'}"
-                     f"</td><td>{note if not column.installed else _e(note)}</td></tr>")
+                     f"</td><td>{note}</td></tr>")
     parts.append("</table><h2>Counts</h2><table><tr><th>cases</th>"
                  + "".join(f"<th>{_e(c.name)}</th>" for c in matrix.columns) + "</tr>")
     for group, by_impl in matrix.table().items():
@@ -222,7 +223,7 @@ def write_html(matrix: Matrix, directory: Path) -> Path:
             for c in matrix.columns) + "</tr>")
     parts.append("</table><h2>Cases</h2><table><tr><th>case</th>"
                  + "".join(f"<th>{_e(c.name)}</th>" for c in matrix.columns) + "</tr>")
-    case_slugs = _unique(slug(row.name) for row in matrix.rows)
+    case_slugs = unique_slugs(matrix.rows)
     for row, case_slug in zip(matrix.rows, case_slugs):
         cells = []
         for column in matrix.columns:
@@ -244,14 +245,4 @@ def write_html(matrix: Matrix, directory: Path) -> Path:
     return path
 
 
-def _unique(slugs: Any) -> list[str]:
-    seen: dict[str, int] = {}
-    result = []
-    for base in slugs:
-        count = seen.get(base, 0)
-        seen[base] = count + 1
-        result.append(base if count == 0 else f"{base}-{count + 1}")
-    return result
-
-
-__all__ = ["register", "matrix_command", "format_table", "format_verdicts", "write_html", "XFAILED"]
+__all__ = ["register", "matrix_command", "format_table", "format_verdicts", "write_html"]
