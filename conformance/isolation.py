@@ -74,8 +74,12 @@ class IsolatedImplementation:
         return self._call("function", (module, function), args, kwargs)
 
     def judge_exception(self, error: BaseException) -> str:
-        """Judged here, by the loader's own rule, with the worker's refusal types: the exception
-        came back rebuilt, so the worker could not judge it better."""
+        """The worker's verdict (it judged the exception with the plug-in's own classes, so a refusal
+        type defined in the plug-in counts); for an exception without one, judged here by the
+        loader's rule on the rebuilt exception."""
+        verdict = getattr(error, "conformance_verdict", None)
+        if verdict is not None:  # judged in the worker, with the plug-in's own refusal types
+            return verdict
         from .implementations import Implementation
 
         local = Implementation(self._attributes.get("name", str(self.spec)),
@@ -294,6 +298,8 @@ def rebuild_exception(description: dict[str, Any]) -> BaseException:
             error = type(description["type"], (Exception,), {"__module__": module})(description["message"])
     if description.get("traceback"):
         error.add_note("in the worker process:\n" + description["traceback"].rstrip())
+    if description.get("verdict"):
+        error.conformance_verdict = description["verdict"]  # type: ignore[attr-defined]
     return error
 
 
@@ -332,7 +338,16 @@ def serve(requests_fd: int, answers_fd: int) -> None:
                 result = getattr(implementation, name)(*args, **kwargs)
             answers.send(_answer(result))
         except Exception as exc:  # noqa: BLE001 - every exception is the implementation's verdict
-            answers.send(("error", describe_exception(exc)))
+            description = describe_exception(exc)
+            # Judged here, where the plug-in's own refusal types are the real classes: rebuilt in the
+            # parent, a user-named refusal type may not even be importable there.
+            judge = getattr(implementation, "judge_exception", None)
+            if callable(judge):
+                try:
+                    description["verdict"] = judge(exc)
+                except Exception:  # noqa: BLE001 - then the parent judges the rebuilt exception
+                    pass
+            answers.send(("error", description))
 
 
 def _load(spec: str | None, options: dict[str, Any]) -> Any:

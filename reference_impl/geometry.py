@@ -314,7 +314,16 @@ def plan_conv(
             f"Kernel size: ({' x '.join(map(str, geometry.effective_kernel))}). "
             "Kernel size can't be greater than actual input size"
         )
+    _check_empty_spatial(batch, in_channels, spatial, spatial_dims)
     return geometry
+
+
+def _check_empty_spatial(batch: int, channels: int, spatial: Sequence[int], spatial_dims: int) -> None:
+    """torch computes on an empty batch or zero channels, but refuses a zero-size spatial dimension
+    of a non-empty input, even where padding would make room for the kernel."""
+    if batch > 0 and channels > 0 and 0 in spatial:
+        shape = [batch, channels, *_torch_view(spatial, spatial_dims, 1)]
+        raise ValueError(f"Only zero batch or zero channel inputs are supported, but got input shape: {shape}")
 
 
 def plan_conv2d(
@@ -395,6 +404,7 @@ def plan_conv_transpose(
             f"{_named('output_padding', output_pads, spatial_dims, 0)} {_named('stride', strides, spatial_dims, 1)} "
             f"{_named('dilation', dilations, spatial_dims, 1)}"
         )
+    _check_empty_spatial(batch, in_channels, spatial, spatial_dims)
     output_size = tuple((size - 1) * s - 2 * p + d * (k - 1) + op + 1
                         for size, s, p, d, k, op in zip(spatial, strides, pads, dilations, kernel, output_pads))
     # torch skips this check for an empty batch and returns a (0, C, ..., 0, ...) tensor (a

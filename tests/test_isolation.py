@@ -2,6 +2,7 @@
 exceptions that do not pickle, and refuse; the worker reports each and the run goes on."""
 from __future__ import annotations
 
+import sys
 import textwrap
 from pathlib import Path
 
@@ -197,3 +198,30 @@ def test_conformance_run_isolates_a_plugin_by_default_so_an_abort_is_one_crashed
     assert results["seed/groups3"]["status"] == "failed" and results["seed/groups3"]["kind"] == "crashed"
     assert "SIGABRT" in results["seed/groups3"]["message"]
     assert results["seed/groups2"]["status"] == "passed" and results["seed/out18_groups2"]["status"] == "passed"
+
+
+@pytest.mark.slow
+def test_a_refusal_type_of_the_plugin_counts_when_the_plugin_runs_in_a_worker(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from conformance.cli import main
+
+    # A module this test process never imports: only the worker knows its ConvError class.
+    (tmp_path / "worded_refusals.py").write_text(textwrap.dedent('''
+        from reference_impl import conv2d as _reference
+
+        class ConvError(Exception):
+            """This library's refusal: not a ValueError or RuntimeError."""
+
+        def conv2d(input, weight, bias=None, **kwargs):
+            try:
+                return _reference(input, weight, bias, **kwargs)
+            except ValueError as exc:
+                raise ConvError(f"layer rejected: {exc}") from None
+    '''))
+    monkeypatch.chdir(tmp_path)
+    errors = str(ROOT / "cases" / "errors" / "not_divisible.yaml")
+    assert main(["run", errors, "--impl", "worded_refusals:conv2d", "-q",
+                 "--refusal-type", "worded_refusals.ConvError"]) == 0
+    assert "worded_refusals" not in sys.modules
+    assert main(["run", errors, "--impl", "worded_refusals:conv2d", "-q"]) == 1  # undeclared: a crash
+    assert "crashed" in capsys.readouterr().out

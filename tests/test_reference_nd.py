@@ -259,6 +259,16 @@ INVALID = [
     ("conv3d", dict(groups=2), (1, 6, 3, 3, 3), (4, 2, 1, 1, 1),
      "Given groups=2, weight of size [4, 2, 1, 1, 1], expected input[1, 6, 3, 3, 3] to have 4 channels, "
      "but got 6 channels instead"),
+    # A zero-size spatial dimension of a non-empty input is refused even where padding makes room
+    # for the kernel, and by a transposed convolution whatever its output size would be.
+    ("conv2d", dict(padding=2), (1, 2, 0, 3), (2, 2, 3, 3),
+     "Only zero batch or zero channel inputs are supported, but got input shape: [1, 2, 0, 3]"),
+    ("conv1d", dict(padding=1), (1, 2, 0), (2, 2, 1),
+     "Only zero batch or zero channel inputs are supported, but got input shape: [1, 2, 1, 0]"),
+    ("conv_transpose1d", dict(), (1, 2, 0), (2, 2, 3),
+     "Only zero batch or zero channel inputs are supported, but got input shape: [1, 2, 1, 0]"),
+    ("conv_transpose3d", dict(), (1, 2, 2, 0, 2), (2, 2, 1, 1, 1),
+     "Only zero batch or zero channel inputs are supported, but got input shape: [1, 2, 2, 0, 2]"),
 ]
 
 
