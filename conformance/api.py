@@ -36,8 +36,9 @@ class Report:
 
     @property
     def passed(self) -> bool:
-        """True when at least one case ran and nothing failed (xfailed and skipped cases allowed)."""
-        return bool(self.results) and run_succeeded(self.results)
+        """True when nothing failed (xfailed and skipped cases allowed) and at least one case was
+        checked: a report of only skipped cases (a plug-in lacking every op selected) is not a pass."""
+        return any(result.status != "skipped" for result in self.results) and run_succeeded(self.results)
 
     @property
     def failures(self) -> list[CaseResult]:

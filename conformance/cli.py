@@ -13,7 +13,7 @@ COMMAND_MODULES = ("run", "validate", "cases", "schema", "explain", "probe", "be
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="conformance",
-        description="Check grouped 2-D convolutions against torch.nn.Conv2d with YAML cases.",
+        description="Learn and check grouped convolutions (Conv1d/2d/3d, ConvTranspose1d/2d/3d) against torch, with YAML cases.",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMAND_MODULES:

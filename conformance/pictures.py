@@ -170,7 +170,8 @@ def connectivity_picture(case: Case, tensors: CaseTensors | None = None) -> Pict
     groups, per_group = conv.groups, c_in // conv.groups
     canvas = Canvas()
     width = 520
-    title = (f"groups = {groups}: every output channel reads all {c_in} input channels" if groups == 1 else
+    title = ((f"groups = {groups}: every output channel reads all {c_in} input channels" if c_in != 1 else
+              "groups = 1: every output channel reads the one input channel") if groups == 1 else
              f"groups = {groups}: each output channel reads only the {_plural(per_group, 'input channel')} of its group")
     top = canvas.paragraph(10, 2, title, 13, width - 20, bold=True) + 14
     in_x, out_x = 170, 350
@@ -203,7 +204,7 @@ def connectivity_picture(case: Case, tensors: CaseTensors | None = None) -> Pict
             canvas.rect(out_x, c, 10, d - c, group_colour(g))
         for x, anchor, name, count in ((in_x - 16, "end", "in", c_in), (out_x + 16, "start", "out", c_out)):
             canvas.text(x, top + 10, f"{name} 0", 12, anchor)
-            canvas.text(x, top + height / 2 + 4, f"{count} channels", 12, anchor, fill=MUTED)
+            canvas.text(x, top + height / 2 + 4, _plural(count, "channel"), 12, anchor, fill=MUTED)
             canvas.text(x, top + height, f"{name} {count - 1}", 12, anchor)
     bottom = _legend(canvas, groups, 20, top + height + 16, width - 40)
     return Picture("connectivity", _connectivity_caption(conv), canvas.render(width, bottom + 6, title))

@@ -332,6 +332,15 @@ def test_an_empty_selection_exits_5(capsys) -> None:
     assert "no case selected" in out and "matching -k 'nothing-matches'" in out
 
 
+def test_a_run_whose_every_case_was_skipped_checked_nothing_and_exits_5(capsys) -> None:
+    transposed = str(CASES / "seed" / "convtranspose1d_groups3.yaml")  # a conv2d-only plug-in skips it
+    code, out = run(capsys, "run", transposed, "--impl", "tests.plugins.gate_numpy:conv2d", "--no-isolate")
+    assert code == 5 and "nothing was checked" in out
+    from conformance import check
+
+    assert not check("tests.plugins.gate_numpy:conv2d", cases=[transposed]).passed
+
+
 # --- reports: JUnit, threads --------------------------------------------------------------------------------
 
 def test_junit_has_kinds_xfails_and_the_library_version(capsys, tmp_path: Path) -> None:

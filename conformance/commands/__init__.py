@@ -118,6 +118,10 @@ def guarded(handler):
         except NoCasesSelected as exc:
             print(f"conformance: error: {exc}", file=sys.stderr)
             return EXIT_NO_CASES
+        except OSError as exc:  # an output path that cannot be written (--json, --html, --plot, --output)
+            where = f" {exc.filename}" if getattr(exc, "filename", None) else ""
+            print(f"conformance: error: cannot write{where}: {exc.strerror or exc}", file=sys.stderr)
+            return 2
 
     wrapper.__doc__ = handler.__doc__
     return wrapper

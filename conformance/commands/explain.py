@@ -33,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "wiring probe, gradients)")
     parser.add_argument("--plot", metavar="DIR",
                         help="also draw the pictures into DIR as SVG files (the element picture shows the first "
-                             "--element, else output channel 0 at the centre)")
+                             "--element, else the first output channel of the last group, so its channel offset shows)")
     add_implementation_arguments(parser)
     parser.set_defaults(handler=guarded(explain_command))
 

@@ -163,6 +163,9 @@ def run_command(args: argparse.Namespace) -> int:
     if getattr(args, "repro", None) and any(r.notes and r.status != PASSED for r in results):
         print(f"repro scripts: {Path(args.repro).resolve()}")
     print(summary_line(results))
+    if results and all(result.status == SKIPPED for result in results):
+        # e.g. a conv2d-only plug-in on a folder of Conv3d cases: a gate that checked nothing must not pass
+        raise NoCasesSelected("every selected case was skipped (see the reasons above): nothing was checked")
     return 0 if run_succeeded(results) else 1
 
 

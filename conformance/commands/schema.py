@@ -16,6 +16,8 @@ import json
 from importlib import resources
 from typing import Any
 
+from . import guarded
+
 SCHEMA_FILE = "case_schema.json"
 
 
@@ -40,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                                "a case file whose first line is "
                                                "'# yaml-language-server: $schema=PATH'.")
     parser.add_argument("--output", "-o", metavar="FILE", help="write the schema to FILE instead of printing it")
-    parser.set_defaults(handler=schema_command)
+    parser.set_defaults(handler=guarded(schema_command))
 
 
 def schema_command(args: argparse.Namespace) -> int:
