@@ -580,12 +580,3 @@ def geometry_of(case: Case, tensors: CaseTensors):
     conv = case.conv
     return plan_conv2d(tensors.input.shape, tensors.weight.shape, None if tensors.bias is None else tensors.bias.shape,
                        conv.stride, conv.padding, conv.dilation, conv.groups, conv.padding_mode)
-
-
-def explain_result(result: CaseResult, elements: Sequence[Sequence[int]] | None = None,
-                   max_terms: int = DEFAULT_MAX_TERMS, *, width: int | None = None, show_checks: bool = False) -> str:
-    """The terminal text of :func:`build_explanation` (kept here for callers of the old API; new
-    code calls ``explain_text.render_text(build_explanation(...))``)."""
-    from .explain_text import render_text  # late: the renderer builds on this module, not the reverse
-
-    return render_text(build_explanation(result, elements), width=width, max_terms=max_terms, show_checks=show_checks)

@@ -298,7 +298,9 @@ def _error_text(result: CaseResult, tutorial: bool = False) -> str:
     text = f"{error:.3g}"
     if error == 0:
         return text
-    return text + (f" ({ratio:.2g} of allowed)" if ratio is not None and np.isfinite(ratio) else "")
+    if ratio is None or not np.isfinite(ratio) or ratio <= 0:
+        return text
+    return text + (f" ({ratio:.0%} of the allowed error)" if ratio >= 0.005 else " (under 1% of the allowed error)")
 
 
 def _summary_table(results: Sequence[CaseResult], slugs: Sequence[str], timings: bool) -> str:
