@@ -19,7 +19,7 @@ from .errors import CaseError
 from .implementations import Implementation, load_implementation
 from .loader import LoadResult, load_cases
 from .outcomes import FAILED, PASSED
-from .report import format_failure, run_succeeded, summary_line
+from .report import checked_nothing, format_failure, run_succeeded, summary_line
 from .runner import CaseResult, error_result, run_case
 from .xfail import XfailEntry, XfailList, load_xfail_files
 
@@ -38,7 +38,7 @@ class Report:
     def passed(self) -> bool:
         """True when nothing failed (xfailed and skipped cases allowed) and at least one case was
         checked: a report of only skipped cases (a plug-in lacking every op selected) is not a pass."""
-        return any(result.status != "skipped" for result in self.results) and run_succeeded(self.results)
+        return not checked_nothing(self.results) and bool(self.results) and run_succeeded(self.results)
 
     @property
     def failures(self) -> list[CaseResult]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
@@ -140,6 +140,14 @@ def case_line(result: CaseResult) -> str:
 def run_succeeded(results: Iterable[CaseResult]) -> bool:
     """True when nothing failed: every case passed, was skipped, or failed as its xfail entry expects."""
     return all(r.status in (PASSED, SKIPPED, XFAILED) for r in results)
+
+
+def checked_nothing(results: Sequence[CaseResult]) -> bool:
+    """True when cases were selected but none was checked at all: each was skipped before any check
+    passed (a plug-in lacking the op, say). A case whose forward passed and whose backward was
+    skipped was checked."""
+    return bool(results) and all(
+        r.status == SKIPPED and not any(check.passed and not check.skipped for check in r.checks) for r in results)
 
 
 def status_counts(results: Iterable[CaseResult]) -> dict[str, int]:

@@ -13,7 +13,7 @@ from ..devices import DEVICES, DeviceError, configure_device
 from ..implementations import Implementation
 from ..junit import write_junit
 from ..machine import Threads, same_threads
-from ..report import case_line, format_failure, run_succeeded, summary_line, write_json
+from ..report import case_line, checked_nothing, format_failure, run_succeeded, summary_line, write_json
 from ..runner import PASSED, SKIPPED, CaseResult
 from ..xfail import XfailFileError, load_xfail_files
 from . import (NoCasesSelected, UsageError, add_selection_arguments, default_cases, ensure_parent, guarded,
@@ -163,7 +163,7 @@ def run_command(args: argparse.Namespace) -> int:
     if getattr(args, "repro", None) and any(r.notes and r.status != PASSED for r in results):
         print(f"repro scripts: {Path(args.repro).resolve()}")
     print(summary_line(results))
-    if results and all(result.status == SKIPPED for result in results):
+    if checked_nothing(results):
         # e.g. a conv2d-only plug-in on a folder of Conv3d cases: a gate that checked nothing must not pass
         raise NoCasesSelected("every selected case was skipped (see the reasons above): nothing was checked")
     return 0 if run_succeeded(results) else 1
