@@ -14,7 +14,7 @@ and imports nothing heavy, unless asked in one of two ways:
 
   adds every case of the bundled library (or of ``--conv-cases``) as one test item each, wherever
   those files are (site-packages included), judged exactly as ``conformance run`` judges it
-  (``conformance.runner.run_case`` with the same options, then the xfail list's verdict). Listed
+  (``conformance.running.runner.run_case`` with the same options, then the xfail list's verdict). Listed
   cases that fail are pytest ``xfailed``; listed cases that pass fail as ``[XPASS(strict)]``.
   Collecting no case at all is a usage error, so a typo in a path can never make the gate pass
   vacuously.
@@ -40,9 +40,9 @@ from typing import TYPE_CHECKING, Any, Iterator
 import pytest
 
 if TYPE_CHECKING:  # the harness (torch, NumPy) is imported only once the plugin is asked for
-    from conformance.implementations import Implementation
-    from conformance.runner import CaseResult
-    from conformance.schema import Case
+    from conformance.running.implementations import Implementation
+    from conformance.running.runner import CaseResult
+    from conformance.cases.schema import Case
 
 __all__ = ["ARRAY_KINDS", "CASE_MARK", "DEFAULT_PROJECT_CASES", "DEFAULT_TIMEOUT", "DEVICE_KEY", "GATE_OPTIONS",
            "IMPLEMENTATION_KEY", "ORACLE_DEVICES", "OUTSIDE_ROOTDIR_PREFIX", "PLUGIN_NAME", "STATE_KEY", "THREADS_KEY",
@@ -70,12 +70,12 @@ class GateState:
     # any test file, so `pytest benchmarks/...` in this project does not add the cases.
     ensured_roots: list[Path]
     judgment: dict[str, Any] = field(default_factory=dict)  # run_case keyword options
-    xfails: Any = None  # conformance.xfail's list, when --conv-xfail was given
+    xfails: Any = None  # conformance.judging.xfail's list, when --conv-xfail was given
     walked: set[Path] = field(default_factory=set)  # case files pytest's walk collected
     case_names: list[str] = field(default_factory=list)
 
     def owns(self, file_path: Path) -> bool:
-        from conformance.loader import CASE_SUFFIXES
+        from conformance.cases.loader import CASE_SUFFIXES
 
         if file_path.suffix not in CASE_SUFFIXES:
             return False
@@ -84,7 +84,7 @@ class GateState:
 
     def run(self, case: "Case") -> "CaseResult":
         """The case's verdict, as `conformance run` gives it with the same options."""
-        from conformance.runner import run_case
+        from conformance.running.runner import run_case
 
         result = run_case(case, self.implementation, self.device, **self.judgment)
         return self.xfails.apply(result) if self.xfails is not None else result
@@ -199,7 +199,7 @@ THREADS_KEY = pytest.StashKey[Any]()
 def _set_threads(config: pytest.Config, threads: int) -> None:
     """torch and NumPy's BLAS (and so the implementation) at ``threads`` for the session, as
     ``conformance run --threads`` sets them; restored in pytest_unconfigure."""
-    from conformance.machine import same_threads
+    from conformance.tools.machine import same_threads
 
     if threads < 1:
         raise pytest.UsageError(f"--conv-threads: expected a positive integer, got {threads}")
@@ -218,9 +218,9 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 def _build_state(config: pytest.Config, spec: str | None, project_roots: list[Path]) -> GateState:
-    from conformance.devices import DeviceError, configure_device
-    from conformance.implementations import ImplementationLoadError, load_implementation
-    from conformance.library import LibraryNotFoundError, bundled_cases_path
+    from conformance.running.devices import DeviceError, configure_device
+    from conformance.running.implementations import ImplementationLoadError, load_implementation
+    from conformance.cases.library import LibraryNotFoundError, bundled_cases_path
 
     option = config.getoption
     # Only options the user set are passed on, so the defaults are the run command's own.
@@ -250,7 +250,7 @@ def _build_state(config: pytest.Config, spec: str | None, project_roots: list[Pa
         ensured = roots
     xfails = None
     if option("conv_xfail"):
-        from conformance.xfail import XfailFileError, load_xfail_files
+        from conformance.judging.xfail import XfailFileError, load_xfail_files
 
         try:
             xfails = load_xfail_files([(config.invocation_params.dir / p) for p in option("conv_xfail")])
@@ -261,11 +261,11 @@ def _build_state(config: pytest.Config, spec: str | None, project_roots: list[Pa
 
 
 def _isolated(spec: str | None, timeout: float, options: dict[str, Any]) -> Any:
-    """The implementation in a crash-isolating worker (conformance.isolation), as ``--isolate`` gives it."""
+    """The implementation in a crash-isolating worker (conformance.running.isolation), as ``--isolate`` gives it."""
     try:
-        from conformance.isolation import IsolatedImplementation  # type: ignore[import-not-found]
+        from conformance.running.isolation import IsolatedImplementation  # type: ignore[import-not-found]
     except ImportError:
-        raise _ConfigurationError("--conv-isolate: this installation has no conformance.isolation") from None
+        raise _ConfigurationError("--conv-isolate: this installation has no conformance.running.isolation") from None
     return IsolatedImplementation(spec, timeout=timeout, **options)
 
 
@@ -273,7 +273,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     state = config.stash.get(STATE_KEY, None)
     if state is None or config.getoption("conv_impl") is None:
         return []
-    from conformance.library import describe_cases
+    from conformance.cases.library import describe_cases
 
     entered = config.stash.get(THREADS_KEY, None)
     threads = f"; threads: torch {entered[1].torch}, BLAS {entered[1].blas}" if entered is not None else ""
@@ -294,7 +294,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     state = config.stash.get(STATE_KEY, None)
     if state is None or config.getoption("conv_impl") is None:
         return
-    from conformance.library import case_files
+    from conformance.cases.library import case_files
 
     for root in state.ensured_roots:
         if any(root == walked or root in walked.parents for walked in state.walked):
@@ -336,8 +336,8 @@ class CaseFile(pytest.File):
     """One YAML file: one item per case (per YAML document)."""
 
     def collect(self) -> Iterator[pytest.Item]:
-        from conformance.errors import CaseError
-        from conformance.loader import load_file
+        from conformance.cases.errors import CaseError
+        from conformance.cases.loader import load_file
 
         for entry in load_file(self.path):
             if isinstance(entry, CaseError):
@@ -368,7 +368,7 @@ class CaseItem(pytest.Item):
         self.result: CaseResult | None = None
 
     def runtest(self) -> None:
-        from conformance.runner import PASSED, SKIPPED, XFAILED
+        from conformance.running.runner import PASSED, SKIPPED, XFAILED
 
         self.result = self.config.stash[STATE_KEY].run(self.case)
         if self.result.status == SKIPPED:
@@ -380,8 +380,8 @@ class CaseItem(pytest.Item):
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         if isinstance(excinfo.value, ConformanceFailure):
-            from conformance.report import format_failure
-            from conformance.runner import XPASSED
+            from conformance.reporting.terminal import format_failure
+            from conformance.running.runner import XPASSED
 
             report = format_failure(excinfo.value.result)
             if excinfo.value.result.status == XPASSED:  # strict, as pytest reports a strict xfail that passed
@@ -404,11 +404,11 @@ class BrokenCaseItem(pytest.Item):
         raise self.error
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
-        from conformance.errors import CaseError
+        from conformance.cases.errors import CaseError
 
         if isinstance(excinfo.value, CaseError):
-            from conformance.report import format_failure
-            from conformance.runner import error_result
+            from conformance.reporting.terminal import format_failure
+            from conformance.running.runner import error_result
 
             return format_failure(error_result(excinfo.value))
         return super().repr_failure(excinfo)

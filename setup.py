@@ -5,7 +5,7 @@ top of the repository (cases/, the layout the design card describes); a built pa
 still carry it, so that `conformance run` works after a plain `pip install` with no checkout
 around. setuptools cannot map a folder outside the package tree into it declaratively while
 packages are found automatically, so `build_py` copies cases/ to conformance/case_library/ in
-the build tree, and the wheel takes it from there. conformance/library.py looks for that copy
+the build tree, and the wheel takes it from there. conformance/cases/library.py looks for that copy
 first and falls back to the checkout's cases/ (editable installs build nothing: they read the
 checkout itself).
 """
@@ -18,7 +18,7 @@ from setuptools import setup
 from setuptools.command.build_py import build_py
 
 LIBRARY_SOURCE = Path(__file__).resolve().parent / "cases"
-LIBRARY_TARGET = Path("conformance", "case_library")  # must match conformance/library.py PACKAGED_FOLDER
+LIBRARY_TARGET = Path("conformance", "case_library")  # must match conformance/cases/library.py PACKAGED_FOLDER
 
 
 def library_files() -> list[Path]:

@@ -7,12 +7,12 @@ through torch with pytest-benchmark, one benchmark group per case so the two sit
 
 ``make test`` runs this module with ``--benchmark-disable`` (pyproject's addopts): each benchmark
 runs its forward once and still asserts the result, and nothing ever fails on time. Both sides
-run as ``conformance bench`` runs them (``conformance.benchmark.prepare_forwards``): in the case's
+run as ``conformance bench`` runs them (``conformance.tools.benchmark.prepare_forwards``): in the case's
 dtype, the torch module built once outside the clock. Here the input stays the same from round to
 round (pytest-benchmark's calibrated loop); ``conformance bench`` rotates a pool of inputs.
 
 The timed output is compared with torch's output computed the harness's way
-(``conformance.torch_oracle.torch_forward``), once per case and shared by both items, and with the
+(``conformance.running.torch_oracle.torch_forward``), once per case and shared by both items, and with the
 case's ``expected`` output when it has one. Cases that expect an error have no forward to time;
 broken case files fail in the case suite itself, not here.
 """
@@ -21,14 +21,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conformance.benchmark import agreement, prepare_forwards, workload
-from conformance.compare import Comparison
-from conformance.loader import load_cases
+from conformance.tools.benchmark import agreement, prepare_forwards, workload
+from conformance.judging.compare import Comparison
+from conformance.cases.loader import load_cases
 from conformance.pytest_plugin import IMPLEMENTATION_KEY, case_roots
-from conformance.report import comparison_details
-from conformance.runner import compare_forward
-from conformance.schema import Case
-from conformance.torch_oracle import torch_forward
+from conformance.reporting.terminal import comparison_details
+from conformance.running.runner import compare_forward
+from conformance.cases.schema import Case
+from conformance.running.torch_oracle import torch_forward
 
 SIDES = ("implementation", "torch")
 

@@ -15,13 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
-from .errors import CaseError
-from .implementations import Implementation, load_implementation
-from .loader import LoadResult, load_cases
-from .outcomes import FAILED, PASSED
-from .report import checked_nothing, format_failure, run_succeeded, summary_line
-from .runner import CaseResult, error_result, run_case
-from .xfail import XfailEntry, XfailList, load_xfail_files
+from conformance.cases.errors import CaseError
+from conformance.running.implementations import Implementation, load_implementation
+from conformance.cases.loader import LoadResult, load_cases
+from conformance.judging.outcomes import FAILED, PASSED
+from conformance.reporting.terminal import checked_nothing, format_failure, run_succeeded, summary_line
+from conformance.running.runner import CaseResult, error_result, run_case
+from conformance.judging.xfail import XfailEntry, XfailList, load_xfail_files
 
 
 @dataclass
@@ -107,7 +107,7 @@ def run_all(items: Iterable[LoadResult], implementation: Implementation, device:
         if xfails:
             xfails.apply(result)
         if repro_dir is not None and result.status == FAILED:
-            from .repro import write_repro  # only when asked for
+            from conformance.reporting.repro import write_repro  # only when asked for
 
             write_repro(result, implementation, Path(repro_dir), rerun_options)
         if on_result is not None:
@@ -121,9 +121,9 @@ def _name(item: LoadResult) -> str:
 
 
 def default_cases() -> str:
-    """The bundled case library (conformance.library), or cases/ where that module is absent."""
+    """The bundled case library (conformance.cases.library), or cases/ where that module is absent."""
     try:
-        from .library import bundled_cases_path
+        from conformance.cases.library import bundled_cases_path
     except ImportError:
         return "cases"
     return str(bundled_cases_path())
@@ -132,7 +132,7 @@ def default_cases() -> str:
 def library_version() -> str | None:
     """The bundled case library's version, recorded in results; None where it is unknown."""
     try:
-        from .library import library_version as version
+        from conformance.cases.library import library_version as version
     except ImportError:
         return None
     return version()
@@ -140,9 +140,9 @@ def library_version() -> str | None:
 
 def describe_cases(paths: Sequence[str | Path]) -> str | None:
     """What the cases of a run are: the library's version when they are the bundled library (or an
-    unmodified copy), else ``custom+cases.<hash>`` (conformance.library); None where that is unknown."""
+    unmodified copy), else ``custom+cases.<hash>`` (conformance.cases.library); None where that is unknown."""
     try:
-        from .library import describe_cases as describe
+        from conformance.cases.library import describe_cases as describe
     except ImportError:
         return None
     return describe([Path(p) for p in paths] or [Path(default_cases())])

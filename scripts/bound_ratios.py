@@ -18,12 +18,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from conformance.compare import compare_arrays  # noqa: E402
-from conformance.devices import configure_device  # noqa: E402
-from conformance.implementations import load_implementation  # noqa: E402
-from conformance.loader import load_file  # noqa: E402
-from conformance.runner import run_case  # noqa: E402
-from conformance.schema import DEFAULT_TOLERANCES  # noqa: E402
+from conformance.judging.compare import compare_arrays  # noqa: E402
+from conformance.running.devices import configure_device  # noqa: E402
+from conformance.running.implementations import load_implementation  # noqa: E402
+from conformance.cases.loader import load_file  # noqa: E402
+from conformance.running.runner import run_case  # noqa: E402
+from conformance.cases.schema import DEFAULT_TOLERANCES  # noqa: E402
 
 CASES = ROOT / "cases" / "precision" / "networks_half.yaml"
 DTYPES = ("float64", "float32", "float16", "bfloat16")

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from conformance.loader import load_file
-from conformance.schema import Case
+from conformance.cases.loader import load_file
+from conformance.cases.schema import Case
 
 
 def write_case(tmp_path: Path, text: str, name: str = "case.yaml") -> Path:

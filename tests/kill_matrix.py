@@ -21,12 +21,12 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence, Union
 from unittest import mock
 
-from conformance import runner
-from conformance.checks import torch_variants
-from conformance.loader import load_cases
-from conformance.runner import PASSED, SKIPPED
-from conformance.schema import Case
-from conformance.implementations import Implementation, load_implementation
+from conformance.running import runner
+from conformance.running.checks import torch_variants
+from conformance.cases.loader import load_cases
+from conformance.running.runner import PASSED, SKIPPED
+from conformance.cases.schema import Case
+from conformance.running.implementations import Implementation, load_implementation
 
 # A planted bug: a conv2d function (the other ops correct) or the name of a tests/plugins/nd_bugs module.
 Bug = Union[Callable[..., Any], str]

@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from conformance.cli import main
-from conformance.implementations import load_implementation
-from conformance.loader import load_file
-from conformance.report import format_failure
-from conformance.runner import make_tensors, run_case
+from conformance.running.implementations import load_implementation
+from conformance.cases.loader import load_file
+from conformance.reporting.terminal import format_failure
+from conformance.running.runner import make_tensors, run_case
 from tests.helpers import assert_is_case, load_one
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 import torch
 
-from conformance import benchmark as benchmark_module
-from conformance import machine as machine_module
-from conformance.benchmark import benchmark_case, input_pool, prepare_forwards, workload
+from conformance.tools import benchmark as benchmark_module
+from conformance.tools import machine as machine_module
+from conformance.tools.benchmark import benchmark_case, input_pool, prepare_forwards, workload
 from conformance.cli import main
-from conformance.implementations import load_implementation
-from conformance.machine import Machine, Threads, same_threads
+from conformance.running.implementations import load_implementation
+from conformance.tools.machine import Machine, Threads, same_threads
 from tests.helpers import assert_is_case, load_one, write_case
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -223,7 +223,7 @@ def test_bench_command_refuses_a_bad_rounds_count(capsys) -> None:
 
 
 def test_geometric_mean_in_the_summary() -> None:
-    from conformance.benchmark import CaseBenchmark, Timing, Workload
+    from conformance.tools.benchmark import CaseBenchmark, Timing, Workload
     from conformance.commands.bench import summary_line
 
     rows = [CaseBenchmark("c", Workload(1, 1), Timing((seconds,)), Timing((1.0,))) for seconds in (4.0, 1.0)]

@@ -16,14 +16,14 @@ import jsonschema
 import pytest
 import yaml
 
-from conformance import schema as loader_schema
-from conformance import sweep as loader_sweep
+from conformance.cases import schema as loader_schema
+from conformance.cases import sweep as loader_sweep
 from conformance.cli import main
 from conformance.commands.schema import case_schema, case_schema_text
-from conformance.errors import CaseError
-from conformance.loader import find_case_files, load_file
-from conformance.tensors import DISTRIBUTIONS, GENERATORS
-from conformance.yaml_loader import Document, load_documents
+from conformance.cases.errors import CaseError
+from conformance.cases.loader import find_case_files, load_file
+from conformance.cases.tensors import DISTRIBUTIONS, GENERATORS
+from conformance.cases.yaml_loader import Document, load_documents
 from tests import test_loader
 from tests.helpers import assert_is_case, load_one, write_case
 

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from conformance import library
+from conformance.cases import library
 from conformance.cli import main
-from conformance.library import (LibraryNotFoundError, bundled_cases_path, content_hash, describe_cases,
+from conformance.cases.library import (LibraryNotFoundError, bundled_cases_path, content_hash, describe_cases,
                                  library_version)
-from conformance.loader import load_cases
+from conformance.cases.loader import load_cases
 
 ROOT = Path(__file__).resolve().parent.parent
 

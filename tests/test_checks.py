@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 import torch
 
-from conformance import runner
-from conformance.checks import metamorphic, torch_variants, wiring
-from conformance.checks.metamorphic import block_diagonal_weight, within_group_permutation
+from conformance.running import runner
+from conformance.running.checks import metamorphic, torch_variants, wiring
+from conformance.running.checks.metamorphic import block_diagonal_weight, within_group_permutation
 from conformance.cli import main
-from conformance.implementations import Implementation, load_implementation
-from conformance.runner import run_case
-from conformance.torch_oracle import strided_copy, torch_forward_variant
+from conformance.running.implementations import Implementation, load_implementation
+from conformance.running.runner import run_case
+from conformance.running.torch_oracle import strided_copy, torch_forward_variant
 from reference_impl import conv2d
 from tests.helpers import assert_is_case, load_one, torch_conv2d, write_case
 from tests.plugins import classic_bugs

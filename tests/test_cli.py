@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from conformance import runner
+from conformance.running import runner
 from conformance.cli import main
-from conformance.implementations import ImplementationLoadError, load_implementation
+from conformance.running.implementations import ImplementationLoadError, load_implementation
 from tests.helpers import write_case
 from tests.plugins import wrong_convs
 

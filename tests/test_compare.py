@@ -5,10 +5,10 @@ from pathlib import Path
 
 import numpy as np
 
-from conformance.compare import compare_arrays
-from conformance.implementations import Implementation
-from conformance.report import format_failure
-from conformance.runner import run_case
+from conformance.judging.compare import compare_arrays
+from conformance.running.implementations import Implementation
+from conformance.reporting.terminal import format_failure
+from conformance.running.runner import run_case
 from tests.helpers import assert_is_case, load_one
 
 
@@ -74,7 +74,7 @@ def test_report_names_case_element_group_and_all_values(tmp_path: Path) -> None:
     assert "shapes: off_by_one (1, 6, 1, 1), torch (1, 6, 1, 1)" in report
     assert "y[n=0, o=2, h=0, w=0]: output channel 2 is in group 1 of 3, which reads input channels 2-3" in report
     assert "off_by_one = 651, torch = 650, expected = 650" in report
-    # The default tolerance is the error bound (conformance/tolerance.py): K = 2 products, B = 650,
+    # The default tolerance is the error bound (conformance/judging/tolerance.py): K = 2 products, B = 650,
     # doubled because a plug-in and torch may each be off by a bound.
     assert ("allowed 0.000309944 = bound c 2 x 2 sides x K 2 x u 2^-24 x B 650 (+ subnormal floor): "
             "the error is 3.23e+03 x its bound") in report

@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from conformance.cli import main
-from conformance.coverage import coverage_grid, format_coverage
-from conformance.features import ERROR_PREDICATES, error_kinds_of
-from conformance.loader import load_cases
-from conformance.schema import ConvConfig
+from conformance.tools.coverage import coverage_grid, format_coverage
+from conformance.cases.features import ERROR_PREDICATES, error_kinds_of
+from conformance.cases.loader import load_cases
+from conformance.cases.schema import ConvConfig
 from tests.helpers import write_case
 
 LIBRARY = """
@@ -155,7 +155,7 @@ def test_error_kinds_of_every_op_agree_with_what_torch_refuses(arguments: dict, 
 
 
 def test_the_op_matrix_crosses_every_cell_with_each_op(tmp_path: Path) -> None:
-    from conformance.coverage import op_matrix
+    from conformance.tools.coverage import op_matrix
 
     write_case(tmp_path, LIBRARY + """---
 name: lib/transposed

@@ -18,14 +18,14 @@ import torch
 import torch.nn.functional as F
 
 from conformance.cli import main
-from conformance.explain import (Grouping, build_explanation, element_sum, layout_of, parse_element, plural)
-from conformance.explain_text import failure_explanation, render_text
-from conformance.implementations import load_implementation
-from conformance.loader import load_cases
-from conformance.runner import CaseResult, CaseRun, CaseTensors, Outcome, make_tensors, run_case
-from conformance.schema import Case, ConvConfig
-from conformance.torch_oracle import torch_forward
-from conformance.tensors import TensorSpec
+from conformance.teaching.explain import (Grouping, build_explanation, element_sum, layout_of, parse_element, plural)
+from conformance.teaching.explain_text import failure_explanation, render_text
+from conformance.running.implementations import load_implementation
+from conformance.cases.loader import load_cases
+from conformance.running.runner import CaseResult, CaseRun, CaseTensors, Outcome, make_tensors, run_case
+from conformance.cases.schema import Case, ConvConfig
+from conformance.running.torch_oracle import torch_forward
+from conformance.cases.tensors import TensorSpec
 from tests.helpers import write_case
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -13,8 +13,8 @@ import torch
 
 from conformance.frameworks import BUILTINS, builtin, install_command, status
 from conformance.frameworks.layer import explicit_padding
-from conformance.implementations import load_implementation
-from conformance.outcomes import Unsupported
+from conformance.running.implementations import load_implementation
+from conformance.judging.outcomes import Unsupported
 
 EXPECTED = {"jax", "onnxruntime", "onnx-reference", "torch-onnx", "torch-onnx-legacy", "tensorflow",
             "tensorflow-depthwise", "keras", "openvino", "openvino-auto", "tinygrad", "torch-compile"}

@@ -10,13 +10,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from conformance.cli import main
-from conformance.coverage import coverage_grid
-from conformance.features import error_kinds_of
-from conformance.fuzz import build_case, implemented_ops, run_campaign, write_finding
-from conformance.implementations import load_implementation
-from conformance.loader import load_file
-from conformance.schema import DTYPES
-from conformance.strategies import FUZZ_DTYPES, FUZZ_OPS, DrawnCase, case_documents
+from conformance.tools.coverage import coverage_grid
+from conformance.cases.features import error_kinds_of
+from conformance.tools.fuzz import build_case, implemented_ops, run_campaign, write_finding
+from conformance.running.implementations import load_implementation
+from conformance.cases.loader import load_file
+from conformance.cases.schema import DTYPES
+from conformance.tools.strategies import FUZZ_DTYPES, FUZZ_OPS, DrawnCase, case_documents
 from tests.helpers import assert_is_case
 
 INTERLEAVED = "tests.plugins.wrong_convs:interleaved_groups"

@@ -17,13 +17,13 @@ import pytest
 import torch
 
 from conformance import Unsupported, check, load_implementation
-from conformance.arrays import from_native, to_native
+from conformance.running.arrays import from_native, to_native
 from conformance.cli import main
-from conformance.implementations import ImplementationLoadError
-from conformance.loader import load_cases
-from conformance.outcomes import ImplementationCrashed
-from conformance.report import format_failure
-from conformance.runner import run_case
+from conformance.running.implementations import ImplementationLoadError
+from conformance.cases.loader import load_cases
+from conformance.judging.outcomes import ImplementationCrashed
+from conformance.reporting.terminal import format_failure
+from conformance.running.runner import run_case
 from tests.helpers import assert_is_case, write_case
 from tests.plugins import gate_numpy, gate_torch
 
@@ -71,7 +71,7 @@ def test_a_correct_numpy_plugin_with_its_own_refusal_wording_passes_the_library(
     assert all("is one function, a conv2d: no conv" in case["message"] for case in skipped)  # only other ops
     errors = [name for name in verdicts if name.startswith("errors/")]
     assert len(errors) >= 20  # the invalid layers were refused in numpy_gate's words, and that counts
-    from conformance.library import library_version
+    from conformance.cases.library import library_version
 
     assert document["library"]["version"] == library_version()
     assert document["library"]["cases"] == library_version()  # the bundled library itself, unmodified
@@ -354,7 +354,7 @@ def test_junit_has_kinds_xfails_and_the_library_version(capsys, tmp_path: Path) 
     assert by_name["seed/groups3"].find("failure").get("type") == "wrong_values"
     assert by_name["seed/groups2"].find("skipped").get("message").startswith("xfail (wrong_values): expected failure")
     properties = {p.get("name"): p.get("value") for p in suite.iter("property")}
-    from conformance.library import library_version
+    from conformance.cases.library import library_version
 
     assert properties["library_version"] == library_version() and properties["arrays"] == "numpy"
     assert properties["cases"].startswith("custom+cases.")  # three files, not the whole library
@@ -470,7 +470,7 @@ def test_a_jax_plugin_gets_jax_arrays_in_the_case_dtype(capsys, tmp_path: Path) 
 
 def test_repro_locates_an_implementation_from_its_spec_alone() -> None:
     """For an implementation whose functions live in a worker process (--isolate)."""
-    from conformance.repro import spec_location
+    from conformance.reporting.repro import spec_location
 
     assert spec_location("mylib.conv:conv2d", "conv2d") == {"module": "mylib.conv", "file": None,
                                                            "root": str(Path.cwd()), "attribute": "conv2d"}

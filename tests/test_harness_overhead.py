@@ -6,8 +6,8 @@ import importlib.util
 from pathlib import Path
 
 from conformance.cli import main
-from conformance.loader import load_cases
-from conformance.schema import Case
+from conformance.cases.loader import load_cases
+from conformance.cases.schema import Case
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -11,12 +11,12 @@ from xml.etree import ElementTree
 import numpy as np
 import pytest
 
-from conformance.errors import CaseError
-from conformance.html_report import ReportSection, is_tutorial_run, write_html_report
-from conformance.implementations import load_implementation
-from conformance.loader import load_cases, load_file
-from conformance.pictures import case_pictures, draw_case_pictures
-from conformance.runner import Check, CaseTensors, error_result, make_tensors, run_case
+from conformance.cases.errors import CaseError
+from conformance.reporting.html import ReportSection, is_tutorial_run, write_html_report
+from conformance.running.implementations import load_implementation
+from conformance.cases.loader import load_cases, load_file
+from conformance.teaching.pictures import case_pictures, draw_case_pictures
+from conformance.running.runner import Check, CaseTensors, error_result, make_tensors, run_case
 from tests.helpers import load_one, write_case
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -304,22 +304,22 @@ def test_run_html_includes_the_coverage_map_as_information(tmp_path: Path, capsy
 
 def test_the_documentation_pictures_are_current(tmp_path: Path) -> None:
     """README.md and docs/ show SVGs drawn by this module: redrawn, they must equal the committed
-    files (after a change to the pictures, run `python -m conformance.pictures docs`)."""
-    from conformance.pictures import write_docs_pictures
+    files (after a change to the pictures, run `python -m conformance.teaching.pictures docs`)."""
+    from conformance.teaching.pictures import write_docs_pictures
 
     drawn = write_docs_pictures(tmp_path)
     assert {p.name for p in drawn} >= {"seed_groups3_connectivity.svg", "seed_groups3_weights.svg",
                                        "depthwise_stride2_filmstrip.svg"}
     stale = [p.name for p in drawn if not (ROOT / "docs" / p.name).exists()
              or (ROOT / "docs" / p.name).read_text(encoding="utf-8") != p.read_text(encoding="utf-8")]
-    assert stale == [], "run `python -m conformance.pictures docs`"
+    assert stale == [], "run `python -m conformance.teaching.pictures docs`"
 
 
 def test_other_ops_light_up_the_cells_each_sum_lists(tmp_path: Path, monkeypatch) -> None:
     """Where the page's script cannot compute windows (Conv1d, transposed ops, ...), each output cell
     lists what its sum reads, from the explanation model; shown here on the seed with the Conv2d
     window arithmetic switched off."""
-    import conformance.html_report as html_report
+    import conformance.reporting.html as html_report
 
     monkeypatch.setattr(html_report, "_interactive_geometry", lambda result: None)
     results = _run([ROOT / "cases" / "seed" / "groups3.yaml"])

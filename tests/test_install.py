@@ -22,7 +22,7 @@ from typing import Iterator
 
 import pytest
 
-from conformance.loader import load_cases
+from conformance.cases.loader import load_cases
 
 ROOT = Path(__file__).resolve().parent.parent
 # What a build needs: pyproject.toml's metadata, setup.py's build step, the sources and the cases.
@@ -149,7 +149,7 @@ def test_the_wheel_carries_every_case_file(installed: dict) -> None:
 @pytest.mark.slow
 def test_installed_from_an_empty_folder_runs_the_bundled_library(installed: dict, full_runs: dict) -> None:
     python, env, repo = str(installed["python"]), installed["env"], installed["user_repo"]
-    where = _run([python, "-c", "import conformance, conformance.library as l; "
+    where = _run([python, "-c", "import conformance, conformance.cases.library as l; "
                                 "print(conformance.__file__); print(l.bundled_cases_path())"], repo, env)
     module_file, library = where.stdout.split()
     assert Path(module_file).is_relative_to(installed["site_packages"]), where.stdout  # not the checkout's

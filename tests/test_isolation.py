@@ -1,4 +1,4 @@
-"""Crash isolation (conformance/isolation.py): fake plug-ins that abort, segfault, hang, raise
+"""Crash isolation (conformance/running/isolation.py): fake plug-ins that abort, segfault, hang, raise
 exceptions that do not pickle, and refuse; the worker reports each and the run goes on."""
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conformance.implementations import ImplementationLoadError
-from conformance.isolation import IsolatedImplementation, describe_exit, rebuild_exception
-from conformance.loader import load_cases
-from conformance.outcomes import ImplementationCrashed, Unsupported
-from conformance.runner import FAILED, PASSED, make_tensors, run_case
+from conformance.running.implementations import ImplementationLoadError
+from conformance.running.isolation import IsolatedImplementation, describe_exit, rebuild_exception
+from conformance.cases.loader import load_cases
+from conformance.judging.outcomes import ImplementationCrashed, Unsupported
+from conformance.running.runner import FAILED, PASSED, make_tensors, run_case
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -125,7 +125,7 @@ def test_after_a_crash_the_next_call_gets_a_fresh_worker(plugin: Path, case, tmp
             implementation.forward(case, tensors.input, tensors.weight, tensors.bias)
         output = implementation.forward(case, tensors.input, tensors.weight, tensors.bias)
         assert implementation.pid != first_pid and implementation.restarts == 1
-    torch_output = __import__("conformance.torch_oracle", fromlist=["torch_forward"]).torch_forward(
+    torch_output = __import__("conformance.running.torch_oracle", fromlist=["torch_forward"]).torch_forward(
         case, tensors.input, tensors.weight, tensors.bias, "cpu")
     np.testing.assert_allclose(output, torch_output, rtol=1e-5, atol=1e-5)
 
@@ -161,14 +161,14 @@ def test_a_plugin_that_cannot_load_raises_the_loaders_error(tmp_path: Path) -> N
 
 
 def test_rebuilt_exceptions_keep_builtin_bases_and_names() -> None:
-    unsupported = rebuild_exception({"pickled": None, "type": "Unsupported", "module": "conformance.outcomes",
+    unsupported = rebuild_exception({"pickled": None, "type": "Unsupported", "module": "conformance.judging.outcomes",
                                      "message": "x", "bases": ["NotImplementedError", "RuntimeError", "Exception",
                                                                "BaseException", "object"], "traceback": ""})
     assert isinstance(unsupported, NotImplementedError)
     import pickle
 
     exact = rebuild_exception({"pickled": pickle.dumps(Unsupported("no circular")), "type": "Unsupported",
-                               "module": "conformance.outcomes", "message": "no circular", "bases": [],
+                               "module": "conformance.judging.outcomes", "message": "no circular", "bases": [],
                                "traceback": "Traceback ..."})
     assert type(exact) is Unsupported and str(exact) == "no circular"
     assert describe_exit(-11) == "killed by signal SIGSEGV (11)"

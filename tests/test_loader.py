@@ -6,10 +6,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conformance.errors import CaseError
-from conformance.loader import load_cases, load_file
-from conformance.runner import make_tensors
-from conformance.tensors import MAX_TENSOR_ELEMENTS
+from conformance.cases.errors import CaseError
+from conformance.cases.loader import load_cases, load_file
+from conformance.running.runner import make_tensors
+from conformance.cases.tensors import MAX_TENSOR_ELEMENTS
 from tests.helpers import assert_is_case, load_one, write_case
 
 SEED = """

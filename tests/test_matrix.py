@@ -1,4 +1,4 @@
-"""The conformance matrix (conformance/matrix.py, conformance/commands/matrix.py) with fake
+"""The conformance matrix (conformance/tools/matrix.py, conformance/commands/matrix.py) with fake
 plug-ins: counts per folder and tag, per-case verdicts, xfail files, uninstalled and unloadable
 columns, a crashing plug-in in a worker process, and the JSON/HTML/JUnit outputs."""
 from __future__ import annotations
@@ -12,9 +12,9 @@ import pytest
 
 from conformance.cli import main
 from conformance.frameworks import Availability
-from conformance.implementations import load_implementation
-from conformance.loader import load_cases
-from conformance.matrix import Matrix, run_matrix, safe_file_name
+from conformance.running.implementations import load_implementation
+from conformance.cases.loader import load_cases
+from conformance.tools.matrix import Matrix, run_matrix, safe_file_name
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -150,7 +150,7 @@ def test_command_isolates_a_crash_and_writes_json_html_junit(plugins: Path, tmp_
 
 
 def test_a_pinned_failure_that_fails_another_way_is_a_change(plugins: Path, cases: list, tmp_path: Path) -> None:
-    from conformance.matrix import write_xfail_file, xfail_entries
+    from conformance.tools.matrix import write_xfail_file, xfail_entries
 
     spec = f"{plugins}:zeros_only"
     entries = xfail_entries(run_matrix(cases, [spec], loader=in_process), spec, keep={})
@@ -166,7 +166,7 @@ def test_a_pinned_failure_that_fails_another_way_is_a_change(plugins: Path, case
 
 
 def test_rewriting_pins_after_a_subset_run_keeps_the_cases_it_did_not_run(plugins: Path, cases: list) -> None:
-    from conformance.matrix import xfail_entries
+    from conformance.tools.matrix import xfail_entries
 
     spec = f"{plugins}:zeros_only"
     matrix = run_matrix(cases[:1], [spec], loader=in_process)  # seed/groups2 alone: it passes
@@ -175,7 +175,7 @@ def test_rewriting_pins_after_a_subset_run_keeps_the_cases_it_did_not_run(plugin
 
 
 def test_pinning_the_current_failures_makes_the_matrix_unchanged(plugins: Path, cases: list, tmp_path: Path) -> None:
-    from conformance.matrix import write_xfail_file, xfail_entries
+    from conformance.tools.matrix import write_xfail_file, xfail_entries
 
     spec = f"{plugins}:zeros_only"
     before = run_matrix(cases, [spec], loader=in_process)

@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 import torch
 
-from conformance.backward import describe_gradient_index
-from conformance.errors import CaseError
-from conformance.implementations import load_implementation
-from conformance.loader import load_file
-from conformance.runner import PASSED, make_tensors, run_case
-from conformance.schema import CONV_TYPES, ConvConfig, conv_output_shape
-from conformance.tolerance import forward_bound, op_name
-from conformance.torch_oracle import build_module, torch_forward, torch_forward_variant
+from conformance.running.backward import describe_gradient_index
+from conformance.cases.errors import CaseError
+from conformance.running.implementations import load_implementation
+from conformance.cases.loader import load_file
+from conformance.running.runner import PASSED, make_tensors, run_case
+from conformance.cases.schema import CONV_TYPES, ConvConfig, conv_output_shape
+from conformance.judging.tolerance import forward_bound, op_name
+from conformance.running.torch_oracle import build_module, torch_forward, torch_forward_variant
 from tests.helpers import assert_is_case, load_one
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -166,7 +166,7 @@ def test_a_transposed_bound_counts_the_products_of_each_output_element() -> None
 
 @pytest.mark.parametrize("path", sorted((ROOT / "cases/networks").glob("nd_*.yaml")))
 def test_the_bound_rejects_a_planted_error_of_a_few_ulps_times_k(path: Path) -> None:
-    from conformance.runner import compare_forward
+    from conformance.running.runner import compare_forward
 
     for case in load_file(path):
         tensors = make_tensors(case)
@@ -246,8 +246,8 @@ def test_gradient_reports_name_the_transposed_weight_by_input_channel(tmp_path: 
 # --- plug-in modules ---------------------------------------------------------------------------
 
 def test_a_correct_six_op_module_passes_and_a_conv2d_only_one_skips_the_other_ops() -> None:
-    from conformance.loader import load_cases
-    from conformance.runner import SKIPPED
+    from conformance.cases.loader import load_cases
+    from conformance.running.runner import SKIPPED
     from tests.plugins import torch_functional_convs
 
     cases = [case for case in load_cases([ROOT / "cases/seed", ROOT / "cases/errors/ops.yaml",

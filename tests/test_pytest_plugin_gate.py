@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import reference_impl
-from conformance.library import bundled_cases_path
+from conformance.cases.library import bundled_cases_path
 
 CASES = """
 name: grouped/good
@@ -267,11 +267,11 @@ def test_verdicts_are_the_ones_conformance_run_gives(pytester: pytest.Pytester, 
 
 def test_isolate_turns_an_abort_into_a_crashed_case(user_repo: pytest.Pytester) -> None:
     try:
-        import conformance.isolation  # noqa: F401 - the crash-isolating worker (issue 11)
+        import conformance.running.isolation  # noqa: F401 - the crash-isolating worker (issue 11)
     except ImportError:
         result = gate(user_repo, "aborts_on_depthwise", "--conv-isolate")
         assert result.ret == pytest.ExitCode.USAGE_ERROR
-        result.stderr.fnmatch_lines(["*--conv-isolate: this installation has no conformance.isolation*"])
+        result.stderr.fnmatch_lines(["*--conv-isolate: this installation has no conformance.running.isolation*"])
         return
     result = gate(user_repo, "aborts_on_depthwise", "--conv-isolate", "--conv-timeout", "120")
     result.assert_outcomes(passed=2, failed=1)  # the session survived the abort

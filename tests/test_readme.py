@@ -18,7 +18,7 @@ import torch
 
 from conformance.cli import main
 from conformance.commands.schema import case_schema
-from conformance.yaml_loader import load_documents
+from conformance.cases.yaml_loader import load_documents
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from conformance.cli import main
-from conformance.explain import element_sum
-from conformance.loader import load_file
-from conformance.runner import make_tensors
+from conformance.teaching.explain import element_sum
+from conformance.cases.loader import load_file
+from conformance.running.runner import make_tensors
 from tests.browser import BrowserError, Chromium, Page, find_chromium
 from tests.helpers import write_case
 from tests.test_html_report import STRIDED, WRONG_EXPECTED
@@ -131,7 +131,7 @@ def test_the_page_fits_the_screen_and_draws_every_picture(browser: Chromium, rep
 def _expected_reads(case_file: Path, index: tuple[int, int, int, int]) -> tuple[set[str], int, set[str], set[str]]:
     """From the explanation model (not from the page's script): the input cells, in padded
     coordinates, the kernel taps and the input channels that output element ``index`` reads."""
-    from conformance.explain import geometry_of
+    from conformance.teaching.explain import geometry_of
 
     case = load_file(case_file)[0]
     tensors = make_tensors(case)
@@ -171,7 +171,7 @@ def test_cells_that_list_their_reads_light_up_the_same(browser: Chromium, tmp_pa
     """The hover mode of ops whose windows the script does not compute (Conv1d, transposed ...):
     each cell lists its reads. Checked on the padded, strided case with the Conv2d arithmetic off:
     the input is then shown unpadded, so a tap on padding lights no cell."""
-    import conformance.html_report as html_report
+    import conformance.reporting.html as html_report
 
     monkeypatch.setattr(html_report, "_interactive_geometry", lambda result: None)
     strided = write_case(tmp_path, STRIDED)
@@ -189,8 +189,8 @@ def test_cells_that_list_their_reads_light_up_the_same(browser: Chromium, tmp_pa
 
 
 def _run_files(paths: list[Path]):
-    from conformance.implementations import load_implementation
-    from conformance.runner import run_case
+    from conformance.running.implementations import load_implementation
+    from conformance.running.runner import run_case
 
     reference = load_implementation(None)
     return [run_case(case, reference) for path in paths for case in load_file(path)]

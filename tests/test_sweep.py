@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conformance.errors import CaseError
-from conformance.loader import load_file
-from conformance.runner import make_tensors
-from conformance.schema import Case
-from conformance.sweep import MAX_SWEEP_CASES
+from conformance.cases.errors import CaseError
+from conformance.cases.loader import load_file
+from conformance.running.runner import make_tensors
+from conformance.cases.schema import Case
+from conformance.cases.sweep import MAX_SWEEP_CASES
 from tests.helpers import write_case
 
 SWEEP = """

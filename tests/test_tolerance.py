@@ -7,14 +7,14 @@ import numpy as np
 import pytest
 import torch
 
-from conformance.compare import compare_arrays
-from conformance.implementations import load_implementation
-from conformance.loader import load_cases
-from conformance.precision import UNIT_ROUNDOFF, round_to_bfloat16, to_case_dtype
-from conformance.report import format_failure
-from conformance.runner import make_tensors, run_case
-from conformance.tolerance import ErrorBound, forward_bound, gradient_bounds
-from conformance.torch_oracle import to_numpy, to_torch, torch_forward
+from conformance.judging.compare import compare_arrays
+from conformance.running.implementations import load_implementation
+from conformance.cases.loader import load_cases
+from conformance.cases.precision import UNIT_ROUNDOFF, round_to_bfloat16, to_case_dtype
+from conformance.reporting.terminal import format_failure
+from conformance.running.runner import make_tensors, run_case
+from conformance.judging.tolerance import ErrorBound, forward_bound, gradient_bounds
+from conformance.running.torch_oracle import to_numpy, to_torch, torch_forward
 from reference_impl import conv2d
 from tests.helpers import assert_is_case, load_one
 from tests.plugins import backward_convs

@@ -11,12 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conformance.explain import build_explanation
-from conformance.explain_text import failure_explanation
-from conformance.implementations import load_implementation
-from conformance.loader import load_cases
-from conformance.runner import make_tensors, run_case
-from conformance.schema import Case
+from conformance.teaching.explain import build_explanation
+from conformance.teaching.explain_text import failure_explanation
+from conformance.running.implementations import load_implementation
+from conformance.cases.loader import load_cases
+from conformance.running.runner import make_tensors, run_case
+from conformance.cases.schema import Case
 from reference_impl import conv2d
 from tests.helpers import torch_conv2d, write_case
 

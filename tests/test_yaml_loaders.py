@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conformance.errors import CaseError
-from conformance.loader import find_case_files
-from conformance.yaml_loader import CaseLoader, FastCaseLoader, load_documents
+from conformance.cases.errors import CaseError
+from conformance.cases.loader import find_case_files
+from conformance.cases.yaml_loader import CaseLoader, FastCaseLoader, load_documents
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -6,13 +6,13 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from ..api import default_cases, library_version  # noqa: F401 - re-exported for the commands
-from ..arrays import ARRAY_KINDS
-from ..errors import CaseError
-from ..implementations import ImplementationLoadError, Implementation, load_implementation
-from ..loader import LoadResult, load_cases
+from conformance.api import default_cases, library_version  # noqa: F401 - re-exported for the commands
+from conformance.running.arrays import ARRAY_KINDS
+from conformance.cases.errors import CaseError
+from conformance.running.implementations import ImplementationLoadError, Implementation, load_implementation
+from conformance.cases.loader import LoadResult, load_cases
 
-DEFAULT_CASES = "cases"  # in a checkout; an installed package has its own copy (conformance.library)
+DEFAULT_CASES = "cases"  # in a checkout; an installed package has its own copy (conformance.cases.library)
 EXIT_NO_CASES = 5  # as pytest's "no tests collected"
 
 
@@ -96,9 +96,9 @@ def implementation_from(args: argparse.Namespace) -> Implementation:
     try:
         if wants_isolation(args):
             try:
-                from ..isolation import IsolatedImplementation  # the crash-isolating worker (issue 11)
+                from conformance.running.isolation import IsolatedImplementation  # the crash-isolating worker (issue 11)
             except ImportError:
-                raise UsageError("--isolate: this installation has no conformance.isolation") from None
+                raise UsageError("--isolate: this installation has no conformance.running.isolation") from None
             return IsolatedImplementation(getattr(args, "impl", None), timeout=args.timeout,
                                           **implementation_options(args))
         return load_implementation(getattr(args, "impl", None), **implementation_options(args))

@@ -5,12 +5,12 @@ import argparse
 import json
 import math
 
-from ..benchmark import CaseBenchmark, benchmark_case
-from ..errors import CaseError
-from ..machine import GEMM_SIZE, Machine, measure_machine, same_threads
-from ..progress import ProgressBar
-from ..schema import Case
-from . import (NoCasesSelected, add_selection_arguments, ensure_parent, guarded, implementation_from,
+from conformance.tools.benchmark import CaseBenchmark, benchmark_case
+from conformance.cases.errors import CaseError
+from conformance.tools.machine import GEMM_SIZE, Machine, measure_machine, same_threads
+from conformance.reporting.progress import ProgressBar
+from conformance.cases.schema import Case
+from conformance.commands import (NoCasesSelected, add_selection_arguments, ensure_parent, guarded, implementation_from,
                select_cases)
 
 

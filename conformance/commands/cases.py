@@ -1,6 +1,6 @@
 """``conformance cases``: where the bundled case library is, what it holds; ``--export DIR`` copies it.
 
-The library ships inside the package (conformance/library.py), so after ``pip install`` a user
+The library ships inside the package (conformance/cases/library.py), so after ``pip install`` a user
 can run it without a checkout; exporting gives them a copy to read, extend or pin in their repo.
 """
 from __future__ import annotations
@@ -10,11 +10,11 @@ import shutil
 from collections import Counter
 from pathlib import Path
 
-from ..errors import CaseError
-from ..library import (VERSION_FILE, LibraryNotFoundError, bundled_cases_path, case_files, content_hash,
+from conformance.cases.errors import CaseError
+from conformance.cases.library import (VERSION_FILE, LibraryNotFoundError, bundled_cases_path, case_files, content_hash,
                        library_version)
-from ..loader import load_cases
-from . import UsageError, guarded
+from conformance.cases.loader import load_cases
+from conformance.commands import UsageError, guarded
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -74,7 +74,7 @@ def export_library(library: Path, target: Path) -> Path:
 
     ``target`` must not exist or be an empty folder: an export never overwrites anyone's cases.
     The copy's content hash equals the library's until someone edits it
-    (conformance.library.describe_cases tells the two apart).
+    (conformance.cases.library.describe_cases tells the two apart).
     """
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise UsageError(f"--export {target}: already exists and is not an empty folder; choose a new folder")
@@ -83,5 +83,5 @@ def export_library(library: Path, target: Path) -> Path:
     (target / VERSION_FILE).write_text(
         f"{library_version()}\n"
         f"# Exported by `conformance cases --export`. The content hash of this folder's case files was "
-        f"{content_hash([target])}\n# when exported; `conformance.library.describe_cases` recomputes it.\n")
+        f"{content_hash([target])}\n# when exported; `conformance.cases.library.describe_cases` recomputes it.\n")
     return target

@@ -4,8 +4,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..coverage import coverage_grid, format_coverage
-from . import add_paths_argument, ensure_parent, guarded, select_cases
+from conformance.tools.coverage import coverage_grid, format_coverage
+from conformance.commands import add_paths_argument, ensure_parent, guarded, select_cases
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -4,11 +4,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..errors import CaseError
-from ..explain import DEFAULT_MAX_TERMS, build_explanation, layout_of, parse_element
-from ..explain_text import render_text
-from ..runner import error_result, run_case
-from . import UsageError, add_implementation_arguments, guarded, implementation_from, select_cases
+from conformance.cases.errors import CaseError
+from conformance.teaching.explain import DEFAULT_MAX_TERMS, build_explanation, layout_of, parse_element
+from conformance.teaching.explain_text import render_text
+from conformance.running.runner import error_result, run_case
+from conformance.commands import UsageError, add_implementation_arguments, guarded, implementation_from, select_cases
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -63,7 +63,7 @@ def explain_command(args: argparse.Namespace) -> int:
             raise UsageError(str(exc)) from None
     print(render_text(build_explanation(result, elements), max_terms=args.max_terms, show_checks=args.checks))
     if args.plot and can_compute:
-        from ..pictures import draw_case_pictures  # late: pictures are only built when asked for
+        from conformance.teaching.pictures import draw_case_pictures  # late: pictures are only built when asked for
 
         paths = draw_case_pictures(result.case, result.run.tensors, Path(args.plot),  # type: ignore[union-attr]
                                    element=elements[0] if elements else None)

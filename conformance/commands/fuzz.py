@@ -9,12 +9,12 @@ from pathlib import Path
 
 import torch
 
-from ..fuzz import (CampaignResult, examples_per_worker, reproduce_command, rerun_written, run_campaign,
+from conformance.tools.fuzz import (CampaignResult, examples_per_worker, reproduce_command, rerun_written, run_campaign,
                     worker_seeds, write_finding)
-from ..implementations import load_implementation
-from ..report import format_failure
-from ..runner import PASSED
-from . import add_implementation_arguments, guarded, implementation_from
+from conformance.running.implementations import load_implementation
+from conformance.reporting.terminal import format_failure
+from conformance.running.runner import PASSED
+from conformance.commands import add_implementation_arguments, guarded, implementation_from
 
 DEFAULT_OUT = "fuzz-findings"
 

@@ -10,10 +10,10 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
-from ..matrix import (Cell, Column, Matrix, default_implementations, exit_status, run_matrix, safe_file_name,
+from conformance.tools.matrix import (Cell, Column, Matrix, default_implementations, exit_status, run_matrix, safe_file_name,
                       write_xfail_file, xfail_entries)
-from ..outcomes import ERROR, FAILED, PASSED, SKIPPED, XFAILED, XPASSED
-from . import add_paths_argument, ensure_parent, guarded, select_cases
+from conformance.judging.outcomes import ERROR, FAILED, PASSED, SKIPPED, XFAILED, XPASSED
+from conformance.commands import add_paths_argument, ensure_parent, guarded, select_cases
 
 ABBREVIATIONS = {PASSED: "ok", "wrong_values": "values", "wrong_shape": "shape", "wrong_dtype": "dtype",
                  "crashed": "CRASH", "accepted_invalid": "accepts", "refused_valid": "refuses",
@@ -69,12 +69,12 @@ def matrix_command(args: argparse.Namespace) -> int:
             print(f"\n{column.name}: {len(results)} cases in {column.seconds:.1f} s"
                   + (f", {column.restarts} worker restarts" if column.restarts else ""), flush=True)
         if args.junit:
-            from ..junit import junit_tree
+            from conformance.reporting.junit import junit_tree
 
             suites.extend(junit_tree(results, suite_name=column.name,
                                      properties={"version": column.version, "note": column.note}).getroot())
         if args.html:
-            from ..html_report import write_html_report
+            from conformance.reporting.html import write_html_report
 
             write_html_report(results, Path(args.html) / safe_file_name(column.name),
                               title=f"{column.name}: groups conformance", pictures=False)
@@ -109,7 +109,7 @@ def matrix_command(args: argparse.Namespace) -> int:
 
 
 def update_xfail_files(matrix: Matrix, directory: Path) -> None:
-    from ..xfail import load_xfail_files
+    from conformance.judging.xfail import load_xfail_files
 
     for column in matrix.columns:
         if not column.installed:
@@ -202,7 +202,7 @@ def _e(text: object) -> str:
 def write_html(matrix: Matrix, directory: Path) -> Path:
     """DIR/index.html: the table, then every case's verdicts; each cell links to that case's
     section (its explanation, checks and message) in the implementation's own report."""
-    from ..html_report import unique_slugs
+    from conformance.reporting.html import unique_slugs
 
     directory.mkdir(parents=True, exist_ok=True)
     installed = {column.name: column.installed for column in matrix.columns}

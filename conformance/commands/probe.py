@@ -8,10 +8,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..checks.wiring import NothingToProbe, describe_differences, format_connectivity, measure_connectivity
-from ..errors import CaseError
-from ..loader import load_file
-from . import UsageError, add_implementation_arguments, guarded, implementation_from
+from conformance.running.checks.wiring import NothingToProbe, describe_differences, format_connectivity, measure_connectivity
+from conformance.cases.errors import CaseError
+from conformance.cases.loader import load_file
+from conformance.commands import UsageError, add_implementation_arguments, guarded, implementation_from
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -8,15 +8,15 @@ from typing import Any
 
 import torch
 
-from ..api import describe_cases, run_all
-from ..devices import DEVICES, DeviceError, configure_device
-from ..implementations import Implementation
-from ..junit import write_junit
-from ..machine import Threads, same_threads
-from ..report import case_line, checked_nothing, format_failure, run_succeeded, summary_line, write_json
-from ..runner import PASSED, SKIPPED, CaseResult
-from ..xfail import XfailFileError, load_xfail_files
-from . import (NoCasesSelected, UsageError, add_selection_arguments, default_cases, ensure_parent, guarded,
+from conformance.api import describe_cases, run_all
+from conformance.running.devices import DEVICES, DeviceError, configure_device
+from conformance.running.implementations import Implementation
+from conformance.reporting.junit import write_junit
+from conformance.tools.machine import Threads, same_threads
+from conformance.reporting.terminal import case_line, checked_nothing, format_failure, run_succeeded, summary_line, write_json
+from conformance.running.runner import PASSED, SKIPPED, CaseResult
+from conformance.judging.xfail import XfailFileError, load_xfail_files
+from conformance.commands import (NoCasesSelected, UsageError, add_selection_arguments, default_cases, ensure_parent, guarded,
                implementation_from, library_version, select_cases)
 
 
@@ -151,8 +151,8 @@ def run_command(args: argparse.Namespace) -> int:
     if args.json:
         write_json(results, ensure_parent(args.json), extra=about)
     if args.html:
-        from ..coverage import coverage_grid
-        from ..html_report import coverage_section, write_html_report  # imported only when a report is asked for
+        from conformance.tools.coverage import coverage_grid
+        from conformance.reporting.html import coverage_section, write_html_report  # imported only when a report is asked for
 
         grid = coverage_grid([result.case or result.load_error for result in results])
         page = write_html_report(results, args.html, extra_sections=[coverage_section(grid)],

@@ -6,7 +6,7 @@ prints it too. Put it beside your cases and name it on a case file's first line:
     conformance schema --output case_schema.json
     # yaml-language-server: $schema=case_schema.json
 
-The loader (``conformance/schema.py``) stays the source of truth: it checks what a schema cannot
+The loader (``conformance/cases/schema.py``) stays the source of truth: it checks what a schema cannot
 (shapes against the layer, sizes, ragged lists) and gives the clearer messages.
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ import json
 from importlib import resources
 from typing import Any
 
-from . import guarded
+from conformance.commands import guarded
 
 SCHEMA_FILE = "case_schema.json"
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import argparse
 
-from ..errors import CaseError
-from . import add_paths_argument, guarded, select_cases
+from conformance.cases.errors import CaseError
+from conformance.commands import add_paths_argument, guarded, select_cases
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -4,7 +4,7 @@ A built-in name (``--impl jax``) is loaded exactly like ``--impl MODULE``: ``BUI
 name to an adapter module defining ``conv2d`` with ``torch.nn.functional.conv2d``'s signature and
 ``version() -> str``. Each adapter calls its framework's own grouped convolution and padding ops
 and never computes anything itself, so a framework's bug cannot be masked; what the framework
-cannot express raises :class:`conformance.outcomes.Unsupported`. The layout conversions (kernel
+cannot express raises :class:`conformance.judging.outcomes.Unsupported`. The layout conversions (kernel
 layouts, pad orders) are documented once, in docs/frameworks.md, and in each adapter's docstring.
 
 Importing this package imports no framework: whether one is installed is found with

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .layer import check_padding_mode, explicit_padding, functional_convs, kernel_hw, ntuple, require_batched
+from conformance.frameworks.layer import check_padding_mode, explicit_padding, functional_convs, kernel_hw, ntuple, require_batched
 
 ARRAYS = "numpy"
 JAX_PAD_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}

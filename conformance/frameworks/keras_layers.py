@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from .layer import check_padding_mode, explicit_padding, kernel_hw, pair, require_batched
-from .tf_common import tf_verdicts
+from conformance.frameworks.layer import check_padding_mode, explicit_padding, kernel_hw, pair, require_batched
+from conformance.frameworks.tf_common import tf_verdicts
 
 ARRAYS = "numpy"
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Sequence
 
-from ..outcomes import Unsupported
+from conformance.judging.outcomes import Unsupported
 
 Pads = tuple[tuple[int, int], ...]  # ((before, after) per spatial dimension): 2-D ((top, bottom), (left, right))
 TORCH_PADDING_MODES = ("zeros", "reflect", "replicate", "circular")

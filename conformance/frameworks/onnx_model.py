@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .layer import check_padding_mode, explicit_padding, kernel_hw, ntuple
+from conformance.frameworks.layer import check_padding_mode, explicit_padding, kernel_hw, ntuple
 
 OPSET = 22  # the first opset whose Conv allows bfloat16 (and Pad "wrap" needs 19)
 IR_VERSION = 10

@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from .onnx_model import conv_model, conv_transpose_model
-from .layer import functional_conv_transposes, functional_convs, require_batched
+from conformance.frameworks.onnx_model import conv_model, conv_transpose_model
+from conformance.frameworks.layer import functional_conv_transposes, functional_convs, require_batched
 
 ARRAYS = "numpy"
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .openvino_graph import group_convolution, ov_version
+from conformance.frameworks.openvino_graph import group_convolution, ov_version
 
 ARRAYS = "numpy"
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from .openvino_graph import group_convolution, ov_version
+from conformance.frameworks.openvino_graph import group_convolution, ov_version
 
 ARRAYS = "numpy"
 CONFIG = {"INFERENCE_PRECISION_HINT": "f32"}

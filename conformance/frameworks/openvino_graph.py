@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from ..outcomes import Unsupported
-from .layer import check_padding_mode, explicit_padding, kernel_hw, pair, require_batched
+from conformance.judging.outcomes import Unsupported
+from conformance.frameworks.layer import check_padding_mode, explicit_padding, kernel_hw, pair, require_batched
 
 OV_PAD_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "edge"}
 

@@ -9,7 +9,7 @@ from collections import OrderedDict
 from contextlib import contextmanager
 from typing import Iterator
 
-from ..outcomes import Unsupported
+from conformance.judging.outcomes import Unsupported
 
 
 @contextmanager

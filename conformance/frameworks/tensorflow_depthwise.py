@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from ..outcomes import Unsupported
-from .layer import pair, require_batched
-from .tf_common import import_tensorflow, nhwc_padded, tf_verdicts, tf_version
+from conformance.judging.outcomes import Unsupported
+from conformance.frameworks.layer import pair, require_batched
+from conformance.frameworks.tf_common import import_tensorflow, nhwc_padded, tf_verdicts, tf_version
 
 ARRAYS = "numpy"
 

@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from ..outcomes import Unsupported
-from .layer import pair, require_batched
-from .tf_common import import_tensorflow, nhwc_padded, tf_verdicts, tf_version
+from conformance.judging.outcomes import Unsupported
+from conformance.frameworks.layer import pair, require_batched
+from conformance.frameworks.tf_common import import_tensorflow, nhwc_padded, tf_verdicts, tf_version
 
 ARRAYS = "numpy"
 
@@ -48,7 +48,7 @@ def _wrong_rank(tf: Any, input: Any, weight: Any, stride: Any, padding: Any, dil
     """An input that is neither (N, C, H, W) nor (C, H, W) has no layout to convert: it goes to
     ``tf.nn.conv2d`` as it is, for TensorFlow to judge (a 2-D input aborts the process: a failed
     CHECK in oneDNN's Conv2D, tensorflow/tensorflow#111453)."""
-    from .layer import explicit_padding, kernel_hw
+    from conformance.frameworks.layer import explicit_padding, kernel_hw
 
     (top, bottom), (left, right) = explicit_padding(padding, kernel_hw(weight), dilation)
     with tf_verdicts("tf.nn.conv2d"):

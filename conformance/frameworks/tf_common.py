@@ -14,8 +14,8 @@ import os
 from contextlib import contextmanager
 from typing import Any, Iterator
 
-from ..outcomes import Unsupported
-from .layer import check_padding_mode, explicit_padding, kernel_hw
+from conformance.judging.outcomes import Unsupported
+from conformance.frameworks.layer import check_padding_mode, explicit_padding, kernel_hw
 
 TF_PAD_MODES = {"zeros": "CONSTANT", "reflect": "REFLECT"}
 

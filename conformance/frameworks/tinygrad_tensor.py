@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .layer import check_padding_mode, explicit_padding, kernel_hw, pair, require_batched
+from conformance.frameworks.layer import check_padding_mode, explicit_padding, kernel_hw, pair, require_batched
 
 ARRAYS = "numpy"
 TINYGRAD_PAD_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "replicate", "circular": "circular"}

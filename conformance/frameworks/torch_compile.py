@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .torch_module import as_torch, conv_module
+from conformance.frameworks.torch_module import as_torch, conv_module
 
 ARRAYS = "torch"
 _COMPILED: dict[str, Any] = {}

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from .torch_onnx_export import export_and_run
+from conformance.frameworks.torch_onnx_export import export_and_run
 
 ARRAYS = "numpy"
 

@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from .ort_errors import run_in_onnxruntime
-from .torch_module import as_torch, conv_module
+from conformance.frameworks.ort_errors import run_in_onnxruntime
+from conformance.frameworks.torch_module import as_torch, conv_module
 
 _EXPORTED: OrderedDict[tuple, bytes] = OrderedDict()
 _KEEP = 8

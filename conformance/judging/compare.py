@@ -1,0 +1,120 @@
+"""Numerical comparison in the manner of ``torch.testing.assert_close``: shape, then dtype,
+then values, with NaN equal to NaN and the worst element found for the report.
+
+The allowance per element is ``atol + rtol * |expected|``, or, given ``bound=``, an error bound
+per element (:class:`conformance.judging.tolerance.ErrorBound`); either way each element's error is also
+stated as a multiple of its allowance (``error_ratio``: over 1 fails).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+MAX_LISTED_FAILURES = 5  # failing elements listed in the report, worst first
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The outcome of comparing ``actual`` with ``expected`` (the side taken as right)."""
+
+    actual_name: str
+    expected_name: str
+    actual_shape: tuple[int, ...]
+    expected_shape: tuple[int, ...]
+    rtol: float
+    atol: float
+    dtype_problem: str | None = None
+    total: int = 0
+    mismatched: int = 0
+    max_abs_error: float = 0.0
+    max_rel_error: float = 0.0
+    worst_index: tuple[int, ...] | None = None
+    worst_actual: float = float("nan")
+    worst_expected: float = float("nan")
+    worst_abs_error: float = 0.0
+    worst_rel_error: float = 0.0
+    worst_allowed: float = 0.0
+    allowed_text: str | None = None  # how the worst element's allowance is made, when it is a bound
+    max_error_ratio: float = 0.0  # the largest |error| / allowance over all elements (<= 1 passes)
+    # The worst failing elements: (index, actual, expected, abs error, allowance), worst first.
+    failures: tuple[tuple[tuple[int, ...], float, float, float, float], ...] = ()
+
+    @property
+    def label(self) -> str:
+        return f"{self.actual_name} vs {self.expected_name}"
+
+    @property
+    def shape_ok(self) -> bool:
+        return self.actual_shape == self.expected_shape
+
+    @property
+    def passed(self) -> bool:
+        return self.shape_ok and self.dtype_problem is None and self.mismatched == 0
+
+    def summary(self) -> str:
+        """A one-line verdict."""
+        if not self.shape_ok:
+            return (f"{self.label}: shapes differ: {self.actual_name} {self.actual_shape}, "
+                    f"{self.expected_name} {self.expected_shape}")
+        if self.dtype_problem:
+            return f"{self.label}: {self.dtype_problem}"
+        if self.mismatched:
+            share = 100.0 * self.mismatched / max(self.total, 1)
+            return f"{self.label}: {self.mismatched} of {self.total} elements differ ({share:.3g}%)"
+        if self.total == 0:
+            return f"{self.label}: no elements to compare (both outputs are empty)"
+        if self.total == 1:
+            return f"{self.label}: the 1 element agrees (abs error {self.max_abs_error:.3g})"
+        return f"{self.label}: all {self.total} elements agree (max abs error {self.max_abs_error:.3g})"
+
+
+def compare_arrays(actual: np.ndarray, expected: np.ndarray, rtol: float = 0.0, atol: float = 0.0, *,
+                   actual_name: str = "actual", expected_name: str = "expected",
+                   required_dtype: np.dtype | None = None, bound: Any = None) -> Comparison:
+    """Elementwise ``|actual - expected| <= atol + rtol * |expected|``, or ``<= bound.allowed()``.
+
+    >>> c = compare_arrays(np.array([1.0, 2.0, np.nan]), np.array([1.0, 2.5, np.nan]), 0.0, 0.1)
+    >>> c.passed, c.mismatched, c.worst_index, c.worst_abs_error
+    (False, 1, (1,), 0.5)
+    """
+    actual, expected = np.asarray(actual), np.asarray(expected)
+    base = dict(actual_name=actual_name, expected_name=expected_name, actual_shape=tuple(actual.shape),
+                expected_shape=tuple(expected.shape), rtol=rtol, atol=atol)
+    if actual.shape != expected.shape:
+        return Comparison(**base)
+    dtype_problem = None
+    if required_dtype is not None and actual.dtype != np.dtype(required_dtype):
+        dtype_problem = f"{actual_name} returned dtype {actual.dtype}, expected {np.dtype(required_dtype)}"
+    a, e = actual.astype(np.float64), expected.astype(np.float64)
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        both_nan = np.isnan(a) & np.isnan(e)
+        same_inf = np.isinf(a) & np.isinf(e) & (a == e)
+        abs_error = np.where(both_nan | same_inf, 0.0, np.abs(a - e))
+        abs_error = np.where(np.isnan(abs_error), np.inf, abs_error)  # NaN against a number
+        if bound is not None:
+            allowed = np.broadcast_to(bound.allowed(), a.shape)
+        else:
+            allowed = atol + rtol * np.abs(np.where(np.isfinite(e), e, 0.0))
+        rel_error = np.where(abs_error == 0, 0.0, abs_error / np.abs(e))
+        bad = abs_error > allowed
+        badness = np.where(allowed > 0, abs_error / allowed, np.where(abs_error > 0, np.inf, 0.0))
+    mismatched = int(bad.sum())
+    result = dict(base, dtype_problem=dtype_problem, total=int(a.size), mismatched=mismatched,
+                  max_abs_error=float(abs_error.max()) if a.size else 0.0,
+                  max_rel_error=float(np.nan_to_num(rel_error, nan=np.inf).max()) if a.size else 0.0,
+                  max_error_ratio=float(badness.max()) if a.size else 0.0)
+    if mismatched:
+        flat_badness = np.where(bad, badness, -1.0).ravel()
+        order = np.argsort(-flat_badness, kind="stable")[:min(MAX_LISTED_FAILURES, mismatched)]
+        failures = []
+        for flat in order:
+            index = tuple(int(i) for i in np.unravel_index(int(flat), a.shape))
+            failures.append((index, float(a[index]), float(e[index]), float(abs_error[index]), float(allowed[index])))
+        index = failures[0][0]
+        result.update(worst_index=index, worst_actual=float(a[index]), worst_expected=float(e[index]),
+                      worst_abs_error=float(abs_error[index]), worst_rel_error=float(rel_error[index]),
+                      worst_allowed=float(allowed[index]), failures=tuple(failures),
+                      allowed_text=bound.explain(index) if bound is not None else None)
+    return Comparison(**result)

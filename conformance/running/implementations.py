@@ -1,0 +1,352 @@
+"""The implementation under test: the reference, a plug-in, or a built-in framework adapter.
+
+``--impl`` (and :func:`load_implementation`) takes:
+
+* nothing: the reference, ``reference_impl`` (it computes in float64: it is the oracle's twin);
+* ``MODULE`` or ``path/to/file.py``: a module defining any of ``conv1d``, ``conv2d``, ``conv3d``,
+  ``conv_transpose1d``, ``conv_transpose2d``, ``conv_transpose3d``, each with the signature of the
+  ``torch.nn.functional`` function of that name. Each case calls the one its op needs; a case
+  whose op the module lacks is skipped with that reason;
+* ``MODULE:FUNCTION`` or ``path/to/file.py:FUNCTION``: one function, a conv2d;
+* a built-in name from ``conformance.frameworks.BUILTINS`` (``jax``, ``onnxruntime``, ...): its
+  adapter module, loaded like ``MODULE``.
+
+A forward has the ``torch.nn.functional`` signature::
+
+    def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, **kw) -> array
+    def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+                         dilation=1) -> array
+
+``stride``, ``padding`` and ``dilation`` are passed as the case wrote them (an int, a tuple, or the
+strings "same"/"valid"); ``padding_mode=`` only when the case's mode is not "zeros".
+
+Arrays (``--arrays``, or the module's ``ARRAYS`` attribute; see conformance/running/arrays.py): NumPy
+arrays, torch tensors on ``--impl-device`` or JAX arrays, always in the case's real dtype; the
+result may be any of them, on any device.
+
+Invalid layers: raise ``ValueError``, ``RuntimeError`` or one of ``refusal_types`` (a deliberate
+refusal); ``NotImplementedError`` (e.g. ``conformance.Unsupported``) says the layer is not
+supported; any other exception is a crash (see :meth:`Implementation.judge_exception`).
+
+A backward is found beside each forward: an attribute ``backward`` on the function, else a
+function ``<name>_backward`` next to it::
+
+    def conv2d_backward(grad_output, input, weight, bias=None, stride=1, padding=0, dilation=1,
+                        groups=1, **kw) -> (grad_input, grad_weight, grad_bias)
+
+the gradients of ``sum(conv2d(input, weight, bias, ...) * grad_output)``, ``grad_bias`` None when
+``bias`` is None. Without one, ``backward: true`` cases are skipped for that plug-in.
+"""
+from __future__ import annotations
+
+import builtins
+import importlib
+import importlib.util
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from conformance.running.arrays import ARRAY_KINDS, DEFAULT_ARRAYS, ArrayKindError, check_arrays, from_native, to_native
+from conformance.judging.outcomes import CRASHED, UNSUPPORTED, ImplementationCrashed
+from conformance.cases.schema import Case
+
+# The op names a plug-in module may define, as in torch.nn.functional.
+OP_NAMES = ("conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d")
+REFERENCE_MODULE = "reference_impl"
+# Deliberate refusals of an invalid layer, whatever the implementation (see judge_exception).
+STANDARD_REFUSALS: tuple[type[BaseException], ...] = (ValueError, RuntimeError)
+REFUSED = "refused"
+
+
+class ImplementationLoadError(Exception):
+    """--impl names something that cannot be imported or called."""
+
+
+@dataclass(frozen=True)
+class Implementation:
+    """A convolution to check, with how it is to be called.
+
+    ``function``: the conv2d (the only op of a ``MODULE:FUNCTION`` plug-in); ``functions``: every op
+    it defines, by ``torch.nn.functional`` name (filled from ``function`` when not given).
+    ``computes_in_float64``: the reference is the oracle's twin, so it gets its inputs upcast to
+    float64 and its result is as exact as float64 allows; a plug-in gets the case's dtype, the
+    precision it must be correct in. ``spec`` and :attr:`options` rebuild it in another process:
+    ``load_implementation(impl.spec, **impl.options)``.
+
+    >>> impl = load_implementation("reference_impl:conv2d")
+    >>> sorted(impl.functions), impl.arrays, impl.options
+    (['conv2d'], 'numpy', {'arrays': 'numpy', 'device': 'cpu', 'refusal_types': ()})
+    """
+
+    name: str
+    function: Callable[..., Any] | None = None
+    computes_in_float64: bool = False
+    backward_function: Callable[..., Any] | None = None
+    backward_name: str | None = None
+    functions: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
+    backward_functions: Mapping[str, tuple[Callable[..., Any], str]] = field(default_factory=dict)
+    arrays: str = DEFAULT_ARRAYS
+    device: str = "cpu"
+    refusal_types: tuple[type[BaseException], ...] = ()
+    refusal_type_names: tuple[str, ...] = ()  # as given, so the options stay plain strings
+    spec: Any = None
+
+    def __post_init__(self) -> None:
+        if self.function is not None and not self.functions:
+            object.__setattr__(self, "functions", {"conv2d": self.function})
+        if self.backward_function is not None and not self.backward_functions:
+            object.__setattr__(self, "backward_functions",
+                               {"conv2d": (self.backward_function, self.backward_name or f"{self.name}.backward")})
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The keyword options of :func:`load_implementation` that made this; all picklable."""
+        return {"arrays": self.arrays, "device": self.device, "refusal_types": self.refusal_type_names}
+
+    # -- which op, and whether it is there -------------------------------------------------------
+
+    def supports(self, case: Case) -> bool:
+        return case.conv.functional_name in self.functions
+
+    def missing_reason(self, case: Case) -> str:
+        """'mymod defines no conv3d' — why a case is skipped for this implementation."""
+        op = case.conv.functional_name
+        if isinstance(self.spec, str) and ":" in self.spec or callable(self.spec):
+            return f"{self.name} is one function, a conv2d: no {op} (give a module defining {op} to check it)"
+        return f"{self.name} defines no {op}"
+
+    def backward_function_for(self, case: Case) -> Callable[..., Any] | None:
+        found = self.backward_functions.get(case.conv.functional_name)
+        return found[0] if found else None
+
+    def backward_name_for(self, case: Case) -> str | None:
+        found = self.backward_functions.get(case.conv.functional_name)
+        return found[1] if found else None
+
+    # -- calling it -------------------------------------------------------------------------------
+
+    def call_dtype(self, case: Case) -> str:
+        """The dtype the implementation computes in: the case's, or float64 for the reference."""
+        return "float64" if self.computes_in_float64 else case.dtype
+
+    def _native(self, case: Case, array: np.ndarray | None) -> Any:
+        return to_native(array, self.call_dtype(case), self.arrays, self.device)
+
+    def forward_native(self, case: Case, x: np.ndarray, weight: np.ndarray,
+                       bias: np.ndarray | None) -> tuple[np.ndarray, str]:
+        """The output as a host NumPy array (bfloat16 as float32) and the dtype it came in."""
+        function = self.functions.get(case.conv.functional_name)
+        if function is None:
+            raise ImplementationLoadError(self.missing_reason(case))
+        kwargs = {key: _as_given(value) for key, value in case.conv.functional_kwargs().items()}
+        result = function(self._native(case, x), self._native(case, weight), self._native(case, bias), **kwargs)
+        try:
+            return from_native(result)
+        except TypeError as exc:
+            raise TypeError(f"{self.name} {exc}") from None
+
+    def forward(self, case: Case, x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
+        """The output of the op ``case`` needs, as a host NumPy array (bfloat16 as float32)."""
+        return self.forward_native(case, x, weight, bias)[0]
+
+    def backward(self, case: Case, grad_output: np.ndarray, x: np.ndarray, weight: np.ndarray,
+                 bias: np.ndarray | None) -> tuple[Any, ...]:
+        """The plug-in's ``(grad_input, grad_weight, grad_bias)`` as NumPy arrays, called like the forward."""
+        function = self.backward_function_for(case)
+        if function is None:
+            raise ImplementationLoadError(f"{self.name} offers no {case.conv.functional_name} backward")
+        kwargs = {key: _as_given(value) for key, value in case.conv.functional_kwargs().items()}
+        result = function(*(self._native(case, a) for a in (grad_output, x, weight, bias)), **kwargs)
+        if not isinstance(result, (tuple, list)):
+            return result  # the backward check reports the wrong return type
+        return tuple(None if value is None else from_native(value)[0] for value in result)
+
+    # -- judging what it raised ----------------------------------------------------------------------
+
+    def judge_exception(self, error: BaseException) -> str:
+        """``refused`` (a deliberate refusal), ``unsupported`` or ``crashed``.
+
+        >>> impl = Implementation("f")
+        >>> [impl.judge_exception(e) for e in (ValueError(), RuntimeError(), NotImplementedError(), TypeError())]
+        ['refused', 'refused', 'unsupported', 'crashed']
+        """
+        if isinstance(error, ImplementationCrashed):
+            return CRASHED
+        if isinstance(error, NotImplementedError):  # before RuntimeError: it is one
+            return UNSUPPORTED
+        if isinstance(error, STANDARD_REFUSALS + tuple(self.refusal_types)):
+            return REFUSED
+        return CRASHED
+
+
+def _as_given(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+def builtin_implementations() -> dict[str, str]:
+    """Built-in names -> adapter modules (``conformance.frameworks.BUILTINS``; {} without it)."""
+    try:
+        from conformance.frameworks import BUILTINS  # type: ignore[attr-defined]
+    except ImportError:
+        return {}
+    return dict(BUILTINS)
+
+
+def load_implementation(spec: str | Callable[..., Any] | ModuleType | None = None, *, arrays: str | None = None,
+                        device: str = "cpu", refusal_types: tuple[str | type, ...] | list[str | type] = ()
+                        ) -> Implementation:
+    """Resolve ``spec`` (see the module docstring); None means the reference.
+
+    ``arrays``: numpy, torch or jax (None: the module's ``ARRAYS``, else numpy); ``device``: where
+    torch or JAX arrays are put; ``refusal_types``: exception types, or their dotted names, that
+    count as deliberate refusals besides ValueError and RuntimeError. ``spec`` may also be a
+    function (a conv2d) or a module object, for the Python API.
+
+    >>> load_implementation(None).name
+    'reference'
+    >>> load_implementation("reference_impl:conv2d_loops").name
+    'reference_impl:conv2d_loops'
+    """
+    refusal_names = tuple(_type_name(t) for t in refusal_types)
+    resolved_refusals = tuple(_resolve_type(t) for t in refusal_types)
+    common = dict(device=device, refusal_types=resolved_refusals, refusal_type_names=refusal_names, spec=spec)
+    if spec is None:
+        module = _import(REFERENCE_MODULE, REFERENCE_MODULE)
+        impl = _from_module(module, "reference", arrays, computes_in_float64=True, **common)
+    elif isinstance(spec, ModuleType):
+        impl = _from_module(spec, spec.__name__, arrays, **common)
+    elif callable(spec):
+        module = sys.modules.get(getattr(spec, "__module__", "") or "")
+        name = f"{getattr(spec, '__module__', '?')}:{getattr(spec, '__qualname__', getattr(spec, '__name__', 'conv2d'))}"
+        backward, backward_name = _find_backward(spec, module, getattr(spec, "__name__", ""), name)
+        impl = Implementation(name, spec, backward_function=backward, backward_name=backward_name,
+                              arrays=_arrays(arrays, module), **common)
+    elif not isinstance(spec, str) or not spec:
+        raise ImplementationLoadError(f"--impl expects MODULE, MODULE:FUNCTION or a built-in name, got {spec!r}")
+    elif ":" in spec:
+        impl = _from_function_spec(spec, arrays, **common)
+    else:
+        named = builtin_implementations()  # a built-in name wins over a module of that name (jax)
+        module = _import(named.get(spec, spec), spec)
+        impl = _from_module(module, spec, arrays, **common)
+    try:
+        check_arrays(impl.arrays, device)
+    except ArrayKindError as exc:
+        raise ImplementationLoadError(str(exc)) from None
+    return impl
+
+
+def _arrays(arrays: str | None, module: Any) -> str:
+    chosen = arrays or getattr(module, "ARRAYS", None) or DEFAULT_ARRAYS
+    if chosen not in ARRAY_KINDS:
+        where = "--arrays" if arrays else f"{getattr(module, '__name__', 'the module')}.ARRAYS"
+        raise ImplementationLoadError(f"{where} must be one of {', '.join(ARRAY_KINDS)}, got {chosen!r}")
+    return chosen
+
+
+def _from_module(module: ModuleType, name: str, arrays: str | None, **common: Any) -> Implementation:
+    """Module lookup: every op of OP_NAMES the module defines, and ``<op>_backward`` beside each."""
+    functions: dict[str, Callable[..., Any]] = {}
+    backwards: dict[str, tuple[Callable[..., Any], str]] = {}
+    for op in OP_NAMES:
+        function = getattr(module, op, None)
+        if function is None:
+            continue
+        if not callable(function):
+            raise ImplementationLoadError(f"--impl {name}: {op} is a {type(function).__name__}, not a function")
+        functions[op] = function
+        backward, backward_name = _find_backward(function, module, op, f"{module.__name__}:{op}")
+        if backward is not None:
+            backwards[op] = (backward, backward_name)  # type: ignore[assignment]
+    if not functions:
+        raise ImplementationLoadError(f"--impl {name}: module {module.__name__!r} defines none of "
+                                      f"{', '.join(OP_NAMES)} (or name one function: {name}:FUNCTION)")
+    conv2d = functions.get("conv2d")
+    conv2d_backward = backwards.get("conv2d", (None, None))
+    return Implementation(name, conv2d, backward_function=conv2d_backward[0], backward_name=conv2d_backward[1],
+                          functions=functions, backward_functions=backwards, arrays=_arrays(arrays, module), **common)
+
+
+def _from_function_spec(text: str, arrays: str | None, **common: Any) -> Implementation:
+    module_name, _, attribute = text.rpartition(":")
+    if not module_name or not attribute:
+        raise ImplementationLoadError(f"--impl expects MODULE:FUNCTION (e.g. mypkg.conv:conv2d), got {text!r}")
+    module = _import(module_name, text)
+    function: Any = module
+    owner: Any = module
+    for part in attribute.split("."):
+        owner = function
+        try:
+            function = getattr(function, part)
+        except AttributeError:
+            raise ImplementationLoadError(f"--impl {text}: {module_name!r} has no attribute {attribute!r}") from None
+    if not callable(function):
+        raise ImplementationLoadError(f"--impl {text}: {attribute!r} is a {type(function).__name__}, not a function")
+    backward, backward_name = _find_backward(function, owner, attribute.rsplit(".", 1)[-1], text)
+    return Implementation(text, function, backward_function=backward, backward_name=backward_name,
+                          arrays=_arrays(arrays, module), **common)
+
+
+def _find_backward(function: Any, owner: Any, function_name: str, spec: str
+                   ) -> tuple[Callable[..., Any] | None, str | None]:
+    """The function's ``backward`` attribute, else ``<function_name>_backward`` beside it; None if neither."""
+    candidates = ((getattr(function, "backward", None), f"{spec}.backward"),
+                  (getattr(owner, function_name + "_backward", None) if owner is not None else None,
+                   f"{spec}_backward"))
+    for candidate, name in candidates:
+        if candidate is not None:
+            if not callable(candidate):
+                raise ImplementationLoadError(f"--impl {spec}: {name} is a {type(candidate).__name__}, not a function")
+            return candidate, name
+    return None, None
+
+
+def _type_name(value: str | type) -> str:
+    return value if isinstance(value, str) else f"{value.__module__}.{value.__qualname__}"
+
+
+def _resolve_type(value: str | type) -> type[BaseException]:
+    """``mylib.errors.ConvError`` -> the class (the last dot separates module and class)."""
+    if isinstance(value, type):
+        resolved: Any = value
+    else:
+        module_name, _, attribute = value.replace(":", ".").rpartition(".")
+        if not module_name:
+            resolved = getattr(builtins, attribute, None)  # ValueError, ArithmeticError, ...
+            if resolved is None:
+                raise ImplementationLoadError(f"--refusal-type {value}: expected MODULE.CLASS (e.g. mylib.ConvError)")
+        else:
+            module = _import(module_name, f"--refusal-type {value}")
+            resolved = getattr(module, attribute, None)
+            if resolved is None:
+                raise ImplementationLoadError(f"--refusal-type {value}: {module_name!r} has no attribute {attribute!r}")
+    if not (isinstance(resolved, type) and issubclass(resolved, BaseException)):
+        raise ImplementationLoadError(f"--refusal-type {_type_name(value)}: not an exception class")
+    return resolved
+
+
+def _import(module_name: str, spec: str) -> Any:
+    if module_name.endswith(".py"):
+        path = Path(module_name)
+        if not path.is_file():
+            raise ImplementationLoadError(f"--impl {spec}: no such file {path}")
+        module_spec = importlib.util.spec_from_file_location(f"conformance_plugin_{path.stem}", path)
+        assert module_spec is not None and module_spec.loader is not None
+        module = importlib.util.module_from_spec(module_spec)
+        sys.modules[module_spec.name] = module
+        try:
+            module_spec.loader.exec_module(module)
+        except Exception as exc:  # noqa: BLE001 - the user's file is broken: say so, with its error
+            del sys.modules[module_spec.name]
+            raise ImplementationLoadError(f"--impl {spec}: importing {path} raised {type(exc).__name__}: {exc}") from exc
+        return module
+    if "" not in sys.path and str(Path.cwd()) not in sys.path:
+        sys.path.insert(0, str(Path.cwd()))  # let `--impl mymodule:f` find a module in the working folder
+    try:
+        return importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ImplementationLoadError(f"--impl {spec}: cannot import {module_name!r}: {exc}") from exc

@@ -1,0 +1,1 @@
+"""Teaching: ``explain``'s model of a case, its terminal text and its SVG pictures."""
