@@ -29,26 +29,50 @@ and imports nothing heavy, unless asked in one of two ways:
 A broken case file becomes a failing item of its own, with the file, line and snippet; it never
 breaks collection. Failures print the domain report instead of a traceback.
 """
+
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 if TYPE_CHECKING:  # the harness (torch, NumPy) is imported only once the plugin is asked for
+    from conformance.cases.schema import Case
     from conformance.running.implementations import Implementation
     from conformance.running.runner import CaseResult
-    from conformance.cases.schema import Case
 
-__all__ = ["ARRAY_KINDS", "CASE_MARK", "DEFAULT_PROJECT_CASES", "DEFAULT_TIMEOUT", "DEVICE_KEY", "GATE_OPTIONS",
-           "IMPLEMENTATION_KEY", "ORACLE_DEVICES", "OUTSIDE_ROOTDIR_PREFIX", "PLUGIN_NAME", "STATE_KEY", "THREADS_KEY",
-           "BrokenCaseItem", "CaseFile", "CaseItem", "ConformanceFailure", "GateState", "case_roots",
-           "pytest_addoption", "pytest_collect_file", "pytest_collection_modifyitems", "pytest_configure",
-           "pytest_report_header", "pytest_terminal_summary", "pytest_unconfigure"]
+__all__ = [
+    "ARRAY_KINDS",
+    "CASE_MARK",
+    "DEFAULT_PROJECT_CASES",
+    "DEFAULT_TIMEOUT",
+    "DEVICE_KEY",
+    "GATE_OPTIONS",
+    "IMPLEMENTATION_KEY",
+    "ORACLE_DEVICES",
+    "OUTSIDE_ROOTDIR_PREFIX",
+    "PLUGIN_NAME",
+    "STATE_KEY",
+    "THREADS_KEY",
+    "BrokenCaseItem",
+    "CaseFile",
+    "CaseItem",
+    "ConformanceFailure",
+    "GateState",
+    "case_roots",
+    "pytest_addoption",
+    "pytest_collect_file",
+    "pytest_collection_modifyitems",
+    "pytest_configure",
+    "pytest_report_header",
+    "pytest_terminal_summary",
+    "pytest_unconfigure",
+]
 
 ORACLE_DEVICES = ("cpu", "cuda")
 ARRAY_KINDS = ("numpy", "torch", "jax")
@@ -62,7 +86,7 @@ OUTSIDE_ROOTDIR_PREFIX = "conv-cases"
 class GateState:
     """Everything the items need, built once in pytest_configure."""
 
-    implementation: "Implementation"
+    implementation: Implementation
     device: str  # where torch, the oracle, runs
     roots: list[Path]  # case folders or files
     # Roots collected even where pytest's own walk does not reach them (--conv-cases, the bundled
@@ -82,7 +106,7 @@ class GateState:
         resolved = file_path.resolve()
         return any(root == resolved or root in resolved.parents for root in self.roots)
 
-    def run(self, case: "Case") -> "CaseResult":
+    def run(self, case: Case) -> CaseResult:
         """The case's verdict, as `conformance run` gives it with the same options."""
         from conformance.running.runner import run_case
 
@@ -96,10 +120,20 @@ DEFAULT_PROJECT_CASES = "cases"
 DEFAULT_TIMEOUT = 300.0  # seconds, with --conv-isolate (as `conformance run --timeout`)
 # Options that mean nothing without --conv-impl (or this project's ini option), with their defaults:
 # given alone, an error.
-GATE_OPTIONS = {"--conv-arrays": None, "--conv-impl-device": None, "--conv-cases": [], "--conv-xfail": [],
-                "--conv-refusal-type": [], "--conv-strict-errors": False, "--conv-allow-unsupported": False,
-                "--conv-threads": None, "--conv-device": "cpu", "--conv-allow-tf32": False, "--conv-isolate": False,
-                "--conv-timeout": DEFAULT_TIMEOUT}
+GATE_OPTIONS = {
+    "--conv-arrays": None,
+    "--conv-impl-device": None,
+    "--conv-cases": [],
+    "--conv-xfail": [],
+    "--conv-refusal-type": [],
+    "--conv-strict-errors": False,
+    "--conv-allow-unsupported": False,
+    "--conv-threads": None,
+    "--conv-device": "cpu",
+    "--conv-allow-tf32": False,
+    "--conv-isolate": False,
+    "--conv-timeout": DEFAULT_TIMEOUT,
+}
 STATE_KEY = pytest.StashKey[GateState]()
 # Kept for benchmarks/test_case_benchmarks.py, which times the implementation under test.
 IMPLEMENTATION_KEY = pytest.StashKey["Implementation"]()
@@ -108,41 +142,90 @@ DEVICE_KEY = pytest.StashKey[str]()
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("conv", "convolution conformance (groups-conformance); inert without --conv-impl")
-    group.addoption("--conv-impl", metavar="SPEC", default=None,
-                    help="the convolution to gate: MODULE:FUNCTION (a conv2d), path/file.py:FUNCTION, MODULE "
-                         "(its conv1d/conv2d/conv3d/conv_transpose*d functions) or a built-in adapter name; "
-                         "adds the case library's cases as test items")
-    group.addoption("--conv-arrays", choices=ARRAY_KINDS, default=None,
-                    help="what the implementation takes and returns (default: the module's ARRAYS, else numpy)")
-    group.addoption("--conv-impl-device", metavar="DEVICE", default=None,
-                    help="where the implementation's tensors live with --conv-arrays torch/jax "
-                         "(cpu, cuda, cuda:1, mps)")
-    group.addoption("--conv-cases", metavar="PATH", action="append", default=[],
-                    help="case files or folders to gate with (repeatable; default: the ini option "
-                         "conformance_cases if set, else the case library bundled with the package)")
-    group.addoption("--conv-xfail", metavar="FILE", action="append", default=[],
-                    help="YAML list of expected failures {case, reason, link?} (repeatable); strict: a listed "
-                         "case that passes fails")
-    group.addoption("--conv-refusal-type", metavar="MODULE.TYPE", action="append", default=[],
-                    help="an exception type that counts as a deliberate refusal, besides ValueError and "
-                         "RuntimeError (repeatable)")
-    group.addoption("--conv-strict-errors", action="store_true",
-                    help="also hold the implementation's error messages to the cases' match: patterns")
-    group.addoption("--conv-allow-unsupported", action="store_true",
-                    help="an implementation raising NotImplementedError skips the case instead of failing it")
-    group.addoption("--conv-threads", metavar="N", type=int, default=None,
-                    help="threads for torch, BLAS and the implementation (default: the machine's cores)")
-    group.addoption("--conv-isolate", action="store_true",
-                    help="run the implementation in a worker process: an abort, segfault or hang is a crashed "
-                         "case and the session goes on")
-    group.addoption("--conv-timeout", metavar="S", type=float, default=DEFAULT_TIMEOUT,
-                    help=f"with --conv-isolate: seconds one call may take before it counts as hung "
-                         f"(default {DEFAULT_TIMEOUT:g})")
-    group.addoption("--conv-device", choices=ORACLE_DEVICES, default="cpu",
-                    help="where torch, the oracle, runs (default: cpu)")
+    group.addoption(
+        "--conv-impl",
+        metavar="SPEC",
+        default=None,
+        help="the convolution to gate: MODULE:FUNCTION (a conv2d), path/file.py:FUNCTION, MODULE "
+        "(its conv1d/conv2d/conv3d/conv_transpose*d functions) or a built-in adapter name; "
+        "adds the case library's cases as test items",
+    )
+    group.addoption(
+        "--conv-arrays",
+        choices=ARRAY_KINDS,
+        default=None,
+        help="what the implementation takes and returns (default: the module's ARRAYS, else numpy)",
+    )
+    group.addoption(
+        "--conv-impl-device",
+        metavar="DEVICE",
+        default=None,
+        help="where the implementation's tensors live with --conv-arrays torch/jax (cpu, cuda, cuda:1, mps)",
+    )
+    group.addoption(
+        "--conv-cases",
+        metavar="PATH",
+        action="append",
+        default=[],
+        help="case files or folders to gate with (repeatable; default: the ini option "
+        "conformance_cases if set, else the case library bundled with the package)",
+    )
+    group.addoption(
+        "--conv-xfail",
+        metavar="FILE",
+        action="append",
+        default=[],
+        help="YAML list of expected failures {case, reason, link?} (repeatable); strict: a listed "
+        "case that passes fails",
+    )
+    group.addoption(
+        "--conv-refusal-type",
+        metavar="MODULE.TYPE",
+        action="append",
+        default=[],
+        help="an exception type that counts as a deliberate refusal, besides ValueError and RuntimeError (repeatable)",
+    )
+    group.addoption(
+        "--conv-strict-errors",
+        action="store_true",
+        help="also hold the implementation's error messages to the cases' match: patterns",
+    )
+    group.addoption(
+        "--conv-allow-unsupported",
+        action="store_true",
+        help="an implementation raising NotImplementedError skips the case instead of failing it",
+    )
+    group.addoption(
+        "--conv-threads",
+        metavar="N",
+        type=int,
+        default=None,
+        help="threads for torch, BLAS and the implementation (default: the machine's cores)",
+    )
+    group.addoption(
+        "--conv-isolate",
+        action="store_true",
+        help="run the implementation in a worker process: an abort, segfault or hang is a crashed "
+        "case and the session goes on",
+    )
+    group.addoption(
+        "--conv-timeout",
+        metavar="S",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        help=f"with --conv-isolate: seconds one call may take before it counts as hung (default {DEFAULT_TIMEOUT:g})",
+    )
+    group.addoption(
+        "--conv-device", choices=ORACLE_DEVICES, default="cpu", help="where torch, the oracle, runs (default: cpu)"
+    )
     group.addoption("--conv-allow-tf32", action="store_true", help="on cuda, leave TF32 on (off by default)")
-    parser.addini("conformance_cases", "folders whose YAML files are conformance cases of this project's own "
-                  "suite (run through the reference unless --conv-impl is given)", type="paths", default=[])
+    parser.addini(
+        "conformance_cases",
+        "folders whose YAML files are conformance cases of this project's own "
+        "suite (run through the reference unless --conv-impl is given)",
+        type="paths",
+        default=[],
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -151,8 +234,11 @@ def pytest_configure(config: pytest.Config) -> None:
     if not project_roots and _listed_by_a_conftest(config):
         project_roots = [(config.rootpath / DEFAULT_PROJECT_CASES).resolve()]
     if spec is None and not project_roots:
-        given = [name for name, default in GATE_OPTIONS.items()
-                 if config.getoption(name.lstrip("-").replace("-", "_")) != default]
+        given = [
+            name
+            for name, default in GATE_OPTIONS.items()
+            if config.getoption(name.lstrip("-").replace("-", "_")) != default
+        ]
         if given:
             raise pytest.UsageError(f"{', '.join(given)}: give --conv-impl SPEC too (the implementation to gate)")
         return  # inert: someone else's pytest session with this package installed
@@ -218,17 +304,29 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 def _build_state(config: pytest.Config, spec: str | None, project_roots: list[Path]) -> GateState:
+    from conformance.cases.library import LibraryNotFoundError, bundled_cases_path
     from conformance.running.devices import DeviceError, configure_device
     from conformance.running.implementations import ImplementationLoadError, load_implementation
-    from conformance.cases.library import LibraryNotFoundError, bundled_cases_path
 
     option = config.getoption
     # Only options the user set are passed on, so the defaults are the run command's own.
-    implementation_options = {name: value for name, value in (
-        ("arrays", option("conv_arrays")), ("device", option("conv_impl_device")),
-        ("refusal_types", tuple(option("conv_refusal_type")))) if value}
-    judgment = {name: True for name, value in (("strict_errors", option("conv_strict_errors")),
-                                               ("allow_unsupported", option("conv_allow_unsupported"))) if value}
+    implementation_options = {
+        name: value
+        for name, value in (
+            ("arrays", option("conv_arrays")),
+            ("device", option("conv_impl_device")),
+            ("refusal_types", tuple(option("conv_refusal_type"))),
+        )
+        if value
+    }
+    judgment = {
+        name: True
+        for name, value in (
+            ("strict_errors", option("conv_strict_errors")),
+            ("allow_unsupported", option("conv_allow_unsupported")),
+        )
+        if value
+    }
     try:
         if option("conv_isolate"):
             implementation = _isolated(spec, option("conv_timeout"), implementation_options)
@@ -256,8 +354,14 @@ def _build_state(config: pytest.Config, spec: str | None, project_roots: list[Pa
             xfails = load_xfail_files([(config.invocation_params.dir / p) for p in option("conv_xfail")])
         except (XfailFileError, FileNotFoundError) as exc:
             raise _ConfigurationError(str(exc)) from None
-    return GateState(implementation, option("conv_device"), [root.resolve() for root in roots],
-                     [root.resolve() for root in ensured], judgment, xfails)
+    return GateState(
+        implementation,
+        option("conv_device"),
+        [root.resolve() for root in roots],
+        [root.resolve() for root in ensured],
+        judgment,
+        xfails,
+    )
 
 
 def _isolated(spec: str | None, timeout: float, options: dict[str, Any]) -> Any:
@@ -277,8 +381,10 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
     entered = config.stash.get(THREADS_KEY, None)
     threads = f"; threads: torch {entered[1].torch}, BLAS {entered[1].blas}" if entered is not None else ""
-    return [f"conformance: gating {state.implementation.name} against torch on {state.device}; "
-            f"cases: {', '.join(map(str, state.roots))} ({describe_cases(state.roots)}){threads}"]
+    return [
+        f"conformance: gating {state.implementation.name} against torch on {state.device}; "
+        f"cases: {', '.join(map(str, state.roots))} ({describe_cases(state.roots)}){threads}"
+    ]
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
@@ -306,7 +412,8 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     if not cases and state.ensured_roots:  # the ini's roots may rightly be out of this run's paths
         raise pytest.UsageError(
             f"--conv-impl {config.getoption('conv_impl')}: no conformance case collected from "
-            f"{', '.join(map(str, state.roots))}; a gate that checks nothing would pass vacuously")
+            f"{', '.join(map(str, state.roots))}; a gate that checks nothing would pass vacuously"
+        )
     state.case_names = [item.name for item in cases]
 
 
@@ -328,8 +435,9 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     if unused:
         terminalreporter.section("conformance: xfail entries matching no case")
         for entry in unused:  # worded as `conformance run` words it
-            terminalreporter.line(f"xfail entry matches no case: {entry.case!r} ({entry.location}, "
-                                  f"reason: {entry.reason})")
+            terminalreporter.line(
+                f"xfail entry matches no case: {entry.case!r} ({entry.location}, reason: {entry.reason})"
+            )
 
 
 class CaseFile(pytest.File):
@@ -356,13 +464,13 @@ class CaseFile(pytest.File):
 class ConformanceFailure(Exception):
     """Raised by a case item that did not pass; carries the result for the report."""
 
-    def __init__(self, result: "CaseResult") -> None:
+    def __init__(self, result: CaseResult) -> None:
         super().__init__(result.message)
         self.result = result
 
 
 class CaseItem(pytest.Item):
-    def __init__(self, *, case: "Case", **kwargs: Any) -> None:
+    def __init__(self, *, case: Case, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.case = case
         self.result: CaseResult | None = None

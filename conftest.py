@@ -5,6 +5,7 @@ suite working where the project is not installed (plain PYTHONPATH) or plugin au
 Both name it "conformance.pytest_plugin", so it is registered once. Which folders hold cases is
 pyproject.toml's ini option conformance_cases.
 """
+
 from reference_impl.algorithms import numba_available
 
 pytest_plugins = ["conformance.pytest_plugin"]

@@ -9,6 +9,7 @@ the build tree, and the wheel takes it from there. conformance/cases/library.py 
 first and falls back to the checkout's cases/ (editable installs build nothing: they read the
 checkout itself).
 """
+
 from __future__ import annotations
 
 import shutil
@@ -23,8 +24,11 @@ LIBRARY_TARGET = Path("conformance", "case_library")  # must match conformance/c
 
 def library_files() -> list[Path]:
     """Every file under cases/, as paths relative to it (caches and compiled files left out)."""
-    return sorted(p.relative_to(LIBRARY_SOURCE) for p in LIBRARY_SOURCE.rglob("*")
-                  if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc")
+    return sorted(
+        p.relative_to(LIBRARY_SOURCE)
+        for p in LIBRARY_SOURCE.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
+    )
 
 
 class BuildPyWithCaseLibrary(build_py):
@@ -45,8 +49,11 @@ class BuildPyWithCaseLibrary(build_py):
             shutil.copyfile(LIBRARY_SOURCE / relative, target)
 
     def get_outputs(self, include_bytecode: bool = True) -> list[str]:
-        copied = [] if self.editable_mode else [
-            str(Path(self.build_lib) / LIBRARY_TARGET / relative) for relative in library_files()]
+        copied = (
+            []
+            if self.editable_mode
+            else [str(Path(self.build_lib) / LIBRARY_TARGET / relative) for relative in library_files()]
+        )
         return list(super().get_outputs(include_bytecode)) + copied
 
 

@@ -7,6 +7,7 @@ The two versions alternate call by call (the order flipped every call), so machi
 on both alike: the per-layer ratio of medians is the regression check that the block-wise
 same-run table of network_layers.py (--before) cannot give on a loaded machine. No torch here.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,24 +34,30 @@ def main(argv: list[str] | None = None) -> None:
     before = network_layers.load_before(args.before)
     if reference_impl.algorithms.numba_available():
         import numba
+
         numba.set_num_threads(args.threads)
     for layer in LAYERS:
         x, w = layer.tensors()
         kwargs = layer.conv_kwargs()
-        versions = {"new": lambda: reference_impl.conv2d(x, w, None, **kwargs),
-                    "before": lambda: before.conv2d(x, w, None, **kwargs)}
+        versions = {
+            "new": lambda: reference_impl.conv2d(x, w, None, **kwargs),
+            "before": lambda: before.conv2d(x, w, None, **kwargs),
+        }
         times: dict[str, list[float]] = {name: [] for name in versions}
         for function in versions.values():
             function()  # warm: compile or load numba's cache, first-touch the buffers
         for call in range(args.calls):
-            for name in (("new", "before") if call % 2 else ("before", "new")):
+            for name in ("new", "before") if call % 2 else ("before", "new"):
                 start = time.perf_counter()
                 versions[name]()
                 times[name].append(time.perf_counter() - start)
         new, old = (np.array(times[name]) * 1e3 for name in ("new", "before"))
-        print(f"{layer.name:30s} new min {new.min():7.2f} med {np.median(new):7.2f}  before min {old.min():7.2f} "
-              f"med {np.median(old):7.2f}  new/before med {np.median(new) / np.median(old):.2f} "
-              f"min {new.min() / old.min():.2f}", flush=True)
+        print(
+            f"{layer.name:30s} new min {new.min():7.2f} med {np.median(new):7.2f}  before min {old.min():7.2f} "
+            f"med {np.median(old):7.2f}  new/before med {np.median(new) / np.median(old):.2f} "
+            f"min {new.min() / old.min():.2f}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

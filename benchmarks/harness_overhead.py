@@ -10,6 +10,7 @@ The convolutions are a few dozen multiply-adds, so almost all of the time is the
 No test asserts a time: the numbers depend on the machine. ``tests/test_harness_overhead.py``
 only checks that the generated cases are valid and pass, so this script keeps working.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -96,11 +97,15 @@ def main(argv: list[str] | None = None) -> int:
             times.append(seconds)
             cpu_times.append(cpu_seconds)
         best, median = min(times), statistics.median(times)
-        print(f"conformance run over {args.count} tiny cases: best {best:.2f} s, median {median:.2f} s "
-              f"of {args.repeat} runs (target: {args.count / 100:.1f} s, i.e. 10 s per 1,000); "
-              f"CPU time best {min(cpu_times):.2f} s")
-        print(f"  interpreter start + imports: {startup:.2f} s; per case after that: "
-              f"{1000 * (best - startup) / args.count:.2f} ms (target: 2 ms)")
+        print(
+            f"conformance run over {args.count} tiny cases: best {best:.2f} s, median {median:.2f} s "
+            f"of {args.repeat} runs (target: {args.count / 100:.1f} s, i.e. 10 s per 1,000); "
+            f"CPU time best {min(cpu_times):.2f} s"
+        )
+        print(
+            f"  interpreter start + imports: {startup:.2f} s; per case after that: "
+            f"{1000 * (best - startup) / args.count:.2f} ms (target: 2 ms)"
+        )
         if args.profile:
             import cProfile
             import pstats

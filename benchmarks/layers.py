@@ -1,5 +1,6 @@
 """Real grouped-convolution layers from published networks, at float32: Conv2d (the first table)
 and the other five ops (conv1d, conv3d, conv_transpose1d/2d/3d)."""
+
 from __future__ import annotations
 
 import math
@@ -27,7 +28,7 @@ class Layer:
     kernel: IntOrTuple
     stride: IntOrTuple
     padding: IntOrTuple
-    size: IntOrTuple   # input spatial size
+    size: IntOrTuple  # input spatial size
     batch: int = 2
     op: str = "conv2d"
     output_padding: IntOrTuple = 0  # transposed ops only
@@ -55,8 +56,10 @@ class Layer:
     def tensors(self, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """Seeded float32 input and weight."""
         rng = np.random.default_rng(seed)
-        return (rng.standard_normal(self.input_shape, dtype=np.float32),
-                rng.standard_normal(self.weight_shape, dtype=np.float32))
+        return (
+            rng.standard_normal(self.input_shape, dtype=np.float32),
+            rng.standard_normal(self.weight_shape, dtype=np.float32),
+        )
 
     def conv_kwargs(self) -> dict:
         """Keyword arguments of the op (torch.nn.functional and reference_impl alike)."""
@@ -71,9 +74,13 @@ class Layer:
         sizes, kernel = _per_dim(self.size, d), _per_dim(self.kernel, d)
         stride, padding = _per_dim(self.stride, d), _per_dim(self.padding, d)
         if self.transposed:
-            return tuple((n - 1) * s - 2 * p + k + op for n, s, p, k, op
-                         in zip(sizes, stride, padding, kernel, _per_dim(self.output_padding, d)))
-        return tuple((n + 2 * p - k) // s + 1 for n, s, p, k in zip(sizes, stride, padding, kernel))
+            return tuple(
+                (n - 1) * s - 2 * p + k + op
+                for n, s, p, k, op in zip(
+                    sizes, stride, padding, kernel, _per_dim(self.output_padding, d), strict=False
+                )
+            )
+        return tuple((n + 2 * p - k) // s + 1 for n, s, p, k in zip(sizes, stride, padding, kernel, strict=False))
 
     @property
     def flops(self) -> int:

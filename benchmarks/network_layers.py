@@ -21,6 +21,7 @@ reference_impl/backward.py). ``--before`` adds the conv2d of another checkout of
 reference_impl (e.g. ``git archive <commit> reference_impl | tar -x -C DIR``), timed in the same
 run, for before/after ratios that share the machine's state. Nothing here asserts a time.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,9 +33,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
-from typing import Callable
 
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -62,8 +63,9 @@ TRANSPOSED_PATHS = ("phases", "scatter")  # a transposed layer's reference path 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def median_times(fns: dict[str, Callable[[], object]], rounds: int, warmup: int = 2,
-                 warmup_seconds: float = 0.3) -> dict[str, dict[str, float]]:
+def median_times(
+    fns: dict[str, Callable[[], object]], rounds: int, warmup: int = 2, warmup_seconds: float = 0.3
+) -> dict[str, dict[str, float]]:
     """Median and minimum seconds per call of each function, timed in blocks: all rounds of one,
     then the next.
 
@@ -98,9 +100,11 @@ def median_times(fns: dict[str, Callable[[], object]], rounds: int, warmup: int 
 def set_threads() -> None:
     """torch and numba both on THREADS threads (NumPy's ufuncs are single-threaded regardless)."""
     import torch
+
     torch.set_num_threads(THREADS)
     if numba_available():
         import numba
+
         numba.set_num_threads(THREADS)
 
 
@@ -109,27 +113,31 @@ def algorithms_for(layer: Layer) -> list[str]:
     if layer.transposed:
         return []
     one_by_one = all(k == 1 for k in layer.weight_shape[2:])
-    return [a for a in ALGORITHMS if (a != "pointwise" or one_by_one)
-            and (a != "compiled" or numba_available())]
+    return [a for a in ALGORITHMS if (a != "pointwise" or one_by_one) and (a != "compiled" or numba_available())]
 
 
 def chosen(layer: Layer, use_compiled: bool | None = None) -> str:
     if layer.transposed:  # the path of the convolution's input-gradient it is
         from reference_impl.backward import choose_input_gradient_path
-        geometry = reference_impl.plan_conv_transpose(layer.input_shape, layer.weight_shape, None, **layer.conv_kwargs(),
-                                                      spatial_dims=layer.spatial_dims).conv
+
+        geometry = reference_impl.plan_conv_transpose(
+            layer.input_shape, layer.weight_shape, None, **layer.conv_kwargs(), spatial_dims=layer.spatial_dims
+        ).conv
         return choose_input_gradient_path(geometry, np.dtype(np.float32))
-    geometry = plan_conv(layer.input_shape, layer.weight_shape, None, **layer.conv_kwargs(),
-                         spatial_dims=layer.spatial_dims)
+    geometry = plan_conv(
+        layer.input_shape, layer.weight_shape, None, **layer.conv_kwargs(), spatial_dims=layer.spatial_dims
+    )
     return choose_algorithm(geometry, use_compiled)
 
 
 def load_before(directory: str) -> ModuleType:
     """An older checkout's reference_impl (DIR/reference_impl), imported as ``reference_before``."""
     import importlib.util
+
     init = Path(directory) / "reference_impl" / "__init__.py"
-    spec = importlib.util.spec_from_file_location("reference_before", init,
-                                                  submodule_search_locations=[str(init.parent)])
+    spec = importlib.util.spec_from_file_location(
+        "reference_before", init, submodule_search_locations=[str(init.parent)]
+    )
     module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
     sys.modules["reference_before"] = module
     spec.loader.exec_module(module)  # type: ignore[union-attr]
@@ -144,6 +152,7 @@ def import_onnx(extra_path: str | None):
         try:
             from onnx import TensorProto, helper
             from onnx.reference import ReferenceEvaluator
+
             return TensorProto, helper, ReferenceEvaluator
         except ImportError:
             continue
@@ -154,10 +163,18 @@ def onnx_conv(onnx_mod, layer: Layer, w: np.ndarray) -> Callable[[np.ndarray], n
     """A one-node Conv model with the weight as an initializer, run by ReferenceEvaluator."""
     TensorProto, helper, ReferenceEvaluator = onnx_mod
     p = layer.padding
-    node = helper.make_node("Conv", ["X", "W"], ["Y"], group=layer.groups, pads=[p, p, p, p],
-                            strides=[layer.stride] * 2, kernel_shape=[layer.kernel] * 2)
+    node = helper.make_node(
+        "Conv",
+        ["X", "W"],
+        ["Y"],
+        group=layer.groups,
+        pads=[p, p, p, p],
+        strides=[layer.stride] * 2,
+        kernel_shape=[layer.kernel] * 2,
+    )
     graph = helper.make_graph(
-        [node], "conv",
+        [node],
+        "conv",
         [helper.make_tensor_value_info("X", TensorProto.FLOAT, None)],
         [helper.make_tensor_value_info("Y", TensorProto.FLOAT, None)],
         initializer=[helper.make_tensor("W", TensorProto.FLOAT, w.shape, w.ravel().tolist())],
@@ -168,6 +185,7 @@ def onnx_conv(onnx_mod, layer: Layer, w: np.ndarray) -> Callable[[np.ndarray], n
 
 def time_layers(rounds: int, onnx_mod, layers: list[Layer] = LAYERS, before: ModuleType | None = None) -> list[dict]:
     import torch
+
     set_threads()
     rows = []
     for layer in layers:
@@ -200,8 +218,16 @@ def time_layers(rounds: int, onnx_mod, layers: list[Layer] = LAYERS, before: Mod
             run_onnx = onnx_conv(onnx_mod, layer, w)
             assert np.allclose(run_onnx(x), expected, rtol=1e-3, atol=1e-3)
             times.update(median_times({"onnx": lambda: run_onnx(x)}, max(3, rounds // 3), warmup=1))
-        rows.append({"layer": layer.name, "op": layer.op, "chosen": chosen(layer),
-                     "numpy_chosen": chosen(layer, use_compiled=False), "gflop": layer.flops / 1e9, "seconds": times})
+        rows.append(
+            {
+                "layer": layer.name,
+                "op": layer.op,
+                "chosen": chosen(layer),
+                "numpy_chosen": chosen(layer, use_compiled=False),
+                "gflop": layer.flops / 1e9,
+                "seconds": times,
+            }
+        )
         print(f"  timed {layer.name}", file=sys.stderr)
     return rows
 
@@ -213,6 +239,7 @@ SWEEP = [Layer(f"sweep 3x3 C_g={c_g}", 256, 256, 256 // c_g, 3, 1, 1, 28) for c_
 
 def time_sweep(rounds: int) -> list[dict]:
     import torch
+
     set_threads()
     rows = []
     for layer in SWEEP:
@@ -224,8 +251,14 @@ def time_sweep(rounds: int) -> list[dict]:
                 conv2d(x, w, **kw, algorithm=name)  # compile outside the timing
                 fns[name] = lambda name=name: conv2d(x, w, **kw, algorithm=name)
         with torch.no_grad():
-            rows.append({"layer": layer.name, "chosen": chosen(layer), "numpy_chosen": chosen(layer, use_compiled=False),
-                         "seconds": median_times(fns, rounds)})
+            rows.append(
+                {
+                    "layer": layer.name,
+                    "chosen": chosen(layer),
+                    "numpy_chosen": chosen(layer, use_compiled=False),
+                    "seconds": median_times(fns, rounds),
+                }
+            )
         print(f"  timed {layer.name}", file=sys.stderr)
     return rows
 
@@ -270,10 +303,14 @@ def print_table(rows: list[dict], stat: str, summary: bool = True) -> None:
         print(line)
     if not summary:
         return
-    print("geometric mean of ratios to torch: " + ", ".join(
-        f"{k} {geomean(v):.2f} (over {len(v)})" for k, v in ratios.items() if v and k != "onnx"))
-    print("max ratio to torch: " + ", ".join(f"{k} {max(ratios[k]):.2f}" for k in ("chosen", "numpy", "before")
-                                             if ratios[k]))
+    print(
+        "geometric mean of ratios to torch: "
+        + ", ".join(f"{k} {geomean(v):.2f} (over {len(v)})" for k, v in ratios.items() if v and k != "onnx")
+    )
+    print(
+        "max ratio to torch: "
+        + ", ".join(f"{k} {max(ratios[k]):.2f}" for k in ("chosen", "numpy", "before") if ratios[k])
+    )
     if has_onnx:
         print(f"geometric mean onnx/reference (speed-up of the reference over ONNX): {geomean(ratios['onnx']):.1f}")
 
@@ -309,12 +346,20 @@ def memory_child(impl: str, index: int) -> None:
     set_threads()
     if impl == "torch":
         import torch
+
         torch.set_grad_enabled(False)
         tx, tw = torch.from_numpy(x), torch.from_numpy(w)
         run = lambda: getattr(torch.nn.functional, layer.op)(tx, tw, None, **layer.conv_kwargs())  # noqa: E731
     else:
-        run = lambda: getattr(reference_impl, layer.op)(x, w, **layer.conv_kwargs(),  # noqa: E731
-                                                         algorithm=None if impl == "reference" else impl)
+
+        def run():
+            return getattr(reference_impl, layer.op)(
+                x,
+                w,
+                **layer.conv_kwargs(),  # noqa: E731
+                algorithm=None if impl == "reference" else impl,
+            )
+
     run()  # warm call: torch's one-time set-up (oneDNN kernels, caches) is not a per-call cost
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")
@@ -330,8 +375,14 @@ def measure_memory(indices: list[int]) -> list[dict]:
         layer = LAYERS[index]
         row = {"layer": layer.name, "input_kib": math.prod(layer.input_shape) * 4 // 1024}
         for impl in ["torch", "reference", *algorithms_for(layer)]:
-            result = subprocess.run([sys.executable, "-m", "benchmarks.network_layers", "--memory-child", impl, str(index)],
-                                    env=env, cwd=REPO, capture_output=True, text=True, check=True)
+            result = subprocess.run(
+                [sys.executable, "-m", "benchmarks.network_layers", "--memory-child", impl, str(index)],
+                env=env,
+                cwd=REPO,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             row[impl] = json.loads(result.stdout.strip().splitlines()[-1])["peak_kib"]
         rows.append(row)
         print(f"  memory {layer.name}", file=sys.stderr)
@@ -341,9 +392,13 @@ def measure_memory(indices: list[int]) -> list[dict]:
 def print_memory(rows: list[dict]) -> None:
     print("\npeak RSS growth during one call (MiB; input already allocated)")
     for row in rows:
-        extra = ", ".join(f"{k} {v / 1024:.1f}" for k, v in row.items() if k not in ("layer", "input_kib", "torch", "reference"))
-        print(f"{row['layer']:30s} input {row['input_kib'] / 1024:5.1f}  torch {row['torch'] / 1024:6.1f}  "
-              f"reference {row['reference'] / 1024:6.1f} ({row['reference'] / max(row['torch'], 1):.2f}x)   [{extra}]")
+        extra = ", ".join(
+            f"{k} {v / 1024:.1f}" for k, v in row.items() if k not in ("layer", "input_kib", "torch", "reference")
+        )
+        print(
+            f"{row['layer']:30s} input {row['input_kib'] / 1024:5.1f}  torch {row['torch'] / 1024:6.1f}  "
+            f"reference {row['reference'] / 1024:6.1f} ({row['reference'] / max(row['torch'], 1):.2f}x)   [{extra}]"
+        )
 
 
 # Run in a fresh `python -c` (not -m this module, which imports reference_impl before it could be timed).
@@ -371,11 +426,15 @@ def measure_jit() -> dict:
     filled (what every later process pays)."""
     results = {}
     with tempfile.TemporaryDirectory() as cache_dir:
-        env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir,
-                   PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
+        env = dict(
+            os.environ,
+            NUMBA_CACHE_DIR=cache_dir,
+            PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+        )
         for label in ("empty_cache", "cached"):
-            out = subprocess.run([sys.executable, "-c", JIT_CHILD],
-                                 env=env, cwd=REPO, capture_output=True, text=True, check=True)
+            out = subprocess.run(
+                [sys.executable, "-c", JIT_CHILD], env=env, cwd=REPO, capture_output=True, text=True, check=True
+            )
             results[label] = json.loads(out.stdout.strip().splitlines()[-1])
     return results
 
@@ -383,29 +442,44 @@ def measure_jit() -> dict:
 def print_jit(jit: dict) -> None:
     print("\nnumba one-time costs (s), fresh process each: import of reference_impl; first and second call per dtype")
     for label, r in jit.items():
-        print(f"  {label:12s} import {r['import_s']:.2f}  float32 first {r['float32_first_s']:.2f} "
-              f"second {r['float32_second_s']:.4f}  float64 first {r['float64_first_s']:.2f} "
-              f"second {r['float64_second_s']:.4f}")
+        print(
+            f"  {label:12s} import {r['import_s']:.2f}  float32 first {r['float32_first_s']:.2f} "
+            f"second {r['float32_second_s']:.4f}  float64 first {r['float64_first_s']:.2f} "
+            f"second {r['float64_second_s']:.4f}"
+        )
 
 
 def numba_environment() -> dict:
     if not numba_available():
         return {"numba": None}
-    import numba
     import llvmlite
+    import numba
+
     set_threads()
     # The threading layer is only known once a parallel kernel has run.
     conv2d(np.ones((1, 1, 3, 3), np.float32), np.ones((1, 1, 3, 3), np.float32), algorithm="compiled")
-    return {"numba": numba.__version__, "llvmlite": llvmlite.__version__,
-            "numba_threads": numba.get_num_threads(), "numba_threading_layer": numba.threading_layer()}
+    return {
+        "numba": numba.__version__,
+        "llvmlite": llvmlite.__version__,
+        "numba_threads": numba.get_num_threads(),
+        "numba_threading_layer": numba.threading_layer(),
+    }
 
 
 def environment() -> dict:
     import torch
+
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "numpy": np.__version__,
-            "torch": torch.__version__, "torch_threads": THREADS, **numba_environment(),
-            "loadavg_1min": os.getloadavg()[0]}  # other processes on the cores make every number noisier
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "torch": torch.__version__,
+        "torch_threads": THREADS,
+        **numba_environment(),
+        "loadavg_1min": os.getloadavg()[0],
+    }  # other processes on the cores make every number noisier
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -416,10 +490,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", help="write all results here")
     parser.add_argument("--sweep", action="store_true", help="also time synthetic 3x3 layers over channels per group")
     parser.add_argument("--jit-only", action="store_true", help="only measure numba's compile and cache-load times")
-    parser.add_argument("--threads", type=int, default=THREADS, help="threads for torch, numba and OpenBLAS (default 2)")
+    parser.add_argument(
+        "--threads", type=int, default=THREADS, help="threads for torch, numba and OpenBLAS (default 2)"
+    )
     parser.add_argument("--before", metavar="DIR", help="also time DIR/reference_impl's conv2d (an older checkout)")
-    parser.add_argument("--tables", choices=("conv2d", "nd", "all"), default="all",
-                        help="conv2d: the Conv2d layers; nd: the other ops' layers")
+    parser.add_argument(
+        "--tables",
+        choices=("conv2d", "nd", "all"),
+        default="all",
+        help="conv2d: the Conv2d layers; nd: the other ops' layers",
+    )
     parser.add_argument("--memory-child", nargs=2, metavar=("IMPL", "LAYER_INDEX"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.memory_child:
@@ -433,7 +513,11 @@ def main(argv: list[str] | None = None) -> None:
     if onnx_mod is None:
         print("onnx not importable: skipping ONNX's reference evaluator (see --onnx-path)")
     results["roofline"] = roofline()
-    print("roofline: numpy float32 GEMM 2048^3 {gemm_gflops:.0f} GFLOP/s, large copy {copy_gbps:.1f} GB/s".format(**results["roofline"]))
+    print(
+        "roofline: numpy float32 GEMM 2048^3 {gemm_gflops:.0f} GFLOP/s, large copy {copy_gbps:.1f} GB/s".format(
+            **results["roofline"]
+        )
+    )
     before = load_before(args.before) if args.before else None
     if args.tables in ("conv2d", "all"):
         results["layers"] = time_layers(args.rounds, onnx_mod, LAYERS, before)

@@ -16,19 +16,20 @@ The timed output is compared with torch's output computed the harness's way
 case's ``expected`` output when it has one. Cases that expect an error have no forward to time;
 broken case files fail in the case suite itself, not here.
 """
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from conformance.tools.benchmark import agreement, prepare_forwards, workload
-from conformance.judging.compare import Comparison
 from conformance.cases.loader import load_cases
+from conformance.cases.schema import Case
+from conformance.judging.compare import Comparison
 from conformance.pytest_plugin import IMPLEMENTATION_KEY, case_roots
 from conformance.reporting.terminal import comparison_details
 from conformance.running.runner import compare_forward
-from conformance.cases.schema import Case
 from conformance.running.torch_oracle import torch_forward
+from conformance.tools.benchmark import agreement, prepare_forwards, workload
 
 SIDES = ("implementation", "torch")
 
@@ -48,13 +49,15 @@ def oracle_outputs() -> dict[str, np.ndarray]:
 
 
 @pytest.mark.parametrize("side", SIDES)
-def test_forward(benchmark, case: Case, side: str, request: pytest.FixtureRequest,
-                 oracle_outputs: dict[str, np.ndarray]) -> None:
+def test_forward(
+    benchmark, case: Case, side: str, request: pytest.FixtureRequest, oracle_outputs: dict[str, np.ndarray]
+) -> None:
     implementation = request.config.stash[IMPLEMENTATION_KEY]
     forwards = prepare_forwards(case, implementation)
     benchmark.group = case.name
-    benchmark.extra_info.update(side=side, implementation=implementation.name, dtype=case.dtype,
-                                multiply_adds=workload(case).multiply_adds)
+    benchmark.extra_info.update(
+        side=side, implementation=implementation.name, dtype=case.dtype, multiply_adds=workload(case).multiply_adds
+    )
     forward = forwards.implementation if side == "implementation" else forwards.torch
     output = benchmark(forward, forwards.tensors.input)
 
@@ -65,8 +68,9 @@ def test_forward(benchmark, case: Case, side: str, request: pytest.FixtureReques
     name = implementation.name if side == "implementation" else "torch (as benchmarked)"
     _assert_passed(case, agreement(case, tensors, name, output, oracle), {name: output, "torch": oracle})
     if tensors.expected is not None:
-        golden = compare_forward(case, tensors, output, tensors.expected, actual_name=name, expected_name="expected",
-                                 golden=True)
+        golden = compare_forward(
+            case, tensors, output, tensors.expected, actual_name=name, expected_name="expected", golden=True
+        )
         _assert_passed(case, golden, {name: output, "expected": tensors.expected})
 
 

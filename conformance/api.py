@@ -9,19 +9,21 @@
 
 ``assert report.passed, report`` prints the failures' domain reports and the summary line.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any
 
 from conformance.cases.errors import CaseError
-from conformance.running.implementations import Implementation, load_implementation
 from conformance.cases.loader import LoadResult, load_cases
 from conformance.judging.outcomes import FAILED, PASSED
-from conformance.reporting.terminal import checked_nothing, format_failure, run_succeeded, summary_line
-from conformance.running.runner import CaseResult, error_result, run_case
 from conformance.judging.xfail import XfailEntry, XfailList, load_xfail_files
+from conformance.reporting.terminal import checked_nothing, format_failure, run_succeeded, summary_line
+from conformance.running.implementations import Implementation, load_implementation
+from conformance.running.runner import CaseResult, error_result, run_case
 
 
 @dataclass
@@ -59,10 +61,19 @@ class Report:
         return "\n".join(lines)
 
 
-def check(function_or_spec: str | Callable[..., Any] | Any, *, arrays: str | None = None, device: str = "cpu",
-          cases: str | Path | Sequence[str | Path] | None = None, xfail: str | Path | Sequence[str | Path] | None = None,
-          strict_errors: bool = False, refusal_types: Sequence[str | type] = (), allow_unsupported: bool = False,
-          keyword: str | None = None, torch_device: str = "cpu") -> Report:
+def check(
+    function_or_spec: str | Callable[..., Any] | Any,
+    *,
+    arrays: str | None = None,
+    device: str = "cpu",
+    cases: str | Path | Sequence[str | Path] | None = None,
+    xfail: str | Path | Sequence[str | Path] | None = None,
+    strict_errors: bool = False,
+    refusal_types: Sequence[str | type] = (),
+    allow_unsupported: bool = False,
+    keyword: str | None = None,
+    torch_device: str = "cpu",
+) -> Report:
     """Run the case library (or ``cases``: files or folders) through a convolution and torch.
 
     ``function_or_spec``: a conv2d function, a module object, or an ``--impl`` spec string
@@ -75,10 +86,19 @@ def check(function_or_spec: str | Callable[..., Any] | Any, *, arrays: str | Non
     implementation = load_implementation(function_or_spec, arrays=arrays, device=device, refusal_types=refusal_types)
     paths = [cases] if isinstance(cases, (str, Path)) else list(cases or [])
     items = select(paths, keyword)
-    xfails = xfail if isinstance(xfail, XfailList) else load_xfail_files(
-        [xfail] if isinstance(xfail, (str, Path)) else list(xfail or []))
-    results = run_all(items, implementation, torch_device, strict_errors=strict_errors,
-                      allow_unsupported=allow_unsupported, xfails=xfails)
+    xfails = (
+        xfail
+        if isinstance(xfail, XfailList)
+        else load_xfail_files([xfail] if isinstance(xfail, (str, Path)) else list(xfail or []))
+    )
+    results = run_all(
+        items,
+        implementation,
+        torch_device,
+        strict_errors=strict_errors,
+        allow_unsupported=allow_unsupported,
+        xfails=xfails,
+    )
     return Report(results, implementation, xfails.unused(results), library_version())
 
 
@@ -91,10 +111,18 @@ def select(paths: Sequence[str | Path], keyword: str | None = None) -> list[Load
     return items
 
 
-def run_all(items: Iterable[LoadResult], implementation: Implementation, device: str = "cpu", *,
-            strict_errors: bool = False, allow_unsupported: bool = False, xfails: XfailList | None = None,
-            repro_dir: str | Path | None = None, rerun_options: Sequence[str] = (),
-            on_result: Callable[[CaseResult], None] | None = None) -> list[CaseResult]:
+def run_all(
+    items: Iterable[LoadResult],
+    implementation: Implementation,
+    device: str = "cpu",
+    *,
+    strict_errors: bool = False,
+    allow_unsupported: bool = False,
+    xfails: XfailList | None = None,
+    repro_dir: str | Path | None = None,
+    rerun_options: Sequence[str] = (),
+    on_result: Callable[[CaseResult], None] | None = None,
+) -> list[CaseResult]:
     """Run every item (a broken case file becomes an error result), apply the xfail list, write a
     repro for each failure into ``repro_dir``; ``on_result`` sees each result as it is settled."""
     results = []
@@ -102,8 +130,9 @@ def run_all(items: Iterable[LoadResult], implementation: Implementation, device:
         if isinstance(item, CaseError):
             result = error_result(item)
         else:
-            result = run_case(item, implementation, device, strict_errors=strict_errors,
-                              allow_unsupported=allow_unsupported)
+            result = run_case(
+                item, implementation, device, strict_errors=strict_errors, allow_unsupported=allow_unsupported
+            )
         if xfails:
             xfails.apply(result)
         if repro_dir is not None and result.status == FAILED:

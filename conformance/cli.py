@@ -1,10 +1,11 @@
 """``conformance`` — the command line. Each subcommand lives in ``conformance/commands/``."""
+
 from __future__ import annotations
 
 import argparse
 import importlib
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 # Subcommand modules; each defines `register(subparsers)`, which adds its parser and sets `handler`.
 COMMAND_MODULES = ("run", "validate", "cases", "schema", "explain", "probe", "bench", "coverage", "fuzz", "matrix")

@@ -14,34 +14,85 @@ that must agree, each written once for any number of spatial dims:
 And their gradients, ``<name>_backward`` beside each, returning (grad_input, grad_weight, grad_bias).
 The transposed convolution is the convolution's input-gradient (transposed.py).
 """
-from .backward import (Conv2dGradients, ConvGradients, conv1d_backward, conv2d_backward, conv3d_backward,
-                       convolve_backward)
-from .backward_loops import (conv1d_loops_backward, conv2d_loops_backward, conv3d_loops_backward,
-                             convolve_loops_backward)
+
+from .backward import (
+    Conv2dGradients,
+    ConvGradients,
+    conv1d_backward,
+    conv2d_backward,
+    conv3d_backward,
+    convolve_backward,
+)
+from .backward_loops import conv1d_loops_backward, conv2d_loops_backward, conv3d_loops_backward, convolve_loops_backward
 from .geometry import ConvGeometry, TransposedGeometry, plan_conv, plan_conv2d, plan_conv_transpose
 from .loops import conv1d_loops, conv2d_loops, conv3d_loops, conv_loops
 from .padding import pad_input, source_indices
-from .transposed import (conv_transpose1d, conv_transpose1d_backward, conv_transpose2d, conv_transpose2d_backward,
-                         conv_transpose3d, conv_transpose3d_backward, convolve_transpose, convolve_transpose_backward)
-from .transposed_loops import (conv_transpose1d_loops, conv_transpose1d_loops_backward, conv_transpose2d_loops,
-                               conv_transpose2d_loops_backward, conv_transpose3d_loops,
-                               conv_transpose3d_loops_backward, convolve_transpose_loops,
-                               convolve_transpose_loops_backward)
+from .transposed import (
+    conv_transpose1d,
+    conv_transpose1d_backward,
+    conv_transpose2d,
+    conv_transpose2d_backward,
+    conv_transpose3d,
+    conv_transpose3d_backward,
+    convolve_transpose,
+    convolve_transpose_backward,
+)
+from .transposed_loops import (
+    conv_transpose1d_loops,
+    conv_transpose1d_loops_backward,
+    conv_transpose2d_loops,
+    conv_transpose2d_loops_backward,
+    conv_transpose3d_loops,
+    conv_transpose3d_loops_backward,
+    convolve_transpose_loops,
+    convolve_transpose_loops_backward,
+)
 from .vectorized import conv1d, conv2d, conv3d, convolve
 
 # The six ops by their torch.nn.functional name, for code that picks one by a case's op.
 OPS = ("conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d")
 
 __all__ = [
-    "OPS", "Conv2dGradients", "ConvGeometry", "ConvGradients", "TransposedGeometry",
-    "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
-    "conv1d_backward", "conv2d_backward", "conv3d_backward",
-    "conv_transpose1d_backward", "conv_transpose2d_backward", "conv_transpose3d_backward",
-    "conv1d_loops", "conv2d_loops", "conv3d_loops",
-    "conv_transpose1d_loops", "conv_transpose2d_loops", "conv_transpose3d_loops",
-    "conv1d_loops_backward", "conv2d_loops_backward", "conv3d_loops_backward",
-    "conv_transpose1d_loops_backward", "conv_transpose2d_loops_backward", "conv_transpose3d_loops_backward",
-    "conv_loops", "convolve", "convolve_backward", "convolve_loops_backward", "convolve_transpose",
-    "convolve_transpose_backward", "convolve_transpose_loops", "convolve_transpose_loops_backward",
-    "pad_input", "plan_conv", "plan_conv2d", "plan_conv_transpose", "source_indices",
+    "OPS",
+    "Conv2dGradients",
+    "ConvGeometry",
+    "ConvGradients",
+    "TransposedGeometry",
+    "conv1d",
+    "conv2d",
+    "conv3d",
+    "conv_transpose1d",
+    "conv_transpose2d",
+    "conv_transpose3d",
+    "conv1d_backward",
+    "conv2d_backward",
+    "conv3d_backward",
+    "conv_transpose1d_backward",
+    "conv_transpose2d_backward",
+    "conv_transpose3d_backward",
+    "conv1d_loops",
+    "conv2d_loops",
+    "conv3d_loops",
+    "conv_transpose1d_loops",
+    "conv_transpose2d_loops",
+    "conv_transpose3d_loops",
+    "conv1d_loops_backward",
+    "conv2d_loops_backward",
+    "conv3d_loops_backward",
+    "conv_transpose1d_loops_backward",
+    "conv_transpose2d_loops_backward",
+    "conv_transpose3d_loops_backward",
+    "conv_loops",
+    "convolve",
+    "convolve_backward",
+    "convolve_loops_backward",
+    "convolve_transpose",
+    "convolve_transpose_backward",
+    "convolve_transpose_loops",
+    "convolve_transpose_loops_backward",
+    "pad_input",
+    "plan_conv",
+    "plan_conv2d",
+    "plan_conv_transpose",
+    "source_indices",
 ]

@@ -17,16 +17,18 @@ For the loss ``L = sum(y * grad_output)`` (so ``dL/dy = grad_output``, written `
 :func:`reference_impl.conv2d_loops_backward` (and its 1-d/3-d siblings) write the same sums one
 index at a time.
 """
+
 from __future__ import annotations
 
 import itertools
 import math
-from typing import NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 
-from .dtypes import bfloat16_in_float32
 from .algorithms.einsum import subscripts
+from .dtypes import bfloat16_in_float32
 from .geometry import ConvGeometry, IntOrTuple, Padding, plan_conv
 from .padding import pad_input, source_indices
 from .vectorized import convolve_planned, result_dtype, sliding_windows
@@ -55,20 +57,26 @@ def fold_padding(grad_padded: np.ndarray, geo: ConvGeometry) -> np.ndarray:
     >>> fold_padding(np.array([[[[1.0, 2, 3, 4, 5]]]]), geo).tolist()   # a | a b c | c
     [[[[3.0, 3.0, 9.0]]]]
     """
-    sources = [source_indices(n, before, after, geo.padding_mode)       # per dim: input index copied, -1 = zero
-               for n, (before, after) in zip(geo.spatial, geo.pad_pairs)]
+    sources = [
+        source_indices(n, before, after, geo.padding_mode)  # per dim: input index copied, -1 = zero
+        for n, (before, after) in zip(geo.spatial, geo.pad_pairs, strict=False)
+    ]
     kept = [np.flatnonzero(s >= 0) for s in sources]
     if geo.padding_mode == "zeros":  # each kept position copies a distinct input position: a slice
-        return grad_padded[(slice(None), slice(None), *(slice(k[0], k[-1] + 1) if k.size else slice(0, 0)
-                                                         for k in kept))].copy()
-    grad = np.zeros((*grad_padded.shape[:2], *geo.spatial), dtype=grad_padded.dtype)   # (N, C_in, *spatial)
-    kept_values = grad_padded[(slice(None), slice(None), *np.ix_(*kept))]               # (N, C_in, *kept)
-    np.add.at(grad, (slice(None), slice(None), *np.ix_(*(s[k] for s, k in zip(sources, kept)))), kept_values)
+        return grad_padded[
+            (slice(None), slice(None), *(slice(k[0], k[-1] + 1) if k.size else slice(0, 0) for k in kept))
+        ].copy()
+    grad = np.zeros((*grad_padded.shape[:2], *geo.spatial), dtype=grad_padded.dtype)  # (N, C_in, *spatial)
+    kept_values = grad_padded[(slice(None), slice(None), *np.ix_(*kept))]  # (N, C_in, *kept)
+    np.add.at(
+        grad, (slice(None), slice(None), *np.ix_(*(s[k] for s, k in zip(sources, kept, strict=False)))), kept_values
+    )
     return grad
 
 
-def _phase_plan(phase: int, stride: int, dilation: int, kernel: int, dy_length: int,
-                phase_length: int) -> tuple[list[int], int, int, int] | None:
+def _phase_plan(
+    phase: int, stride: int, dilation: int, kernel: int, dy_length: int, phase_length: int
+) -> tuple[list[int], int, int, int] | None:
     """One spatial dim of one output phase of :func:`padded_input_gradient`.
 
     Padded position ``m = u*s + a`` (phase ``a``) receives ``dy[i] * w[t]`` from every tap with
@@ -91,10 +99,11 @@ INPUT_GRADIENT_PATHS = ("phases", "scatter")
 
 
 def choose_input_gradient_path(geo: ConvGeometry, dtype: np.dtype) -> str:
-    """"phases" where each phase's convolution takes the compiled path (few output channels per
+    """ "phases" where each phase's convolution takes the compiled path (few output channels per
     group: depthwise upsamplers), else "scatter" (one GEMM for all taps: many channels per group,
     where the phases' convolutions would each rebuild their windows). docs/performance.md."""
     from .algorithms import COMPILED_DTYPES, COMPILED_MAX_CHANNELS_PER_GROUP, numba_available
+
     compiled = numba_available() and np.dtype(dtype) in COMPILED_DTYPES
     few = geo.out_channels_per_group <= COMPILED_MAX_CHANNELS_PER_GROUP
     return "phases" if (few and compiled) or geo.out_channels_per_group == 1 else "scatter"
@@ -103,8 +112,9 @@ def choose_input_gradient_path(geo: ConvGeometry, dtype: np.dtype) -> str:
 Crop = Sequence[tuple[int, int]]  # per spatial dim, the [start, stop) of padded positions wanted
 
 
-def padded_input_gradient(dy: np.ndarray, weight: np.ndarray, geo: ConvGeometry, path: str | None = None,
-                          crop: Crop | None = None) -> np.ndarray:
+def padded_input_gradient(
+    dy: np.ndarray, weight: np.ndarray, geo: ConvGeometry, path: str | None = None, crop: Crop | None = None
+) -> np.ndarray:
     """The gradient of the padded input, (N, C_in, *padded), from dy (N, C_out, *dy_size); only
     the region ``crop`` of it when given (N, C_in, *cropped): the input itself for zero padding,
     a transposed convolution's output.
@@ -131,13 +141,15 @@ def input_gradient_by_scatter(dy: np.ndarray, weight: np.ndarray, geo: ConvGeome
     batch, dy_size, taps = dy.shape[0], dy.shape[2:], math.prod(geo.kernel)
     # weight (C_out, C_g, *k) = (G, O_g, C_g, T) -> (G, C_g, T, O_g) -> (G, C_g*T, O_g)
     w = weight.reshape(G, O_g, C_g, taps).transpose(0, 2, 3, 1).reshape(G, C_g * taps, O_g)
-    y = dy.reshape(batch, G, O_g, math.prod(dy_size))                            # (N, G, O_g, positions)
-    cols = w * y if O_g == 1 else np.matmul(w, y)                                # (N, G, C_g*T, positions)
-    cols = cols.reshape(batch, geo.in_channels, taps, *dy_size)                  # (N, C_in, T, *dy_size)
+    y = dy.reshape(batch, G, O_g, math.prod(dy_size))  # (N, G, O_g, positions)
+    cols = w * y if O_g == 1 else np.matmul(w, y)  # (N, G, C_g*T, positions)
+    cols = cols.reshape(batch, geo.in_channels, taps, *dy_size)  # (N, C_in, T, *dy_size)
     grad = np.zeros((batch, geo.in_channels, *geo.padded_size), dtype=dy.dtype)  # (N, C_in, *padded)
     for t, tap in enumerate(itertools.product(*(range(k) for k in geo.kernel))):
-        reached = tuple(slice(k * d, k * d + (n - 1) * s + 1, s)
-                        for k, d, n, s in zip(tap, geo.dilation, dy_size, geo.stride))
+        reached = tuple(
+            slice(k * d, k * d + (n - 1) * s + 1, s)
+            for k, d, n, s in zip(tap, geo.dilation, dy_size, geo.stride, strict=False)
+        )
         grad[(slice(None), slice(None), *reached)] += cols[:, :, t]
     return grad
 
@@ -153,51 +165,86 @@ def input_gradient_by_phases(dy: np.ndarray, weight: np.ndarray, geo: ConvGeomet
     """
     G, C_g, O_g = geo.groups, geo.in_channels_per_group, geo.out_channels_per_group
     batch, d = dy.shape[0], geo.spatial_dims
-    swapped = weight.reshape(G, O_g, C_g, *geo.kernel).swapaxes(1, 2)          # (G, C_g, O_g, *k)
-    swapped = swapped.reshape(geo.in_channels, O_g, *geo.kernel)               # (C_in, O_g, *k)
+    swapped = weight.reshape(G, O_g, C_g, *geo.kernel).swapaxes(1, 2)  # (G, C_g, O_g, *k)
+    swapped = swapped.reshape(geo.in_channels, O_g, *geo.kernel)  # (C_in, O_g, *k)
     grad = np.zeros((batch, geo.in_channels, *(b - a for a, b in crop)), dtype=dy.dtype)  # (N, C_in, *cropped)
     jobs: list[PhaseJob] = []
     for phase in itertools.product(*(range(s) for s in geo.stride)):
         # Phase positions u with start <= u*s + a < stop: u in [first_u, end_u).
-        first_u = [max(0, -(-(start - a) // s)) for a, s, (start, _) in zip(phase, geo.stride, crop)]
-        end_u = [-(-(stop - a) // s) for a, s, (_, stop) in zip(phase, geo.stride, crop)]
-        plans = [_phase_plan(a, s, dil, k, n, end - first) for a, s, dil, k, n, first, end
-                 in zip(phase, geo.stride, geo.dilation, geo.kernel, dy.shape[2:], first_u, end_u)]
+        first_u = [max(0, -(-(start - a) // s)) for a, s, (start, _) in zip(phase, geo.stride, crop, strict=False)]
+        end_u = [-(-(stop - a) // s) for a, s, (_, stop) in zip(phase, geo.stride, crop, strict=False)]
+        plans = [
+            _phase_plan(a, s, dil, k, n, end - first)
+            for a, s, dil, k, n, first, end in zip(
+                phase, geo.stride, geo.dilation, geo.kernel, dy.shape[2:], first_u, end_u, strict=False
+            )
+        ]
         if any(plan is None for plan in plans):
             continue  # no tap reaches this phase (or none of it is wanted): its gradient stays zero
-        target = tuple(slice(a + u0 * s - start, None, s) for a, u0, s, (start, _) in zip(phase, first_u, geo.stride, crop))
-        jobs.append(PhaseJob(target=target, taps=tuple(p[0] for p in plans), dilation=tuple(p[1] for p in plans),
-                             first=tuple(p[2] + u0 for p, u0 in zip(plans, first_u)),
-                             outputs=tuple(end - first for first, end in zip(first_u, end_u))))
+        target = tuple(
+            slice(a + u0 * s - start, None, s)
+            for a, u0, s, (start, _) in zip(phase, first_u, geo.stride, crop, strict=False)
+        )
+        jobs.append(
+            PhaseJob(
+                target=target,
+                taps=tuple(p[0] for p in plans),
+                dilation=tuple(p[1] for p in plans),
+                first=tuple(p[2] + u0 for p, u0 in zip(plans, first_u, strict=False)),
+                outputs=tuple(end - first for first, end in zip(first_u, end_u, strict=False)),
+            )
+        )
     # Phases with the same tap counts and dilations (an upsampler's k = 2s: all of them) share one
     # convolution: their sub-kernels stacked as more output channels per group, over the union of
     # their windows; each phase then takes its outputs at its own offset. One call, one copy of
     # dy into the kernel's buffers, instead of one per phase.
-    batches = [jobs] if len({(tuple(map(len, job.taps)), job.dilation) for job in jobs}) == 1 else [[job] for job in jobs]
-    grad_grouped = grad.reshape(batch, G, C_g, *grad.shape[2:])                # (N, G, C_g, *cropped), a view
+    batches = (
+        [jobs] if len({(tuple(map(len, job.taps)), job.dilation) for job in jobs}) == 1 else [[job] for job in jobs]
+    )
+    grad_grouped = grad.reshape(batch, G, C_g, *grad.shape[2:])  # (N, G, C_g, *cropped), a view
     for batch_jobs in batches:
         first = tuple(min(job.first[k] for job in batch_jobs) for k in range(d))
-        end = tuple(max(job.first[k] + job.outputs[k] + (len(job.taps[k]) - 1) * job.dilation[k] for job in batch_jobs)
-                    for k in range(d))
+        end = tuple(
+            max(job.first[k] + job.outputs[k] + (len(job.taps[k]) - 1) * job.dilation[k] for job in batch_jobs)
+            for k in range(d)
+        )
         lo = tuple(max(0, f) for f in first)
-        hi = tuple(min(n, e) for n, e in zip(dy.shape[2:], end))
-        if any(h <= l for l, h in zip(lo, hi)):
+        hi = tuple(min(n, e) for n, e in zip(dy.shape[2:], end, strict=False))
+        if any(h <= l for l, h in zip(lo, hi, strict=False)):
             continue  # the window lies wholly in the zeros
-        window = dy[(slice(None), slice(None), *(slice(l, h) for l, h in zip(lo, hi)))]    # (N, C_out, *kept)
-        pads = tuple(p for l, h, f, e in zip(lo, hi, first, end) for p in (l - f, e - h))
+        window = dy[
+            (slice(None), slice(None), *(slice(l, h) for l, h in zip(lo, hi, strict=False)))
+        ]  # (N, C_out, *kept)
+        pads = tuple(p for l, h, f, e in zip(lo, hi, first, end, strict=False) for p in (l - f, e - h))
         # (C_in, O_g, *taps) per phase -> (G, P, C_g, O_g, *taps) -> (G*P*C_g, O_g, *taps): group-major
-        stacked = np.stack([swapped[(slice(None), slice(None), *np.ix_(*job.taps))].reshape(G, C_g, O_g, *map(len, job.taps))
-                            for job in batch_jobs], axis=1)
+        stacked = np.stack(
+            [
+                swapped[(slice(None), slice(None), *np.ix_(*job.taps))].reshape(G, C_g, O_g, *map(len, job.taps))
+                for job in batch_jobs
+            ],
+            axis=1,
+        )
         stacked = np.ascontiguousarray(stacked.reshape(G * len(batch_jobs) * C_g, O_g, *stacked.shape[4:]))
-        phase_geo = ConvGeometry(batch=batch, in_channels=geo.out_channels, spatial=window.shape[2:],
-                                 out_channels=stacked.shape[0], groups=G, kernel=stacked.shape[2:], stride=(1,) * d,
-                                 dilation=batch_jobs[0].dilation, pads=pads, padding_mode="zeros", unbatched=False)
-        out = convolve_planned(window, stacked, phase_geo)                     # (N, G*P*C_g, *union outputs)
-        out = out.reshape(batch, G, len(batch_jobs), C_g, *out.shape[2:])      # (N, G, P, C_g, *union outputs)
+        phase_geo = ConvGeometry(
+            batch=batch,
+            in_channels=geo.out_channels,
+            spatial=window.shape[2:],
+            out_channels=stacked.shape[0],
+            groups=G,
+            kernel=stacked.shape[2:],
+            stride=(1,) * d,
+            dilation=batch_jobs[0].dilation,
+            pads=pads,
+            padding_mode="zeros",
+            unbatched=False,
+        )
+        out = convolve_planned(window, stacked, phase_geo)  # (N, G*P*C_g, *union outputs)
+        out = out.reshape(batch, G, len(batch_jobs), C_g, *out.shape[2:])  # (N, G, P, C_g, *union outputs)
         for p, job in enumerate(batch_jobs):
-            own = tuple(slice(f - f0, f - f0 + n) for f, f0, n in zip(job.first, first, job.outputs))
-            grad_grouped[(slice(None), slice(None), slice(None), *job.target)] = \
-                out[(slice(None), slice(None), p, slice(None), *own)]          # (N, G, C_g, *phase positions)
+            own = tuple(slice(f - f0, f - f0 + n) for f, f0, n in zip(job.first, first, job.outputs, strict=False))
+            grad_grouped[(slice(None), slice(None), slice(None), *job.target)] = out[
+                (slice(None), slice(None), p, slice(None), *own)
+            ]  # (N, G, C_g, *phase positions)
     return grad
 
 
@@ -215,24 +262,44 @@ class PhaseJob(NamedTuple):
 def weight_gradient(x: np.ndarray, dy: np.ndarray, geo: ConvGeometry) -> np.ndarray:
     """(N, C_in, *spatial) input and (N, C_out, *out) dy -> grad_weight (C_out, C_in/G, *k)."""
     G, C_g, O_g = geo.groups, geo.in_channels_per_group, geo.out_channels_per_group
-    windows = sliding_windows(pad_input(x, geo.pads, geo.padding_mode), geo)    # (N, C_in, *out, *k)
+    windows = sliding_windows(pad_input(x, geo.pads, geo.padding_mode), geo)  # (N, C_in, *out, *k)
     windows = windows.reshape(geo.batch, G, C_g, *geo.output_size, *geo.kernel)  # (N, G, C_g, *out, *k)
-    dy_grouped = dy.reshape(geo.batch, G, O_g, *geo.output_size)               # (N, G, O_g, *out)
+    dy_grouped = dy.reshape(geo.batch, G, O_g, *geo.output_size)  # (N, G, O_g, *out)
     out, taps = subscripts(geo.spatial_dims)
     # Correlate within each group: the group axis g is shared by both operands, never summed.
     grad = np.einsum(f"ngo{out},ngc{out}{taps}->goc{taps}", dy_grouped, windows, optimize=True)  # (G, O_g, C_g, *k)
     return grad.reshape(geo.out_channels, C_g, *geo.kernel)
 
 
-def plan_backward(grad_output: np.ndarray, input: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
-                  stride: IntOrTuple, padding: Padding, dilation: IntOrTuple, groups: int,
-                  padding_mode: str, spatial_dims: int = 2) -> tuple[ConvGeometry, np.dtype]:
+def plan_backward(
+    grad_output: np.ndarray,
+    input: np.ndarray,
+    weight: np.ndarray,
+    bias: np.ndarray | None,
+    stride: IntOrTuple,
+    padding: Padding,
+    dilation: IntOrTuple,
+    groups: int,
+    padding_mode: str,
+    spatial_dims: int = 2,
+) -> tuple[ConvGeometry, np.dtype]:
     """The forward's checks plus grad_output's shape; the geometry and the dtype to compute in.
     Shared by the loop and the vectorised backward, so both refuse the same arguments."""
-    geo = plan_conv(np.shape(input), np.shape(weight), None if bias is None else np.shape(bias),
-                    stride, padding, dilation, groups, padding_mode, spatial_dims=spatial_dims)
+    geo = plan_conv(
+        np.shape(input),
+        np.shape(weight),
+        None if bias is None else np.shape(bias),
+        stride,
+        padding,
+        dilation,
+        groups,
+        padding_mode,
+        spatial_dims=spatial_dims,
+    )
     if tuple(np.shape(grad_output)) != geo.output_shape:
-        raise ValueError(f"grad_output has shape {list(np.shape(grad_output))}, the output's is {list(geo.output_shape)}")
+        raise ValueError(
+            f"grad_output has shape {list(np.shape(grad_output))}, the output's is {list(geo.output_shape)}"
+        )
     return geo, result_dtype(input, weight, grad_output, bias)
 
 
@@ -252,28 +319,43 @@ def convolve_backward(
 ) -> ConvGradients:
     """Gradients of ``sum(convolve(input, weight, bias, ...) * grad_output)`` w.r.t. input, weight, bias."""
     input, weight, grad_output = np.asarray(input), np.asarray(weight), np.asarray(grad_output)
-    geo, dtype = plan_backward(grad_output, input, weight, bias, stride, padding, dilation, groups, padding_mode,
-                               spatial_dims)
-    x = input.astype(dtype, copy=False).reshape(geo.batched_input_shape)                   # (N, C_in, *spatial)
-    dy = grad_output.astype(dtype, copy=False).reshape(geo.batch, geo.out_channels, *geo.output_size)  # (N, C_out, *out)
+    geo, dtype = plan_backward(
+        grad_output, input, weight, bias, stride, padding, dilation, groups, padding_mode, spatial_dims
+    )
+    x = input.astype(dtype, copy=False).reshape(geo.batched_input_shape)  # (N, C_in, *spatial)
+    dy = grad_output.astype(dtype, copy=False).reshape(
+        geo.batch, geo.out_channels, *geo.output_size
+    )  # (N, C_out, *out)
     w = weight.astype(dtype, copy=False)
     if geo.padding_mode == "zeros":  # the zero border copied nothing: compute the input's region only
-        inside = [(before, before + n) for (before, _), n in zip(geo.pad_pairs, geo.spatial)]
-        grad_input = padded_input_gradient(dy, w, geo, crop=inside)                       # (N, C_in, *spatial)
+        inside = [(before, before + n) for (before, _), n in zip(geo.pad_pairs, geo.spatial, strict=False)]
+        grad_input = padded_input_gradient(dy, w, geo, crop=inside)  # (N, C_in, *spatial)
     else:
-        grad_input = fold_padding(padded_input_gradient(dy, w, geo), geo)                 # (N, C_in, *spatial)
-    grad_weight = weight_gradient(x, dy, geo)                                             # (C_out, C_g, *k)
+        grad_input = fold_padding(padded_input_gradient(dy, w, geo), geo)  # (N, C_in, *spatial)
+    grad_weight = weight_gradient(x, dy, geo)  # (C_out, C_g, *k)
     grad_bias = None if bias is None else dy.sum(axis=(0, *range(2, 2 + spatial_dims)))  # (C_out,)
-    return ConvGradients(np.ascontiguousarray(grad_input).reshape(input.shape).astype(dtype, copy=False),
-                         grad_weight.astype(dtype, copy=False), grad_bias)
+    return ConvGradients(
+        np.ascontiguousarray(grad_input).reshape(input.shape).astype(dtype, copy=False),
+        grad_weight.astype(dtype, copy=False),
+        grad_bias,
+    )
 
 
-def conv1d_backward(grad_output: np.ndarray, input: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None,
-                    stride: IntOrTuple = 1, padding: Padding = 0, dilation: IntOrTuple = 1, groups: int = 1,
-                    padding_mode: str = "zeros") -> ConvGradients:
+def conv1d_backward(
+    grad_output: np.ndarray,
+    input: np.ndarray,
+    weight: np.ndarray,
+    bias: np.ndarray | None = None,
+    stride: IntOrTuple = 1,
+    padding: Padding = 0,
+    dilation: IntOrTuple = 1,
+    groups: int = 1,
+    padding_mode: str = "zeros",
+) -> ConvGradients:
     """:func:`convolve_backward` for ``conv1d``."""
-    return convolve_backward(grad_output, input, weight, bias, stride, padding, dilation, groups, padding_mode,
-                             spatial_dims=1)
+    return convolve_backward(
+        grad_output, input, weight, bias, stride, padding, dilation, groups, padding_mode, spatial_dims=1
+    )
 
 
 def conv2d_backward(
@@ -301,13 +383,23 @@ def conv2d_backward(
     >>> grads.grad_input.ravel().tolist()          # 1+3, 2+4, 5+7, 6+8, 9+11, 10+12
     [4.0, 6.0, 12.0, 14.0, 20.0, 22.0]
     """
-    return convolve_backward(grad_output, input, weight, bias, stride, padding, dilation, groups, padding_mode,
-                             spatial_dims=2)
+    return convolve_backward(
+        grad_output, input, weight, bias, stride, padding, dilation, groups, padding_mode, spatial_dims=2
+    )
 
 
-def conv3d_backward(grad_output: np.ndarray, input: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None,
-                    stride: IntOrTuple = 1, padding: Padding = 0, dilation: IntOrTuple = 1, groups: int = 1,
-                    padding_mode: str = "zeros") -> ConvGradients:
+def conv3d_backward(
+    grad_output: np.ndarray,
+    input: np.ndarray,
+    weight: np.ndarray,
+    bias: np.ndarray | None = None,
+    stride: IntOrTuple = 1,
+    padding: Padding = 0,
+    dilation: IntOrTuple = 1,
+    groups: int = 1,
+    padding_mode: str = "zeros",
+) -> ConvGradients:
     """:func:`convolve_backward` for ``conv3d``."""
-    return convolve_backward(grad_output, input, weight, bias, stride, padding, dilation, groups, padding_mode,
-                             spatial_dims=3)
+    return convolve_backward(
+        grad_output, input, weight, bias, stride, padding, dilation, groups, padding_mode, spatial_dims=3
+    )

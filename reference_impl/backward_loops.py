@@ -17,12 +17,13 @@ gradient to the input element it copied (reflect/replicate/circular), or drops i
 The first sum, on its own, is the transposed convolution (transposed_loops.py).
 Far too slow for anything but small cases; checked against :mod:`reference_impl.backward`.
 """
+
 from __future__ import annotations
 
 import numpy as np
 
-from .dtypes import bfloat16_in_float32
 from .backward import ConvGradients, plan_backward
+from .dtypes import bfloat16_in_float32
 from .geometry import ConvGeometry, IntOrTuple, Padding
 from .loops import positions, read_position
 from .padding import pad_input, source_indices
@@ -69,10 +70,13 @@ def bias_gradient_loops(dy: np.ndarray, dtype: np.dtype) -> np.ndarray:
 
 def fold_padding_loops(grad_x_pad: np.ndarray, geo: ConvGeometry, dtype: np.dtype) -> np.ndarray:
     """Hand each padded element's gradient to the input element it copied (-1: a zero, dropped)."""
-    sources = [source_indices(n, before, after, geo.padding_mode) for n, (before, after) in zip(geo.spatial, geo.pad_pairs)]
+    sources = [
+        source_indices(n, before, after, geo.padding_mode)
+        for n, (before, after) in zip(geo.spatial, geo.pad_pairs, strict=False)
+    ]
     grad_x = np.zeros((grad_x_pad.shape[0], grad_x_pad.shape[1], *geo.spatial), dtype=dtype)
     for padded in positions(geo.padded_size):
-        source = tuple(int(s[p]) for s, p in zip(sources, padded))
+        source = tuple(int(s[p]) for s, p in zip(sources, padded, strict=False))
         if min(source) >= 0:
             grad_x[(slice(None), slice(None), *source)] += grad_x_pad[(slice(None), slice(None), *padded)]
     return grad_x
@@ -94,21 +98,31 @@ def convolve_loops_backward(
 ) -> ConvGradients:
     """Gradients of ``sum(conv_loops(...) * grad_output)``, one term of the forward sum at a time."""
     input, weight, grad_output = np.asarray(input), np.asarray(weight), np.asarray(grad_output)
-    geo, dtype = plan_backward(grad_output, input, weight, bias, stride, padding, dilation, groups, padding_mode,
-                               spatial_dims)
+    geo, dtype = plan_backward(
+        grad_output, input, weight, bias, stride, padding, dilation, groups, padding_mode, spatial_dims
+    )
     x_pad = pad_input(input.reshape(geo.batched_input_shape), geo.pads, geo.padding_mode)  # (N, C_in, *padded)
-    dy = grad_output.reshape(geo.batch, geo.out_channels, *geo.output_size)               # (N, C_out, *out)
+    dy = grad_output.reshape(geo.batch, geo.out_channels, *geo.output_size)  # (N, C_out, *out)
     grad_x = fold_padding_loops(padded_input_gradient_loops(dy, weight, geo, dtype), geo, dtype)
     grad_bias = None if bias is None else bias_gradient_loops(dy, dtype)
     return ConvGradients(grad_x.reshape(input.shape), weight_gradient_loops(x_pad, dy, geo, dtype), grad_bias)
 
 
-def conv1d_loops_backward(grad_output: np.ndarray, input: np.ndarray, weight: np.ndarray,
-                          bias: np.ndarray | None = None, stride: IntOrTuple = 1, padding: Padding = 0,
-                          dilation: IntOrTuple = 1, groups: int = 1, padding_mode: str = "zeros") -> ConvGradients:
+def conv1d_loops_backward(
+    grad_output: np.ndarray,
+    input: np.ndarray,
+    weight: np.ndarray,
+    bias: np.ndarray | None = None,
+    stride: IntOrTuple = 1,
+    padding: Padding = 0,
+    dilation: IntOrTuple = 1,
+    groups: int = 1,
+    padding_mode: str = "zeros",
+) -> ConvGradients:
     """:func:`convolve_loops_backward` for ``conv1d``."""
-    return convolve_loops_backward(grad_output, input, weight, bias, stride, padding, dilation, groups, padding_mode,
-                                   spatial_dims=1)
+    return convolve_loops_backward(
+        grad_output, input, weight, bias, stride, padding, dilation, groups, padding_mode, spatial_dims=1
+    )
 
 
 def conv2d_loops_backward(
@@ -129,13 +143,23 @@ def conv2d_loops_backward(
     >>> conv2d_loops_backward(np.ones((1, 6, 1, 1)), x, w, groups=3).grad_weight.reshape(6, 2)[4:].tolist()
     [[1000.0, 10000.0], [1000.0, 10000.0]]
     """
-    return convolve_loops_backward(grad_output, input, weight, bias, stride, padding, dilation, groups, padding_mode,
-                                   spatial_dims=2)
+    return convolve_loops_backward(
+        grad_output, input, weight, bias, stride, padding, dilation, groups, padding_mode, spatial_dims=2
+    )
 
 
-def conv3d_loops_backward(grad_output: np.ndarray, input: np.ndarray, weight: np.ndarray,
-                          bias: np.ndarray | None = None, stride: IntOrTuple = 1, padding: Padding = 0,
-                          dilation: IntOrTuple = 1, groups: int = 1, padding_mode: str = "zeros") -> ConvGradients:
+def conv3d_loops_backward(
+    grad_output: np.ndarray,
+    input: np.ndarray,
+    weight: np.ndarray,
+    bias: np.ndarray | None = None,
+    stride: IntOrTuple = 1,
+    padding: Padding = 0,
+    dilation: IntOrTuple = 1,
+    groups: int = 1,
+    padding_mode: str = "zeros",
+) -> ConvGradients:
     """:func:`convolve_loops_backward` for ``conv3d``."""
-    return convolve_loops_backward(grad_output, input, weight, bias, stride, padding, dilation, groups, padding_mode,
-                                   spatial_dims=3)
+    return convolve_loops_backward(
+        grad_output, input, weight, bias, stride, padding, dilation, groups, padding_mode, spatial_dims=3
+    )

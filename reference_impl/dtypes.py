@@ -5,10 +5,12 @@ bfloat16 convolution in float32 too. Every reference entry point is wrapped by
 :func:`bfloat16_in_float32`; other dtypes (float16, float32, float64) pass through untouched.
 ml_dtypes is never imported here: a bfloat16 array is recognised by its dtype's name.
 """
+
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -34,13 +36,15 @@ def bfloat16_in_float32(function: Function) -> Function:
     >>> add(np.ones(2, np.float32), np.ones(2, np.float32)).dtype      # nothing to do
     dtype('float32')
     """
+
     @functools.wraps(function)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if not any(is_bfloat16(a) for a in (*args, *kwargs.values())):
             return function(*args, **kwargs)
         arrays = [a for a in (*args, *kwargs.values()) if isinstance(a, np.ndarray)]
-        result_dtype = np.result_type(*arrays)                     # bfloat16 unless mixed with a wider type
+        result_dtype = np.result_type(*arrays)  # bfloat16 unless mixed with a wider type
         widen = lambda a: a.astype(np.float32) if is_bfloat16(a) else a  # noqa: E731
         result = function(*(widen(a) for a in args), **{k: widen(v) for k, v in kwargs.items()})
         return _round_to(result, result_dtype)
+
     return wrapper  # type: ignore[return-value]

@@ -6,11 +6,13 @@ their ``torch.nn.functional`` forms) accepts and refuses, with torch's wording, 
 expects an error can match either message. Where torch words a message by its internal 2-d view
 of a 1-d convolution ("kernel_height: 1 kernel_width: 0"), so does this module.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Sequence, Union
+from typing import Union
 
 import numpy as np
 
@@ -67,7 +69,7 @@ class ConvGeometry:
     @cached_property
     def pad_pairs(self) -> tuple[tuple[int, int], ...]:
         """``((before_0, after_0), (before_1, after_1), ...)``."""
-        return tuple(zip(self.pads[0::2], self.pads[1::2]))
+        return tuple(zip(self.pads[0::2], self.pads[1::2], strict=False))
 
     @property
     def in_channels_per_group(self) -> int:
@@ -79,18 +81,18 @@ class ConvGeometry:
 
     @cached_property
     def padded_size(self) -> tuple[int, ...]:
-        return tuple(size + before + after for size, (before, after) in zip(self.spatial, self.pad_pairs))
+        return tuple(size + before + after for size, (before, after) in zip(self.spatial, self.pad_pairs, strict=False))
 
     @cached_property
     def effective_kernel(self) -> tuple[int, ...]:
         """The span a dilated kernel covers: d*(k-1)+1."""
-        return tuple(d * (k - 1) + 1 for k, d in zip(self.kernel, self.dilation))
+        return tuple(d * (k - 1) + 1 for k, d in zip(self.kernel, self.dilation, strict=False))
 
     @cached_property
     def output_size(self) -> tuple[int, ...]:
         return tuple(
             (padded - span) // s + 1
-            for padded, span, s in zip(self.padded_size, self.effective_kernel, self.stride)
+            for padded, span, s in zip(self.padded_size, self.effective_kernel, self.stride, strict=False)
         )
 
     @property
@@ -155,7 +157,7 @@ class TransposedGeometry:
 
 
 def _dim_names(spatial_dims: int) -> tuple[str, ...]:
-    return ("depth", "height", "width")[3 - max(spatial_dims, 2):]
+    return ("depth", "height", "width")[3 - max(spatial_dims, 2) :]
 
 
 def _torch_view(values: Sequence[int], spatial_dims: int, neutral: int) -> tuple[int, ...]:
@@ -166,26 +168,30 @@ def _torch_view(values: Sequence[int], spatial_dims: int, neutral: int) -> tuple
 def _named(label: str, values: Sequence[int], spatial_dims: int, neutral: int, separator: str = " ") -> str:
     """``"stride_height: 2 stride_width: 1"``, torch's per-dimension wording."""
     view = _torch_view(values, spatial_dims, neutral)
-    return separator.join(f"{label}_{name}: {v}" for name, v in zip(_dim_names(spatial_dims), view))
+    return separator.join(f"{label}_{name}: {v}" for name, v in zip(_dim_names(spatial_dims), view, strict=False))
 
 
 def _per_dim(value: IntOrTuple, name: str, spatial_dims: int) -> tuple[int, ...]:
     """An int, or a list/tuple of ``spatial_dims`` ints, as a tuple of ``spatial_dims`` ints."""
+
     def is_int(v: object) -> bool:
         return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
     if is_int(value):
         return (int(value),) * spatial_dims  # type: ignore[arg-type]
     if isinstance(value, (list, tuple)) and len(value) == spatial_dims and all(is_int(v) for v in value):
         return tuple(int(v) for v in value)
     shown = list(value) if isinstance(value, (list, tuple)) else value
-    raise ValueError(f"expected {name} to be a single integer value or a list of {spatial_dims} values to match "
-                     f"the convolution dimensions, but got {name}={shown}")
+    raise ValueError(
+        f"expected {name} to be a single integer value or a list of {spatial_dims} values to match "
+        f"the convolution dimensions, but got {name}={shown}"
+    )
 
 
 def _same_pads(kernel: Sequence[int], dilation: Sequence[int]) -> tuple[int, ...]:
     """'same' pads d*(k-1) in total; an odd total puts the extra element after, as torch does."""
     pads: list[int] = []
-    for k, d in zip(kernel, dilation):
+    for k, d in zip(kernel, dilation, strict=False):
         total = d * (k - 1)
         pads += [total // 2, total - total // 2]
     return tuple(pads)
@@ -206,8 +212,9 @@ def _check_ranks(input_shape: tuple[int, ...], weight_shape: tuple[int, ...], sp
             f"but got input of size: {list(input_shape)}"
         )
     if len(weight_shape) != spatial_dims + 2 and len(weight_shape) == len(input_shape):
-        raise ValueError(f"{op_name} expects a {spatial_dims + 2}-dimensional weight, but got weight of size "
-                         f"{list(weight_shape)}")
+        raise ValueError(
+            f"{op_name} expects a {spatial_dims + 2}-dimensional weight, but got weight of size {list(weight_shape)}"
+        )
     if len(weight_shape) != spatial_dims + 2:
         raise ValueError(
             f"Expected {len(weight_shape)}-dimensional input for {len(weight_shape)}-dimensional weight "
@@ -215,8 +222,9 @@ def _check_ranks(input_shape: tuple[int, ...], weight_shape: tuple[int, ...], sp
         )
 
 
-def _check_steps(stride: tuple[int, ...], dilation: tuple[int, ...], kernel: tuple[int, ...], spatial_dims: int,
-                 transposed: bool) -> None:
+def _check_steps(
+    stride: tuple[int, ...], dilation: tuple[int, ...], kernel: tuple[int, ...], spatial_dims: int, transposed: bool
+) -> None:
     if min(stride) <= 0:
         raise ValueError("non-positive stride is not supported")
     if min(dilation) <= 0:
@@ -229,7 +237,9 @@ def _check_steps(stride: tuple[int, ...], dilation: tuple[int, ...], kernel: tup
         if spatial_dims == 3:
             shown = " x ".join(map(str, kernel)) + " (TxHxW)"
             raise ValueError(f"kernel size should be greater than zero, but got: {shown}")
-        raise ValueError(f"kernel size should be greater than zero, but got {_named('kernel', kernel, spatial_dims, 1)}")
+        raise ValueError(
+            f"kernel size should be greater than zero, but got {_named('kernel', kernel, spatial_dims, 1)}"
+        )
 
 
 def plan_conv(
@@ -252,9 +262,7 @@ def plan_conv(
     if isinstance(padding, str) and padding not in PADDING_STRINGS:
         raise ValueError(f"Invalid padding string {padding!r}, should be one of {set(PADDING_STRINGS)}")
     if padding_mode not in PADDING_MODES:
-        raise ValueError(
-            f"padding_mode must be one of {set(PADDING_MODES)}, but got padding_mode={padding_mode!r}"
-        )
+        raise ValueError(f"padding_mode must be one of {set(PADDING_MODES)}, but got padding_mode={padding_mode!r}")
     input_shape, weight_shape = tuple(input_shape), tuple(weight_shape)
     _check_ranks(input_shape, weight_shape, spatial_dims, op_name)
     strides = _per_dim(stride, "stride", spatial_dims)
@@ -292,23 +300,31 @@ def plan_conv(
             raise ValueError("negative padding is not supported")
         pads = tuple(p for p in per_dim for _ in (0, 1))  # (p0, p0, p1, p1, ...)
 
-    pad_pairs = list(zip(pads[0::2], pads[1::2]))
+    pad_pairs = list(zip(pads[0::2], pads[1::2], strict=False))
     if padding_mode == "reflect":
-        for axis, ((before, after), size) in enumerate(zip(pad_pairs, spatial), start=2):
+        for axis, ((before, after), size) in enumerate(zip(pad_pairs, spatial, strict=False), start=2):
             if before >= size or after >= size:
                 raise ValueError(
                     "Padding size should be less than the corresponding input dimension, but got: "
                     f"padding ({before}, {after}) at dimension {axis} of input {list(input_shape)}"
                 )
-    if padding_mode == "circular" and any(max(pair) > size for pair, size in zip(pad_pairs, spatial)):
+    if padding_mode == "circular" and any(max(pair) > size for pair, size in zip(pad_pairs, spatial, strict=False)):
         raise ValueError("Padding value causes wrapping around more than once.")
 
     geometry = ConvGeometry(
-        batch=batch, in_channels=in_channels, spatial=tuple(spatial), out_channels=out_channels, groups=groups,
-        kernel=tuple(kernel), stride=strides, dilation=dilations, pads=pads, padding_mode=padding_mode,
+        batch=batch,
+        in_channels=in_channels,
+        spatial=tuple(spatial),
+        out_channels=out_channels,
+        groups=groups,
+        kernel=tuple(kernel),
+        stride=strides,
+        dilation=dilations,
+        pads=pads,
+        padding_mode=padding_mode,
         unbatched=unbatched,
     )
-    if any(padded < span for padded, span in zip(geometry.padded_size, geometry.effective_kernel)):
+    if any(padded < span for padded, span in zip(geometry.padded_size, geometry.effective_kernel, strict=False)):
         raise ValueError(
             f"Calculated padded input size per channel: ({' x '.join(map(str, geometry.padded_size))}). "
             f"Kernel size: ({' x '.join(map(str, geometry.effective_kernel))}). "
@@ -337,8 +353,9 @@ def plan_conv2d(
     padding_mode: str = "zeros",
 ) -> ConvGeometry:
     """:func:`plan_conv` for two spatial dimensions (the name the rest of the project uses)."""
-    return plan_conv(input_shape, weight_shape, bias_shape, stride, padding, dilation, groups, padding_mode,
-                     spatial_dims=2)
+    return plan_conv(
+        input_shape, weight_shape, bias_shape, stride, padding, dilation, groups, padding_mode, spatial_dims=2
+    )
 
 
 def plan_conv_transpose(
@@ -381,8 +398,10 @@ def plan_conv_transpose(
     if in_channels % groups != 0:
         raise ValueError("in_channels must be divisible by groups")
     if weight_in_channels % groups != 0:
-        raise ValueError(f"Given groups={groups}, expected weight to be divisible by {groups} at dimension 0, "
-                         f"but got weight of size [{list(weight_shape)}] instead")
+        raise ValueError(
+            f"Given groups={groups}, expected weight to be divisible by {groups} at dimension 0, "
+            f"but got weight of size [{list(weight_shape)}] instead"
+        )
     if in_channels != weight_in_channels:
         raise ValueError(
             f"Given transposed=1, weight of size {list(weight_shape)}, expected input{list(input_shape)} "
@@ -398,15 +417,17 @@ def plan_conv_transpose(
         raise ValueError("negative padding is not supported")
     if min(output_pads) < 0:
         raise ValueError("negative output_padding is not supported")
-    if any(op >= s and op >= d for op, s, d in zip(output_pads, strides, dilations)):
+    if any(op >= s and op >= d for op, s, d in zip(output_pads, strides, dilations, strict=False)):
         raise ValueError(
             "output padding must be smaller than either stride or dilation, but got "
             f"{_named('output_padding', output_pads, spatial_dims, 0)} {_named('stride', strides, spatial_dims, 1)} "
             f"{_named('dilation', dilations, spatial_dims, 1)}"
         )
     _check_empty_spatial(batch, in_channels, spatial, spatial_dims)
-    output_size = tuple((size - 1) * s - 2 * p + d * (k - 1) + op + 1
-                        for size, s, p, d, k, op in zip(spatial, strides, pads, dilations, kernel, output_pads))
+    output_size = tuple(
+        (size - 1) * s - 2 * p + d * (k - 1) + op + 1
+        for size, s, p, d, k, op in zip(spatial, strides, pads, dilations, kernel, output_pads, strict=False)
+    )
     # torch skips this check for an empty batch and returns a (0, C, ..., 0, ...) tensor (a
     # negative size still fails there, with a reshape error): so do we, with this message.
     if min(output_size) < 1 and not (batch == 0 and min(output_size) == 0):
@@ -416,8 +437,16 @@ def plan_conv_transpose(
             "Output size is too small"
         )
     conv = ConvGeometry(
-        batch=batch, in_channels=out_channels, spatial=output_size, out_channels=weight_in_channels, groups=groups,
-        kernel=tuple(kernel), stride=strides, dilation=dilations, pads=tuple(p for p in pads for _ in (0, 1)),
-        padding_mode="zeros", unbatched=unbatched,
+        batch=batch,
+        in_channels=out_channels,
+        spatial=output_size,
+        out_channels=weight_in_channels,
+        groups=groups,
+        kernel=tuple(kernel),
+        stride=strides,
+        dilation=dilations,
+        pads=tuple(p for p in pads for _ in (0, 1)),
+        padding_mode="zeros",
+        unbatched=unbatched,
     )
     return TransposedGeometry(conv=conv, input_size=tuple(spatial), output_padding=output_pads)

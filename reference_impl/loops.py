@@ -11,10 +11,11 @@ where g = o // O_g is the group of output channel o, C_g = in_channels / groups 
 O_g = out_channels / groups. The weight's second axis, c, counts input channels *within* the
 group, which is why the weight has shape (out_channels, in_channels/groups, *kernel).
 """
+
 from __future__ import annotations
 
 import itertools
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -31,7 +32,7 @@ def positions(sizes: tuple[int, ...]) -> Iterator[tuple[int, ...]]:
 
 def read_position(geo: ConvGeometry, output_position: tuple[int, ...], tap: tuple[int, ...]) -> tuple[int, ...]:
     """The padded-input position tap ``t`` of output ``i`` reads: i*s + t*d in every dim."""
-    return tuple(i * s + t * d for i, t, s, d in zip(output_position, tap, geo.stride, geo.dilation))
+    return tuple(i * s + t * d for i, t, s, d in zip(output_position, tap, geo.stride, geo.dilation, strict=False))
 
 
 @bfloat16_in_float32
@@ -53,8 +54,17 @@ def conv_loops(
     [[[1.0], [5.0]]]
     """
     input, weight = np.asarray(input), np.asarray(weight)
-    geo = plan_conv(input.shape, weight.shape, None if bias is None else np.shape(bias),
-                    stride, padding, dilation, groups, padding_mode, spatial_dims=spatial_dims)
+    geo = plan_conv(
+        input.shape,
+        weight.shape,
+        None if bias is None else np.shape(bias),
+        stride,
+        padding,
+        dilation,
+        groups,
+        padding_mode,
+        spatial_dims=spatial_dims,
+    )
     dtype = result_dtype(input, weight, bias)
     x = pad_input(input.reshape(geo.batched_input_shape), geo.pads, geo.padding_mode)  # (N, C_in, *padded)
     out = np.zeros((geo.batch, geo.out_channels, *geo.output_size), dtype=dtype)
@@ -71,9 +81,16 @@ def conv_loops(
     return out.reshape(geo.output_shape)
 
 
-def conv1d_loops(input: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None, stride: IntOrTuple = 1,
-                 padding: Padding = 0, dilation: IntOrTuple = 1, groups: int = 1,
-                 padding_mode: str = "zeros") -> np.ndarray:
+def conv1d_loops(
+    input: np.ndarray,
+    weight: np.ndarray,
+    bias: np.ndarray | None = None,
+    stride: IntOrTuple = 1,
+    padding: Padding = 0,
+    dilation: IntOrTuple = 1,
+    groups: int = 1,
+    padding_mode: str = "zeros",
+) -> np.ndarray:
     """:func:`conv_loops` with one spatial dim: the loop version of ``conv1d``."""
     return conv_loops(input, weight, bias, stride, padding, dilation, groups, padding_mode, spatial_dims=1)
 
@@ -101,8 +118,15 @@ def conv2d_loops(
     return conv_loops(input, weight, bias, stride, padding, dilation, groups, padding_mode, spatial_dims=2)
 
 
-def conv3d_loops(input: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None, stride: IntOrTuple = 1,
-                 padding: Padding = 0, dilation: IntOrTuple = 1, groups: int = 1,
-                 padding_mode: str = "zeros") -> np.ndarray:
+def conv3d_loops(
+    input: np.ndarray,
+    weight: np.ndarray,
+    bias: np.ndarray | None = None,
+    stride: IntOrTuple = 1,
+    padding: Padding = 0,
+    dilation: IntOrTuple = 1,
+    groups: int = 1,
+    padding_mode: str = "zeros",
+) -> np.ndarray:
     """:func:`conv_loops` with three spatial dims: the loop version of ``conv3d``."""
     return conv_loops(input, weight, bias, stride, padding, dilation, groups, padding_mode, spatial_dims=3)

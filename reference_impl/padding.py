@@ -3,9 +3,10 @@
 One function covers all four of torch's padding modes and every number of spatial axes, so the
 loop and the vectorised convolutions pad identically.
 """
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -50,12 +51,14 @@ def pad_input(x: np.ndarray, pads: Sequence[int], mode: str) -> np.ndarray:
     [[[3.0, 2.0, 1.0, 2.0, 3.0, 2.0]]]
     """
     spatial = x.shape[2:]
-    pairs = list(zip(pads[0::2], pads[1::2]))
+    pairs = list(zip(pads[0::2], pads[1::2], strict=False))
     assert len(pairs) == len(spatial), f"{len(pads)} pads for {len(spatial)} spatial axes"
     if mode == "zeros":
-        padded = np.zeros((*x.shape[:2], *(n + a + b for n, (a, b) in zip(spatial, pairs))), dtype=x.dtype)
-        padded[(slice(None), slice(None), *(slice(a, a + n) for n, (a, _) in zip(spatial, pairs)))] = x
-        return padded                                   # (N, C, *padded)
+        padded = np.zeros(
+            (*x.shape[:2], *(n + a + b for n, (a, b) in zip(spatial, pairs, strict=False))), dtype=x.dtype
+        )
+        padded[(slice(None), slice(None), *(slice(a, a + n) for n, (a, _) in zip(spatial, pairs, strict=False)))] = x
+        return padded  # (N, C, *padded)
     # One index map per axis, broadcast against each other (np.ix_): an outer-product gather.
-    maps = np.ix_(*(source_indices(n, a, b, mode) for n, (a, b) in zip(spatial, pairs)))
-    return x[(slice(None), slice(None), *maps)]         # (N, C, *padded)
+    maps = np.ix_(*(source_indices(n, a, b, mode) for n, (a, b) in zip(spatial, pairs, strict=False)))
+    return x[(slice(None), slice(None), *maps)]  # (N, C, *padded)

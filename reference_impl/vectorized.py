@@ -11,12 +11,13 @@ a matmul for 1x1 kernels, a numba direct convolution or a loop over the kernel t
 channels per group, a GEMM over windows for many. This module does what they share: check,
 pad, add bias, reshape.
 """
+
 from __future__ import annotations
 
 import numpy as np
 
-from .dtypes import bfloat16_in_float32
 from .algorithms import ALGORITHMS, ZERO_PADDING_INSIDE, choose_algorithm, sliding_windows
+from .dtypes import bfloat16_in_float32
 from .geometry import ConvGeometry, IntOrTuple, Padding, plan_conv
 from .padding import pad_input
 
@@ -40,8 +41,8 @@ def convolve_planned(x: np.ndarray, weight: np.ndarray, geo: ConvGeometry, algor
     if name == "pointwise" and any(k != 1 for k in geo.kernel):
         raise ValueError(f"algorithm 'pointwise' needs a 1x1 kernel, got {geo.kernel}")
     if any(geo.pads) and not (name in ZERO_PADDING_INSIDE and geo.padding_mode == "zeros"):
-        x = pad_input(x, geo.pads, geo.padding_mode)              # (N, C_in, *padded)
-    out = ALGORITHMS[name](x, weight, geo)                        # (N, G, C_out/G, *out)
+        x = pad_input(x, geo.pads, geo.padding_mode)  # (N, C_in, *padded)
+    out = ALGORITHMS[name](x, weight, geo)  # (N, G, C_out/G, *out)
     return out.reshape(geo.batch, geo.out_channels, *geo.output_size)  # (N, C_out, *out)
 
 
@@ -67,19 +68,37 @@ def convolve(
     [[[8.0, 12.0], [32.0, 36.0]]]
     """
     input, weight = np.asarray(input), np.asarray(weight)
-    geo = plan_conv(input.shape, weight.shape, None if bias is None else np.shape(bias),
-                    stride, padding, dilation, groups, padding_mode, spatial_dims=spatial_dims)
+    geo = plan_conv(
+        input.shape,
+        weight.shape,
+        None if bias is None else np.shape(bias),
+        stride,
+        padding,
+        dilation,
+        groups,
+        padding_mode,
+        spatial_dims=spatial_dims,
+    )
     dtype = result_dtype(input, weight, bias)
-    x = input.astype(dtype, copy=False).reshape(geo.batched_input_shape)   # (N, C_in, *spatial)
+    x = input.astype(dtype, copy=False).reshape(geo.batched_input_shape)  # (N, C_in, *spatial)
     out = convolve_planned(x, weight.astype(dtype, copy=False), geo, algorithm)  # (N, C_out, *out)
     if bias is not None:
         out = out + np.asarray(bias, dtype=dtype).reshape(-1, *(1,) * spatial_dims)  # (C_out, 1, ...) broadcast
     return np.ascontiguousarray(out, dtype=dtype).reshape(geo.output_shape)
 
 
-def conv1d(input: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None, stride: IntOrTuple = 1,
-           padding: Padding = 0, dilation: IntOrTuple = 1, groups: int = 1, padding_mode: str = "zeros", *,
-           algorithm: str | None = None) -> np.ndarray:
+def conv1d(
+    input: np.ndarray,
+    weight: np.ndarray,
+    bias: np.ndarray | None = None,
+    stride: IntOrTuple = 1,
+    padding: Padding = 0,
+    dilation: IntOrTuple = 1,
+    groups: int = 1,
+    padding_mode: str = "zeros",
+    *,
+    algorithm: str | None = None,
+) -> np.ndarray:
     """Grouped 1-D cross-correlation, ``torch.nn.functional.conv1d``'s signature plus ``padding_mode``.
     Weight (C_out, C_in/G, k); input (N, C_in, L) or (C_in, L).
 
@@ -89,8 +108,9 @@ def conv1d(input: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None
     >>> y.tolist()                                              # y[t] = 1*x[t-1] + 10*x[t]
     [[[10.0, 21.0, 32.0, 43.0, 4.0]]]
     """
-    return convolve(input, weight, bias, stride, padding, dilation, groups, padding_mode, spatial_dims=1,
-                    algorithm=algorithm)
+    return convolve(
+        input, weight, bias, stride, padding, dilation, groups, padding_mode, spatial_dims=1, algorithm=algorithm
+    )
 
 
 def conv2d(
@@ -116,13 +136,23 @@ def conv2d(
     >>> (conv2d(x, w, groups=2).ravel() / 100).round(4).tolist()
     [0.321, 0.654, 0.987, 1320.0, 1653.0, 1986.0]
     """
-    return convolve(input, weight, bias, stride, padding, dilation, groups, padding_mode, spatial_dims=2,
-                    algorithm=algorithm)
+    return convolve(
+        input, weight, bias, stride, padding, dilation, groups, padding_mode, spatial_dims=2, algorithm=algorithm
+    )
 
 
-def conv3d(input: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None, stride: IntOrTuple = 1,
-           padding: Padding = 0, dilation: IntOrTuple = 1, groups: int = 1, padding_mode: str = "zeros", *,
-           algorithm: str | None = None) -> np.ndarray:
+def conv3d(
+    input: np.ndarray,
+    weight: np.ndarray,
+    bias: np.ndarray | None = None,
+    stride: IntOrTuple = 1,
+    padding: Padding = 0,
+    dilation: IntOrTuple = 1,
+    groups: int = 1,
+    padding_mode: str = "zeros",
+    *,
+    algorithm: str | None = None,
+) -> np.ndarray:
     """Grouped 3-D cross-correlation, ``torch.nn.functional.conv3d``'s signature plus ``padding_mode``.
     Weight (C_out, C_in/G, kD, kH, kW); input (N, C_in, D, H, W) or (C_in, D, H, W).
 
@@ -130,5 +160,6 @@ def conv3d(input: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None
     >>> conv3d(x, np.ones((2, 1, 3, 3, 3)), padding=1, groups=2)[0, 0, :, 1, 1].tolist()
     [18.0, 27.0, 18.0]
     """
-    return convolve(input, weight, bias, stride, padding, dilation, groups, padding_mode, spatial_dims=3,
-                    algorithm=algorithm)
+    return convolve(
+        input, weight, bias, stride, padding, dilation, groups, padding_mode, spatial_dims=3, algorithm=algorithm
+    )

@@ -8,6 +8,7 @@ fixed (rtol, atol) table, where a ratio over 1 means assert_close would have fai
 
     .venv/bin/python scripts/bound_ratios.py [--device cpu|cuda] [--markdown]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,12 +19,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from conformance.cases.loader import load_file  # noqa: E402
+from conformance.cases.schema import DEFAULT_TOLERANCES  # noqa: E402
 from conformance.judging.compare import compare_arrays  # noqa: E402
 from conformance.running.devices import configure_device  # noqa: E402
 from conformance.running.implementations import load_implementation  # noqa: E402
-from conformance.cases.loader import load_file  # noqa: E402
 from conformance.running.runner import run_case  # noqa: E402
-from conformance.cases.schema import DEFAULT_TOLERANCES  # noqa: E402
 
 CASES = ROOT / "cases" / "precision" / "networks_half.yaml"
 DTYPES = ("float64", "float32", "float16", "bfloat16")
@@ -95,7 +96,7 @@ def main() -> int:
     else:
         widths = [max(len(str(row[i]).strip("*")) for row in [header] + lines) for i in range(len(header))]
         for row in [header] + lines:
-            print("  ".join(str(v).strip("*").ljust(w) for v, w in zip(row, widths)))
+            print("  ".join(str(v).strip("*").ljust(w) for v, w in zip(row, widths, strict=False)))
     return 0
 
 

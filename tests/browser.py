@@ -8,6 +8,7 @@ websocket, no extra package.
         page = browser.open(Path("report/index.html"))
         page.evaluate("document.title"), page.errors, page.screenshot(Path("shot.png"))
 """
+
 from __future__ import annotations
 
 import base64
@@ -24,10 +25,22 @@ from pathlib import Path
 from typing import Any
 
 BINARIES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run", "--no-default-browser-check",
-         "--disable-extensions", "--hide-scrollbars", "--mute-audio", "--window-size=1280,900",
-         "--remote-debugging-pipe")
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--no-default-browser-check",
+    "--disable-extensions",
+    "--hide-scrollbars",
+    "--mute-audio",
+    "--window-size=1280,900",
+    "--remote-debugging-pipe",
+)
 
 
 class BrowserError(Exception):
@@ -46,7 +59,7 @@ def find_chromium() -> str | None:
 class Page:
     """One tab, attached with a flat session."""
 
-    browser: "Chromium"
+    browser: Chromium
     session: str
     errors: list[str] = field(default_factory=list)  # console errors, uncaught exceptions, failed loads
 
@@ -63,12 +76,20 @@ class Page:
     def set_viewport(self, width: int, height: int = 900, mobile: bool | None = None) -> None:
         """Lay pages out at ``width`` CSS pixels, as a phone does when ``mobile`` (default: below 600 px):
         then the page's viewport meta decides the layout width. Applies from the next navigation."""
-        self.command("Emulation.setDeviceMetricsOverride", {"width": width, "height": height, "deviceScaleFactor": 1,
-                                                            "mobile": width < 600 if mobile is None else mobile})
+        self.command(
+            "Emulation.setDeviceMetricsOverride",
+            {
+                "width": width,
+                "height": height,
+                "deviceScaleFactor": 1,
+                "mobile": width < 600 if mobile is None else mobile,
+            },
+        )
 
     def evaluate(self, expression: str) -> Any:
-        answer = self.command("Runtime.evaluate", {"expression": expression, "returnByValue": True,
-                                                   "awaitPromise": True})
+        answer = self.command(
+            "Runtime.evaluate", {"expression": expression, "returnByValue": True, "awaitPromise": True}
+        )
         if "exceptionDetails" in answer:
             raise BrowserError(f"evaluating {expression[:60]!r} threw: {answer['exceptionDetails']}")
         return answer["result"].get("value")
@@ -76,10 +97,16 @@ class Page:
     def screenshot(self, path: Path, max_height: int = 6000) -> Path:
         """The whole page (up to ``max_height`` CSS pixels) as a PNG."""
         size = self.command("Page.getLayoutMetrics")["cssContentSize"]
-        clip = {"x": 0, "y": 0, "width": max(1, int(size["width"])), "height": max(1, min(int(size["height"]), max_height)),
-                "scale": 1}
-        data = self.command("Page.captureScreenshot", {"format": "png", "clip": clip, "captureBeyondViewport": True},
-                            timeout=30.0)["data"]
+        clip = {
+            "x": 0,
+            "y": 0,
+            "width": max(1, int(size["width"])),
+            "height": max(1, min(int(size["height"]), max_height)),
+            "scale": 1,
+        }
+        data = self.command(
+            "Page.captureScreenshot", {"format": "png", "clip": clip, "captureBeyondViewport": True}, timeout=30.0
+        )["data"]
         path.write_bytes(base64.b64decode(data))
         return path
 
@@ -94,7 +121,7 @@ class Chromium:
         self.pending: list[dict] = []  # messages read while waiting for something else
 
     @classmethod
-    def start(cls, binary: str | None = None) -> "Chromium":
+    def start(cls, binary: str | None = None) -> Chromium:
         binary = binary or find_chromium()
         if binary is None:
             raise BrowserError("no Chromium found (looked for " + ", ".join(BINARIES) + ")")
@@ -105,9 +132,13 @@ class Chromium:
         commands_read, events_write = (_move_above(fd, 10) for fd in (commands_read, events_write))
         # bash moves the two pipe ends onto descriptors 3 and 4, then becomes Chromium.
         script = f'exec "$0" "$@" 3<&{commands_read} 4>&{events_write} {commands_read}<&- {events_write}>&-'
-        process = subprocess.Popen(["bash", "-c", script, binary, *FLAGS, f"--user-data-dir={profile}", "about:blank"],
-                                   pass_fds=(commands_read, events_write), stdin=subprocess.DEVNULL,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            ["bash", "-c", script, binary, *FLAGS, f"--user-data-dir={profile}", "about:blank"],
+            pass_fds=(commands_read, events_write),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         os.close(commands_read)
         os.close(events_write)
         browser = cls(process, commands_write, events_read, profile)
@@ -118,7 +149,7 @@ class Chromium:
             raise
         return browser
 
-    def __enter__(self) -> "Chromium":
+    def __enter__(self) -> Chromium:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -146,7 +177,7 @@ class Chromium:
     def _send(self, message: dict) -> None:
         data = json.dumps(message).encode("utf-8") + b"\0"
         while data:
-            data = data[os.write(self.to_browser, data):]
+            data = data[os.write(self.to_browser, data) :]
 
     def _read(self, deadline: float) -> dict:
         while b"\0" not in self.buffer:
@@ -172,8 +203,9 @@ class Chromium:
                 return message
             self.pending.append(message)
 
-    def command(self, method: str, params: dict | None = None, session: str | None = None,
-                timeout: float = 20.0) -> dict:
+    def command(
+        self, method: str, params: dict | None = None, session: str | None = None, timeout: float = 20.0
+    ) -> dict:
         self.next_id += 1
         message: dict[str, Any] = {"id": self.next_id, "method": method, "params": params or {}}
         if session:
@@ -185,8 +217,9 @@ class Chromium:
         return answer.get("result", {})
 
     def wait_for(self, event: str, page: Page, timeout: float) -> dict:
-        return self._next(time.monotonic() + timeout,
-                          lambda m: m.get("method") == event and m.get("sessionId") == page.session)
+        return self._next(
+            time.monotonic() + timeout, lambda m: m.get("method") == event and m.get("sessionId") == page.session
+        )
 
     def drain(self, page: Page) -> None:
         """Read what has arrived so far and record the page's errors."""

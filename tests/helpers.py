@@ -1,4 +1,5 @@
 """Shared helpers for the harness's own tests."""
+
 from __future__ import annotations
 
 import textwrap
@@ -30,8 +31,18 @@ def torch_conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1, paddin
     """torch.nn.Conv2d in float64 with the given parameters (the oracle, for tests)."""
     out_channels, per_group, kh, kw = w.shape
     in_channels = x.shape[-3]
-    module = torch.nn.Conv2d(in_channels, out_channels, (kh, kw), stride, padding, dilation, groups,
-                             b is not None, padding_mode, dtype=torch.float64)
+    module = torch.nn.Conv2d(
+        in_channels,
+        out_channels,
+        (kh, kw),
+        stride,
+        padding,
+        dilation,
+        groups,
+        b is not None,
+        padding_mode,
+        dtype=torch.float64,
+    )
     with torch.no_grad():
         module.weight.copy_(torch.from_numpy(np.asarray(w, dtype=np.float64)))
         if b is not None:

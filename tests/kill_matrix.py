@@ -12,21 +12,23 @@ case and reused for every bug (that is the only difference from ``conformance ru
 
     .venv/bin/python -m tests.kill_matrix          # prints the matrix as a Markdown table
 """
+
 from __future__ import annotations
 
 import contextlib
 import importlib
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence, Union
+from typing import Any, Union
 from unittest import mock
 
+from conformance.cases.loader import load_cases
+from conformance.cases.schema import Case
 from conformance.running import runner
 from conformance.running.checks import torch_variants
-from conformance.cases.loader import load_cases
-from conformance.running.runner import PASSED, SKIPPED
-from conformance.cases.schema import Case
 from conformance.running.implementations import Implementation, load_implementation
+from conformance.running.runner import PASSED, SKIPPED
 
 # A planted bug: a conv2d function (the other ops correct) or the name of a tests/plugins/nd_bugs module.
 Bug = Union[Callable[..., Any], str]
@@ -73,11 +75,17 @@ def torch_answers_cached() -> Iterator[None]:
             if kind == "error":
                 raise value  # type: ignore[misc]
             return value.copy()  # type: ignore[union-attr]
+
         return wrapper
 
-    with mock.patch.object(runner, "torch_forward", remembered(runner.torch_forward, lambda c, *a: (c.name,))), \
-            mock.patch.object(torch_variants, "torch_forward_variant",
-                              remembered(torch_variants.torch_forward_variant, lambda c, *a: (c.name, a[3]))):
+    with (
+        mock.patch.object(runner, "torch_forward", remembered(runner.torch_forward, lambda c, *a: (c.name,))),
+        mock.patch.object(
+            torch_variants,
+            "torch_forward_variant",
+            remembered(torch_variants.torch_forward_variant, lambda c, *a: (c.name, a[3])),
+        ),
+    ):
         yield
 
 
@@ -105,7 +113,9 @@ def planted_ops(implementation: Implementation) -> set[str]:
     can catch its bug."""
     import reference_impl
 
-    return {op for op, function in implementation.functions.items() if function is not getattr(reference_impl, op, None)}
+    return {
+        op for op, function in implementation.functions.items() if function is not getattr(reference_impl, op, None)
+    }
 
 
 def kill_matrix(bugs: Sequence[tuple[Bug, str]], cases: Sequence[Case]) -> list[BugRow]:
@@ -120,8 +130,9 @@ def kill_matrix(bugs: Sequence[tuple[Bug, str]], cases: Sequence[Case]) -> list[
                     continue  # the reference's own function (the control passes it) or an op it lacks
                 result = runner.run_case(case, implementation)
                 if result.status not in NOT_CAUGHT:
-                    row.caught[case.name] = [_check_kind(check.name) for check in result.checks
-                                             if not check.passed] or ["error"]
+                    row.caught[case.name] = [
+                        _check_kind(check.name) for check in result.checks if not check.passed
+                    ] or ["error"]
             rows.append(row)
     return rows
 
@@ -145,20 +156,27 @@ def _folder(case_name: str) -> str:
 
 def format_kill_matrix(rows: Sequence[BugRow], examples: int = 2) -> str:
     """A Markdown table: bug, cases caught (per folder), the checks that caught it, example cases."""
-    lines = ["| planted bug | cases failed | by folder | checks that failed (cases) | e.g. |",
-             "|---|---|---|---|---|"]
+    lines = ["| planted bug | cases failed | by folder | checks that failed (cases) | e.g. |", "|---|---|---|---|---|"]
     for row in rows:
         folders: dict[str, int] = {}
         for case_name in row.caught:
             folders[_folder(case_name)] = folders.get(_folder(case_name), 0) + 1
         by_folder = ", ".join(f"{folder} {count}" for folder, count in sorted(folders.items()))
-        checks = ", ".join(f"{name} {count}" for name, count in
-                           sorted(row.checks_that_caught().items(), key=lambda kv: (-kv[1], kv[0])))
-        preferred = sorted(row.caught, key=lambda name: (EXAMPLE_ORDER.index(_folder(name))
-                                                          if _folder(name) in EXAMPLE_ORDER else len(EXAMPLE_ORDER)))
+        checks = ", ".join(
+            f"{name} {count}"
+            for name, count in sorted(row.checks_that_caught().items(), key=lambda kv: (-kv[1], kv[0]))
+        )
+        preferred = sorted(
+            row.caught,
+            key=lambda name: (
+                EXAMPLE_ORDER.index(_folder(name)) if _folder(name) in EXAMPLE_ORDER else len(EXAMPLE_ORDER)
+            ),
+        )
         sample = ", ".join(f"`{name}`" for name in preferred[:examples])
-        lines.append(f"| `{row.name}`: {row.description} | {len(row.caught)} | {by_folder or '-'} | "
-                     f"{checks or '-'} | {sample or '**not caught**'} |")
+        lines.append(
+            f"| `{row.name}`: {row.description} | {len(row.caught)} | {by_folder or '-'} | "
+            f"{checks or '-'} | {sample or '**not caught**'} |"
+        )
     return "\n".join(lines)
 
 

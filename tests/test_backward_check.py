@@ -1,4 +1,5 @@
 """Backward cases end to end: the case keys, plug-in backwards (right, wrong, missing), --device."""
+
 from __future__ import annotations
 
 import json
@@ -9,18 +10,19 @@ import numpy as np
 import pytest
 import torch
 
-from conformance.cli import main
-from conformance.running.implementations import load_implementation
 from conformance.cases.loader import load_file
+from conformance.cli import main
 from conformance.reporting.terminal import format_failure
+from conformance.running.implementations import load_implementation
 from conformance.running.runner import make_tensors, run_case
 from tests.helpers import assert_is_case, load_one
 
 ROOT = Path(__file__).resolve().parent.parent
 GRADIENTS = ROOT / "cases" / "gradients"
 SEED_BACKWARD = str(GRADIENTS / "seed_backward.yaml")
-NEEDS_GPU = pytest.mark.skipif(not torch.cuda.is_available(),
-                               reason=f"needs a CUDA GPU; torch {torch.__version__} sees none here")
+NEEDS_GPU = pytest.mark.skipif(
+    not torch.cuda.is_available(), reason=f"needs a CUDA GPU; torch {torch.__version__} sees none here"
+)
 
 
 def run(capsys, *argv: str) -> tuple[int, str]:
@@ -34,32 +36,50 @@ def case_named(path: Path, name: str):
 
 
 def test_grad_output_defaults_to_random_with_the_output_shape_and_its_own_seed(tmp_path: Path) -> None:
-    case = assert_is_case(load_one(tmp_path, """
+    case = assert_is_case(
+        load_one(
+            tmp_path,
+            """
         name: g
         conv: {in_channels: 4, out_channels: 6, kernel_size: 3, stride: 2, groups: 2}
         input: {random: {}, shape: [2, 4, 7, 9]}
         backward: true
-    """))
+    """,
+        )
+    )
     tensors = make_tensors(case)
     assert tensors.grad_output.shape == (2, 6, 3, 4) and tensors.grad_output.dtype == np.float32
     assert not np.array_equal(tensors.grad_output.ravel()[:10], tensors.input.ravel()[:10])
     np.testing.assert_array_equal(tensors.grad_output, make_tensors(case).grad_output)
 
 
-@pytest.mark.parametrize("text,words", [
-    ("grad_output: {fill: 1}", "grad_output: 'grad_output' needs backward: true"),
-    ("backward: yes please", "backward: expected true or false"),
-    ("backward: true\nexpect_error: true", "backward: backward cannot be combined with expect_error"),
-    ("backward: true\ngrad_output: {fill: 1, shape: [1, 2, 3, 3]}",
-     "grad_output: shape [1, 2, 3, 3] does not match the output's shape [1, 2, 2, 2]"),
-    ("backward: true\nexpected_gradients: {grad_inptu: [1]}", "unknown key 'grad_inptu' (did you mean 'grad_input'?)"),
-    ("backward: true\nexpected_gradients: {grad_bias: [1, 2]}", "a grad_bias is given but conv.bias is false"),
-    ("backward: true\nexpected_gradients: {grad_weight: [1, 2, 3]}",
-     "3 values do not fill the layer's shape [2, 1, 2, 2] (8 elements)"),
-])
+@pytest.mark.parametrize(
+    "text,words",
+    [
+        ("grad_output: {fill: 1}", "grad_output: 'grad_output' needs backward: true"),
+        ("backward: yes please", "backward: expected true or false"),
+        ("backward: true\nexpect_error: true", "backward: backward cannot be combined with expect_error"),
+        (
+            "backward: true\ngrad_output: {fill: 1, shape: [1, 2, 3, 3]}",
+            "grad_output: shape [1, 2, 3, 3] does not match the output's shape [1, 2, 2, 2]",
+        ),
+        (
+            "backward: true\nexpected_gradients: {grad_inptu: [1]}",
+            "unknown key 'grad_inptu' (did you mean 'grad_input'?)",
+        ),
+        ("backward: true\nexpected_gradients: {grad_bias: [1, 2]}", "a grad_bias is given but conv.bias is false"),
+        (
+            "backward: true\nexpected_gradients: {grad_weight: [1, 2, 3]}",
+            "3 values do not fill the layer's shape [2, 1, 2, 2] (8 elements)",
+        ),
+    ],
+)
 def test_bad_backward_keys_are_named(tmp_path: Path, text: str, words: str) -> None:
-    item = load_one(tmp_path, "conv: {in_channels: 2, out_channels: 2, kernel_size: 2, groups: 2, bias: false}\n"
-                              f"input: {{fill: 1, shape: [1, 2, 3, 3]}}\n{text}\n")
+    item = load_one(
+        tmp_path,
+        "conv: {in_channels: 2, out_channels: 2, kernel_size: 2, groups: 2, bias: false}\n"
+        f"input: {{fill: 1, shape: [1, 2, 3, 3]}}\n{text}\n",
+    )
     assert words in str(item), str(item)
 
 
@@ -72,10 +92,15 @@ def test_seed_gradients_spell_out_the_groups(capsys) -> None:
 
 def test_a_plugin_without_backward_is_skipped_with_the_reason(tmp_path: Path, capsys) -> None:
     report = tmp_path / "results.json"
-    code, out = run(capsys, "run", SEED_BACKWARD, "--impl", "tests.plugins.wrong_convs:recording", "--json", str(report))
+    code, out = run(
+        capsys, "run", SEED_BACKWARD, "--impl", "tests.plugins.wrong_convs:recording", "--json", str(report)
+    )
     assert code == 0, out
-    assert ("SKIP  gradients/seed_groups3" in out and "backward skipped: tests.plugins.wrong_convs:recording offers "
-            "no backward (give it a `backward` attribute or define recording_backward beside it") in out
+    assert (
+        "SKIP  gradients/seed_groups3" in out
+        and "backward skipped: tests.plugins.wrong_convs:recording offers "
+        "no backward (give it a `backward` attribute or define recording_backward beside it"
+    ) in out
     assert out.strip().splitlines()[-1] == "0 passed, 0 failed, 3 skipped"
     data = json.loads(report.read_text())
     assert data["summary"]["skipped"] == 3 and {c["status"] for c in data["cases"]} == {"skipped"}
@@ -87,8 +112,10 @@ def test_a_plugin_without_backward_still_fails_a_wrong_forward(capsys) -> None:
 
 
 def test_backward_found_as_an_attribute_or_beside_the_function(capsys) -> None:
-    assert load_implementation("tests.plugins.backward_convs:attribute").backward_name == \
-        "tests.plugins.backward_convs:attribute.backward"
+    assert (
+        load_implementation("tests.plugins.backward_convs:attribute").backward_name
+        == "tests.plugins.backward_convs:attribute.backward"
+    )
     assert load_implementation("reference_impl:conv2d_loops").backward_name == "reference_impl:conv2d_loops_backward"
     code, out = run(capsys, "run", SEED_BACKWARD, "--impl", "tests.plugins.backward_convs:attribute")
     assert code == 0 and out.strip().splitlines()[-1] == "3 passed, 0 failed", out
@@ -102,22 +129,28 @@ def test_the_wrong_depthwise_weight_gradient_of_pytorch_50042_is_caught() -> Non
     name = "tests.plugins.backward_convs:last_row_mirrored"
     # The last kernel row [6, 9, 9] became the first [4, 6, 6] in all 24 channels: 72 taps.
     assert f"grad_weight: {name} vs torch: 72 of 216 elements differ" in report
-    assert (f"worst element dw[o=0, c=0, p=2, q=0]: output channel 0 is in group 0 of 24; its tap c=0 reads "
-            f"input channel 0") in report
+    assert (
+        "worst element dw[o=0, c=0, p=2, q=0]: output channel 0 is in group 0 of 24; its tap c=0 reads input channel 0"
+    ) in report
     assert f"{name} = 4, torch = 6, expected = 6" in report
     assert f"grad_weight: {name} vs expected: 72 of 216 elements differ" in report
     assert "ok   grad_input" in report and "ok   torch vs expected" not in report
 
 
 def test_an_expected_gradient_that_is_wrong_fails_torch_too(tmp_path: Path) -> None:
-    case = assert_is_case(load_one(tmp_path, """
+    case = assert_is_case(
+        load_one(
+            tmp_path,
+            """
         conv: {in_channels: 2, out_channels: 2, kernel_size: 1, groups: 2, bias: true}
         input: {values: [1, 10], shape: [1, 2, 1, 1]}
         weight: [3, 4]
         backward: true
         grad_output: {fill: 1}
         expected_gradients: {grad_input: {values: [3, 4], shape: [1, 2, 1, 1]}, grad_bias: [1, 2]}
-    """))
+    """,
+        )
+    )
     report = format_failure(run_case(case, load_implementation(None)))
     assert "FAIL grad_bias: torch vs expected: 1 of 2 elements differ" in report
     assert "worst element db[o=1]: output channel 1 is in group 1 of 2" in report
@@ -140,19 +173,23 @@ def test_a_backward_returning_the_wrong_things_is_named(tmp_path: Path) -> None:
     case = case_named(GRADIENTS / "grouped_stride_dilation.yaml", "gradients/grouped_stride_dilation_float32")
     result = run_case(case, load_implementation("tests.plugins.backward_convs:returns_two"))
     assert result.status == "failed"
-    assert result.message == ("tests.plugins.backward_convs:returns_two_backward must return "
-                              "(grad_input, grad_weight, grad_bias), got a tuple of 2")
+    assert result.message == (
+        "tests.plugins.backward_convs:returns_two_backward must return "
+        "(grad_input, grad_weight, grad_bias), got a tuple of 2"
+    )
 
 
 def test_pytest_skips_backward_cases_for_a_plugin_without_one(pytester: pytest.Pytester) -> None:
     pytester.makeconftest('pytest_plugins = ["conformance.pytest_plugin"]')
     pytester.makeini("[pytest]\nconformance_cases = cases\n")
-    (pytester.mkdir("cases") / "grad.yaml").write_text(textwrap.dedent("""
+    (pytester.mkdir("cases") / "grad.yaml").write_text(
+        textwrap.dedent("""
         name: grad/one
         conv: {in_channels: 2, out_channels: 2, kernel_size: 1, groups: 2}
         input: {random: {}, shape: [1, 2, 2, 2]}
         backward: true
-    """).lstrip())
+    """).lstrip()
+    )
     result = pytester.runpytest("-rs", "--conv-impl", "tests.plugins.wrong_convs:recording")
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines(["*backward skipped: tests.plugins.wrong_convs:recording offers no backward*"])
@@ -179,8 +216,9 @@ def test_backend_flags_are_recorded_in_every_result(tmp_path: Path, capsys) -> N
 @NEEDS_GPU
 def test_cuda_runs_the_gradient_cases_with_tf32_off(tmp_path: Path, capsys) -> None:
     report = tmp_path / "cuda.json"
-    code, out = run(capsys, "run", str(GRADIENTS), str(ROOT / "cases" / "precision"), "--device", "cuda",
-                    "--json", str(report))
+    code, out = run(
+        capsys, "run", str(GRADIENTS), str(ROOT / "cases" / "precision"), "--device", "cuda", "--json", str(report)
+    )
     assert code == 0, out
     data = json.loads(report.read_text())
     assert all(c["backend"]["device"] == "cuda" and not c["backend"]["tf32_cudnn"] for c in data["cases"])

@@ -1,5 +1,6 @@
 """The benchmark pass (pytest-benchmark items) and `conformance bench`: what they time, what they
 report, and that a wrong implementation cannot get a good-looking row. No time is asserted."""
+
 from __future__ import annotations
 
 import json
@@ -12,11 +13,11 @@ import numpy as np
 import pytest
 import torch
 
+from conformance.cli import main
+from conformance.running.implementations import load_implementation
 from conformance.tools import benchmark as benchmark_module
 from conformance.tools import machine as machine_module
 from conformance.tools.benchmark import benchmark_case, input_pool, prepare_forwards, workload
-from conformance.cli import main
-from conformance.running.implementations import load_implementation
 from conformance.tools.machine import Machine, Threads, same_threads
 from tests.helpers import assert_is_case, load_one, write_case
 
@@ -43,6 +44,7 @@ WRONG = "tests.plugins.wrong_convs:interleaved_groups"
 
 
 # --- the pytest-benchmark pass -------------------------------------------------------------
+
 
 @pytest.fixture
 def bench_project(pytester: pytest.Pytester) -> pytest.Pytester:
@@ -75,9 +77,16 @@ def test_a_wrong_implementation_fails_its_benchmark_with_the_element(bench_proje
 
 def test_timed_mode_puts_both_sides_of_a_case_in_one_group(bench_project: pytest.Pytester) -> None:
     report = bench_project.path / "report.json"
-    result = bench_project.runpytest("test_pass_copy.py", "--benchmark-enable", f"--benchmark-json={report}",
-                                     "--benchmark-min-rounds=1", "--benchmark-max-time=0.0001",
-                                     "--benchmark-warmup=off", "-p", "no:cacheprovider")
+    result = bench_project.runpytest(
+        "test_pass_copy.py",
+        "--benchmark-enable",
+        f"--benchmark-json={report}",
+        "--benchmark-min-rounds=1",
+        "--benchmark-max-time=0.0001",
+        "--benchmark-warmup=off",
+        "-p",
+        "no:cacheprovider",
+    )
     result.assert_outcomes(passed=4)
     benchmarks = json.loads(report.read_text())["benchmarks"]
     groups: dict[str, set[str]] = {}
@@ -88,6 +97,7 @@ def test_timed_mode_puts_both_sides_of_a_case_in_one_group(bench_project: pytest
 
 
 # --- what is timed ---------------------------------------------------------------------------
+
 
 def test_the_reference_is_timed_in_the_case_dtype_and_agrees_with_torch(tmp_path: Path) -> None:
     case = assert_is_case(load_one(tmp_path, GROUPED_STRIDED))
@@ -160,8 +170,9 @@ def test_automatic_rounds_run_until_each_side_has_had_its_time(tmp_path: Path, m
 
 def test_a_side_that_raises_is_reported_not_raised(tmp_path: Path) -> None:
     case = assert_is_case(load_one(tmp_path, GROUPED_STRIDED))
-    result = benchmark_case(case, load_implementation("tests.plugins.wrong_convs:accepts_anything"), fake_machine(),
-                            rounds=2)
+    result = benchmark_case(
+        case, load_implementation("tests.plugins.wrong_convs:accepts_anything"), fake_machine(), rounds=2
+    )
     assert not result.agrees and "shapes differ" in result.to_json()["error"]
 
 
@@ -174,6 +185,7 @@ def test_same_threads_sets_both_sides_and_restores_torch() -> None:
 
 
 # --- the command -----------------------------------------------------------------------------
+
 
 @pytest.fixture
 def small_roofline(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -193,12 +205,22 @@ def test_bench_command_json(tmp_path: Path, capsys, small_roofline) -> None:
     assert [c["name"] for c in data["cases"]] == ["grouped/strided", "depthwise/reflect"]
     assert data["skipped"] == [{"name": "errors/not_divisible", "reason": "expect_error"}]
     for row in data["cases"]:
-        assert {"name", "reference_s", "torch_s", "ratio", "gflops", "roofline_s", "reference_iqr_s",
-                "torch_iqr_s"} <= set(row)
+        assert {
+            "name",
+            "reference_s",
+            "torch_s",
+            "ratio",
+            "gflops",
+            "roofline_s",
+            "reference_iqr_s",
+            "torch_iqr_s",
+        } <= set(row)
         assert row["ratio"] == pytest.approx(row["reference_s"] / row["torch_s"])
         assert row["gflops"] == pytest.approx(2 * row["multiply_adds"] / row["reference_s"] / 1e9)
-        roofline = max(2 * row["multiply_adds"] / (machine["gemm_gflops"] * 1e9),
-                       row["bytes_moved"] / (machine["bandwidth_gb_s"] * 1e9))
+        roofline = max(
+            2 * row["multiply_adds"] / (machine["gemm_gflops"] * 1e9),
+            row["bytes_moved"] / (machine["bandwidth_gb_s"] * 1e9),
+        )
         assert row["roofline_s"] == pytest.approx(roofline) and row["rounds"] == 3 and row["agrees_with_torch"]
     assert "grouped/strided" in captured.out and "2 cases timed" in captured.out
     assert "[" in captured.err and "2/2 done" in captured.err  # the progress bar, on stderr
@@ -223,8 +245,8 @@ def test_bench_command_refuses_a_bad_rounds_count(capsys) -> None:
 
 
 def test_geometric_mean_in_the_summary() -> None:
-    from conformance.tools.benchmark import CaseBenchmark, Timing, Workload
     from conformance.commands.bench import summary_line
+    from conformance.tools.benchmark import CaseBenchmark, Timing, Workload
 
     rows = [CaseBenchmark("c", Workload(1, 1), Timing((seconds,)), Timing((1.0,))) for seconds in (4.0, 1.0)]
     assert "geometric mean 2.00, worst 4.00" in summary_line(rows, 0, 0)

@@ -5,6 +5,7 @@ the library validates, the schema's keys and enums are the loader's, and on the 
 bad-input tests the schema refuses the same documents, except for the checks listed in
 NOT_EXPRESSIBLE, which JSON Schema cannot state.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,12 +19,12 @@ import yaml
 
 from conformance.cases import schema as loader_schema
 from conformance.cases import sweep as loader_sweep
-from conformance.cli import main
-from conformance.commands.schema import case_schema, case_schema_text
 from conformance.cases.errors import CaseError
 from conformance.cases.loader import find_case_files, load_file
 from conformance.cases.tensors import DISTRIBUTIONS, GENERATORS
 from conformance.cases.yaml_loader import Document, load_documents
+from conformance.cli import main
+from conformance.commands.schema import case_schema, case_schema_text
 from tests import test_loader
 from tests.helpers import assert_is_case, load_one, write_case
 
@@ -131,31 +132,59 @@ def test_schema_and_loader_agree_on_the_loaders_bad_inputs(tmp_path: Path, text:
 
 
 def test_not_expressible_entries_are_all_used() -> None:
-    used = {phrase for phrase in NOT_EXPRESSIBLE for _, where, words in BAD_INPUTS if phrase in words or phrase in where}
+    used = {
+        phrase for phrase in NOT_EXPRESSIBLE for _, where, words in BAD_INPUTS if phrase in words or phrase in where
+    }
     assert used == set(NOT_EXPRESSIBLE)
 
 
 # Documents both must refuse or both accept, beyond tests/test_loader.py's list.
 AGREEMENT = [
-    ("conv: {in_channels: 6, out_channels: 6, kernel_size: 1}\ngroups: 3\ninput: {fill: 1, shape: [1, 6, 1, 1]}", False),
+    (
+        "conv: {in_channels: 6, out_channels: 6, kernel_size: 1}\ngroups: 3\ninput: {fill: 1, shape: [1, 6, 1, 1]}",
+        False,
+    ),
     ("conv: {in_channels: 6, out_channels: 6, kernel_size: 1, group: 3}\ninput: {fill: 1, shape: [1, 6, 1, 1]}", False),
-    ("conv: {in_channels: 1, out_channels: 1, kernel_size: 1}\ninput: {fill: 1, shape: [1, 1, 1, 1]}\n"
-     "grad_output: {fill: 1}", False),
-    ("conv: {in_channels: 1, out_channels: 1, kernel_size: 1}\ninput: {fill: 1, shape: [1, 1, 1, 1]}\n"
-     "expect_error: true\nexpected: [1]", False),
-    ("conv: {in_channels: 1, out_channels: 1, kernel_size: 1}\ninput: {fill: 1, shape: [1, 1, 1, 1]}\n"
-     "torch_variants: [channels_last]", False),
-    ("conv: {in_channels: 1, out_channels: 1, kernel_size: 1, padding: middle}\ninput: {fill: 1, shape: [1, 1, 1, 1]}",
-     False),
-    ("conv: {in_channels: 1, out_channels: 1, kernel_size: 1}\ninput: {fill: 1, shape: [1, 1, 2, 2]}\n"
-     "sweep: {group: [1]}", False),
-    ("conv: {in_channels: 1, out_channels: 1, kernel_size: 1}\ninput: {fill: 1, shape: [1, 1, 2, 2]}\n"
-     "sweep: {stride: []}", False),
+    (
+        "conv: {in_channels: 1, out_channels: 1, kernel_size: 1}\ninput: {fill: 1, shape: [1, 1, 1, 1]}\n"
+        "grad_output: {fill: 1}",
+        False,
+    ),
+    (
+        "conv: {in_channels: 1, out_channels: 1, kernel_size: 1}\ninput: {fill: 1, shape: [1, 1, 1, 1]}\n"
+        "expect_error: true\nexpected: [1]",
+        False,
+    ),
+    (
+        "conv: {in_channels: 1, out_channels: 1, kernel_size: 1}\ninput: {fill: 1, shape: [1, 1, 1, 1]}\n"
+        "torch_variants: [channels_last]",
+        False,
+    ),
+    (
+        "conv: {in_channels: 1, out_channels: 1, kernel_size: 1, padding: middle}\ninput: {fill: 1, shape: [1, 1, 1, 1]}",
+        False,
+    ),
+    (
+        "conv: {in_channels: 1, out_channels: 1, kernel_size: 1}\ninput: {fill: 1, shape: [1, 1, 2, 2]}\n"
+        "sweep: {group: [1]}",
+        False,
+    ),
+    (
+        "conv: {in_channels: 1, out_channels: 1, kernel_size: 1}\ninput: {fill: 1, shape: [1, 1, 2, 2]}\n"
+        "sweep: {stride: []}",
+        False,
+    ),
     # valid: an invalid layer written as an expect_error case (any padding mode string, groups 0)
-    ("conv: {in_channels: 5, out_channels: 4, kernel_size: 1, groups: 0, padding_mode: mirror}\n"
-     "input: {fill: 1, shape: [1, 5, 2, 2]}\nexpect_error: {match: groups}", True),
-    ("conv: {in_channels: 6, out_channels: 6, kernel_size: 1}\ninput: {random: {}}\n"
-     "sweep: {groups: [1, 2], input.shape: [[1, 6, 2, 2]]}", True),
+    (
+        "conv: {in_channels: 5, out_channels: 4, kernel_size: 1, groups: 0, padding_mode: mirror}\n"
+        "input: {fill: 1, shape: [1, 5, 2, 2]}\nexpect_error: {match: groups}",
+        True,
+    ),
+    (
+        "conv: {in_channels: 6, out_channels: 6, kernel_size: 1}\ninput: {random: {}}\n"
+        "sweep: {groups: [1, 2], input.shape: [[1, 6, 2, 2]]}",
+        True,
+    ),
     (test_loader.SEED, True),
 ]
 
@@ -191,30 +220,74 @@ def test_the_schema_covers_every_op(conv: str, valid: bool) -> None:
 
 
 def test_a_layer_argument_at_the_top_level_suggests_its_place_under_conv(tmp_path: Path) -> None:
-    error = load_one(tmp_path, """
+    error = load_one(
+        tmp_path,
+        """
         conv: {in_channels: 6, out_channels: 6, kernel_size: 1}
         input: {fill: 1, shape: [1, 6, 1, 1]}
         groups: 3
         stride: 2
-    """)
+    """,
+    )
     assert isinstance(error, CaseError)
     found = {(p.key_path, p.line): p.message for p in error.problems}
     assert found[(("groups",), 3)].startswith("unknown key 'groups' (did you mean conv.groups?")
     assert "did you mean conv.stride?" in found[(("stride",), 4)]
     # the tensor `bias` is a case key of its own: no hint, the case loads
-    assert_is_case(load_one(tmp_path, "conv: {in_channels: 1, out_channels: 1, kernel_size: 1}\n"
-                                      "input: {fill: 1, shape: [1, 1, 1, 1]}\nbias: [1]\n"))
-
+    assert_is_case(
+        load_one(
+            tmp_path,
+            "conv: {in_channels: 1, out_channels: 1, kernel_size: 1}\n"
+            "input: {fill: 1, shape: [1, 1, 1, 1]}\nbias: [1]\n",
+        )
+    )
 
 
 # JSON Schema keywords of draft-07, the draft yaml-language-server validates with today (its support
 # for 2019-09/2020-12 instance validation is an open request: redhat-developer/yaml-language-server#856).
 DRAFT_07_KEYWORDS = {
-    "$schema", "$id", "$ref", "$comment", "title", "description", "default", "examples", "type", "enum", "const",
-    "multipleOf", "maximum", "exclusiveMaximum", "minimum", "exclusiveMinimum", "maxLength", "minLength", "pattern",
-    "items", "additionalItems", "maxItems", "minItems", "uniqueItems", "contains", "maxProperties", "minProperties",
-    "required", "properties", "patternProperties", "additionalProperties", "dependencies", "propertyNames",
-    "if", "then", "else", "allOf", "anyOf", "oneOf", "not", "format", "definitions",
+    "$schema",
+    "$id",
+    "$ref",
+    "$comment",
+    "title",
+    "description",
+    "default",
+    "examples",
+    "type",
+    "enum",
+    "const",
+    "multipleOf",
+    "maximum",
+    "exclusiveMaximum",
+    "minimum",
+    "exclusiveMinimum",
+    "maxLength",
+    "minLength",
+    "pattern",
+    "items",
+    "additionalItems",
+    "maxItems",
+    "minItems",
+    "uniqueItems",
+    "contains",
+    "maxProperties",
+    "minProperties",
+    "required",
+    "properties",
+    "patternProperties",
+    "additionalProperties",
+    "dependencies",
+    "propertyNames",
+    "if",
+    "then",
+    "else",
+    "allOf",
+    "anyOf",
+    "oneOf",
+    "not",
+    "format",
+    "definitions",
 }
 
 

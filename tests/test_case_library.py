@@ -1,4 +1,5 @@
 """The bundled case library: where it is found, how it is versioned, `conformance cases` and --export."""
+
 from __future__ import annotations
 
 import shutil
@@ -7,10 +8,15 @@ from pathlib import Path
 import pytest
 
 from conformance.cases import library
-from conformance.cli import main
-from conformance.cases.library import (LibraryNotFoundError, bundled_cases_path, content_hash, describe_cases,
-                                 library_version)
+from conformance.cases.library import (
+    LibraryNotFoundError,
+    bundled_cases_path,
+    content_hash,
+    describe_cases,
+    library_version,
+)
 from conformance.cases.loader import load_cases
+from conformance.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -19,8 +25,9 @@ def test_in_a_checkout_the_bundled_library_is_the_cases_folder_itself() -> None:
     assert bundled_cases_path() == ROOT / "cases"
 
 
-def test_an_installed_copy_is_preferred_and_a_missing_library_is_a_clear_error(tmp_path: Path,
-                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_installed_copy_is_preferred_and_a_missing_library_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # A fake installed layout: site-packages/conformance/ with case_library/ inside, no checkout around.
     package = tmp_path / "site-packages" / "conformance"
     (package / "case_library").mkdir(parents=True)

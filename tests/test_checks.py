@@ -1,4 +1,5 @@
 """The extra checks: torch layout variants, metamorphic relations and the wiring probe."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
+from conformance.cli import main
 from conformance.running import runner
 from conformance.running.checks import metamorphic, torch_variants, wiring
 from conformance.running.checks.metamorphic import block_diagonal_weight, within_group_permutation
-from conformance.cli import main
 from conformance.running.implementations import Implementation, load_implementation
 from conformance.running.runner import run_case
 from conformance.running.torch_oracle import strided_copy, torch_forward_variant
@@ -40,6 +41,7 @@ def plugin(function) -> Implementation:
 
 # --- torch variants ---------------------------------------------------------------------------
 
+
 def test_strided_copy_is_a_non_contiguous_view_with_the_same_values() -> None:
     weight = torch.arange(9.0).reshape(9, 1, 1, 1)  # a depthwise 1x1 weight: easy to leave "contiguous"
     copy = strided_copy(weight)
@@ -50,12 +52,17 @@ def test_each_variant_computes_the_case_and_is_reported_on_its_own_line(tmp_path
     case = assert_is_case(load_one(tmp_path, GROUPED))
     tensors = runner.make_tensors(case)
     for variant in ("contiguous", "channels_last", "noncontiguous_weight"):
-        np.testing.assert_allclose(torch_forward_variant(case, tensors.input, tensors.weight, tensors.bias, variant),
-                                   torch_conv2d(tensors.input, tensors.weight, tensors.bias, (2, 1), (1, 0), 1, 3),
-                                   rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(
+            torch_forward_variant(case, tensors.input, tensors.weight, tensors.bias, variant),
+            torch_conv2d(tensors.input, tensors.weight, tensors.bias, (2, 1), (1, 0), 1, 3),
+            rtol=1e-5,
+            atol=1e-5,
+        )
     result = run_case(case, REFERENCE)
-    assert [check.name for check in checks_named(result, "torch[")] == ["torch[channels_last]",
-                                                                       "torch[noncontiguous_weight]"]
+    assert [check.name for check in checks_named(result, "torch[")] == [
+        "torch[channels_last]",
+        "torch[noncontiguous_weight]",
+    ]
 
 
 def test_a_torch_layout_that_disagrees_fails_its_own_check_only(tmp_path: Path, monkeypatch) -> None:
@@ -81,13 +88,16 @@ def test_torch_variants_key_selects_and_is_validated(tmp_path: Path) -> None:
     assert only.torch_variants == ("contiguous",)
     assert checks_named(run_case(only, REFERENCE), "torch[") == []
     assert problems_of(load_one(tmp_path, GROUPED + "torch_variants: [channels_last]\n")) == [
-        "4:torch_variants: must include 'contiguous': it is the forward comparison every case makes"]
+        "4:torch_variants: must include 'contiguous': it is the forward comparison every case makes"
+    ]
     assert problems_of(load_one(tmp_path, GROUPED + "torch_variants: [contiguous, channel_last]\n")) == [
         "4:torch_variants.1: expected one of contiguous, channels_last, noncontiguous_weight, got str "
-        "'channel_last' (did you mean 'channels_last'?)"]
+        "'channel_last' (did you mean 'channels_last'?)"
+    ]
 
 
 # --- metamorphic relations -----------------------------------------------------------------------
+
 
 def test_block_diagonal_weight_turns_the_grouped_layer_into_a_dense_one() -> None:
     rng = np.random.default_rng(0)
@@ -120,11 +130,14 @@ def test_relations_hold_for_the_reference_and_run_through_the_implementation(tmp
     assert calls == [3, 1, 1, 1, 1, 3, 3]
 
 
-@pytest.mark.parametrize("bug, relation", [
-    (classic_bugs.outputs_interleaved, "metamorphic:block-diagonal"),
-    (classic_bugs.weight_rows_interleaved, "metamorphic:per-group"),
-    (classic_bugs.inputs_modulo_groups, "metamorphic:permutation"),
-])
+@pytest.mark.parametrize(
+    "bug, relation",
+    [
+        (classic_bugs.outputs_interleaved, "metamorphic:block-diagonal"),
+        (classic_bugs.weight_rows_interleaved, "metamorphic:per-group"),
+        (classic_bugs.inputs_modulo_groups, "metamorphic:permutation"),
+    ],
+)
 def test_each_relation_catches_a_grouping_bug_without_torch(tmp_path: Path, bug, relation: str) -> None:
     case = assert_is_case(load_one(tmp_path, GROUPED))
     (check,) = [c for c in run_case(case, plugin(bug)).checks if c.name == relation]
@@ -143,15 +156,21 @@ def test_big_cases_are_checked_on_a_crop(tmp_path: Path, monkeypatch) -> None:
 
 def test_per_group_check_samples_many_groups_and_names_them(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr(metamorphic, "MAX_GROUP_CALLS", 4)
-    case = assert_is_case(load_one(tmp_path, """
+    case = assert_is_case(
+        load_one(
+            tmp_path,
+            """
         conv: {in_channels: 10, out_channels: 10, kernel_size: 3, padding: 1, groups: 10}
         input: {random: {}, shape: [2, 10, 4, 5]}
-    """))
+    """,
+        )
+    )
     (check,) = checks_named(run_case(case, REFERENCE), "metamorphic:per-group")
     assert check.passed and "(groups 0, 3, 6, 9 of 10)" in check.summary
 
 
 # --- wiring probe --------------------------------------------------------------------------------
+
 
 def test_the_probe_is_one_call_on_a_small_input_and_matches_for_the_reference(tmp_path: Path) -> None:
     case = assert_is_case(load_one(tmp_path, GROUPED))
@@ -173,8 +192,10 @@ def test_the_probe_names_the_miswired_pairs(tmp_path: Path) -> None:
     assert not connectivity.matches
     assert (0, 3) in connectivity.extra and (0, 1) in connectivity.missing  # o=0 reads c=0 and 3, not 0 and 1
     lines = wiring.describe_differences(connectivity) + wiring.format_connectivity(connectivity)
-    assert any(line.startswith("pairs connected but in different groups") or "connected but in different groups"
-               in line for line in lines)
+    assert any(
+        line.startswith("pairs connected but in different groups") or "connected but in different groups" in line
+        for line in lines
+    )
     assert "o=0    #..#..     ##....     <- differs" in lines
 
 
@@ -191,10 +212,15 @@ def test_zeros_cannot_hide_a_connection(tmp_path: Path) -> None:
 def test_a_layer_that_reads_only_padding_has_nothing_to_probe(tmp_path: Path) -> None:
     """Found by `conformance fuzz --seed 0`: a 1x1 input, padding 1 and stride 2 along W put every
     output on padding; the probe must say so, not report every connection missing."""
-    case = assert_is_case(load_one(tmp_path, """
+    case = assert_is_case(
+        load_one(
+            tmp_path,
+            """
         conv: {in_channels: 2, out_channels: 2, kernel_size: 1, stride: [1, 2], padding: 1, groups: 2, bias: false}
         input: {values: [2, 1], shape: [1, 2, 1, 1]}
-    """))
+    """,
+        )
+    )
     with pytest.raises(wiring.NothingToProbe, match="along W"):
         wiring.probe_spatial_size(case)
     result = run_case(case, REFERENCE)
@@ -204,8 +230,11 @@ def test_a_layer_that_reads_only_padding_has_nothing_to_probe(tmp_path: Path) ->
 
 
 def test_probe_cli(tmp_path: Path, capsys) -> None:
-    path = write_case(tmp_path, GROUPED + "---\nname: demo/dense\nconv: {in_channels: 2, out_channels: 3, "
-                                          "kernel_size: 1}\ninput: {fill: 1, shape: [2, 1, 1]}\n")
+    path = write_case(
+        tmp_path,
+        GROUPED + "---\nname: demo/dense\nconv: {in_channels: 2, out_channels: 3, "
+        "kernel_size: 1}\ninput: {fill: 1, shape: [2, 1, 1]}\n",
+    )
     assert main(["probe", str(path), "--case", "demo/grouped"]) == 0
     out = capsys.readouterr().out
     assert "probe input [6, 6, 1, 2]" in out and "ok   block-diagonal" in out and "o=8    ....##" in out
@@ -220,6 +249,7 @@ def test_probe_cli(tmp_path: Path, capsys) -> None:
 
 
 # --- expect_error with match ----------------------------------------------------------------------
+
 
 def test_expect_error_match_must_fit_both_messages(tmp_path: Path) -> None:
     text = """

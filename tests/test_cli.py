@@ -1,4 +1,5 @@
 """The command line, the --impl plug-in interface and the JSON report."""
+
 from __future__ import annotations
 
 import json
@@ -8,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from conformance.running import runner
 from conformance.cli import main
+from conformance.running import runner
 from conformance.running.implementations import ImplementationLoadError, load_implementation
 from tests.helpers import write_case
 from tests.plugins import wrong_convs
@@ -44,13 +45,29 @@ def test_json_report(tmp_path: Path, capsys) -> None:
     code, _ = run(capsys, "run", str(tmp_path / "cases"), "--json", str(report))
     data = json.loads(report.read_text())
     assert code == 1
-    assert data["summary"] == {"passed": 1, "failed": 1, "errors": 1, "skipped": 0, "xfailed": 0, "xpassed": 0,
-                               "kinds": {}}
+    assert data["summary"] == {
+        "passed": 1,
+        "failed": 1,
+        "errors": 1,
+        "skipped": 0,
+        "xfailed": 0,
+        "xpassed": 0,
+        "kinds": {},
+    }
     by_name = {c["name"]: c for c in data["cases"]}
     assert by_name["good/a"]["status"] == "passed" and by_name["good/a"]["max_abs_error"] < 1e-5
     assert by_name["broken"]["status"] == "error" and "in_channels" in by_name["broken"]["message"]
-    assert set(by_name["good/a"]) == {"name", "file", "status", "kind", "max_abs_error", "max_rel_error",
-                                      "max_error_ratio", "message", "backend"}
+    assert set(by_name["good/a"]) == {
+        "name",
+        "file",
+        "status",
+        "kind",
+        "max_abs_error",
+        "max_rel_error",
+        "max_error_ratio",
+        "message",
+        "backend",
+    }
     assert by_name["good/a"]["kind"] is None and by_name["broken"]["kind"] is None  # a broken file is no failure kind
     assert 0 < by_name["good/a"]["max_error_ratio"] <= 1
     assert by_name["good/a"]["backend"]["device"] == "cpu"
@@ -64,7 +81,9 @@ def test_a_wrong_implementation_fails_with_exit_1(capsys) -> None:
 
 
 def test_an_implementation_that_never_refuses_fails_the_error_cases(capsys) -> None:
-    code, out = run(capsys, "run", str(ROOT / "cases" / "errors"), "--impl", "tests.plugins.wrong_convs:accepts_anything")
+    code, out = run(
+        capsys, "run", str(ROOT / "cases" / "errors"), "--impl", "tests.plugins.wrong_convs:accepts_anything"
+    )
     assert code == 1 and "expected an error, but tests.plugins.wrong_convs:accepts_anything computed" in out
     assert ") [accepted_invalid]" in out
 
@@ -77,19 +96,29 @@ def test_wrong_dtype_is_a_failure(capsys) -> None:
 
 def test_plugin_gets_arguments_as_the_case_wrote_them(tmp_path: Path, capsys, monkeypatch) -> None:
     monkeypatch.setattr(runner, "EXTRA_CHECKS", [])  # only the forward call: extra checks call the plug-in again
-    write_case(tmp_path, """
+    write_case(
+        tmp_path,
+        """
         conv: {in_channels: 2, out_channels: 2, kernel_size: 3, stride: [2, 1], padding: same, groups: 2,
                padding_mode: circular}
         input: {random: {}, shape: [1, 2, 5, 6]}
-    """.replace("padding: same", "padding: [1, 1]"), "a.yaml")
-    write_case(tmp_path, "conv: {in_channels: 2, out_channels: 2, kernel_size: 1, bias: false}\n"
-                         "input: {fill: 1, shape: [1, 2, 1, 1]}\n", "b.yaml")
+    """.replace("padding: same", "padding: [1, 1]"),
+        "a.yaml",
+    )
+    write_case(
+        tmp_path,
+        "conv: {in_channels: 2, out_channels: 2, kernel_size: 1, bias: false}\ninput: {fill: 1, shape: [1, 2, 1, 1]}\n",
+        "b.yaml",
+    )
     wrong_convs.calls.clear()
-    code, _ = run(capsys, "run", str(tmp_path / "cases"), "--impl", "tests.plugins.wrong_convs:recording",
-                  "--no-isolate")  # the plug-in records its calls in this process
+    code, _ = run(
+        capsys, "run", str(tmp_path / "cases"), "--impl", "tests.plugins.wrong_convs:recording", "--no-isolate"
+    )  # the plug-in records its calls in this process
     assert code == 0
     first, second = wrong_convs.calls
-    assert first == dict(stride=(2, 1), padding=(1, 1), dilation=1, groups=2, bias=first["bias"], padding_mode="circular")
+    assert first == dict(
+        stride=(2, 1), padding=(1, 1), dilation=1, groups=2, bias=first["bias"], padding_mode="circular"
+    )
     assert first["bias"].shape == (2,)
     assert "padding_mode" not in second and second["bias"] is None
 
@@ -101,15 +130,18 @@ def test_plugin_by_file_path(tmp_path: Path, capsys) -> None:
     assert code == 0, out
 
 
-@pytest.mark.parametrize("spec,words", [
-    ("no_such_module_xyz", "cannot import 'no_such_module_xyz'"),  # no colon: a module to look the ops up in
-    ("tests.helpers", "defines none of conv1d, conv2d"),
-    (":f", "expects MODULE:FUNCTION"),
-    ("no_such_module_xyz:f", "cannot import 'no_such_module_xyz'"),
-    ("tests.plugins.wrong_convs:missing", "has no attribute 'missing'"),
-    ("tests.plugins.wrong_convs:NOT_CALLABLE", "is a int, not a function"),
-    ("/no/such/file.py:f", "no such file"),
-])
+@pytest.mark.parametrize(
+    "spec,words",
+    [
+        ("no_such_module_xyz", "cannot import 'no_such_module_xyz'"),  # no colon: a module to look the ops up in
+        ("tests.helpers", "defines none of conv1d, conv2d"),
+        (":f", "expects MODULE:FUNCTION"),
+        ("no_such_module_xyz:f", "cannot import 'no_such_module_xyz'"),
+        ("tests.plugins.wrong_convs:missing", "has no attribute 'missing'"),
+        ("tests.plugins.wrong_convs:NOT_CALLABLE", "is a int, not a function"),
+        ("/no/such/file.py:f", "no such file"),
+    ],
+)
 def test_impl_errors_are_clear(spec: str, words: str, capsys) -> None:
     with pytest.raises(ImplementationLoadError, match=words):
         load_implementation(spec)

@@ -1,4 +1,5 @@
 """The comparator and the failure report."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,8 +7,8 @@ from pathlib import Path
 import numpy as np
 
 from conformance.judging.compare import compare_arrays
-from conformance.running.implementations import Implementation
 from conformance.reporting.terminal import format_failure
+from conformance.running.implementations import Implementation
 from conformance.running.runner import run_case
 from tests.helpers import assert_is_case, load_one
 
@@ -51,13 +52,18 @@ def test_shape_and_dtype_are_checked_before_values() -> None:
 
 def test_report_names_case_element_group_and_all_values(tmp_path: Path) -> None:
     """An implementation off by one at y[0, 2, 0, 0] of the seed case."""
-    case = assert_is_case(load_one(tmp_path, """
+    case = assert_is_case(
+        load_one(
+            tmp_path,
+            """
         name: seed/groups3
         conv: {in_channels: 6, out_channels: 6, kernel_size: 1, groups: 3, bias: false}
         input: {values: [0.1, 1, 10, 100, 1000, 10000], shape: [1, 6, 1, 1]}
         weight: {arange: {start: 1}}
         expected: {values: [2.1, 4.3, 650, 870, 109000, 131000], shape: [1, 6, 1, 1]}
-    """))
+    """,
+        )
+    )
 
     def off_by_one(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
         from reference_impl import conv2d
@@ -76,7 +82,9 @@ def test_report_names_case_element_group_and_all_values(tmp_path: Path) -> None:
     assert "off_by_one = 651, torch = 650, expected = 650" in report
     # The default tolerance is the error bound (conformance/judging/tolerance.py): K = 2 products, B = 650,
     # doubled because a plug-in and torch may each be off by a bound.
-    assert ("allowed 0.000309944 = bound c 2 x 2 sides x K 2 x u 2^-24 x B 650 (+ subnormal floor): "
-            "the error is 3.23e+03 x its bound") in report
+    assert (
+        "allowed 0.000309944 = bound c 2 x 2 sides x K 2 x u 2^-24 x B 650 (+ subnormal floor): "
+        "the error is 3.23e+03 x its bound"
+    ) in report
     assert "ok   torch vs expected" in report
     assert result.max_abs_error == 1.0

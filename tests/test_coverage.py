@@ -1,4 +1,5 @@
 """The feature table, the coverage grid and `conformance coverage`."""
+
 from __future__ import annotations
 
 import json
@@ -8,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from conformance.cli import main
-from conformance.tools.coverage import coverage_grid, format_coverage
 from conformance.cases.features import ERROR_PREDICATES, error_kinds_of
 from conformance.cases.loader import load_cases
 from conformance.cases.schema import ConvConfig
+from conformance.cli import main
+from conformance.tools.coverage import coverage_grid, format_coverage
 from tests.helpers import write_case
 
 LIBRARY = """
@@ -57,7 +58,12 @@ def test_each_case_lands_in_the_cells_it_exercises(tmp_path: Path) -> None:
     assert ("padding", "padding int > 0") in {(c.axis, c.name) for c in grid.empty_cells}
     data = grid.to_dict()
     assert data["axes"][0]["axis"] == "op" and "error kind: groups <= 0" in data["empty"]
-    assert names("op", "Conv2d") == ["lib/depthwise_empty_batch", "lib/multiplier_unbatched", "lib/dense", "lib/bad_stride"]
+    assert names("op", "Conv2d") == [
+        "lib/depthwise_empty_batch",
+        "lib/multiplier_unbatched",
+        "lib/dense",
+        "lib/bad_stride",
+    ]
 
 
 def test_fields_newer_case_formats_add_are_read_defensively(tmp_path: Path) -> None:
@@ -126,13 +132,24 @@ def test_coverage_command_prints_the_grid_and_writes_json(tmp_path: Path, capsys
 # The other ops: their own rules (output_padding, zeros-only padding mode, input rank) and the
 # shared ones, each against what torch.nn.<type> itself refuses.
 ND_LAYERS = [
-    (dict(type="ConvTranspose2d", stride=2, output_padding=2), (1, 2, 3, 3),
-     {"output_padding not smaller than stride or dilation"}),
+    (
+        dict(type="ConvTranspose2d", stride=2, output_padding=2),
+        (1, 2, 3, 3),
+        {"output_padding not smaller than stride or dilation"},
+    ),
     (dict(type="ConvTranspose1d", stride=2, dilation=3, output_padding=2), (1, 2, 3), set()),  # below dilation
-    (dict(type="ConvTranspose3d", padding_mode="reflect"), (1, 2, 2, 2, 2), {"transposed with padding_mode other than zeros"}),
+    (
+        dict(type="ConvTranspose3d", padding_mode="reflect"),
+        (1, 2, 2, 2, 2),
+        {"transposed with padding_mode other than zeros"},
+    ),
     (dict(type="ConvTranspose1d", kernel_size=5), (1, 2, 2), set()),  # a transposed kernel may exceed the input
     (dict(type="Conv1d", kernel_size=5), (1, 2, 2), {"kernel larger than padded input"}),
-    (dict(type="Conv3d", padding=(0, 0, 3), padding_mode="reflect"), (1, 2, 2, 2, 3), {"reflect padding >= input size"}),
+    (
+        dict(type="Conv3d", padding=(0, 0, 3), padding_mode="reflect"),
+        (1, 2, 2, 2, 3),
+        {"reflect padding >= input size"},
+    ),
     (dict(type="Conv3d", stride=(1, 0, 1)), (1, 2, 2, 2, 2), {"stride <= 0"}),
     (dict(type="Conv1d"), (1, 2, 3, 3), {"input rank not the op's (Conv2d: 3-D or 4-D)"}),
     (dict(type="ConvTranspose3d"), (1, 3, 2, 2, 2), {"input channels != in_channels"}),
@@ -157,11 +174,16 @@ def test_error_kinds_of_every_op_agree_with_what_torch_refuses(arguments: dict, 
 def test_the_op_matrix_crosses_every_cell_with_each_op(tmp_path: Path) -> None:
     from conformance.tools.coverage import op_matrix
 
-    write_case(tmp_path, LIBRARY + """---
+    write_case(
+        tmp_path,
+        LIBRARY
+        + """---
 name: lib/transposed
 conv: {type: ConvTranspose1d, in_channels: 2, out_channels: 4, kernel_size: 3, stride: 2, output_padding: 1, groups: 2}
 input: {random: {}, shape: [2, 5]}
-""", "lib.yaml")
+""",
+        "lib.yaml",
+    )
     grid = coverage_grid(load_cases([tmp_path / "cases"]))
     matrix = op_matrix(grid)
     assert matrix["ConvTranspose1d"][("output_padding", "transposed, output_padding > 0")] == 1

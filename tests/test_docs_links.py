@@ -1,6 +1,7 @@
 """The documentation's references stay true: every relative link and picture in README.md and
 docs/*.md points to a file or folder that exists and, with `#anchor`, to a heading of that page
 (strict link checking); every option a page quotes for a `conformance` command exists."""
+
 from __future__ import annotations
 
 import re
@@ -32,8 +33,9 @@ def slug(heading: str) -> str:
 
 def anchors(page: Path) -> set[str]:
     found: set[str] = set()
-    for heading in re.findall(r"^#{1,6} +(.+?) *#*$", prose_keep_code_spans(page.read_text(encoding="utf-8")),
-                              flags=re.MULTILINE):
+    for heading in re.findall(
+        r"^#{1,6} +(.+?) *#*$", prose_keep_code_spans(page.read_text(encoding="utf-8")), flags=re.MULTILINE
+    ):
         base = slug(heading)
         name, n = base, 0
         while name in found:  # repeated headings get -1, -2, ...
@@ -48,13 +50,18 @@ def prose_keep_code_spans(text: str) -> str:
 
 
 def links(page: Path) -> list[str]:
-    return [target for target in LINK.findall(prose(page.read_text(encoding="utf-8")))
-            if not re.match(r"^[a-z][a-z0-9+.-]*:", target)]  # http:, https:, mailto: are not checked here
+    return [
+        target
+        for target in LINK.findall(prose(page.read_text(encoding="utf-8")))
+        if not re.match(r"^[a-z][a-z0-9+.-]*:", target)
+    ]  # http:, https:, mailto: are not checked here
 
 
 def test_the_slugs_are_githubs() -> None:
     assert slug("Editor support: the JSON Schema") == "editor-support-the-json-schema"
-    assert slug("`conformance explain`: a case, written out as sums") == "conformance-explain-a-case-written-out-as-sums"
+    assert (
+        slug("`conformance explain`: a case, written out as sums") == "conformance-explain-a-case-written-out-as-sums"
+    )
     assert slug("Why anyone uses groups") == "why-anyone-uses-groups"
 
 
@@ -92,8 +99,10 @@ def command_options() -> dict[str, set[str]]:
     """Each `conformance` subcommand's option strings, from the parser itself."""
     parser = build_parser()
     (subparsers,) = [action for action in parser._actions if action.choices and isinstance(action.choices, dict)]
-    return {name: {option for action in sub._actions for option in action.option_strings}
-            for name, sub in subparsers.choices.items()}
+    return {
+        name: {option for action in sub._actions for option in action.option_strings}
+        for name, sub in subparsers.choices.items()
+    }
 
 
 def test_every_quoted_command_option_exists() -> None:

@@ -5,6 +5,7 @@ and must equal the values they explain; the connectivity is measured on one-hot 
 fits COLUMNS; the harness's extra checks only appear with --checks; transposed convolutions and
 1-d/3-d convolutions are explained with their own index arithmetic.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -17,15 +18,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from conformance.cli import main
-from conformance.teaching.explain import (Grouping, build_explanation, element_sum, layout_of, parse_element, plural)
-from conformance.teaching.explain_text import failure_explanation, render_text
-from conformance.running.implementations import load_implementation
 from conformance.cases.loader import load_cases
-from conformance.running.runner import CaseResult, CaseRun, CaseTensors, Outcome, make_tensors, run_case
 from conformance.cases.schema import Case, ConvConfig
-from conformance.running.torch_oracle import torch_forward
 from conformance.cases.tensors import TensorSpec
+from conformance.cli import main
+from conformance.running.implementations import load_implementation
+from conformance.running.runner import CaseResult, CaseRun, CaseTensors, Outcome, make_tensors, run_case
+from conformance.running.torch_oracle import torch_forward
+from conformance.teaching.explain import Grouping, build_explanation, element_sum, layout_of, parse_element, plural
+from conformance.teaching.explain_text import failure_explanation, render_text
 from tests.helpers import write_case
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -78,8 +79,9 @@ def parse_one_by_one(text: str) -> list[dict]:
                 bias = number(b.group(1))
             else:
                 raise AssertionError(f"unparsable term {part!r} in {line!r}")
-        elements.append(dict(index=index, value=number(match.group(2)), terms=terms, rest=rest, bias=bias,
-                             line=line.strip()))
+        elements.append(
+            dict(index=index, value=number(match.group(2)), terms=terms, rest=rest, bias=bias, line=line.strip())
+        )
     return elements
 
 
@@ -88,8 +90,9 @@ def torch_output(case: Case) -> np.ndarray:
     values (already rounded to its dtype), batched: (N, C_out, *spatial)."""
     tensors = make_tensors(case)
     as64 = lambda a: None if a is None else np.asarray(a, dtype=np.float64)  # noqa: E731
-    out = torch_forward(dataclasses.replace(case, dtype="float64"), as64(tensors.input), as64(tensors.weight),
-                        as64(tensors.bias))
+    out = torch_forward(
+        dataclasses.replace(case, dtype="float64"), as64(tensors.input), as64(tensors.weight), as64(tensors.bias)
+    )
     return out.reshape(layout_of(case.conv, tensors.input.shape, tensors.weight.shape).output_shape)
 
 
@@ -163,8 +166,7 @@ def test_partial_sums_per_channel_and_products_one_per_line(capsys) -> None:
     assert "y[0,0,0,0] = 330 = 30 (in 0) + 300 (in 1)" in out
     assert "y[0,1,0,0] = 33000 = 3000 (in 2) + 30000 (in 3)" in out
     block = out.split("y[0,1,0,0] = 33000")[1].split("\n\n")[0].splitlines()
-    products = [line for line in block if re.match(r"^\s+(in 3: 30000 = |\+ )\d+×\d+ ", line)
-                and "x[0,3," in line]
+    products = [line for line in block if re.match(r"^\s+(in 3: 30000 = |\+ )\d+×\d+ ", line) and "x[0,3," in line]
     assert len(products) == 4  # one line per kernel tap of input channel 3
     assert re.search(r"in 3: 30000 = 1×1000\s+tap 0,0: W\[1,1,0,0\]·x\[0,3,0,0\]", out)
     assert re.search(r"\+ 4×4000\s+tap 1,1: W\[1,1,1,1\]·x\[0,3,1,1\]", out)
@@ -182,9 +184,14 @@ def _measured_connectivity(case: Case) -> np.ndarray:
     kernel window large (a transposed conv: one pixel), so wide layers stay quick."""
     tensors = make_tensors(case)
     geo = layout_of(case.conv, tensors.input.shape, tensors.weight.shape)
-    window = (1,) * geo.dims if case.conv.transposed else tuple(  # reflect padding needs more input than padding
-        max(d * (k - 1) + 1, before + 1, after + 1)
-        for d, k, before, after in zip(geo.dilation, geo.kernel, geo.pad_before, geo.pad_after))
+    window = (
+        (1,) * geo.dims
+        if case.conv.transposed
+        else tuple(  # reflect padding needs more input than padding
+            max(d * (k - 1) + 1, before + 1, after + 1)
+            for d, k, before, after in zip(geo.dilation, geo.kernel, geo.pad_before, geo.pad_after, strict=False)
+        )
+    )
     c_in = case.conv.in_channels
     x = np.zeros((c_in, c_in, *window))  # one batch entry per input channel c, ones in channel c only
     x[np.arange(c_in), np.arange(c_in)] = 1.0
@@ -195,8 +202,11 @@ def _measured_connectivity(case: Case) -> np.ndarray:
     return reads
 
 
-VALID_CASES = [case for case in load_cases([ROOT / "cases"])
-               if isinstance(case, Case) and case.expect_error is None and case.conv.is_divisible]
+VALID_CASES = [
+    case
+    for case in load_cases([ROOT / "cases"])
+    if isinstance(case, Case) and case.expect_error is None and case.conv.is_divisible
+]
 
 
 @pytest.mark.parametrize("case", VALID_CASES, ids=lambda c: c.name)
@@ -242,14 +252,24 @@ def test_every_element_sum_equals_torch(case: Case) -> None:
 # Every op: transposed convolutions and 1-d/3-d
 
 
-def _case(conv: ConvConfig, x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None,
-          name: str = "direct") -> Case:
+def _case(
+    conv: ConvConfig, x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None, name: str = "direct"
+) -> Case:
     """A Case built directly (the YAML loader of this branch knows Conv2d only)."""
+
     def spec(array: np.ndarray) -> TensorSpec:
         return TensorSpec("values", {}, tuple(array.shape), np.asarray(array, dtype=np.float64).reshape(-1))
 
-    return Case(name=name, file=Path("direct.yaml"), line=1, conv=conv, input=spec(x), input_shape=tuple(x.shape),
-                weight=spec(weight), bias=None if bias is None else spec(bias))
+    return Case(
+        name=name,
+        file=Path("direct.yaml"),
+        line=1,
+        conv=conv,
+        input=spec(x),
+        input_shape=tuple(x.shape),
+        weight=spec(weight),
+        bias=None if bias is None else spec(bias),
+    )
 
 
 def _torch(conv: ConvConfig, x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
@@ -257,15 +277,20 @@ def _torch(conv: ConvConfig, x: np.ndarray, weight: np.ndarray, bias: np.ndarray
     if conv.transposed:
         kwargs["output_padding"] = conv.output_padding
     function = getattr(F, conv.functional_name)
-    return function(torch.tensor(x), torch.tensor(weight), None if bias is None else torch.tensor(bias),
-                    **kwargs).numpy()
+    return function(
+        torch.tensor(x), torch.tensor(weight), None if bias is None else torch.tensor(bias), **kwargs
+    ).numpy()
 
 
 def _result(case: Case, torch_out: np.ndarray) -> CaseResult:
     """A CaseResult as run_case makes it, with torch's output on both sides (this branch's runner
     speaks Conv2d only; explain needs just the tensors and the outputs)."""
-    tensors = CaseTensors(case.input.values.reshape(case.input_shape), case.weight.values.reshape(case.weight.shape),
-                          None if case.bias is None else case.bias.values, None)
+    tensors = CaseTensors(
+        case.input.values.reshape(case.input_shape),
+        case.weight.values.reshape(case.weight.shape),
+        None if case.bias is None else case.bias.values,
+        None,
+    )
     run = CaseRun(case, load_implementation(None), tensors, Outcome(output=torch_out), Outcome(output=torch_out))
     return CaseResult(name=case.name, file=str(case.file), status="passed", case=case, run=run)
 
@@ -283,8 +308,10 @@ def test_the_convtranspose2d_seed_shows_the_swapped_weight_layout(capsys, monkey
     assert "y[0,2,0,0] = 750 = 5×10 (in 2) + 7×100 (in 3)" in text
     assert "y[0,5,0,0] = 130000 = 10×1000 (in 4) + 12×10000 (in 5)" in text
     flat = " ".join(text.split())
-    assert "ConvTranspose2d keeps input channels first: W[c, j] belongs to input channel c's group g and feeds " \
-           "output channel g·out_channels/groups + j" in flat
+    assert (
+        "ConvTranspose2d keeps input channels first: W[c, j] belongs to input channel c's group g and feeds "
+        "output channel g·out_channels/groups + j" in flat
+    )
     assert "shape (6, 2, 1, 1) = (in_channels, out_channels/groups, kH, kW)" in flat
     assert "W[2,0] = 5 (in 2→out 2)   W[2,1] = 6 (in 2→out 3)" in text  # a row is an INPUT channel
     assert "(i + p − k·d) divisible by s" in flat
@@ -326,11 +353,13 @@ def test_element_sums_of_every_op_equal_torch(spec: tuple) -> None:
 def test_padding_modes_in_1d_and_3d_read_the_mirrored_inputs() -> None:
     rng = np.random.default_rng(2)
     for dims, mode in ((1, "reflect"), (3, "circular"), (1, "replicate")):
-        conv = ConvConfig(4, 4, 3, padding=2 if dims == 1 else 1, groups=2, bias=False, padding_mode=mode,
-                          type=f"Conv{dims}d")
+        conv = ConvConfig(
+            4, 4, 3, padding=2 if dims == 1 else 1, groups=2, bias=False, padding_mode=mode, type=f"Conv{dims}d"
+        )
         x, weight = rng.standard_normal((1, 4) + (5,) * dims), rng.standard_normal((4, 2) + (3,) * dims)
-        layer = getattr(torch.nn, f"Conv{dims}d")(4, 4, 3, padding=conv.padding, groups=2, bias=False,
-                                                 padding_mode=mode).double()
+        layer = getattr(torch.nn, f"Conv{dims}d")(
+            4, 4, 3, padding=conv.padding, groups=2, bias=False, padding_mode=mode
+        ).double()
         layer.weight.data = torch.tensor(weight)
         expected = layer(torch.tensor(x)).detach().numpy()
         tensors = CaseTensors(x, weight, None, None)
@@ -346,8 +375,9 @@ def test_padding_modes_in_1d_and_3d_read_the_mirrored_inputs() -> None:
 def _width_cases() -> list[list[str]]:
     lines = [argv for path in SEED_FILES + TUTORIAL_FILES for argv in command_lines(path)]
     lines.append([str(ROOT / "cases" / "semantics" / "depthwise.yaml"), "--case", "semantics/depthwise_3x3"])
-    lines.append([str(ROOT / "cases" / "semantics" / "grouped_stride_padding_dilation.yaml"), "--case",
-                  "grouped_stride"])
+    lines.append(
+        [str(ROOT / "cases" / "semantics" / "grouped_stride_padding_dilation.yaml"), "--case", "grouped_stride"]
+    )
     return lines
 
 
@@ -356,8 +386,9 @@ WIDTH_CASES = _width_cases()
 
 @pytest.mark.parametrize("columns", [80, 100])
 @pytest.mark.parametrize("argv", WIDTH_CASES, ids=lambda a: a[-1].split("/")[-1])
-def test_every_line_fits_the_terminal_and_extra_checks_wait_for_the_flag(argv: list[str], columns: int, capsys,
-                                                                       monkeypatch) -> None:
+def test_every_line_fits_the_terminal_and_extra_checks_wait_for_the_flag(
+    argv: list[str], columns: int, capsys, monkeypatch
+) -> None:
     monkeypatch.setenv("COLUMNS", str(columns))
     code, out = explain(capsys, *argv)
     assert code == 0, out
@@ -366,9 +397,11 @@ def test_every_line_fits_the_terminal_and_extra_checks_wait_for_the_flag(argv: l
     assert not any(word in out for word in EXTRA_CHECK_WORDS), out
 
 
-LAYOUT_CASES = [case for path in SEED_FILES + TUTORIAL_FILES + [ROOT / "cases" / "semantics",
-                                                                  ROOT / "cases" / "networks"]
-                for case in all_cases(path)]
+LAYOUT_CASES = [
+    case
+    for path in SEED_FILES + TUTORIAL_FILES + [ROOT / "cases" / "semantics", ROOT / "cases" / "networks"]
+    for case in all_cases(path)
+]
 
 
 @pytest.mark.parametrize("case", LAYOUT_CASES, ids=lambda c: c.name)
@@ -393,8 +426,11 @@ def test_checks_flag_lists_the_harness_checks(argv: list[str], capsys) -> None:
 
 
 def test_a_wide_layer_is_cropped_not_overflowing(tmp_path: Path, capsys, monkeypatch) -> None:
-    path = write_case(tmp_path, "conv: {in_channels: 48, out_channels: 96, kernel_size: 3, padding: 1, groups: 12}\n"
-                                "input: {random: {seed: 1}, shape: [1, 48, 12, 12]}\n")
+    path = write_case(
+        tmp_path,
+        "conv: {in_channels: 48, out_channels: 96, kernel_size: 3, padding: 1, groups: 12}\n"
+        "input: {random: {seed: 1}, shape: [1, 48, 12, 12]}\n",
+    )
     monkeypatch.setenv("COLUMNS", "80")
     code, out = explain(capsys, str(path))
     assert code == 0, out
@@ -403,14 +439,21 @@ def test_a_wide_layer_is_cropped_not_overflowing(tmp_path: Path, capsys, monkeyp
     assert "… (9 more groups)" in out  # the layout shows the first groups and the last
     # and a default element comes from the last group, where the offset shows
     assert "(the last group, 11: its input channels start at 11·4 = 44)" in out
-    last = next((re.match(r"\s*y\[0,95,6,6\] = \S+ = (.*)", line) for line in joined_lines(out)
-                 if "y[0,95,6,6] =" in line), None)
+    last = next(
+        (re.match(r"\s*y\[0,95,6,6\] = \S+ = (.*)", line) for line in joined_lines(out) if "y[0,95,6,6] =" in line),
+        None,
+    )
     assert last and "(in 44)" in last.group(1) and "(in 47)" in last.group(1)
 
 
-WORDING_SLIPS = [r"\b1 (groups|products|channels|cases|outputs|elements|numbers|checks|weights)\b",
-                 r"group\(s\)", r"channel\(s\)", r"\b0 of allowed", r"counts 0…(\d+) within the group, not 0…\1\b",
-                 r"has the same\s*$"]
+WORDING_SLIPS = [
+    r"\b1 (groups|products|channels|cases|outputs|elements|numbers|checks|weights)\b",
+    r"group\(s\)",
+    r"channel\(s\)",
+    r"\b0 of allowed",
+    r"counts 0…(\d+) within the group, not 0…\1\b",
+    r"has the same\s*$",
+]
 
 
 @pytest.mark.parametrize("argv", WIDTH_CASES, ids=lambda a: a[-1].split("/")[-1])
@@ -440,8 +483,11 @@ def test_depth_multiplier_words(capsys) -> None:
 def test_float32_rounding_is_explained_where_it_shows(capsys) -> None:
     _, out = explain(capsys, str(ROOT / "cases" / "tutorial" / "05_depth_multiplier.yaml"))
     flat = " ".join(out.split())
-    assert re.search(r"Why an error of [0-9.]+e-06 when the values print alike: float32 keeps about 7 significant "
-                     r"digits, so near 40\.4 neighbouring float32 numbers are 3\.81e-06 apart", flat), flat
+    assert re.search(
+        r"Why an error of [0-9.]+e-06 when the values print alike: float32 keeps about 7 significant "
+        r"digits, so near 40\.4 neighbouring float32 numbers are 3\.81e-06 apart",
+        flat,
+    ), flat
     _, exact = explain(capsys, str(ROOT / "cases" / "tutorial" / "03_grouped_kernel.yaml"))
     assert "Why an error" not in exact  # integers: every side is exact, nothing to explain
 
@@ -462,8 +508,9 @@ def test_default_elements_of_a_large_output_include_the_last_group(capsys) -> No
 
 
 def test_a_wrong_implementation_shows_up_beside_the_explanation(capsys) -> None:
-    code, out = explain(capsys, str(ROOT / "cases" / "seed" / "groups3.yaml"),
-                        "--impl", "tests.plugins.wrong_convs:interleaved_groups")
+    code, out = explain(
+        capsys, str(ROOT / "cases" / "seed" / "groups3.yaml"), "--impl", "tests.plugins.wrong_convs:interleaved_groups"
+    )
     assert code == 0  # explain explains; `run` is the gate
     side = out.split("EVERY SIDE'S VALUE beside the sum")[1]
     # interleaved groups put group 1's first output (650) where output 1 (4.3) belongs
@@ -485,10 +532,13 @@ def test_a_failures_worst_element_is_explained_first(capsys) -> None:
 def test_a_wrong_prediction_shows_the_sum_beside_it(tmp_path: Path, capsys) -> None:
     """Predict-then-check: the learner's `expected` is wrong in one element; the explanation and the
     report's hook (failure_explanation) write that element's sum beside the prediction."""
-    path = write_case(tmp_path, "conv: {in_channels: 6, out_channels: 6, kernel_size: 1, groups: 3, bias: false}\n"
-                                "input: {values: [0.1, 1, 10, 100, 1000, 10000], shape: [1, 6, 1, 1]}\n"
-                                "weight: {arange: {start: 1}}\n"
-                                "expected: {values: [2.1, 4.3, 600, 870, 109000, 131000], shape: [1, 6, 1, 1]}\n")
+    path = write_case(
+        tmp_path,
+        "conv: {in_channels: 6, out_channels: 6, kernel_size: 1, groups: 3, bias: false}\n"
+        "input: {values: [0.1, 1, 10, 100, 1000, 10000], shape: [1, 6, 1, 1]}\n"
+        "weight: {arange: {start: 1}}\n"
+        "expected: {values: [2.1, 4.3, 600, 870, 109000, 131000], shape: [1, 6, 1, 1]}\n",
+    )
     result = run_case(load_cases([path])[0], load_implementation(None))
     lines = failure_explanation(result, width=80)
     assert lines[0].strip() == "the worst element explained: expected y[0,2,0,0] = 600, but the sum is:"
@@ -511,15 +561,18 @@ def test_an_invalid_layer_is_explained_not_computed(capsys) -> None:
 # The command line
 
 
-@pytest.mark.parametrize("argv,words", [
-    (["cases/seed/groups3.yaml", "--element", "0,6,0,0"], "o=6 is out of range: the output has shape"),
-    (["cases/seed/groups3.yaml", "--element", "0,x"], "--element expects n,o,h,w"),
-    (["cases/seed/groups3.yaml", "--max-terms", "0"], "--max-terms expects a positive integer"),
-    (["cases/errors/not_divisible.yaml"], "cases; choose one with --case: errors/in_channels_not_divisible"),
-    (["cases/errors/not_divisible.yaml", "--case", "nope"], "has no case named 'nope'"),
-    (["cases/errors/not_divisible.yaml", "--case", "divisible"], "matches several cases"),
-    (["cases/no_such.yaml"], "no such case file: cases/no_such.yaml"),
-])
+@pytest.mark.parametrize(
+    "argv,words",
+    [
+        (["cases/seed/groups3.yaml", "--element", "0,6,0,0"], "o=6 is out of range: the output has shape"),
+        (["cases/seed/groups3.yaml", "--element", "0,x"], "--element expects n,o,h,w"),
+        (["cases/seed/groups3.yaml", "--max-terms", "0"], "--max-terms expects a positive integer"),
+        (["cases/errors/not_divisible.yaml"], "cases; choose one with --case: errors/in_channels_not_divisible"),
+        (["cases/errors/not_divisible.yaml", "--case", "nope"], "has no case named 'nope'"),
+        (["cases/errors/not_divisible.yaml", "--case", "divisible"], "matches several cases"),
+        (["cases/no_such.yaml"], "no such case file: cases/no_such.yaml"),
+    ],
+)
 def test_bad_command_lines_are_usage_errors(argv: list[str], words: str, capsys, monkeypatch) -> None:
     monkeypatch.chdir(ROOT)
     code, out = explain(capsys, *argv)
@@ -535,8 +588,9 @@ def test_element_indices_follow_the_spatial_dimensions() -> None:
 
 def test_chosen_elements_negative_numbers_padding_and_bias(capsys) -> None:
     path = ROOT / "cases" / "semantics" / "depthwise.yaml"
-    code, out = explain(capsys, str(path), "--case", "semantics/depthwise_3x3", "--element", "1,3,0,6",
-                        "--element", "0,0,2,3")
+    code, out = explain(
+        capsys, str(path), "--case", "semantics/depthwise_3x3", "--element", "1,3,0,6", "--element", "0,0,2,3"
+    )
     assert code == 0, out
     corner = out.split("y[1,3,0,6] = ")[1].split("\n    y[")[0]
     assert corner.count("·pad") == 5  # a corner of a 3x3 window with padding 1: 5 taps off the input
@@ -551,8 +605,14 @@ def test_a_broken_case_file_is_reported_with_its_location(tmp_path: Path, capsys
 
 
 def test_plot_writes_the_pictures_as_svg_with_their_numbers_as_text(tmp_path: Path, capsys) -> None:
-    code, out = explain(capsys, str(ROOT / "cases" / "seed" / "groups3.yaml"), "--plot", str(tmp_path / "pictures"),
-                        "--element", "0,2,0,0")
+    code, out = explain(
+        capsys,
+        str(ROOT / "cases" / "seed" / "groups3.yaml"),
+        "--plot",
+        str(tmp_path / "pictures"),
+        "--element",
+        "0,2,0,0",
+    )
     assert code == 0, out
     texts = {}
     for name in ("connectivity", "element"):
@@ -563,8 +623,15 @@ def test_plot_writes_the_pictures_as_svg_with_their_numbers_as_text(tmp_path: Pa
         texts[name] = {"".join(node.itertext()).strip() for node in root.iter() if node.tag.endswith("text")}
     assert {"group 0", "group 1", "group 2", "in 2 = 10", "out 2 = 650"} <= texts["connectivity"]
     # output 2's kernel over its group's inputs, and the sum
-    assert {"100", "×6", "=600", "input channel 2", "input channel 3", "y[0,2,0,0] = 650",
-            "in 3: 6×100 = 600"} <= texts["element"], texts["element"]
+    assert {
+        "100",
+        "×6",
+        "=600",
+        "input channel 2",
+        "input channel 3",
+        "y[0,2,0,0] = 650",
+        "in 3: 6×100 = 600",
+    } <= texts["element"], texts["element"]
 
 
 def test_an_empty_batch_is_explained_without_elements(capsys) -> None:
@@ -590,8 +657,11 @@ def test_explain_on_the_convtranspose2d_seed_file(capsys, monkeypatch) -> None:
 
 
 def test_layout_limits_let_a_page_show_every_channel() -> None:
-    case = next(c for c in all_cases(ROOT / "cases" / "tutorial" / "06_depthwise_separable.yaml")
-                if c.name.endswith("1_depthwise"))
+    case = next(
+        c
+        for c in all_cases(ROOT / "cases" / "tutorial" / "06_depthwise_separable.yaml")
+        if c.name.endswith("1_depthwise")
+    )
     result = run_case(case, load_implementation(None))
     terminal = build_explanation(result)
     assert terminal.input.hidden_groups == (2,)  # 4 groups of 3x3 grids: the terminal shows 0, 1 and the last
@@ -603,7 +673,8 @@ def test_layout_limits_let_a_page_show_every_channel() -> None:
 def test_an_implementation_that_refuses_gets_no_column(tmp_path: Path, capsys, monkeypatch) -> None:
     (tmp_path / "refusing_conv.py").write_text(
         "def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, **kwargs):\n"
-        "    raise ValueError('groups > 1 is not supported')\n")
+        "    raise ValueError('groups > 1 is not supported')\n"
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     code, out = explain(capsys, str(ROOT / "cases" / "seed" / "groups3.yaml"), "--impl", "refusing_conv:conv2d")
     assert code == 0, out

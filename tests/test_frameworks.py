@@ -1,6 +1,7 @@
 """Built-in framework adapters (conformance/frameworks/): the registry, the install status (found
 without importing any framework), and each installed adapter against torch on grouped layers.
 An adapter whose framework is not installed is skipped, with the install command as the reason."""
+
 from __future__ import annotations
 
 import importlib
@@ -13,11 +14,23 @@ import torch
 
 from conformance.frameworks import BUILTINS, builtin, install_command, status
 from conformance.frameworks.layer import explicit_padding
-from conformance.running.implementations import load_implementation
 from conformance.judging.outcomes import Unsupported
+from conformance.running.implementations import load_implementation
 
-EXPECTED = {"jax", "onnxruntime", "onnx-reference", "torch-onnx", "torch-onnx-legacy", "tensorflow",
-            "tensorflow-depthwise", "keras", "openvino", "openvino-auto", "tinygrad", "torch-compile"}
+EXPECTED = {
+    "jax",
+    "onnxruntime",
+    "onnx-reference",
+    "torch-onnx",
+    "torch-onnx-legacy",
+    "tensorflow",
+    "tensorflow-depthwise",
+    "keras",
+    "openvino",
+    "openvino-auto",
+    "tinygrad",
+    "torch-compile",
+}
 # Compiling with inductor takes about a minute per process: `make matrix` runs it, not `make test`.
 SLOW_TO_START = {"torch-compile"}
 # Pinned findings (docs/frameworks.md, xfail/): (built-in, index in LAYERS) -> the refusal it gives.
@@ -33,9 +46,11 @@ def test_every_builtin_of_the_issue_is_registered_with_an_importable_adapter_mod
 
 
 def test_status_imports_no_framework() -> None:
-    code = ("import sys; from conformance.frameworks import BUILTINS, status; [status(n) for n in BUILTINS]; "
-            "heavy = {'jax', 'tensorflow', 'keras', 'onnxruntime', 'openvino', 'tinygrad', 'onnx'} & set(sys.modules); "
-            "print(sorted(heavy))")
+    code = (
+        "import sys; from conformance.frameworks import BUILTINS, status; [status(n) for n in BUILTINS]; "
+        "heavy = {'jax', 'tensorflow', 'keras', 'onnxruntime', 'openvino', 'tinygrad', 'onnx'} & set(sys.modules); "
+        "print(sorted(heavy))"
+    )
     printed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert printed.strip() == "[]"
 
@@ -57,8 +72,11 @@ def test_a_missing_compiler_is_reported_not_a_crash(monkeypatch: pytest.MonkeyPa
         pytest.skip(f"tinygrad not installed: {install_command('tinygrad')}")
     monkeypatch.setattr(frameworks.shutil, "which", lambda program: None)
     availability = status("tinygrad")
-    assert not availability.installed and "clang" in availability.reason and "apt-get install clang" in \
-        availability.install_command
+    assert (
+        not availability.installed
+        and "clang" in availability.reason
+        and "apt-get install clang" in availability.install_command
+    )
 
 
 def test_same_padding_splits_like_torch() -> None:
@@ -97,11 +115,18 @@ def test_adapter_agrees_with_torch_or_says_unsupported(name: str) -> None:
         x = rng.standard_normal(input_shape).astype(np.float32)
         w = rng.standard_normal(weight_shape).astype(np.float32)
         b = rng.standard_normal(weight_shape[0]).astype(np.float32)
-        expected = torch.nn.functional.conv2d(torch.from_numpy(x) if kwargs.get("padding_mode", "zeros") == "zeros" else
-                                              torch.nn.functional.pad(torch.from_numpy(x), (1, 1, 1, 1), mode="reflect"),
-                                              torch.from_numpy(w), torch.from_numpy(b),
-                                              **{k: (0 if k == "padding" and kwargs.get("padding_mode") else v)
-                                                 for k, v in kwargs.items() if k != "padding_mode"}).numpy()
+        expected = torch.nn.functional.conv2d(
+            torch.from_numpy(x)
+            if kwargs.get("padding_mode", "zeros") == "zeros"
+            else torch.nn.functional.pad(torch.from_numpy(x), (1, 1, 1, 1), mode="reflect"),
+            torch.from_numpy(w),
+            torch.from_numpy(b),
+            **{
+                k: (0 if k == "padding" and kwargs.get("padding_mode") else v)
+                for k, v in kwargs.items()
+                if k != "padding_mode"
+            },
+        ).numpy()
         if (name, index) in KNOWN_REFUSALS:
             with pytest.raises(ValueError, match=KNOWN_REFUSALS[name, index]):
                 adapter.conv2d(x, w, b, **kwargs)
@@ -135,12 +160,16 @@ def test_summary_names_the_framework_op() -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["jax", "onnxruntime", "onnx-reference"])
-@pytest.mark.parametrize("dims, input_shape, weight_shape, kwargs", [
-    (1, (2, 6, 11), (9, 2, 3), {"groups": 3, "stride": 2, "padding": 1, "dilation": 2}),
-    (3, (1, 4, 5, 6, 7), (8, 2, 3, 2, 3), {"groups": 2, "stride": (1, 2, 1), "padding": (1, 0, 2)}),
-])
-def test_n_dimensional_adapters_agree_with_torch(name: str, dims: int, input_shape: tuple, weight_shape: tuple,
-                                                 kwargs: dict) -> None:
+@pytest.mark.parametrize(
+    "dims, input_shape, weight_shape, kwargs",
+    [
+        (1, (2, 6, 11), (9, 2, 3), {"groups": 3, "stride": 2, "padding": 1, "dilation": 2}),
+        (3, (1, 4, 5, 6, 7), (8, 2, 3, 2, 3), {"groups": 2, "stride": (1, 2, 1), "padding": (1, 0, 2)}),
+    ],
+)
+def test_n_dimensional_adapters_agree_with_torch(
+    name: str, dims: int, input_shape: tuple, weight_shape: tuple, kwargs: dict
+) -> None:
     _installed_or_skip(name)
     adapter = importlib.import_module(BUILTINS[name])
     rng = np.random.default_rng(dims)
@@ -162,8 +191,9 @@ TRANSPOSED = [  # (dims, input shape, weight shape (C_in, C_out/groups, *kernel)
 
 @pytest.mark.slow
 @pytest.mark.parametrize("dims, input_shape, weight_shape, kwargs", TRANSPOSED)
-def test_onnxruntime_grouped_conv_transpose_agrees_with_torch(dims: int, input_shape: tuple, weight_shape: tuple,
-                                                               kwargs: dict) -> None:
+def test_onnxruntime_grouped_conv_transpose_agrees_with_torch(
+    dims: int, input_shape: tuple, weight_shape: tuple, kwargs: dict
+) -> None:
     _installed_or_skip("onnxruntime")
     adapter = importlib.import_module(BUILTINS["onnxruntime"])
     rng = np.random.default_rng(dims)

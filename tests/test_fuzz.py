@@ -1,5 +1,6 @@
 """The fuzzer: what it draws, that the reference survives it, that it catches a planted bug and
 writes a minimal case that reproduces it, and that a seed repeats a campaign exactly."""
+
 from __future__ import annotations
 
 import importlib
@@ -9,13 +10,13 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from conformance.cli import main
-from conformance.tools.coverage import coverage_grid
 from conformance.cases.features import error_kinds_of
-from conformance.tools.fuzz import build_case, implemented_ops, run_campaign, write_finding
-from conformance.running.implementations import load_implementation
 from conformance.cases.loader import load_file
 from conformance.cases.schema import DTYPES
+from conformance.cli import main
+from conformance.running.implementations import load_implementation
+from conformance.tools.coverage import coverage_grid
+from conformance.tools.fuzz import build_case, implemented_ops, run_campaign, write_finding
 from conformance.tools.strategies import FUZZ_DTYPES, FUZZ_OPS, DrawnCase, case_documents
 from tests.helpers import assert_is_case
 
@@ -26,8 +27,13 @@ def draw_many(count: int, invalid_rate: float) -> list[DrawnCase]:
     """``count`` derandomised draws (no implementation is run)."""
     drawn: list[DrawnCase] = []
 
-    @settings(max_examples=count, derandomize=True, database=None, deadline=None,
-              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @settings(
+        max_examples=count,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
     @given(case_documents(invalid_rate=invalid_rate))
     def collect(case: DrawnCase) -> None:
         drawn.append(case)
@@ -60,8 +66,9 @@ def test_every_op_is_drawn_and_only_ops_asked_for() -> None:
     ops = {build_case(item.document).conv.type for item in draw_many(120, invalid_rate=0.2)}
     assert ops == set(FUZZ_OPS)
     drawn: list[DrawnCase] = []
-    run_campaign(load_implementation(None), max_examples=20, seed=2, ops=("ConvTranspose1d", "Conv3d"),
-                 on_example=drawn.append)
+    run_campaign(
+        load_implementation(None), max_examples=20, seed=2, ops=("ConvTranspose1d", "Conv3d"), on_example=drawn.append
+    )
     assert {build_case(item.document).conv.type for item in drawn} == {"ConvTranspose1d", "Conv3d"}
     # A single conv2d function is fuzzed on Conv2d only (it defines no other op).
     assert implemented_ops(load_implementation(INTERLEAVED)) == ("Conv2d",)
@@ -78,8 +85,9 @@ def test_the_fuzzer_finds_a_planted_transposed_bug() -> None:
 
 def test_the_reference_agrees_with_torch_on_a_derandomised_campaign() -> None:
     drawn: list[DrawnCase] = []
-    result = run_campaign(load_implementation(None), max_examples=200, seed=0, invalid_rate=0.25,
-                          on_example=drawn.append)
+    result = run_campaign(
+        load_implementation(None), max_examples=200, seed=0, invalid_rate=0.25, on_example=drawn.append
+    )
     assert result.finding is None, result.finding and result.finding.message
     assert result.examples == len(drawn) == 200
     assert any(d.invalid_kind for d in drawn) and any(d.document["conv"]["groups"] > 1 for d in drawn)
@@ -121,8 +129,21 @@ def test_the_fuzzer_finds_a_planted_bug_and_writes_a_minimal_case_that_reproduce
 
 @pytest.mark.slow
 def test_workers_split_the_seed_range_and_find_what_single_campaigns_find(tmp_path: Path, capsys) -> None:
-    code = main(["fuzz", "--impl", INTERLEAVED, "--seed", "0", "--max-examples", "4", "--workers", "2",
-                 "--out", str(tmp_path / "workers")])
+    code = main(
+        [
+            "fuzz",
+            "--impl",
+            INTERLEAVED,
+            "--seed",
+            "0",
+            "--max-examples",
+            "4",
+            "--workers",
+            "2",
+            "--out",
+            str(tmp_path / "workers"),
+        ]
+    )
     text = capsys.readouterr().out
     assert code == 1 and "2 examples on each of seeds 0-1" in text
     found_by_workers = sorted((tmp_path / "workers").iterdir())

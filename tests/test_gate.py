@@ -1,5 +1,6 @@
 """Gating someone else's convolution (issue 10): native arrays, refusals judged by exception type,
 a kind for every failure, xfail files, the empty selection, the Python API and repro scripts."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -17,12 +18,12 @@ import pytest
 import torch
 
 from conformance import Unsupported, check, load_implementation
-from conformance.running.arrays import from_native, to_native
-from conformance.cli import main
-from conformance.running.implementations import ImplementationLoadError
 from conformance.cases.loader import load_cases
+from conformance.cli import main
 from conformance.judging.outcomes import ImplementationCrashed
 from conformance.reporting.terminal import format_failure
+from conformance.running.arrays import from_native, to_native
+from conformance.running.implementations import ImplementationLoadError
 from conformance.running.runner import run_case
 from tests.helpers import assert_is_case, write_case
 from tests.plugins import gate_numpy, gate_torch
@@ -59,6 +60,7 @@ def one_case(path: Path, name: str):
 
 
 # --- correct plug-ins, each wording refusals its own way, pass the whole library -----------------------
+
 
 @pytest.mark.slow
 def test_a_correct_numpy_plugin_with_its_own_refusal_wording_passes_the_library(capsys, tmp_path: Path) -> None:
@@ -115,8 +117,10 @@ def test_torch_plugin_gets_tensors_in_the_case_dtype_and_any_layout_is_read_back
     assert gate_torch.received[0] == ("Tensor", f"torch.{dtype}", "cpu")
 
 
-@pytest.mark.parametrize("dtype, numpy_name", [("float16", "float16"), ("bfloat16", "bfloat16"),
-                                                ("float32", "float32"), ("float64", "float64")])
+@pytest.mark.parametrize(
+    "dtype, numpy_name",
+    [("float16", "float16"), ("bfloat16", "bfloat16"), ("float32", "float32"), ("float64", "float64")],
+)
 def test_numpy_plugin_gets_the_case_dtype_not_float32(tmp_path: Path, dtype: str, numpy_name: str) -> None:
     case = assert_is_case(load_cases([write_case(tmp_path, HALF_CASE.format(dtype=dtype))])[0])
     gate_numpy.received.clear()
@@ -164,21 +168,29 @@ def test_arrays_and_device_are_checked_when_loading(capsys) -> None:
 
 # --- op lookup, built-ins, options a worker can rebuild from -------------------------------------------
 
+
 def test_a_module_is_looked_up_by_op_and_a_missing_op_is_skipped_with_the_reason() -> None:
     case = one_case(CASES / "seed", "seed/groups3")
     impl = load_implementation(TORCH_PLUGIN)
-    assert sorted(impl.functions) == sorted(["conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
-                                             "conv_transpose3d"])
+    assert sorted(impl.functions) == sorted(
+        ["conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d"]
+    )
     assert impl.backward_name_for(case) == "tests.plugins.gate_torch:conv2d_backward"
     assert impl.functions["conv2d"] is gate_torch.conv2d
     only_conv2d = load_implementation("tests.plugins.gate_numpy")  # its other functions are not op names
     assert sorted(only_conv2d.functions) == ["conv2d"]
     as_conv1d = dataclasses.replace(case, conv=dataclasses.replace(case.conv, type="Conv1d"))
     result = run_case(as_conv1d, only_conv2d)
-    assert (result.status, result.kind, result.message) == ("skipped", None, "tests.plugins.gate_numpy defines no conv1d")
+    assert (result.status, result.kind, result.message) == (
+        "skipped",
+        None,
+        "tests.plugins.gate_numpy defines no conv1d",
+    )
     result = run_case(as_conv1d, load_implementation(NUMPY_PLUGIN))
-    assert result.message == ("tests.plugins.gate_numpy:conv2d is one function, a conv2d: no conv1d "
-                              "(give a module defining conv1d to check it)")
+    assert result.message == (
+        "tests.plugins.gate_numpy:conv2d is one function, a conv2d: no conv1d "
+        "(give a module defining conv1d to check it)"
+    )
 
 
 def test_options_are_picklable_and_rebuild_the_same_implementation() -> None:
@@ -208,6 +220,7 @@ def test_builtin_names_come_from_conformance_frameworks(monkeypatch) -> None:
 
 # --- every failure has a kind ----------------------------------------------------------------------------
 
+
 def test_an_interleaved_groups_plugin_fails_with_wrong_values(capsys, tmp_path: Path) -> None:
     code, out, document = run_json(capsys, tmp_path, *SUBSET, "-q", "--impl", INTERLEAVED)
     assert code == 1
@@ -218,8 +231,9 @@ def test_an_interleaved_groups_plugin_fails_with_wrong_values(capsys, tmp_path: 
 
 
 def test_a_plugin_raising_type_error_on_invalid_layers_fails_as_crashed(capsys, tmp_path: Path) -> None:
-    code, out, document = run_json(capsys, tmp_path, *SUBSET, "-q", "--impl",
-                                   "tests.plugins.gate_numpy:crashes_on_invalid")
+    code, out, document = run_json(
+        capsys, tmp_path, *SUBSET, "-q", "--impl", "tests.plugins.gate_numpy:crashes_on_invalid"
+    )
     assert code == 1
     verdicts = {name: verdict for name, verdict in statuses(document).items() if verdict[0] != "skipped"}  # other ops
     invalid = [name for name in verdicts if name.startswith("errors/")]
@@ -230,16 +244,28 @@ def test_a_plugin_raising_type_error_on_invalid_layers_fails_as_crashed(capsys, 
 
 
 def test_accepted_invalid_and_refused_valid_are_told_apart(capsys, tmp_path: Path) -> None:
-    code, _, document = run_json(capsys, tmp_path, str(CASES / "errors"), "-q", "--impl",
-                                 "tests.plugins.wrong_convs:accepts_anything")
+    code, _, document = run_json(
+        capsys, tmp_path, str(CASES / "errors"), "-q", "--impl", "tests.plugins.wrong_convs:accepts_anything"
+    )
     kinds = {kind for status, kind in statuses(document).values() if status != "skipped"}  # skipped: other ops
     assert code == 1 and kinds == {"accepted_invalid"}
-    code, out, document = run_json(capsys, tmp_path, *SEED_FILES, "-q", "--impl",
-                                   "tests.plugins.gate_numpy:refuses_grouped")
+    code, out, document = run_json(
+        capsys, tmp_path, *SEED_FILES, "-q", "--impl", "tests.plugins.gate_numpy:refuses_grouped"
+    )
     assert code == 1 and {kind for _, kind in statuses(document).values()} == {"refused_valid"}
     assert "refused the layer: ValueError: refuses_grouped: groups > 1 is not allowed here, but torch computed" in out
-    code, out, document = run_json(capsys, tmp_path, *SEED_FILES, "-q", "--impl", TORCH_PLUGIN,
-                                   "--arrays", "numpy", "--refusal-type", TORCH_REFUSAL)  # tensors expected, arrays got
+    code, out, document = run_json(
+        capsys,
+        tmp_path,
+        *SEED_FILES,
+        "-q",
+        "--impl",
+        TORCH_PLUGIN,
+        "--arrays",
+        "numpy",
+        "--refusal-type",
+        TORCH_REFUSAL,
+    )  # tensors expected, arrays got
     assert code == 1 and {kind for _, kind in statuses(document).values()} == {"crashed"}
     assert "AssertionError: the gate passes tensors" in out
 
@@ -250,18 +276,23 @@ def test_match_judges_torch_only_unless_strict_errors(capsys) -> None:
     assert code == 0, out
     code, out = run(capsys, "run", errors, "-q", "--impl", NUMPY_PLUGIN, "--strict-errors")
     assert code == 1
-    assert "tests.plugins.gate_numpy:conv2d's error does not match /groups must be a positive integer/ " \
-           "(--strict-errors): ValueError: numpy_gate rejects this layer" in out
+    assert (
+        "tests.plugins.gate_numpy:conv2d's error does not match /groups must be a positive integer/ "
+        "(--strict-errors): ValueError: numpy_gate rejects this layer" in out
+    )
     assert "torch refused: ValueError: groups must be a positive integer" in out  # both sides' exceptions shown
 
 
 def test_a_stale_match_pattern_is_an_error_of_the_case(capsys, tmp_path: Path) -> None:
-    write_case(tmp_path, """
+    write_case(
+        tmp_path,
+        """
         name: stale/match
         conv: {in_channels: 4, out_channels: 4, kernel_size: 1, groups: 3}
         input: {fill: 1, shape: [1, 4, 2, 2]}
         expect_error: {match: "words torch never used"}
-    """)
+    """,
+    )
     code, out = run(capsys, "run", str(tmp_path / "cases"), "--impl", NUMPY_PLUGIN)
     assert code == 1 and "ERROR: case stale/match" in out and "the case's match is stale" in out
 
@@ -280,8 +311,12 @@ def test_unsupported_fails_unless_allowed_or_listed(capsys, tmp_path: Path) -> N
     code, out, document = run_json(capsys, tmp_path, PADDING_MODES, "-q", "--impl", plugin, "--allow-unsupported")
     assert code == 0 and all(statuses(document)[name] == ("skipped", "unsupported") for name in unsupported)
     xfail = tmp_path / "known.yaml"
-    xfail.write_text("".join(f'- case: "*padding_mode={mode}*"\n  reason: zeros padding only\n'
-                             for mode in ("reflect", "replicate", "circular")))
+    xfail.write_text(
+        "".join(
+            f'- case: "*padding_mode={mode}*"\n  reason: zeros padding only\n'
+            for mode in ("reflect", "replicate", "circular")
+        )
+    )
     code, out, document = run_json(capsys, tmp_path, PADDING_MODES, "-q", "--impl", plugin, "--xfail", str(xfail))
     assert code == 0 and all(statuses(document)[name] == ("xfailed", "unsupported") for name in unsupported)
 
@@ -290,8 +325,9 @@ def test_an_xfail_file_of_exactly_the_failures_is_green_and_a_passing_entry_is_x
     code, _, document = run_json(capsys, tmp_path, *SUBSET, "-q", "--impl", INTERLEAVED)
     failing = [name for name, (status, _) in statuses(document).items() if status == "failed"]
     assert code == 1 and len(failing) >= 4
-    entries = "".join(f'- case: "{name}"\n  reason: interleaved output groups\n  link: https://example.org/1\n'
-                      for name in failing)
+    entries = "".join(
+        f'- case: "{name}"\n  reason: interleaved output groups\n  link: https://example.org/1\n' for name in failing
+    )
     known = tmp_path / "known.yaml"
     known.write_text(entries)
     code, out, document = run_json(capsys, tmp_path, *SUBSET, "-q", "--impl", INTERLEAVED, "--xfail", str(known))
@@ -300,10 +336,12 @@ def test_an_xfail_file_of_exactly_the_failures_is_green_and_a_passing_entry_is_x
     assert f", {len(failing)} xfailed" in out.strip().splitlines()[-1]
 
     stale = tmp_path / "stale.yaml"  # a second file: one passing case, one entry matching nothing
-    stale.write_text("- case: semantics/depthwise_3x3\n  reason: thought it failed\n"
-                     "- case: nowhere/*\n  reason: a typo\n")
-    code, out, document = run_json(capsys, tmp_path, *SUBSET, "-q", "--impl", INTERLEAVED,
-                                   "--xfail", str(known), "--xfail", str(stale))
+    stale.write_text(
+        "- case: semantics/depthwise_3x3\n  reason: thought it failed\n- case: nowhere/*\n  reason: a typo\n"
+    )
+    code, out, document = run_json(
+        capsys, tmp_path, *SUBSET, "-q", "--impl", INTERLEAVED, "--xfail", str(known), "--xfail", str(stale)
+    )
     assert code == 1
     assert statuses(document)["semantics/depthwise_3x3"] == ("xpassed", None)
     assert "XPASSED: case semantics/depthwise_3x3" in out and "remove the entry" in out
@@ -312,14 +350,18 @@ def test_an_xfail_file_of_exactly_the_failures_is_green_and_a_passing_entry_is_x
     assert "1 xpassed" in out.strip().splitlines()[-1]
 
 
-@pytest.mark.parametrize("text, words", [
-    ("- case: a\n", "missing key 'reason'"),
-    ("- case: a\n  reason: b\n  linq: c\n", ":3: [0].linq: unknown key 'linq'"),
-    ("case: a\n", "expected a list of entries"),
-    ("- case: [a]\n  reason: b\n", "case: expected a non-empty string"),
-])
-def test_a_bad_xfail_file_is_a_usage_error_naming_file_line_and_key(capsys, tmp_path: Path, text: str,
-                                                                      words: str) -> None:
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ("- case: a\n", "missing key 'reason'"),
+        ("- case: a\n  reason: b\n  linq: c\n", ":3: [0].linq: unknown key 'linq'"),
+        ("case: a\n", "expected a list of entries"),
+        ("- case: [a]\n  reason: b\n", "case: expected a non-empty string"),
+    ],
+)
+def test_a_bad_xfail_file_is_a_usage_error_naming_file_line_and_key(
+    capsys, tmp_path: Path, text: str, words: str
+) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text(text)
     code, out = run(capsys, "run", str(CASES / "seed"), "--xfail", str(path))
@@ -342,6 +384,7 @@ def test_a_run_whose_every_case_was_skipped_checked_nothing_and_exits_5(capsys) 
 
 
 # --- reports: JUnit, threads --------------------------------------------------------------------------------
+
 
 def test_junit_has_kinds_xfails_and_the_library_version(capsys, tmp_path: Path) -> None:
     known = tmp_path / "known.yaml"
@@ -373,6 +416,7 @@ def test_threads_are_one_setting_and_recorded(capsys, tmp_path: Path) -> None:
 
 # --- the Python API ---------------------------------------------------------------------------------------
 
+
 def test_check_api_passes_a_correct_function_and_fails_a_wrong_one(tmp_path: Path) -> None:
     cases = [*SEED_FILES, CASES / "errors" / "not_divisible.yaml"]
     good = check(gate_numpy.conv2d, cases=cases)
@@ -398,6 +442,7 @@ def test_check_api_passes_a_correct_function_and_fails_a_wrong_one(tmp_path: Pat
 
 # --- repro scripts ------------------------------------------------------------------------------------------
 
+
 def test_repro_writes_a_standalone_script_that_prints_the_disagreement(capsys, tmp_path: Path) -> None:
     repro = tmp_path / "repro"
     code, out = run(capsys, "run", SEED_FILES[1], "--impl", INTERLEAVED, "--repro", str(repro))
@@ -422,8 +467,16 @@ def test_repro_writes_a_standalone_script_that_prints_the_disagreement(capsys, t
 
 def test_repro_of_a_crash_on_an_invalid_layer(capsys, tmp_path: Path) -> None:
     repro = tmp_path / "repro"
-    code, _ = run(capsys, "run", str(CASES / "errors" / "not_divisible.yaml"), "-q", "--impl",
-                  "tests.plugins.gate_numpy:crashes_on_invalid", "--repro", str(repro))
+    code, _ = run(
+        capsys,
+        "run",
+        str(CASES / "errors" / "not_divisible.yaml"),
+        "-q",
+        "--impl",
+        "tests.plugins.gate_numpy:crashes_on_invalid",
+        "--repro",
+        str(repro),
+    )
     scripts = sorted(repro.glob("*.py"))
     assert code == 1 and scripts
     done = subprocess.run([sys.executable, str(scripts[0])], cwd=tmp_path, capture_output=True, text=True, timeout=120)
@@ -433,6 +486,7 @@ def test_repro_of_a_crash_on_an_invalid_layer(capsys, tmp_path: Path) -> None:
 
 
 # --- the same implementation options in probe, explain, bench and fuzz ----------------------------------------
+
 
 def test_other_commands_take_the_implementation_options(capsys) -> None:
     seed = str(CASES / "seed" / "groups3.yaml")
@@ -458,22 +512,35 @@ def test_a_jax_plugin_gets_jax_arrays_in_the_case_dtype(capsys, tmp_path: Path) 
     pytest.importorskip("jax", reason="JAX is the optional extra [jax] (make frameworks installs it)")
     for dtype in ("float16", "bfloat16", "float64"):
         write_case(tmp_path, HALF_CASE.format(dtype=dtype), f"{dtype}.yaml")
-    code, out, document = run_json(capsys, tmp_path, *SEED_FILES, str(tmp_path / "cases"), "-q",
-                                   "--impl", "tests.plugins.gate_jax")
+    code, out, document = run_json(
+        capsys, tmp_path, *SEED_FILES, str(tmp_path / "cases"), "-q", "--impl", "tests.plugins.gate_jax"
+    )
     assert code == 0, out[-3000:]
     assert document["implementation"]["arrays"] == "jax"
     # passed, so each result came back in the case's own dtype (a float32 result would be wrong_dtype)
-    assert statuses(document) == {name: ("passed", None) for name in
-                                  ("seed/groups2", "seed/groups3", "seed/out18_groups2", "half/float16",
-                                   "half/bfloat16", "half/float64")}
+    assert statuses(document) == {
+        name: ("passed", None)
+        for name in (
+            "seed/groups2",
+            "seed/groups3",
+            "seed/out18_groups2",
+            "half/float16",
+            "half/bfloat16",
+            "half/float64",
+        )
+    }
 
 
 def test_repro_locates_an_implementation_from_its_spec_alone() -> None:
     """For an implementation whose functions live in a worker process (--isolate)."""
     from conformance.reporting.repro import spec_location
 
-    assert spec_location("mylib.conv:conv2d", "conv2d") == {"module": "mylib.conv", "file": None,
-                                                           "root": str(Path.cwd()), "attribute": "conv2d"}
+    assert spec_location("mylib.conv:conv2d", "conv2d") == {
+        "module": "mylib.conv",
+        "file": None,
+        "root": str(Path.cwd()),
+        "attribute": "conv2d",
+    }
     assert spec_location("mylib", "conv_transpose2d")["attribute"] == "conv_transpose2d"
     assert spec_location("plugins/mine.py:f", "conv2d")["file"] == str(Path("plugins/mine.py").resolve())
     assert spec_location(None, "conv2d")["module"] == "reference_impl"
@@ -481,11 +548,26 @@ def test_repro_locates_an_implementation_from_its_spec_alone() -> None:
 
 def test_repro_of_a_wrong_gradient_compares_each_gradient(capsys, tmp_path: Path) -> None:
     repro = tmp_path / "repro"
-    code, _ = run(capsys, "run", str(CASES / "gradients" / "depthwise24_stride2_ones.yaml"), "-q", "-k", "float32",
-                  "--impl", "tests.plugins.backward_convs:last_row_mirrored", "--repro", str(repro))
+    code, _ = run(
+        capsys,
+        "run",
+        str(CASES / "gradients" / "depthwise24_stride2_ones.yaml"),
+        "-q",
+        "-k",
+        "float32",
+        "--impl",
+        "tests.plugins.backward_convs:last_row_mirrored",
+        "--repro",
+        str(repro),
+    )
     assert code == 1
-    done = subprocess.run([sys.executable, str(repro / "gradients__depthwise24_stride2_ones_float32.py")],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, str(repro / "gradients__depthwise24_stride2_ones_float32.py")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 1, done.stdout + done.stderr
     lines = {line.split(":")[0]: line for line in done.stdout.splitlines()}
     assert lines["output"].startswith("output: 0 of ") and lines["grad_input"].startswith("grad_input: 0 of ")

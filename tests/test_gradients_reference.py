@@ -1,4 +1,5 @@
 """The from-scratch backward pass (loops and vectorised) against torch autograd."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -16,8 +17,18 @@ def torch_gradients(config: dict, grad_output: np.ndarray | None = None, seed: i
     c = config
     out_channels, _, kernel_h, kernel_w = c["w"].shape
     try:
-        module = torch.nn.Conv2d(c["x"].shape[-3], out_channels, (kernel_h, kernel_w), c["stride"], c["padding"],
-                                 c["dilation"], c["groups"], c["b"] is not None, c["padding_mode"], dtype=torch.float64)
+        module = torch.nn.Conv2d(
+            c["x"].shape[-3],
+            out_channels,
+            (kernel_h, kernel_w),
+            c["stride"],
+            c["padding"],
+            c["dilation"],
+            c["groups"],
+            c["b"] is not None,
+            c["padding_mode"],
+            dtype=torch.float64,
+        )
     except (RuntimeError, ValueError):
         return None
     module.weight = torch.nn.Parameter(torch.from_numpy(c["w"]))
@@ -31,14 +42,19 @@ def torch_gradients(config: dict, grad_output: np.ndarray | None = None, seed: i
     if grad_output is None:
         grad_output = np.random.default_rng(seed).standard_normal(tuple(output.shape))
     output.backward(torch.from_numpy(grad_output))
-    return (grad_output, x.grad.numpy(), module.weight.grad.numpy(),
-            None if c["b"] is None else module.bias.grad.numpy())
+    return (
+        grad_output,
+        x.grad.numpy(),
+        module.weight.grad.numpy(),
+        None if c["b"] is None else module.bias.grad.numpy(),
+    )
 
 
 def _backward(function, config: dict, grad_output: np.ndarray):
     c = config
-    return function(grad_output, c["x"], c["w"], c["b"], c["stride"], c["padding"], c["dilation"], c["groups"],
-                    c["padding_mode"])
+    return function(
+        grad_output, c["x"], c["w"], c["b"], c["stride"], c["padding"], c["dilation"], c["groups"], c["padding_mode"]
+    )
 
 
 @pytest.mark.parametrize("seed", range(60))
@@ -49,7 +65,7 @@ def test_vectorised_backward_matches_autograd(seed: int) -> None:
         return  # an invalid layer: the forward tests cover the refusal
     grad_output, *torch_grads = expected
     mine = _backward(conv2d_backward, config, grad_output)
-    for name, actual, wanted in zip(("grad_input", "grad_weight", "grad_bias"), mine, torch_grads):
+    for name, actual, wanted in zip(("grad_input", "grad_weight", "grad_bias"), mine, torch_grads, strict=False):
         if wanted is None:
             assert actual is None, name
             continue
@@ -64,8 +80,11 @@ def test_loop_backward_matches_the_vectorised_one(seed: int) -> None:
     if expected is None:
         return
     grad_output = expected[0]
-    for loops, vectorised in zip(_backward(conv2d_loops_backward, config, grad_output),
-                                 _backward(conv2d_backward, config, grad_output)):
+    for loops, vectorised in zip(
+        _backward(conv2d_loops_backward, config, grad_output),
+        _backward(conv2d_backward, config, grad_output),
+        strict=False,
+    ):
         if vectorised is None:
             assert loops is None
         else:
@@ -76,11 +95,19 @@ def test_loop_backward_matches_the_vectorised_one(seed: int) -> None:
 def test_every_padding_mode_folds_gradient_back_like_autograd(mode: str) -> None:
     """Padding 2 on a 3-wide input: reflect and circular copy some elements twice into the padding."""
     rng = np.random.default_rng(3)
-    config = dict(x=rng.standard_normal((2, 4, 3, 5)), w=rng.standard_normal((6, 2, 3, 2)), b=rng.standard_normal(6),
-                  stride=(1, 2), padding=2, dilation=(2, 1), groups=2, padding_mode=mode)
+    config = dict(
+        x=rng.standard_normal((2, 4, 3, 5)),
+        w=rng.standard_normal((6, 2, 3, 2)),
+        b=rng.standard_normal(6),
+        stride=(1, 2),
+        padding=2,
+        dilation=(2, 1),
+        groups=2,
+        padding_mode=mode,
+    )
     grad_output, *wanted = torch_gradients(config)
     for function in (conv2d_backward, conv2d_loops_backward):
-        for actual, expected in zip(_backward(function, config, grad_output), wanted):
+        for actual, expected in zip(_backward(function, config, grad_output), wanted, strict=False):
             np.testing.assert_allclose(actual, expected, rtol=1e-10, atol=1e-12, err_msg=f"{function.__name__} {mode}")
 
 
@@ -121,7 +148,7 @@ def test_3d_padding_modes_fold_gradient_back_like_autograd(mode: str) -> None:
     wanted = (x_tensor.grad.numpy(), module.weight.grad.numpy(), module.bias.grad.numpy())
     for function in (reference_impl.conv3d_backward, reference_impl.conv3d_loops_backward):
         got = function(grad_output, x, w, b, (1, 2, 1), (2, 1, 2), (1, 1, 2), 2, mode)
-        for name, actual, expected in zip(("grad_input", "grad_weight", "grad_bias"), got, wanted):
+        for name, actual, expected in zip(("grad_input", "grad_weight", "grad_bias"), got, wanted, strict=False):
             np.testing.assert_allclose(actual, expected, rtol=1e-10, atol=1e-12, err_msg=f"{function.__name__} {name}")
 
 
@@ -168,21 +195,34 @@ def test_both_input_gradient_paths_match_the_loops(path: str, d: int) -> None:
     forced, against the loop version; dy one position short in the first dim, as output_padding leaves it."""
     from reference_impl.backward import padded_input_gradient
     from reference_impl.backward_loops import padded_input_gradient_loops
+
     rng = np.random.default_rng(d)
     for groups, in_per_group, out_per_group in ((1, 3, 4), (2, 2, 1), (3, 1, 1), (2, 1, 3)):
-        geo = reference_impl.plan_conv((2, groups * in_per_group, *(9, 8, 7)[:d]),
-                                       (groups * out_per_group, in_per_group, *(3, 2, 2)[:d]), None,
-                                       (2, 1, 3)[:d], (1, 0, 2)[:d], (1, 2, 1)[:d], groups, spatial_dims=d)
+        geo = reference_impl.plan_conv(
+            (2, groups * in_per_group, *(9, 8, 7)[:d]),
+            (groups * out_per_group, in_per_group, *(3, 2, 2)[:d]),
+            None,
+            (2, 1, 3)[:d],
+            (1, 0, 2)[:d],
+            (1, 2, 1)[:d],
+            groups,
+            spatial_dims=d,
+        )
         short = (geo.output_size[0] - 1, *geo.output_size[1:])
         dy = rng.standard_normal((2, groups * out_per_group, *short))
         weight = rng.standard_normal((groups * out_per_group, in_per_group, *geo.kernel))
-        expected = padded_input_gradient_loops(dy, weight, geo, np.dtype(np.float64))   # (N, C_in, *padded)
-        np.testing.assert_allclose(padded_input_gradient(dy, weight, geo, path), expected,
-                                   rtol=1e-10, atol=1e-12, err_msg=f"groups {groups}")
+        expected = padded_input_gradient_loops(dy, weight, geo, np.dtype(np.float64))  # (N, C_in, *padded)
+        np.testing.assert_allclose(
+            padded_input_gradient(dy, weight, geo, path), expected, rtol=1e-10, atol=1e-12, err_msg=f"groups {groups}"
+        )
         # A region only (what a transposed conv keeps once its padding is cut off), odd bounds.
         crop = [(1, n - 2) for n in geo.padded_size]
-        np.testing.assert_allclose(padded_input_gradient(dy, weight, geo, path, crop),
-                                   expected[(slice(None), slice(None), *(slice(a, b) for a, b in crop))],
-                                   rtol=1e-10, atol=1e-12, err_msg=f"groups {groups} cropped")
+        np.testing.assert_allclose(
+            padded_input_gradient(dy, weight, geo, path, crop),
+            expected[(slice(None), slice(None), *(slice(a, b) for a, b in crop))],
+            rtol=1e-10,
+            atol=1e-12,
+            err_msg=f"groups {groups} cropped",
+        )
     with pytest.raises(ValueError, match="unknown input-gradient path"):
         padded_input_gradient(dy, weight, geo, "fft")

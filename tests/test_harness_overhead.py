@@ -1,13 +1,14 @@
 """benchmarks/harness_overhead.py: the tiny cases it times must be valid and pass, or its number
 means nothing. (No timing is asserted: that depends on the machine.)"""
+
 from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
 
-from conformance.cli import main
 from conformance.cases.loader import load_cases
 from conformance.cases.schema import Case
+from conformance.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -1,5 +1,6 @@
 """The HTML report and its SVG pictures, read back from the file (the real-browser test, with
 layout, hover and screenshots, is test_report_in_browser.py)."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -12,11 +13,11 @@ import numpy as np
 import pytest
 
 from conformance.cases.errors import CaseError
+from conformance.cases.loader import load_cases, load_file
 from conformance.reporting.html import ReportSection, is_tutorial_run, write_html_report
 from conformance.running.implementations import load_implementation
-from conformance.cases.loader import load_cases, load_file
+from conformance.running.runner import CaseTensors, Check, error_result, make_tensors, run_case
 from conformance.teaching.pictures import case_pictures, draw_case_pictures
-from conformance.running.runner import Check, CaseTensors, error_result, make_tensors, run_case
 from tests.helpers import load_one, write_case
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -72,22 +73,33 @@ class Page(HTMLParser):
             self.section_text[self._section] += data
 
     def find(self, tag: str, **attributes: str) -> list[dict]:
-        return [a for t, a, _ in self.tags if t == tag and all(a.get(k.replace("_", "-")) == v
-                                                               for k, v in attributes.items())]
+        return [
+            a
+            for t, a, _ in self.tags
+            if t == tag and all(a.get(k.replace("_", "-")) == v for k, v in attributes.items())
+        ]
 
 
 def _run(paths: list[Path]):
     reference = load_implementation(None)
-    return [error_result(item) if isinstance(item, CaseError) else run_case(item, reference)
-            for item in load_cases(paths)]
+    return [
+        error_result(item) if isinstance(item, CaseError) else run_case(item, reference) for item in load_cases(paths)
+    ]
 
 
 def _results(tmp_path: Path):
     write_case(tmp_path, WRONG_EXPECTED, "wrong.yaml")
-    write_case(tmp_path, "conv: {in_channels: 2, out_channels: 2, kernel_size: 1, grops: 1}\ninput: [1, 2]\n",
-               "broken.yaml")
-    return _run([ROOT / "cases" / "seed" / "groups3.yaml", ROOT / "cases" / "tutorial" / "03_grouped_kernel.yaml",
-                 ROOT / "cases" / "errors" / "not_divisible.yaml", tmp_path / "cases"])
+    write_case(
+        tmp_path, "conv: {in_channels: 2, out_channels: 2, kernel_size: 1, grops: 1}\ninput: [1, 2]\n", "broken.yaml"
+    )
+    return _run(
+        [
+            ROOT / "cases" / "seed" / "groups3.yaml",
+            ROOT / "cases" / "tutorial" / "03_grouped_kernel.yaml",
+            ROOT / "cases" / "errors" / "not_divisible.yaml",
+            tmp_path / "cases",
+        ]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -122,8 +134,12 @@ def test_the_report_is_one_self_contained_page_without_pre(report) -> None:
 def test_the_seed_sums_are_on_the_page_as_text_in_rows_coloured_by_group(report) -> None:
     _, text, page = report
     seed = page.section_text["seed/groups3"]
-    for written in ("2.1 = 1×0.1 + 2×1", "650 = 5×10 + 6×100", "109000 = 9×1000 + 10×10000",
-                    "131000 = 11×1000 + 12×10000"):
+    for written in (
+        "2.1 = 1×0.1 + 2×1",
+        "650 = 5×10 + 6×100",
+        "109000 = 9×1000 + 10×10000",
+        "131000 = 11×1000 + 12×10000",
+    ):
         assert written in seed, written
     # One row per output element, coloured by its group: outputs 0-1 group 0, 2-3 group 1, 4-5 group 2.
     sums = re.search(r'<table class="sums stack">.*?</table>', text.split('data-case="seed/groups3"')[1], re.S).group(0)
@@ -140,11 +156,18 @@ def test_input_and_weight_are_laid_out_per_group(report) -> None:
     for c, value in enumerate(["0.1", "1", "10", "100", "1000", "10000"]):
         box = re.search(rf'<div class="group-box (g\d)">(?:(?!group-box).)*data-channel="{c}"', seed, re.S)
         assert box and box.group(1) == f"g{c // 2}", c
-        assert re.search(rf'data-channel="{c}"><figcaption>x\[0,{c}\]</figcaption><table class="grid"><tr><td[^>]*>'
-                         rf"{re.escape(value)}</td>", seed)
+        assert re.search(
+            rf'data-channel="{c}"><figcaption>x\[0,{c}\]</figcaption><table class="grid"><tr><td[^>]*>'
+            rf"{re.escape(value)}</td>",
+            seed,
+        )
     # weight row o holds its group's kernels, each mapped to the input channel it multiplies
-    assert re.search(r'data-weight-row="2"><p class="label">row 2 \(output channel 2\)</p>.*?W\[2,0\] → in 2.*?'
-                     r"W\[2,1\] → in 3", seed, re.S)
+    assert re.search(
+        r'data-weight-row="2"><p class="label">row 2 \(output channel 2\)</p>.*?W\[2,0\] → in 2.*?'
+        r"W\[2,1\] → in 3",
+        seed,
+        re.S,
+    )
     assert "so the second axis counts 0…1 within the group, not 0…5" in page.section_text["seed/groups3"]
 
 
@@ -171,7 +194,7 @@ def test_failures_show_their_checks_once_and_passing_checks_fold_away(report) ->
     # the output comparisons come first, in full; an extra check's details are folded away
     block = text.split('data-case="demo/wrong_expected"')[1].split('<div class="failure">')[1].split("</div>")[0]
     assert block.index("vs expected</strong>") < block.index("metamorphic:per-group</strong>")
-    assert "<details><summary>details</summary><ul class=\"lines\"><li>slice 1 differs</li></ul></details>" in block
+    assert '<details><summary>details</summary><ul class="lines"><li>slice 1 differs</li></ul></details>' in block
     broken = page.section_text["broken"]
     assert "unknown key 'grops' (did you mean 'groups'?)" in broken
     assert "in_channels = 5 is not divisible by groups = 2" in page.section_text["errors/in_channels_not_divisible"]
@@ -192,8 +215,10 @@ def test_statuses_and_failure_kinds_in_the_summary(tmp_path: Path) -> None:
     xpassed = dataclasses.replace(results[0], name="demo/xpassed", status="xpassed", kind=None)
     text = write_html_report([xfailed, xpassed], tmp_path / "report", pictures=False).read_text(encoding="utf-8")
     summary = text.split('<table id="summary"')[1].split("</table>")[0]
-    assert '<span class="status xfailed" title="failed, as an xfail entry expects">xfailed</span> ' \
-           '<span class="kind">(wrong values)</span>' in summary
+    assert (
+        '<span class="status xfailed" title="failed, as an xfail entry expects">xfailed</span> '
+        '<span class="kind">(wrong values)</span>' in summary
+    )
     assert '<span class="status xpassed"' in summary
 
 
@@ -207,8 +232,9 @@ def test_tutorial_mode_leaves_out_timings_and_the_coverage_map(tmp_path: Path) -
     assert 'id="mode"' in learner
     # every tutorial step of a 1-d or 2-d op can be hovered: its layout shows every channel (3-d grids are not drawn)
     assert learner.count("data-geometry=") == sum(r.case.conv.spatial_dims <= 2 for r in tutorial)
-    full = write_html_report(tutorial, tmp_path / "f", extra_sections=[coverage], pictures=False,
-                             tutorial=False).read_text()
+    full = write_html_report(
+        tutorial, tmp_path / "f", extra_sections=[coverage], pictures=False, tutorial=False
+    ).read_text()
     assert "implementation time" in full and re.search(r">\d+\.\d\d ms<", full) and 'id="coverage"' in full
 
 
@@ -251,8 +277,10 @@ def test_the_weights_picture_maps_each_stored_row_into_the_block_diagonal() -> N
     starts = {float(a.get("x1")) for a in arrows}
     ends = sorted({float(a.get("x2")) for a in arrows})
     assert len(starts) == 1 and len(ends) == 3  # from the compact tensor to the 3 column blocks
-    assert "stored weight (6, 2, 1, 1): 12 numbers; the 6×6 matrix of kernels it stands for has 36, 24 of them " \
-           "always zero" in " ".join(_words(weights.svg))
+    assert (
+        "stored weight (6, 2, 1, 1): 12 numbers; the 6×6 matrix of kernels it stands for has 36, 24 of them "
+        "always zero" in " ".join(_words(weights.svg))
+    )
     dense = load_file(ROOT / "cases" / "tutorial" / "01_dense.yaml")[0]
     dense_weights = {p.name: p for p in case_pictures(dense, make_tensors(dense))}["weights"]
     assert not [line for line in ElementTree.fromstring(dense_weights.svg).iter(f"{SVG}line")]  # no empty 2nd panel
@@ -273,11 +301,15 @@ def test_the_filmstrip_has_one_numbered_frame_per_output_position(tmp_path: Path
 
 def test_pictures_of_other_ops_fall_back_to_connectivity_and_weights(tmp_path: Path) -> None:
     case = load_file(ROOT / "cases" / "seed" / "groups3.yaml")[0]
-    for op, weight_shape, input_shape in (("Conv1d", (6, 2, 3), (1, 6, 5)), ("Conv3d", (6, 2, 2, 2, 2), (1, 6, 3, 3, 3)),
-                                          ("ConvTranspose2d", (6, 2, 2, 2), (1, 6, 3, 3))):
+    for op, weight_shape, input_shape in (
+        ("Conv1d", (6, 2, 3), (1, 6, 5)),
+        ("Conv3d", (6, 2, 2, 2, 2), (1, 6, 3, 3, 3)),
+        ("ConvTranspose2d", (6, 2, 2, 2), (1, 6, 3, 3)),
+    ):
         other = dataclasses.replace(case, conv=dataclasses.replace(case.conv, type=op))
-        tensors = CaseTensors(np.ones(input_shape), np.arange(np.prod(weight_shape), dtype=float).reshape(weight_shape),
-                              None, None)
+        tensors = CaseTensors(
+            np.ones(input_shape), np.arange(np.prod(weight_shape), dtype=float).reshape(weight_shape), None, None
+        )
         pictures = case_pictures(other, tensors)
         assert [p.name for p in pictures] == ["connectivity", "weights"], op
         ElementTree.fromstring(pictures[1].svg)
@@ -308,10 +340,17 @@ def test_the_documentation_pictures_are_current(tmp_path: Path) -> None:
     from conformance.teaching.pictures import write_docs_pictures
 
     drawn = write_docs_pictures(tmp_path)
-    assert {p.name for p in drawn} >= {"seed_groups3_connectivity.svg", "seed_groups3_weights.svg",
-                                       "depthwise_stride2_filmstrip.svg"}
-    stale = [p.name for p in drawn if not (ROOT / "docs" / p.name).exists()
-             or (ROOT / "docs" / p.name).read_text(encoding="utf-8") != p.read_text(encoding="utf-8")]
+    assert {p.name for p in drawn} >= {
+        "seed_groups3_connectivity.svg",
+        "seed_groups3_weights.svg",
+        "depthwise_stride2_filmstrip.svg",
+    }
+    stale = [
+        p.name
+        for p in drawn
+        if not (ROOT / "docs" / p.name).exists()
+        or (ROOT / "docs" / p.name).read_text(encoding="utf-8") != p.read_text(encoding="utf-8")
+    ]
     assert stale == [], "run `python -m conformance.teaching.pictures docs`"
 
 
@@ -325,5 +364,7 @@ def test_other_ops_light_up_the_cells_each_sum_lists(tmp_path: Path, monkeypatch
     results = _run([ROOT / "cases" / "seed" / "groups3.yaml"])
     text = write_html_report(results, tmp_path / "report", pictures=False).read_text(encoding="utf-8")
     assert "data-geometry='{&quot;reads&quot;: &quot;per cell&quot;}'" in text
-    assert ('<td data-o="2" data-reads="x:2,0,0 x:3,0,0 w:2,0,0,0 w:2,1,0,0" data-channels="2 3" data-rows="2" '
-            'tabindex="0" data-sum="y[0,2,0,0] = 650 = 5×10 + 6×100">') in text
+    assert (
+        '<td data-o="2" data-reads="x:2,0,0 x:3,0,0 w:2,0,0,0 w:2,1,0,0" data-channels="2 3" data-rows="2" '
+        'tabindex="0" data-sum="y[0,2,0,0] = 650 = 5×10 + 6×100">'
+    ) in text

@@ -7,6 +7,7 @@ there (``--no-deps``); its dependencies come from this .venv's site-packages, ma
 .pth files inside it, so this .venv's *editable* install of the project stays switched off: the
 test asserts that ``conformance`` is imported from the new venv.
 """
+
 from __future__ import annotations
 
 import os
@@ -17,8 +18,8 @@ import sys
 import sysconfig
 import textwrap
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -26,8 +27,16 @@ from conformance.cases.loader import load_cases
 
 ROOT = Path(__file__).resolve().parent.parent
 # What a build needs: pyproject.toml's metadata, setup.py's build step, the sources and the cases.
-BUILD_INPUTS = ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "conformance", "conformance_pytest.py",
-                "reference_impl", "cases")
+BUILD_INPUTS = (
+    "pyproject.toml",
+    "setup.py",
+    "MANIFEST.in",
+    "README.md",
+    "conformance",
+    "conformance_pytest.py",
+    "reference_impl",
+    "cases",
+)
 
 # A correct plug-in that words its refusals its own way (not like torch), and one with the classic
 # interleaved-groups bug: output channel o is computed, but written where channel o of another
@@ -61,7 +70,9 @@ def conv2d_backward(grad_output, input, weight, bias=None, stride=1, padding=0, 
     like = (input, weight, bias)
     return tuple(None if g is None else g.astype(np.asarray(a).dtype) for g, a in zip(grads, like))
 '''
-WRONG_PLUGIN = CORRECT_PLUGIN.replace("def conv2d(", "def _correct_conv2d(") + '''
+WRONG_PLUGIN = (
+    CORRECT_PLUGIN.replace("def conv2d(", "def _correct_conv2d(")
+    + """
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, **options):
     out = _correct_conv2d(input, weight, bias, stride, padding, dilation, groups, **options)
@@ -69,7 +80,8 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     if groups > 1 and per_group > 1:  # (n, groups, per_group, h, w) written as (n, per_group, groups, h, w)
         out = out.reshape(out.shape[0], groups, per_group, *out.shape[2:]).swapaxes(1, 2).reshape(out.shape)
     return out
-'''
+"""
+)
 
 
 def _run(command: list[str], cwd: Path, env: dict[str, str], timeout: int = 240) -> subprocess.CompletedProcess[str]:
@@ -92,8 +104,11 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
     dist = base / "dist"
     # --no-build-isolation: build with this .venv's setuptools, offline.
-    built = _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", str(dist),
-                  str(source)], base, env)
+    built = _run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", str(dist), str(source)],
+        base,
+        env,
+    )
     assert built.returncode == 0, built.stdout + built.stderr
     (wheel,) = dist.glob("groups_conformance-*.whl")
 
@@ -101,11 +116,15 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     created = _run([sys.executable, "-m", "venv", "--without-pip", str(venv)], base, env)
     assert created.returncode == 0, created.stderr
     python = venv / "bin" / "python"
-    pip = _run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--no-index",
-                str(wheel)], base, env)
+    pip = _run(
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--no-index", str(wheel)],
+        base,
+        env,
+    )
     assert pip.returncode == 0, pip.stdout + pip.stderr
-    site_packages = Path(_run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                              base, env).stdout.strip())
+    site_packages = Path(
+        _run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], base, env).stdout.strip()
+    )
     (site_packages / "_outer_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
 
     user_repo = base / "user-repo"  # the user's folder: their module and nothing of ours
@@ -113,8 +132,14 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     (user_repo / "mymod.py").write_text(textwrap.dedent(CORRECT_PLUGIN))
     (user_repo / "mywrong.py").write_text(textwrap.dedent(WRONG_PLUGIN))
     env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
-    return {"wheel": wheel, "venv": venv, "python": python, "site_packages": site_packages, "user_repo": user_repo,
-            "env": env}  # type: ignore[dict-item]
+    return {
+        "wheel": wheel,
+        "venv": venv,
+        "python": python,
+        "site_packages": site_packages,
+        "user_repo": user_repo,
+        "env": env,
+    }  # type: ignore[dict-item]
 
 
 @pytest.fixture(scope="module")
@@ -122,10 +147,14 @@ def full_runs(installed: dict) -> Iterator[dict[str, subprocess.Popen[str]]]:
     """The two long runs over the whole bundled library with the correct plug-in, started together
     (they are independent; on a 2-core CI machine this nearly halves the wait)."""
     python, env, repo = str(installed["python"]), installed["env"], installed["user_repo"]
-    commands = {"run": ["conformance", "run", "--impl", "mymod:conv2d", "-q"],
-                "pytest": [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--conv-impl", "mymod:conv2d"]}
-    processes = {name: subprocess.Popen(command, cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                        text=True) for name, command in commands.items()}
+    commands = {
+        "run": ["conformance", "run", "--impl", "mymod:conv2d", "-q"],
+        "pytest": [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--conv-impl", "mymod:conv2d"],
+    }
+    processes = {
+        name: subprocess.Popen(command, cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for name, command in commands.items()
+    }
     yield processes
     for process in processes.values():  # a test that failed early never waited for its run
         if process.poll() is None:
@@ -149,8 +178,16 @@ def test_the_wheel_carries_every_case_file(installed: dict) -> None:
 @pytest.mark.slow
 def test_installed_from_an_empty_folder_runs_the_bundled_library(installed: dict, full_runs: dict) -> None:
     python, env, repo = str(installed["python"]), installed["env"], installed["user_repo"]
-    where = _run([python, "-c", "import conformance, conformance.cases.library as l; "
-                                "print(conformance.__file__); print(l.bundled_cases_path())"], repo, env)
+    where = _run(
+        [
+            python,
+            "-c",
+            "import conformance, conformance.cases.library as l; "
+            "print(conformance.__file__); print(l.bundled_cases_path())",
+        ],
+        repo,
+        env,
+    )
     module_file, library = where.stdout.split()
     assert Path(module_file).is_relative_to(installed["site_packages"]), where.stdout  # not the checkout's
     assert Path(library) == installed["site_packages"] / "conformance" / "case_library"
@@ -181,8 +218,11 @@ def test_installed_pytest_plugin_gates_a_plugin_from_an_empty_folder(installed: 
     counts = _summary_counts(good.stdout)
     assert counts.get("passed", 0) + counts.get("skipped", 0) >= 200 and "failed" not in counts, good.stdout[-500:]
 
-    wrong = _run([python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--conv-impl", "mywrong:conv2d",
-                  "-k", "seed/groups"], repo, env)
+    wrong = _run(
+        [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--conv-impl", "mywrong:conv2d", "-k", "seed/groups"],
+        repo,
+        env,
+    )
     assert wrong.returncode == 1, wrong.stdout[-3000:] + wrong.stderr
     counts = _summary_counts(wrong.stdout)
     assert counts["failed"] == 2 and "passed" not in counts, wrong.stdout[-500:]

@@ -1,5 +1,6 @@
 """Crash isolation (conformance/running/isolation.py): fake plug-ins that abort, segfault, hang, raise
 exceptions that do not pickle, and refuse; the worker reports each and the run goes on."""
+
 from __future__ import annotations
 
 import sys
@@ -9,15 +10,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conformance.running.implementations import ImplementationLoadError
-from conformance.running.isolation import IsolatedImplementation, describe_exit, rebuild_exception
 from conformance.cases.loader import load_cases
 from conformance.judging.outcomes import ImplementationCrashed, Unsupported
+from conformance.running.implementations import ImplementationLoadError
+from conformance.running.isolation import IsolatedImplementation, describe_exit, rebuild_exception
 from conformance.running.runner import FAILED, PASSED, make_tensors, run_case
 
 ROOT = Path(__file__).resolve().parents[1]
 
-PLUGIN = textwrap.dedent('''
+PLUGIN = textwrap.dedent("""
     import ctypes, os, signal, sys, time
     from reference_impl import conv2d as _reference
 
@@ -56,7 +57,7 @@ PLUGIN = textwrap.dedent('''
             open(marker, "w").close()
             os.kill(os.getpid(), signal.SIGSEGV)
         return _reference(input, weight, bias, **kw)
-''')
+""")
 
 
 @pytest.fixture(scope="module")
@@ -87,13 +88,17 @@ def test_correct_plugin_passes_through_the_worker_with_its_attributes(plugin: Pa
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("function, expected", [
-    ("aborts", ["killed by signal SIGABRT (6)", "CHECK failed: groups > 0"]),
-    ("segfaults", ["killed by signal SIGSEGV (11)", "Fatal Python error: Segmentation fault"]),
-    ("exits", ["exited with status 3"]),
-])
-def test_a_dying_worker_is_a_crash_with_signal_and_stderr(plugin: Path, case, function: str,
-                                                          expected: list[str]) -> None:
+@pytest.mark.parametrize(
+    "function, expected",
+    [
+        ("aborts", ["killed by signal SIGABRT (6)", "CHECK failed: groups > 0"]),
+        ("segfaults", ["killed by signal SIGSEGV (11)", "Fatal Python error: Segmentation fault"]),
+        ("exits", ["exited with status 3"]),
+    ],
+)
+def test_a_dying_worker_is_a_crash_with_signal_and_stderr(
+    plugin: Path, case, function: str, expected: list[str]
+) -> None:
     with pytest.raises(ImplementationCrashed) as raised:
         forward(f"{plugin}:{function}", case)
     for text in expected:
@@ -115,8 +120,9 @@ def test_a_hang_past_the_timeout_is_a_crash_and_the_worker_is_killed(plugin: Pat
 
 
 @pytest.mark.slow
-def test_after_a_crash_the_next_call_gets_a_fresh_worker(plugin: Path, case, tmp_path: Path,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_after_a_crash_the_next_call_gets_a_fresh_worker(
+    plugin: Path, case, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("ISOLATION_MARKER", str(tmp_path / "crashed-once"))
     tensors = make_tensors(case)
     with IsolatedImplementation(f"{plugin}:crash_once") as implementation:
@@ -126,7 +132,8 @@ def test_after_a_crash_the_next_call_gets_a_fresh_worker(plugin: Path, case, tmp
         output = implementation.forward(case, tensors.input, tensors.weight, tensors.bias)
         assert implementation.pid != first_pid and implementation.restarts == 1
     torch_output = __import__("conformance.running.torch_oracle", fromlist=["torch_forward"]).torch_forward(
-        case, tensors.input, tensors.weight, tensors.bias, "cpu")
+        case, tensors.input, tensors.weight, tensors.bias, "cpu"
+    )
     np.testing.assert_allclose(output, torch_output, rtol=1e-5, atol=1e-5)
 
 
@@ -161,27 +168,43 @@ def test_a_plugin_that_cannot_load_raises_the_loaders_error(tmp_path: Path) -> N
 
 
 def test_rebuilt_exceptions_keep_builtin_bases_and_names() -> None:
-    unsupported = rebuild_exception({"pickled": None, "type": "Unsupported", "module": "conformance.judging.outcomes",
-                                     "message": "x", "bases": ["NotImplementedError", "RuntimeError", "Exception",
-                                                               "BaseException", "object"], "traceback": ""})
+    unsupported = rebuild_exception(
+        {
+            "pickled": None,
+            "type": "Unsupported",
+            "module": "conformance.judging.outcomes",
+            "message": "x",
+            "bases": ["NotImplementedError", "RuntimeError", "Exception", "BaseException", "object"],
+            "traceback": "",
+        }
+    )
     assert isinstance(unsupported, NotImplementedError)
     import pickle
 
-    exact = rebuild_exception({"pickled": pickle.dumps(Unsupported("no circular")), "type": "Unsupported",
-                               "module": "conformance.judging.outcomes", "message": "no circular", "bases": [],
-                               "traceback": "Traceback ..."})
+    exact = rebuild_exception(
+        {
+            "pickled": pickle.dumps(Unsupported("no circular")),
+            "type": "Unsupported",
+            "module": "conformance.judging.outcomes",
+            "message": "no circular",
+            "bases": [],
+            "traceback": "Traceback ...",
+        }
+    )
     assert type(exact) is Unsupported and str(exact) == "no circular"
     assert describe_exit(-11) == "killed by signal SIGSEGV (11)"
 
 
 @pytest.mark.slow
 def test_conformance_run_isolates_a_plugin_by_default_so_an_abort_is_one_crashed_case(
-        plugin: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    plugin: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     import json
 
     from conformance.cli import main
 
-    (tmp_path / "abort_on_groups3.py").write_text(textwrap.dedent('''
+    (tmp_path / "abort_on_groups3.py").write_text(
+        textwrap.dedent("""
         import os
         from reference_impl import conv2d as _reference
 
@@ -189,10 +212,20 @@ def test_conformance_run_isolates_a_plugin_by_default_so_an_abort_is_one_crashed
             if groups == 3:
                 os.abort()
             return _reference(input, weight, bias, groups=groups, **kw)
-    '''))
+    """)
+    )
     # no --isolate: `conformance run` runs every plug-in in a worker unless told --no-isolate
-    status = main(["run", str(ROOT / "cases" / "seed"), "--impl", f"{tmp_path / 'abort_on_groups3.py'}:conv2d",
-                   "-q", "--json", str(tmp_path / "run.json")])
+    status = main(
+        [
+            "run",
+            str(ROOT / "cases" / "seed"),
+            "--impl",
+            f"{tmp_path / 'abort_on_groups3.py'}:conv2d",
+            "-q",
+            "--json",
+            str(tmp_path / "run.json"),
+        ]
+    )
     assert status == 1
     results = {case["name"]: case for case in json.loads((tmp_path / "run.json").read_text())["cases"]}
     assert results["seed/groups3"]["status"] == "failed" and results["seed/groups3"]["kind"] == "crashed"
@@ -202,11 +235,13 @@ def test_conformance_run_isolates_a_plugin_by_default_so_an_abort_is_one_crashed
 
 @pytest.mark.slow
 def test_a_refusal_type_of_the_plugin_counts_when_the_plugin_runs_in_a_worker(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     from conformance.cli import main
 
     # A module this test process never imports: only the worker knows its ConvError class.
-    (tmp_path / "worded_refusals.py").write_text(textwrap.dedent('''
+    (tmp_path / "worded_refusals.py").write_text(
+        textwrap.dedent('''
         from reference_impl import conv2d as _reference
 
         class ConvError(Exception):
@@ -217,11 +252,14 @@ def test_a_refusal_type_of_the_plugin_counts_when_the_plugin_runs_in_a_worker(
                 return _reference(input, weight, bias, **kwargs)
             except ValueError as exc:
                 raise ConvError(f"layer rejected: {exc}") from None
-    '''))
+    ''')
+    )
     monkeypatch.chdir(tmp_path)
     errors = str(ROOT / "cases" / "errors" / "not_divisible.yaml")
-    assert main(["run", errors, "--impl", "worded_refusals:conv2d", "-q",
-                 "--refusal-type", "worded_refusals.ConvError"]) == 0
+    assert (
+        main(["run", errors, "--impl", "worded_refusals:conv2d", "-q", "--refusal-type", "worded_refusals.ConvError"])
+        == 0
+    )
     assert "worded_refusals" not in sys.modules
     assert main(["run", errors, "--impl", "worded_refusals:conv2d", "-q"]) == 1  # undeclared: a crash
     assert "crashed" in capsys.readouterr().out

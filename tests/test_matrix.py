@@ -1,6 +1,7 @@
 """The conformance matrix (conformance/tools/matrix.py, conformance/commands/matrix.py) with fake
 plug-ins: counts per folder and tag, per-case verdicts, xfail files, uninstalled and unloadable
 columns, a crashing plug-in in a worker process, and the JSON/HTML/JUnit outputs."""
+
 from __future__ import annotations
 
 import json
@@ -10,15 +11,15 @@ from pathlib import Path
 
 import pytest
 
+from conformance.cases.loader import load_cases
 from conformance.cli import main
 from conformance.frameworks import Availability
 from conformance.running.implementations import load_implementation
-from conformance.cases.loader import load_cases
 from conformance.tools.matrix import Matrix, run_matrix, safe_file_name
 
 ROOT = Path(__file__).resolve().parents[1]
 
-PLUGINS = textwrap.dedent('''
+PLUGINS = textwrap.dedent("""
     import os
     import numpy as np
     from reference_impl import conv2d as _reference
@@ -42,7 +43,7 @@ PLUGINS = textwrap.dedent('''
         if groups == 3:
             os.abort()
         return _reference(input, weight, bias, groups=groups, **kw)
-''')
+""")
 
 
 @pytest.fixture(scope="module")
@@ -81,8 +82,9 @@ def test_counts_per_folder_and_tag_and_verdicts_per_case(plugins: Path, cases: l
     assert set(matrix.changes()) == {f"{interleaved}: {name}: failed [wrong_values]" for name in wrong}
 
 
-def test_xfail_file_turns_listed_failures_into_xfailed_and_passes_into_xpassed(plugins: Path, cases: list,
-                                                                                tmp_path: Path) -> None:
+def test_xfail_file_turns_listed_failures_into_xfailed_and_passes_into_xpassed(
+    plugins: Path, cases: list, tmp_path: Path
+) -> None:
     spec = f"{plugins}:zeros_only"
     unsupported = run_matrix(cases, [spec], loader=in_process)
     failing = sorted(row.name for row in unsupported.rows if row.results[spec].kind == "unsupported")
@@ -91,7 +93,8 @@ def test_xfail_file_turns_listed_failures_into_xfailed_and_passes_into_xpassed(p
     xfail_dir.mkdir()
     listed = failing + ["seed/groups2"]  # one that passes: must come out xpassed
     (xfail_dir / f"{safe_file_name(spec)}.yaml").write_text(
-        "".join(f"- case: {name}\n  reason: zeros padding only\n" for name in listed))
+        "".join(f"- case: {name}\n  reason: zeros padding only\n" for name in listed)
+    )
     matrix = run_matrix(cases, [spec], loader=in_process, xfail_dir=xfail_dir)
     statuses = {row.name: row.results[spec].status for row in matrix.rows}
     assert all(statuses[name] == "xfailed" for name in failing)
@@ -99,12 +102,16 @@ def test_xfail_file_turns_listed_failures_into_xfailed_and_passes_into_xpassed(p
     assert matrix.changes() == [f"{spec}: seed/groups2: xpassed"]
 
 
-def test_an_uninstalled_builtin_is_a_column_with_its_install_command(cases: list, monkeypatch: pytest.MonkeyPatch
-                                                                     ) -> None:
+def test_an_uninstalled_builtin_is_a_column_with_its_install_command(
+    cases: list, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import conformance.frameworks as frameworks
 
-    monkeypatch.setattr(frameworks, "status", lambda name: Availability(name, False, "not installed: no module jax",
-                                                                        frameworks.install_command(name)))
+    monkeypatch.setattr(
+        frameworks,
+        "status",
+        lambda name: Availability(name, False, "not installed: no module jax", frameworks.install_command(name)),
+    )
     matrix = run_matrix(cases[:2], ["jax"], loader=in_process)
     column = matrix.columns[0]
     assert not column.installed and "pip install -c constraints-frameworks.txt jax jaxlib" in column.install_command
@@ -123,13 +130,30 @@ def test_an_implementation_that_cannot_load_is_a_column_saying_why(cases: list) 
 
 
 @pytest.mark.slow
-def test_command_isolates_a_crash_and_writes_json_html_junit(plugins: Path, tmp_path: Path,
-                                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_command_isolates_a_crash_and_writes_json_html_junit(
+    plugins: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     spec = f"{plugins}:aborts_on_groups3"
     out = tmp_path / "out"
-    status = main(["matrix", *CONV2D_SEEDS, "--impl", spec, "--impl", f"{plugins}:correct", "-q",
-                   "--json", str(out / "m.json"), "--html", str(out / "html"), "--junit", str(out / "m.xml"),
-                   "--xfail-dir", str(tmp_path / "none")])
+    status = main(
+        [
+            "matrix",
+            *CONV2D_SEEDS,
+            "--impl",
+            spec,
+            "--impl",
+            f"{plugins}:correct",
+            "-q",
+            "--json",
+            str(out / "m.json"),
+            "--html",
+            str(out / "html"),
+            "--junit",
+            str(out / "m.xml"),
+            "--xfail-dir",
+            str(tmp_path / "none"),
+        ]
+    )
     printed = capsys.readouterr()
     assert status == 1  # the crash is an unlisted failure
     data = json.loads((out / "m.json").read_text())
@@ -154,15 +178,19 @@ def test_a_pinned_failure_that_fails_another_way_is_a_change(plugins: Path, case
 
     spec = f"{plugins}:zeros_only"
     entries = xfail_entries(run_matrix(cases, [spec], loader=in_process), spec, keep={})
-    pinned_as_refusals = [dict(entry, reason="refused_valid: " + entry["reason"].split(": ", 1)[1]) for entry in entries]
+    pinned_as_refusals = [
+        dict(entry, reason="refused_valid: " + entry["reason"].split(": ", 1)[1]) for entry in entries
+    ]
     write_xfail_file(tmp_path / f"{safe_file_name(spec)}.yaml", spec, pinned_as_refusals)
     matrix = run_matrix(cases, [spec], loader=in_process, xfail_dir=tmp_path)
     assert {row.results[spec].status for row in matrix.rows} == {"passed", "xfailed"}  # still listed, still failing
     changes = matrix.changes()
     assert len(changes) == len(entries) and all("xfailed as refused_valid, but now unsupported" in c for c in changes)
     # rewriting the pins gives the new kind, not the stale reason
-    assert all(entry["reason"].startswith("unsupported: ") for entry in xfail_entries(
-        matrix, spec, keep={entry["case"]: entry for entry in pinned_as_refusals}))
+    assert all(
+        entry["reason"].startswith("unsupported: ")
+        for entry in xfail_entries(matrix, spec, keep={entry["case"]: entry for entry in pinned_as_refusals})
+    )
 
 
 def test_rewriting_pins_after_a_subset_run_keeps_the_cases_it_did_not_run(plugins: Path, cases: list) -> None:

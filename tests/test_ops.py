@@ -1,5 +1,6 @@
 """The six ops in the harness: the case format (conv.type and each op's keys), the torch oracle,
 the error bound, the extra checks and the gradient reports for Conv1d/3d and ConvTranspose1d/2d/3d."""
+
 from __future__ import annotations
 
 import importlib
@@ -9,13 +10,13 @@ import numpy as np
 import pytest
 import torch
 
-from conformance.running.backward import describe_gradient_index
 from conformance.cases.errors import CaseError
-from conformance.running.implementations import load_implementation
 from conformance.cases.loader import load_file
-from conformance.running.runner import PASSED, make_tensors, run_case
 from conformance.cases.schema import CONV_TYPES, ConvConfig, conv_output_shape
 from conformance.judging.tolerance import forward_bound, op_name
+from conformance.running.backward import describe_gradient_index
+from conformance.running.implementations import load_implementation
+from conformance.running.runner import PASSED, make_tensors, run_case
 from conformance.running.torch_oracle import build_module, torch_forward, torch_forward_variant
 from tests.helpers import assert_is_case, load_one
 
@@ -34,47 +35,82 @@ def bug(name: str):
 
 # --- the case format ---------------------------------------------------------------------------
 
+
 def test_the_weight_shape_and_arguments_follow_the_op() -> None:
     conv = ConvConfig(4, 6, (3, 1, 2), stride=2, output_padding=(1, 0, 1), groups=2, type="ConvTranspose3d")
     assert conv.weight_shape() == (4, 3, 3, 1, 2)  # (in, out/groups, *k): input channels first
     assert conv.weight_layout == "(in_channels, out_channels/groups, kD, kH, kW)"
     assert list(conv.functional_kwargs()) == ["stride", "padding", "output_padding", "groups", "dilation"]
     assert ConvConfig(4, 6, 3, groups=2, type="Conv1d").weight_shape() == (6, 2, 3)
-    assert list(ConvConfig(4, 6, 3, type="Conv1d", padding_mode="reflect").functional_kwargs()) == \
-        ["stride", "padding", "dilation", "groups", "padding_mode"]
+    assert list(ConvConfig(4, 6, 3, type="Conv1d", padding_mode="reflect").functional_kwargs()) == [
+        "stride",
+        "padding",
+        "dilation",
+        "groups",
+        "padding_mode",
+    ]
     for op in CONV_TYPES:  # torch_kwargs builds the module itself, and its weight has our shape
         conv = ConvConfig(4, 6, 3, groups=2, type=op)
         assert tuple(getattr(torch.nn, op)(**conv.torch_kwargs()).weight.shape) == conv.weight_shape()
 
 
 def test_a_case_of_each_op_loads_with_its_keys(tmp_path: Path) -> None:
-    case = assert_is_case(load_one(tmp_path, """
+    case = assert_is_case(
+        load_one(
+            tmp_path,
+            """
         conv: {type: ConvTranspose1d, in_channels: 4, out_channels: 2, kernel_size: [3], stride: [2],
                output_padding: 1, groups: 2}
         input: {random: {}, shape: [4, 5]}
-    """))
+    """,
+        )
+    )
     assert (case.conv.functional_name, case.conv.spatial_dims, case.conv.transposed) == ("conv_transpose1d", 1, True)
     assert make_tensors(case).weight.shape == (4, 1, 3)
     assert run_case(case, REFERENCE).status == PASSED
 
 
-@pytest.mark.parametrize("text,where,words", [
-    ("conv: {in_channels: 2, out_channels: 2, kernel_size: 1, output_padding: 1}",
-     "conv.output_padding", "Conv2d takes no 'output_padding' (only ConvTranspose1d/2d/3d do)"),
-    ("conv: {type: ConvTranspose2d, in_channels: 2, out_channels: 2, kernel_size: 1, output_paddin: 1}",
-     "conv.output_paddin", "did you mean 'output_padding'?"),
-    ("conv: {type: Conv3D, in_channels: 2, out_channels: 2, kernel_size: 1}",
-     "conv.type", "did you mean 'Conv3d'?"),
-    ("conv: {type: Conv3d, in_channels: 2, out_channels: 2, kernel_size: [1, 2]}",
-     "conv.kernel_size", "a list [d, h, w] of 3 integers, got list [1, 2]"),
-    ("conv: {type: Conv1d, in_channels: 2, out_channels: 2, kernel_size: 1, stride: [1, 1]}",
-     "conv.stride", "a list [l] of 1 integer"),
-    ("conv: {type: ConvTranspose2d, in_channels: 2, out_channels: 2, kernel_size: 1, padding: same}",
-     "conv.padding", "ConvTranspose2d takes no string padding"),
-    ("conv: {type: ConvTranspose2d, in_channels: 4, out_channels: 6, kernel_size: 1, groups: 2}\n"
-     "weight: {fill: 1, shape: [6, 2, 1, 1]}",
-     "weight", "expected (in_channels, out_channels/groups, kH, kW) = [4, 3, 1, 1] for ConvTranspose2d"),
-])
+@pytest.mark.parametrize(
+    "text,where,words",
+    [
+        (
+            "conv: {in_channels: 2, out_channels: 2, kernel_size: 1, output_padding: 1}",
+            "conv.output_padding",
+            "Conv2d takes no 'output_padding' (only ConvTranspose1d/2d/3d do)",
+        ),
+        (
+            "conv: {type: ConvTranspose2d, in_channels: 2, out_channels: 2, kernel_size: 1, output_paddin: 1}",
+            "conv.output_paddin",
+            "did you mean 'output_padding'?",
+        ),
+        (
+            "conv: {type: Conv3D, in_channels: 2, out_channels: 2, kernel_size: 1}",
+            "conv.type",
+            "did you mean 'Conv3d'?",
+        ),
+        (
+            "conv: {type: Conv3d, in_channels: 2, out_channels: 2, kernel_size: [1, 2]}",
+            "conv.kernel_size",
+            "a list [d, h, w] of 3 integers, got list [1, 2]",
+        ),
+        (
+            "conv: {type: Conv1d, in_channels: 2, out_channels: 2, kernel_size: 1, stride: [1, 1]}",
+            "conv.stride",
+            "a list [l] of 1 integer",
+        ),
+        (
+            "conv: {type: ConvTranspose2d, in_channels: 2, out_channels: 2, kernel_size: 1, padding: same}",
+            "conv.padding",
+            "ConvTranspose2d takes no string padding",
+        ),
+        (
+            "conv: {type: ConvTranspose2d, in_channels: 4, out_channels: 6, kernel_size: 1, groups: 2}\n"
+            "weight: {fill: 1, shape: [6, 2, 1, 1]}",
+            "weight",
+            "expected (in_channels, out_channels/groups, kH, kW) = [4, 3, 1, 1] for ConvTranspose2d",
+        ),
+    ],
+)
 def test_each_op_refuses_keys_and_shapes_it_does_not_take(tmp_path: Path, text: str, where: str, words: str) -> None:
     found = problems(load_one(tmp_path, text + "\ninput: {fill: 1, shape: [1, 2, 1, 1]}\n"))
     assert any(p.startswith(f"{where}: ") and words in p for p in found), found
@@ -82,11 +118,16 @@ def test_each_op_refuses_keys_and_shapes_it_does_not_take(tmp_path: Path, text: 
 
 def test_a_padding_mode_torch_refuses_for_transposed_ops_is_left_to_torch(tmp_path: Path) -> None:
     """The refusal is torch's and the implementation's, so an error case can test it."""
-    case = assert_is_case(load_one(tmp_path, """
+    case = assert_is_case(
+        load_one(
+            tmp_path,
+            """
         conv: {type: ConvTranspose3d, in_channels: 2, out_channels: 2, kernel_size: 1, padding_mode: circular}
         input: {fill: 1, shape: [1, 2, 2, 2, 2]}
         expect_error: {match: 'Only "zeros" padding mode is supported for ConvTranspose3d'}
-    """))
+    """,
+        )
+    )
     assert case.conv.functional_kwargs()["padding_mode"] == "circular"
     assert run_case(case, REFERENCE).status == PASSED  # both refused, with torch's words
 
@@ -97,8 +138,20 @@ LAYERS = [  # (conv, input shape): every op, odd strides, paddings, dilations an
     (ConvConfig(2, 4, (3, 2), stride=(2, 1), padding=(1, 0), type="Conv2d"), (1, 2, 7, 5)),
     (ConvConfig(3, 3, (1, 3, 2), stride=(1, 2, 3), dilation=(2, 1, 1), groups=3, type="Conv3d"), (1, 3, 5, 6, 7)),
     (ConvConfig(4, 2, 3, stride=3, padding=1, output_padding=2, groups=2, type="ConvTranspose1d"), (1, 4, 5)),
-    (ConvConfig(4, 6, (3, 2), stride=(2, 3), padding=(1, 0), output_padding=(1, 2), dilation=(1, 2), groups=2,
-                type="ConvTranspose2d"), (4, 3, 4)),
+    (
+        ConvConfig(
+            4,
+            6,
+            (3, 2),
+            stride=(2, 3),
+            padding=(1, 0),
+            output_padding=(1, 2),
+            dilation=(1, 2),
+            groups=2,
+            type="ConvTranspose2d",
+        ),
+        (4, 3, 4),
+    ),
     (ConvConfig(2, 2, (2, 3, 1), stride=(2, 1, 3), output_padding=(1, 0, 2), type="ConvTranspose3d"), (1, 2, 2, 3, 2)),
 ]
 
@@ -122,6 +175,7 @@ def test_output_shape_refuses_what_torch_refuses() -> None:
 
 # --- the torch oracle and the error bound ------------------------------------------------------
 
+
 def test_the_oracle_is_the_cases_torch_module_and_the_seed_shows_the_transposed_layout() -> None:
     (case,) = load_file(ROOT / "cases/seed/convtranspose2d_groups3.yaml")
     tensors = make_tensors(case)
@@ -133,18 +187,28 @@ def test_the_oracle_is_the_cases_torch_module_and_the_seed_shows_the_transposed_
 
 
 def test_channels_last_is_torch_s_own_for_3d_and_not_run_for_1d(tmp_path: Path) -> None:
-    conv3d = assert_is_case(load_one(tmp_path, """
+    conv3d = assert_is_case(
+        load_one(
+            tmp_path,
+            """
         conv: {type: Conv3d, in_channels: 4, out_channels: 4, kernel_size: 2, groups: 2}
         input: {random: {}, shape: [2, 4, 3, 3, 3]}
-    """))
+    """,
+        )
+    )
     tensors = make_tensors(conv3d)
     contiguous = torch_forward(conv3d, tensors.input, tensors.weight, tensors.bias)
     channels_last = torch_forward_variant(conv3d, tensors.input, tensors.weight, tensors.bias, "channels_last")
     np.testing.assert_allclose(channels_last, contiguous, rtol=1e-5, atol=1e-6)
-    conv1d = assert_is_case(load_one(tmp_path, """
+    conv1d = assert_is_case(
+        load_one(
+            tmp_path,
+            """
         conv: {type: Conv1d, in_channels: 4, out_channels: 4, kernel_size: 2, groups: 2}
         input: {random: {}, shape: [2, 4, 5]}
-    """))
+    """,
+        )
+    )
     (check,) = [c for c in run_case(conv1d, REFERENCE).checks if c.name == "torch[channels_last]"]
     assert check.passed and "torch has no channels-last memory format for Conv1d" in check.summary
 
@@ -183,15 +247,15 @@ def test_the_bound_rejects_a_planted_error_of_a_few_ulps_times_k(path: Path) -> 
 
 OP_CASES = {
     "Conv1d": "conv: {type: Conv1d, in_channels: 6, out_channels: 4, kernel_size: 3, stride: 2, groups: 2}\n"
-              "input: {random: {}, shape: [2, 6, 9]}",
+    "input: {random: {}, shape: [2, 6, 9]}",
     "Conv3d": "conv: {type: Conv3d, in_channels: 4, out_channels: 6, kernel_size: [2, 1, 2], groups: 2}\n"
-              "input: {random: {}, shape: [1, 4, 3, 2, 4]}",
+    "input: {random: {}, shape: [1, 4, 3, 2, 4]}",
     "ConvTranspose1d": "conv: {type: ConvTranspose1d, in_channels: 6, out_channels: 4, kernel_size: 3, stride: 2,"
-                       " output_padding: 1, groups: 2}\ninput: {random: {}, shape: [2, 6, 4]}",
+    " output_padding: 1, groups: 2}\ninput: {random: {}, shape: [2, 6, 4]}",
     "ConvTranspose2d": "conv: {type: ConvTranspose2d, in_channels: 4, out_channels: 6, kernel_size: [2, 3], stride: 2,"
-                       " padding: 1, groups: 2}\ninput: {random: {}, shape: [4, 3, 3]}",
+    " padding: 1, groups: 2}\ninput: {random: {}, shape: [4, 3, 3]}",
     "ConvTranspose3d": "conv: {type: ConvTranspose3d, in_channels: 4, out_channels: 4, kernel_size: 2, stride: [2, 1, 1],"
-                       " groups: 2}\ninput: {random: {}, shape: [1, 4, 2, 3, 2]}",
+    " groups: 2}\ninput: {random: {}, shape: [1, 4, 2, 3, 2]}",
 }
 EXTRA_CHECKS = {"metamorphic:block-diagonal", "metamorphic:per-group", "metamorphic:permutation", "wiring"}
 
@@ -221,13 +285,20 @@ def test_channels_read_in_the_wrong_order_within_a_group_break_the_permutation_r
     def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1, **kw):
         per_group = input.shape[-3] // groups
         order = [g * per_group + (per_group - 1 - j) for g in range(groups) for j in range(per_group)]
-        return reference_impl.conv_transpose2d(np.take(input, order, axis=-3), weight, bias, stride, padding,
-                                               output_padding, groups, dilation, **kw)
+        return reference_impl.conv_transpose2d(
+            np.take(input, order, axis=-3), weight, bias, stride, padding, output_padding, groups, dilation, **kw
+        )
 
     module = types.ModuleType("reversed_within_groups")
     module.conv_transpose2d = conv_transpose2d
-    case = assert_is_case(load_one(tmp_path, OP_CASES["ConvTranspose2d"].replace("in_channels: 4", "in_channels: 6")
-                                   .replace("shape: [4, 3, 3]", "shape: [6, 3, 3]")))
+    case = assert_is_case(
+        load_one(
+            tmp_path,
+            OP_CASES["ConvTranspose2d"]
+            .replace("in_channels: 4", "in_channels: 6")
+            .replace("shape: [4, 3, 3]", "shape: [6, 3, 3]"),
+        )
+    )
     result = run_case(case, load_implementation(module))
     failed = {check.name for check in result.checks if not check.passed}
     assert "metamorphic:permutation" in failed and "wiring" not in failed, failed
@@ -237,21 +308,25 @@ def test_channels_read_in_the_wrong_order_within_a_group_break_the_permutation_r
 def test_gradient_reports_name_the_transposed_weight_by_input_channel(tmp_path: Path) -> None:
     case = assert_is_case(load_one(tmp_path, OP_CASES["ConvTranspose2d"]))
     text = describe_gradient_index(case, "grad_weight", (3, 1, 0, 2))
-    assert text == ("dw[c=3, j=1, p=0, q=2]: input channel 3 is in group 1 of 2; its column j=1 feeds output "
-                    "channel 4")
+    assert text == ("dw[c=3, j=1, p=0, q=2]: input channel 3 is in group 1 of 2; its column j=1 feeds output channel 4")
     conv3d = assert_is_case(load_one(tmp_path, OP_CASES["Conv3d"]))
     assert describe_gradient_index(conv3d, "grad_input", (0, 2, 1, 0, 3)).startswith("dx[n=0, c=2, d=1, h=0, w=3]")
 
 
 # --- plug-in modules ---------------------------------------------------------------------------
 
+
 def test_a_correct_six_op_module_passes_and_a_conv2d_only_one_skips_the_other_ops() -> None:
     from conformance.cases.loader import load_cases
     from conformance.running.runner import SKIPPED
     from tests.plugins import torch_functional_convs
 
-    cases = [case for case in load_cases([ROOT / "cases/seed", ROOT / "cases/errors/ops.yaml",
-                                          ROOT / "cases/tutorial/09_conv_transpose_groups.yaml"])]
+    cases = [
+        case
+        for case in load_cases(
+            [ROOT / "cases/seed", ROOT / "cases/errors/ops.yaml", ROOT / "cases/tutorial/09_conv_transpose_groups.yaml"]
+        )
+    ]
     assert {case.conv.type for case in cases} == set(CONV_TYPES)
     six = load_implementation(torch_functional_convs)
     assert {case.name: run_case(case, six).status for case in cases} == {case.name: PASSED for case in cases}
@@ -261,7 +336,7 @@ def test_a_correct_six_op_module_passes_and_a_conv2d_only_one_skips_the_other_op
     only_conv2d = types.ModuleType("only_conv2d")
     only_conv2d.conv2d = torch_functional_convs.conv2d
     results = [run_case(case, load_implementation(only_conv2d)) for case in cases]
-    for case, result in zip(cases, results):
+    for case, result in zip(cases, results, strict=False):
         if case.conv.type == "Conv2d":
             assert result.status == PASSED, result.message
         else:

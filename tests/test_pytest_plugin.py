@@ -1,4 +1,5 @@
 """YAML cases as pytest items: one item per case, broken files isolated, domain reports."""
+
 from __future__ import annotations
 
 import textwrap

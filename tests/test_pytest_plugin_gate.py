@@ -1,5 +1,6 @@
 """The pytest plugin in someone else's repo: inert unless --conv-impl is given, then the case
 library's cases as test items judged as `conformance run` judges them (refusals, kinds, xfail)."""
+
 from __future__ import annotations
 
 import textwrap
@@ -104,8 +105,17 @@ def gate(repo: pytest.Pytester, impl: str, *args: str, only_cases: bool = True) 
     """pytest --conv-impl mine:IMPL over the repo's cases; only_cases: just the case items
     (-k also matches the pytester folder's name, which is the test's name, in the user's own test)."""
     select = ["-m", "conv_case"] if only_cases else []
-    return repo.runpytest("-p", "no:cacheprovider", "-rxX", "--conv-impl", f"mine:{impl}",
-                          "--conv-cases", str(repo.elsewhere), *select, *args)  # type: ignore[attr-defined]
+    return repo.runpytest(
+        "-p",
+        "no:cacheprovider",
+        "-rxX",
+        "--conv-impl",
+        f"mine:{impl}",
+        "--conv-cases",
+        str(repo.elsewhere),
+        *select,
+        *args,
+    )  # type: ignore[attr-defined]
 
 
 def test_inert_without_conv_impl(pytester: pytest.Pytester) -> None:
@@ -120,14 +130,16 @@ def test_inert_without_conv_impl(pytester: pytest.Pytester) -> None:
 
 def test_inert_plugin_imports_neither_the_harness_nor_torch(pytester: pytest.Pytester) -> None:
     # pytest loads the plugin in every session of anyone with the package installed: it must stay cheap.
-    pytester.makepyfile(test_own="""
+    pytester.makepyfile(
+        test_own="""
         import sys
 
         def test_own():
             assert "conformance_pytest" in sys.modules  # the entry point loaded the plugin ...
             heavy = [name for name in ("torch", "conformance") if name in sys.modules]
             assert not heavy, heavy  # ... and it imported nothing of the harness
-    """)
+    """
+    )
     pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
 
 
@@ -176,8 +188,10 @@ def test_unsupported_fails_unless_allowed(user_repo: pytest.Pytester) -> None:
 
 def test_xfail_file_xfailed_strict_xpass_and_unmatched_entries(user_repo: pytest.Pytester) -> None:
     known = user_repo.path / "known.yaml"
-    known.write_text('- case: "grouped/*"\n  reason: interleaving bug\n  link: https://example.org/mine/1\n'
-                     '- case: typo/nothing\n  reason: stale\n')
+    known.write_text(
+        '- case: "grouped/*"\n  reason: interleaving bug\n  link: https://example.org/mine/1\n'
+        "- case: typo/nothing\n  reason: stale\n"
+    )
     result = gate(user_repo, "interleaved", "--conv-xfail", str(known))
     result.assert_outcomes(passed=2, xfailed=1)
     assert result.ret == pytest.ExitCode.OK
@@ -186,15 +200,25 @@ def test_xfail_file_xfailed_strict_xpass_and_unmatched_entries(user_repo: pytest
     assert "xfail entries matching no case" in text
     assert f"xfail entry matches no case: 'typo/nothing' ({known}:4, reason: stale)" in text
     # a listed case that passes fails the run: strict, so stale entries get removed
-    known.write_text(known.read_text() + '- case: depthwise/good\n  reason: thought it was broken\n')
+    known.write_text(known.read_text() + "- case: depthwise/good\n  reason: thought it was broken\n")
     result = gate(user_repo, "interleaved", "--conv-xfail", str(known))
     result.assert_outcomes(passed=1, xfailed=1, failed=1)
     result.stdout.fnmatch_lines(["*[[]XPASS(strict)[]]*case depthwise/good*"])
 
 
 def test_torch_arrays_reach_the_plugin_as_tensors(user_repo: pytest.Pytester) -> None:
-    result = gate(user_repo, "torch_only", "-k", "good", "--conv-arrays", "torch", "--conv-impl-device", "cpu",
-                  "--conv-threads", "1")
+    result = gate(
+        user_repo,
+        "torch_only",
+        "-k",
+        "good",
+        "--conv-arrays",
+        "torch",
+        "--conv-impl-device",
+        "cpu",
+        "--conv-threads",
+        "1",
+    )
     result.assert_outcomes(passed=2)
     assert "threads: torch 1" in result.stdout.str()
     gate(user_repo, "torch_only", "-k", "good").assert_outcomes(failed=2)  # NumPy arrays by default
@@ -239,8 +263,11 @@ def test_verdicts_are_the_ones_conformance_run_gives(pytester: pytest.Pytester, 
     from conformance.cli import main
 
     root = Path(__file__).resolve().parent.parent / "cases"
-    cases = [str(root / "seed"), str(root / "semantics" / "depthwise.yaml"),
-             str(root / "errors" / "not_divisible.yaml")]
+    cases = [
+        str(root / "seed"),
+        str(root / "semantics" / "depthwise.yaml"),
+        str(root / "errors" / "not_divisible.yaml"),
+    ]
     xfail = tmp_path / "known.yaml"  # one listed case that fails (xfailed), one that passes (xpassed)
     xfail.write_text("- case: seed/groups2\n  reason: known\n- case: semantics/depthwise_3x3\n  reason: stale\n")
     options = ["--impl", "tests.plugins.wrong_convs:interleaved_groups", "--xfail", str(xfail)]
@@ -248,9 +275,13 @@ def test_verdicts_are_the_ones_conformance_run_gives(pytester: pytest.Pytester, 
     by_run = {case["name"]: case["status"] for case in json.loads((tmp_path / "run.json").read_text())["cases"]}
 
     junit = tmp_path / "pytest.xml"
-    pytester.runpytest("-p", "no:cacheprovider", f"--junitxml={junit}", *[f"--conv-cases={c}" for c in cases],
-                       *[option.replace("--", "--conv-", 1) if option.startswith("--") else option
-                         for option in options])
+    pytester.runpytest(
+        "-p",
+        "no:cacheprovider",
+        f"--junitxml={junit}",
+        *[f"--conv-cases={c}" for c in cases],
+        *[option.replace("--", "--conv-", 1) if option.startswith("--") else option for option in options],
+    )
     by_pytest = {}
     for testcase in ET.parse(junit).getroot().iter("testcase"):
         child = next((c for c in testcase if c.tag in ("failure", "error", "skipped")), None)

@@ -4,6 +4,7 @@ Its python snippets run and print what their comments say, its example case pass
 (the saving of groups, the output-size formula) is recomputed, and its shape (at most 250 lines, the
 seed table on the first screen) is held.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -16,9 +17,9 @@ import jsonschema
 import pytest
 import torch
 
+from conformance.cases.yaml_loader import load_documents
 from conformance.cli import main
 from conformance.commands.schema import case_schema
-from conformance.cases.yaml_loader import load_documents
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -31,12 +32,18 @@ def fenced_blocks(text: str, language: str) -> list[str]:
 
 def test_the_readme_is_short_with_the_seed_table_on_the_first_screen() -> None:
     assert len(LINES) <= 250, f"README.md has {len(LINES)} lines; move detail to docs/"
-    seed_rows = ["2.1 = 1×0.1 + 2×1", "4.3 = 3×0.1 + 4×1", "650 = 5×10 + 6×100", "870 = 7×10 + 8×100",
-                 "109000 = 9×1000 + 10×10000", "131000 = 11×1000 + 12×10000"]
+    seed_rows = [
+        "2.1 = 1×0.1 + 2×1",
+        "4.3 = 3×0.1 + 4×1",
+        "650 = 5×10 + 6×100",
+        "870 = 7×10 + 8×100",
+        "109000 = 9×1000 + 10×10000",
+        "131000 = 11×1000 + 12×10000",
+    ]
     first_screen = LINES[:80]
     header = next(i for i, line in enumerate(first_screen) if line.startswith("| output channel | group |"))
     assert first_screen[header + 1].startswith("|---")  # a real table, not a headerless fragment
-    rows = first_screen[header + 2:header + 8]
+    rows = first_screen[header + 2 : header + 8]
     assert [row.split("|")[4].strip() for row in rows] == seed_rows
 
 
@@ -57,8 +64,10 @@ def test_a_grouped_convolution_is_the_concatenation_of_per_group_convolutions() 
     x = torch.randn(2, 6, 7, 5, generator=generator, dtype=torch.float64)
     weight = torch.randn(9, 2, 3, 3, generator=generator, dtype=torch.float64)  # out 9, groups 3: 3 outputs per group
     grouped = torch.nn.functional.conv2d(x, weight, stride=2, padding=1, groups=3)
-    parts = [torch.nn.functional.conv2d(xp, wp, stride=2, padding=1)
-             for xp, wp in zip(x.chunk(3, dim=1), weight.chunk(3, dim=0))]
+    parts = [
+        torch.nn.functional.conv2d(xp, wp, stride=2, padding=1)
+        for xp, wp in zip(x.chunk(3, dim=1), weight.chunk(3, dim=0), strict=False)
+    ]
     torch.testing.assert_close(grouped, torch.cat(parts, dim=1))
 
 
@@ -66,9 +75,16 @@ def test_the_saving_of_groups_is_worked_out_right() -> None:
     pixels = 56 * 56
     dense, grouped = 128 * 128 * 9, 128 * (128 // 32) * 9
     separable = 128 * 9 + 128 * 128
-    for number in (f"{dense:,}", f"{grouped:,}", f"{separable:,}", f"{dense * pixels / 1e6:.1f} M",
-                   f"{grouped * pixels / 1e6:.1f} M", f"{separable * pixels / 1e6:.1f} M", f"1/{dense / separable:.1f}",
-                   f"{dense / separable:.1f} times less"):
+    for number in (
+        f"{dense:,}",
+        f"{grouped:,}",
+        f"{separable:,}",
+        f"{dense * pixels / 1e6:.1f} M",
+        f"{grouped * pixels / 1e6:.1f} M",
+        f"{separable * pixels / 1e6:.1f} M",
+        f"1/{dense / separable:.1f}",
+        f"{dense / separable:.1f} times less",
+    ):
         assert number in README, number
     assert math.isclose(separable / dense, 1 / 128 + 1 / 9)  # the "1/out_channels + 1/9" of the text
     assert "1/out_channels + 1/9" in README
@@ -87,12 +103,20 @@ def test_the_output_size_formulas_are_torchs() -> None:
     assert "H_out = (H − 1)·s − 2·p + d·(k − 1) + output_padding + 1" in README
     for h, k, s, p, d in [(7, 3, 2, 1, 1), (8, 3, 3, 0, 2), (5, 1, 1, 0, 1), (11, 4, 2, 3, 3), (9, 2, 1, 0, 1)]:
         x = torch.zeros(1, 4, h, 3)
-        y = torch.nn.functional.conv2d(x, torch.zeros(4, 2, k, 1), stride=(s, 1), padding=(p, 0), dilation=(d, 1),
-                                       groups=2)
+        y = torch.nn.functional.conv2d(
+            x, torch.zeros(4, 2, k, 1), stride=(s, 1), padding=(p, 0), dilation=(d, 1), groups=2
+        )
         assert y.shape[2] == conv_size(h, k, s, p, d)
         output_padding = s - 1  # must be smaller than the stride or the dilation
-        y = torch.nn.functional.conv_transpose2d(x, torch.zeros(4, 2, k, 1), stride=(s, 1), padding=(p, 0),
-                                                 output_padding=(output_padding, 0), dilation=(d, 1), groups=2)
+        y = torch.nn.functional.conv_transpose2d(
+            x,
+            torch.zeros(4, 2, k, 1),
+            stride=(s, 1),
+            padding=(p, 0),
+            output_padding=(output_padding, 0),
+            dilation=(d, 1),
+            groups=2,
+        )
         assert y.shape[2] == transposed_size(h, k, s, p, d, output_padding)
 
 
@@ -120,8 +144,9 @@ def test_the_readme_example_names_the_schema_with_a_path_that_resolves() -> None
     assert (ROOT / "cases" / "mine" / match.group(1)).resolve() == ROOT / "conformance" / "case_schema.json"
 
 
-def test_the_explain_page_shows_the_current_explain_output(capsys: pytest.CaptureFixture[str],
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_explain_page_shows_the_current_explain_output(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(ROOT)
     monkeypatch.setenv("COLUMNS", "100")
     page = (ROOT / "docs" / "explain.md").read_text(encoding="utf-8")

@@ -1,4 +1,5 @@
 """The two reference implementations against each other and against torch."""
+
 from __future__ import annotations
 
 import random
@@ -29,9 +30,14 @@ def random_config(seed: int) -> dict:
     in_channels, out_channels = groups * in_per_group, groups * out_per_group
     shape = (in_channels, height, width) if batch is None else (batch, in_channels, height, width)
     return dict(
-        x=data.standard_normal(shape), w=data.standard_normal((out_channels, in_per_group, *kernel)),
+        x=data.standard_normal(shape),
+        w=data.standard_normal((out_channels, in_per_group, *kernel)),
         b=data.standard_normal(out_channels) if rng.random() < 0.5 else None,
-        stride=stride, padding=padding, dilation=dilation, groups=groups, padding_mode=mode,
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        groups=groups,
+        padding_mode=mode,
     )
 
 
@@ -101,22 +107,59 @@ def test_reflect_index_map_folds_back_and_forth() -> None:
 INVALID = [
     (dict(in_channels=6, out_channels=6, kernel_size=1, groups=0), (1, 6, 3, 3), "groups must be a positive integer"),
     (dict(in_channels=6, out_channels=6, kernel_size=1, groups=-2), (1, 6, 3, 3), "groups must be a positive integer"),
-    (dict(in_channels=5, out_channels=4, kernel_size=1, groups=2), (1, 5, 3, 3), "in_channels must be divisible by groups"),
-    (dict(in_channels=4, out_channels=6, kernel_size=1, groups=4), (1, 4, 3, 3), "out_channels must be divisible by groups"),
-    (dict(in_channels=4, out_channels=4, kernel_size=3, stride=2, padding="same"), (1, 4, 5, 5),
-     "padding='same' is not supported for strided convolutions"),
+    (
+        dict(in_channels=5, out_channels=4, kernel_size=1, groups=2),
+        (1, 5, 3, 3),
+        "in_channels must be divisible by groups",
+    ),
+    (
+        dict(in_channels=4, out_channels=6, kernel_size=1, groups=4),
+        (1, 4, 3, 3),
+        "out_channels must be divisible by groups",
+    ),
+    (
+        dict(in_channels=4, out_channels=4, kernel_size=3, stride=2, padding="same"),
+        (1, 4, 5, 5),
+        "padding='same' is not supported for strided convolutions",
+    ),
     (dict(in_channels=4, out_channels=4, kernel_size=3, padding=-1), (1, 4, 5, 5), "negative padding is not supported"),
-    (dict(in_channels=4, out_channels=4, kernel_size=3, stride=0), (1, 4, 5, 5), "non-positive stride is not supported"),
-    (dict(in_channels=4, out_channels=4, kernel_size=3, dilation=0), (1, 4, 5, 5), "dilation should be greater than zero"),
-    (dict(in_channels=4, out_channels=4, kernel_size=(3, 6)), (1, 4, 5, 5), "Kernel size can't be greater than actual input size"),
+    (
+        dict(in_channels=4, out_channels=4, kernel_size=3, stride=0),
+        (1, 4, 5, 5),
+        "non-positive stride is not supported",
+    ),
+    (
+        dict(in_channels=4, out_channels=4, kernel_size=3, dilation=0),
+        (1, 4, 5, 5),
+        "dilation should be greater than zero",
+    ),
+    (
+        dict(in_channels=4, out_channels=4, kernel_size=(3, 6)),
+        (1, 4, 5, 5),
+        "Kernel size can't be greater than actual input size",
+    ),
     (dict(in_channels=4, out_channels=4, kernel_size=3, dilation=3), (1, 4, 5, 9), "Kernel size can't be greater"),
-    (dict(in_channels=4, out_channels=8, kernel_size=1, groups=2), (1, 6, 3, 3), "expected input.* to have 4 channels, but got 6"),
-    (dict(in_channels=4, out_channels=4, kernel_size=3, padding=3, padding_mode="reflect"), (1, 4, 3, 5),
-     "Padding size should be less than the corresponding input dimension"),
-    (dict(in_channels=4, out_channels=4, kernel_size=3, padding=4, padding_mode="circular"), (1, 4, 3, 5),
-     "Padding value causes wrapping around more than once"),
+    (
+        dict(in_channels=4, out_channels=8, kernel_size=1, groups=2),
+        (1, 6, 3, 3),
+        "expected input.* to have 4 channels, but got 6",
+    ),
+    (
+        dict(in_channels=4, out_channels=4, kernel_size=3, padding=3, padding_mode="reflect"),
+        (1, 4, 3, 5),
+        "Padding size should be less than the corresponding input dimension",
+    ),
+    (
+        dict(in_channels=4, out_channels=4, kernel_size=3, padding=4, padding_mode="circular"),
+        (1, 4, 3, 5),
+        "Padding value causes wrapping around more than once",
+    ),
     (dict(in_channels=4, out_channels=4, kernel_size=3, padding="full"), (1, 4, 5, 5), "Invalid padding string 'full'"),
-    (dict(in_channels=4, out_channels=4, kernel_size=3, padding_mode="mirror"), (1, 4, 5, 5), "padding_mode must be one of"),
+    (
+        dict(in_channels=4, out_channels=4, kernel_size=3, padding_mode="mirror"),
+        (1, 4, 5, 5),
+        "padding_mode must be one of",
+    ),
 ]
 
 
@@ -130,5 +173,13 @@ def test_invalid_layers_are_refused_like_torch(function, kwargs: dict, input_sha
     kernel = kwargs["kernel_size"] if isinstance(kwargs["kernel_size"], tuple) else (kwargs["kernel_size"],) * 2
     weight = np.zeros((kwargs["out_channels"], per_group, *kernel))
     with pytest.raises(ValueError, match=words):
-        function(np.zeros(input_shape), weight, None, kwargs.get("stride", 1), kwargs.get("padding", 0),
-                 kwargs.get("dilation", 1), groups, kwargs.get("padding_mode", "zeros"))
+        function(
+            np.zeros(input_shape),
+            weight,
+            None,
+            kwargs.get("stride", 1),
+            kwargs.get("padding", 0),
+            kwargs.get("dilation", 1),
+            groups,
+            kwargs.get("padding_mode", "zeros"),
+        )

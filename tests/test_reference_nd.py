@@ -3,6 +3,7 @@ forward and backward, on seeded random layers; the seed experiment per op; torch
 
 torch runs in float64, so agreement is to rounding (rtol 1e-10), not to a loose tolerance.
 """
+
 from __future__ import annotations
 
 import random
@@ -39,8 +40,10 @@ def random_layer(op: str, seed: int) -> dict:
     layer = dict(op=op, groups=groups, stride=stride, dilation=dilation, bias=rng.random() < 0.6)
     in_channels, out_channels = groups * in_per_group, groups * out_per_group
     if op in TRANSPOSED:
-        layer.update(padding=per_dim([0, 1, 2]), output_padding=tuple(rng.randrange(max(s, dl))
-                                                                      for s, dl in zip(stride, dilation)))
+        layer.update(
+            padding=per_dim([0, 1, 2]),
+            output_padding=tuple(rng.randrange(max(s, dl)) for s, dl in zip(stride, dilation, strict=False)),
+        )
         weight_shape = (in_channels, out_per_group, *kernel)
     else:
         padding = rng.choice([0, 1, per_dim([0, 1, 2]), "same", "valid"])
@@ -50,8 +53,11 @@ def random_layer(op: str, seed: int) -> dict:
         weight_shape = (out_channels, in_per_group, *kernel)
     data = np.random.default_rng(seed)
     input_shape = (in_channels, *size) if batch is None else (batch, in_channels, *size)
-    layer.update(x=data.standard_normal(input_shape), w=data.standard_normal(weight_shape),
-                 b=data.standard_normal(out_channels) if layer["bias"] else None)
+    layer.update(
+        x=data.standard_normal(input_shape),
+        w=data.standard_normal(weight_shape),
+        b=data.standard_normal(out_channels) if layer["bias"] else None,
+    )
     return layer
 
 
@@ -65,18 +71,33 @@ def reference_call(function, layer: dict, *leading):
 
 def torch_forward(layer: dict, requires_grad: bool = False) -> tuple[torch.Tensor, list[torch.Tensor | None]]:
     """torch's output in float64, through nn.Conv{d}d (which owns padding_mode) or F.conv_transpose{d}d."""
-    tensors = [None if a is None else torch.from_numpy(a).requires_grad_(requires_grad)
-               for a in (layer["x"], layer["w"], layer["b"])]
+    tensors = [
+        None if a is None else torch.from_numpy(a).requires_grad_(requires_grad)
+        for a in (layer["x"], layer["w"], layer["b"])
+    ]
     x, w, b = tensors
     if layer["op"] in TRANSPOSED:
-        out = getattr(torch.nn.functional, layer["op"])(x, w, b, layer["stride"], layer["padding"],
-                                                        layer["output_padding"], layer["groups"], layer["dilation"])
+        out = getattr(torch.nn.functional, layer["op"])(
+            x, w, b, layer["stride"], layer["padding"], layer["output_padding"], layer["groups"], layer["dilation"]
+        )
         return out, tensors
     d = spatial_dims(layer["op"])
-    module = getattr(torch.nn, f"Conv{d}d")(w.shape[1] * layer["groups"], w.shape[0], tuple(w.shape[2:]),
-                                              layer["stride"], layer["padding"], layer["dilation"], layer["groups"],
-                                              b is not None, layer["padding_mode"], dtype=torch.float64)
-    module.weight, module.bias = torch.nn.Parameter(w, requires_grad), None if b is None else torch.nn.Parameter(b, requires_grad)
+    module = getattr(torch.nn, f"Conv{d}d")(
+        w.shape[1] * layer["groups"],
+        w.shape[0],
+        tuple(w.shape[2:]),
+        layer["stride"],
+        layer["padding"],
+        layer["dilation"],
+        layer["groups"],
+        b is not None,
+        layer["padding_mode"],
+        dtype=torch.float64,
+    )
+    module.weight, module.bias = (
+        torch.nn.Parameter(w, requires_grad),
+        None if b is None else torch.nn.Parameter(b, requires_grad),
+    )
     tensors[1:] = [module.weight, module.bias]
     return module(x), tensors
 
@@ -112,7 +133,7 @@ def test_loops_fast_and_torch_agree_forward_and_backward(op: str, seed: int) -> 
     wanted = [None if t is None else t.grad.numpy() for t in tensors]
     for function in (getattr(reference_impl, f"{op}_backward"), getattr(reference_impl, f"{op}_loops_backward")):
         grads = reference_call(function, layer, grad_output)
-        for name, got, want in zip(("grad_input", "grad_weight", "grad_bias"), grads, wanted):
+        for name, got, want in zip(("grad_input", "grad_weight", "grad_bias"), grads, wanted, strict=False):
             if want is None:
                 assert got is None, (function.__name__, name)
                 continue
@@ -170,8 +191,15 @@ def test_dtype_in_is_dtype_out(op: str, dtype) -> None:
     x, w = np.ones((1, 4, *(3,) * d), dtype), np.ones((4, 2, *(2,) * d), dtype)
     for function in implementations(op):
         assert function(x, w, None, 1, 1, groups=2).dtype == dtype
-    grads = getattr(reference_impl, f"{op}_backward")(np.ones(getattr(reference_impl, op)(x, w, None, 1, 1, groups=2).shape,
-                                                               dtype), x, w, np.ones(4, dtype), 1, 1, groups=2)
+    grads = getattr(reference_impl, f"{op}_backward")(
+        np.ones(getattr(reference_impl, op)(x, w, None, 1, 1, groups=2).shape, dtype),
+        x,
+        w,
+        np.ones(4, dtype),
+        1,
+        1,
+        groups=2,
+    )
     assert all(g.dtype == dtype for g in grads)
 
 
@@ -189,10 +217,17 @@ def test_bfloat16_arrays_are_computed_like_torch_and_returned_as_bfloat16(op: st
         if layer[key] is not None:
             layer[key] = layer[key].astype(bfloat16)
     x, w, b = (None if layer[k] is None else torch.from_numpy(layer[k].astype(np.float32)).bfloat16() for k in "xwb")
-    kwargs = (dict(output_padding=layer["output_padding"]) if op in TRANSPOSED else {})
-    torch_bf16 = getattr(torch.nn.functional, op)(x, w, b, stride=layer["stride"], groups=layer["groups"],
-                                                  dilation=layer["dilation"],
-                                                  padding=layer["padding"] if op in TRANSPOSED else 0, **kwargs)
+    kwargs = dict(output_padding=layer["output_padding"]) if op in TRANSPOSED else {}
+    torch_bf16 = getattr(torch.nn.functional, op)(
+        x,
+        w,
+        b,
+        stride=layer["stride"],
+        groups=layer["groups"],
+        dilation=layer["dilation"],
+        padding=layer["padding"] if op in TRANSPOSED else 0,
+        **kwargs,
+    )
     if op in CONVS:
         layer.update(padding=0, padding_mode="zeros")
     for function in implementations(op):
@@ -203,83 +238,233 @@ def test_bfloat16_arrays_are_computed_like_torch_and_returned_as_bfloat16(op: st
 
 # (op, keyword arguments, input shape, weight shape, torch's words); torch must say them too.
 INVALID = [
-    ("conv_transpose2d", dict(stride=2, output_padding=2), (1, 4, 5, 5), (4, 4, 3, 3),
-     "output padding must be smaller than either stride or dilation, but got output_padding_height: 2 "
-     "output_padding_width: 2 stride_height: 2 stride_width: 2 dilation_height: 1 dilation_width: 1"),
-    ("conv_transpose1d", dict(stride=2, output_padding=2), (1, 4, 5), (4, 4, 3),
-     "output padding must be smaller than either stride or dilation, but got output_padding_height: 0 "
-     "output_padding_width: 2 stride_height: 1 stride_width: 2 dilation_height: 1 dilation_width: 1"),
-    ("conv_transpose3d", dict(stride=2, output_padding=(0, 2, 0)), (1, 4, 3, 3, 3), (4, 4, 3, 3, 3),
-     "output padding must be smaller than either stride or dilation, but got output_padding_depth: 0"),
-    ("conv_transpose2d", dict(groups=2), (1, 6, 3, 3), (4, 2, 1, 1),
-     "Given transposed=1, weight of size [4, 2, 1, 1], expected input[1, 6, 3, 3] to have 4 channels, "
-     "but got 6 channels instead"),
-    ("conv_transpose1d", dict(padding=1), (1, 4, 1), (4, 4, 1),
-     "Given input size per channel: (1 x 1). Calculated output size per channel: (1 x -1). Output size is too small"),
-    ("conv_transpose3d", dict(padding=1), (1, 4, 1, 1, 1), (4, 4, 1, 1, 1),
-     "Given input size per channel: (1 x 1 x 1). Calculated output size per channel: (-1 x -1 x -1). "
-     "Output size is too small"),
-    ("conv_transpose2d", dict(output_padding=-1), (1, 4, 3, 3), (4, 1, 3, 3), "negative output_padding is not supported"),
+    (
+        "conv_transpose2d",
+        dict(stride=2, output_padding=2),
+        (1, 4, 5, 5),
+        (4, 4, 3, 3),
+        "output padding must be smaller than either stride or dilation, but got output_padding_height: 2 "
+        "output_padding_width: 2 stride_height: 2 stride_width: 2 dilation_height: 1 dilation_width: 1",
+    ),
+    (
+        "conv_transpose1d",
+        dict(stride=2, output_padding=2),
+        (1, 4, 5),
+        (4, 4, 3),
+        "output padding must be smaller than either stride or dilation, but got output_padding_height: 0 "
+        "output_padding_width: 2 stride_height: 1 stride_width: 2 dilation_height: 1 dilation_width: 1",
+    ),
+    (
+        "conv_transpose3d",
+        dict(stride=2, output_padding=(0, 2, 0)),
+        (1, 4, 3, 3, 3),
+        (4, 4, 3, 3, 3),
+        "output padding must be smaller than either stride or dilation, but got output_padding_depth: 0",
+    ),
+    (
+        "conv_transpose2d",
+        dict(groups=2),
+        (1, 6, 3, 3),
+        (4, 2, 1, 1),
+        "Given transposed=1, weight of size [4, 2, 1, 1], expected input[1, 6, 3, 3] to have 4 channels, "
+        "but got 6 channels instead",
+    ),
+    (
+        "conv_transpose1d",
+        dict(padding=1),
+        (1, 4, 1),
+        (4, 4, 1),
+        "Given input size per channel: (1 x 1). Calculated output size per channel: (1 x -1). Output size is too small",
+    ),
+    (
+        "conv_transpose3d",
+        dict(padding=1),
+        (1, 4, 1, 1, 1),
+        (4, 4, 1, 1, 1),
+        "Given input size per channel: (1 x 1 x 1). Calculated output size per channel: (-1 x -1 x -1). "
+        "Output size is too small",
+    ),
+    (
+        "conv_transpose2d",
+        dict(output_padding=-1),
+        (1, 4, 3, 3),
+        (4, 1, 3, 3),
+        "negative output_padding is not supported",
+    ),
     ("conv_transpose2d", dict(padding=-1), (1, 4, 3, 3), (4, 1, 3, 3), "negative padding is not supported"),
     ("conv_transpose2d", dict(stride=0), (1, 4, 3, 3), (4, 1, 3, 3), "non-positive stride is not supported"),
-    ("conv_transpose1d", dict(dilation=0), (1, 4, 5), (4, 4, 3),
-     "dilation should be greater than zero, but got dilation_height: 1, dilation_width: 0"),
-    ("conv_transpose3d", dict(dilation=0), (1, 4, 5, 5, 5), (4, 4, 3, 3, 3),
-     "dilation should be greater than zero, but got dilation_depth: 0, dilation_height: 0, dilation_width: 0"),
-    ("conv_transpose2d", dict(), (1, 1, 4, 3, 3), (4, 2, 3, 3),
-     "Expected 3D (unbatched) or 4D (batched) input to conv_transpose2d, but got input of size: [1, 1, 4, 3, 3]"),
-    ("conv_transpose1d", dict(bias=np.zeros(4)), (1, 4, 5), (4, 3, 3),
-     "Given transposed=1, weight of size [4, 3, 3], expected bias to be 1-dimensional with 3 elements, "
-     "but got bias of size [4] instead"),
-    ("conv_transpose2d", dict(), (1, 4, 5, 5), (4, 4, 0, 3),
-     "kernel size should be greater than zero, but got kernel_height: 0 kernel_width: 3"),
-    ("conv1d", dict(), (1, 1, 4, 3), (4, 1, 3),
-     "Expected 2D (unbatched) or 3D (batched) input to conv1d, but got input of size: [1, 1, 4, 3]"),
-    ("conv3d", dict(), (1, 1, 4, 3, 3, 3), (4, 1, 3, 3, 3),
-     "Expected 4D (unbatched) or 5D (batched) input to conv3d, but got input of size: [1, 1, 4, 3, 3, 3]"),
-    ("conv1d", dict(), (1, 4, 5), (4, 1, 3, 3),
-     "Expected 4-dimensional input for 4-dimensional weight [4, 1, 3, 3], but got 3-dimensional input of size "
-     "[1, 4, 5] instead"),
-    ("conv3d", dict(), (1, 4, 3, 3, 3), (4, 4, 4, 3, 3),
-     "Calculated padded input size per channel: (3 x 3 x 3). Kernel size: (4 x 3 x 3). "
-     "Kernel size can't be greater than actual input size"),
-    ("conv1d", dict(), (1, 4, 3), (4, 4, 4),
-     "Calculated padded input size per channel: (3). Kernel size: (4). Kernel size can't be greater than actual input size"),
-    ("conv1d", dict(stride=2, padding="same"), (1, 4, 5), (4, 4, 3), "padding='same' is not supported for strided convolutions"),
-    ("conv1d", dict(stride=(1, 1)), (1, 4, 5), (4, 4, 3),
-     "expected stride to be a single integer value or a list of 1 values to match the convolution dimensions, "
-     "but got stride=[1, 1]"),
+    (
+        "conv_transpose1d",
+        dict(dilation=0),
+        (1, 4, 5),
+        (4, 4, 3),
+        "dilation should be greater than zero, but got dilation_height: 1, dilation_width: 0",
+    ),
+    (
+        "conv_transpose3d",
+        dict(dilation=0),
+        (1, 4, 5, 5, 5),
+        (4, 4, 3, 3, 3),
+        "dilation should be greater than zero, but got dilation_depth: 0, dilation_height: 0, dilation_width: 0",
+    ),
+    (
+        "conv_transpose2d",
+        dict(),
+        (1, 1, 4, 3, 3),
+        (4, 2, 3, 3),
+        "Expected 3D (unbatched) or 4D (batched) input to conv_transpose2d, but got input of size: [1, 1, 4, 3, 3]",
+    ),
+    (
+        "conv_transpose1d",
+        dict(bias=np.zeros(4)),
+        (1, 4, 5),
+        (4, 3, 3),
+        "Given transposed=1, weight of size [4, 3, 3], expected bias to be 1-dimensional with 3 elements, "
+        "but got bias of size [4] instead",
+    ),
+    (
+        "conv_transpose2d",
+        dict(),
+        (1, 4, 5, 5),
+        (4, 4, 0, 3),
+        "kernel size should be greater than zero, but got kernel_height: 0 kernel_width: 3",
+    ),
+    (
+        "conv1d",
+        dict(),
+        (1, 1, 4, 3),
+        (4, 1, 3),
+        "Expected 2D (unbatched) or 3D (batched) input to conv1d, but got input of size: [1, 1, 4, 3]",
+    ),
+    (
+        "conv3d",
+        dict(),
+        (1, 1, 4, 3, 3, 3),
+        (4, 1, 3, 3, 3),
+        "Expected 4D (unbatched) or 5D (batched) input to conv3d, but got input of size: [1, 1, 4, 3, 3, 3]",
+    ),
+    (
+        "conv1d",
+        dict(),
+        (1, 4, 5),
+        (4, 1, 3, 3),
+        "Expected 4-dimensional input for 4-dimensional weight [4, 1, 3, 3], but got 3-dimensional input of size "
+        "[1, 4, 5] instead",
+    ),
+    (
+        "conv3d",
+        dict(),
+        (1, 4, 3, 3, 3),
+        (4, 4, 4, 3, 3),
+        "Calculated padded input size per channel: (3 x 3 x 3). Kernel size: (4 x 3 x 3). "
+        "Kernel size can't be greater than actual input size",
+    ),
+    (
+        "conv1d",
+        dict(),
+        (1, 4, 3),
+        (4, 4, 4),
+        "Calculated padded input size per channel: (3). Kernel size: (4). Kernel size can't be greater than actual input size",
+    ),
+    (
+        "conv1d",
+        dict(stride=2, padding="same"),
+        (1, 4, 5),
+        (4, 4, 3),
+        "padding='same' is not supported for strided convolutions",
+    ),
+    (
+        "conv1d",
+        dict(stride=(1, 1)),
+        (1, 4, 5),
+        (4, 4, 3),
+        "expected stride to be a single integer value or a list of 1 values to match the convolution dimensions, "
+        "but got stride=[1, 1]",
+    ),
     ("conv1d", dict(dilation=0), (1, 4, 5), (4, 4, 3), "dilation should be greater than zero, but got [1, 0]"),
-    ("conv3d", dict(dilation=0), (1, 4, 5, 5, 5), (4, 4, 3, 3, 3), "dilation should be greater than zero, but got [0, 0, 0]"),
+    (
+        "conv3d",
+        dict(dilation=0),
+        (1, 4, 5, 5, 5),
+        (4, 4, 3, 3, 3),
+        "dilation should be greater than zero, but got [0, 0, 0]",
+    ),
     ("conv3d", dict(padding=-1), (1, 4, 5, 5, 5), (4, 4, 3, 3, 3), "negative padding is not supported"),
-    ("conv1d", dict(), (1, 4, 5), (4, 4, 0), "kernel size should be greater than zero, but got kernel_height: 1 kernel_width: 0"),
-    ("conv3d", dict(), (1, 4, 5, 5, 5), (4, 4, 0, 3, 3), "kernel size should be greater than zero, but got: 0 x 3 x 3 (TxHxW)"),
-    ("conv1d", dict(bias=np.zeros(4)), (1, 4, 5), (3, 4, 3),
-     "Given weight of size [3, 4, 3], expected bias to be 1-dimensional with 3 elements, but got bias of size [4] instead"),
-    ("conv3d", dict(groups=2), (1, 6, 3, 3, 3), (4, 2, 1, 1, 1),
-     "Given groups=2, weight of size [4, 2, 1, 1, 1], expected input[1, 6, 3, 3, 3] to have 4 channels, "
-     "but got 6 channels instead"),
+    (
+        "conv1d",
+        dict(),
+        (1, 4, 5),
+        (4, 4, 0),
+        "kernel size should be greater than zero, but got kernel_height: 1 kernel_width: 0",
+    ),
+    (
+        "conv3d",
+        dict(),
+        (1, 4, 5, 5, 5),
+        (4, 4, 0, 3, 3),
+        "kernel size should be greater than zero, but got: 0 x 3 x 3 (TxHxW)",
+    ),
+    (
+        "conv1d",
+        dict(bias=np.zeros(4)),
+        (1, 4, 5),
+        (3, 4, 3),
+        "Given weight of size [3, 4, 3], expected bias to be 1-dimensional with 3 elements, but got bias of size [4] instead",
+    ),
+    (
+        "conv3d",
+        dict(groups=2),
+        (1, 6, 3, 3, 3),
+        (4, 2, 1, 1, 1),
+        "Given groups=2, weight of size [4, 2, 1, 1, 1], expected input[1, 6, 3, 3, 3] to have 4 channels, "
+        "but got 6 channels instead",
+    ),
     # A zero-size spatial dimension of a non-empty input is refused even where padding makes room
     # for the kernel, and by a transposed convolution whatever its output size would be.
-    ("conv2d", dict(padding=2), (1, 2, 0, 3), (2, 2, 3, 3),
-     "Only zero batch or zero channel inputs are supported, but got input shape: [1, 2, 0, 3]"),
-    ("conv1d", dict(padding=1), (1, 2, 0), (2, 2, 1),
-     "Only zero batch or zero channel inputs are supported, but got input shape: [1, 2, 1, 0]"),
-    ("conv_transpose1d", dict(), (1, 2, 0), (2, 2, 3),
-     "Only zero batch or zero channel inputs are supported, but got input shape: [1, 2, 1, 0]"),
-    ("conv_transpose3d", dict(), (1, 2, 2, 0, 2), (2, 2, 1, 1, 1),
-     "Only zero batch or zero channel inputs are supported, but got input shape: [1, 2, 2, 0, 2]"),
+    (
+        "conv2d",
+        dict(padding=2),
+        (1, 2, 0, 3),
+        (2, 2, 3, 3),
+        "Only zero batch or zero channel inputs are supported, but got input shape: [1, 2, 0, 3]",
+    ),
+    (
+        "conv1d",
+        dict(padding=1),
+        (1, 2, 0),
+        (2, 2, 1),
+        "Only zero batch or zero channel inputs are supported, but got input shape: [1, 2, 1, 0]",
+    ),
+    (
+        "conv_transpose1d",
+        dict(),
+        (1, 2, 0),
+        (2, 2, 3),
+        "Only zero batch or zero channel inputs are supported, but got input shape: [1, 2, 1, 0]",
+    ),
+    (
+        "conv_transpose3d",
+        dict(),
+        (1, 2, 2, 0, 2),
+        (2, 2, 1, 1, 1),
+        "Only zero batch or zero channel inputs are supported, but got input shape: [1, 2, 2, 0, 2]",
+    ),
 ]
 
 
-@pytest.mark.parametrize("op,kwargs,input_shape,weight_shape,words", INVALID,
-                         ids=[f"{op}-{words[:40]}" for op, _, _, _, words in INVALID])
-def test_refusals_are_worded_like_torch(op: str, kwargs: dict, input_shape: tuple, weight_shape: tuple,
-                                        words: str) -> None:
+@pytest.mark.parametrize(
+    "op,kwargs,input_shape,weight_shape,words", INVALID, ids=[f"{op}-{words[:40]}" for op, _, _, _, words in INVALID]
+)
+def test_refusals_are_worded_like_torch(
+    op: str, kwargs: dict, input_shape: tuple, weight_shape: tuple, words: str
+) -> None:
     torch_kwargs = {k: torch.from_numpy(v) if isinstance(v, np.ndarray) else v for k, v in kwargs.items()}
     with pytest.raises(RuntimeError) as refusal:
-        getattr(torch.nn.functional, op)(torch.zeros(input_shape, dtype=torch.float64),
-                                         torch.zeros(weight_shape, dtype=torch.float64), **torch_kwargs)
+        getattr(torch.nn.functional, op)(
+            torch.zeros(input_shape, dtype=torch.float64),
+            torch.zeros(weight_shape, dtype=torch.float64),
+            **torch_kwargs,
+        )
     assert words in str(refusal.value)
     for function in implementations(op):
         with pytest.raises(ValueError) as ours:
@@ -289,19 +474,47 @@ def test_refusals_are_worded_like_torch(op: str, kwargs: dict, input_shape: tupl
 
 # Refusals made by the nn modules' constructors (what a case's conv: block builds), by op type.
 MODULE_INVALID = [
-    ("ConvTranspose2d", dict(in_channels=4, out_channels=4, kernel_size=3, padding_mode="reflect"),
-     'Only "zeros" padding mode is supported for ConvTranspose2d'),
-    ("ConvTranspose1d", dict(in_channels=4, out_channels=4, kernel_size=3, padding_mode="circular"),
-     'Only "zeros" padding mode is supported for ConvTranspose1d'),
-    ("ConvTranspose3d", dict(in_channels=4, out_channels=4, kernel_size=3, padding_mode="replicate"),
-     'Only "zeros" padding mode is supported for ConvTranspose3d'),
-    ("ConvTranspose2d", dict(in_channels=5, out_channels=4, kernel_size=1, groups=2), "in_channels must be divisible by groups"),
-    ("ConvTranspose1d", dict(in_channels=6, out_channels=6, kernel_size=1, groups=0), "groups must be a positive integer"),
-    ("Conv1d", dict(in_channels=4, out_channels=6, kernel_size=1, groups=4), "out_channels must be divisible by groups"),
+    (
+        "ConvTranspose2d",
+        dict(in_channels=4, out_channels=4, kernel_size=3, padding_mode="reflect"),
+        'Only "zeros" padding mode is supported for ConvTranspose2d',
+    ),
+    (
+        "ConvTranspose1d",
+        dict(in_channels=4, out_channels=4, kernel_size=3, padding_mode="circular"),
+        'Only "zeros" padding mode is supported for ConvTranspose1d',
+    ),
+    (
+        "ConvTranspose3d",
+        dict(in_channels=4, out_channels=4, kernel_size=3, padding_mode="replicate"),
+        'Only "zeros" padding mode is supported for ConvTranspose3d',
+    ),
+    (
+        "ConvTranspose2d",
+        dict(in_channels=5, out_channels=4, kernel_size=1, groups=2),
+        "in_channels must be divisible by groups",
+    ),
+    (
+        "ConvTranspose1d",
+        dict(in_channels=6, out_channels=6, kernel_size=1, groups=0),
+        "groups must be a positive integer",
+    ),
+    (
+        "Conv1d",
+        dict(in_channels=4, out_channels=6, kernel_size=1, groups=4),
+        "out_channels must be divisible by groups",
+    ),
     ("Conv3d", dict(in_channels=5, out_channels=4, kernel_size=1, groups=2), "in_channels must be divisible by groups"),
-    ("Conv1d", dict(in_channels=4, out_channels=4, kernel_size=3, stride=2, padding="same"),
-     "padding='same' is not supported for strided convolutions"),
-    ("Conv3d", dict(in_channels=4, out_channels=4, kernel_size=3, padding_mode="mirror"), "padding_mode must be one of"),
+    (
+        "Conv1d",
+        dict(in_channels=4, out_channels=4, kernel_size=3, stride=2, padding="same"),
+        "padding='same' is not supported for strided convolutions",
+    ),
+    (
+        "Conv3d",
+        dict(in_channels=4, out_channels=4, kernel_size=3, padding_mode="mirror"),
+        "padding_mode must be one of",
+    ),
 ]
 
 
@@ -314,8 +527,11 @@ def test_layer_refusals_are_worded_like_torch_modules(module: str, kwargs: dict,
     groups = kwargs.get("groups", 1)
     per_group = lambda channels: channels // groups if groups > 0 else channels  # noqa: E731
     kernel = (kwargs["kernel_size"],) * d
-    weight_shape = ((kwargs["in_channels"], per_group(kwargs["out_channels"])) if transposed
-                    else (kwargs["out_channels"], per_group(kwargs["in_channels"])))
+    weight_shape = (
+        (kwargs["in_channels"], per_group(kwargs["out_channels"]))
+        if transposed
+        else (kwargs["out_channels"], per_group(kwargs["in_channels"]))
+    )
     x, w = np.zeros((1, kwargs["in_channels"], *(5,) * d)), np.zeros((*weight_shape, *kernel))
     call = {k: v for k, v in kwargs.items() if k in ("stride", "padding", "groups", "padding_mode")}
     for function in implementations(op):

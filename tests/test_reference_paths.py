@@ -3,6 +3,7 @@
 The loop version (conv2d_loops) is the definition; shapes stay tiny because it is slow.
 float64 everywhere, so agreement is to rounding (rtol 1e-10), not to a loose tolerance.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -17,8 +18,9 @@ GENERAL = ["im2col", "taps", "einsum"]  # any kernel; "pointwise" needs 1x1
 # The numba path is optional: its tests skip, saying why, where numba does not import. Its
 # first call per dtype compiles (~4 s each on the 2-core machine) unless numba's cache
 # (reference_impl/algorithms/__pycache__/compiled_kernel.*.nb*) already holds it.
-needs_numba = pytest.mark.skipif(not numba_available(), reason="numba not installed: the 'compiled' "
-                                 "algorithm is optional (pip install '.[fast]')")
+needs_numba = pytest.mark.skipif(
+    not numba_available(), reason="numba not installed: the 'compiled' algorithm is optional (pip install '.[fast]')"
+)
 COMPILED = pytest.param("compiled", marks=needs_numba)
 
 # (batch, C_in, C_out, groups, kernel, H, W, stride, padding, dilation, padding_mode, bias)
@@ -26,7 +28,9 @@ COMPILED = pytest.param("compiled", marks=needs_numba)
 CASES = [
     pytest.param(2, 3, 4, 1, (3, 3), 6, 7, 1, 1, 1, "zeros", True, id="groups1"),
     pytest.param(2, 6, 4, 2, (3, 2), 7, 5, (2, 1), (1, 2), 1, "zeros", False, id="grouped-nonsquare-stride-tuple"),
-    pytest.param(1, 8, 8, 2, (3, 3), 9, 8, 1, "same", (2, 1), "reflect", True, id="grouped-same-dilation-tuple-reflect"),
+    pytest.param(
+        1, 8, 8, 2, (3, 3), 9, 8, 1, "same", (2, 1), "reflect", True, id="grouped-same-dilation-tuple-reflect"
+    ),
     pytest.param(2, 4, 4, 4, (3, 3), 8, 6, 2, 1, 1, "replicate", True, id="depthwise-stride2-replicate"),
     pytest.param(1, 3, 6, 3, (5, 5), 9, 10, 1, 2, 1, "circular", False, id="depth-multiplier-5x5-circular"),
     pytest.param(2, 4, 8, 4, (2, 4), 7, 9, 1, "same", (1, 2), "zeros", True, id="depthwise-even-kernel-same"),
@@ -60,8 +64,9 @@ def _tensors(seed, batch, c_in, c_out, groups, kernel, h, w, bias):
 
 @pytest.mark.parametrize("algorithm", [*GENERAL, COMPILED])
 @pytest.mark.parametrize("batch,c_in,c_out,groups,kernel,h,w,stride,padding,dilation,mode,bias", CASES)
-def test_forced_algorithm_matches_loops(algorithm, batch, c_in, c_out, groups, kernel, h, w,
-                                        stride, padding, dilation, mode, bias):
+def test_forced_algorithm_matches_loops(
+    algorithm, batch, c_in, c_out, groups, kernel, h, w, stride, padding, dilation, mode, bias
+):
     x, weight, b = _tensors(7, batch, c_in, c_out, groups, kernel, h, w, bias)
     args = (b, stride, padding, dilation, groups, mode)
     expected = conv2d_loops(x, weight, *args)
@@ -122,11 +127,12 @@ def test_compiled_matches_loops(c_in, c_out, groups, kernel, stride, dilation, m
 @needs_numba
 def test_compiled_accepts_non_contiguous_inputs():
     rng = np.random.default_rng(5)
-    x = rng.standard_normal((2, 10, 9, 4)).transpose(0, 3, 1, 2)      # (N, C=4, H, W), not C-contiguous
+    x = rng.standard_normal((2, 10, 9, 4)).transpose(0, 3, 1, 2)  # (N, C=4, H, W), not C-contiguous
     weight = rng.standard_normal((3, 3, 2, 8)).transpose(3, 2, 0, 1)[:, :, ::-1]  # (8, 2, 3, 3), strided
     args = (None, 1, 1, 1, 2)
-    np.testing.assert_allclose(conv2d(x, weight, *args, algorithm="compiled"), conv2d_loops(x, weight, *args),
-                               rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(
+        conv2d(x, weight, *args, algorithm="compiled"), conv2d_loops(x, weight, *args), rtol=1e-10, atol=1e-12
+    )
 
 
 @needs_numba
@@ -134,18 +140,24 @@ def test_compiled_takes_padded_or_unpadded_input():
     """conv2d hands "compiled" the unpadded input for zero padding; the padded one (the common
     contract of ALGORITHMS) must give the same result."""
     from reference_impl.padding import pad_input
+
     rng = np.random.default_rng(6)
     x, weight = rng.standard_normal((2, 6, 7, 8)), rng.standard_normal((6, 2, 3, 3))
     geo = plan_conv2d(x.shape, weight.shape, None, (2, 1), (1, 2), 1, 3, "zeros")
     from_padded = ALGORITHMS["compiled"](pad_input(x, geo.pads, "zeros"), weight, geo)
     from_unpadded = ALGORITHMS["compiled"](x, weight, geo)
     np.testing.assert_array_equal(from_padded, from_unpadded)
-    np.testing.assert_allclose(from_padded.reshape(2, 6, *geo.output_size),
-                               conv2d_loops(x, weight, None, (2, 1), (1, 2), 1, 3), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(
+        from_padded.reshape(2, 6, *geo.output_size),
+        conv2d_loops(x, weight, None, (2, 1), (1, 2), 1, 3),
+        rtol=1e-10,
+        atol=1e-12,
+    )
 
 
 def test_compiled_without_numba_says_so(monkeypatch):
     from reference_impl.algorithms import compiled
+
     monkeypatch.setattr(compiled, "numba_available", lambda: False)
     with pytest.raises(RuntimeError, match="needs numba"):
         conv2d(np.ones((1, 2, 4, 4)), np.ones((2, 1, 3, 3)), groups=2, algorithm="compiled")
@@ -156,18 +168,21 @@ def _geo(c_in, c_out, groups, k, size=16, stride=1):
 
 
 # (geometry, choice without numba, choice with numba)
-@pytest.mark.parametrize("geo,numpy_choice,numba_choice", [
-    (_geo(240, 240, 3, 1), "pointwise", "pointwise"),          # ShuffleNet grouped 1x1
-    (_geo(64, 64, 1, 1, stride=2), "pointwise", "pointwise"),  # strided 1x1 projection
-    (_geo(144, 144, 144, 3), "taps", "compiled"),              # MobileNetV2 depthwise
-    (_geo(96, 96, 96, 7), "taps", "compiled"),                 # ConvNeXt 7x7 depthwise: no 49x im2col
-    (_geo(32, 64, 32, 3), "taps", "compiled"),                 # depth multiplier 2
-    (_geo(128, 128, 32, 3), "taps", "compiled"),               # ResNeXt: 4 channels per group
-    (_geo(256, 256, 32, 3, stride=2), "einsum", "compiled"),   # 8 channels per group
-    (_geo(96, 256, 2, 5), "einsum", "einsum"),                 # AlexNet groups=2: 48 per group
-    (_geo(16, 16, 1, 3), "einsum", "compiled"),                # plain convolution, 16 channels
-    (_geo(64, 64, 1, 3), "einsum", "einsum"),                  # plain convolution, 64 channels
-])
+@pytest.mark.parametrize(
+    "geo,numpy_choice,numba_choice",
+    [
+        (_geo(240, 240, 3, 1), "pointwise", "pointwise"),  # ShuffleNet grouped 1x1
+        (_geo(64, 64, 1, 1, stride=2), "pointwise", "pointwise"),  # strided 1x1 projection
+        (_geo(144, 144, 144, 3), "taps", "compiled"),  # MobileNetV2 depthwise
+        (_geo(96, 96, 96, 7), "taps", "compiled"),  # ConvNeXt 7x7 depthwise: no 49x im2col
+        (_geo(32, 64, 32, 3), "taps", "compiled"),  # depth multiplier 2
+        (_geo(128, 128, 32, 3), "taps", "compiled"),  # ResNeXt: 4 channels per group
+        (_geo(256, 256, 32, 3, stride=2), "einsum", "compiled"),  # 8 channels per group
+        (_geo(96, 256, 2, 5), "einsum", "einsum"),  # AlexNet groups=2: 48 per group
+        (_geo(16, 16, 1, 3), "einsum", "compiled"),  # plain convolution, 16 channels
+        (_geo(64, 64, 1, 3), "einsum", "einsum"),  # plain convolution, 64 channels
+    ],
+)
 def test_choose_algorithm(geo, numpy_choice, numba_choice):
     assert choose_algorithm(geo, use_compiled=False) == numpy_choice
     assert choose_algorithm(geo, use_compiled=True) == numba_choice
@@ -184,8 +199,12 @@ def test_float32_in_float32_out(algorithm):
     b = rng.standard_normal(4, dtype=np.float32)
     got = conv2d(x, w, b, padding=1, groups=2, algorithm=algorithm)
     assert got.dtype == np.float32
-    np.testing.assert_allclose(got, conv2d_loops(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64),
-                                                 padding=1, groups=2), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        got,
+        conv2d_loops(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64), padding=1, groups=2),
+        rtol=1e-4,
+        atol=1e-4,
+    )
 
 
 def test_pointwise_float32_and_unknown_algorithm():
@@ -220,8 +239,9 @@ ND_CASES = [
 
 @pytest.mark.parametrize("algorithm", [*GENERAL, COMPILED])
 @pytest.mark.parametrize("batch,c_in,c_out,groups,kernel,size,stride,padding,dilation,mode", ND_CASES)
-def test_forced_algorithm_matches_loops_in_1d_and_3d(algorithm, batch, c_in, c_out, groups, kernel, size, stride,
-                                                     padding, dilation, mode):
+def test_forced_algorithm_matches_loops_in_1d_and_3d(
+    algorithm, batch, c_in, c_out, groups, kernel, size, stride, padding, dilation, mode
+):
     d = len(kernel)
     rng = np.random.default_rng(11)
     x = rng.standard_normal((c_in, *size) if batch is None else (batch, c_in, *size))
@@ -238,10 +258,17 @@ def test_forced_algorithm_matches_loops_in_1d_and_3d(algorithm, batch, c_in, c_o
 def test_pointwise_in_1d_and_3d(d):
     rng = np.random.default_rng(d)
     x, weight = rng.standard_normal((2, 6, *(5,) * d)), rng.standard_normal((4, 3, *(1,) * d))
-    convolve, loops = (reference_impl.conv1d, reference_impl.conv1d_loops) if d == 1 else \
-        (reference_impl.conv3d, reference_impl.conv3d_loops)
-    np.testing.assert_allclose(convolve(x, weight, None, 2, 0, 1, 2, algorithm="pointwise"),
-                               loops(x, weight, None, 2, 0, 1, 2), rtol=1e-10, atol=1e-12)
+    convolve, loops = (
+        (reference_impl.conv1d, reference_impl.conv1d_loops)
+        if d == 1
+        else (reference_impl.conv3d, reference_impl.conv3d_loops)
+    )
+    np.testing.assert_allclose(
+        convolve(x, weight, None, 2, 0, 1, 2, algorithm="pointwise"),
+        loops(x, weight, None, 2, 0, 1, 2),
+        rtol=1e-10,
+        atol=1e-12,
+    )
 
 
 def test_a_long_kernel_with_many_channels_per_group_takes_the_tap_loop():

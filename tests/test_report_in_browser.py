@@ -8,6 +8,7 @@ Screenshots of both widths land in $CONFORMANCE_SCREENSHOTS (default: the test's
 `.ci/run` installs Chromium and sets CONFORMANCE_REQUIRE_BROWSER=1, so there a missing browser fails
 instead of skipping.
 """
+
 from __future__ import annotations
 
 import json
@@ -16,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from conformance.cli import main
-from conformance.teaching.explain import element_sum
 from conformance.cases.loader import load_file
+from conformance.cli import main
 from conformance.running.runner import make_tensors
+from conformance.teaching.explain import element_sum
 from tests.browser import BrowserError, Chromium, Page, find_chromium
 from tests.helpers import write_case
 from tests.test_html_report import STRIDED, WRONG_EXPECTED
@@ -86,10 +87,21 @@ def report(tmp_path_factory) -> Path:
     write_case(tmp_path, WRONG_EXPECTED, "wrong.yaml")
     write_case(tmp_path, STRIDED, "strided.yaml")
     write_case(tmp_path, "conv: {in_channels: 2}\ninput: [1]\n", "broken.yaml")
-    (cases / "03.yaml").write_text((ROOT / "cases" / "tutorial" / "03_grouped_kernel.yaml").read_text(), encoding="utf-8")
+    (cases / "03.yaml").write_text(
+        (ROOT / "cases" / "tutorial" / "03_grouped_kernel.yaml").read_text(), encoding="utf-8"
+    )
     report = tmp_path / "report"
-    code = main(["run", str(ROOT / "cases" / "seed"), str(ROOT / "cases" / "regressions"), str(cases),
-                 "--html", str(report), "-q"])
+    code = main(
+        [
+            "run",
+            str(ROOT / "cases" / "seed"),
+            str(ROOT / "cases" / "regressions"),
+            str(cases),
+            "--html",
+            str(report),
+            "-q",
+        ]
+    )
     assert code == 1  # a failure and a broken file
     return report / "index.html"
 
@@ -137,18 +149,23 @@ def _expected_reads(case_file: Path, index: tuple[int, int, int, int]) -> tuple[
     tensors = make_tensors(case)
     top, _, left, _ = geometry_of(case, tensors).pads
     s = element_sum(case, tensors, index)
-    inside = {f"{p.input_channel},{p.input_index[2] + top},{p.input_index[3] + left}" for p in s.terms
-              if p.input_index is not None}
+    inside = {
+        f"{p.input_channel},{p.input_index[2] + top},{p.input_index[3] + left}"
+        for p in s.terms
+        if p.input_index is not None
+    }
     taps = {",".join(str(i) for i in p.weight_index) for p in s.terms}
     return inside, len(s.terms), taps, {str(ch.input_channel) for ch in s.channels}
 
 
 @pytest.mark.parametrize("width", WIDTHS)
-def test_hovering_or_tapping_an_output_cell_lights_up_what_it_reads(browser: Chromium, report: Path,
-                                                                     width: int) -> None:
+def test_hovering_or_tapping_an_output_cell_lights_up_what_it_reads(
+    browser: Chromium, report: Path, width: int
+) -> None:
     page = _open(browser, report, width)
     hover = lambda section, selector, event="mouseover": json.loads(  # noqa: E731
-        page.evaluate(f"{HOVER}({json.dumps(section)}, {json.dumps(selector)}, {json.dumps(event)})"))
+        page.evaluate(f"{HOVER}({json.dumps(section)}, {json.dumps(selector)}, {json.dumps(event)})")
+    )
 
     lit = hover("seed/groups3", 'td[data-o="2"]')
     assert sorted(lit["window"]) == ["2,0,0", "3,0,0"] and sorted(lit["taps"]) == ["2,0,0,0", "2,1,0,0"]
@@ -180,8 +197,9 @@ def test_cells_that_list_their_reads_light_up_the_same(browser: Chromium, tmp_pa
     lit = json.loads(page.evaluate(f"{HOVER}('demo/strided', 'td[data-o=\"1\"]:nth-child(3)', 'click')"))
     case = load_file(strided)[0]
     element = element_sum(case, make_tensors(case), (0, 1, 0, 2))
-    assert sorted(lit["window"]) == sorted(f"{p.input_channel},{p.input_index[2]},{p.input_index[3]}"
-                                           for p in element.terms if p.input_index is not None)
+    assert sorted(lit["window"]) == sorted(
+        f"{p.input_channel},{p.input_index[2]},{p.input_index[3]}" for p in element.terms if p.input_index is not None
+    )
     assert sorted(lit["taps"]) == sorted(",".join(map(str, p.weight_index)) for p in element.terms)
     assert sorted(lit["channels"]) == ["2", "3"] and lit["rows"] == ["1"] and lit["out"] == 1
     assert lit["readout"].startswith("y[0,1,0,2] = ")
@@ -196,15 +214,19 @@ def _run_files(paths: list[Path]):
     return [run_case(case, reference) for path in paths for case in load_file(path)]
 
 
-def test_the_browser_check_catches_overflow_a_broken_picture_and_a_console_error(browser: Chromium,
-                                                                                 tmp_path: Path) -> None:
+def test_the_browser_check_catches_overflow_a_broken_picture_and_a_console_error(
+    browser: Chromium, tmp_path: Path
+) -> None:
     """The same checks on a deliberately broken page must fail, or the tests above prove nothing."""
     page_file = tmp_path / "broken.html"
-    page_file.write_text('<!DOCTYPE html><html><head><meta name="viewport" content="width=device-width, '
-                         'initial-scale=1"></head><body><section class="case" data-case="x"><h1 id="verdict">v</h1>'
-                         '<table><tr><td style="white-space: nowrap">' + "wide " * 60 + '</td></tr></table>'
-                         '<img src="images/missing.png"></section><script>console.error("boom")</script>'
-                         "</body></html>", encoding="utf-8")
+    page_file.write_text(
+        '<!DOCTYPE html><html><head><meta name="viewport" content="width=device-width, '
+        'initial-scale=1"></head><body><section class="case" data-case="x"><h1 id="verdict">v</h1>'
+        '<table><tr><td style="white-space: nowrap">' + "wide " * 60 + "</td></tr></table>"
+        '<img src="images/missing.png"></section><script>console.error("boom")</script>'
+        "</body></html>",
+        encoding="utf-8",
+    )
     page = _open(browser, page_file, 420)
     state = json.loads(page.evaluate(LAYOUT))
     assert state["scrollWidth"] > 420 and any(entry.startswith("table in x") for entry in state["wide"])

@@ -1,4 +1,5 @@
 """The error-bound tolerance, the four dtypes and bfloat16 rounding."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,13 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from conformance.judging.compare import compare_arrays
-from conformance.running.implementations import load_implementation
 from conformance.cases.loader import load_cases
 from conformance.cases.precision import UNIT_ROUNDOFF, round_to_bfloat16, to_case_dtype
-from conformance.reporting.terminal import format_failure
-from conformance.running.runner import make_tensors, run_case
+from conformance.judging.compare import compare_arrays
 from conformance.judging.tolerance import ErrorBound, forward_bound, gradient_bounds
+from conformance.reporting.terminal import format_failure
+from conformance.running.implementations import load_implementation
+from conformance.running.runner import make_tensors, run_case
 from conformance.running.torch_oracle import to_numpy, to_torch, torch_forward
 from reference_impl import conv2d
 from tests.helpers import assert_is_case, load_one
@@ -33,10 +34,10 @@ weight: {{random: {{low: 0.5, high: 1}}}}
 def test_bfloat16_rounding_matches_torch_including_ties_subnormals_and_specials() -> None:
     rng = np.random.default_rng(0)
     ties = (np.arange(1, 200, dtype=np.uint32) << 16 | 0x8000).view(np.float32)  # exactly halfway
-    specials = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 3.4028235e38, 1e-40, -1e-45, 1.17549435e-38],
-                        np.float32)
-    values = np.concatenate([rng.standard_normal(5000).astype(np.float32) * 10.0 ** rng.integers(-30, 30, 5000),
-                             ties, -ties, specials]).astype(np.float32)
+    specials = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 3.4028235e38, 1e-40, -1e-45, 1.17549435e-38], np.float32)
+    values = np.concatenate(
+        [rng.standard_normal(5000).astype(np.float32) * 10.0 ** rng.integers(-30, 30, 5000), ties, -ties, specials]
+    ).astype(np.float32)
     expected = torch.from_numpy(values).to(torch.bfloat16).float().numpy()
     np.testing.assert_array_equal(round_to_bfloat16(values), expected)
 
@@ -45,7 +46,9 @@ def test_bfloat16_rounding_matches_torch_including_ties_subnormals_and_specials(
 def test_case_tensors_are_rounded_to_the_dtype_and_both_sides_see_the_same_values(tmp_path: Path, dtype: str) -> None:
     case = assert_is_case(load_one(tmp_path, POSITIVE_LAYER.format(dtype=dtype)))
     x = make_tensors(case).input
-    assert x.dtype == {"float64": np.float64, "float32": np.float32, "float16": np.float16, "bfloat16": np.float32}[dtype]
+    assert (
+        x.dtype == {"float64": np.float64, "float32": np.float32, "float16": np.float16, "bfloat16": np.float32}[dtype]
+    )
     assert np.array_equal(to_numpy(to_torch(x, case)), x)  # torch gets exactly these numbers
     if dtype == "bfloat16":
         assert np.array_equal(round_to_bfloat16(x), x)  # float32 storage, bfloat16 values
@@ -88,14 +91,19 @@ def test_the_bound_accepts_torch_and_rejects_a_planted_error_of_a_few_ulps_times
 
 
 def test_a_planted_gradient_error_is_reported_as_a_multiple_of_its_bound(tmp_path: Path) -> None:
-    case = assert_is_case(load_one(tmp_path, POSITIVE_LAYER.format(dtype="float32") + "backward: true\n"
-                                   "grad_output: {random: {low: 0.5, high: 1}}\n"))
+    case = assert_is_case(
+        load_one(
+            tmp_path,
+            POSITIVE_LAYER.format(dtype="float32") + "backward: true\ngrad_output: {random: {low: 0.5, high: 1}}\n",
+        )
+    )
     result = run_case(case, load_implementation("tests.plugins.backward_convs:planted"))
     report = format_failure(result)
     assert result.status == "failed", report
     assert "grad_input: tests.plugins.backward_convs:planted vs torch: 1 of 288 elements differ" in report
-    assert ("worst element dx[n=0, c=1, h=0, w=0]: input channel 1 is in group 0 of 2, read by output "
-            "channel(s) 0-3") in report
+    assert (
+        "worst element dx[n=0, c=1, h=0, w=0]: input channel 1 is in group 0 of 2, read by output channel(s) 0-3"
+    ) in report
     assert "= bound c 2 x 2 sides x K 4 x u 2^-24 x B" in report  # the corner element sums 4 products
     ratio = float(report.split("the error is ")[1].split(" x its bound")[0])
     assert 1 < ratio < 20  # 6 x 36 ULPs planted where the bound is under 4 x 4 ULPs: about 13.5
@@ -120,26 +128,36 @@ def test_assert_close_mode_and_rtol_atol_overrides(tmp_path: Path) -> None:
 
 
 def test_assert_close_mode_reports_rtol_and_atol(tmp_path: Path) -> None:
-    case = assert_is_case(load_one(tmp_path, """
+    case = assert_is_case(
+        load_one(
+            tmp_path,
+            """
         conv: {in_channels: 2, out_channels: 2, kernel_size: 1, groups: 2, bias: false}
         input: {values: [1, 10], shape: [1, 2, 1, 1]}
         weight: [3, 4]
         expected: {values: [3, 41], shape: [1, 2, 1, 1]}
         tolerance: {mode: assert_close}
-    """))
+    """,
+        )
+    )
     report = format_failure(run_case(case, load_implementation(None)))
     assert "allowed 6.33e-05 = atol 1e-05 + rtol 1.3e-06 x |41|" in report
 
 
-@pytest.mark.parametrize("text,words", [
-    ("tolerance: {mode: exact}", "tolerance.mode: expected one of bound, assert_close, got str 'exact'"),
-    ("tolerance: {mode: bound, rtol: 1}", "tolerance.mode: mode bound takes no rtol/atol"),
-    ("tolerance: {rtool: 1}", "unknown key 'rtool' (did you mean 'rtol'?)"),
-    ("dtype: float8", "dtype: expected one of float32, float64, float16, bfloat16, got str 'float8'"),
-])
+@pytest.mark.parametrize(
+    "text,words",
+    [
+        ("tolerance: {mode: exact}", "tolerance.mode: expected one of bound, assert_close, got str 'exact'"),
+        ("tolerance: {mode: bound, rtol: 1}", "tolerance.mode: mode bound takes no rtol/atol"),
+        ("tolerance: {rtool: 1}", "unknown key 'rtool' (did you mean 'rtol'?)"),
+        ("dtype: float8", "dtype: expected one of float32, float64, float16, bfloat16, got str 'float8'"),
+    ],
+)
 def test_bad_tolerance_and_dtype_are_named(tmp_path: Path, text: str, words: str) -> None:
-    item = load_one(tmp_path, "conv: {in_channels: 1, out_channels: 1, kernel_size: 1}\n"
-                              f"input: {{fill: 1, shape: [1, 1, 1, 1]}}\n{text}\n")
+    item = load_one(
+        tmp_path,
+        f"conv: {{in_channels: 1, out_channels: 1, kernel_size: 1}}\ninput: {{fill: 1, shape: [1, 1, 1, 1]}}\n{text}\n",
+    )
     assert words in str(item)
 
 
@@ -173,16 +191,26 @@ def test_gradient_term_counts_equal_the_backward_of_all_ones(seed: int) -> None:
     from tests.test_reference import random_config
 
     c = random_config(seed)
-    kwargs = dict(stride=c["stride"], padding=c["padding"], dilation=c["dilation"], groups=c["groups"],
-                  padding_mode=c["padding_mode"])
+    kwargs = dict(
+        stride=c["stride"],
+        padding=c["padding"],
+        dilation=c["dilation"],
+        groups=c["groups"],
+        padding_mode=c["padding_mode"],
+    )
     try:
         output_shape = plan_conv2d(c["x"].shape, c["w"].shape, None, **kwargs).output_shape
     except ValueError:
         return
     grad_output = np.ones(output_shape)
     bounds = gradient_bounds("float16", kwargs, grad_output, c["x"], c["w"], c["b"])
-    ones = conv2d_backward(grad_output, np.ones_like(c["x"]), np.ones_like(c["w"]),
-                           None if c["b"] is None else np.ones_like(c["b"]), **kwargs)
+    ones = conv2d_backward(
+        grad_output,
+        np.ones_like(c["x"]),
+        np.ones_like(c["w"]),
+        None if c["b"] is None else np.ones_like(c["b"]),
+        **kwargs,
+    )
     assert set(bounds) == {"grad_input", "grad_weight"} | ({"grad_bias"} if c["b"] is not None else set())
     for name, bound in bounds.items():
         expected = getattr(ones, name)

@@ -3,6 +3,7 @@ really is a restricted dense convolution with the saving its description states,
 really stay apart until a 1×1 or a shuffle, and the predict-then-check exercises answer a wrong
 prediction with the element's sum.
 """
+
 from __future__ import annotations
 
 import re
@@ -11,12 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conformance.cases.loader import load_cases
+from conformance.cases.schema import Case
+from conformance.running.implementations import load_implementation
+from conformance.running.runner import make_tensors, run_case
 from conformance.teaching.explain import build_explanation
 from conformance.teaching.explain_text import failure_explanation
-from conformance.running.implementations import load_implementation
-from conformance.cases.loader import load_cases
-from conformance.running.runner import make_tensors, run_case
-from conformance.cases.schema import Case
 from reference_impl import conv2d
 from tests.helpers import torch_conv2d, write_case
 
@@ -29,8 +30,16 @@ FEEDS = re.compile(r"Its input is the output of (tutorial/\S+?)\.?\s")
 def torch_output(case: Case) -> np.ndarray:
     tensors = make_tensors(case)
     conv = case.conv
-    return torch_conv2d(tensors.input, tensors.weight, tensors.bias, conv.stride, conv.padding, conv.dilation,
-                        conv.groups, conv.padding_mode)
+    return torch_conv2d(
+        tensors.input,
+        tensors.weight,
+        tensors.bias,
+        conv.stride,
+        conv.padding,
+        conv.dilation,
+        conv.groups,
+        conv.padding_mode,
+    )
 
 
 def chained() -> list[tuple[str, str]]:
@@ -45,8 +54,13 @@ def chained() -> list[tuple[str, str]]:
 
 def test_the_new_steps_are_there_and_chained() -> None:
     names = set(CASES)
-    assert {"tutorial/06_separable/1_depthwise", "tutorial/06_separable/2_pointwise", "tutorial/06_separable/3_dense",
-            "tutorial/07_stacked/5_grouped_after_shuffle", "tutorial/08_predict/4_kernel_and_padding"} <= names
+    assert {
+        "tutorial/06_separable/1_depthwise",
+        "tutorial/06_separable/2_pointwise",
+        "tutorial/06_separable/3_dense",
+        "tutorial/07_stacked/5_grouped_after_shuffle",
+        "tutorial/08_predict/4_kernel_and_padding",
+    } <= names
     assert len(chained()) == 5  # 06: 1 -> 2; 07: 1 -> 2 -> 3, 2 -> 4 -> 5
 
 
@@ -86,18 +100,21 @@ def test_stacked_grouped_layers_never_mix_groups_until_a_1x1_or_a_shuffle_does()
     shuffled = stacked + ["tutorial/07_stacked/4_shuffle", "tutorial/07_stacked/5_grouped_after_shuffle"]
     np.testing.assert_array_equal(_depends(shuffled, 4), full)
     # without the shuffle, the same third grouped layer would still keep the groups apart
-    np.testing.assert_array_equal(_depends(stacked + ["tutorial/07_stacked/5_grouped_after_shuffle"], 4),
-                                  block_diagonal)
+    np.testing.assert_array_equal(
+        _depends(stacked + ["tutorial/07_stacked/5_grouped_after_shuffle"], 4), block_diagonal
+    )
 
 
 def test_the_separable_pair_is_the_dense_layer_with_restricted_kernels_and_the_stated_saving() -> None:
-    depthwise, pointwise, dense = (CASES[f"tutorial/06_separable/{n}"] for n in ("1_depthwise", "2_pointwise",
-                                                                                 "3_dense"))
+    depthwise, pointwise, dense = (
+        CASES[f"tutorial/06_separable/{n}"] for n in ("1_depthwise", "2_pointwise", "3_dense")
+    )
     x = np.random.default_rng(0).standard_normal((2, 4, 5, 5))  # any input, not only the tutorial's
     separable = _through([depthwise.name, pointwise.name], x)
     np.testing.assert_allclose(separable, _through([dense.name], x), rtol=1e-12, atol=1e-12)
-    costs = [build_explanation(run_case(case, load_implementation(None))).cost for case in (depthwise, pointwise,
-                                                                                            dense)]
+    costs = [
+        build_explanation(run_case(case, load_implementation(None))).cost for case in (depthwise, pointwise, dense)
+    ]
     assert costs[0].weights + costs[1].weights == 44 and costs[2].weights == 72
     assert costs[0].multiply_adds + costs[1].multiply_adds == 44 and costs[2].multiply_adds == 72
     # the 512-channel numbers of the description: k²·C_in + C_in·C_out against k²·C_in·C_out
@@ -119,13 +136,15 @@ def test_an_exercise_ships_without_its_answer_and_checks_a_prediction(case: Case
     placeholder = re.search(r"^# expected: \{values: \[([?, ]+)\], shape: (\[[\d, ]+\])\}", document, re.MULTILINE)
     assert placeholder, "each exercise shows the line to fill in"
     answer = torch_output(case)
-    assert placeholder.group(1).count("?") == answer.size and f"[{', '.join(map(str, answer.shape))}]" == \
-        placeholder.group(2)
+    assert placeholder.group(1).count(
+        "?"
+    ) == answer.size and f"[{', '.join(map(str, answer.shape))}]" == placeholder.group(2)
 
     def predict(values: np.ndarray) -> object:
         """What a learner does: uncomment the expected line and write the prediction into it."""
-        filled = document.replace(placeholder.group(0), f"expected: {{values: {values.reshape(-1).tolist()}, "
-                                                         f"shape: {placeholder.group(2)}}}")
+        filled = document.replace(
+            placeholder.group(0), f"expected: {{values: {values.reshape(-1).tolist()}, shape: {placeholder.group(2)}}}"
+        )
         return run_case(load_cases([write_case(tmp_path, filled)])[0], load_implementation(None))
 
     right = predict(answer)

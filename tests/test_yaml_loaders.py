@@ -1,5 +1,6 @@
 """The C-parser loader (libyaml, used for speed) must read every file exactly as the pure-Python
 one does: the same data, the same line for every key, the same refusals at the same lines."""
+
 from __future__ import annotations
 
 from pathlib import Path

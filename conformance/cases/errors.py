@@ -1,9 +1,10 @@
 """Errors in case files, reported with the file, the line, the key path and a snippet."""
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 KeyPath = tuple  # e.g. ("conv", "groups") or ("input", "values", 3)
 

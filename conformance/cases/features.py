@@ -17,12 +17,14 @@ the table works with or without them.
 >>> sorted(error_kinds_of(ConvConfig(4, 6, 1, groups=4), (1, 4, 3, 3)))
 ['out_channels not divisible by groups']
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
-from conformance.cases.schema import Case, ConvConfig, DTYPES, PADDING_MODES, PADDING_STRINGS
+from conformance.cases.schema import DTYPES, PADDING_MODES, PADDING_STRINGS, Case, ConvConfig
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,7 @@ def pads_of(conv: ConvConfig) -> tuple[int, ...] | None:
         return (0,) * (2 * dims)
     if conv.padding == "same":
         pads: list[int] = []
-        for k, d in zip(_sizes(conv.kernel_size, dims), _sizes(conv.dilation, dims)):
+        for k, d in zip(_sizes(conv.kernel_size, dims), _sizes(conv.dilation, dims), strict=False):
             if not (_is_int(k) and _is_int(d)):
                 return None
             total = d * (k - 1)
@@ -85,6 +87,7 @@ def _input_channels(conv: ConvConfig, input_shape: Sequence[int]) -> int | None:
 
 # --- why a layer is invalid: predicates over the layer and the input shape -------------------
 
+
 def _not_divisible(count: Callable[[ConvConfig], int]) -> Callable[[ConvConfig, Sequence[int]], bool]:
     return lambda conv, shape: conv.groups > 0 and count(conv) % conv.groups != 0
 
@@ -96,7 +99,7 @@ def _kernel_too_large(conv: ConvConfig, input_shape: Sequence[int]) -> bool:
         return False
     dims = conv.spatial_dims
     sizes = [size + pads[2 * axis] + pads[2 * axis + 1] for axis, size in enumerate(spatial)]
-    for padded, k, d in zip(sizes, _sizes(conv.kernel_size, dims), _sizes(conv.dilation, dims)):
+    for padded, k, d in zip(sizes, _sizes(conv.kernel_size, dims), _sizes(conv.dilation, dims), strict=False):
         if k > 0 and d > 0 and d * (k - 1) + 1 > padded:
             return True
     return False
@@ -104,6 +107,7 @@ def _kernel_too_large(conv: ConvConfig, input_shape: Sequence[int]) -> bool:
 
 def _padding_too_large_for(mode: str) -> Callable[[ConvConfig, Sequence[int]], bool]:
     """reflect needs padding < size; circular may wrap at most once (padding <= size)."""
+
     def check(conv: ConvConfig, input_shape: Sequence[int]) -> bool:
         pads, spatial = pads_of(conv), _spatial(conv, input_shape)
         if conv.transposed or conv.padding_mode != mode or pads is None or spatial is None:
@@ -112,6 +116,7 @@ def _padding_too_large_for(mode: str) -> Callable[[ConvConfig, Sequence[int]], b
         if mode == "reflect":
             return any(pad >= size for pad, size in largest)
         return any(pad > size for pad, size in largest)
+
     return check
 
 
@@ -120,9 +125,12 @@ def _output_padding_too_large(conv: ConvConfig, shape: Sequence[int]) -> bool:
     if not conv.transposed:
         return False
     dims = conv.spatial_dims
-    return any(_is_int(o) and _is_int(s) and _is_int(d) and o >= s and o >= d
-               for o, s, d in zip(_sizes(conv.output_padding, dims), _sizes(conv.stride, dims),
-                                  _sizes(conv.dilation, dims)))
+    return any(
+        _is_int(o) and _is_int(s) and _is_int(d) and o >= s and o >= d
+        for o, s, d in zip(
+            _sizes(conv.output_padding, dims), _sizes(conv.stride, dims), _sizes(conv.dilation, dims), strict=False
+        )
+    )
 
 
 ERROR_PREDICATES: dict[str, Callable[[ConvConfig, Sequence[int]], bool]] = {
@@ -135,19 +143,24 @@ ERROR_PREDICATES: dict[str, Callable[[ConvConfig, Sequence[int]], bool]] = {
     "negative padding": lambda conv, shape: min(pads_of(conv) or (0,)) < 0,
     "unknown padding string or mode": lambda conv, shape: (
         (isinstance(conv.padding, str) and conv.padding not in PADDING_STRINGS)
-        or conv.padding_mode not in PADDING_MODES),
+        or conv.padding_mode not in PADDING_MODES
+    ),
     "padding 'same' with stride > 1": lambda conv, shape: (
-        conv.padding == "same" and max(_sizes(conv.stride, conv.spatial_dims)) > 1),
+        conv.padding == "same" and max(_sizes(conv.stride, conv.spatial_dims)) > 1
+    ),
     "kernel larger than padded input": _kernel_too_large,
     "reflect padding >= input size": _padding_too_large_for("reflect"),
     "circular padding wraps more than once": _padding_too_large_for("circular"),
     "input channels != in_channels": lambda conv, shape: (
-        _input_channels(conv, shape) is not None and _input_channels(conv, shape) != conv.in_channels),
+        _input_channels(conv, shape) is not None and _input_channels(conv, shape) != conv.in_channels
+    ),
     "input rank not the op's (Conv2d: 3-D or 4-D)": lambda conv, shape: (
-        len(shape) not in (conv.spatial_dims + 1, conv.spatial_dims + 2)),
+        len(shape) not in (conv.spatial_dims + 1, conv.spatial_dims + 2)
+    ),
     "output_padding not smaller than stride or dilation": _output_padding_too_large,
     "transposed with padding_mode other than zeros": lambda conv, shape: (
-        conv.transposed and conv.padding_mode in PADDING_MODES and conv.padding_mode != "zeros"),
+        conv.transposed and conv.padding_mode in PADDING_MODES and conv.padding_mode != "zeros"
+    ),
 }
 
 
@@ -157,6 +170,7 @@ def error_kinds_of(conv: ConvConfig, input_shape: Sequence[int]) -> set[str]:
 
 
 # --- what a valid case exercises -------------------------------------------------------------
+
 
 def _groups_cells() -> list[Feature]:
     def channels(case: Case) -> tuple[int, int, int]:
@@ -176,8 +190,11 @@ def _groups_cells() -> list[Feature]:
         Feature("groups", "depthwise (groups = in = out channels)", depthwise),
         Feature("groups", "depth multiplier (groups = in, out = k x in)", depth_multiplier),
         # Interleaved or permuted output channels only show with two outputs or more per group.
-        Feature("groups", "groups > 1, several outputs per group",
-                lambda c: c.conv.groups > 1 and c.conv.out_channels // c.conv.groups > 1),
+        Feature(
+            "groups",
+            "groups > 1, several outputs per group",
+            lambda c: c.conv.groups > 1 and c.conv.out_channels // c.conv.groups > 1,
+        ),
     ]
 
 
@@ -193,6 +210,7 @@ def _differs(key: str) -> Callable[[Case], bool]:
     def check(case: Case) -> bool:
         value = getattr(case.conv, key)
         return isinstance(value, (tuple, list)) and len(set(value)) > 1
+
     return check
 
 
@@ -216,14 +234,26 @@ FEATURES: list[Feature] = [
     Feature("padding", "padding per axis (list)", lambda c: isinstance(c.conv.padding, (tuple, list))),
     Feature("padding", "padding 'same'", lambda c: c.conv.padding == "same"),
     Feature("padding", "padding 'valid'", lambda c: c.conv.padding == "valid"),
-    Feature("output_padding", "transposed, output_padding 0",
-            _transposed_with(lambda c: max(_per_axis(c, "output_padding")) == 0)),
-    Feature("output_padding", "transposed, output_padding > 0",
-            _transposed_with(lambda c: max(_per_axis(c, "output_padding")) > 0)),
+    Feature(
+        "output_padding",
+        "transposed, output_padding 0",
+        _transposed_with(lambda c: max(_per_axis(c, "output_padding")) == 0),
+    ),
+    Feature(
+        "output_padding",
+        "transposed, output_padding > 0",
+        _transposed_with(lambda c: max(_per_axis(c, "output_padding")) > 0),
+    ),
     Feature("dilation", "dilation 1", lambda c: max(_per_axis(c, "dilation")) == 1),
     Feature("dilation", "dilation > 1", lambda c: max(_per_axis(c, "dilation")) > 1),
-    *(Feature("padding mode", f"{mode} (with padding > 0)",
-              lambda c, mode=mode: c.conv.padding_mode == mode and _padded(c)) for mode in PADDING_MODES),
+    *(
+        Feature(
+            "padding mode",
+            f"{mode} (with padding > 0)",
+            lambda c, mode=mode: c.conv.padding_mode == mode and _padded(c),
+        )
+        for mode in PADDING_MODES
+    ),
     Feature("bias", "with bias", lambda c: c.conv.bias),
     Feature("bias", "without bias", lambda c: not c.conv.bias),
     Feature("batch", "unbatched (C, *spatial)", lambda c: len(c.input_shape) == c.conv.spatial_dims + 1),
@@ -231,7 +261,11 @@ FEATURES: list[Feature] = [
     Feature("batch", "batch > 1", lambda c: (_batch(c) or 0) > 1),
     Feature("batch", "empty batch (N = 0)", lambda c: _batch(c) == 0),
     Feature("kernel", "size 1 on every axis", lambda c: set(c.conv.kernel_dims) == {1}),
-    Feature("kernel", "same size > 1 on every axis", lambda c: len(set(c.conv.kernel_dims)) == 1 and c.conv.kernel_dims[0] > 1),
+    Feature(
+        "kernel",
+        "same size > 1 on every axis",
+        lambda c: len(set(c.conv.kernel_dims)) == 1 and c.conv.kernel_dims[0] > 1,
+    ),
     Feature("kernel", "sizes differ between axes", lambda c: len(set(c.conv.kernel_dims)) > 1),
     Feature("axes differ", "stride", _differs("stride")),
     Feature("axes differ", "padding", _differs("padding")),
@@ -241,6 +275,10 @@ FEATURES: list[Feature] = [
     Feature("backward", "gradients checked", lambda c: bool(getattr(c, "backward", False))),
     Feature("backward", "forward only", lambda c: not getattr(c, "backward", False)),
     Feature("golden", "expected output given", lambda c: c.expected is not None),
-    *(Feature("error kind", kind, lambda c, kind=kind: kind in error_kinds_of(c.conv, c.input_shape),
-              on_error_cases=True) for kind in ERROR_PREDICATES),
+    *(
+        Feature(
+            "error kind", kind, lambda c, kind=kind: kind in error_kinds_of(c.conv, c.input_shape), on_error_cases=True
+        )
+        for kind in ERROR_PREDICATES
+    ),
 ]

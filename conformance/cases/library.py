@@ -16,13 +16,14 @@ told apart from results over the harness's own::
     >>> library_version().startswith(package_version() + "+cases.")
     True
 """
+
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
-from typing import Iterable
 
 from conformance.cases.loader import CASE_SUFFIXES
 
@@ -54,7 +55,8 @@ def bundled_cases_path() -> Path:
         return checkout
     raise LibraryNotFoundError(
         f"no case library: neither {packaged} (an installed package) nor {checkout} (a checkout) exists; "
-        f"reinstall {DISTRIBUTION} or pass the cases folder explicitly")
+        f"reinstall {DISTRIBUTION} or pass the cases folder explicitly"
+    )
 
 
 def package_version() -> str:
@@ -70,8 +72,10 @@ def case_files(root: Path) -> list[Path]:
     root = Path(root)
     if root.is_file():
         return [root]
-    return sorted((p for p in root.rglob("*") if p.suffix in CASE_SUFFIXES and p.is_file()),
-                  key=lambda p: p.relative_to(root).as_posix())
+    return sorted(
+        (p for p in root.rglob("*") if p.suffix in CASE_SUFFIXES and p.is_file()),
+        key=lambda p: p.relative_to(root).as_posix(),
+    )
 
 
 def content_hash(roots: Iterable[Path | str]) -> str:

@@ -1,8 +1,10 @@
 """Find case files and load every case in them; a broken case never hides the others."""
+
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable, Union
+from typing import Union
 
 from conformance.cases.errors import CaseError, Problem
 from conformance.cases.schema import Case, default_case_name, parse_case
@@ -66,8 +68,17 @@ def load_cases(paths: Iterable[str | Path]) -> list[LoadResult]:
             if isinstance(item, Case):
                 if item.name in seen:
                     first = seen[item.name]
-                    item = CaseError(file, [Problem(("name",), f"duplicate case name {item.name!r}: first defined at "
-                                                               f"{first.location}", item.line)], case_name=item.name)
+                    item = CaseError(
+                        file,
+                        [
+                            Problem(
+                                ("name",),
+                                f"duplicate case name {item.name!r}: first defined at {first.location}",
+                                item.line,
+                            )
+                        ],
+                        case_name=item.name,
+                    )
                 else:
                     seen[item.name] = item
             results.append(item)

@@ -6,6 +6,7 @@ manipulation with round-to-nearest-even (:func:`round_to_bfloat16`), exactly as
 ``tensor.to(torch.bfloat16)`` rounds a float32 tensor. Torch receives them converted (exactly)
 to ``torch.bfloat16``; a plug-in receives the float32 arrays.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -13,17 +14,24 @@ from typing import Any
 import numpy as np
 
 # How a case's tensors are held in NumPy.
-STORAGE_DTYPES: dict[str, Any] = {"float32": np.float32, "float64": np.float64, "float16": np.float16,
-                                  "bfloat16": np.float32}
+STORAGE_DTYPES: dict[str, Any] = {
+    "float32": np.float32,
+    "float64": np.float64,
+    "float16": np.float16,
+    "bfloat16": np.float32,
+}
 
 # u: half the distance from 1 to the next number, the relative error of one rounding.
-UNIT_ROUNDOFF: dict[str, float] = {"float64": 2.0**-53, "float32": 2.0**-24, "float16": 2.0**-11,
-                                   "bfloat16": 2.0**-8}
+UNIT_ROUNDOFF: dict[str, float] = {"float64": 2.0**-53, "float32": 2.0**-24, "float16": 2.0**-11, "bfloat16": 2.0**-8}
 
 # The smallest positive subnormal: below the normal range a rounding errs by up to half of it in
 # absolute terms, whatever the value (Higham's eta).
-SMALLEST_SUBNORMAL: dict[str, float] = {"float64": 2.0**-1074, "float32": 2.0**-149, "float16": 2.0**-24,
-                                        "bfloat16": 2.0**-133}
+SMALLEST_SUBNORMAL: dict[str, float] = {
+    "float64": 2.0**-1074,
+    "float32": 2.0**-149,
+    "float16": 2.0**-24,
+    "bfloat16": 2.0**-133,
+}
 
 
 def round_to_bfloat16(values: np.ndarray) -> np.ndarray:

@@ -3,6 +3,7 @@
 Every problem found is reported with its key path and line; all problems of a document are
 collected before giving up, so one run shows everything wrong with a file.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -23,8 +24,12 @@ from conformance.cases.yaml_loader import Document
 # How each case dtype is held in NumPy (bfloat16: float32 arrays of bfloat16 values, see precision.py).
 DTYPES: dict[str, Any] = STORAGE_DTYPES
 # torch.testing.assert_close's defaults for each dtype: (rtol, atol).
-DEFAULT_TOLERANCES: dict[str, tuple[float, float]] = {"float32": (1.3e-6, 1e-5), "float64": (1e-7, 1e-7),
-                                                      "float16": (1e-3, 1e-5), "bfloat16": (1.6e-2, 1e-5)}
+DEFAULT_TOLERANCES: dict[str, tuple[float, float]] = {
+    "float32": (1.3e-6, 1e-5),
+    "float64": (1e-7, 1e-7),
+    "float16": (1e-3, 1e-5),
+    "bfloat16": (1.6e-2, 1e-5),
+}
 # tolerance.mode: "bound" (the default: an error bound per element, conformance/judging/tolerance.py) or
 # "assert_close" (the table above). Giving rtol or atol selects assert_close with those values.
 TOLERANCE_MODES = ("bound", "assert_close")
@@ -33,18 +38,52 @@ PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 PADDING_STRINGS = ("same", "valid")
 MAX_MULTIPLY_ADDS = 10**10  # refuse cases that would take minutes in the reference
 
-CASE_KEYS = ("name", "description", "conv", "dtype", "input", "weight", "bias", "expected",
-             "tolerance", "expect_error", "tags", "backward", "grad_output", "expected_gradients",
-             "torch_variants", "sweep")  # sweep: see sweep.py
+CASE_KEYS = (
+    "name",
+    "description",
+    "conv",
+    "dtype",
+    "input",
+    "weight",
+    "bias",
+    "expected",
+    "tolerance",
+    "expect_error",
+    "tags",
+    "backward",
+    "grad_output",
+    "expected_gradients",
+    "torch_variants",
+    "sweep",
+)  # sweep: see sweep.py
 # How torch is run as the oracle (see torch_oracle.py); "contiguous" is the forward check itself.
 TORCH_VARIANTS = ("contiguous", "channels_last", "noncontiguous_weight")
 # The torch.nn modules a case can name as conv.type; Conv2d is the default.
 CONV_TYPES = ("Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d")
 # Each module's keyword arguments, in torch's order (what `conv:` may hold besides `type`).
-CONV_KEYS = ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation",
-             "groups", "bias", "padding_mode")
-TRANSPOSED_CONV_KEYS = ("in_channels", "out_channels", "kernel_size", "stride", "padding", "output_padding",
-                        "groups", "bias", "dilation", "padding_mode")
+CONV_KEYS = (
+    "in_channels",
+    "out_channels",
+    "kernel_size",
+    "stride",
+    "padding",
+    "dilation",
+    "groups",
+    "bias",
+    "padding_mode",
+)
+TRANSPOSED_CONV_KEYS = (
+    "in_channels",
+    "out_channels",
+    "kernel_size",
+    "stride",
+    "padding",
+    "output_padding",
+    "groups",
+    "bias",
+    "dilation",
+    "padding_mode",
+)
 REQUIRED_CONV_KEYS = ("in_channels", "out_channels", "kernel_size")
 # Keys whose value is an int or a list of one int per spatial dimension.
 SPATIAL_KEYS = ("kernel_size", "stride", "padding", "dilation", "output_padding")
@@ -124,7 +163,7 @@ class ConvConfig:
     @property
     def weight_layout(self) -> str:
         """The weight's axes in words: why the transposed one is the other way round is in docs/ops.md."""
-        kernel = ", ".join(f"k{axis}" for axis in "DHW"[3 - self.spatial_dims:])
+        kernel = ", ".join(f"k{axis}" for axis in "DHW"[3 - self.spatial_dims :])
         if self.transposed:
             return f"(in_channels, out_channels/groups, {kernel})"
         return f"(out_channels, in_channels/groups, {kernel})"
@@ -133,7 +172,9 @@ class ConvConfig:
         """The weight's shape, following the op (for an invalid layer, a best effort):
         ``(out_channels, in_channels/groups, *kernel)`` for a convolution,
         ``(in_channels, out_channels/groups, *kernel)`` for a transposed convolution."""
-        first, second = (self.in_channels, self.out_channels) if self.transposed else (self.out_channels, self.in_channels)
+        first, second = (
+            (self.in_channels, self.out_channels) if self.transposed else (self.out_channels, self.in_channels)
+        )
         per_group = second // self.groups if self.groups > 0 else second
         return tuple(max(v, 0) for v in (first, per_group, *self.kernel_dims))
 
@@ -151,8 +192,13 @@ class ConvConfig:
         {'stride': 2, 'padding': 0, 'output_padding': 1, 'groups': 2, 'dilation': 1}
         """
         if self.transposed:
-            kwargs = {"stride": self.stride, "padding": self.padding, "output_padding": self.output_padding,
-                      "groups": self.groups, "dilation": self.dilation}
+            kwargs = {
+                "stride": self.stride,
+                "padding": self.padding,
+                "output_padding": self.output_padding,
+                "groups": self.groups,
+                "dilation": self.dilation,
+            }
         else:
             kwargs = {"stride": self.stride, "padding": self.padding, "dilation": self.dilation, "groups": self.groups}
         if self.padding_mode != "zeros":
@@ -178,20 +224,24 @@ def conv_output_shape(conv: ConvConfig, input_shape: tuple[int, ...]) -> tuple[i
     if len(input_shape) not in (d + 1, d + 2):
         raise ValueError(f"{conv.type} expects an input of {d + 1} or {d + 2} dimensions, got {list(input_shape)}")
     if not conv.is_divisible:
-        raise ValueError(f"groups {conv.groups} does not divide in_channels {conv.in_channels} and out_channels "
-                         f"{conv.out_channels}")
+        raise ValueError(
+            f"groups {conv.groups} does not divide in_channels {conv.in_channels} and out_channels {conv.out_channels}"
+        )
     if input_shape[-d - 1] != conv.in_channels:
         raise ValueError(f"the input has {input_shape[-d - 1]} channels, the layer {conv.in_channels}")
     per_dim = {key: conv.per_dim(key) for key in SPATIAL_KEYS}
     if any(len(v) != d for v in per_dim.values()):
         raise ValueError(f"{conv.type} takes {d} values per spatial argument")
-    if min(per_dim["kernel_size"] + per_dim["stride"] + per_dim["dilation"]) < 1 or \
-            min(per_dim["padding"] + per_dim["output_padding"]) < 0:
+    if (
+        min(per_dim["kernel_size"] + per_dim["stride"] + per_dim["dilation"]) < 1
+        or min(per_dim["padding"] + per_dim["output_padding"]) < 0
+    ):
         raise ValueError("kernel_size, stride, dilation must be positive; padding, output_padding not negative")
     sizes = []
     for axis, length in enumerate(input_shape[-d:]):
-        k, s, p, dl, op = (per_dim[key][axis] for key in ("kernel_size", "stride", "padding", "dilation",
-                                                          "output_padding"))
+        k, s, p, dl, op = (
+            per_dim[key][axis] for key in ("kernel_size", "stride", "padding", "dilation", "output_padding")
+        )
         span = dl * (k - 1) + 1
         if conv.transposed:
             if op >= s and op >= dl:
@@ -202,13 +252,16 @@ def conv_output_shape(conv: ConvConfig, input_shape: tuple[int, ...]) -> tuple[i
             p = dl * (k - 1) - dl * (k - 1) // 2  # the larger side's padding
         else:
             size = (length + 2 * p - span) // s + 1
-        if not conv.transposed and conv.padding_mode in ("reflect", "circular") and \
-                (p >= length if conv.padding_mode == "reflect" else p > length):
+        if (
+            not conv.transposed
+            and conv.padding_mode in ("reflect", "circular")
+            and (p >= length if conv.padding_mode == "reflect" else p > length)
+        ):
             raise ValueError(f"{conv.padding_mode} padding {p} does not fit an input of size {length}")
         if size < 1:
             raise ValueError(f"the output would have size {size} along spatial axis {axis}")
         sizes.append(max(size, 0))
-    return (*input_shape[:-d - 1], conv.out_channels, *sizes)
+    return (*input_shape[: -d - 1], conv.out_channels, *sizes)
 
 
 @dataclass(frozen=True)
@@ -255,8 +308,18 @@ class Case:
 
 # Layer arguments a case author may put at the top level by mistake (the top-level `bias` is the
 # bias tensor, a case key of its own, so it never reaches this hint).
-_CONV_ARGUMENTS = ("type", "in_channels", "out_channels", "kernel_size", "stride", "padding", "output_padding",
-                   "dilation", "groups", "padding_mode")
+_CONV_ARGUMENTS = (
+    "type",
+    "in_channels",
+    "out_channels",
+    "kernel_size",
+    "stride",
+    "padding",
+    "output_padding",
+    "dilation",
+    "groups",
+    "padding_mode",
+)
 
 
 class _Checker:
@@ -301,8 +364,11 @@ class _Checker:
         """An int, or a list of ``dims`` ints (one per spatial dimension)."""
         if isinstance(value, int) and not isinstance(value, bool):
             return value
-        if isinstance(value, list) and len(value) == dims and all(isinstance(v, int) and not isinstance(v, bool)
-                                                                for v in value):
+        if (
+            isinstance(value, list)
+            and len(value) == dims
+            and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+        ):
             return tuple(value)
         names = {1: "a list [l] of 1 integer", 2: "a pair [h, w] of integers", 3: "a list [d, h, w] of 3 integers"}
         self.add(path, f"expected an integer or {names[dims]}, got {_show(value)}")
@@ -329,8 +395,10 @@ def parse_case(document: Document, file: Path, default_name: str) -> Case:
     check = _Checker(document)
     data = document.data
     if not isinstance(data, dict):
-        raise CaseError(file, [Problem((), f"a case must be a mapping with at least conv and input, got {_show(data)}",
-                                       document.line)])
+        raise CaseError(
+            file,
+            [Problem((), f"a case must be a mapping with at least conv and input, got {_show(data)}", document.line)],
+        )
     check.keys(data, CASE_KEYS, ())
 
     name = data.get("name", default_name)
@@ -353,7 +421,10 @@ def parse_case(document: Document, file: Path, default_name: str) -> Case:
     for role in ("input", "weight", "bias", "expected"):
         specs[role] = _parse_tensor_spec(data[role], (role,), check) if role in data else None
     if "input" not in data:
-        check.add(("input",), "missing required key 'input' (a tensor spec of shape [N, C, *spatial] or [C, *spatial], e.g. [N, C, H, W])")
+        check.add(
+            ("input",),
+            "missing required key 'input' (a tensor spec of shape [N, C, *spatial] or [C, *spatial], e.g. [N, C, H, W])",
+        )
 
     tolerance, tolerance_mode = _parse_tolerance(data, check)
     tags = _parse_tags(data, check)
@@ -363,13 +434,21 @@ def parse_case(document: Document, file: Path, default_name: str) -> Case:
     if check.problems or conv is None or specs["input"] is None:
         raise CaseError(file, check.problems, case_name=name)
 
-    input_shape = _resolve_shape(specs["input"], None, ("input",), check,
-                                 "a generator needs shape: [N, C, *spatial] or [C, *spatial], e.g. [N, C, H, W]")
+    input_shape = _resolve_shape(
+        specs["input"],
+        None,
+        ("input",),
+        check,
+        "a generator needs shape: [N, C, *spatial] or [C, *spatial], e.g. [N, C, H, W]",
+    )
     weight_spec = specs["weight"] or TensorSpec("random")
     weight_shape = _resolve_shape(weight_spec, conv.weight_shape(), ("weight",), check)
     if weight_shape is not None and conv.is_divisible and weight_shape != conv.weight_shape():
-        check.add(("weight",), f"shape {list(weight_shape)} does not match the layer: expected "
-                               f"{conv.weight_layout} = {list(conv.weight_shape())} for {conv.type}")
+        check.add(
+            ("weight",),
+            f"shape {list(weight_shape)} does not match the layer: expected "
+            f"{conv.weight_layout} = {list(conv.weight_shape())} for {conv.type}",
+        )
     bias_spec = specs["bias"]
     if bias_spec is not None and not conv.bias:
         check.add(("bias",), "a bias is given but conv.bias is false (set conv.bias: true or remove it)")
@@ -377,14 +456,21 @@ def parse_case(document: Document, file: Path, default_name: str) -> Case:
         bias_spec = bias_spec or TensorSpec("random")
         bias_shape = _resolve_shape(bias_spec, (max(conv.out_channels, 0),), ("bias",), check)
         if bias_shape is not None and bias_shape != (conv.out_channels,) and expect_error is None:
-            check.add(("bias",), f"shape {list(bias_shape)} does not match the layer: expected (out_channels,) = "
-                                 f"[{conv.out_channels}]")
+            check.add(
+                ("bias",),
+                f"shape {list(bias_shape)} does not match the layer: expected (out_channels,) = [{conv.out_channels}]",
+            )
     expected_shape = None
     if specs["expected"] is not None:
         if expect_error is not None:
             check.add(("expected",), "'expected' cannot be combined with expect_error (an invalid layer has no output)")
-        expected_shape = _resolve_shape(specs["expected"], None, ("expected",), check,
-                                        "a generator needs shape: the output's [N, C_out, H_out, W_out]")
+        expected_shape = _resolve_shape(
+            specs["expected"],
+            None,
+            ("expected",),
+            check,
+            "a generator needs shape: the output's [N, C_out, H_out, W_out]",
+        )
     if input_shape is not None and not check.problems:
         _check_work_size(conv, input_shape, check)
     gradient_specs = _parse_gradient_specs(data, check, conv, backward, input_shape, weight_shape)
@@ -392,11 +478,25 @@ def parse_case(document: Document, file: Path, default_name: str) -> Case:
         raise CaseError(file, check.problems, case_name=name)
 
     return Case(
-        name=name, file=file, line=document.line, conv=conv, input=specs["input"], input_shape=input_shape,
-        weight=weight_spec, bias=bias_spec if conv.bias else None, expected=specs["expected"],
-        expected_shape=expected_shape, dtype=dtype, description=description.strip() if isinstance(description, str) else "",
-        tolerance=tolerance, expect_error=expect_error, tags=tags, tolerance_mode=tolerance_mode,
-        backward=backward, grad_output=gradient_specs.pop("grad_output", None), expected_gradients=gradient_specs,
+        name=name,
+        file=file,
+        line=document.line,
+        conv=conv,
+        input=specs["input"],
+        input_shape=input_shape,
+        weight=weight_spec,
+        bias=bias_spec if conv.bias else None,
+        expected=specs["expected"],
+        expected_shape=expected_shape,
+        dtype=dtype,
+        description=description.strip() if isinstance(description, str) else "",
+        tolerance=tolerance,
+        expect_error=expect_error,
+        tags=tags,
+        tolerance_mode=tolerance_mode,
+        backward=backward,
+        grad_output=gradient_specs.pop("grad_output", None),
+        expected_gradients=gradient_specs,
         torch_variants=torch_variants,
     )
 
@@ -428,8 +528,11 @@ def _parse_tolerance(data: dict, check: _Checker) -> tuple[dict[str, float], str
     if value is None:
         return {}, "bound"
     if not isinstance(value, dict):
-        check.add(("tolerance",), f"expected a mapping {{rtol: NUMBER, atol: NUMBER}} or {{mode: "
-                                  f"{' | '.join(TOLERANCE_MODES)}}}, got {_show(value)}")
+        check.add(
+            ("tolerance",),
+            f"expected a mapping {{rtol: NUMBER, atol: NUMBER}} or {{mode: "
+            f"{' | '.join(TOLERANCE_MODES)}}}, got {_show(value)}",
+        )
         return {}, "bound"
     check.keys(value, ("rtol", "atol", "mode"), ("tolerance",))
     tolerance = {}
@@ -443,8 +546,9 @@ def _parse_tolerance(data: dict, check: _Checker) -> tuple[dict[str, float], str
         check.add(("tolerance", "mode"), f"expected one of {', '.join(TOLERANCE_MODES)}, got {_show(mode)}")
         return tolerance, "bound"
     if mode == "bound" and ("rtol" in value or "atol" in value):
-        check.add(("tolerance", "mode"), "mode bound takes no rtol/atol (they select assert_close): remove them "
-                                         "or the mode")
+        check.add(
+            ("tolerance", "mode"), "mode bound takes no rtol/atol (they select assert_close): remove them or the mode"
+        )
     return tolerance, mode
 
 
@@ -461,9 +565,14 @@ def _parse_backward_flag(data: dict, check: _Checker, expect_error: ExpectError 
     return value
 
 
-def _parse_gradient_specs(data: dict, check: _Checker, conv: ConvConfig, backward: bool,
-                          input_shape: tuple[int, ...] | None, weight_shape: tuple[int, ...] | None,
-                          ) -> dict[str, TensorSpec]:
+def _parse_gradient_specs(
+    data: dict,
+    check: _Checker,
+    conv: ConvConfig,
+    backward: bool,
+    input_shape: tuple[int, ...] | None,
+    weight_shape: tuple[int, ...] | None,
+) -> dict[str, TensorSpec]:
     """grad_output (default random, seeded by role) and the expected_gradients, shapes resolved."""
     if not backward or check.problems or input_shape is None or weight_shape is None:
         return {}
@@ -472,14 +581,19 @@ def _parse_gradient_specs(data: dict, check: _Checker, conv: ConvConfig, backwar
     except (ValueError, TypeError):
         return {}  # an invalid layer: the forward check says why
     specs: dict[str, TensorSpec] = {}
-    grad_output = _parse_tensor_spec(data["grad_output"], ("grad_output",), check) if "grad_output" in data \
+    grad_output = (
+        _parse_tensor_spec(data["grad_output"], ("grad_output",), check)
+        if "grad_output" in data
         else TensorSpec("random")
+    )
     specs["grad_output"] = _with_layer_shape(grad_output, output_shape, ("grad_output",), check, "the output's")
     expected = data.get("expected_gradients")
     if expected is None:
         return {key: spec for key, spec in specs.items() if spec is not None}
     if not isinstance(expected, dict):
-        check.add(("expected_gradients",), f"expected a mapping with some of {', '.join(GRADIENTS)}, got {_show(expected)}")
+        check.add(
+            ("expected_gradients",), f"expected a mapping with some of {', '.join(GRADIENTS)}, got {_show(expected)}"
+        )
         return {}
     check.keys(expected, GRADIENTS, ("expected_gradients",))
     shapes = {"grad_input": input_shape, "grad_weight": weight_shape, "grad_bias": (conv.out_channels,)}
@@ -491,13 +605,13 @@ def _parse_gradient_specs(data: dict, check: _Checker, conv: ConvConfig, backwar
             continue
         spec = _parse_tensor_spec(expected[key], ("expected_gradients", key), check)
         if spec is not None:
-            specs[key] = _with_layer_shape(spec, shapes[key], ("expected_gradients", key), check,
-                                           f"the {key[5:]}'s")
+            specs[key] = _with_layer_shape(spec, shapes[key], ("expected_gradients", key), check, f"the {key[5:]}'s")
     return {key: spec for key, spec in specs.items() if spec is not None}
 
 
-def _with_layer_shape(spec: TensorSpec | None, shape: tuple[int, ...], path: KeyPath, check: _Checker,
-                      whose: str) -> TensorSpec | None:
+def _with_layer_shape(
+    spec: TensorSpec | None, shape: tuple[int, ...], path: KeyPath, check: _Checker, whose: str
+) -> TensorSpec | None:
     """``spec`` with ``shape`` filled in, or None (and a problem) if its own shape differs."""
     if spec is None:
         return None
@@ -518,7 +632,9 @@ def _parse_tags(data: dict, check: _Checker) -> tuple[str, ...]:
     tags = []
     for i, tag in enumerate(value):
         if not isinstance(tag, str) or not TAG_PATTERN.match(tag):
-            check.add(("tags", i), f"expected a name of letters, digits and underscores (a pytest mark), got {_show(tag)}")
+            check.add(
+                ("tags", i), f"expected a name of letters, digits and underscores (a pytest mark), got {_show(tag)}"
+            )
         else:
             tags.append(tag)
     return tuple(tags)
@@ -548,8 +664,11 @@ def _parse_conv(data: dict, check: _Checker, lenient: bool) -> ConvConfig | None
     invalid layers can be written as expect_error cases. A key the op does not take is an error here."""
     conv = data.get("conv")
     if conv is None:
-        check.add(("conv",), "missing required key 'conv' (the keyword arguments of torch.nn.Conv2d, or of the "
-                             "module named by conv.type)")
+        check.add(
+            ("conv",),
+            "missing required key 'conv' (the keyword arguments of torch.nn.Conv2d, or of the "
+            "module named by conv.type)",
+        )
         return None
     if not isinstance(conv, dict):
         check.add(("conv",), f"expected a mapping of torch.nn.Conv2d arguments, got {_show(conv)}")
@@ -568,8 +687,11 @@ def _parse_conv(data: dict, check: _Checker, lenient: bool) -> ConvConfig | None
         if key == "type" or key in allowed:
             continue
         if key in TRANSPOSED_CONV_KEYS:  # a real key of another op: say which ops take it
-            check.add(path + (key,), f"{conv_type} takes no {key!r} (only ConvTranspose1d/2d/3d do); "
-                                     f"allowed keys: type, {', '.join(allowed)}")
+            check.add(
+                path + (key,),
+                f"{conv_type} takes no {key!r} (only ConvTranspose1d/2d/3d do); "
+                f"allowed keys: type, {', '.join(allowed)}",
+            )
         else:
             check.keys({key: None}, ("type",) + allowed, path)
     for key in REQUIRED_CONV_KEYS:
@@ -587,11 +709,15 @@ def _parse_conv(data: dict, check: _Checker, lenient: bool) -> ConvConfig | None
         padding = conv["padding"]
         if isinstance(padding, str):
             if transposed:
-                check.add(path + ("padding",), f"{conv_type} takes no string padding (torch has 'same'/'valid' only "
-                                               f"for convolutions): expected an integer or a list of {dims}")
+                check.add(
+                    path + ("padding",),
+                    f"{conv_type} takes no string padding (torch has 'same'/'valid' only "
+                    f"for convolutions): expected an integer or a list of {dims}",
+                )
             elif padding not in PADDING_STRINGS and not lenient:
-                check.add(path + ("padding",), f"expected an integer, a list of {dims}, 'same' or 'valid', "
-                                               f"got {padding!r}")
+                check.add(
+                    path + ("padding",), f"expected an integer, a list of {dims}, 'same' or 'valid', got {padding!r}"
+                )
             kwargs["padding"] = padding
         else:
             kwargs["padding"] = check.int_or_sizes(padding, path + ("padding",), dims)
@@ -615,8 +741,11 @@ def _parse_tensor_spec(value: Any, path: KeyPath, check: _Checker) -> TensorSpec
     if isinstance(value, list):
         value = {"values": value}
     if not isinstance(value, dict):
-        check.add(path, "expected a tensor spec: a list of numbers, or a mapping with one of "
-                        f"{', '.join(GENERATORS)} (plus an optional shape), got {_show(value)}")
+        check.add(
+            path,
+            "expected a tensor spec: a list of numbers, or a mapping with one of "
+            f"{', '.join(GENERATORS)} (plus an optional shape), got {_show(value)}",
+        )
         return None
     check.keys(value, GENERATORS + ("shape",), path)
     generators = [key for key in GENERATORS if key in value]
@@ -652,15 +781,22 @@ def _parse_tensor_spec(value: Any, path: KeyPath, check: _Checker) -> TensorSpec
         options["seed"] = check.integer(body["seed"], body_path + ("seed",), minimum=0)
     if "distribution" in body:
         if body["distribution"] not in DISTRIBUTIONS:
-            check.add(body_path + ("distribution",), f"expected one of {', '.join(DISTRIBUTIONS)}, got {_show(body['distribution'])}")
+            check.add(
+                body_path + ("distribution",),
+                f"expected one of {', '.join(DISTRIBUTIONS)}, got {_show(body['distribution'])}",
+            )
         options["distribution"] = body["distribution"]
     for key in ("low", "high", "mean"):
         if key in body:
             options[key] = check.number(body[key], body_path + (key,))
     if "std" in body:
         options["std"] = check.number(body["std"], body_path + ("std",), minimum=0)
-    if "low" in options and "high" in options and None not in (options["low"], options["high"]) \
-            and options["low"] > options["high"]:
+    if (
+        "low" in options
+        and "high" in options
+        and None not in (options["low"], options["high"])
+        and options["low"] > options["high"]
+    ):
         check.add(body_path, f"low ({options['low']}) must not exceed high ({options['high']})")
     return TensorSpec("random", options, shape)
 
@@ -703,7 +839,11 @@ def _nested_shape(node: Any, path: KeyPath, flat: list, check: _Checker) -> tupl
     """Check a nested list is rectangular and numeric; append its numbers to ``flat``."""
     if not isinstance(node, list):
         if isinstance(node, bool) or not isinstance(node, (int, float)):
-            hint = " (write .nan, .inf or -.inf for special values)" if str(node).lower().lstrip("+-") in ("nan", "inf", "infinity") else ""
+            hint = (
+                " (write .nan, .inf or -.inf for special values)"
+                if str(node).lower().lstrip("+-") in ("nan", "inf", "infinity")
+                else ""
+            )
             check.add(path, f"expected a number, got {_show(node)}{hint}")
             return None
         flat.append(float(node))
@@ -720,18 +860,24 @@ def _nested_shape(node: Any, path: KeyPath, flat: list, check: _Checker) -> tupl
     return (len(node),) + (shapes[0] if shapes else ())
 
 
-def _resolve_shape(spec: TensorSpec, layer_shape: tuple[int, ...] | None, path: KeyPath, check: _Checker,
-                   missing: str = "") -> tuple[int, ...] | None:
+def _resolve_shape(
+    spec: TensorSpec, layer_shape: tuple[int, ...] | None, path: KeyPath, check: _Checker, missing: str = ""
+) -> tuple[int, ...] | None:
     """The tensor's shape: explicit, inferred from nested values, or the layer's."""
     if spec.shape is not None:
         return spec.shape
     if layer_shape is not None:
         if spec.size is not None and spec.size != math.prod(layer_shape):
-            check.add(path, f"{spec.size} values do not fill the layer's shape {list(layer_shape)} "
-                            f"({math.prod(layer_shape)} elements)")
+            check.add(
+                path,
+                f"{spec.size} values do not fill the layer's shape {list(layer_shape)} "
+                f"({math.prod(layer_shape)} elements)",
+            )
             return None
         if math.prod(layer_shape) > MAX_TENSOR_ELEMENTS:
-            check.add(path, f"the layer's shape {list(layer_shape)} is over the limit of {MAX_TENSOR_ELEMENTS:,} elements")
+            check.add(
+                path, f"the layer's shape {list(layer_shape)} is over the limit of {MAX_TENSOR_ELEMENTS:,} elements"
+            )
             return None
         return layer_shape
     if spec.size is not None:  # a flat list of values: 1-D

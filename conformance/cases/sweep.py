@@ -16,6 +16,7 @@ derive theirs from the expanded name, so every expansion gets its own data.
 
 ``expected`` cannot be combined with ``sweep`` (one golden output cannot fit every expansion).
 """
+
 from __future__ import annotations
 
 import copy
@@ -29,8 +30,19 @@ from conformance.cases.errors import CaseError, Problem
 from conformance.cases.yaml_loader import Document
 
 MAX_SWEEP_CASES = 256  # a sweep that expands to more cases than this is refused
-CONV_SWEEP_KEYS = ("type", "in_channels", "out_channels", "kernel_size", "stride", "padding", "output_padding",
-                   "dilation", "groups", "bias", "padding_mode")
+CONV_SWEEP_KEYS = (
+    "type",
+    "in_channels",
+    "out_channels",
+    "kernel_size",
+    "stride",
+    "padding",
+    "output_padding",
+    "dilation",
+    "groups",
+    "bias",
+    "padding_mode",
+)
 SWEEP_KEYS = CONV_SWEEP_KEYS + ("dtype", "input.shape")
 
 
@@ -65,12 +77,17 @@ def expand_sweep(document: Document, file: Path, name: str) -> list[tuple[Docume
         problems.append(Problem(path, message, document.line_of(path)))
 
     if not isinstance(sweep, dict) or not sweep:
-        problem(("sweep",), "expected a mapping of swept keys to lists of values, e.g. {groups: [1, 2, 4]}; "
-                            f"got {sweep!r}")
+        problem(
+            ("sweep",),
+            f"expected a mapping of swept keys to lists of values, e.g. {{groups: [1, 2, 4]}}; got {sweep!r}",
+        )
         raise CaseError(file, problems, case_name=name)
     if "expected" in data:
-        problem(("expected",), "'expected' cannot be combined with 'sweep': one golden output cannot fit every "
-                               "expansion (write the expansions you want golden outputs for as separate cases)")
+        problem(
+            ("expected",),
+            "'expected' cannot be combined with 'sweep': one golden output cannot fit every "
+            "expansion (write the expansions you want golden outputs for as separate cases)",
+        )
     for key, values in sweep.items():
         if key not in SWEEP_KEYS:
             close = difflib.get_close_matches(key, SWEEP_KEYS, n=1, cutoff=0.6)
@@ -87,8 +104,11 @@ def expand_sweep(document: Document, file: Path, name: str) -> list[tuple[Docume
         count = math.prod(len(values) for values in sweep.values())
         if count > MAX_SWEEP_CASES:
             sizes = " x ".join(f"{len(v)} {k}" for k, v in sweep.items())
-            problem(("sweep",), f"the sweep expands to {count:,} cases ({sizes}), over the limit of "
-                                f"{MAX_SWEEP_CASES}; split it into several cases")
+            problem(
+                ("sweep",),
+                f"the sweep expands to {count:,} cases ({sizes}), over the limit of "
+                f"{MAX_SWEEP_CASES}; split it into several cases",
+            )
     if problems:
         raise CaseError(file, problems, case_name=name)
 
@@ -97,9 +117,9 @@ def expand_sweep(document: Document, file: Path, name: str) -> list[tuple[Docume
     expansions = []
     for combination in itertools.product(*(sweep[key] for key in keys)):
         expanded = copy.deepcopy(base)
-        for key, value in zip(keys, combination):
+        for key, value in zip(keys, combination, strict=False):
             _assign(expanded, key, copy.deepcopy(value))
-        label = ",".join(f"{key}={format_sweep_value(value)}" for key, value in zip(keys, combination))
+        label = ",".join(f"{key}={format_sweep_value(value)}" for key, value in zip(keys, combination, strict=False))
         expanded_name = f"{name}[{label}]"
         expanded["name"] = expanded_name
         expansions.append((Document(expanded, document.lines, document.index, document.line), expanded_name))

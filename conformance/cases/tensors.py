@@ -10,6 +10,7 @@ A spec has exactly one generator plus an optional ``shape``::
 ``random`` without a seed derives one from the case name and the tensor's role, so a file
 always produces bit-identical tensors on every machine.
 """
+
 from __future__ import annotations
 
 import hashlib

@@ -4,12 +4,14 @@ PyYAML follows YAML 1.1, where ``1e5`` and ``1e-1`` (no dot) are strings; case a
 numbers, so a resolver for those is added. Only plain data is constructed: any other tag
 (``!!python/object`` and friends) is an error, never executed.
 """
+
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import yaml
 
@@ -21,6 +23,7 @@ class CaseLoader(yaml.SafeLoader):
 
 
 if yaml.__with_libyaml__:
+
     class FastCaseLoader(yaml.CSafeLoader):
         """CaseLoader's rules on libyaml's C parser.
 
@@ -158,6 +161,14 @@ def _scalar(loader: yaml.SafeLoader, node: yaml.Node, path: KeyPath) -> Any:
 def _require_tag(node: yaml.Node, allowed, path: KeyPath, line: int) -> None:
     allowed = {allowed} if isinstance(allowed, str) else allowed
     if node.tag not in allowed:
-        raise CaseError("", [Problem(
-            path, f"YAML tag {node.tag!r} is not allowed: case files hold plain data only "
-                  "(numbers, strings, lists, mappings)", line)])
+        raise CaseError(
+            "",
+            [
+                Problem(
+                    path,
+                    f"YAML tag {node.tag!r} is not allowed: case files hold plain data only "
+                    "(numbers, strings, lists, mappings)",
+                    line,
+                )
+            ],
+        )

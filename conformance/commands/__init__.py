@@ -1,16 +1,17 @@
 """Subcommands of the ``conformance`` command line, one module each."""
+
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from conformance.api import default_cases, library_version  # noqa: F401 - re-exported for the commands
-from conformance.running.arrays import ARRAY_KINDS
 from conformance.cases.errors import CaseError
-from conformance.running.implementations import ImplementationLoadError, Implementation, load_implementation
 from conformance.cases.loader import LoadResult, load_cases
+from conformance.running.arrays import ARRAY_KINDS
+from conformance.running.implementations import Implementation, ImplementationLoadError, load_implementation
 
 DEFAULT_CASES = "cases"  # in a checkout; an installed package has its own copy (conformance.cases.library)
 EXIT_NO_CASES = 5  # as pytest's "no tests collected"
@@ -25,32 +26,58 @@ class NoCasesSelected(Exception):
 
 
 def add_paths_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("paths", nargs="*", metavar="PATH",
-                        help="case files or folders (default: the bundled case library)")
+    parser.add_argument(
+        "paths", nargs="*", metavar="PATH", help="case files or folders (default: the bundled case library)"
+    )
 
 
 def add_implementation_arguments(parser: argparse.ArgumentParser) -> None:
     """--impl and how it is called: --arrays, --impl-device, --refusal-type."""
-    parser.add_argument("--impl", metavar="SPEC",
-                        help="the convolution to check instead of the reference: MODULE (looked up: conv1d, conv2d, "
-                             "conv3d, conv_transpose1d/2d/3d), MODULE:FUNCTION (a conv2d), path/file.py[:FUNCTION], "
-                             "or a built-in name; torch.nn.functional signatures")
-    parser.add_argument("--arrays", choices=ARRAY_KINDS, default=None,
-                        help="what the implementation takes and returns, in the case's real dtype: numpy "
-                             "(bfloat16 as ml_dtypes.bfloat16), torch tensors or jax arrays (default: the "
-                             "module's ARRAYS, else numpy)")
-    parser.add_argument("--impl-device", metavar="DEVICE", default="cpu",
-                        help="where torch/jax arrays are put for the implementation: cpu, cuda, cuda:1, mps, ... "
-                             "(default: cpu); its result may be on any device")
-    parser.add_argument("--refusal-type", metavar="MODULE.CLASS", action="append", default=[],
-                        help="an exception type that counts as a deliberate refusal of an invalid layer, "
-                             "besides ValueError and RuntimeError (repeatable)")
-    parser.add_argument("--isolate", action=argparse.BooleanOptionalAction, default=None,
-                        help="run the implementation in a worker process: an abort, segfault or hang is a "
-                             "crashed case and the run goes on (default: on for a plug-in or built-in in "
-                             "`conformance run`, off elsewhere and for the reference)")
-    parser.add_argument("--timeout", type=float, default=300.0, metavar="S",
-                        help="with --isolate: seconds one call may take before it counts as hung (default 300)")
+    parser.add_argument(
+        "--impl",
+        metavar="SPEC",
+        help="the convolution to check instead of the reference: MODULE (looked up: conv1d, conv2d, "
+        "conv3d, conv_transpose1d/2d/3d), MODULE:FUNCTION (a conv2d), path/file.py[:FUNCTION], "
+        "or a built-in name; torch.nn.functional signatures",
+    )
+    parser.add_argument(
+        "--arrays",
+        choices=ARRAY_KINDS,
+        default=None,
+        help="what the implementation takes and returns, in the case's real dtype: numpy "
+        "(bfloat16 as ml_dtypes.bfloat16), torch tensors or jax arrays (default: the "
+        "module's ARRAYS, else numpy)",
+    )
+    parser.add_argument(
+        "--impl-device",
+        metavar="DEVICE",
+        default="cpu",
+        help="where torch/jax arrays are put for the implementation: cpu, cuda, cuda:1, mps, ... "
+        "(default: cpu); its result may be on any device",
+    )
+    parser.add_argument(
+        "--refusal-type",
+        metavar="MODULE.CLASS",
+        action="append",
+        default=[],
+        help="an exception type that counts as a deliberate refusal of an invalid layer, "
+        "besides ValueError and RuntimeError (repeatable)",
+    )
+    parser.add_argument(
+        "--isolate",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="run the implementation in a worker process: an abort, segfault or hang is a "
+        "crashed case and the run goes on (default: on for a plug-in or built-in in "
+        "`conformance run`, off elsewhere and for the reference)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=300.0,
+        metavar="S",
+        help="with --isolate: seconds one call may take before it counts as hung (default 300)",
+    )
 
 
 def add_selection_arguments(parser: argparse.ArgumentParser) -> None:
@@ -79,8 +106,11 @@ def _name(item: LoadResult) -> str:
 
 def implementation_options(args: argparse.Namespace) -> dict:
     """The load_implementation options the command line gave (all picklable, for a worker)."""
-    return {"arrays": getattr(args, "arrays", None), "device": getattr(args, "impl_device", None) or "cpu",
-            "refusal_types": tuple(getattr(args, "refusal_type", None) or ())}
+    return {
+        "arrays": getattr(args, "arrays", None),
+        "device": getattr(args, "impl_device", None) or "cpu",
+        "refusal_types": tuple(getattr(args, "refusal_type", None) or ()),
+    }
 
 
 def wants_isolation(args: argparse.Namespace) -> bool:
@@ -96,11 +126,14 @@ def implementation_from(args: argparse.Namespace) -> Implementation:
     try:
         if wants_isolation(args):
             try:
-                from conformance.running.isolation import IsolatedImplementation  # the crash-isolating worker (issue 11)
+                from conformance.running.isolation import (
+                    IsolatedImplementation,
+                )  # the crash-isolating worker (issue 11)
             except ImportError:
                 raise UsageError("--isolate: this installation has no conformance.running.isolation") from None
-            return IsolatedImplementation(getattr(args, "impl", None), timeout=args.timeout,
-                                          **implementation_options(args))
+            return IsolatedImplementation(
+                getattr(args, "impl", None), timeout=args.timeout, **implementation_options(args)
+            )
         return load_implementation(getattr(args, "impl", None), **implementation_options(args))
     except ImplementationLoadError as exc:
         raise UsageError(str(exc)) from None

@@ -1,39 +1,59 @@
 """``conformance explain``: teach ``groups`` from a case, in the terminal and as pictures."""
+
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
 from conformance.cases.errors import CaseError
+from conformance.commands import UsageError, add_implementation_arguments, guarded, implementation_from, select_cases
+from conformance.running.runner import error_result, run_case
 from conformance.teaching.explain import DEFAULT_MAX_TERMS, build_explanation, layout_of, parse_element
 from conformance.teaching.explain_text import render_text
-from conformance.running.runner import error_result, run_case
-from conformance.commands import UsageError, add_implementation_arguments, guarded, implementation_from, select_cases
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "explain", help="explain a case: the grouping, the input and weight per group, outputs as sums of products",
+        "explain",
+        help="explain a case: the grouping, the input and weight per group, outputs as sums of products",
         description="Explain a case for learners: the grouping in words, the connectivity matrix, the input and "
-                    "the weight laid out group by group, output elements written out as per-channel sums of "
-                    "products (any op: Conv1d/2d/3d, ConvTranspose1d/2d/3d), every side's values beside them, and "
-                    "what groups save. Lines fit the terminal (COLUMNS, at most 100 characters).")
+        "the weight laid out group by group, output elements written out as per-channel sums of "
+        "products (any op: Conv1d/2d/3d, ConvTranspose1d/2d/3d), every side's values beside them, and "
+        "what groups save. Lines fit the terminal (COLUMNS, at most 100 characters).",
+    )
     parser.add_argument("case_file", metavar="CASE_FILE", help="a YAML case file")
-    parser.add_argument("--case", metavar="NAME", help="the case to explain when the file holds several "
-                                                       "(its name, or a unique part of it)")
-    parser.add_argument("--element", metavar="n,o,h,w", action="append",
-                        help="an output element to write out (repeatable; one index per spatial dimension, e.g. "
-                             "n,o,l for Conv1d; leave out n for an unbatched case); default: every element of a "
-                             "small output, else elements of the first and of the last group")
-    parser.add_argument("--max-terms", metavar="K", type=int, default=DEFAULT_MAX_TERMS,
-                        help=f"show at most K products per input channel, the largest ones (default "
-                             f"{DEFAULT_MAX_TERMS})")
-    parser.add_argument("--checks", action="store_true",
-                        help="also list the harness's extra checks (torch variants, metamorphic relations, the "
-                             "wiring probe, gradients)")
-    parser.add_argument("--plot", metavar="DIR",
-                        help="also draw the pictures into DIR as SVG files (the element picture shows the first "
-                             "--element, else the first output channel of the last group, so its channel offset shows)")
+    parser.add_argument(
+        "--case",
+        metavar="NAME",
+        help="the case to explain when the file holds several (its name, or a unique part of it)",
+    )
+    parser.add_argument(
+        "--element",
+        metavar="n,o,h,w",
+        action="append",
+        help="an output element to write out (repeatable; one index per spatial dimension, e.g. "
+        "n,o,l for Conv1d; leave out n for an unbatched case); default: every element of a "
+        "small output, else elements of the first and of the last group",
+    )
+    parser.add_argument(
+        "--max-terms",
+        metavar="K",
+        type=int,
+        default=DEFAULT_MAX_TERMS,
+        help=f"show at most K products per input channel, the largest ones (default {DEFAULT_MAX_TERMS})",
+    )
+    parser.add_argument(
+        "--checks",
+        action="store_true",
+        help="also list the harness's extra checks (torch variants, metamorphic relations, the "
+        "wiring probe, gradients)",
+    )
+    parser.add_argument(
+        "--plot",
+        metavar="DIR",
+        help="also draw the pictures into DIR as SVG files (the element picture shows the first "
+        "--element, else the first output channel of the last group, so its channel offset shows)",
+    )
     add_implementation_arguments(parser)
     parser.set_defaults(handler=guarded(explain_command))
 
@@ -65,8 +85,12 @@ def explain_command(args: argparse.Namespace) -> int:
     if args.plot and can_compute:
         from conformance.teaching.pictures import draw_case_pictures  # late: pictures are only built when asked for
 
-        paths = draw_case_pictures(result.case, result.run.tensors, Path(args.plot),  # type: ignore[union-attr]
-                                   element=elements[0] if elements else None)
+        paths = draw_case_pictures(
+            result.case,
+            result.run.tensors,
+            Path(args.plot),  # type: ignore[union-attr]
+            element=elements[0] if elements else None,
+        )
         print("")
         print("pictures: " + ", ".join(str(p) for p in paths))
     elif args.plot:
@@ -80,11 +104,13 @@ def _pick(items: list, wanted: str | None, path: Path):
         if len(items) == 1:
             return items[0]
         raise UsageError(f"{path} holds {len(items)} cases; choose one with --case: {', '.join(map(str, names))}")
-    exact = [item for item, name in zip(items, names) if name == wanted]
-    partial = [item for item, name in zip(items, names) if name and wanted.lower() in name.lower()]
+    exact = [item for item, name in zip(items, names, strict=False) if name == wanted]
+    partial = [item for item, name in zip(items, names, strict=False) if name and wanted.lower() in name.lower()]
     if exact or len(partial) == 1:
         return (exact or partial)[0]
     if not partial:
         raise UsageError(f"{path} has no case named {wanted!r}; its cases: {', '.join(map(str, names))}")
-    raise UsageError(f"--case {wanted!r} matches several cases in {path}: "
-                     f"{', '.join(n for n in names if n and wanted.lower() in n.lower())}")
+    raise UsageError(
+        f"--case {wanted!r} matches several cases in {path}: "
+        f"{', '.join(n for n in names if n and wanted.lower() in n.lower())}"
+    )

@@ -1,4 +1,5 @@
 """``conformance fuzz``: search the configuration space for a disagreement with torch."""
+
 from __future__ import annotations
 
 import argparse
@@ -9,34 +10,67 @@ from pathlib import Path
 
 import torch
 
-from conformance.tools.fuzz import (CampaignResult, examples_per_worker, reproduce_command, rerun_written, run_campaign,
-                    worker_seeds, write_finding)
-from conformance.running.implementations import load_implementation
-from conformance.reporting.terminal import format_failure
-from conformance.running.runner import PASSED
 from conformance.commands import add_implementation_arguments, guarded, implementation_from
+from conformance.reporting.terminal import format_failure
+from conformance.running.implementations import load_implementation
+from conformance.running.runner import PASSED
+from conformance.tools.fuzz import (
+    CampaignResult,
+    examples_per_worker,
+    reproduce_command,
+    rerun_written,
+    run_campaign,
+    worker_seeds,
+    write_finding,
+)
 
 DEFAULT_OUT = "fuzz-findings"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "fuzz", help="draw random layers with hypothesis until the implementation disagrees with torch",
+        "fuzz",
+        help="draw random layers with hypothesis until the implementation disagrees with torch",
         description="Draw valid (and some invalid) grouped convolutions with hypothesis, run each through the "
-                    "implementation under test and torch exactly as `conformance run` would, and on a "
-                    "disagreement shrink it to a minimal case and write it as a YAML case file. Exit 1 if "
-                    "anything was found.")
+        "implementation under test and torch exactly as `conformance run` would, and on a "
+        "disagreement shrink it to a minimal case and write it as a YAML case file. Exit 1 if "
+        "anything was found.",
+    )
     add_implementation_arguments(parser)
-    parser.add_argument("--max-examples", type=_positive, default=200, metavar="N",
-                        help="cases to draw in all, split across workers (default 200)")
-    parser.add_argument("--seed", type=_non_negative, default=None, metavar="S",
-                        help="repeat a campaign exactly (default: a fresh seed, printed); worker i runs seed S+i")
-    parser.add_argument("--out", default=DEFAULT_OUT, metavar="DIR",
-                        help=f"where to write the case files of findings (default {DEFAULT_OUT}/)")
-    parser.add_argument("--invalid-rate", type=_probability, default=0.1, metavar="P",
-                        help="share of drawn layers made invalid on purpose, 0 to 1 (default 0.1)")
-    parser.add_argument("--workers", type=_positive, default=1, metavar="N",
-                        help="parallel campaigns (processes), each on its own seed (default 1)")
+    parser.add_argument(
+        "--max-examples",
+        type=_positive,
+        default=200,
+        metavar="N",
+        help="cases to draw in all, split across workers (default 200)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=_non_negative,
+        default=None,
+        metavar="S",
+        help="repeat a campaign exactly (default: a fresh seed, printed); worker i runs seed S+i",
+    )
+    parser.add_argument(
+        "--out",
+        default=DEFAULT_OUT,
+        metavar="DIR",
+        help=f"where to write the case files of findings (default {DEFAULT_OUT}/)",
+    )
+    parser.add_argument(
+        "--invalid-rate",
+        type=_probability,
+        default=0.1,
+        metavar="P",
+        help="share of drawn layers made invalid on purpose, 0 to 1 (default 0.1)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=_positive,
+        default=1,
+        metavar="N",
+        help="parallel campaigns (processes), each on its own seed (default 1)",
+    )
     parser.set_defaults(handler=guarded(fuzz_command))
 
 
@@ -71,11 +105,16 @@ def _probability(text: str) -> float:
     return value
 
 
-def _campaign_in_worker(impl_spec: str | None, max_examples: int, seed: int, invalid_rate: float,
-                        options: dict | None = None) -> CampaignResult:
+def _campaign_in_worker(
+    impl_spec: str | None, max_examples: int, seed: int, invalid_rate: float, options: dict | None = None
+) -> CampaignResult:
     """One campaign in a worker process; the parent writes and re-checks what it found."""
-    result = run_campaign(load_implementation(impl_spec, **(options or {})), max_examples=max_examples, seed=seed,
-                          invalid_rate=invalid_rate)
+    result = run_campaign(
+        load_implementation(impl_spec, **(options or {})),
+        max_examples=max_examples,
+        seed=seed,
+        invalid_rate=invalid_rate,
+    )
     if result.finding is not None:
         result.finding.result = None  # arrays and exceptions need not cross back
     return result
@@ -87,8 +126,10 @@ def fuzz_command(args: argparse.Namespace) -> int:
     seeds = worker_seeds(seed, args.workers)
     per_worker = examples_per_worker(args.max_examples, args.workers)
     mode = "computes in float64" if implementation.computes_in_float64 else "gets the case's dtype"
-    print(f"fuzzing {implementation.name} ({mode}) against torch {torch.__version__}: "
-          f"{per_worker} examples on each of seeds {_seed_range(seeds)}, {args.invalid_rate:.0%} invalid layers")
+    print(
+        f"fuzzing {implementation.name} ({mode}) against torch {torch.__version__}: "
+        f"{per_worker} examples on each of seeds {_seed_range(seeds)}, {args.invalid_rate:.0%} invalid layers"
+    )
     if args.seed is None:
         print(f"(repeat this campaign with --seed {seed})")
 
@@ -98,8 +139,10 @@ def fuzz_command(args: argparse.Namespace) -> int:
         # spawn, not fork: torch's thread pools do not survive a fork safely.
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=args.workers, mp_context=context) as pool:
-            futures = [pool.submit(_campaign_in_worker, args.impl, per_worker, s, args.invalid_rate,
-                                   implementation.options) for s in seeds]
+            futures = [
+                pool.submit(_campaign_in_worker, args.impl, per_worker, s, args.invalid_rate, implementation.options)
+                for s in seeds
+            ]
             results = [future.result() for future in futures]
 
     written: dict[Path, int] = {}  # case file -> the seed that wrote it first
@@ -108,8 +151,10 @@ def fuzz_command(args: argparse.Namespace) -> int:
         if finding is None:
             print(f"seed {result.seed}: {result.examples} examples, no disagreement")
             continue
-        print(f"seed {result.seed}: disagreement at example {finding.found_at}, shrunk to a minimal case "
-              f"({result.examples} cases run in all)")
+        print(
+            f"seed {result.seed}: disagreement at example {finding.found_at}, shrunk to a minimal case "
+            f"({result.examples} cases run in all)"
+        )
         path = write_finding(finding, Path(args.out), args.impl)
         if path in written:  # campaigns often shrink to the same minimal case
             print(f"the same minimal case as seed {written[path]}: {path}")
@@ -131,4 +176,3 @@ def fuzz_command(args: argparse.Namespace) -> int:
 
 def _seed_range(seeds: list[int]) -> str:
     return str(seeds[0]) if len(seeds) == 1 else f"{seeds[0]}-{seeds[-1]}"
-

@@ -1,5 +1,6 @@
 """``conformance matrix``: the case library through several implementations, one column each
 (default: every built-in framework; an uninstalled one is a column saying how to install it)."""
+
 from __future__ import annotations
 
 import argparse
@@ -10,45 +11,88 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
-from conformance.tools.matrix import (Cell, Column, Matrix, default_implementations, exit_status, run_matrix, safe_file_name,
-                      write_xfail_file, xfail_entries)
-from conformance.judging.outcomes import ERROR, FAILED, PASSED, SKIPPED, XFAILED, XPASSED
 from conformance.commands import add_paths_argument, ensure_parent, guarded, select_cases
+from conformance.judging.outcomes import ERROR, FAILED, PASSED, SKIPPED, XFAILED, XPASSED
+from conformance.tools.matrix import (
+    Cell,
+    Column,
+    Matrix,
+    default_implementations,
+    exit_status,
+    run_matrix,
+    safe_file_name,
+    write_xfail_file,
+    xfail_entries,
+)
 
-ABBREVIATIONS = {PASSED: "ok", "wrong_values": "values", "wrong_shape": "shape", "wrong_dtype": "dtype",
-                 "crashed": "CRASH", "accepted_invalid": "accepts", "refused_valid": "refuses",
-                 "unsupported": "unsup", SKIPPED: "skip", ERROR: "error", XPASSED: "XPASS", FAILED: "failed"}
+ABBREVIATIONS = {
+    PASSED: "ok",
+    "wrong_values": "values",
+    "wrong_shape": "shape",
+    "wrong_dtype": "dtype",
+    "crashed": "CRASH",
+    "accepted_invalid": "accepts",
+    "refused_valid": "refuses",
+    "unsupported": "unsup",
+    SKIPPED: "skip",
+    ERROR: "error",
+    XPASSED: "XPASS",
+    FAILED: "failed",
+}
 DEFAULT_XFAIL_DIR = "xfail"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "matrix", help="run cases through several implementations (frameworks) side by side",
+        "matrix",
+        help="run cases through several implementations (frameworks) side by side",
         description="Every case through each --impl (default: every built-in framework), each in its own worker "
-                    "process. Exit 0 only if every installed column matches its xfail file "
-                    "(no unlisted failure, no xpass).")
+        "process. Exit 0 only if every installed column matches its xfail file "
+        "(no unlisted failure, no xpass).",
+    )
     add_paths_argument(parser)
-    parser.add_argument("--impl", action="append", metavar="NAME", dest="impls",
-                        help="a built-in name (jax, onnxruntime, ...) or any --impl spec; repeatable "
-                             "(default: every built-in)")
+    parser.add_argument(
+        "--impl",
+        action="append",
+        metavar="NAME",
+        dest="impls",
+        help="a built-in name (jax, onnxruntime, ...) or any --impl spec; repeatable (default: every built-in)",
+    )
     parser.add_argument("-k", dest="keyword", metavar="SUBSTRING", help="only cases whose name contains SUBSTRING")
     parser.add_argument("--json", metavar="FILE", help="write the matrix as JSON")
     parser.add_argument("--html", metavar="DIR", help="write DIR/index.html (and a report per implementation)")
     parser.add_argument("--junit", metavar="FILE", help="write JUnit XML, one testsuite per implementation")
-    parser.add_argument("--xfail-dir", metavar="DIR", default=None,
-                        help=f"read DIR/<impl>.yaml as each column's xfail file (default: {DEFAULT_XFAIL_DIR}/ "
-                             "when it exists)")
-    parser.add_argument("--update-xfail", action="store_true",
-                        help="rewrite each installed column's xfail file (in --xfail-dir) to list exactly its "
-                             "current failures, keeping the reasons and links of entries still failing")
-    parser.add_argument("--timeout", type=float, default=300.0, metavar="S",
-                        help="seconds one call may take before the worker counts as hung (default 300)")
-    parser.add_argument("--extra-checks", action="store_true",
-                        help="also run the extra checks (torch variants, metamorphic relations, wiring probe) "
-                             "through every implementation: slow for exporters and compilers")
+    parser.add_argument(
+        "--xfail-dir",
+        metavar="DIR",
+        default=None,
+        help=f"read DIR/<impl>.yaml as each column's xfail file (default: {DEFAULT_XFAIL_DIR}/ when it exists)",
+    )
+    parser.add_argument(
+        "--update-xfail",
+        action="store_true",
+        help="rewrite each installed column's xfail file (in --xfail-dir) to list exactly its "
+        "current failures, keeping the reasons and links of entries still failing",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=300.0,
+        metavar="S",
+        help="seconds one call may take before the worker counts as hung (default 300)",
+    )
+    parser.add_argument(
+        "--extra-checks",
+        action="store_true",
+        help="also run the extra checks (torch variants, metamorphic relations, wiring probe) "
+        "through every implementation: slow for exporters and compilers",
+    )
     parser.add_argument("--device", default="cpu", help="where torch, the oracle, runs (default: cpu)")
-    parser.add_argument("--show-expected", action="store_true",
-                        help="also print the expected failures (listed in the xfail files) case by case")
+    parser.add_argument(
+        "--show-expected",
+        action="store_true",
+        help="also print the expected failures (listed in the xfail files) case by case",
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     parser.set_defaults(handler=guarded(matrix_command))
 
@@ -56,8 +100,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def matrix_command(args: argparse.Namespace) -> int:
     items = select_cases(args.paths, args.keyword)
     names = args.impls or default_implementations()
-    xfail_dir = Path(args.xfail_dir) if args.xfail_dir else (Path(DEFAULT_XFAIL_DIR) if Path(DEFAULT_XFAIL_DIR).is_dir()
-                                                              else None)
+    xfail_dir = (
+        Path(args.xfail_dir)
+        if args.xfail_dir
+        else (Path(DEFAULT_XFAIL_DIR) if Path(DEFAULT_XFAIL_DIR).is_dir() else None)
+    )
     suites: list[ET.Element] = []
 
     def on_cell(name: str, case: str, cell: Cell) -> None:
@@ -66,24 +113,41 @@ def matrix_command(args: argparse.Namespace) -> int:
 
     def on_column(column: Column, results: list[Any]) -> None:
         if not args.quiet:
-            print(f"\n{column.name}: {len(results)} cases in {column.seconds:.1f} s"
-                  + (f", {column.restarts} worker restarts" if column.restarts else ""), flush=True)
+            print(
+                f"\n{column.name}: {len(results)} cases in {column.seconds:.1f} s"
+                + (f", {column.restarts} worker restarts" if column.restarts else ""),
+                flush=True,
+            )
         if args.junit:
             from conformance.reporting.junit import junit_tree
 
-            suites.extend(junit_tree(results, suite_name=column.name,
-                                     properties={"version": column.version, "note": column.note}).getroot())
+            suites.extend(
+                junit_tree(
+                    results, suite_name=column.name, properties={"version": column.version, "note": column.note}
+                ).getroot()
+            )
         if args.html:
             from conformance.reporting.html import write_html_report
 
-            write_html_report(results, Path(args.html) / safe_file_name(column.name),
-                              title=f"{column.name}: groups conformance", pictures=False)
+            write_html_report(
+                results,
+                Path(args.html) / safe_file_name(column.name),
+                title=f"{column.name}: groups conformance",
+                pictures=False,
+            )
 
     if not args.quiet:
         print(f"matrix: {len(items)} cases x {len(names)} implementations", flush=True)
-    matrix = run_matrix(items, names, device=args.device, timeout=args.timeout, xfail_dir=xfail_dir,
-                        extra_checks=args.extra_checks,
-                        on_cell=on_cell, on_column=on_column)
+    matrix = run_matrix(
+        items,
+        names,
+        device=args.device,
+        timeout=args.timeout,
+        xfail_dir=xfail_dir,
+        extra_checks=args.extra_checks,
+        on_cell=on_cell,
+        on_column=on_column,
+    )
     print(format_table(matrix))
     print(format_verdicts(matrix, show_expected=args.show_expected))
     if args.json:
@@ -101,8 +165,12 @@ def matrix_command(args: argparse.Namespace) -> int:
         return 0
     changes = matrix.changes()
     if changes:
-        print(f"{len(changes)} cells differ from the xfail files" + (f" in {xfail_dir}/" if xfail_dir else "")
-              + " (a new failure or an xpass):", file=sys.stderr)
+        print(
+            f"{len(changes)} cells differ from the xfail files"
+            + (f" in {xfail_dir}/" if xfail_dir else "")
+            + " (a new failure or an xpass):",
+            file=sys.stderr,
+        )
         for line in changes:
             print(f"  {line}", file=sys.stderr)
     return exit_status(matrix)
@@ -117,8 +185,10 @@ def update_xfail_files(matrix: Matrix, directory: Path) -> None:
         path = directory / f"{safe_file_name(column.name)}.yaml"
         keep = {}
         if path.is_file():
-            keep = {entry.case: {"case": entry.case, "reason": entry.reason, "link": entry.link}
-                    for entry in load_xfail_files([path]).entries}
+            keep = {
+                entry.case: {"case": entry.case, "reason": entry.reason, "link": entry.link}
+                for entry in load_xfail_files([path]).entries
+            }
         entries = xfail_entries(matrix, column.name, keep)
         write_xfail_file(path, column.name, entries)
         print(f"{path}: {len(entries)} expected failures")
@@ -132,8 +202,9 @@ def cell_counts_text(counts: dict[str, int]) -> str:
     '12 ok 2 values 1 xf'
     """
     parts = []
-    for outcome, count in sorted(counts.items(), key=lambda item: (item[0] != PASSED, item[0].startswith("xfail"),
-                                                                    item[0])):
+    for outcome, count in sorted(
+        counts.items(), key=lambda item: (item[0] != PASSED, item[0].startswith("xfail"), item[0])
+    ):
         parts.append(f"{count} {'xf' if outcome.startswith('xfail') else ABBREVIATIONS.get(outcome, outcome)}")
     merged: dict[str, int] = {}
     for part in parts:  # several xfail kinds add up to one 'xf' count
@@ -148,21 +219,30 @@ def format_table(matrix: Matrix) -> str:
     header = ["cases"] + names
     rows = [header]
     for group, by_impl in table.items():
-        rows.append([group] + [cell_counts_text(by_impl[name]) if column.installed else "not run"
-                               for name, column in zip(names, matrix.columns)])
+        rows.append(
+            [group]
+            + [
+                cell_counts_text(by_impl[name]) if column.installed else "not run"
+                for name, column in zip(names, matrix.columns, strict=False)
+            ]
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    lines = ["  ".join(value.ljust(width) for value, width in zip(row, widths)) for row in rows]
+    lines = ["  ".join(value.ljust(width) for value, width in zip(row, widths, strict=False)) for row in rows]
     lines.insert(1, "  ".join("-" * width for width in widths))
     lines.append("")
-    lines.append("ok=passed values/shape/dtype=wrong_* CRASH=crashed accepts=accepted_invalid refuses=refused_valid "
-                 "unsup=unsupported xf=expected failure (xfail file) XPASS=listed but passed")
+    lines.append(
+        "ok=passed values/shape/dtype=wrong_* CRASH=crashed accepts=accepted_invalid refuses=refused_valid "
+        "unsup=unsupported xf=expected failure (xfail file) XPASS=listed but passed"
+    )
     for column in matrix.columns:
         install = f"; install: {column.install_command}" if column.install_command else ""
         state = (column.version or "-") if column.installed else f"NOT RUN ({column.note}){install}"
         lines.append(f"  {column.name}: {state}" + (f" [{column.note}]" if column.installed and column.note else ""))
         if column.unused_xfail:
-            lines.append(f"    {len(column.unused_xfail)} entries of {column.xfail_file} matched no case of this run "
-                         f"(first: {column.unused_xfail[0]})")
+            lines.append(
+                f"    {len(column.unused_xfail)} entries of {column.xfail_file} matched no case of this run "
+                f"(first: {column.unused_xfail[0]})"
+            )
     return "\n".join(lines)
 
 
@@ -183,8 +263,10 @@ def format_verdicts(matrix: Matrix, *, show_expected: bool = False) -> str:
             first = cell.message.splitlines()[0] if cell.message else ""
             lines.append(f"  {row.name} | {name}: {cell.status}{f' [{cell.kind}]' if cell.kind else ''} {first[:160]}")
     if expected:
-        lines.append(f"  ... and {expected} expected failures, as listed in the xfail files (--show-expected, "
-                     "--json or --html show them)")
+        lines.append(
+            f"  ... and {expected} expected failures, as listed in the xfail files (--show-expected, "
+            "--json or --html show them)"
+        )
     return "\n".join(lines)
 
 
@@ -206,25 +288,45 @@ def write_html(matrix: Matrix, directory: Path) -> Path:
 
     directory.mkdir(parents=True, exist_ok=True)
     installed = {column.name: column.installed for column in matrix.columns}
-    parts = ["<!doctype html><html><head><meta charset='utf-8'><meta name='viewport' "
-             "content='width=device-width, initial-scale=1'><title>conformance matrix</title>"
-             f"<style>{_STYLE}</style></head><body><h1>Conformance matrix</h1>"]
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'><meta name='viewport' "
+        "content='width=device-width, initial-scale=1'><title>conformance matrix</title>"
+        f"<style>{_STYLE}</style></head><body><h1>Conformance matrix</h1>"
+    ]
     parts.append("<h2>Implementations</h2><table><tr><th>name</th><th>version</th><th>installed</th><th>note</th></tr>")
     for column in matrix.columns:
-        note = _e(column.note) if column.installed else (f"{_e(column.note)}. Install: "
-                                                        f"<code>{_e(column.install_command)}</code>")
-        parts.append(f"<tr><td>{_e(column.name)}</td><td>{_e(column.version)}</td><td>{'yes' if column.installed else 'no'}"
-                     f"</td><td>{note}</td></tr>")
-    parts.append("</table><h2>Counts</h2><table><tr><th>cases</th>"
-                 + "".join(f"<th>{_e(c.name)}</th>" for c in matrix.columns) + "</tr>")
+        note = (
+            _e(column.note)
+            if column.installed
+            else (f"{_e(column.note)}. Install: <code>{_e(column.install_command)}</code>")
+        )
+        parts.append(
+            f"<tr><td>{_e(column.name)}</td><td>{_e(column.version)}</td><td>{'yes' if column.installed else 'no'}"
+            f"</td><td>{note}</td></tr>"
+        )
+    parts.append(
+        "</table><h2>Counts</h2><table><tr><th>cases</th>"
+        + "".join(f"<th>{_e(c.name)}</th>" for c in matrix.columns)
+        + "</tr>"
+    )
     for group, by_impl in matrix.table().items():
-        parts.append(f"<tr><th>{_e(group)}</th>" + "".join(
-            f"<td>{_e(cell_counts_text(by_impl[c.name]))}</td>" if c.installed else "<td class='missing'>not installed</td>"
-            for c in matrix.columns) + "</tr>")
-    parts.append("</table><h2>Cases</h2><table><tr><th>case</th>"
-                 + "".join(f"<th>{_e(c.name)}</th>" for c in matrix.columns) + "</tr>")
+        parts.append(
+            f"<tr><th>{_e(group)}</th>"
+            + "".join(
+                f"<td>{_e(cell_counts_text(by_impl[c.name]))}</td>"
+                if c.installed
+                else "<td class='missing'>not installed</td>"
+                for c in matrix.columns
+            )
+            + "</tr>"
+        )
+    parts.append(
+        "</table><h2>Cases</h2><table><tr><th>case</th>"
+        + "".join(f"<th>{_e(c.name)}</th>" for c in matrix.columns)
+        + "</tr>"
+    )
     case_slugs = unique_slugs(matrix.rows)
-    for row, case_slug in zip(matrix.rows, case_slugs):
+    for row, case_slug in zip(matrix.rows, case_slugs, strict=False):
         cells = []
         for column in matrix.columns:
             cell: Cell | None = row.results.get(column.name)
@@ -233,13 +335,21 @@ def write_html(matrix: Matrix, directory: Path) -> Path:
                 continue
             label = cell.status + (f" [{cell.kind}]" if cell.kind else "")
             link = f"{safe_file_name(column.name)}/index.html#case-{case_slug}"
-            cells.append(f"<td class='{_e(cell.status)}' title='{_e(cell.message)}'><a href='{_e(link)}'>{_e(label)}</a></td>")
+            cells.append(
+                f"<td class='{_e(cell.status)}' title='{_e(cell.message)}'><a href='{_e(link)}'>{_e(label)}</a></td>"
+            )
         parts.append(f"<tr><th id='row-{_e(case_slug)}'>{_e(row.name)}</th>{''.join(cells)}</tr>")
-    parts.append("</table><h2>Settings</h2><table>" + "".join(
-        f"<tr><th>{_e(key)}</th><td>{_e(value)}</td></tr>" for key, value in matrix.settings.items()) + "</table>")
+    parts.append(
+        "</table><h2>Settings</h2><table>"
+        + "".join(f"<tr><th>{_e(key)}</th><td>{_e(value)}</td></tr>" for key, value in matrix.settings.items())
+        + "</table>"
+    )
     changes = matrix.changes()
-    parts.append(f"<h2>Changes against the xfail files</h2><p>{len(changes)} cells</p><ul>"
-                 + "".join(f"<li>{_e(line)}</li>" for line in changes) + "</ul></body></html>")
+    parts.append(
+        f"<h2>Changes against the xfail files</h2><p>{len(changes)} cells</p><ul>"
+        + "".join(f"<li>{_e(line)}</li>" for line in changes)
+        + "</ul></body></html>"
+    )
     path = directory / "index.html"
     path.write_text("\n".join(parts), encoding="utf-8")
     return path

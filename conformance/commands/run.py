@@ -1,4 +1,5 @@
 """``conformance run``: every case through the implementation under test and torch."""
+
 from __future__ import annotations
 
 import argparse
@@ -9,49 +10,93 @@ from typing import Any
 import torch
 
 from conformance.api import describe_cases, run_all
+from conformance.commands import (
+    NoCasesSelected,
+    UsageError,
+    add_selection_arguments,
+    default_cases,
+    ensure_parent,
+    guarded,
+    implementation_from,
+    library_version,
+    select_cases,
+)
+from conformance.judging.xfail import XfailFileError, load_xfail_files
+from conformance.reporting.junit import write_junit
+from conformance.reporting.terminal import (
+    case_line,
+    checked_nothing,
+    format_failure,
+    run_succeeded,
+    summary_line,
+    write_json,
+)
 from conformance.running.devices import DEVICES, DeviceError, configure_device
 from conformance.running.implementations import Implementation
-from conformance.reporting.junit import write_junit
-from conformance.tools.machine import Threads, same_threads
-from conformance.reporting.terminal import case_line, checked_nothing, format_failure, run_succeeded, summary_line, write_json
 from conformance.running.runner import PASSED, SKIPPED, CaseResult
-from conformance.judging.xfail import XfailFileError, load_xfail_files
-from conformance.commands import (NoCasesSelected, UsageError, add_selection_arguments, default_cases, ensure_parent, guarded,
-               implementation_from, library_version, select_cases)
+from conformance.tools.machine import Threads, same_threads
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("run", help="run cases and compare with torch",
-                                   description="Run cases (default: the bundled case library) through the "
-                                               "implementation under test and torch; exit 0 only if no case "
-                                               "failed, 5 if no case was selected.")
+    parser = subparsers.add_parser(
+        "run",
+        help="run cases and compare with torch",
+        description="Run cases (default: the bundled case library) through the "
+        "implementation under test and torch; exit 0 only if no case "
+        "failed, 5 if no case was selected.",
+    )
     add_selection_arguments(parser)
     parser.add_argument("--json", metavar="FILE", help="write the results as JSON")
-    parser.add_argument("--html", metavar="DIR",
-                        help="write a static HTML report (DIR/index.html, with explanations and pictures)")
-    parser.add_argument("--tutorial", action="store_true",
-                        help="with --html: a page for learners, without timings or the coverage map (automatic "
-                             "when every case is a tutorial case)")
+    parser.add_argument(
+        "--html", metavar="DIR", help="write a static HTML report (DIR/index.html, with explanations and pictures)"
+    )
+    parser.add_argument(
+        "--tutorial",
+        action="store_true",
+        help="with --html: a page for learners, without timings or the coverage map (automatic "
+        "when every case is a tutorial case)",
+    )
     parser.add_argument("--junit", metavar="FILE", help="write the results as JUnit XML (one testcase per case)")
     parser.add_argument("-q", "--quiet", action="store_true", help="print only failures and the summary")
     parser.add_argument("--device", choices=DEVICES, default="cpu", help="where torch runs (default: cpu)")
-    parser.add_argument("--allow-tf32", action="store_true",
-                        help="on cuda, leave TF32 on (off by default: it is less accurate than float32)")
-    parser.add_argument("--xfail", metavar="FILE", action="append", default=[],
-                        help="a YAML list of expected failures (- case: NAME-or-glob, reason: WHY, link: URL); "
-                             "repeatable. Listed cases that fail are xfailed; listed cases that pass fail the run")
-    parser.add_argument("--allow-unsupported", action="store_true",
-                        help="skip cases the implementation reports unsupported (NotImplementedError) "
-                             "instead of failing them")
-    parser.add_argument("--strict-errors", action="store_true",
-                        help="judge the wording of the implementation's refusals by the cases' match: too "
-                             "(by default match: judges torch only)")
-    parser.add_argument("--threads", type=_positive, metavar="N", default=None,
-                        help="threads for torch, NumPy's BLAS and so the implementation (default: the "
-                             "machine's cores); recorded in the results")
-    parser.add_argument("--repro", metavar="DIR",
-                        help="write, per failing case, a standalone script + .npz that reruns it on the "
-                             "implementation and torch and prints the disagreement")
+    parser.add_argument(
+        "--allow-tf32",
+        action="store_true",
+        help="on cuda, leave TF32 on (off by default: it is less accurate than float32)",
+    )
+    parser.add_argument(
+        "--xfail",
+        metavar="FILE",
+        action="append",
+        default=[],
+        help="a YAML list of expected failures (- case: NAME-or-glob, reason: WHY, link: URL); "
+        "repeatable. Listed cases that fail are xfailed; listed cases that pass fail the run",
+    )
+    parser.add_argument(
+        "--allow-unsupported",
+        action="store_true",
+        help="skip cases the implementation reports unsupported (NotImplementedError) instead of failing them",
+    )
+    parser.add_argument(
+        "--strict-errors",
+        action="store_true",
+        help="judge the wording of the implementation's refusals by the cases' match: too "
+        "(by default match: judges torch only)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=_positive,
+        metavar="N",
+        default=None,
+        help="threads for torch, NumPy's BLAS and so the implementation (default: the "
+        "machine's cores); recorded in the results",
+    )
+    parser.add_argument(
+        "--repro",
+        metavar="DIR",
+        help="write, per failing case, a standalone script + .npz that reruns it on the "
+        "implementation and torch and prints the disagreement",
+    )
     parser.set_defaults(handler=guarded(run_command), isolate_by_default=True)
 
 
@@ -108,24 +153,44 @@ def run_cases(args: argparse.Namespace) -> tuple[list[CaseResult], dict[str, Any
     with same_threads(threads_wanted) as threads:
         if not quiet:
             print(header(implementation, device, threads, version))
-        results = run_all(items, implementation, device, strict_errors=getattr(args, "strict_errors", False),
-                          allow_unsupported=getattr(args, "allow_unsupported", False), xfails=xfails,
-                          repro_dir=getattr(args, "repro", None), rerun_options=rerun_options(args),
-                          on_result=lambda result: _print_result(result, quiet))
+        results = run_all(
+            items,
+            implementation,
+            device,
+            strict_errors=getattr(args, "strict_errors", False),
+            allow_unsupported=getattr(args, "allow_unsupported", False),
+            xfails=xfails,
+            repro_dir=getattr(args, "repro", None),
+            rerun_options=rerun_options(args),
+            on_result=lambda result: _print_result(result, quiet),
+        )
     unused = xfails.unused(results)
     for entry in unused:
         print(f"xfail entry matches no case: {entry.case!r} ({entry.location}, reason: {entry.reason})")
     paths = [str(p) for p in args.paths] or [default_cases()]
-    about = {"library": {"version": version, "paths": paths, "cases": describe_cases(paths)},
-             "implementation": {"name": implementation.name, "spec": getattr(args, "impl", None),
-                                **implementation.options,
-                                "computes_in_float64": implementation.computes_in_float64},
-             "threads": {"requested": threads_wanted, "torch": threads.torch, "blas": threads.blas,
-                         "blas_source": threads.blas_source},
-             "options": {"strict_errors": getattr(args, "strict_errors", False),
-                         "allow_unsupported": getattr(args, "allow_unsupported", False)},
-             "xfail": {"files": list(getattr(args, "xfail", None) or []),
-                       "unused": [{"case": e.case, "reason": e.reason, "location": e.location} for e in unused]}}
+    about = {
+        "library": {"version": version, "paths": paths, "cases": describe_cases(paths)},
+        "implementation": {
+            "name": implementation.name,
+            "spec": getattr(args, "impl", None),
+            **implementation.options,
+            "computes_in_float64": implementation.computes_in_float64,
+        },
+        "threads": {
+            "requested": threads_wanted,
+            "torch": threads.torch,
+            "blas": threads.blas,
+            "blas_source": threads.blas_source,
+        },
+        "options": {
+            "strict_errors": getattr(args, "strict_errors", False),
+            "allow_unsupported": getattr(args, "allow_unsupported", False),
+        },
+        "xfail": {
+            "files": list(getattr(args, "xfail", None) or []),
+            "unused": [{"case": e.case, "reason": e.reason, "location": e.location} for e in unused],
+        },
+    }
     return results, about
 
 
@@ -134,8 +199,10 @@ def header(implementation: Implementation, device: str, threads: Threads, versio
     where = "" if implementation.arrays == "numpy" else f" on {implementation.device}"
     library = f"; case library {version}" if version else ""
     blas = f", BLAS {threads.blas}" if threads.blas is not None else ""
-    return (f"implementation under test: {implementation.name} ({implementation.arrays} arrays{where}, {mode}); "
-            f"oracle: torch {torch.__version__} on {device}; threads: torch {threads.torch}{blas}{library}")
+    return (
+        f"implementation under test: {implementation.name} ({implementation.arrays} arrays{where}, {mode}); "
+        f"oracle: torch {torch.__version__} on {device}; threads: torch {threads.torch}{blas}{library}"
+    )
 
 
 def _print_result(result: CaseResult, quiet: bool) -> None:
@@ -151,12 +218,16 @@ def run_command(args: argparse.Namespace) -> int:
     if args.json:
         write_json(results, ensure_parent(args.json), extra=about)
     if args.html:
+        from conformance.reporting.html import (
+            coverage_section,
+            write_html_report,
+        )  # imported only when a report is asked for
         from conformance.tools.coverage import coverage_grid
-        from conformance.reporting.html import coverage_section, write_html_report  # imported only when a report is asked for
 
         grid = coverage_grid([result.case or result.load_error for result in results])
-        page = write_html_report(results, args.html, extra_sections=[coverage_section(grid)],
-                                 tutorial=True if args.tutorial else None)
+        page = write_html_report(
+            results, args.html, extra_sections=[coverage_section(grid)], tutorial=True if args.tutorial else None
+        )
         print(f"HTML report: {page}")
     if getattr(args, "junit", None):
         write_junit(results, ensure_parent(args.junit), properties=_junit_properties(about))
@@ -170,7 +241,11 @@ def run_command(args: argparse.Namespace) -> int:
 
 
 def _junit_properties(about: dict[str, Any]) -> dict[str, str]:
-    return {"library_version": str(about["library"]["version"]), "cases": str(about["library"]["cases"]),
-            "implementation": about["implementation"]["name"],
-            "arrays": about["implementation"]["arrays"], "impl_device": about["implementation"]["device"],
-            "threads": str(about["threads"]["requested"])}
+    return {
+        "library_version": str(about["library"]["version"]),
+        "cases": str(about["library"]["cases"]),
+        "implementation": about["implementation"]["name"],
+        "arrays": about["implementation"]["arrays"],
+        "impl_device": about["implementation"]["device"],
+        "threads": str(about["threads"]["requested"]),
+    }

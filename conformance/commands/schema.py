@@ -9,6 +9,7 @@ prints it too. Put it beside your cases and name it on a case file's first line:
 The loader (``conformance/cases/schema.py``) stays the source of truth: it checks what a schema cannot
 (shapes against the layer, sizes, ragged lists) and gives the clearer messages.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,11 +37,14 @@ def case_schema() -> dict[str, Any]:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("schema", help="print the JSON Schema of the case format",
-                                   description="Print the JSON Schema (draft 2020-12) of the case format. "
-                                               "Editors that use yaml-language-server validate and complete "
-                                               "a case file whose first line is "
-                                               "'# yaml-language-server: $schema=PATH'.")
+    parser = subparsers.add_parser(
+        "schema",
+        help="print the JSON Schema of the case format",
+        description="Print the JSON Schema (draft 2020-12) of the case format. "
+        "Editors that use yaml-language-server validate and complete "
+        "a case file whose first line is "
+        "'# yaml-language-server: $schema=PATH'.",
+    )
     parser.add_argument("--output", "-o", metavar="FILE", help="write the schema to FILE instead of printing it")
     parser.set_defaults(handler=guarded(schema_command))
 

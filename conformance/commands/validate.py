@@ -1,4 +1,5 @@
 """``conformance validate``: check case files without running them."""
+
 from __future__ import annotations
 
 import argparse
@@ -8,8 +9,11 @@ from conformance.commands import add_paths_argument, guarded, select_cases
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("validate", help="check case files without running them",
-                                   description="Check case files; exit 1 with one message per problem.")
+    parser = subparsers.add_parser(
+        "validate",
+        help="check case files without running them",
+        description="Check case files; exit 1 with one message per problem.",
+    )
     add_paths_argument(parser)
     parser.set_defaults(handler=guarded(validate_command))
 
@@ -21,6 +25,8 @@ def validate_command(args: argparse.Namespace) -> int:
         print(error.format(snippets=True))
     files = {str(item.file) for item in items}
     valid = len(items) - len(broken)
-    print(f"{valid} valid case{'' if valid == 1 else 's'}, {len(broken)} invalid, "
-          f"in {len(files)} file{'' if len(files) == 1 else 's'}")
+    print(
+        f"{valid} valid case{'' if valid == 1 else 's'}, {len(broken)} invalid, "
+        f"in {len(files)} file{'' if len(files) == 1 else 's'}"
+    )
     return 1 if broken else 0

@@ -19,6 +19,7 @@ Traceback (most recent call last):
 ...
 KeyError: "no built-in implementation 'no-such-framework'; built-ins: jax, keras, onnx-reference, onnxruntime, openvino, openvino-auto, tensorflow, tensorflow-depthwise, tinygrad, torch-compile, torch-onnx, torch-onnx-legacy"
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -35,39 +36,99 @@ class Builtin:
 
     name: str
     module: str
-    imports: tuple[str, ...]        # top-level packages the adapter imports
-    requirements: tuple[str, ...]   # what `pip install -c constraints-frameworks.txt ...` installs
-    summary: str                    # the framework op it calls, and its settings
+    imports: tuple[str, ...]  # top-level packages the adapter imports
+    requirements: tuple[str, ...]  # what `pip install -c constraints-frameworks.txt ...` installs
+    summary: str  # the framework op it calls, and its settings
     compiler: tuple[str, ...] = ()  # a C/C++ compiler it needs at run time (any one of these)
 
 
 _ALL = (
-    Builtin("jax", "conformance.frameworks.jax_lax", ("jax", "jaxlib"), ("jax", "jaxlib"),
-            "jax.lax.conv_general_dilated(feature_group_count=groups), CPU, precision=HIGHEST"),
-    Builtin("onnxruntime", "conformance.frameworks.onnxruntime_node", ("onnx", "onnxruntime"), ("onnx", "onnxruntime"),
-            "a one-node ONNX Conv(group=groups) (+ Pad for padding modes), CPU execution provider"),
-    Builtin("onnx-reference", "conformance.frameworks.onnx_reference", ("onnx",), ("onnx",),
-            "the same one-node ONNX model through onnx.reference.ReferenceEvaluator"),
-    Builtin("torch-onnx", "conformance.frameworks.torch_onnx", ("onnx", "onnxruntime", "onnxscript"),
-            ("onnx", "onnxruntime", "onnxscript"),
-            "torch.onnx.export(nn.Conv2d, dynamo=True), run in ONNX Runtime (CPU)"),
-    Builtin("torch-onnx-legacy", "conformance.frameworks.torch_onnx_legacy", ("onnx", "onnxruntime"),
-            ("onnx", "onnxruntime"),
-            "torch.onnx.export(nn.Conv2d, dynamo=False) (the TorchScript exporter), run in ONNX Runtime (CPU)"),
-    Builtin("tensorflow", "conformance.frameworks.tensorflow_nn", ("tensorflow",), ("tensorflow-cpu",),
-            "tf.nn.conv2d, NHWC, groups inferred from the filter's input depth"),
-    Builtin("tensorflow-depthwise", "conformance.frameworks.tensorflow_depthwise", ("tensorflow",), ("tensorflow-cpu",),
-            "tf.nn.depthwise_conv2d, NHWC, depthwise and depth-multiplier layers only"),
-    Builtin("keras", "conformance.frameworks.keras_layers", ("keras", "tensorflow"), ("keras", "tensorflow-cpu"),
-            "keras.layers.Conv2D(groups=groups), TensorFlow backend, channels_last"),
-    Builtin("openvino", "conformance.frameworks.openvino_f32", ("openvino",), ("openvino",),
-            "ov GroupConvolution, CPU plugin, INFERENCE_PRECISION_HINT=f32"),
-    Builtin("openvino-auto", "conformance.frameworks.openvino_auto", ("openvino",), ("openvino",),
-            "ov GroupConvolution, CPU plugin, its default inference precision"),
-    Builtin("tinygrad", "conformance.frameworks.tinygrad_tensor", ("tinygrad",), ("tinygrad",),
-            "tinygrad Tensor.conv2d(groups=groups), DEV=CPU", compiler=("clang",)),
-    Builtin("torch-compile", "conformance.frameworks.torch_compile", ("torch",), (),
-            "torch.compile(nn.Conv2d) with inductor on CPU", compiler=("g++", "c++", "clang++")),
+    Builtin(
+        "jax",
+        "conformance.frameworks.jax_lax",
+        ("jax", "jaxlib"),
+        ("jax", "jaxlib"),
+        "jax.lax.conv_general_dilated(feature_group_count=groups), CPU, precision=HIGHEST",
+    ),
+    Builtin(
+        "onnxruntime",
+        "conformance.frameworks.onnxruntime_node",
+        ("onnx", "onnxruntime"),
+        ("onnx", "onnxruntime"),
+        "a one-node ONNX Conv(group=groups) (+ Pad for padding modes), CPU execution provider",
+    ),
+    Builtin(
+        "onnx-reference",
+        "conformance.frameworks.onnx_reference",
+        ("onnx",),
+        ("onnx",),
+        "the same one-node ONNX model through onnx.reference.ReferenceEvaluator",
+    ),
+    Builtin(
+        "torch-onnx",
+        "conformance.frameworks.torch_onnx",
+        ("onnx", "onnxruntime", "onnxscript"),
+        ("onnx", "onnxruntime", "onnxscript"),
+        "torch.onnx.export(nn.Conv2d, dynamo=True), run in ONNX Runtime (CPU)",
+    ),
+    Builtin(
+        "torch-onnx-legacy",
+        "conformance.frameworks.torch_onnx_legacy",
+        ("onnx", "onnxruntime"),
+        ("onnx", "onnxruntime"),
+        "torch.onnx.export(nn.Conv2d, dynamo=False) (the TorchScript exporter), run in ONNX Runtime (CPU)",
+    ),
+    Builtin(
+        "tensorflow",
+        "conformance.frameworks.tensorflow_nn",
+        ("tensorflow",),
+        ("tensorflow-cpu",),
+        "tf.nn.conv2d, NHWC, groups inferred from the filter's input depth",
+    ),
+    Builtin(
+        "tensorflow-depthwise",
+        "conformance.frameworks.tensorflow_depthwise",
+        ("tensorflow",),
+        ("tensorflow-cpu",),
+        "tf.nn.depthwise_conv2d, NHWC, depthwise and depth-multiplier layers only",
+    ),
+    Builtin(
+        "keras",
+        "conformance.frameworks.keras_layers",
+        ("keras", "tensorflow"),
+        ("keras", "tensorflow-cpu"),
+        "keras.layers.Conv2D(groups=groups), TensorFlow backend, channels_last",
+    ),
+    Builtin(
+        "openvino",
+        "conformance.frameworks.openvino_f32",
+        ("openvino",),
+        ("openvino",),
+        "ov GroupConvolution, CPU plugin, INFERENCE_PRECISION_HINT=f32",
+    ),
+    Builtin(
+        "openvino-auto",
+        "conformance.frameworks.openvino_auto",
+        ("openvino",),
+        ("openvino",),
+        "ov GroupConvolution, CPU plugin, its default inference precision",
+    ),
+    Builtin(
+        "tinygrad",
+        "conformance.frameworks.tinygrad_tensor",
+        ("tinygrad",),
+        ("tinygrad",),
+        "tinygrad Tensor.conv2d(groups=groups), DEV=CPU",
+        compiler=("clang",),
+    ),
+    Builtin(
+        "torch-compile",
+        "conformance.frameworks.torch_compile",
+        ("torch",),
+        (),
+        "torch.compile(nn.Conv2d) with inductor on CPU",
+        compiler=("g++", "c++", "clang++"),
+    ),
 )
 
 BUILTINS: dict[str, str] = {builtin.name: builtin.module for builtin in sorted(_ALL, key=lambda b: b.name)}
@@ -82,7 +143,7 @@ class Availability:
 
     name: str
     installed: bool
-    reason: str = ""           # empty when installed
+    reason: str = ""  # empty when installed
     install_command: str = ""  # empty when installed, or when pip cannot help (a system compiler)
 
 
@@ -115,8 +176,12 @@ def status(name: str) -> Availability:
         return Availability(name, False, f"not installed: no module {', '.join(missing)}", install_command(name))
     if description.compiler and not any(shutil.which(program) for program in description.compiler):
         wanted = " or ".join(description.compiler)
-        return Availability(name, False, f"needs a C/C++ compiler at run time ({wanted}), none on PATH",
-                            f"apt-get install {'clang' if 'clang' in description.compiler else 'g++'}")
+        return Availability(
+            name,
+            False,
+            f"needs a C/C++ compiler at run time ({wanted}), none on PATH",
+            f"apt-get install {'clang' if 'clang' in description.compiler else 'g++'}",
+        )
     return Availability(name, True)
 
 

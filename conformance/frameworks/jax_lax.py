@@ -7,13 +7,21 @@ modes go through ``jnp.pad`` (reflect -> "reflect", replicate -> "edge", circula
 Precision: ``precision=lax.Precision.HIGHEST`` and ``jax_enable_x64`` on, so float64 cases compute
 in float64 (JAX's default would silently compute them in float32).
 """
+
 from __future__ import annotations
 
 from typing import Any
 
 import numpy as np
 
-from conformance.frameworks.layer import check_padding_mode, explicit_padding, functional_convs, kernel_hw, ntuple, require_batched
+from conformance.frameworks.layer import (
+    check_padding_mode,
+    explicit_padding,
+    functional_convs,
+    kernel_hw,
+    ntuple,
+    require_batched,
+)
 
 ARRAYS = "numpy"
 JAX_PAD_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
@@ -27,11 +35,17 @@ def version() -> str:
     return f"jax {jax.__version__} (jaxlib {jaxlib.__version__}), {jax.default_backend()}"
 
 
-
-
-
-def _conv(dims: int, input: Any, weight: Any, bias: Any, stride: Any, padding: Any, dilation: Any, groups: int,
-          padding_mode: str) -> np.ndarray:
+def _conv(
+    dims: int,
+    input: Any,
+    weight: Any,
+    bias: Any,
+    stride: Any,
+    padding: Any,
+    dilation: Any,
+    groups: int,
+    padding_mode: str,
+) -> np.ndarray:
     import jax
 
     jax.config.update("jax_enable_x64", True)
@@ -45,9 +59,16 @@ def _conv(dims: int, input: Any, weight: Any, bias: Any, stride: Any, padding: A
     if padding_mode != "zeros":
         x = jnp.pad(x, ((0, 0), (0, 0), *pads), mode=mode)
         pads = ((0, 0),) * dims
-    output = lax.conv_general_dilated(x, jnp.asarray(weight), window_strides=ntuple(stride, dims), padding=list(pads),
-                                      rhs_dilation=ntuple(dilation, dims), dimension_numbers=DIMENSION_NUMBERS[dims],
-                                      feature_group_count=groups, precision=lax.Precision.HIGHEST)
+    output = lax.conv_general_dilated(
+        x,
+        jnp.asarray(weight),
+        window_strides=ntuple(stride, dims),
+        padding=list(pads),
+        rhs_dilation=ntuple(dilation, dims),
+        dimension_numbers=DIMENSION_NUMBERS[dims],
+        feature_group_count=groups,
+        precision=lax.Precision.HIGHEST,
+    )
     if bias is not None:
         output = output + jnp.asarray(bias).reshape((1, -1) + (1,) * dims)  # (C_out,) -> (1, C_out, 1, ...)
     return np.asarray(output)

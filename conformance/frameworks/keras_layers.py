@@ -8,6 +8,7 @@ front. Keras has no reflect/replicate/circular padding layer: those modes are Un
 Keras checks the layer when it is built (a ValueError, its refusal); TensorFlow's errors from
 the backend are translated as for ``tensorflow`` (tf_common.py).
 """
+
 from __future__ import annotations
 
 import os
@@ -34,8 +35,16 @@ def version() -> str:
     return f"keras {keras.__version__} (backend {keras.backend.backend()}), channels_last"
 
 
-def conv2d(input: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1,
-           groups: int = 1, padding_mode: str = "zeros") -> np.ndarray:
+def conv2d(
+    input: Any,
+    weight: Any,
+    bias: Any = None,
+    stride: Any = 1,
+    padding: Any = 0,
+    dilation: Any = 1,
+    groups: int = 1,
+    padding_mode: str = "zeros",
+) -> np.ndarray:
     keras = _keras()
     require_batched(input, "keras.layers.Conv2D")
     check_padding_mode(padding_mode, {"zeros": "zeros"}, "Keras (only ZeroPadding2D)")
@@ -45,19 +54,37 @@ def conv2d(input: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: 
         return _call_layer(keras, input, weight, bias, stride, dilation, groups, same, (top, bottom, left, right))
 
 
-def _call_layer(keras: Any, input: Any, weight: Any, bias: Any, stride: Any, dilation: Any, groups: int, same: bool,
-                pads: tuple[int, int, int, int]) -> np.ndarray:
+def _call_layer(
+    keras: Any,
+    input: Any,
+    weight: Any,
+    bias: Any,
+    stride: Any,
+    dilation: Any,
+    groups: int,
+    same: bool,
+    pads: tuple[int, int, int, int],
+) -> np.ndarray:
     top, bottom, left, right = pads
     out_channels = int(np.shape(weight)[0])
-    layer = keras.layers.Conv2D(out_channels, kernel_hw(weight), strides=pair(stride), padding="same" if same else "valid",
-                                dilation_rate=pair(dilation), groups=groups, use_bias=bias is not None,
-                                data_format="channels_last", dtype=str(np.asarray(input).dtype))
+    layer = keras.layers.Conv2D(
+        out_channels,
+        kernel_hw(weight),
+        strides=pair(stride),
+        padding="same" if same else "valid",
+        dilation_rate=pair(dilation),
+        groups=groups,
+        use_bias=bias is not None,
+        data_format="channels_last",
+        dtype=str(np.asarray(input).dtype),
+    )
     x = keras.ops.convert_to_tensor(input)
     if len(x.shape) == 4:  # another rank has no layout to convert: the layer judges it as it is
         x = keras.ops.transpose(x, (0, 2, 3, 1))  # NCHW -> NHWC
     if (top, bottom, left, right) != (0, 0, 0, 0):
-        x = keras.layers.ZeroPadding2D(((top, bottom), (left, right)), data_format="channels_last",
-                                       dtype=layer.dtype_policy)(x)
+        x = keras.layers.ZeroPadding2D(
+            ((top, bottom), (left, right)), data_format="channels_last", dtype=layer.dtype_policy
+        )(x)
     layer.build(tuple(x.shape))
     kernel = np.transpose(weight, (2, 3, 1, 0))  # OIHW -> (kH, kW, C_in/g, C_out): a layout, set as the layer's weights
     layer.set_weights([kernel] if bias is None else [kernel, np.asarray(bias)])

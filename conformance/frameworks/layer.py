@@ -18,9 +18,11 @@ torch's conventions, which every adapter translates from:
 >>> pair(2), pair((1, 3))
 ((2, 2), (1, 3))
 """
+
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from conformance.judging.outcomes import Unsupported
 
@@ -58,7 +60,7 @@ def explicit_padding(padding: Any, kernel_hw: Sequence[int], dilation: int | Seq
         if padding == "valid":
             return ((0, 0),) * dims
         if padding == "same":
-            totals = [d * (k - 1) for d, k in zip(ntuple(dilation, dims), kernel_hw)]
+            totals = [d * (k - 1) for d, k in zip(ntuple(dilation, dims), kernel_hw, strict=False)]
             return tuple((total // 2, total - total // 2) for total in totals)
         raise Unsupported(f"padding={padding!r} is no padding torch defines; there is nothing to translate it to")
     return tuple((p, p) for p in ntuple(padding, dims))
@@ -78,8 +80,7 @@ def require_batched(input: Any, op: str, spatial_dims: int = 2) -> None:
     which they cannot express (an adapter adding the batch itself would hide what the op does)."""
     if len(input.shape) == spatial_dims + 1:
         batched = "(N, C, H, W)" if spatial_dims == 2 else f"(N, C, {spatial_dims} spatial)"
-        raise Unsupported(f"{op} takes a batched {batched} input; torch's unbatched form without N has no "
-                          "equivalent")
+        raise Unsupported(f"{op} takes a batched {batched} input; torch's unbatched form without N has no equivalent")
 
 
 def kernel_hw(weight: Any, spatial_dims: int = 2) -> tuple[int, ...]:
@@ -97,8 +98,16 @@ def functional_convs(conv: Callable[..., Any]) -> tuple[Callable[..., Any], ...]
     from the adapter."""
 
     def for_dims(dims: int) -> Callable[..., Any]:
-        def convnd(input: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0,
-                   dilation: Any = 1, groups: int = 1, padding_mode: str = "zeros") -> Any:
+        def convnd(
+            input: Any,
+            weight: Any,
+            bias: Any = None,
+            stride: Any = 1,
+            padding: Any = 0,
+            dilation: Any = 1,
+            groups: int = 1,
+            padding_mode: str = "zeros",
+        ) -> Any:
             return conv(dims, input, weight, bias, stride, padding, dilation, groups, padding_mode)
 
         return _named(convnd, f"conv{dims}d", conv)
@@ -112,12 +121,22 @@ def functional_conv_transposes(conv_transpose: Callable[..., Any]) -> tuple[Call
     padding, output_padding, groups, dilation)``; see :func:`functional_convs`."""
 
     def for_dims(dims: int) -> Callable[..., Any]:
-        def conv_transposend(input: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0,
-                             output_padding: Any = 0, groups: int = 1, dilation: Any = 1,
-                             padding_mode: str = "zeros") -> Any:
+        def conv_transposend(
+            input: Any,
+            weight: Any,
+            bias: Any = None,
+            stride: Any = 1,
+            padding: Any = 0,
+            output_padding: Any = 0,
+            groups: int = 1,
+            dilation: Any = 1,
+            padding_mode: str = "zeros",
+        ) -> Any:
             if padding_mode != "zeros":  # the harness passes it as the case wrote it (torch refuses it too)
-                raise Unsupported(f"a transposed convolution here pads with zeros only; there is no "
-                                  f"padding_mode {padding_mode!r} to pass on")
+                raise Unsupported(
+                    f"a transposed convolution here pads with zeros only; there is no "
+                    f"padding_mode {padding_mode!r} to pass on"
+                )
             return conv_transpose(dims, input, weight, bias, stride, padding, output_padding, groups, dilation)
 
         return _named(conv_transposend, f"conv_transpose{dims}d", conv_transpose)

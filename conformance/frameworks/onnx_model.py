@@ -8,6 +8,7 @@ makes the total padding odd. Padding modes are a ``Pad`` node in front (reflect 
 replicate -> "edge", circular -> "wrap", which needs opset 19). X, W and B are graph inputs, so the
 runtime sees the case's values, not folded constants.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -21,8 +22,17 @@ IR_VERSION = 10
 ONNX_PAD_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
 
 
-def conv_model(input: Any, weight: Any, bias: Any, stride: Any, padding: Any, dilation: Any, groups: int,
-               padding_mode: str, dims: int = 2) -> tuple[Any, dict[str, np.ndarray]]:
+def conv_model(
+    input: Any,
+    weight: Any,
+    bias: Any,
+    stride: Any,
+    padding: Any,
+    dilation: Any,
+    groups: int,
+    padding_mode: str,
+    dims: int = 2,
+) -> tuple[Any, dict[str, np.ndarray]]:
     """(the ModelProto, its feeds) for torch's conv{dims}d arguments (ONNX's Conv is N-d: pads list
     every dimension's begin, then every end)."""
     import onnx
@@ -33,8 +43,10 @@ def conv_model(input: Any, weight: Any, bias: Any, stride: Any, padding: Any, di
     begins, ends = [b for b, _ in pads_per_dim], [e for _, e in pads_per_dim]
     element_type = helper.np_dtype_to_tensor_dtype(np.asarray(input).dtype)
     feeds = {"X": np.asarray(input), "W": np.asarray(weight)}
-    inputs = [helper.make_tensor_value_info("X", element_type, list(np.shape(input))),
-              helper.make_tensor_value_info("W", element_type, list(np.shape(weight)))]
+    inputs = [
+        helper.make_tensor_value_info("X", element_type, list(np.shape(input))),
+        helper.make_tensor_value_info("W", element_type, list(np.shape(weight))),
+    ]
     nodes, initializers, conv_input, conv_pads = [], [], "X", begins + ends  # 2-D: [top, left, bottom, right]
     if padding_mode != "zeros":
         pads = np.array([0, 0, *begins, 0, 0, *ends], dtype=np.int64)  # all begins, then all ends
@@ -46,17 +58,40 @@ def conv_model(input: Any, weight: Any, bias: Any, stride: Any, padding: Any, di
         feeds["B"] = np.asarray(bias)
         inputs.append(helper.make_tensor_value_info("B", element_type, list(np.shape(bias))))
         conv_inputs.append("B")
-    nodes.append(helper.make_node("Conv", conv_inputs, ["Y"], group=int(groups), strides=list(ntuple(stride, dims)),
-                                  dilations=list(ntuple(dilation, dims)), pads=conv_pads))
-    graph = helper.make_graph(nodes, "grouped_conv", inputs, [helper.make_tensor_value_info("Y", element_type, None)],
-                              initializer=initializers)
+    nodes.append(
+        helper.make_node(
+            "Conv",
+            conv_inputs,
+            ["Y"],
+            group=int(groups),
+            strides=list(ntuple(stride, dims)),
+            dilations=list(ntuple(dilation, dims)),
+            pads=conv_pads,
+        )
+    )
+    graph = helper.make_graph(
+        nodes,
+        "grouped_conv",
+        inputs,
+        [helper.make_tensor_value_info("Y", element_type, None)],
+        initializer=initializers,
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
     model.ir_version = IR_VERSION  # what opset 22 needs; onnx 1.23 would write 14, newer than ONNX Runtime 1.30 reads
     return model, feeds
 
 
-def conv_transpose_model(input: Any, weight: Any, bias: Any, stride: Any, padding: Any, output_padding: Any,
-                         groups: int, dilation: Any, dims: int) -> tuple[Any, dict[str, np.ndarray]]:
+def conv_transpose_model(
+    input: Any,
+    weight: Any,
+    bias: Any,
+    stride: Any,
+    padding: Any,
+    output_padding: Any,
+    groups: int,
+    dilation: Any,
+    dims: int,
+) -> tuple[Any, dict[str, np.ndarray]]:
     """(the ModelProto, its feeds) for torch's conv_transpose{dims}d arguments: a one-node
     ``ConvTranspose(group=groups)``. ONNX takes torch's transposed weight layout as is
     (C_in, C_out/groups, *kernel); its ``pads`` crop the output as torch's ``padding`` does (all
@@ -65,17 +100,27 @@ def conv_transpose_model(input: Any, weight: Any, bias: Any, stride: Any, paddin
 
     element_type = helper.np_dtype_to_tensor_dtype(np.asarray(input).dtype)
     feeds = {"X": np.asarray(input), "W": np.asarray(weight)}
-    inputs = [helper.make_tensor_value_info("X", element_type, list(np.shape(input))),
-              helper.make_tensor_value_info("W", element_type, list(np.shape(weight)))]
+    inputs = [
+        helper.make_tensor_value_info("X", element_type, list(np.shape(input))),
+        helper.make_tensor_value_info("W", element_type, list(np.shape(weight))),
+    ]
     if bias is not None:
         feeds["B"] = np.asarray(bias)
         inputs.append(helper.make_tensor_value_info("B", element_type, list(np.shape(bias))))
     crop = list(ntuple(padding, dims))
-    node = helper.make_node("ConvTranspose", list(feeds), ["Y"], group=int(groups), strides=list(ntuple(stride, dims)),
-                            dilations=list(ntuple(dilation, dims)), pads=crop + crop,
-                            output_padding=list(ntuple(output_padding, dims)))
-    graph = helper.make_graph([node], "grouped_conv_transpose", inputs,
-                              [helper.make_tensor_value_info("Y", element_type, None)])
+    node = helper.make_node(
+        "ConvTranspose",
+        list(feeds),
+        ["Y"],
+        group=int(groups),
+        strides=list(ntuple(stride, dims)),
+        dilations=list(ntuple(dilation, dims)),
+        pads=crop + crop,
+        output_padding=list(ntuple(output_padding, dims)),
+    )
+    graph = helper.make_graph(
+        [node], "grouped_conv_transpose", inputs, [helper.make_tensor_value_info("Y", element_type, None)]
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
     model.ir_version = IR_VERSION
     return model, feeds

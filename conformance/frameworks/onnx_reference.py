@@ -1,14 +1,15 @@
 """Built-in ``onnx-reference``: the same one-node ONNX ``Conv`` model as ``onnxruntime``
 (onnx_model.py), evaluated by ``onnx.reference.ReferenceEvaluator``, ONNX's own Python
 implementation of the operator specification (slow on large layers: pure NumPy loops)."""
+
 from __future__ import annotations
 
 from typing import Any
 
 import numpy as np
 
-from conformance.frameworks.onnx_model import conv_model, conv_transpose_model
 from conformance.frameworks.layer import functional_conv_transposes, functional_convs, require_batched
+from conformance.frameworks.onnx_model import conv_model, conv_transpose_model
 
 ARRAYS = "numpy"
 
@@ -19,11 +20,17 @@ def version() -> str:
     return f"onnx {onnx.__version__} (onnx.reference.ReferenceEvaluator)"
 
 
-
-
-
-def _conv(dims: int, input: Any, weight: Any, bias: Any, stride: Any, padding: Any, dilation: Any, groups: int,
-          padding_mode: str) -> np.ndarray:
+def _conv(
+    dims: int,
+    input: Any,
+    weight: Any,
+    bias: Any,
+    stride: Any,
+    padding: Any,
+    dilation: Any,
+    groups: int,
+    padding_mode: str,
+) -> np.ndarray:
     from onnx.reference import ReferenceEvaluator
 
     require_batched(input, "ONNX Conv", dims)
@@ -31,9 +38,17 @@ def _conv(dims: int, input: Any, weight: Any, bias: Any, stride: Any, padding: A
     return np.asarray(ReferenceEvaluator(model).run(None, feeds)[0])
 
 
-
-def _conv_transpose(dims: int, input: Any, weight: Any, bias: Any, stride: Any, padding: Any, output_padding: Any,
-                    groups: int, dilation: Any) -> np.ndarray:
+def _conv_transpose(
+    dims: int,
+    input: Any,
+    weight: Any,
+    bias: Any,
+    stride: Any,
+    padding: Any,
+    output_padding: Any,
+    groups: int,
+    dilation: Any,
+) -> np.ndarray:
     from onnx.reference import ReferenceEvaluator
 
     require_batched(input, "ONNX ConvTranspose", dims)

@@ -2,14 +2,15 @@
 (conformance/frameworks/onnx_model.py: layouts and pads order there), run by ONNX Runtime's CPU
 execution provider with its default graph optimizations. The runtime's NOT_IMPLEMENTED becomes
 Unsupported, its FAIL / INVALID_ARGUMENT a refusal (ort_errors.py)."""
+
 from __future__ import annotations
 
 from typing import Any
 
 import numpy as np
 
-from conformance.frameworks.onnx_model import conv_model, conv_transpose_model
 from conformance.frameworks.layer import functional_conv_transposes, functional_convs, require_batched
+from conformance.frameworks.onnx_model import conv_model, conv_transpose_model
 from conformance.frameworks.ort_errors import run_in_onnxruntime
 
 ARRAYS = "numpy"
@@ -22,19 +23,33 @@ def version() -> str:
     return f"onnxruntime {onnxruntime.__version__} (onnx {onnx.__version__}), CPUExecutionProvider"
 
 
-
-
-
-def _conv(dims: int, input: Any, weight: Any, bias: Any, stride: Any, padding: Any, dilation: Any, groups: int,
-          padding_mode: str) -> np.ndarray:
+def _conv(
+    dims: int,
+    input: Any,
+    weight: Any,
+    bias: Any,
+    stride: Any,
+    padding: Any,
+    dilation: Any,
+    groups: int,
+    padding_mode: str,
+) -> np.ndarray:
     require_batched(input, "ONNX Conv", dims)
     model, feeds = conv_model(input, weight, bias, stride, padding, dilation, groups, padding_mode, dims)
     return np.asarray(run_in_onnxruntime(model.SerializeToString(), feeds))
 
 
-
-def _conv_transpose(dims: int, input: Any, weight: Any, bias: Any, stride: Any, padding: Any, output_padding: Any,
-                    groups: int, dilation: Any) -> np.ndarray:
+def _conv_transpose(
+    dims: int,
+    input: Any,
+    weight: Any,
+    bias: Any,
+    stride: Any,
+    padding: Any,
+    output_padding: Any,
+    groups: int,
+    dilation: Any,
+) -> np.ndarray:
     require_batched(input, "ONNX ConvTranspose", dims)
     model, feeds = conv_transpose_model(input, weight, bias, stride, padding, output_padding, groups, dilation, dims)
     return np.asarray(run_in_onnxruntime(model.SerializeToString(), feeds))

@@ -9,6 +9,7 @@ group count is the filter's leading dimension, so a groups value that does not d
 not positive) cannot be expressed: Unsupported. Bias: an ``Add`` of the bias reshaped to
 ``(1, C_out, 1, 1)``. OpenVINO's own errors (shape inference, a bad argument) are RuntimeErrors.
 """
+
 from __future__ import annotations
 
 from collections import OrderedDict
@@ -16,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from conformance.judging.outcomes import Unsupported
 from conformance.frameworks.layer import check_padding_mode, explicit_padding, kernel_hw, pair, require_batched
+from conformance.judging.outcomes import Unsupported
 
 OV_PAD_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "edge"}
 
@@ -28,16 +29,37 @@ def ov_version(precision: str) -> str:
     return f"openvino {ov.get_version()}, CPU, inference precision {precision}"
 
 
-_COMPILED: "OrderedDict[str, Any]" = OrderedDict()
+_COMPILED: OrderedDict[str, Any] = OrderedDict()
 _KEEP = 8  # compiled models kept: the tensors are Parameters, so one model serves every call of a layer
 
 
-def group_convolution(input: Any, weight: Any, bias: Any, stride: Any, padding: Any, dilation: Any, groups: int,
-                      padding_mode: str, config: dict[str, str]) -> np.ndarray:
+def group_convolution(
+    input: Any,
+    weight: Any,
+    bias: Any,
+    stride: Any,
+    padding: Any,
+    dilation: Any,
+    groups: int,
+    padding_mode: str,
+    config: dict[str, str],
+) -> np.ndarray:
     require_batched(input, "ov GroupConvolution")
     feeds = [np.asarray(input), np.asarray(weight)] + ([] if bias is None else [np.asarray(bias)])
-    key = repr((np.shape(input), str(np.asarray(input).dtype), np.shape(weight), bias is None, stride, padding, dilation,
-                groups, padding_mode, sorted(config.items())))
+    key = repr(
+        (
+            np.shape(input),
+            str(np.asarray(input).dtype),
+            np.shape(weight),
+            bias is None,
+            stride,
+            padding,
+            dilation,
+            groups,
+            padding_mode,
+            sorted(config.items()),
+        )
+    )
     compiled = _COMPILED.get(key)
     if compiled is None:
         compiled = _compile(input, weight, bias, stride, padding, dilation, groups, padding_mode, config)
@@ -47,16 +69,27 @@ def group_convolution(input: Any, weight: Any, bias: Any, stride: Any, padding: 
     return np.asarray(compiled(feeds)[0])
 
 
-def _compile(input: Any, weight: Any, bias: Any, stride: Any, padding: Any, dilation: Any, groups: int,
-             padding_mode: str, config: dict[str, str]) -> Any:
+def _compile(
+    input: Any,
+    weight: Any,
+    bias: Any,
+    stride: Any,
+    padding: Any,
+    dilation: Any,
+    groups: int,
+    padding_mode: str,
+    config: dict[str, str],
+) -> Any:
     import openvino as ov
     import openvino.opset13 as ops
 
     mode = check_padding_mode(padding_mode, OV_PAD_MODES, "OpenVINO Pad")
     out_channels, in_per_group, kernel_h, kernel_w = (int(v) for v in np.shape(weight))
     if groups < 1 or out_channels % groups:
-        raise Unsupported(f"GroupConvolution takes the group count as the filter's leading dimension: groups={groups} "
-                          f"does not divide C_out={out_channels}")
+        raise Unsupported(
+            f"GroupConvolution takes the group count as the filter's leading dimension: groups={groups} "
+            f"does not divide C_out={out_channels}"
+        )
     (top, bottom), (left, right) = explicit_padding(padding, (kernel_h, kernel_w), dilation)
     element = ov.Type(np.asarray(input).dtype)
     x = ops.parameter(list(np.shape(input)), element, name="X")

@@ -3,11 +3,12 @@ Exception as a crash. This translates the runtime's deliberate verdicts into the
 vocabulary (docs/frameworks.md): NOT_IMPLEMENTED (no kernel for this type or attribute) is
 Unsupported; FAIL, INVALID_ARGUMENT, INVALID_GRAPH and RUNTIME_EXCEPTION are refusals (RuntimeError
 / ValueError), with the runtime's own message and type name kept."""
+
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 from conformance.judging.outcomes import Unsupported
 
@@ -26,7 +27,7 @@ def ort_verdicts(what: str) -> Iterator[None]:
         raise RuntimeError(f"{what}: ONNX Runtime {type(exc).__name__}: {exc}") from exc
 
 
-_SESSIONS: "OrderedDict[bytes, object]" = OrderedDict()
+_SESSIONS: OrderedDict[bytes, object] = OrderedDict()
 _KEEP = 8  # sessions kept: a case calls the same model several times (and `bench` many times)
 
 
@@ -46,5 +47,5 @@ def run_in_onnxruntime(model_bytes: bytes, feeds: dict, by_position: bool = Fals
     with ort_verdicts("run"):
         names = [i.name for i in session.get_inputs()]
         if by_position:
-            return session.run(None, dict(zip(names, feeds.values())))[0]
+            return session.run(None, dict(zip(names, feeds.values(), strict=False)))[0]
         return session.run(None, {name: feeds[name] for name in names if name in feeds})[0]

@@ -8,14 +8,16 @@ mode), but no replicate and no circular: those are Unsupported. TensorFlow's del
 (``InvalidArgumentError``: a bad shape or argument) become ValueError, its ``UnimplementedError``
 Unsupported; the message is TensorFlow's own.
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
-from conformance.judging.outcomes import Unsupported
 from conformance.frameworks.layer import check_padding_mode, explicit_padding, kernel_hw
+from conformance.judging.outcomes import Unsupported
 
 TF_PAD_MODES = {"zeros": "CONSTANT", "reflect": "REFLECT"}
 

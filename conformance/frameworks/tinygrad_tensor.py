@@ -7,6 +7,7 @@ pair; tinygrad has no "same". Padding modes: ``Tensor.pad(..., mode=)`` with "re
 "replicate" and "circular". tinygrad checks arguments with ``assert``: an AssertionError is
 left as it is (the harness judges it a crash, not a deliberate refusal).
 """
+
 from __future__ import annotations
 
 import os
@@ -34,8 +35,16 @@ def version() -> str:
     return f"tinygrad {installed('tinygrad')}, {tinygrad.Device.DEFAULT}"
 
 
-def conv2d(input: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1,
-           groups: int = 1, padding_mode: str = "zeros") -> np.ndarray:
+def conv2d(
+    input: Any,
+    weight: Any,
+    bias: Any = None,
+    stride: Any = 1,
+    padding: Any = 0,
+    dilation: Any = 1,
+    groups: int = 1,
+    padding_mode: str = "zeros",
+) -> np.ndarray:
     Tensor = _tinygrad().Tensor
     require_batched(input, "tinygrad Tensor.conv2d")
     mode = check_padding_mode(padding_mode, TINYGRAD_PAD_MODES, "tinygrad Tensor.pad")
@@ -45,6 +54,12 @@ def conv2d(input: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: 
     if padding_mode != "zeros":
         x = x.pad(((0, 0), (0, 0), (top, bottom), (left, right)), mode=mode)
         conv_padding = (0, 0, 0, 0)
-    output = x.conv2d(Tensor(np.asarray(weight)), None if bias is None else Tensor(np.asarray(bias)), groups=groups,
-                      stride=pair(stride), dilation=pair(dilation), padding=conv_padding)
+    output = x.conv2d(
+        Tensor(np.asarray(weight)),
+        None if bias is None else Tensor(np.asarray(bias)),
+        groups=groups,
+        stride=pair(stride),
+        dilation=pair(dilation),
+        padding=conv_padding,
+    )
     return output.numpy()

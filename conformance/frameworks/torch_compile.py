@@ -8,6 +8,7 @@ layer and shape reuse the compiled module, with the new weight and bias copied i
 (a fresh module per call would make dynamo recompile, and hit that limit, too). ``ARRAYS = "torch"``: the
 harness passes torch tensors in the case's dtype (NumPy arrays are accepted too, and answered in kind).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -26,14 +27,33 @@ def version() -> str:
     return f"torch {torch.__version__} torch.compile (inductor, CPU)"
 
 
-def conv2d(input: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1,
-           groups: int = 1, padding_mode: str = "zeros") -> Any:
+def conv2d(
+    input: Any,
+    weight: Any,
+    bias: Any = None,
+    stride: Any = 1,
+    padding: Any = 0,
+    dilation: Any = 1,
+    groups: int = 1,
+    padding_mode: str = "zeros",
+) -> Any:
     import torch
 
     as_numpy = isinstance(input, np.ndarray)
     x = as_torch(input)
-    key = repr((tuple(x.shape), x.dtype, tuple(np.shape(weight)), bias is None, stride, padding, dilation, groups,
-                padding_mode))
+    key = repr(
+        (
+            tuple(x.shape),
+            x.dtype,
+            tuple(np.shape(weight)),
+            bias is None,
+            stride,
+            padding,
+            dilation,
+            groups,
+            padding_mode,
+        )
+    )
     if _COMPILED.get("key") != key:
         torch._dynamo.reset()
         module = conv_module(weight, bias, stride, padding, dilation, groups, padding_mode)

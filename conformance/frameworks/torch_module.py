@@ -2,6 +2,7 @@
 conv2d arguments as a user's model would hold it (in_channels = weight's C_in/groups x groups),
 with the case's weight and bias copied in. ``nn.Conv2d`` checks its arguments as torch does, so
 an invalid layer is refused here exactly where torch refuses it."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -18,15 +19,25 @@ def as_torch(array: Any) -> Any:
     return torch.as_tensor(array)
 
 
-def conv_module(weight: Any, bias: Any, stride: Any, padding: Any, dilation: Any, groups: int,
-                padding_mode: str) -> Any:
+def conv_module(
+    weight: Any, bias: Any, stride: Any, padding: Any, dilation: Any, groups: int, padding_mode: str
+) -> Any:
     import torch
 
     weight = as_torch(weight)
     out_channels, in_per_group, kernel_h, kernel_w = weight.shape
-    module = torch.nn.Conv2d(in_per_group * groups, out_channels, (kernel_h, kernel_w), stride=stride, padding=padding,
-                             dilation=dilation, groups=groups, bias=bias is not None, padding_mode=padding_mode,
-                             dtype=weight.dtype)
+    module = torch.nn.Conv2d(
+        in_per_group * groups,
+        out_channels,
+        (kernel_h, kernel_w),
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        groups=groups,
+        bias=bias is not None,
+        padding_mode=padding_mode,
+        dtype=weight.dtype,
+    )
     with torch.no_grad():
         module.weight.copy_(weight)
         if bias is not None:

@@ -7,6 +7,7 @@ The model is exported for the exact input shape (no dynamic axes): what a user g
 exporter raises ValueError/RuntimeError (torch.onnx.errors.* are RuntimeErrors), otherwise a crash.
 Exporting takes seconds, so the last few exported models are kept, keyed by the layer and its tensors.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -34,8 +35,17 @@ def _key(dynamo: bool, input: np.ndarray, weight: np.ndarray, bias: Any, argumen
     return (dynamo, input.shape, str(input.dtype), weight.shape, bias is None, repr(arguments), digest.hexdigest())
 
 
-def export_and_run(dynamo: bool, input: Any, weight: Any, bias: Any, stride: Any, padding: Any, dilation: Any,
-                   groups: int, padding_mode: str) -> np.ndarray:
+def export_and_run(
+    dynamo: bool,
+    input: Any,
+    weight: Any,
+    bias: Any,
+    stride: Any,
+    padding: Any,
+    dilation: Any,
+    groups: int,
+    padding_mode: str,
+) -> np.ndarray:
     input, weight = np.asarray(input), np.asarray(weight)
     bias = None if bias is None else np.asarray(bias)
     key = _key(dynamo, input, weight, bias, (stride, padding, dilation, groups, padding_mode))

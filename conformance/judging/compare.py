@@ -5,6 +5,7 @@ The allowance per element is ``atol + rtol * |expected|``, or, given ``bound=``,
 per element (:class:`conformance.judging.tolerance.ErrorBound`); either way each element's error is also
 stated as a multiple of its allowance (``error_ratio``: over 1 fails).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -56,8 +57,10 @@ class Comparison:
     def summary(self) -> str:
         """A one-line verdict."""
         if not self.shape_ok:
-            return (f"{self.label}: shapes differ: {self.actual_name} {self.actual_shape}, "
-                    f"{self.expected_name} {self.expected_shape}")
+            return (
+                f"{self.label}: shapes differ: {self.actual_name} {self.actual_shape}, "
+                f"{self.expected_name} {self.expected_shape}"
+            )
         if self.dtype_problem:
             return f"{self.label}: {self.dtype_problem}"
         if self.mismatched:
@@ -70,9 +73,17 @@ class Comparison:
         return f"{self.label}: all {self.total} elements agree (max abs error {self.max_abs_error:.3g})"
 
 
-def compare_arrays(actual: np.ndarray, expected: np.ndarray, rtol: float = 0.0, atol: float = 0.0, *,
-                   actual_name: str = "actual", expected_name: str = "expected",
-                   required_dtype: np.dtype | None = None, bound: Any = None) -> Comparison:
+def compare_arrays(
+    actual: np.ndarray,
+    expected: np.ndarray,
+    rtol: float = 0.0,
+    atol: float = 0.0,
+    *,
+    actual_name: str = "actual",
+    expected_name: str = "expected",
+    required_dtype: np.dtype | None = None,
+    bound: Any = None,
+) -> Comparison:
     """Elementwise ``|actual - expected| <= atol + rtol * |expected|``, or ``<= bound.allowed()``.
 
     >>> c = compare_arrays(np.array([1.0, 2.0, np.nan]), np.array([1.0, 2.5, np.nan]), 0.0, 0.1)
@@ -80,8 +91,14 @@ def compare_arrays(actual: np.ndarray, expected: np.ndarray, rtol: float = 0.0, 
     (False, 1, (1,), 0.5)
     """
     actual, expected = np.asarray(actual), np.asarray(expected)
-    base = dict(actual_name=actual_name, expected_name=expected_name, actual_shape=tuple(actual.shape),
-                expected_shape=tuple(expected.shape), rtol=rtol, atol=atol)
+    base = dict(
+        actual_name=actual_name,
+        expected_name=expected_name,
+        actual_shape=tuple(actual.shape),
+        expected_shape=tuple(expected.shape),
+        rtol=rtol,
+        atol=atol,
+    )
     if actual.shape != expected.shape:
         return Comparison(**base)
     dtype_problem = None
@@ -101,20 +118,31 @@ def compare_arrays(actual: np.ndarray, expected: np.ndarray, rtol: float = 0.0, 
         bad = abs_error > allowed
         badness = np.where(allowed > 0, abs_error / allowed, np.where(abs_error > 0, np.inf, 0.0))
     mismatched = int(bad.sum())
-    result = dict(base, dtype_problem=dtype_problem, total=int(a.size), mismatched=mismatched,
-                  max_abs_error=float(abs_error.max()) if a.size else 0.0,
-                  max_rel_error=float(np.nan_to_num(rel_error, nan=np.inf).max()) if a.size else 0.0,
-                  max_error_ratio=float(badness.max()) if a.size else 0.0)
+    result = dict(
+        base,
+        dtype_problem=dtype_problem,
+        total=int(a.size),
+        mismatched=mismatched,
+        max_abs_error=float(abs_error.max()) if a.size else 0.0,
+        max_rel_error=float(np.nan_to_num(rel_error, nan=np.inf).max()) if a.size else 0.0,
+        max_error_ratio=float(badness.max()) if a.size else 0.0,
+    )
     if mismatched:
         flat_badness = np.where(bad, badness, -1.0).ravel()
-        order = np.argsort(-flat_badness, kind="stable")[:min(MAX_LISTED_FAILURES, mismatched)]
+        order = np.argsort(-flat_badness, kind="stable")[: min(MAX_LISTED_FAILURES, mismatched)]
         failures = []
         for flat in order:
             index = tuple(int(i) for i in np.unravel_index(int(flat), a.shape))
             failures.append((index, float(a[index]), float(e[index]), float(abs_error[index]), float(allowed[index])))
         index = failures[0][0]
-        result.update(worst_index=index, worst_actual=float(a[index]), worst_expected=float(e[index]),
-                      worst_abs_error=float(abs_error[index]), worst_rel_error=float(rel_error[index]),
-                      worst_allowed=float(allowed[index]), failures=tuple(failures),
-                      allowed_text=bound.explain(index) if bound is not None else None)
+        result.update(
+            worst_index=index,
+            worst_actual=float(a[index]),
+            worst_expected=float(e[index]),
+            worst_abs_error=float(abs_error[index]),
+            worst_rel_error=float(rel_error[index]),
+            worst_allowed=float(allowed[index]),
+            failures=tuple(failures),
+            allowed_text=bound.explain(index) if bound is not None else None,
+        )
     return Comparison(**result)

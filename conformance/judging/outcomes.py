@@ -9,18 +9,19 @@ stale entry, which fails the run).
 Kinds (``CaseResult.kind``, None for a pass): what went wrong, judged by behaviour, never by the
 wording of an exception message.
 """
+
 from __future__ import annotations
 
 PASSED, FAILED, ERROR, SKIPPED, XFAILED, XPASSED = "passed", "failed", "error", "skipped", "xfailed", "xpassed"
 STATUSES = (PASSED, FAILED, ERROR, SKIPPED, XFAILED, XPASSED)
 
-WRONG_VALUES = "wrong_values"          # the output (or a gradient) differs from torch's beyond the bound
-WRONG_SHAPE = "wrong_shape"            # an output of another shape than torch's
-WRONG_DTYPE = "wrong_dtype"            # an output in another dtype than the case's
-CRASHED = "crashed"                    # a crash-type exception (TypeError, ...), a dead or hung process
+WRONG_VALUES = "wrong_values"  # the output (or a gradient) differs from torch's beyond the bound
+WRONG_SHAPE = "wrong_shape"  # an output of another shape than torch's
+WRONG_DTYPE = "wrong_dtype"  # an output in another dtype than the case's
+CRASHED = "crashed"  # a crash-type exception (TypeError, ...), a dead or hung process
 ACCEPTED_INVALID = "accepted_invalid"  # computed an output where torch refuses the layer
-REFUSED_VALID = "refused_valid"        # refused (deliberately) where torch computes
-UNSUPPORTED = "unsupported"            # raised NotImplementedError / Unsupported
+REFUSED_VALID = "refused_valid"  # refused (deliberately) where torch computes
+UNSUPPORTED = "unsupported"  # raised NotImplementedError / Unsupported
 KINDS = (WRONG_VALUES, WRONG_SHAPE, WRONG_DTYPE, CRASHED, ACCEPTED_INVALID, REFUSED_VALID, UNSUPPORTED)
 
 

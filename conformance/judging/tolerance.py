@@ -29,6 +29,7 @@ Two adjustments, each stated in the report:
 * ``extra_terms = 2`` against a golden ``expected`` written as exact decimals: the case's tensors
   are those decimals rounded to the dtype, which moves each product by up to 2u more.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -85,10 +86,10 @@ class ErrorBound:
         exponent = int(round(-np.log2(self.unit_roundoff)))
         return f"bound {text} x K {k_text} x u 2^-{exponent} x B {float(self.magnitude[index]):.6g} (+ subnormal floor)"
 
-    def for_sides(self, sides: int) -> "ErrorBound":
+    def for_sides(self, sides: int) -> ErrorBound:
         return dataclasses.replace(self, sides=sides)
 
-    def against_decimals(self) -> "ErrorBound":
+    def against_decimals(self) -> ErrorBound:
         """The bound against golden values written as exact decimals (inputs rounded: 2 more units)."""
         return dataclasses.replace(self, extra_terms=DECIMAL_INPUT_TERMS)
 
@@ -111,8 +112,14 @@ def _reference(name: str) -> Any:
     return getattr(reference_impl, name)
 
 
-def forward_bound(dtype: str, conv_kwargs: dict[str, Any], x: np.ndarray, weight: np.ndarray,
-                  bias: np.ndarray | None, op: str | None = None) -> ErrorBound:
+def forward_bound(
+    dtype: str,
+    conv_kwargs: dict[str, Any],
+    x: np.ndarray,
+    weight: np.ndarray,
+    bias: np.ndarray | None,
+    op: str | None = None,
+) -> ErrorBound:
     """The bound of a convolution's output: B = conv(|x|, |w|) + |b| (one extra reference call).
 
     ``conv_kwargs`` are the F-style keyword arguments of ``op`` (default: told by
@@ -128,13 +135,13 @@ def forward_bound(dtype: str, conv_kwargs: dict[str, Any], x: np.ndarray, weight
     magnitude = _reference(op)(absolute(x), absolute(weight), absolute(bias), **conv_kwargs)
     with_bias = 1 if bias is not None else 0
     if not op.startswith("conv_transpose"):
-        terms: Any = int(np.prod(np.shape(weight)[1:])) + with_bias   # in_channels/groups * prod(kernel)
+        terms: Any = int(np.prod(np.shape(weight)[1:])) + with_bias  # in_channels/groups * prod(kernel)
         return ErrorBound(dtype, magnitude, terms)
     # Transposed: output element (n, o, *p) sums in_channels/groups channels times the (input
     # position, tap) pairs that land on p; count the pairs on one channel of ones, groups 1.
     groups = conv_kwargs.get("groups", 1)
     in_per_group = np.shape(weight)[0] // groups
-    spatial = np.shape(x)[-(np.ndim(weight) - 2):]
+    spatial = np.shape(x)[-(np.ndim(weight) - 2) :]
     kernel = np.shape(weight)[2:]
     single = {key: value for key, value in conv_kwargs.items() if key != "groups"}
     pairs = _reference(op)(np.ones((1, 1, *spatial)), np.ones((1, 1, *kernel)), None, **single)[0, 0]
@@ -142,8 +149,15 @@ def forward_bound(dtype: str, conv_kwargs: dict[str, Any], x: np.ndarray, weight
     return ErrorBound(dtype, magnitude, terms.astype(np.int64))
 
 
-def gradient_bounds(dtype: str, conv_kwargs: dict[str, Any], grad_output: np.ndarray, x: np.ndarray,
-                    weight: np.ndarray, bias: np.ndarray | None, op: str | None = None) -> dict[str, ErrorBound]:
+def gradient_bounds(
+    dtype: str,
+    conv_kwargs: dict[str, Any],
+    grad_output: np.ndarray,
+    x: np.ndarray,
+    weight: np.ndarray,
+    bias: np.ndarray | None,
+    op: str | None = None,
+) -> dict[str, ErrorBound]:
     """The bounds of grad_input, grad_weight and grad_bias (when there is a bias).
 
     B is the reference backward on absolute values. K counts the products each gradient element
@@ -161,8 +175,9 @@ def gradient_bounds(dtype: str, conv_kwargs: dict[str, Any], grad_output: np.nda
     backward = _reference(f"{op}_backward")
     as64 = lambda a: None if a is None else np.asarray(a, dtype=np.float64)  # noqa: E731
     grad_output, x, weight, bias = map(as64, (grad_output, x, weight, bias))
-    magnitudes = backward(np.abs(grad_output), np.abs(x), np.abs(weight), None if bias is None else np.abs(bias),
-                          **conv_kwargs)
+    magnitudes = backward(
+        np.abs(grad_output), np.abs(x), np.abs(weight), None if bias is None else np.abs(bias), **conv_kwargs
+    )
 
     # Counts on one channel of one image: (1, 1, *spatial) input, (1, 1, *kernel) weight, groups 1.
     dims = weight.ndim - 2
@@ -171,12 +186,21 @@ def gradient_bounds(dtype: str, conv_kwargs: dict[str, Any], grad_output: np.nda
     other_per_group = weight.shape[1] if op.startswith("conv_transpose") else weight.shape[0] // groups
     batch = x.shape[0] if x.ndim == dims + 2 else 1
     spatial_out = grad_output.shape[-dims:]
-    counts = backward(np.ones((1, 1, *spatial_out)), np.ones((1, 1, *x.shape[-dims:])),
-                      np.ones((1, 1, *weight.shape[2:])), None, **single)
-    terms = {"grad_input": np.broadcast_to(other_per_group * counts[0][0, 0], x.shape),
-             "grad_weight": np.broadcast_to(batch * counts[1][0, 0], weight.shape)}
-    bounds = {name: ErrorBound(dtype, magnitudes[index], terms[name])
-              for index, name in enumerate(("grad_input", "grad_weight"))}
+    counts = backward(
+        np.ones((1, 1, *spatial_out)),
+        np.ones((1, 1, *x.shape[-dims:])),
+        np.ones((1, 1, *weight.shape[2:])),
+        None,
+        **single,
+    )
+    terms = {
+        "grad_input": np.broadcast_to(other_per_group * counts[0][0, 0], x.shape),
+        "grad_weight": np.broadcast_to(batch * counts[1][0, 0], weight.shape),
+    }
+    bounds = {
+        name: ErrorBound(dtype, magnitudes[index], terms[name])
+        for index, name in enumerate(("grad_input", "grad_weight"))
+    }
     if bias is not None:
         bounds["grad_bias"] = ErrorBound(dtype, magnitudes[2], batch * int(np.prod(spatial_out)))
     return bounds

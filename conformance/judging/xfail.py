@@ -15,17 +15,18 @@ A broken case file stays an error, and a skipped case stays skipped, listed or n
 >>> [entry.reason for entry in xfails.matching("seed/groups2")]
 ['not yet']
 """
+
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from conformance.cases.errors import CaseError, Problem
+from conformance.cases.yaml_loader import Document, load_documents
 from conformance.judging.outcomes import FAILED, KINDS, PASSED, XFAILED, XPASSED
 from conformance.running.runner import CaseResult
-from conformance.cases.yaml_loader import Document, load_documents
 
 ENTRY_KEYS = ("case", "reason", "link")
 
@@ -90,12 +91,13 @@ class XfailList:
             result.message = f"expected failure: {entry.describe()}: {result.message}"
         elif result.status == PASSED:
             result.status = XPASSED
-            result.message = (f"listed as an expected failure ({entry.describe()}) but passed: "
-                              "remove the entry")
+            result.message = f"listed as an expected failure ({entry.describe()}) but passed: remove the entry"
         else:
             return result
-        result.notes.append(f"xfail entry {entry.location}: case {entry.case!r}, reason: {entry.reason}"
-                            + (f", link: {entry.link}" if entry.link else ""))
+        result.notes.append(
+            f"xfail entry {entry.location}: case {entry.case!r}, reason: {entry.reason}"
+            + (f", link: {entry.link}" if entry.link else "")
+        )
         return result
 
     def unused(self, results: Iterable[CaseResult] | None = None) -> list[XfailEntry]:
@@ -129,25 +131,34 @@ def load_xfail_file(path: Path) -> list[XfailEntry]:
     document = documents[0]
     assert isinstance(document, Document)
     if not isinstance(document.data, list):
-        raise _error(path, document, (), f"expected a list of entries (- case: NAME, reason: WHY), "
-                                          f"got a {type(document.data).__name__}")
+        raise _error(
+            path,
+            document,
+            (),
+            f"expected a list of entries (- case: NAME, reason: WHY), got a {type(document.data).__name__}",
+        )
     return [_entry(path, document, index, data) for index, data in enumerate(document.data)]
 
 
 def _entry(path: Path, document: Document, index: int, data: object) -> XfailEntry:
     if not isinstance(data, dict):
-        raise _error(path, document, (index,), f"expected a mapping with keys case, reason (and link), "
-                                               f"got {data!r}")
+        raise _error(path, document, (index,), f"expected a mapping with keys case, reason (and link), got {data!r}")
     unknown = [key for key in data if key not in ENTRY_KEYS]
     if unknown:
-        raise _error(path, document, (index, unknown[0]), f"unknown key {unknown[0]!r}; "
-                                                          f"an entry has {', '.join(ENTRY_KEYS)}")
+        raise _error(
+            path, document, (index, unknown[0]), f"unknown key {unknown[0]!r}; an entry has {', '.join(ENTRY_KEYS)}"
+        )
     for key in ("case", "reason"):
         value = data.get(key)
         if not isinstance(value, str) or not value.strip():
-            raise _error(path, document, (index, key) if key in data else (index,),
-                         f"{key}: expected a non-empty string, got {value!r}" if key in data
-                         else f"missing key {key!r} (every entry needs case and reason)")
+            raise _error(
+                path,
+                document,
+                (index, key) if key in data else (index,),
+                f"{key}: expected a non-empty string, got {value!r}"
+                if key in data
+                else f"missing key {key!r} (every entry needs case and reason)",
+            )
     link = data.get("link")
     if link is not None and not isinstance(link, str):
         raise _error(path, document, (index, "link"), f"link: expected a URL string, got {link!r}")

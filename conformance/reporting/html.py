@@ -25,25 +25,35 @@ timings and the sections not meant for learners (the coverage map).
     >>> "650 = 5×10 + 6×100" in page and "<pre" not in page
     True
 """
+
 from __future__ import annotations
 
 import html
 import inspect
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
-from conformance.tools.coverage import CoverageGrid
-from conformance.teaching.explain import (ElementSum, Explanation, TensorLayout, build_explanation, channel_span, format_number,
-                      is_extra_check, plural)
 from conformance.judging.outcomes import ERROR, FAILED, PASSED, SKIPPED, XFAILED, XPASSED
-from conformance.teaching.pictures import PALETTE, Picture, case_pictures, tint
 from conformance.reporting.terminal import comparison_details, outputs_of, summary_line
 from conformance.running.runner import CaseResult, Check
+from conformance.teaching.explain import (
+    ElementSum,
+    Explanation,
+    TensorLayout,
+    build_explanation,
+    channel_span,
+    format_number,
+    is_extra_check,
+    plural,
+)
+from conformance.teaching.pictures import PALETTE, Picture, case_pictures, tint
+from conformance.tools.coverage import CoverageGrid
 
 MAX_GRID_CELLS_WIDE = 10  # rows/columns of a tensor grid on the page (padding included): fits 420 px
 MAX_GRID_CHARACTERS = 44  # columns × widest number: beyond this a grid would not fit a phone's width
@@ -53,10 +63,20 @@ MAX_PRODUCTS = 27  # products written out for one input channel (a 3×3×3 kerne
 OPEN_CASES = 12  # reports up to this many cases show every case's explanation unfolded
 PAGE_LAYOUT_LIMITS = (8, 8)  # groups, and channels per group, of the input/weight layout on the page
 
-STATUS_CLASSES = {PASSED: "passed", FAILED: "failed", ERROR: "error", SKIPPED: "skipped", XFAILED: "xfailed",
-                  XPASSED: "xpassed"}
-STATUS_HELP = {XFAILED: "failed, as an xfail entry expects", XPASSED: "passed although an xfail entry expects a failure",
-               SKIPPED: "nothing could be checked", ERROR: "the case could not be run"}
+STATUS_CLASSES = {
+    PASSED: "passed",
+    FAILED: "failed",
+    ERROR: "error",
+    SKIPPED: "skipped",
+    XFAILED: "xfailed",
+    XPASSED: "xpassed",
+}
+STATUS_HELP = {
+    XFAILED: "failed, as an xfail entry expects",
+    XPASSED: "passed although an xfail entry expects a failure",
+    SKIPPED: "nothing could be checked",
+    ERROR: "the case could not be run",
+}
 
 STYLE = """
 *, *::before, *::after { box-sizing: border-box; }
@@ -126,9 +146,11 @@ nav ul { padding-left: 1.2em; }
   #summary td:first-child { display: block; }
   #summary td:first-child::before { content: none; }
 }
-""" + "".join(f".g{g} {{ border-left: 5px solid {colour}; }} .g{g}.tinted, .g{g} .tinted {{ background: "
-              f"{tint(colour, 0.18)}; }} .chip.g{g} {{ background: {colour}; border: none; }}\n"
-              for g, colour in enumerate(PALETTE))
+""" + "".join(
+    f".g{g} {{ border-left: 5px solid {colour}; }} .g{g}.tinted, .g{g} .tinted {{ background: "
+    f"{tint(colour, 0.18)}; }} .chip.g{g} {{ background: {colour}; border: none; }}\n"
+    for g, colour in enumerate(PALETTE)
+)
 
 # Hover, focus or tap an output cell: light up the input cells its window reads, the kernel taps of
 # its weight row and its input channels (grey out the rest); the sum appears in the readout. The
@@ -226,6 +248,7 @@ def _seconds(value: float | None) -> str:
 
 def is_tutorial_run(results: Sequence[CaseResult]) -> bool:
     """Every case is a tutorial case (tagged ``tutorial`` or under ``tutorial/``): a learner's run."""
+
     def tutorial(result: CaseResult) -> bool:
         if result.case is not None:
             return "tutorial" in result.case.tags or result.case.name.startswith("tutorial/")
@@ -234,9 +257,15 @@ def is_tutorial_run(results: Sequence[CaseResult]) -> bool:
     return bool(results) and all(tutorial(result) for result in results)
 
 
-def write_html_report(results: Sequence[CaseResult], directory: Path | str, *, title: str | None = None,
-                      pictures: bool = True, extra_sections: Sequence[ReportSection] = (),
-                      tutorial: bool | None = None) -> Path:
+def write_html_report(
+    results: Sequence[CaseResult],
+    directory: Path | str,
+    *,
+    title: str | None = None,
+    pictures: bool = True,
+    extra_sections: Sequence[ReportSection] = (),
+    tutorial: bool | None = None,
+) -> Path:
     """Write ``directory/index.html``; returns its path.
 
     ``tutorial``: a page for learners, without timings and without the extra sections not meant
@@ -250,23 +279,42 @@ def write_html_report(results: Sequence[CaseResult], directory: Path | str, *, t
     title = title or ("Grouped convolution, one sum at a time" if tutorial else "groups conformance report")
     slugs = unique_slugs(results)
     open_all = tutorial or len(results) <= OPEN_CASES
-    sections = [_case_section(result, case_slug, pictures, open_all) for result, case_slug in zip(results, slugs)]
-    extras = [(section.anchor or f"extra-{slug(section.title)}", section) for section in extra_sections
-              if section.for_learners or not tutorial]
+    sections = [
+        _case_section(result, case_slug, pictures, open_all) for result, case_slug in zip(results, slugs, strict=False)
+    ]
+    extras = [
+        (section.anchor or f"extra-{slug(section.title)}", section)
+        for section in extra_sections
+        if section.for_learners or not tutorial
+    ]
 
     implementations = sorted({r.run.implementation.name for r in results if r.run is not None})
-    parts = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
-             '<meta name="viewport" content="width=device-width, initial-scale=1">', f"<title>{_e(title)}</title>",
-             f"<style>{STYLE}</style>", "</head>", "<body>", f"<h1>{_e(title)}</h1>",
-             f'<p id="verdict">{_e(summary_line(results))}'
-             + (f" — implementation under test: {_e(', '.join(implementations))}, oracle: torch" if implementations else "")
-             + "</p>"]
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en">',
+        "<head>",
+        '<meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{_e(title)}</title>",
+        f"<style>{STYLE}</style>",
+        "</head>",
+        "<body>",
+        f"<h1>{_e(title)}</h1>",
+        f'<p id="verdict">{_e(summary_line(results))}'
+        + (f" — implementation under test: {_e(', '.join(implementations))}, oracle: torch" if implementations else "")
+        + "</p>",
+    ]
     if tutorial:
-        parts.append('<p class="muted" id="mode">Tutorial mode: every number below is a sum you can check by hand. '
-                     "Hover over or tap an output cell to see which inputs and kernel taps it reads.</p>")
+        parts.append(
+            '<p class="muted" id="mode">Tutorial mode: every number below is a sum you can check by hand. '
+            "Hover over or tap an output cell to see which inputs and kernel taps it reads.</p>"
+        )
     if extras:
-        parts.append("<nav><ul>" + "".join(f'<li><a href="#{_e(anchor)}">{_e(s.title)}</a></li>' for anchor, s in extras)
-                     + "</ul></nav>")
+        parts.append(
+            "<nav><ul>"
+            + "".join(f'<li><a href="#{_e(anchor)}">{_e(s.title)}</a></li>' for anchor, s in extras)
+            + "</ul></nav>"
+        )
     parts.append(_summary_table(results, slugs, timings=not tutorial))
     parts.extend(sections)
     for anchor, section in extras:
@@ -306,17 +354,24 @@ def _error_text(result: CaseResult, tutorial: bool = False) -> str:
 def _summary_table(results: Sequence[CaseResult], slugs: Sequence[str], timings: bool) -> str:
     error_header = "max abs error" if timings else "difference from torch"
     headers = ["case", "status", error_header] + (["implementation time", "torch time"] if timings else [])
-    rows = ['<table id="summary" class="stack">',
-            "<thead><tr>" + "".join(f"<th>{h}</th>" for h in headers) + "</tr></thead>", "<tbody>"]
-    for result, case_slug in zip(results, slugs):
+    rows = [
+        '<table id="summary" class="stack">',
+        "<thead><tr>" + "".join(f"<th>{h}</th>" for h in headers) + "</tr></thead>",
+        "<tbody>",
+    ]
+    for result, case_slug in zip(results, slugs, strict=False):
         run = result.run
-        cells = [f'<td data-label="case"><a href="#case-{case_slug}">{_e(result.name)}</a></td>',
-                 f'<td data-label="status">{_status(result)}</td>',
-                 f'<td data-label="{error_header}" class="number">{_e(_error_text(result, not timings))}</td>']
+        cells = [
+            f'<td data-label="case"><a href="#case-{case_slug}">{_e(result.name)}</a></td>',
+            f'<td data-label="status">{_status(result)}</td>',
+            f'<td data-label="{error_header}" class="number">{_e(_error_text(result, not timings))}</td>',
+        ]
         if timings:
-            cells += [f'<td data-label="implementation time" class="number">'
-                      f'{_e(_seconds(run.impl.seconds if run else None))}</td>',
-                      f'<td data-label="torch time" class="number">{_e(_seconds(run.torch.seconds if run else None))}</td>']
+            cells += [
+                f'<td data-label="implementation time" class="number">'
+                f"{_e(_seconds(run.impl.seconds if run else None))}</td>",
+                f'<td data-label="torch time" class="number">{_e(_seconds(run.torch.seconds if run else None))}</td>',
+            ]
         rows.append("<tr>" + "".join(cells) + "</tr>")
     rows += ["</tbody>", "</table>"]
     return "\n".join(rows)
@@ -337,18 +392,24 @@ def _case_section(result: CaseResult, case_slug: str, pictures: bool, open_all: 
     geometry = None
     if explanation is not None and "data-o=" in learn:  # the page draws hoverable output cells
         geometry = _interactive_geometry(result) or {"reads": "per cell"}
-    parts = [f'<section class="case" id="case-{case_slug}" data-case="{_e(result.name)}" '
-             f'data-status="{_e(result.status)}"'
-             + (f" data-geometry='{_e(json.dumps(geometry))}'" if geometry else "") + ">",
-             f"<h2>{_e(result.name)} {_status(result)}</h2>",
-             f'<p class="where"><code>{_e(where)}</code></p>']
+    parts = [
+        f'<section class="case" id="case-{case_slug}" data-case="{_e(result.name)}" '
+        f'data-status="{_e(result.status)}"'
+        + (f" data-geometry='{_e(json.dumps(geometry))}'" if geometry else "")
+        + ">",
+        f"<h2>{_e(result.name)} {_status(result)}</h2>",
+        f'<p class="where"><code>{_e(where)}</code></p>',
+    ]
     if case is not None and case.description:
         parts.append(f'<p class="description">{_e(case.description)}</p>')
     parts.append(_failure_block(result, explanation))
     if learn:
         unfold = open_all or result.status not in (PASSED, SKIPPED, XFAILED)
-        parts.append(f'<details class="learn"{" open" if unfold else ""}><summary>How it is computed</summary>'
-                     f"{learn}</details>" if not open_all else learn)
+        parts.append(
+            f'<details class="learn"{" open" if unfold else ""}><summary>How it is computed</summary>{learn}</details>'
+            if not open_all
+            else learn
+        )
     parts.append(_other_checks(result))
     parts.append("</section>")
     return "\n".join(part for part in parts if part)
@@ -369,8 +430,11 @@ def _failure_block(result: CaseResult, explanation: Explanation | None = None) -
     notes = f'<ul class="lines">{notes}</ul>' if notes else ""
     if result.status == ERROR and result.case is None:
         text = result.load_error.format(snippets=False) if result.load_error else result.message
-        return ('<div class="failure"><p><strong>This case could not be run:</strong></p><ul class="lines">'
-                + "".join(f"<li>{_e(line)}</li>" for line in text.splitlines() if line.strip()) + f"</ul>{notes}</div>")
+        return (
+            '<div class="failure"><p><strong>This case could not be run:</strong></p><ul class="lines">'
+            + "".join(f"<li>{_e(line)}</li>" for line in text.splitlines() if line.strip())
+            + f"</ul>{notes}</div>"
+        )
     failed = [check for check in result.checks if not check.passed]
     if not failed:
         if result.status == SKIPPED and result.message:
@@ -391,8 +455,12 @@ def _failure_block(result: CaseResult, explanation: Explanation | None = None) -
         lines = '<ul class="lines">' + "".join(f"<li>{_e(line.strip())}</li>" for line in details) + "</ul>"
         if details and is_extra_check(check.name):
             lines = f"<details><summary>details</summary>{lines}</details>"
-        items.append(f"<li><strong>{_e(check.name)}</strong>: {_e(check.summary)}"
-                     + _predicted(check, explanation, predicted) + (lines if details else "") + "</li>")
+        items.append(
+            f"<li><strong>{_e(check.name)}</strong>: {_e(check.summary)}"
+            + _predicted(check, explanation, predicted)
+            + (lines if details else "")
+            + "</li>"
+        )
     heading = "Failed check" if len(failed) == 1 else f"{len(failed)} failed checks"
     if result.status == ERROR:  # the case's own expected output is wrong: its fault, not the implementation's
         heading = f"The case itself is wrong: {_e(result.message)}" if result.message else "The case itself is wrong"
@@ -411,8 +479,10 @@ def _predicted(check: Check, explanation: Explanation | None, shown: set[tuple[i
             shown.add(element.sum.index)
             index = ",".join(str(i) for i in element.sum.index)
             written = format_number(element.values["expected"], explanation.dtype)
-            return (f'<p class="predicted">y[{index}]: the case expects {_e(written)}, but the sum is '
-                    f"<strong>{_e(_sum_text(element.sum, explanation.dtype))}</strong></p>")
+            return (
+                f'<p class="predicted">y[{index}]: the case expects {_e(written)}, but the sum is '
+                f"<strong>{_e(_sum_text(element.sum, explanation.dtype))}</strong></p>"
+            )
     return ""
 
 
@@ -421,13 +491,22 @@ def _other_checks(result: CaseResult) -> str:
     passed = [check for check in result.checks if check.passed]
     if not passed:
         return ""
-    rows = "".join(f'<tr><td data-label="check">{_e(check.name)}</td><td data-label="result">'
-                   f'{"skipped" if check.skipped else "ok"}</td><td data-label="summary">{_e(check.summary)}'
-                   + ('<ul class="lines">' + "".join(f"<li>{_e(line)}</li>" for line in check.details) + "</ul>"
-                      if check.details else "") + "</td></tr>" for check in passed)
-    return (f'<details class="checks"><summary>Harness checks: {plural(len(passed), "check")} passed</summary>'
-            f'<table class="stack"><thead><tr><th>check</th><th>result</th><th>summary</th></tr></thead>'
-            f"<tbody>{rows}</tbody></table></details>")
+    rows = "".join(
+        f'<tr><td data-label="check">{_e(check.name)}</td><td data-label="result">'
+        f'{"skipped" if check.skipped else "ok"}</td><td data-label="summary">{_e(check.summary)}'
+        + (
+            '<ul class="lines">' + "".join(f"<li>{_e(line)}</li>" for line in check.details) + "</ul>"
+            if check.details
+            else ""
+        )
+        + "</td></tr>"
+        for check in passed
+    )
+    return (
+        f'<details class="checks"><summary>Harness checks: {plural(len(passed), "check")} passed</summary>'
+        f'<table class="stack"><thead><tr><th>check</th><th>result</th><th>summary</th></tr></thead>'
+        f"<tbody>{rows}</tbody></table></details>"
+    )
 
 
 def _learning_part(result: CaseResult, e: Explanation, case_slug: str, pictures: bool) -> str:
@@ -463,27 +542,36 @@ def _span(first: int, last: int) -> str:
 def _grouping_table(e: Explanation) -> str:
     grouping = e.grouping
     assert grouping is not None
-    kind = {"dense": "groups = 1: the ordinary (dense) convolution, every output channel reads every input channel.",
-            "depthwise": "groups = in_channels: a depthwise convolution, each input channel filtered on its own"
-                         + (f", with depth multiplier {grouping.depth_multiplier}." if grouping.depth_multiplier > 1
-                            else "."),
-            }.get(grouping.kind, f"groups = {grouping.groups}: the channels are split into {grouping.groups} groups; "
-                                 "an output channel reads only the input channels of its own group.")
+    kind = {
+        "dense": "groups = 1: the ordinary (dense) convolution, every output channel reads every input channel.",
+        "depthwise": "groups = in_channels: a depthwise convolution, each input channel filtered on its own"
+        + (f", with depth multiplier {grouping.depth_multiplier}." if grouping.depth_multiplier > 1 else "."),
+    }.get(
+        grouping.kind,
+        f"groups = {grouping.groups}: the channels are split into {grouping.groups} groups; "
+        "an output channel reads only the input channels of its own group.",
+    )
     rows = []
     shown = list(range(grouping.groups)) if grouping.groups <= 8 else [0, 1, 2, grouping.groups - 1]
     for g in shown:
         if g == grouping.groups - 1 and len(shown) < grouping.groups:
             rows.append(f'<tr><td colspan="3" class="muted">… groups 3–{grouping.groups - 2} alike …</td></tr>')
         ins, outs = grouping.inputs_of_group(g), grouping.outputs_of_group(g)
-        rows.append(f'<tr class="g{g % len(PALETTE)} tinted"><td data-label="group">{_group_chip(g)}{g}</td>'
-                    f'<td data-label="output channels">{_span(outs[0], outs[-1])}</td>'
-                    f'<td data-label="read input channels">{_span(ins[0], ins[-1])}</td></tr>')
-    per = (f"in_channels/groups = {grouping.in_channels}/{grouping.groups} = {grouping.in_per_group} input and "
-           f"out_channels/groups = {grouping.out_channels}/{grouping.groups} = {grouping.out_per_group} output "
-           f"{'channel' if grouping.out_per_group == 1 else 'channels'} per group")
-    return (f"<h3>The groups</h3><p>{_e(kind)} {_e(per)}.</p>"
-            '<table class="groups stack"><thead><tr><th>group</th><th>output channels</th>'
-            f'<th>read input channels</th></tr></thead><tbody>{"".join(rows)}</tbody></table>')
+        rows.append(
+            f'<tr class="g{g % len(PALETTE)} tinted"><td data-label="group">{_group_chip(g)}{g}</td>'
+            f'<td data-label="output channels">{_span(outs[0], outs[-1])}</td>'
+            f'<td data-label="read input channels">{_span(ins[0], ins[-1])}</td></tr>'
+        )
+    per = (
+        f"in_channels/groups = {grouping.in_channels}/{grouping.groups} = {grouping.in_per_group} input and "
+        f"out_channels/groups = {grouping.out_channels}/{grouping.groups} = {grouping.out_per_group} output "
+        f"{'channel' if grouping.out_per_group == 1 else 'channels'} per group"
+    )
+    return (
+        f"<h3>The groups</h3><p>{_e(kind)} {_e(per)}.</p>"
+        '<table class="groups stack"><thead><tr><th>group</th><th>output channels</th>'
+        f"<th>read input channels</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -506,8 +594,14 @@ def _interactive_geometry(result: CaseResult) -> dict | None:
         return None
     if max(geo.padded_size) > MAX_GRID_CELLS_WIDE or max(geo.output_size) > MAX_GRID_CELLS_WIDE:
         return None
-    return {"in_channels": geo.in_channels, "out_channels": geo.out_channels, "groups": geo.groups,
-            "kernel": list(geo.kernel), "stride": list(geo.stride), "dilation": list(geo.dilation)}
+    return {
+        "in_channels": geo.in_channels,
+        "out_channels": geo.out_channels,
+        "groups": geo.groups,
+        "kernel": list(geo.kernel),
+        "stride": list(geo.stride),
+        "dilation": list(geo.dilation),
+    }
 
 
 def _hover_mode(result: CaseResult, e: Explanation) -> str | None:
@@ -518,8 +612,12 @@ def _hover_mode(result: CaseResult, e: Explanation) -> str | None:
     case, run = result.case, result.run
     if case is None or run is None or run.torch.output is None or case.expect_error is not None:
         return None
-    if e.input is None or e.weight is None or len(e.output_shape) not in (3, 4) or any(
-            layout.hidden_groups or any(g.hidden_blocks for g in layout.groups) for layout in (e.input, e.weight)):
+    if (
+        e.input is None
+        or e.weight is None
+        or len(e.output_shape) not in (3, 4)
+        or any(layout.hidden_groups or any(g.hidden_blocks for g in layout.groups) for layout in (e.input, e.weight))
+    ):
         return None
     spatial = e.output_shape[2:]
     if e.output_shape[1] * int(np.prod(spatial)) > MAX_INTERACTIVE_OUTPUTS or max(spatial) > MAX_GRID_CELLS_WIDE:
@@ -543,8 +641,7 @@ def _grid(values: np.ndarray, dtype: str, cell_attrs, pad_mask: np.ndarray | Non
         for c in range(values.shape[1]):
             pad = pad_mask is not None and pad_mask[r, c]
             css = ' class="pad"' if pad else ""
-            cells.append(f"<td{css}{cell_attrs(r, c)}>"
-                         f"{_e(format_number(values[r, c], dtype, 4))}</td>")
+            cells.append(f"<td{css}{cell_attrs(r, c)}>{_e(format_number(values[r, c], dtype, 4))}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     return f'<table class="grid">{"".join(rows)}</table>'
 
@@ -556,22 +653,26 @@ def _tensor_part(result: CaseResult, e: Explanation, hover: str | None) -> str:
     assert case is not None and run is not None and e.input is not None and e.weight is not None
     blocks = [b for layout in (e.input, e.weight) for g in layout.groups for b in g.blocks]
     if not all(_fits(np.asarray(b.values), e.dtype) for b in blocks):
-        return (f"<h3>Input and weight</h3><p>{_e(_shape(e.input))}; {_e(_shape(e.weight))}: not printed here (too "
-                "large for a phone's width, or more than 2-d); the sums below show the values each output element "
-                "reads.</p>")
+        return (
+            f"<h3>Input and weight</h3><p>{_e(_shape(e.input))}; {_e(_shape(e.weight))}: not printed here (too "
+            "large for a phone's width, or more than 2-d); the sums below show the values each output element "
+            "reads.</p>"
+        )
     pads = None
     if hover == "geometry":
         from conformance.teaching.explain import geometry_of
 
         geo = geometry_of(case, run.tensors)
         pads, mode = geo.pads, geo.padding_mode
-    parts = [f"<h3>The input, per group</h3><p class=\"muted\">{_e(_shape(e.input))}"
-             + (f"; sample 0 of {e.input.shape[0]}" if e.input.shape[0] > 1 else "")
-             + ("; dashed cells are the padding" if pads and any(pads) else "") + "</p>",
-             _layout_html(e.input, e.dtype, "input", pads, mode if pads else "zeros", keyed=hover is not None),
-             f"<h3>The weight, per group</h3><p class=\"muted\">{_e(_shape(e.weight))}: "
-             f"{_e(_weight_sentence(e))}</p>",
-             _layout_html(e.weight, e.dtype, "weight")]
+    parts = [
+        f'<h3>The input, per group</h3><p class="muted">{_e(_shape(e.input))}'
+        + (f"; sample 0 of {e.input.shape[0]}" if e.input.shape[0] > 1 else "")
+        + ("; dashed cells are the padding" if pads and any(pads) else "")
+        + "</p>",
+        _layout_html(e.input, e.dtype, "input", pads, mode if pads else "zeros", keyed=hover is not None),
+        f'<h3>The weight, per group</h3><p class="muted">{_e(_shape(e.weight))}: {_e(_weight_sentence(e))}</p>',
+        _layout_html(e.weight, e.dtype, "weight"),
+    ]
     if hover is not None:
         parts.append(_output_html(result, e, hover))
     return "\n".join(parts)
@@ -585,18 +686,29 @@ def _weight_sentence(e: Explanation) -> str:
     grouping = e.grouping
     assert grouping is not None
     if grouping.transposed:
-        return (f"row c is input channel c; its kernel j feeds output channel g·{grouping.out_per_group} + j of "
-                "its group g")
+        return (
+            f"row c is input channel c; its kernel j feeds output channel g·{grouping.out_per_group} + j of its group g"
+        )
     if grouping.in_per_group == 1:
-        return (f"row o is output channel o; its one kernel multiplies input channel g = o // {grouping.out_per_group}"
-                f", the only input channel of its group, so the second axis has the single index 0")
-    return (f"row o is output channel o; its kernel j multiplies input channel g·{grouping.in_per_group} + j of its "
-            f"group g = o // {grouping.out_per_group}, so the second axis counts 0…{grouping.in_per_group - 1} "
-            "within the group" + ("" if grouping.groups == 1 else f", not 0…{grouping.in_channels - 1}"))
+        return (
+            f"row o is output channel o; its one kernel multiplies input channel g = o // {grouping.out_per_group}"
+            f", the only input channel of its group, so the second axis has the single index 0"
+        )
+    return (
+        f"row o is output channel o; its kernel j multiplies input channel g·{grouping.in_per_group} + j of its "
+        f"group g = o // {grouping.out_per_group}, so the second axis counts 0…{grouping.in_per_group - 1} "
+        "within the group" + ("" if grouping.groups == 1 else f", not 0…{grouping.in_channels - 1}")
+    )
 
 
-def _layout_html(layout: TensorLayout, dtype: str, role: str, pads: tuple[int, int, int, int] | None = None,
-                 mode: str = "zeros", keyed: bool = False) -> str:
+def _layout_html(
+    layout: TensorLayout,
+    dtype: str,
+    role: str,
+    pads: tuple[int, int, int, int] | None = None,
+    mode: str = "zeros",
+    keyed: bool = False,
+) -> str:
     """The groups' blocks as small grids. ``keyed``: input cells carry ``data-x="c,row,col"`` (in
     padded coordinates when ``pads``; a 1-d signal is row 0); weight cells always carry
     ``data-w="row,j,p,q"``."""
@@ -604,8 +716,11 @@ def _layout_html(layout: TensorLayout, dtype: str, role: str, pads: tuple[int, i
     for group_layout in layout.groups:
         g = group_layout.group
         ins, outs = group_layout.input_channels, group_layout.output_channels
-        label = (f"group {g} · {channel_span('input', ins)}" if role == "input" else
-                 f"group {g} · {channel_span('output', outs)}, reading {channel_span('input', ins)}")
+        label = (
+            f"group {g} · {channel_span('input', ins)}"
+            if role == "input"
+            else f"group {g} · {channel_span('output', outs)}, reading {channel_span('input', ins)}"
+        )
         figures = []
         rows: dict[int, list[str]] = {}  # weight: the kernels of each stored row, in order
         for block in group_layout.blocks:
@@ -616,28 +731,46 @@ def _layout_html(layout: TensorLayout, dtype: str, role: str, pads: tuple[int, i
                 if pads is not None and values.ndim == 2:
                     values, mask = _padded(values, pads, mode)
                 attrs = (lambda r, col, c=c: f' data-x="{c},{r},{col}"') if keyed else (lambda r, col: "")
-                figures.append(f'<figure class="block" data-channel="{c}"><figcaption>{_e(block.label)}</figcaption>'
-                               f"{_grid(values, dtype, attrs, mask)}</figure>")
+                figures.append(
+                    f'<figure class="block" data-channel="{c}"><figcaption>{_e(block.label)}</figcaption>'
+                    f"{_grid(values, dtype, attrs, mask)}</figure>"
+                )
             else:
                 o, j = block.index[0], block.index[1]
-                attrs = (lambda r, col, o=o, j=j: f' data-w="{o},{j},{r},{col}"') if values.ndim <= 2 else \
-                    (lambda r, col: "")
+                attrs = (
+                    (lambda r, col, o=o, j=j: f' data-w="{o},{j},{r},{col}"')
+                    if values.ndim <= 2
+                    else (lambda r, col: "")
+                )
                 transposed = bool(layout.axes) and layout.axes[0].startswith("in")  # rows are input channels
-                caption = (f"{block.label} → out {block.output_channel}" if transposed else
-                           f"{block.label} → in {block.input_channel}")
-                rows.setdefault(o, []).append(f'<figure class="block"><figcaption>{_e(caption)}</figcaption>'
-                                              f"{_grid(values, dtype, attrs)}</figure>")
+                caption = (
+                    f"{block.label} → out {block.output_channel}"
+                    if transposed
+                    else f"{block.label} → in {block.input_channel}"
+                )
+                rows.setdefault(o, []).append(
+                    f'<figure class="block"><figcaption>{_e(caption)}</figcaption>'
+                    f"{_grid(values, dtype, attrs)}</figure>"
+                )
         row_name = "input" if bool(layout.axes) and layout.axes[0].startswith("in") else "output"
-        figures += [f'<div class="weight-row" data-weight-row="{o}"><p class="label">row {o} ({row_name} channel {o})'
-                    f'</p><div class="blocks">{"".join(kernels)}</div></div>' for o, kernels in rows.items()]
+        figures += [
+            f'<div class="weight-row" data-weight-row="{o}"><p class="label">row {o} ({row_name} channel {o})'
+            f'</p><div class="blocks">{"".join(kernels)}</div></div>'
+            for o, kernels in rows.items()
+        ]
         if group_layout.hidden_blocks:
             figures.append(f'<p class="muted">… {plural(group_layout.hidden_blocks, "more channel")}</p>')
-        boxes.append(f'<div class="group-box g{g % len(PALETTE)}"><p class="label">{_group_chip(g)}{_e(label)}</p>'
-                     f'<div class="blocks">{"".join(figures)}</div></div>')
+        boxes.append(
+            f'<div class="group-box g{g % len(PALETTE)}"><p class="label">{_group_chip(g)}{_e(label)}</p>'
+            f'<div class="blocks">{"".join(figures)}</div></div>'
+        )
     if layout.hidden_groups:
         hidden = layout.hidden_groups
-        boxes.append(f'<p class="muted">group {hidden[0]} is laid out alike (not shown)</p>' if len(hidden) == 1 else
-                     f'<p class="muted">groups {_span(hidden[0], hidden[-1])} are laid out alike (not shown)</p>')
+        boxes.append(
+            f'<p class="muted">group {hidden[0]} is laid out alike (not shown)</p>'
+            if len(hidden) == 1
+            else f'<p class="muted">groups {_span(hidden[0], hidden[-1])} are laid out alike (not shown)</p>'
+        )
     return f'<div class="tensors">{"".join(boxes)}</div>'
 
 
@@ -649,13 +782,18 @@ def _grid_key(position: Sequence[int]) -> str:
 def _reads(element: ElementSum) -> str:
     """An output cell's reads for the "reads" hover mode: input cells (sample 0; a tap on zero
     padding reads no cell), kernel taps, input channels and weight rows, as data attributes."""
-    keys = [f"x:{p.input_channel},{_grid_key(p.input_index[2:])}" for p in element.terms
-            if p.input_index is not None and p.input_index[0] == 0]
+    keys = [
+        f"x:{p.input_channel},{_grid_key(p.input_index[2:])}"
+        for p in element.terms
+        if p.input_index is not None and p.input_index[0] == 0
+    ]
     keys += [f"w:{p.weight_index[0]},{p.weight_index[1]},{_grid_key(p.weight_index[2:])}" for p in element.terms]
     channels = sorted({p.input_channel for p in element.terms})
     rows = sorted({p.weight_index[0] for p in element.terms})
-    return (f' data-reads="{" ".join(dict.fromkeys(keys))}" data-channels="{" ".join(map(str, channels))}"'
-            f' data-rows="{" ".join(map(str, rows))}"')
+    return (
+        f' data-reads="{" ".join(dict.fromkeys(keys))}" data-channels="{" ".join(map(str, channels))}"'
+        f' data-rows="{" ".join(map(str, rows))}"'
+    )
 
 
 def _padded(values: np.ndarray, pads: tuple[int, int, int, int], mode: str) -> tuple[np.ndarray, np.ndarray]:
@@ -665,7 +803,7 @@ def _padded(values: np.ndarray, pads: tuple[int, int, int, int], mode: str) -> t
     top, bottom, left, right = pads
     padded = pad_input(values[None, None], pads, mode)[0, 0]
     mask = np.ones(padded.shape, dtype=bool)
-    mask[top:top + values.shape[0], left:left + values.shape[1]] = False
+    mask[top : top + values.shape[0], left : left + values.shape[1]] = False
     return padded, mask
 
 
@@ -681,6 +819,7 @@ def _output_html(result: CaseResult, e: Explanation, hover: str) -> str:
     for g in range(e.grouping.groups):
         figures = []
         for o in e.grouping.outputs_of_group(g):
+
             def attrs(r: int, c: int, o: int = o) -> str:
                 index = (0, o, c) if len(e.output_shape) == 3 else (0, o, r, c)  # a 1-d output is one row
                 element = element_sum(case, run.tensors, index)
@@ -688,15 +827,21 @@ def _output_html(result: CaseResult, e: Explanation, hover: str) -> str:
                 where = f' data-h="{r}" data-w="{c}"' if hover == "geometry" else _reads(element)
                 return f' data-o="{o}"{where} tabindex="0" data-sum="{_e(text)}"'
 
-            figures.append(f'<figure class="block" data-out-channel="{o}"><figcaption>y[0,{o}]</figcaption>'
-                           f"{_grid(output[0, o], e.dtype, attrs)}</figure>")
+            figures.append(
+                f'<figure class="block" data-out-channel="{o}"><figcaption>y[0,{o}]</figcaption>'
+                f"{_grid(output[0, o], e.dtype, attrs)}</figure>"
+            )
         ins = e.grouping.inputs_of_group(g)
-        boxes.append(f'<div class="group-box g{g % len(PALETTE)}"><p class="label">{_group_chip(g)}group {g} · reads '
-                     f'{channel_span("input", ins)}</p><div class="blocks">{"".join(figures)}</div></div>')
-    return ("<h3>The output: hover over or tap a cell</h3>"
-            f'<div class="tensors">{"".join(boxes)}</div>'
-            '<p class="readout" aria-live="polite">Hover over or tap an output cell: its window, kernel taps and input '
-            "channels light up, and its sum appears here.</p>")
+        boxes.append(
+            f'<div class="group-box g{g % len(PALETTE)}"><p class="label">{_group_chip(g)}group {g} · reads '
+            f'{channel_span("input", ins)}</p><div class="blocks">{"".join(figures)}</div></div>'
+        )
+    return (
+        "<h3>The output: hover over or tap a cell</h3>"
+        f'<div class="tensors">{"".join(boxes)}</div>'
+        '<p class="readout" aria-live="polite">Hover over or tap an output cell: its window, kernel taps and input '
+        "channels light up, and its sum appears here.</p>"
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -711,8 +856,9 @@ def _factor(value: float, dtype: str) -> str:
 def _as_partials(element: ElementSum) -> bool:
     """Is the sum written as per-channel partial sums (several channels, some with several products)?"""
     channels = element.channels
-    return not (len(channels) == 1 and len(channels[0].products) <= MAX_PRODUCTS) \
-        and not all(len(channel.products) == 1 for channel in channels)
+    return not (len(channels) == 1 and len(channels[0].products) <= MAX_PRODUCTS) and not all(
+        len(channel.products) == 1 for channel in channels
+    )
 
 
 def _sum_text(element: ElementSum, dtype: str) -> str:
@@ -726,8 +872,9 @@ def _sum_text(element: ElementSum, dtype: str) -> str:
         terms = [f"{_factor(p.weight, dtype)}×{_factor(p.value, dtype)}" for ch in channels for p in ch.products]
     if len(channels) > MAX_SUM_CHANNELS:  # one term per channel here (a single channel is never cut)
         rest = sum(ch.total for ch in channels[MAX_SUM_CHANNELS:])
-        terms = terms[:MAX_SUM_CHANNELS] + [f"… ({len(channels) - MAX_SUM_CHANNELS} more channels, together "
-                                            f"{format_number(rest, dtype)})"]
+        terms = terms[:MAX_SUM_CHANNELS] + [
+            f"… ({len(channels) - MAX_SUM_CHANNELS} more channels, together {format_number(rest, dtype)})"
+        ]
     if element.bias is not None:
         terms.append(f"{_factor(element.bias, dtype)} (bias)")
     return f"{format_number(element.total, dtype)} = " + (" + ".join(terms) or "0")
@@ -748,41 +895,62 @@ def _partials(element: ElementSum, dtype: str) -> str:
 def _sums_table(e: Explanation) -> str:
     rtol, atol = e.tolerance
     partial = [_as_partials(x.sum) for x in e.elements]
-    headers = ["element", "sum of the input channels' partial sums" if all(partial) else
-               "sum of weight × input" if not any(partial) else "sum of weight × input (or of partial sums)"]
+    headers = [
+        "element",
+        "sum of the input channels' partial sums"
+        if all(partial)
+        else "sum of weight × input"
+        if not any(partial)
+        else "sum of weight × input (or of partial sums)",
+    ]
     headers += list(e.sides) + ["check"]
     rows = []
-    for x, as_partials in zip(e.elements, partial):
+    for x, as_partials in zip(e.elements, partial, strict=False):
         s = x.sum
         index = ",".join(str(i) for i in s.index)
         reads = ", ".join(str(ch.input_channel) for ch in s.channels[:MAX_SUM_CHANNELS])
         reads += ", …" if len(s.channels) > MAX_SUM_CHANNELS else ""
         partials = f"<details><summary>products</summary>{_partials(s, e.dtype)}</details>" if as_partials else ""
         agrees = x.agrees(rtol, atol)
-        verdict = "agree" if all(agrees.values()) else "differ: " + ", ".join(side for side, ok in agrees.items() if not ok)
-        cells = [f'<td data-label="element">{_group_chip(s.group)}y[{index}]<br><span class="muted">group {s.group}'
-                 f"</span></td>",
-                 f'<td data-label="sum" class="sum">{_e(_sum_text(s, e.dtype))}<br><span class="partials">reads input '
-                 f"{'channel' if len(s.channels) == 1 else 'channels'} {_e(reads)}</span>{partials}</td>"]
-        cells += [f'<td data-label="{_e(side)}" class="number">'
-                  f'{"-" if x.values.get(side) is None else _e(format_number(x.values[side], e.dtype))}</td>'
-                  for side in e.sides]
+        verdict = (
+            "agree" if all(agrees.values()) else "differ: " + ", ".join(side for side, ok in agrees.items() if not ok)
+        )
+        cells = [
+            f'<td data-label="element">{_group_chip(s.group)}y[{index}]<br><span class="muted">group {s.group}'
+            f"</span></td>",
+            f'<td data-label="sum" class="sum">{_e(_sum_text(s, e.dtype))}<br><span class="partials">reads input '
+            f"{'channel' if len(s.channels) == 1 else 'channels'} {_e(reads)}</span>{partials}</td>",
+        ]
+        cells += [
+            f'<td data-label="{_e(side)}" class="number">'
+            f"{'-' if x.values.get(side) is None else _e(format_number(x.values[side], e.dtype))}</td>"
+            for side in e.sides
+        ]
         cells.append(f'<td data-label="check">{_e(verdict)}</td>')
         rows.append(f'<tr class="g{s.group % len(PALETTE)} tinted">' + "".join(cells) + "</tr>")
-    return ("<h3>Output elements as sums</h3>"
-            f'<p class="muted">{_e(e.formula)}</p>' if e.formula else "<h3>Output elements as sums</h3>") + (
-        '<table class="sums stack"><thead><tr>' + "".join(f"<th>{_e(h)}</th>" for h in headers)
-        + f'</tr></thead><tbody>{"".join(rows)}</tbody></table>')
+    return (
+        f'<h3>Output elements as sums</h3><p class="muted">{_e(e.formula)}</p>'
+        if e.formula
+        else "<h3>Output elements as sums</h3>"
+    ) + (
+        '<table class="sums stack"><thead><tr>'
+        + "".join(f"<th>{_e(h)}</th>" for h in headers)
+        + f"</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    )
 
 
 def _cost_line(e: Explanation) -> str:
     cost = e.cost
     assert cost is not None and e.grouping is not None
     if e.grouping.groups == 1:
-        return (f"<p>Cost: {cost.weights} weights, {cost.multiply_adds} multiply-adds "
-                f"({cost.outputs} outputs × {cost.products_per_output} products).</p>")
-    return (f"<p>Cost: {cost.weights} weights instead of {cost.dense_weights} with groups=1, and {cost.multiply_adds} "
-            f"multiply-adds instead of {cost.dense_multiply_adds}: 1/{e.grouping.groups} of each.</p>")
+        return (
+            f"<p>Cost: {cost.weights} weights, {cost.multiply_adds} multiply-adds "
+            f"({cost.outputs} outputs × {cost.products_per_output} products).</p>"
+        )
+    return (
+        f"<p>Cost: {cost.weights} weights instead of {cost.dense_weights} with groups=1, and {cost.multiply_adds} "
+        f"multiply-adds instead of {cost.dense_multiply_adds}: 1/{e.grouping.groups} of each.</p>"
+    )
 
 
 def _pictures(result: CaseResult) -> str:
@@ -790,8 +958,10 @@ def _pictures(result: CaseResult) -> str:
         drawn: list[Picture] = case_pictures(result.case, result.run.tensors)  # type: ignore[union-attr]
     except Exception as exc:  # noqa: BLE001 - a picture that cannot be drawn is a note, not a broken report
         return f'<p class="muted">(no pictures: {_e(type(exc).__name__)}: {_e(exc)})</p>'
-    figures = [f'<figure class="picture" data-picture="{_e(p.name)}">{p.svg}<figcaption>{_e(p.caption)}</figcaption>'
-               "</figure>" for p in drawn]
+    figures = [
+        f'<figure class="picture" data-picture="{_e(p.name)}">{p.svg}<figcaption>{_e(p.caption)}</figcaption></figure>'
+        for p in drawn
+    ]
     return '<h3>Pictures</h3><div class="pictures">' + "\n".join(figures) + "</div>"
 
 
@@ -804,21 +974,34 @@ def coverage_section(grid: CoverageGrid) -> ReportSection:
     with its number of cases. A feature no case reaches is information about this selection of
     cases, not a failure: it is listed in a note. Left out in tutorial mode."""
     errors = f" ({grid.error_cases} of them expect an error)" if grid.error_cases else ""
-    parts = [f"<p>These {plural(grid.total_cases, 'case')}{errors} exercise {len(grid.cells) - len(grid.empty_cells)} "
-             f"of the {len(grid.cells)} features below; the number after each feature counts its cases.</p>"]
+    parts = [
+        f"<p>These {plural(grid.total_cases, 'case')}{errors} exercise {len(grid.cells) - len(grid.empty_cells)} "
+        f"of the {len(grid.cells)} features below; the number after each feature counts its cases.</p>"
+    ]
     rows = []
     for axis in grid.axes:
         covered = [cell for cell in grid.cells_of(axis) if cell.count]
-        items = "".join(f'<li>{html.escape(cell.name)} <span class="count">{cell.count}</span></li>' for cell in covered) \
+        items = (
+            "".join(f'<li>{html.escape(cell.name)} <span class="count">{cell.count}</span></li>' for cell in covered)
             or '<li class="muted">none in this run</li>'
-        rows.append(f'<tr><td data-label="axis">{html.escape(axis)}</td><td data-label="features">'
-                    f'<ul class="features">{items}</ul></td></tr>')
-    parts.append('<table class="coverage stack"><thead><tr><th>axis</th><th>features (cases)</th></tr></thead>'
-                 f"<tbody>{''.join(rows)}</tbody></table>")
+        )
+        rows.append(
+            f'<tr><td data-label="axis">{html.escape(axis)}</td><td data-label="features">'
+            f'<ul class="features">{items}</ul></td></tr>'
+        )
+    parts.append(
+        '<table class="coverage stack"><thead><tr><th>axis</th><th>features (cases)</th></tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table>"
+    )
     if grid.empty_cells:
-        parts.append('<p class="note" id="coverage-not-exercised">For information: no case in this run exercises '
-                     + "; ".join(f"{html.escape(axis)}: " + ", ".join(html.escape(cell.name) for cell in grid.cells_of(axis)
-                                                                       if not cell.count)
-                                 for axis in grid.axes if any(not cell.count for cell in grid.cells_of(axis)))
-                     + ". A smaller selection of cases covers less; the whole case library (cases/) covers more.</p>")
+        parts.append(
+            '<p class="note" id="coverage-not-exercised">For information: no case in this run exercises '
+            + "; ".join(
+                f"{html.escape(axis)}: "
+                + ", ".join(html.escape(cell.name) for cell in grid.cells_of(axis) if not cell.count)
+                for axis in grid.axes
+                if any(not cell.count for cell in grid.cells_of(axis))
+            )
+            + ". A smaller selection of cases covers less; the whole case library (cases/) covers more.</p>"
+        )
     return ReportSection("What these cases cover", "\n".join(parts), "coverage", for_learners=False)

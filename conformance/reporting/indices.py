@@ -4,6 +4,7 @@ An output element is ``y[n, o, *spatial]`` (``y[o, *spatial]`` unbatched) with t
 named l (1-d), h, w (2-d) or d, h, w (3-d); the sentence after it says which group the output
 channel is in and which input channels feed it (the same for convolutions and transposed ones).
 """
+
 from __future__ import annotations
 
 from conformance.cases.schema import Case
@@ -28,7 +29,7 @@ def describe_output_index(case: Case | None, index: tuple[int, ...]) -> str:
         names = ("o",) + SPATIAL_NAMES.get(dims, ())
     else:
         return f"element {index}"
-    text = "y[" + ", ".join(f"{n}={i}" for n, i in zip(names, index)) + "]"
+    text = "y[" + ", ".join(f"{n}={i}" for n, i in zip(names, index, strict=False)) + "]"
     if case is None or not case.conv.is_divisible:
         return text
     o = index[names.index("o")]
@@ -56,10 +57,12 @@ def describe_gradient_index(case: Case | None, tensor: str, index: tuple[int, ..
     dims = case.conv.spatial_dims if case is not None else 2
     transposed = case is not None and case.conv.transposed
     batched = len(index) == dims + 2
-    names = {"grad_input": (("n",) if batched else ()) + ("c",) + SPATIAL_NAMES[dims],
-             "grad_weight": (("c", "j") if transposed else ("o", "c")) + KERNEL_NAMES[dims],
-             "grad_bias": ("o",)}[tensor]
-    text = f"{GRADIENT_SYMBOLS[tensor]}[" + ", ".join(f"{n}={i}" for n, i in zip(names, index)) + "]"
+    names = {
+        "grad_input": (("n",) if batched else ()) + ("c",) + SPATIAL_NAMES[dims],
+        "grad_weight": (("c", "j") if transposed else ("o", "c")) + KERNEL_NAMES[dims],
+        "grad_bias": ("o",),
+    }[tensor]
+    text = f"{GRADIENT_SYMBOLS[tensor]}[" + ", ".join(f"{n}={i}" for n, i in zip(names, index, strict=False)) + "]"
     if case is None or not case.conv.is_divisible:
         return text
     groups = case.conv.groups
@@ -76,9 +79,12 @@ def describe_gradient_index(case: Case | None, tensor: str, index: tuple[int, ..
     if transposed:
         c, j = index[0], index[1]
         g = c // in_per_group
-        return text + (f": input channel {c} is in group {g} of {groups}; its column j={j} feeds output channel "
-                       f"{g * out_per_group + j}")
+        return text + (
+            f": input channel {c} is in group {g} of {groups}; its column j={j} feeds output channel "
+            f"{g * out_per_group + j}"
+        )
     o, c = index[0], index[1]
     g = o // out_per_group
-    return text + (f": output channel {o} is in group {g} of {groups}; its tap c={c} reads input channel "
-                   f"{g * in_per_group + c}")
+    return text + (
+        f": output channel {o} is in group {g} of {groups}; its tap c={c} reads input channel {g * in_per_group + c}"
+    )

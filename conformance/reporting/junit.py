@@ -6,27 +6,37 @@ read. A failure's ``type`` is its kind (wrong_values, crashed, ...); an xfailed 
 ``skipped`` (as pytest writes it), an xpassed one a failure; run facts (the case library's
 version, the implementation, threads) are ``properties`` of the suite.
 """
+
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Iterable, Mapping
 
 from conformance.judging.outcomes import SKIPPED, XFAILED, XPASSED
 from conformance.reporting.terminal import format_failure
 from conformance.running.runner import ERROR, FAILED, CaseResult
 
 
-def junit_tree(results: Iterable[CaseResult], suite_name: str = "conformance",
-               properties: Mapping[str, str] | None = None) -> ET.ElementTree:
+def junit_tree(
+    results: Iterable[CaseResult], suite_name: str = "conformance", properties: Mapping[str, str] | None = None
+) -> ET.ElementTree:
     """``<testsuites><testsuite><testcase classname=FILE name=CASE time=S>[<failure|error|skipped>]``."""
     results = list(results)
     failures = sum(r.status in (FAILED, XPASSED) for r in results)
     errors = sum(r.status == ERROR for r in results)
     skipped = sum(r.status in (SKIPPED, XFAILED) for r in results)
     root = ET.Element("testsuites")
-    suite = ET.SubElement(root, "testsuite", name=suite_name, tests=str(len(results)), failures=str(failures),
-                          errors=str(errors), skipped=str(skipped), time=f"{sum(r.seconds for r in results):.3f}")
+    suite = ET.SubElement(
+        root,
+        "testsuite",
+        name=suite_name,
+        tests=str(len(results)),
+        failures=str(failures),
+        errors=str(errors),
+        skipped=str(skipped),
+        time=f"{sum(r.seconds for r in results):.3f}",
+    )
     if properties:
         holder = ET.SubElement(suite, "properties")
         for name, value in properties.items():
@@ -43,13 +53,21 @@ def junit_tree(results: Iterable[CaseResult], suite_name: str = "conformance",
             child.text = report
         elif result.status in (SKIPPED, XFAILED):
             label = f"xfail ({result.kind}): " if result.status == XFAILED else ""
-            ET.SubElement(testcase, "skipped", message=label + result.message,
-                          type="pytest.xfail" if result.status == XFAILED else "pytest.skip")
+            ET.SubElement(
+                testcase,
+                "skipped",
+                message=label + result.message,
+                type="pytest.xfail" if result.status == XFAILED else "pytest.skip",
+            )
     return ET.ElementTree(root)
 
 
-def write_junit(results: Iterable[CaseResult], path: Path | str, suite_name: str = "conformance",
-                properties: Mapping[str, str] | None = None) -> None:
+def write_junit(
+    results: Iterable[CaseResult],
+    path: Path | str,
+    suite_name: str = "conformance",
+    properties: Mapping[str, str] | None = None,
+) -> None:
     tree = junit_tree(results, suite_name, properties)
     ET.indent(tree)
     tree.write(path, encoding="utf-8", xml_declaration=True)

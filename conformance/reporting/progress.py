@@ -3,6 +3,7 @@
 On a terminal the bar redraws itself in place; anywhere else (CI logs, files) it writes one line
 per step instead of carriage returns.
 """
+
 from __future__ import annotations
 
 import sys

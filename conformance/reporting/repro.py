@@ -7,20 +7,22 @@ implementation and ``torch.nn.<Conv>`` on the same tensors, exactly as the harne
 what each side did and where they disagree, and exits 1 while they disagree (0 once fixed).
 The failure report gets two lines: the script's path and the command that reruns just that case.
 """
+
 from __future__ import annotations
 
 import re
 import shlex
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
+from conformance.judging.tolerance import forward_bound, gradient_bounds
 from conformance.running.implementations import Implementation, builtin_implementations
 from conformance.running.runner import CaseResult, sided
-from conformance.judging.tolerance import forward_bound, gradient_bounds
 
 
 @dataclass(frozen=True)
@@ -73,8 +75,9 @@ def _backward_location(implementation: Implementation, case: Any, function: Any)
     return spec_location(implementation.spec, case.conv.functional_name + "_backward")
 
 
-def write_repro(result: CaseResult, implementation: Implementation, directory: Path,
-                rerun_options: Sequence[str] = ()) -> Repro | None:
+def write_repro(
+    result: CaseResult, implementation: Implementation, directory: Path, rerun_options: Sequence[str] = ()
+) -> Repro | None:
     """Write the script and data of a failed ``result``; notes their paths and the rerun command
     on the result. None when the case never reached the implementation (nothing to rerun)."""
     run, case = result.run, result.case
@@ -91,8 +94,9 @@ def write_repro(result: CaseResult, implementation: Implementation, directory: P
     kwargs = case.conv.functional_kwargs()
     if case.tolerance_mode == "bound" and case.expect_error is None and run.torch.output is not None:
         try:
-            bound = sided(forward_bound(case.dtype, kwargs, tensors.input, tensors.weight, tensors.bias),
-                          implementation)
+            bound = sided(
+                forward_bound(case.dtype, kwargs, tensors.input, tensors.weight, tensors.bias), implementation
+            )
             arrays["allowed_output"] = np.broadcast_to(bound.allowed(), run.torch.output.shape)
         except Exception:  # noqa: BLE001 - without a bound the script falls back to rtol/atol
             pass
@@ -102,8 +106,9 @@ def write_repro(result: CaseResult, implementation: Implementation, directory: P
         arrays["grad_output"] = tensors.grad_output  # type: ignore[assignment]
         if case.tolerance_mode == "bound":
             try:
-                bounds = gradient_bounds(case.dtype, kwargs, tensors.grad_output, tensors.input, tensors.weight,
-                                         tensors.bias)
+                bounds = gradient_bounds(
+                    case.dtype, kwargs, tensors.grad_output, tensors.input, tensors.weight, tensors.bias
+                )
                 for name, grad_bound in bounds.items():
                     if grad_bound is not None:
                         arrays[f"allowed_{name}"] = np.asarray(sided(grad_bound, implementation).allowed())
@@ -112,18 +117,31 @@ def write_repro(result: CaseResult, implementation: Implementation, directory: P
     np.savez(data, **{key: np.asarray(value) for key, value in arrays.items()})
 
     function = (getattr(implementation, "functions", None) or {}).get(case.conv.functional_name)
-    forward_location = (function_location(function) if function is not None
-                        else spec_location(implementation.spec, case.conv.functional_name))
+    forward_location = (
+        function_location(function)
+        if function is not None
+        else spec_location(implementation.spec, case.conv.functional_name)
+    )
     settings = {
-        "CASE": case.name, "LOCATION": case.location, "KIND": result.kind, "SUMMARY": result.message.split("; ")[0],
-        "IMPLEMENTATION": implementation.name, "FORWARD": forward_location,
+        "CASE": case.name,
+        "LOCATION": case.location,
+        "KIND": result.kind,
+        "SUMMARY": result.message.split("; ")[0],
+        "IMPLEMENTATION": implementation.name,
+        "FORWARD": forward_location,
         "BACKWARD": _backward_location(implementation, case, backward_function) if backward else None,
-        "OP": case.conv.functional_name, "CONV_TYPE": getattr(case.conv, "type", "Conv2d"),
+        "OP": case.conv.functional_name,
+        "CONV_TYPE": getattr(case.conv, "type", "Conv2d"),
         "KWARGS": {key: tuple(v) if isinstance(v, list) else v for key, v in kwargs.items()},
         "TORCH_KWARGS": {key: tuple(v) if isinstance(v, list) else v for key, v in case.conv.torch_kwargs().items()},
-        "DTYPE": case.dtype, "CALL_DTYPE": implementation.call_dtype(case), "ARRAYS": implementation.arrays,
-        "DEVICE": implementation.device, "REFUSAL_TYPES": list(implementation.refusal_type_names),
-        "EXPECT_ERROR": case.expect_error is not None, "RTOL": rtol, "ATOL": atol,
+        "DTYPE": case.dtype,
+        "CALL_DTYPE": implementation.call_dtype(case),
+        "ARRAYS": implementation.arrays,
+        "DEVICE": implementation.device,
+        "REFUSAL_TYPES": list(implementation.refusal_type_names),
+        "EXPECT_ERROR": case.expect_error is not None,
+        "RTOL": rtol,
+        "ATOL": atol,
         "TORCH_DEVICE": run.device,
     }
     script.write_text(_script(settings, data.name), encoding="utf-8")
@@ -136,8 +154,12 @@ def write_repro(result: CaseResult, implementation: Implementation, directory: P
 
 def _script(settings: dict[str, Any], data_name: str) -> str:
     assignments = "\n".join(f"{key} = {value!r}" for key, value in settings.items())
-    return SCRIPT_TEMPLATE.replace("{{SETTINGS}}", assignments).replace("{{DATA}}", repr(data_name)).replace(
-        "{{CASE}}", settings["CASE"]).replace("{{IMPLEMENTATION}}", settings["IMPLEMENTATION"])
+    return (
+        SCRIPT_TEMPLATE.replace("{{SETTINGS}}", assignments)
+        .replace("{{DATA}}", repr(data_name))
+        .replace("{{CASE}}", settings["CASE"])
+        .replace("{{IMPLEMENTATION}}", settings["IMPLEMENTATION"])
+    )
 
 
 SCRIPT_TEMPLATE = '''#!/usr/bin/env python3

@@ -1,18 +1,20 @@
 """Human-readable verdicts: one line per case, and for a failure a domain report that says
 which element of which output channel (and so which group) broke, with all values side by side."""
+
 from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
+from conformance.cases.schema import Case
 from conformance.judging.compare import Comparison
 from conformance.judging.outcomes import KINDS, STATUSES, XFAILED, XPASSED
 from conformance.running.runner import ERROR, FAILED, PASSED, SKIPPED, CaseResult, Check
-from conformance.cases.schema import Case
 
 
 def _g(value: float) -> str:
@@ -29,8 +31,9 @@ def describe_index(case: Case | None, index: tuple[int, ...], tensor: str = "out
     return describe_output_index(case, index)
 
 
-def comparison_details(case: Case | None, comparison: Comparison, outputs: dict[str, np.ndarray],
-                       tensor: str = "output") -> list[str]:
+def comparison_details(
+    case: Case | None, comparison: Comparison, outputs: dict[str, np.ndarray], tensor: str = "output"
+) -> list[str]:
     """The domain report: shapes, then dtype, then the worst element with every side's value."""
     c = comparison
     lines = [f"shapes: {c.actual_name} {c.actual_shape}, {c.expected_name} {c.expected_shape}"]
@@ -49,15 +52,21 @@ def comparison_details(case: Case | None, comparison: Comparison, outputs: dict[
             values.append(f"{name} = {_g(float(np.asarray(array)[c.worst_index]))}")
     lines.append("  " + ", ".join(values))
     if c.allowed_text:
-        lines.append(f"  abs error {_g(c.worst_abs_error)}, rel error {_g(c.worst_rel_error)}; allowed "
-                     f"{_g(c.worst_allowed)} = {c.allowed_text}: the error is {_ratio(c.failures[0])} its bound")
+        lines.append(
+            f"  abs error {_g(c.worst_abs_error)}, rel error {_g(c.worst_rel_error)}; allowed "
+            f"{_g(c.worst_allowed)} = {c.allowed_text}: the error is {_ratio(c.failures[0])} its bound"
+        )
     else:
-        lines.append(f"  abs error {_g(c.worst_abs_error)}, rel error {_g(c.worst_rel_error)}; allowed "
-                     f"{_g(c.worst_allowed)} = atol {_g(c.atol)} + rtol {_g(c.rtol)} x |{_g(c.worst_expected)}|")
+        lines.append(
+            f"  abs error {_g(c.worst_abs_error)}, rel error {_g(c.worst_rel_error)}; allowed "
+            f"{_g(c.worst_allowed)} = atol {_g(c.atol)} + rtol {_g(c.rtol)} x |{_g(c.worst_expected)}|"
+        )
     for failure in c.failures[1:]:
         index, actual, expected, error = failure[:4]
-        lines.append(f"  also {describe_index(case, index, tensor).split(':')[0]}: {c.actual_name} {actual:.9g}, "
-                     f"{c.expected_name} {expected:.9g}, abs error {_g(error)} = {_ratio(failure)} its allowance")
+        lines.append(
+            f"  also {describe_index(case, index, tensor).split(':')[0]}: {c.actual_name} {actual:.9g}, "
+            f"{c.expected_name} {expected:.9g}, abs error {_g(error)} = {_ratio(failure)} its allowance"
+        )
     if c.mismatched > len(c.failures):
         lines.append(f"  ... and {c.mismatched - len(c.failures)} more failing elements")
     lines.append(f"max abs error {_g(c.max_abs_error)}, max rel error {_g(c.max_rel_error)} over all elements")
@@ -147,7 +156,8 @@ def checked_nothing(results: Sequence[CaseResult]) -> bool:
     passed (a plug-in lacking the op, say). A case whose forward passed and whose backward was
     skipped was checked."""
     return bool(results) and all(
-        r.status == SKIPPED and not any(check.passed and not check.skipped for check in r.checks) for r in results)
+        r.status == SKIPPED and not any(check.passed and not check.skipped for check in r.checks) for r in results
+    )
 
 
 def status_counts(results: Iterable[CaseResult]) -> dict[str, int]:
@@ -192,9 +202,16 @@ def write_json(results: list[CaseResult], path: Path | str, extra: dict[str, Any
     counts = status_counts(results)
     document: dict[str, Any] = {
         "cases": [r.to_json() for r in results],
-        "summary": {"passed": counts[PASSED], "failed": counts[FAILED] + counts[ERROR] + counts[XPASSED],
-                    "errors": counts[ERROR], "skipped": counts[SKIPPED], "xfailed": counts[XFAILED],
-                    "xpassed": counts[XPASSED], "kinds": kind_counts(results)}}
+        "summary": {
+            "passed": counts[PASSED],
+            "failed": counts[FAILED] + counts[ERROR] + counts[XPASSED],
+            "errors": counts[ERROR],
+            "skipped": counts[SKIPPED],
+            "xfailed": counts[XFAILED],
+            "xpassed": counts[XPASSED],
+            "kinds": kind_counts(results),
+        },
+    }
     if extra:
         document.update(extra)
     Path(path).write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")

@@ -24,6 +24,7 @@ bfloat16 (whose storage, float32, would hide a float32 result).
 >>> from_native(native)
 (array([1.5], dtype=float32), 'bfloat16')
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -58,8 +59,9 @@ def check_arrays(arrays: str, device: str) -> None:
         raise ArrayKindError(f"--arrays must be one of {', '.join(ARRAY_KINDS)}, got {arrays!r}")
     if arrays == "numpy":
         if device != "cpu":
-            raise ArrayKindError(f"--impl-device {device}: NumPy arrays live on the cpu; "
-                                 "use --arrays torch or jax for a device")
+            raise ArrayKindError(
+                f"--impl-device {device}: NumPy arrays live on the cpu; use --arrays torch or jax for a device"
+            )
     elif arrays == "torch":
         torch_device(device)
     else:

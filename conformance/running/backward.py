@@ -5,6 +5,7 @@ A report names the gradient and the element, in the gradient's own terms: ``dx[n
 the group that input channel belongs to, ``dw[o, c, p, q]`` with the group and the input channel
 the tap reads, ``db[o]`` with the output channel's group.
 """
+
 from __future__ import annotations
 
 import time
@@ -13,10 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from conformance.judging.compare import compare_arrays
-from conformance.running.runner import Check, CaseRun, kind_of_error, sided
 from conformance.cases.schema import DTYPES, GRADIENTS, Case
+from conformance.judging.compare import compare_arrays
 from conformance.judging.tolerance import gradient_bounds
+from conformance.running.runner import CaseRun, Check, kind_of_error, sided
 from conformance.running.torch_oracle import torch_backward
 
 SYMBOLS = {"grad_input": "dx", "grad_weight": "dw", "grad_bias": "db"}
@@ -31,20 +32,38 @@ def check_backward(run: CaseRun) -> list[Check]:
         op = case.conv.functional_name
         if ":" in name:  # one function (a conv2d): its backward is <function>_backward beside it
             function = name.rpartition(":")[2]
-            return [Check("backward", True, f"backward skipped: {name} offers no backward (give it a `backward` "
-                                            f"attribute or define {function}_backward beside it; see README)",
-                          skipped=True)]
-        return [Check("backward", True, f"backward skipped: {name} offers no backward for {op} (define "
-                                        f"{op}_backward beside {op}; see README)", skipped=True)]
+            return [
+                Check(
+                    "backward",
+                    True,
+                    f"backward skipped: {name} offers no backward (give it a `backward` "
+                    f"attribute or define {function}_backward beside it; see README)",
+                    skipped=True,
+                )
+            ]
+        return [
+            Check(
+                "backward",
+                True,
+                f"backward skipped: {name} offers no backward for {op} (define {op}_backward beside {op}; see README)",
+                skipped=True,
+            )
+        ]
     arguments = (tensors.grad_output, tensors.input, tensors.weight, tensors.bias)
     impl, impl_error, impl_seconds = _call(lambda: implementation.backward(case, *arguments))
     oracle, oracle_error, _ = _call(lambda: torch_backward(case, *arguments, device=run.device))
     if oracle_error is not None:
         return [Check("backward", False, f"torch autograd raised {_describe(oracle_error)}")]
     if impl_error is not None:
-        return [Check("backward", False, f"{backward_name} raised {_describe(impl_error)}",
-                      [line.rstrip() for line in traceback.format_exception(impl_error)[-4:]],
-                      kind=kind_of_error(implementation, impl_error))]
+        return [
+            Check(
+                "backward",
+                False,
+                f"{backward_name} raised {_describe(impl_error)}",
+                [line.rstrip() for line in traceback.format_exception(impl_error)[-4:]],
+                kind=kind_of_error(implementation, impl_error),
+            )
+        ]
     problem = _shape_problem(impl, case)
     if problem:
         return [Check("backward", False, f"{backward_name} {problem}")]
@@ -62,15 +81,42 @@ def check_backward(run: CaseRun) -> list[Check]:
         golden = tensors.expected_gradients.get(gradient)
         arrays = {name: mine, "torch": theirs, **({"expected": golden} if golden is not None else {})}
         bound = bounds[gradient] if bounds else None
-        comparisons = [compare_arrays(mine, theirs, rtol, atol, actual_name=name, expected_name="torch",
-                                      required_dtype=required, bound=sided(bound, implementation))]
+        comparisons = [
+            compare_arrays(
+                mine,
+                theirs,
+                rtol,
+                atol,
+                actual_name=name,
+                expected_name="torch",
+                required_dtype=required,
+                bound=sided(bound, implementation),
+            )
+        ]
         if golden is not None:
-            comparisons += [compare_arrays(value, golden, rtol, atol, actual_name=side, expected_name="expected",
-                                           bound=bound and bound.against_decimals())
-                            for side, value in ((name, mine), ("torch", theirs))]
+            comparisons += [
+                compare_arrays(
+                    value,
+                    golden,
+                    rtol,
+                    atol,
+                    actual_name=side,
+                    expected_name="expected",
+                    bound=bound and bound.against_decimals(),
+                )
+                for side, value in ((name, mine), ("torch", theirs))
+            ]
         for comparison in comparisons:
-            checks.append(Check(gradient, comparison.passed, f"{gradient}: {comparison.summary()}",
-                                comparison=comparison, tensor=gradient, arrays=arrays))
+            checks.append(
+                Check(
+                    gradient,
+                    comparison.passed,
+                    f"{gradient}: {comparison.summary()}",
+                    comparison=comparison,
+                    tensor=gradient,
+                    arrays=arrays,
+                )
+            )
     if checks:
         checks[0].details.append(f"backward took {impl_seconds:.3g} s in {backward_name}")
     return checks
@@ -92,7 +138,11 @@ def _describe(error: BaseException) -> str:
 def _shape_problem(result: Any, case: Case) -> str | None:
     """The plug-in must return (grad_input, grad_weight, grad_bias), grad_bias None without a bias."""
     if not isinstance(result, (tuple, list)) or len(result) != 3:
-        got = f"a {type(result).__name__} of {len(result)}" if isinstance(result, (tuple, list)) else type(result).__name__
+        got = (
+            f"a {type(result).__name__} of {len(result)}"
+            if isinstance(result, (tuple, list))
+            else type(result).__name__
+        )
         return f"must return (grad_input, grad_weight, grad_bias), got {got}"
     if case.bias is None and result[2] is not None:
         return "returned a grad_bias for a layer without bias (expected None)"
@@ -102,4 +152,4 @@ def _shape_problem(result: Any, case: Case) -> str | None:
 
 
 # Where an element of a gradient sits: conformance/reporting/indices.py (kept importable from here).
-from conformance.reporting.indices import SPATIAL_NAMES, KERNEL_NAMES, describe_gradient_index  # noqa: E402,F401
+from conformance.reporting.indices import KERNEL_NAMES, SPATIAL_NAMES, describe_gradient_index  # noqa: E402,F401

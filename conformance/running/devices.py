@@ -4,6 +4,7 @@ On CUDA, TF32 (a 10-bit-mantissa multiply inside float32 convolutions and matmul
 off by default: with it on, a float32 result is only as accurate as a bfloat16-ish product and
 the float32 error bound would rightly fail it. The flags in force are recorded in every result.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -23,8 +24,10 @@ def configure_device(device: str, allow_tf32: bool = False) -> None:
         raise DeviceError(f"--device must be one of {', '.join(DEVICES)}, got {device!r}")
     if device == "cuda":
         if not torch.cuda.is_available():
-            raise DeviceError(f"--device cuda: no CUDA GPU is usable here (torch {torch.__version__}, "
-                              "torch.cuda.is_available() is False)")
+            raise DeviceError(
+                f"--device cuda: no CUDA GPU is usable here (torch {torch.__version__}, "
+                "torch.cuda.is_available() is False)"
+            )
         torch.backends.cuda.matmul.allow_tf32 = allow_tf32
         torch.backends.cudnn.allow_tf32 = allow_tf32
 
@@ -36,8 +39,12 @@ def backend_flags(device: str) -> dict[str, Any]:
     ['cudnn_benchmark', 'cudnn_deterministic', 'device', 'device_name', 'tf32_cudnn', 'tf32_matmul', 'torch']
     """
     name = torch.cuda.get_device_name() if device == "cuda" and torch.cuda.is_available() else "cpu"
-    return {"device": device, "device_name": name, "torch": torch.__version__,
-            "tf32_matmul": bool(torch.backends.cuda.matmul.allow_tf32),
-            "tf32_cudnn": bool(torch.backends.cudnn.allow_tf32),
-            "cudnn_deterministic": bool(torch.backends.cudnn.deterministic),
-            "cudnn_benchmark": bool(torch.backends.cudnn.benchmark)}
+    return {
+        "device": device,
+        "device_name": name,
+        "torch": torch.__version__,
+        "tf32_matmul": bool(torch.backends.cuda.matmul.allow_tf32),
+        "tf32_cudnn": bool(torch.backends.cudnn.allow_tf32),
+        "cudnn_deterministic": bool(torch.backends.cudnn.deterministic),
+        "cudnn_benchmark": bool(torch.backends.cudnn.benchmark),
+    }

@@ -37,22 +37,24 @@ function ``<name>_backward`` next to it::
 the gradients of ``sum(conv2d(input, weight, bias, ...) * grad_output)``, ``grad_bias`` None when
 ``bias`` is None. Without one, ``backward: true`` cases are skipped for that plug-in.
 """
+
 from __future__ import annotations
 
 import builtins
 import importlib
 import importlib.util
 import sys
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import numpy as np
 
-from conformance.running.arrays import ARRAY_KINDS, DEFAULT_ARRAYS, ArrayKindError, check_arrays, from_native, to_native
-from conformance.judging.outcomes import CRASHED, UNSUPPORTED, ImplementationCrashed
 from conformance.cases.schema import Case
+from conformance.judging.outcomes import CRASHED, UNSUPPORTED, ImplementationCrashed
+from conformance.running.arrays import ARRAY_KINDS, DEFAULT_ARRAYS, ArrayKindError, check_arrays, from_native, to_native
 
 # The op names a plug-in module may define, as in torch.nn.functional.
 OP_NAMES = ("conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d")
@@ -99,8 +101,11 @@ class Implementation:
         if self.function is not None and not self.functions:
             object.__setattr__(self, "functions", {"conv2d": self.function})
         if self.backward_function is not None and not self.backward_functions:
-            object.__setattr__(self, "backward_functions",
-                               {"conv2d": (self.backward_function, self.backward_name or f"{self.name}.backward")})
+            object.__setattr__(
+                self,
+                "backward_functions",
+                {"conv2d": (self.backward_function, self.backward_name or f"{self.name}.backward")},
+            )
 
     @property
     def options(self) -> dict[str, Any]:
@@ -136,8 +141,9 @@ class Implementation:
     def _native(self, case: Case, array: np.ndarray | None) -> Any:
         return to_native(array, self.call_dtype(case), self.arrays, self.device)
 
-    def forward_native(self, case: Case, x: np.ndarray, weight: np.ndarray,
-                       bias: np.ndarray | None) -> tuple[np.ndarray, str]:
+    def forward_native(
+        self, case: Case, x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None
+    ) -> tuple[np.ndarray, str]:
         """The output as a host NumPy array (bfloat16 as float32) and the dtype it came in."""
         function = self.functions.get(case.conv.functional_name)
         if function is None:
@@ -153,8 +159,9 @@ class Implementation:
         """The output of the op ``case`` needs, as a host NumPy array (bfloat16 as float32)."""
         return self.forward_native(case, x, weight, bias)[0]
 
-    def backward(self, case: Case, grad_output: np.ndarray, x: np.ndarray, weight: np.ndarray,
-                 bias: np.ndarray | None) -> tuple[Any, ...]:
+    def backward(
+        self, case: Case, grad_output: np.ndarray, x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None
+    ) -> tuple[Any, ...]:
         """The plug-in's ``(grad_input, grad_weight, grad_bias)`` as NumPy arrays, called like the forward."""
         function = self.backward_function_for(case)
         if function is None:
@@ -196,9 +203,13 @@ def builtin_implementations() -> dict[str, str]:
     return dict(BUILTINS)
 
 
-def load_implementation(spec: str | Callable[..., Any] | ModuleType | None = None, *, arrays: str | None = None,
-                        device: str = "cpu", refusal_types: tuple[str | type, ...] | list[str | type] = ()
-                        ) -> Implementation:
+def load_implementation(
+    spec: str | Callable[..., Any] | ModuleType | None = None,
+    *,
+    arrays: str | None = None,
+    device: str = "cpu",
+    refusal_types: tuple[str | type, ...] | list[str | type] = (),
+) -> Implementation:
     """Resolve ``spec`` (see the module docstring); None means the reference.
 
     ``arrays``: numpy, torch or jax (None: the module's ``ARRAYS``, else numpy); ``device``: where
@@ -221,10 +232,18 @@ def load_implementation(spec: str | Callable[..., Any] | ModuleType | None = Non
         impl = _from_module(spec, spec.__name__, arrays, **common)
     elif callable(spec):
         module = sys.modules.get(getattr(spec, "__module__", "") or "")
-        name = f"{getattr(spec, '__module__', '?')}:{getattr(spec, '__qualname__', getattr(spec, '__name__', 'conv2d'))}"
+        name = (
+            f"{getattr(spec, '__module__', '?')}:{getattr(spec, '__qualname__', getattr(spec, '__name__', 'conv2d'))}"
+        )
         backward, backward_name = _find_backward(spec, module, getattr(spec, "__name__", ""), name)
-        impl = Implementation(name, spec, backward_function=backward, backward_name=backward_name,
-                              arrays=_arrays(arrays, module), **common)
+        impl = Implementation(
+            name,
+            spec,
+            backward_function=backward,
+            backward_name=backward_name,
+            arrays=_arrays(arrays, module),
+            **common,
+        )
     elif not isinstance(spec, str) or not spec:
         raise ImplementationLoadError(f"--impl expects MODULE, MODULE:FUNCTION or a built-in name, got {spec!r}")
     elif ":" in spec:
@@ -263,12 +282,22 @@ def _from_module(module: ModuleType, name: str, arrays: str | None, **common: An
         if backward is not None:
             backwards[op] = (backward, backward_name)  # type: ignore[assignment]
     if not functions:
-        raise ImplementationLoadError(f"--impl {name}: module {module.__name__!r} defines none of "
-                                      f"{', '.join(OP_NAMES)} (or name one function: {name}:FUNCTION)")
+        raise ImplementationLoadError(
+            f"--impl {name}: module {module.__name__!r} defines none of "
+            f"{', '.join(OP_NAMES)} (or name one function: {name}:FUNCTION)"
+        )
     conv2d = functions.get("conv2d")
     conv2d_backward = backwards.get("conv2d", (None, None))
-    return Implementation(name, conv2d, backward_function=conv2d_backward[0], backward_name=conv2d_backward[1],
-                          functions=functions, backward_functions=backwards, arrays=_arrays(arrays, module), **common)
+    return Implementation(
+        name,
+        conv2d,
+        backward_function=conv2d_backward[0],
+        backward_name=conv2d_backward[1],
+        functions=functions,
+        backward_functions=backwards,
+        arrays=_arrays(arrays, module),
+        **common,
+    )
 
 
 def _from_function_spec(text: str, arrays: str | None, **common: Any) -> Implementation:
@@ -287,16 +316,24 @@ def _from_function_spec(text: str, arrays: str | None, **common: Any) -> Impleme
     if not callable(function):
         raise ImplementationLoadError(f"--impl {text}: {attribute!r} is a {type(function).__name__}, not a function")
     backward, backward_name = _find_backward(function, owner, attribute.rsplit(".", 1)[-1], text)
-    return Implementation(text, function, backward_function=backward, backward_name=backward_name,
-                          arrays=_arrays(arrays, module), **common)
+    return Implementation(
+        text,
+        function,
+        backward_function=backward,
+        backward_name=backward_name,
+        arrays=_arrays(arrays, module),
+        **common,
+    )
 
 
-def _find_backward(function: Any, owner: Any, function_name: str, spec: str
-                   ) -> tuple[Callable[..., Any] | None, str | None]:
+def _find_backward(
+    function: Any, owner: Any, function_name: str, spec: str
+) -> tuple[Callable[..., Any] | None, str | None]:
     """The function's ``backward`` attribute, else ``<function_name>_backward`` beside it; None if neither."""
-    candidates = ((getattr(function, "backward", None), f"{spec}.backward"),
-                  (getattr(owner, function_name + "_backward", None) if owner is not None else None,
-                   f"{spec}_backward"))
+    candidates = (
+        (getattr(function, "backward", None), f"{spec}.backward"),
+        (getattr(owner, function_name + "_backward", None) if owner is not None else None, f"{spec}_backward"),
+    )
     for candidate, name in candidates:
         if candidate is not None:
             if not callable(candidate):
@@ -342,7 +379,9 @@ def _import(module_name: str, spec: str) -> Any:
             module_spec.loader.exec_module(module)
         except Exception as exc:  # noqa: BLE001 - the user's file is broken: say so, with its error
             del sys.modules[module_spec.name]
-            raise ImplementationLoadError(f"--impl {spec}: importing {path} raised {type(exc).__name__}: {exc}") from exc
+            raise ImplementationLoadError(
+                f"--impl {spec}: importing {path} raised {type(exc).__name__}: {exc}"
+            ) from exc
         return module
     if "" not in sys.path and str(Path.cwd()) not in sys.path:
         sys.path.insert(0, str(Path.cwd()))  # let `--impl mymodule:f` find a module in the working folder

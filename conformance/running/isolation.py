@@ -21,6 +21,7 @@ The worker's traceback is attached as a note.
 >>> with IsolatedImplementation("reference_impl:conv2d") as implementation:  # doctest: +SKIP
 ...     output = implementation.forward(case, x, weight, bias)
 """
+
 from __future__ import annotations
 
 import builtins
@@ -33,14 +34,15 @@ import subprocess
 import sys
 import threading
 import traceback
+from collections.abc import Callable
 from multiprocessing.connection import Connection
-from typing import Any, Callable
+from typing import Any
 
 from conformance.judging.outcomes import ImplementationCrashed
 
 DEFAULT_TIMEOUT = 300.0  # seconds one call may take; the slowest built-in (onnx-reference on a network layer) fits
-LOAD_TIMEOUT = 300.0     # importing a framework (TensorFlow: ~5 s alone, minutes on a loaded machine)
-STDERR_LINES = 12        # how many of the worker's last stderr lines a crash report keeps
+LOAD_TIMEOUT = 300.0  # importing a framework (TensorFlow: ~5 s alone, minutes on a loaded machine)
+STDERR_LINES = 12  # how many of the worker's last stderr lines a crash report keeps
 
 _WORKER_CODE = "import sys; from conformance.running.isolation import serve; serve(int(sys.argv[1]), int(sys.argv[2]))"
 
@@ -49,8 +51,9 @@ class IsolatedImplementation:
     """An implementation run in a worker process (see the module docstring). Use as a context
     manager, or call :meth:`close`, to end the worker."""
 
-    def __init__(self, spec: str | None, *, timeout: float = DEFAULT_TIMEOUT, load_timeout: float = LOAD_TIMEOUT,
-                 **options: Any) -> None:
+    def __init__(
+        self, spec: str | None, *, timeout: float = DEFAULT_TIMEOUT, load_timeout: float = LOAD_TIMEOUT, **options: Any
+    ) -> None:
         self.spec, self.load_options = spec, options  # `options` (resolved) comes from the worker
         self.timeout, self.load_timeout = timeout, load_timeout
         self.restarts = 0  # workers started after the first (one per crash or hang)
@@ -82,8 +85,9 @@ class IsolatedImplementation:
             return verdict
         from conformance.running.implementations import Implementation
 
-        local = Implementation(self._attributes.get("name", str(self.spec)),
-                               refusal_types=tuple(self._attributes.get("refusal_types", ())))
+        local = Implementation(
+            self._attributes.get("name", str(self.spec)), refusal_types=tuple(self._attributes.get("refusal_types", ()))
+        )
         return local.judge_exception(error)
 
     def __getattr__(self, name: str) -> Any:
@@ -117,7 +121,7 @@ class IsolatedImplementation:
         finally:
             self._close_pipes()
 
-    def __enter__(self) -> "IsolatedImplementation":
+    def __enter__(self) -> IsolatedImplementation:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -137,11 +141,19 @@ class IsolatedImplementation:
         env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)  # the parent's imports, plug-ins included
         self._process = subprocess.Popen(
             [sys.executable, "-c", _WORKER_CODE, str(parent_requests), str(parent_answers)],
-            pass_fds=(parent_requests, parent_answers), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE, env=env, cwd=os.getcwd())
+            pass_fds=(parent_requests, parent_answers),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env=env,
+            cwd=os.getcwd(),
+        )
         os.close(parent_requests)
         os.close(parent_answers)
-        self._requests, self._answers = Connection(child_requests, readable=False), Connection(child_answers, writable=False)
+        self._requests, self._answers = (
+            Connection(child_requests, readable=False),
+            Connection(child_answers, writable=False),
+        )
         self._stderr.clear()
         threading.Thread(target=_drain, args=(self._process.stderr, self._stderr), daemon=True).start()
         snapshot = self._call("load", self.spec, (), self.load_options, timeout=self.load_timeout)
@@ -182,7 +194,7 @@ class IsolatedImplementation:
         self._close_pipes()
         threading.Event().wait(0.05)  # let the reader thread take the last stderr lines
         lines = crash_lines([line for line in self._stderr if line.strip()])
-        what = (f"hung: no answer within {timeout:g} s (worker killed)" if hung else describe_exit(status))
+        what = f"hung: no answer within {timeout:g} s (worker killed)" if hung else describe_exit(status)
         message = f"{self.spec or 'reference'}: worker process {what}"
         if lines:
             message += "; last stderr lines:\n" + "\n".join(f"    {line}" for line in lines)
@@ -202,8 +214,14 @@ class _RemoteCallable:
     """A callable the worker holds (a method, a function attribute, or what a method returned):
     calling it calls it there."""
 
-    def __init__(self, owner: IsolatedImplementation, name: str, args: tuple = (), kwargs: dict | None = None,
-                 returned: bool = False) -> None:
+    def __init__(
+        self,
+        owner: IsolatedImplementation,
+        name: str,
+        args: tuple = (),
+        kwargs: dict | None = None,
+        returned: bool = False,
+    ) -> None:
         self.owner, self.name, self.args, self.kwargs, self.returned = owner, name, args, kwargs or {}, returned
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -264,8 +282,14 @@ def describe_exception(exc: BaseException) -> dict[str, Any]:
     except Exception:  # noqa: BLE001 - many extension types' exceptions do not pickle
         pickled = None
     bases = [cls.__name__ for cls in type(exc).__mro__ if cls.__module__ == "builtins"]
-    return {"pickled": pickled, "type": type(exc).__name__, "module": type(exc).__module__, "message": str(exc),
-            "bases": bases, "traceback": "".join(traceback.format_exception(exc)[-12:])}
+    return {
+        "pickled": pickled,
+        "type": type(exc).__name__,
+        "module": type(exc).__module__,
+        "message": str(exc),
+        "bases": bases,
+        "traceback": "".join(traceback.format_exception(exc)[-12:]),
+    }
 
 
 def rebuild_exception(description: dict[str, Any]) -> BaseException:
@@ -287,11 +311,19 @@ def rebuild_exception(description: dict[str, Any]) -> BaseException:
         except Exception:  # noqa: BLE001
             error = None
     if error is None:
-        base = next((getattr(builtins, name) for name in description["bases"]
-                     if isinstance(getattr(builtins, name, None), type)
-                     and issubclass(getattr(builtins, name), Exception)), Exception)
-        cls = base if (description["type"] == base.__name__ and module == "builtins") else \
-            type(description["type"], (base,), {"__module__": module})
+        base = next(
+            (
+                getattr(builtins, name)
+                for name in description["bases"]
+                if isinstance(getattr(builtins, name, None), type) and issubclass(getattr(builtins, name), Exception)
+            ),
+            Exception,
+        )
+        cls = (
+            base
+            if (description["type"] == base.__name__ and module == "builtins")
+            else type(description["type"], (base,), {"__module__": module})
+        )
         try:
             error = cls(description["message"])
         except Exception:  # noqa: BLE001 - a base whose constructor wants other arguments

@@ -16,29 +16,42 @@ expect_error) is an error of the case, not a failure of the implementation.
 Values are compared within an error bound per element (conformance/judging/tolerance.py) unless the case
 asks for ``tolerance: {rtol, atol}`` or ``{mode: assert_close}``.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import re
 import time
 import traceback
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import numpy as np
 
-from conformance.judging.compare import Comparison, compare_arrays
 from conformance.cases.errors import CaseError
-from conformance.running.devices import backend_flags
-from conformance.running.implementations import REFUSED, Implementation
 from conformance.cases.precision import to_case_dtype
 from conformance.cases.schema import Case
+from conformance.judging.compare import Comparison, compare_arrays
+from conformance.judging.outcomes import (  # noqa: F401 - re-exported
+    ACCEPTED_INVALID,
+    CRASHED,
+    ERROR,
+    FAILED,
+    PASSED,
+    REFUSED_VALID,
+    SKIPPED,
+    UNSUPPORTED,
+    WRONG_DTYPE,
+    WRONG_SHAPE,
+    WRONG_VALUES,
+    XFAILED,
+    XPASSED,
+)
 from conformance.judging.tolerance import ErrorBound, forward_bound
+from conformance.running.devices import backend_flags
+from conformance.running.implementations import REFUSED, Implementation
 from conformance.running.torch_oracle import torch_forward
-
-from conformance.judging.outcomes import (ACCEPTED_INVALID, CRASHED, REFUSED_VALID, UNSUPPORTED, WRONG_DTYPE, WRONG_SHAPE,
-                       WRONG_VALUES)
-from conformance.judging.outcomes import ERROR, FAILED, PASSED, SKIPPED, XFAILED, XPASSED  # noqa: F401 - re-exported
 
 
 @dataclass(frozen=True)
@@ -66,8 +79,10 @@ def make_tensors(case: Case) -> CaseTensors:
         assert case.expected_shape is not None
         expected = case.expected.make(case.expected_shape, np.float64, f"{case.name}:expected")
     grad_output = None if case.grad_output is None else make(case.grad_output, case.grad_output.shape, "grad_output")
-    expected_gradients = {name: spec.make(spec.shape, np.float64, f"{case.name}:expected_{name}")
-                          for name, spec in case.expected_gradients.items()}
+    expected_gradients = {
+        name: spec.make(spec.shape, np.float64, f"{case.name}:expected_{name}")
+        for name, spec in case.expected_gradients.items()
+    }
     return CaseTensors(x, weight, bias, expected, grad_output, expected_gradients)
 
 
@@ -127,19 +142,45 @@ class CaseRun:
     torch: Outcome
     device: str = "cpu"
 
-    def compare_outputs(self, actual: np.ndarray, expected: np.ndarray, *, actual_name: str, expected_name: str,
-                        x: np.ndarray | None = None, output_channels: np.ndarray | None = None) -> Comparison:
+    def compare_outputs(
+        self,
+        actual: np.ndarray,
+        expected: np.ndarray,
+        *,
+        actual_name: str,
+        expected_name: str,
+        x: np.ndarray | None = None,
+        output_channels: np.ndarray | None = None,
+    ) -> Comparison:
         """Compare two forward outputs of this case by the case's rule (see :func:`compare_forward`);
         ``x``: the input the check actually used (a crop, say), default the case's input."""
-        return compare_forward(self.case, self.tensors, actual, expected, actual_name=actual_name,
-                               expected_name=expected_name, x=x, output_channels=output_channels,
-                               exact_side=self.implementation.computes_in_float64)
+        return compare_forward(
+            self.case,
+            self.tensors,
+            actual,
+            expected,
+            actual_name=actual_name,
+            expected_name=expected_name,
+            x=x,
+            output_channels=output_channels,
+            exact_side=self.implementation.computes_in_float64,
+        )
 
 
-def compare_forward(case: Case, tensors: CaseTensors, actual: np.ndarray, expected: np.ndarray, *,
-                    actual_name: str, expected_name: str, x: np.ndarray | None = None,
-                    output_channels: np.ndarray | None = None, exact_side: bool = False,
-                    golden: bool = False, required_dtype: Any = None) -> Comparison:
+def compare_forward(
+    case: Case,
+    tensors: CaseTensors,
+    actual: np.ndarray,
+    expected: np.ndarray,
+    *,
+    actual_name: str,
+    expected_name: str,
+    x: np.ndarray | None = None,
+    output_channels: np.ndarray | None = None,
+    exact_side: bool = False,
+    golden: bool = False,
+    required_dtype: Any = None,
+) -> Comparison:
     """Two forward outputs of ``case``, compared by the case's rule: the error bound of input ``x``
     (default the case's input), restricted to ``output_channels`` when only those are compared and
     doubled since both sides are finite-precision results (unless ``exact_side``: one is the float64
@@ -160,8 +201,16 @@ def compare_forward(case: Case, tensors: CaseTensors, actual: np.ndarray, expect
             bound = bound.for_sides(2)
         if bound.magnitude.shape != np.shape(expected):
             bound = None  # the implementation's output has the wrong shape: the forward check says so
-    return compare_arrays(actual, expected, rtol, atol, actual_name=actual_name, expected_name=expected_name,
-                          bound=bound, required_dtype=required_dtype)
+    return compare_arrays(
+        actual,
+        expected,
+        rtol,
+        atol,
+        actual_name=actual_name,
+        expected_name=expected_name,
+        bound=bound,
+        required_dtype=required_dtype,
+    )
 
 
 @dataclass
@@ -196,9 +245,17 @@ class CaseResult:
         return max(values) if values else None
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "file": self.file, "status": self.status, "kind": self.kind,
-                "max_abs_error": _json_float(self.max_abs_error), "max_rel_error": _json_float(self.max_rel_error),
-                "max_error_ratio": _json_float(self.max_error_ratio), "message": self.message, "backend": self.backend}
+        return {
+            "name": self.name,
+            "file": self.file,
+            "status": self.status,
+            "kind": self.kind,
+            "max_abs_error": _json_float(self.max_abs_error),
+            "max_rel_error": _json_float(self.max_rel_error),
+            "max_error_ratio": _json_float(self.max_error_ratio),
+            "message": self.message,
+            "backend": self.backend,
+        }
 
 
 def _json_float(value: float | None) -> float | str | None:
@@ -241,12 +298,23 @@ def _warm_up(key: tuple[Any, ...] | None, call: Callable[[], Any]) -> None:
 
 
 def error_result(error: CaseError) -> CaseResult:
-    return CaseResult(name=error.case_name or str(error.file), file=str(error.file), status=ERROR,
-                      message=error.format(snippets=False), load_error=error)
+    return CaseResult(
+        name=error.case_name or str(error.file),
+        file=str(error.file),
+        status=ERROR,
+        message=error.format(snippets=False),
+        load_error=error,
+    )
 
 
-def run_case(case: Case, implementation: Implementation, device: str = "cpu", *, strict_errors: bool = False,
-             allow_unsupported: bool = False) -> CaseResult:
+def run_case(
+    case: Case,
+    implementation: Implementation,
+    device: str = "cpu",
+    *,
+    strict_errors: bool = False,
+    allow_unsupported: bool = False,
+) -> CaseResult:
     """Run ``case`` through ``implementation`` and torch (on ``device``) and return the verdict.
 
     ``strict_errors``: an expect_error case's ``match`` judges the implementation's message too;
@@ -267,8 +335,10 @@ def run_case(case: Case, implementation: Implementation, device: str = "cpu", *,
         # case keeps compile time out of every case's time. Only the reference: a plug-in sees exactly the calls
         # the checks make.
         _warm_up(None, lambda: implementation.forward_native(case, tensors.input, tensors.weight, tensors.bias))
-    _warm_up(("torch", device, case.conv.functional_name, case.dtype),
-             lambda: torch_forward(case, tensors.input, tensors.weight, tensors.bias, device))
+    _warm_up(
+        ("torch", device, case.conv.functional_name, case.dtype),
+        lambda: torch_forward(case, tensors.input, tensors.weight, tensors.bias, device),
+    )
     impl = _timed(lambda: implementation.forward_native(case, tensors.input, tensors.weight, tensors.bias))
     oracle = _timed(lambda: torch_forward(case, tensors.input, tensors.weight, tensors.bias, device))
     run = CaseRun(case, implementation, tensors, impl, oracle, device)
@@ -283,9 +353,15 @@ def run_case(case: Case, implementation: Implementation, device: str = "cpu", *,
                 try:
                     result.checks.extend(extra(run))
                 except Exception as exc:  # noqa: BLE001 - a crashing check is reported, not raised
-                    result.checks.append(Check(getattr(extra, "__name__", "check"), False,
-                                               f"check crashed: {type(exc).__name__}: {exc}",
-                                               traceback.format_exc().splitlines()[-6:], kind=CRASHED))
+                    result.checks.append(
+                        Check(
+                            getattr(extra, "__name__", "check"),
+                            False,
+                            f"check crashed: {type(exc).__name__}: {exc}",
+                            traceback.format_exc().splitlines()[-6:],
+                            kind=CRASHED,
+                        )
+                    )
         if case.backward and impl.output is not None and oracle.output is not None:
             from conformance.running.backward import check_backward  # late: backward.py builds on this module
 
@@ -336,29 +412,58 @@ def _check_refusal(run: CaseRun, strict_errors: bool = False) -> Check:
     the implementation must refuse it deliberately (and match too, with ``strict_errors``)."""
     name, pattern = run.implementation.name, run.case.expect_error.match  # type: ignore[union-attr]
     impl, oracle = run.impl, run.torch
-    details = [f"{side} refused: {outcome.describe_error()}" for side, outcome in ((name, impl), ("torch", oracle))
-               if outcome.refused]
+    details = [
+        f"{side} refused: {outcome.describe_error()}"
+        for side, outcome in ((name, impl), ("torch", oracle))
+        if outcome.refused
+    ]
     if not oracle.refused:
-        return Check("expect_error", False, f"expected an error, but torch computed an output of shape "
-                                            f"{tuple(oracle.output.shape)}: the case's expect_error is stale",
-                     details, broken_case=True)
+        return Check(
+            "expect_error",
+            False,
+            f"expected an error, but torch computed an output of shape "
+            f"{tuple(oracle.output.shape)}: the case's expect_error is stale",
+            details,
+            broken_case=True,
+        )
     if pattern and not re.search(pattern, str(oracle.error)):
-        return Check("expect_error", False, f"torch's error does not match /{pattern}/: {oracle.describe_error()}: "
-                                            "the case's match is stale", details, broken_case=True)
+        return Check(
+            "expect_error",
+            False,
+            f"torch's error does not match /{pattern}/: {oracle.describe_error()}: the case's match is stale",
+            details,
+            broken_case=True,
+        )
     if not impl.refused:
-        return Check("expect_error", False, f"expected an error, but {name} computed an output of shape "
-                                            f"{tuple(impl.output.shape)}", details, kind=ACCEPTED_INVALID)
+        return Check(
+            "expect_error",
+            False,
+            f"expected an error, but {name} computed an output of shape {tuple(impl.output.shape)}",
+            details,
+            kind=ACCEPTED_INVALID,
+        )
     verdict = run.implementation.judge_exception(impl.error)  # type: ignore[arg-type]
     if verdict == CRASHED:
-        return Check("expect_error", False, f"{name} crashed instead of refusing the layer: {impl.describe_error()} "
-                                            f"(a refusal raises ValueError, RuntimeError or a --refusal-type)",
-                     details + _error_details(impl, run.implementation), kind=CRASHED)
+        return Check(
+            "expect_error",
+            False,
+            f"{name} crashed instead of refusing the layer: {impl.describe_error()} "
+            f"(a refusal raises ValueError, RuntimeError or a --refusal-type)",
+            details + _error_details(impl, run.implementation),
+            kind=CRASHED,
+        )
     if verdict == UNSUPPORTED:
-        return Check("expect_error", False, f"{name} says unsupported: {impl.describe_error()}",
-                     details, kind=UNSUPPORTED)
+        return Check(
+            "expect_error", False, f"{name} says unsupported: {impl.describe_error()}", details, kind=UNSUPPORTED
+        )
     if strict_errors and pattern and not re.search(pattern, str(impl.error)):
-        return Check("expect_error", False, f"{name}'s error does not match /{pattern}/ (--strict-errors): "
-                                            f"{impl.describe_error()}", details, kind=WRONG_VALUES)
+        return Check(
+            "expect_error",
+            False,
+            f"{name}'s error does not match /{pattern}/ (--strict-errors): {impl.describe_error()}",
+            details,
+            kind=WRONG_VALUES,
+        )
     return Check("expect_error", True, "both refused the layer", details)
 
 
@@ -369,19 +474,25 @@ def _check_forward(run: CaseRun) -> list[Check]:
         details = _error_details(impl, run.implementation)
         verdict = run.implementation.judge_exception(impl.error) if impl.refused else None  # type: ignore[arg-type]
         if impl.refused and oracle.refused:
-            summary = (f"both refused the layer ({name}: {impl.describe_error()}; torch: {oracle.describe_error()}); "
-                       "if the layer is meant to be invalid, mark the case expect_error: true")
+            summary = (
+                f"both refused the layer ({name}: {impl.describe_error()}; torch: {oracle.describe_error()}); "
+                "if the layer is meant to be invalid, mark the case expect_error: true"
+            )
             if verdict == REFUSED:
                 return [Check("forward", False, summary, details, broken_case=True)]
             return [Check("forward", False, summary, details, kind=verdict)]
         if impl.refused:
             kind = kind_of_error(run.implementation, impl.error)  # type: ignore[arg-type]
             how = {CRASHED: "crashed", UNSUPPORTED: "says unsupported", REFUSED_VALID: "refused the layer"}[kind]
-            summary = (f"{name} {how}: {impl.describe_error()}, but torch computed an output of shape "
-                       f"{tuple(oracle.output.shape)}")
+            summary = (
+                f"{name} {how}: {impl.describe_error()}, but torch computed an output of shape "
+                f"{tuple(oracle.output.shape)}"
+            )
             return [Check("forward", False, summary, details, kind=kind)]
-        summary = (f"torch refused the layer ({oracle.describe_error()}), but {name} computed an output of shape "
-                   f"{tuple(impl.output.shape)}; if the layer is meant to be invalid, mark the case expect_error: true")
+        summary = (
+            f"torch refused the layer ({oracle.describe_error()}), but {name} computed an output of shape "
+            f"{tuple(impl.output.shape)}; if the layer is meant to be invalid, mark the case expect_error: true"
+        )
         return [Check("forward", False, summary, details, kind=ACCEPTED_INVALID)]
 
     rtol, atol = case.rtol_atol
@@ -389,17 +500,40 @@ def _check_forward(run: CaseRun) -> list[Check]:
     if case.tolerance_mode == "bound":
         tensors = run.tensors
         bound = forward_bound(case.dtype, case.conv.functional_kwargs(), tensors.input, tensors.weight, tensors.bias)
-    checks = [_comparison_check("forward", compare_arrays(impl.output, oracle.output, rtol, atol, actual_name=name,
-                                                          expected_name="torch",
-                                                          bound=sided(bound, run.implementation)))]
+    checks = [
+        _comparison_check(
+            "forward",
+            compare_arrays(
+                impl.output,
+                oracle.output,
+                rtol,
+                atol,
+                actual_name=name,
+                expected_name="torch",
+                bound=sided(bound, run.implementation),
+            ),
+        )
+    ]
     if not run.implementation.computes_in_float64 and impl.dtype != case.dtype:
-        checks.append(Check("dtype", False, f"{name} returned dtype {impl.dtype}, expected {case.dtype}",
-                            kind=WRONG_DTYPE))
+        checks.append(
+            Check("dtype", False, f"{name} returned dtype {impl.dtype}, expected {case.dtype}", kind=WRONG_DTYPE)
+        )
     if run.tensors.expected is not None:
-        golden = [_comparison_check(f"{side} vs expected",
-                                    compare_arrays(outcome.output, run.tensors.expected, rtol, atol, actual_name=side,
-                                                   expected_name="expected", bound=bound and bound.against_decimals()))
-                  for side, outcome in ((name, impl), ("torch", oracle))]
+        golden = [
+            _comparison_check(
+                f"{side} vs expected",
+                compare_arrays(
+                    outcome.output,
+                    run.tensors.expected,
+                    rtol,
+                    atol,
+                    actual_name=side,
+                    expected_name="expected",
+                    bound=bound and bound.against_decimals(),
+                ),
+            )
+            for side, outcome in ((name, impl), ("torch", oracle))
+        ]
         checks.extend(golden)
     return checks
 

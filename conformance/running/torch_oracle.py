@@ -1,18 +1,23 @@
 """The oracle: the case's ``torch.nn`` module (``conv.type``: Conv1d, Conv2d, Conv3d, ConvTranspose1d/2d/3d)
 with the case's weight and bias loaded, in the case's dtype,
 on the chosen device (``cpu`` unless ``--device cuda``), in one of several memory layouts."""
+
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 import torch
 
 from conformance.cases.schema import CONV_TYPES, Case
 
-TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64, "float16": torch.float16,
-                "bfloat16": torch.bfloat16}
+TORCH_DTYPES = {
+    "float32": torch.float32,
+    "float64": torch.float64,
+    "float16": torch.float16,
+    "bfloat16": torch.bfloat16,
+}
 
 
 def _without_init(module_class: type) -> type:
@@ -55,8 +60,9 @@ def to_numpy(tensor: torch.Tensor) -> np.ndarray:
     return (tensor.float() if tensor.dtype == torch.bfloat16 else tensor).numpy()
 
 
-def build_module(case: Case, weight: np.ndarray, bias: np.ndarray | None, device: str = "cpu",
-                 requires_grad: bool = False) -> torch.nn.Module:
+def build_module(
+    case: Case, weight: np.ndarray, bias: np.ndarray | None, device: str = "cpu", requires_grad: bool = False
+) -> torch.nn.Module:
     """``torch.nn.<conv.type>(**case.conv)`` holding exactly the case's parameters.
 
     The parameters are replaced, not copied into: ``copy_`` would silently broadcast a weight
@@ -72,16 +78,18 @@ def build_module(case: Case, weight: np.ndarray, bias: np.ndarray | None, device
     return module
 
 
-def torch_forward(case: Case, x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
-                  device: str = "cpu") -> np.ndarray:
+def torch_forward(
+    case: Case, x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, device: str = "cpu"
+) -> np.ndarray:
     """Run the case through torch; raises whatever torch raises for an invalid layer."""
     module = build_module(case, weight, bias, device)
     with torch.no_grad(), single_threaded():
         return to_numpy(module(to_torch(x, case, device)))
 
 
-def torch_backward(case: Case, grad_output: np.ndarray, x: np.ndarray, weight: np.ndarray,
-                   bias: np.ndarray | None, device: str = "cpu") -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+def torch_backward(
+    case: Case, grad_output: np.ndarray, x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, device: str = "cpu"
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Autograd's ``(grad_input, grad_weight, grad_bias)`` of ``sum(output * grad_output)``."""
     module = build_module(case, weight, bias, device, requires_grad=True)
     x_tensor = to_torch(x, case, device).requires_grad_(True)
@@ -104,7 +112,7 @@ def strided_copy(tensor: torch.Tensor) -> torch.Tensor:
     """
     reversed_shape = tuple(reversed(tensor.shape))
     buffer = torch.zeros(*reversed_shape[:-1], 2 * reversed_shape[-1], dtype=tensor.dtype, device=tensor.device)
-    view = buffer[..., ::2]                              # (*reversed kernel, second axis, first axis), stride 2
+    view = buffer[..., ::2]  # (*reversed kernel, second axis, first axis), stride 2
     view.copy_(tensor.permute(*reversed(range(tensor.dim()))))
     return view.permute(*reversed(range(tensor.dim())))  # the weight's own shape, non-contiguous
 
@@ -115,8 +123,9 @@ def channels_last_format(case: Case) -> torch.memory_format | None:
     return {2: torch.channels_last, 3: torch.channels_last_3d}.get(case.conv.spatial_dims)
 
 
-def torch_forward_variant(case: Case, x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
-                          variant: str, device: str = "cpu") -> np.ndarray:
+def torch_forward_variant(
+    case: Case, x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, variant: str, device: str = "cpu"
+) -> np.ndarray:
     """Run the case through torch in one memory layout (``schema.TORCH_VARIANTS``).
 
     * ``contiguous``: :func:`torch_forward`, the forward oracle;

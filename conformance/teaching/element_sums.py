@@ -11,17 +11,17 @@ rather than repeat them):
 
 with ``g = o // (C_out/G)`` the output channel's group.
 """
+
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
-from conformance.running.runner import CaseTensors
 from conformance.cases.schema import Case, ConvConfig
-
+from conformance.running.runner import CaseTensors
 
 # ---------------------------------------------------------------------------------------------
 # The grouping
@@ -138,7 +138,6 @@ class ElementSum:
         return float(sum(channel.total for channel in self.channels) + (self.bias or 0.0))
 
 
-
 def per_dim(value: int | Sequence[int], dims: int) -> tuple[int, ...]:
     """An int-or-list argument spread over ``dims`` spatial dimensions.
 
@@ -177,10 +176,24 @@ class Layout:
     @property
     def out_size(self) -> tuple[int, ...]:
         if self.conv.transposed:
-            return tuple((n - 1) * s - 2 * p + d * (k - 1) + op + 1 for n, s, p, d, k, op in
-                         zip(self.in_size, self.stride, self.pad_before, self.dilation, self.kernel, self.output_padding))
-        return tuple((n + b + a - d * (k - 1) - 1) // s + 1 for n, b, a, d, k, s in
-                     zip(self.in_size, self.pad_before, self.pad_after, self.dilation, self.kernel, self.stride))
+            return tuple(
+                (n - 1) * s - 2 * p + d * (k - 1) + op + 1
+                for n, s, p, d, k, op in zip(
+                    self.in_size,
+                    self.stride,
+                    self.pad_before,
+                    self.dilation,
+                    self.kernel,
+                    self.output_padding,
+                    strict=False,
+                )
+            )
+        return tuple(
+            (n + b + a - d * (k - 1) - 1) // s + 1
+            for n, b, a, d, k, s in zip(
+                self.in_size, self.pad_before, self.pad_after, self.dilation, self.kernel, self.stride, strict=False
+            )
+        )
 
     @property
     def output_shape(self) -> tuple[int, ...]:
@@ -199,7 +212,7 @@ def layout_of(conv: ConvConfig, input_shape: Sequence[int], weight_shape: Sequen
     if conv.padding == "valid":
         before = after = (0,) * dims
     elif conv.padding == "same":  # torch puts the odd one of the total padding d·(k-1) at the end
-        totals = [d * (k - 1) for d, k in zip(dilation, kernel)]
+        totals = [d * (k - 1) for d, k in zip(dilation, kernel, strict=False)]
         before = tuple(t // 2 for t in totals)
         after = tuple(t - t // 2 for t in totals)
     else:
@@ -261,8 +274,18 @@ def element_sum(case: Case, tensors: CaseTensors, index: Sequence[int]) -> Eleme
                 read = _forward_read(geo, position, tap)
                 weight_index = (o, c - group * grouping.in_per_group, *tap)
             value = 0.0 if read is None else float(x[(n, c, *read)])
-            products.append(Product(float(weight[weight_index]), value, weight_index,
-                                    None if read is None else (n, c, *read), c, group, tap, read))
+            products.append(
+                Product(
+                    float(weight[weight_index]),
+                    value,
+                    weight_index,
+                    None if read is None else (n, c, *read),
+                    c,
+                    group,
+                    tap,
+                    read,
+                )
+            )
         channels.append(ChannelSum(c, tuple(products)))
     bias = None if tensors.bias is None else float(tensors.bias[o])
     return ElementSum((n, o, *position), group, tuple(channels), bias)
@@ -271,7 +294,9 @@ def element_sum(case: Case, tensors: CaseTensors, index: Sequence[int]) -> Eleme
 def _forward_read(geo: Layout, position: Sequence[int], tap: Sequence[int]) -> tuple[int, ...] | None:
     """The input position tap ``k`` of output position ``i`` reads: i·s + k·d − padding; None on zeros."""
     read = []
-    for i, k, s, d, before, size in zip(position, tap, geo.stride, geo.dilation, geo.pad_before, geo.in_size):
+    for i, k, s, d, before, size in zip(
+        position, tap, geo.stride, geo.dilation, geo.pad_before, geo.in_size, strict=False
+    ):
         source = _source_index(i * s + k * d - before, size, geo.conv.padding_mode)
         if source < 0:
             return None
@@ -282,7 +307,7 @@ def _forward_read(geo: Layout, position: Sequence[int], tap: Sequence[int]) -> t
 def _transposed_read(geo: Layout, position: Sequence[int], tap: Sequence[int]) -> tuple[int, ...] | None:
     """The input position q with q·s − p + k·d = i (the transposed conv scatters x[q] there); None if none."""
     read = []
-    for i, k, s, d, p, size in zip(position, tap, geo.stride, geo.dilation, geo.pad_before, geo.in_size):
+    for i, k, s, d, p, size in zip(position, tap, geo.stride, geo.dilation, geo.pad_before, geo.in_size, strict=False):
         offset = i + p - k * d
         if offset % s or not 0 <= offset // s < size:
             return None
@@ -293,8 +318,16 @@ def _transposed_read(geo: Layout, position: Sequence[int], tap: Sequence[int]) -
 def element_formula(conv: ConvConfig) -> str:
     """The element formula of this op, with g = o // (C_out/G) the output channel's group."""
     if conv.transposed:
-        return ("y[n, o, i] = b[o] + Σ over input channels c of group g, Σ over kernel taps k with "
-                "(i + p − k·d) divisible by s and in range: x[n, c, (i + p − k·d)/s] · W[c, o − g·C_out/G, k]")
-    return ("y[n, o, i] = b[o] + Σ over input channels c of group g, Σ over kernel taps k: "
-            "x[n, c, i·s + k·d − p] · W[o, c − g·C_in/G, k]" + ("  (x = 0 outside the input)" if conv.padding_mode == "zeros"
-                                                           else f"  (outside the input: {conv.padding_mode} padding)"))
+        return (
+            "y[n, o, i] = b[o] + Σ over input channels c of group g, Σ over kernel taps k with "
+            "(i + p − k·d) divisible by s and in range: x[n, c, (i + p − k·d)/s] · W[c, o − g·C_out/G, k]"
+        )
+    return (
+        "y[n, o, i] = b[o] + Σ over input channels c of group g, Σ over kernel taps k: "
+        "x[n, c, i·s + k·d − p] · W[o, c − g·C_in/G, k]"
+        + (
+            "  (x = 0 outside the input)"
+            if conv.padding_mode == "zeros"
+            else f"  (outside the input: {conv.padding_mode} padding)"
+        )
+    )

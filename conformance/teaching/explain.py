@@ -10,18 +10,28 @@ harness's checks kept apart). It renders nothing: the terminal text (``explain_t
 HTML learning page both consume the same :class:`Explanation`, so they can never disagree. The
 arithmetic (the grouping, the sums for every op) is in ``element_sums.py`` and re-exported here.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
-from conformance.teaching.element_sums import (ChannelSum, ElementSum, Grouping, Layout, Product, element_formula,  # noqa: F401
-                           element_sum, layout_of, per_dim)
-from conformance.running.runner import CaseResult, CaseTensors
 from conformance.cases.schema import DTYPES, Case, ConvConfig
+from conformance.running.runner import CaseResult, CaseTensors
+from conformance.teaching.element_sums import (
+    ChannelSum,
+    ElementSum,
+    Grouping,
+    Layout,
+    Product,
+    element_formula,  # noqa: F401
+    element_sum,
+    layout_of,
+    per_dim,
+)
 
 DEFAULT_MAX_TERMS = 9  # products shown per input channel: a whole 3×3 kernel
 MAX_ALL_ELEMENTS = 32  # a 1×1 output this small is explained element by element
@@ -88,8 +98,11 @@ class ElementExplanation:
     def agrees(self, rtol: float, atol: float) -> dict[str, bool]:
         """For every side with a value: does it equal the sum within (rtol, atol)?"""
         total = self.sum.total
-        return {side: abs(value - total) <= atol + rtol * abs(total) for side, value in self.values.items()
-                if value is not None}
+        return {
+            side: abs(value - total) <= atol + rtol * abs(total)
+            for side, value in self.values.items()
+            if value is not None
+        }
 
 
 @dataclass(frozen=True)
@@ -191,8 +204,12 @@ def channel_span(kind: str, channels: range | Sequence[int]) -> str:
 # Choosing elements
 
 
-def default_elements(output_shape: Sequence[int], grouping: Grouping | None = None,
-                     result: CaseResult | None = None, kernel: Sequence[int] = ()) -> list[tuple[tuple[int, ...], str]]:
+def default_elements(
+    output_shape: Sequence[int],
+    grouping: Grouping | None = None,
+    result: CaseResult | None = None,
+    kernel: Sequence[int] = (),
+) -> list[tuple[tuple[int, ...], str]]:
     """Which elements to write out, each with the reason: a failed comparison's worst elements first;
     then every element of a small output; else the first output channel of group 0 at the first
     position and the last output channel (of the last group, where the offset g·C/G shows) at the
@@ -222,8 +239,10 @@ def default_elements(output_shape: Sequence[int], grouping: Grouping | None = No
         add((0, grouping.out_per_group, *first), "")
     if groups > 1 and grouping is not None:
         last = groups - 1
-        last_reason = (f"the last group, {last}: its input channels start at {last}·{grouping.in_per_group} = "
-                       f"{last * grouping.in_per_group}")
+        last_reason = (
+            f"the last group, {last}: its input channels start at {last}·{grouping.in_per_group} = "
+            f"{last * grouping.in_per_group}"
+        )
     else:
         last_reason = ""
     add((0, shape[1] - 1, *centre), last_reason)
@@ -261,17 +280,21 @@ def parse_element(text: str, output_shape: Sequence[int]) -> tuple[int, ...]:
     try:
         values = tuple(int(part) for part in text.split(","))
     except ValueError:
-        raise ValueError(f"--element expects {names.replace(' ', '')} (integers separated by commas), "
-                         f"got {text!r}") from None
+        raise ValueError(
+            f"--element expects {names.replace(' ', '')} (integers separated by commas), got {text!r}"
+        ) from None
     if len(values) == len(shape) - 1:
         values = (0, *values)
     if len(values) != len(shape):
-        raise ValueError(f"--element expects {names.replace(' ', '')} ({len(shape)} integers, or "
-                         f"{len(shape) - 1} without n), got {text!r}")
-    for name, value, size in zip(names.split(", "), values, shape):
+        raise ValueError(
+            f"--element expects {names.replace(' ', '')} ({len(shape)} integers, or "
+            f"{len(shape) - 1} without n), got {text!r}"
+        )
+    for name, value, size in zip(names.split(", "), values, shape, strict=False):
         if not 0 <= value < size:
-            raise ValueError(f"--element {text}: {name}={value} is out of range: the output has shape "
-                             f"({names}) = {shape}")
+            raise ValueError(
+                f"--element {text}: {name}={value} is out of range: the output has shape ({names}) = {shape}"
+            )
     return values
 
 
@@ -289,8 +312,11 @@ def signature(conv: ConvConfig) -> str:
     >>> signature(ConvConfig(6, 6, 1, groups=3, bias=False))
     'Conv2d(in_channels=6, out_channels=6, kernel_size=1, groups=3, bias=False)'
     """
-    parts = [f"in_channels={conv.in_channels}", f"out_channels={conv.out_channels}",
-             f"kernel_size={_arg(conv.kernel_size)}"]
+    parts = [
+        f"in_channels={conv.in_channels}",
+        f"out_channels={conv.out_channels}",
+        f"kernel_size={_arg(conv.kernel_size)}",
+    ]
     for key, default in (("stride", 1), ("padding", 0), ("output_padding", 0), ("dilation", 1)):
         value = getattr(conv, key, default)
         if value != default and not (isinstance(value, (tuple, list)) and set(value) == {default}):
@@ -311,8 +337,9 @@ def _arg(value: object) -> str:
     return str(value)
 
 
-def build_explanation(result: CaseResult, elements: Sequence[Sequence[int]] | None = None, *,
-                      layout_limits: tuple[int, int] | None = None) -> Explanation:
+def build_explanation(
+    result: CaseResult, elements: Sequence[Sequence[int]] | None = None, *, layout_limits: tuple[int, int] | None = None
+) -> Explanation:
     """The explanation model of a run case (``elements``: output indices to write out; default: a
     choice that shows the grouping, see :func:`default_elements`). ``layout_limits`` = (most groups,
     most channels or kernels per group) of the input and weight layouts; default: what fits a
@@ -327,26 +354,45 @@ def build_explanation(result: CaseResult, elements: Sequence[Sequence[int]] | No
     """
     case, run = result.case, result.run
     if case is None:
-        return Explanation(name=result.name, location=result.file, description="", op="", signature="",
-                           dtype="float32", grouping=None, message=f"case {result.name} could not be loaded:\n"
-                                                                   f"{result.message}")
+        return Explanation(
+            name=result.name,
+            location=result.file,
+            description="",
+            op="",
+            signature="",
+            dtype="float32",
+            grouping=None,
+            message=f"case {result.name} could not be loaded:\n{result.message}",
+        )
     conv = case.conv
     grouping = Grouping(conv.type, conv.groups, conv.in_channels, conv.out_channels) if conv.is_divisible else None
-    explanation = Explanation(name=case.name, location=case.location, description=case.description, op=conv.type,
-                              signature=signature(conv), dtype=case.dtype, grouping=grouping,
-                              invalid=None if conv.is_divisible else invalid_reason(conv),
-                              formula=element_formula(conv), tolerance=case.rtol_atol,
-                              checks=tuple(CheckLine(c.name, c.passed, c.summary, is_extra_check(c.name))
-                                           for c in result.checks))
+    explanation = Explanation(
+        name=case.name,
+        location=case.location,
+        description=case.description,
+        op=conv.type,
+        signature=signature(conv),
+        dtype=case.dtype,
+        grouping=grouping,
+        invalid=None if conv.is_divisible else invalid_reason(conv),
+        formula=element_formula(conv),
+        tolerance=case.rtol_atol,
+        checks=tuple(CheckLine(c.name, c.passed, c.summary, is_extra_check(c.name)) for c in result.checks),
+    )
     if run is None:
         explanation.message = result.message
         return explanation
     if case.expect_error is not None or run.torch.output is None or grouping is None:
         explanation.message = "This layer is invalid, so there is no output to explain."
         explanation.refusals = tuple(
-            (side, f"refused: {outcome.describe_error()}" if outcome.refused else
-             f"computed an output of shape {tuple(outcome.output.shape)}")
-            for side, outcome in ((run.implementation.name, run.impl), ("torch", run.torch)))
+            (
+                side,
+                f"refused: {outcome.describe_error()}"
+                if outcome.refused
+                else f"computed an output of shape {tuple(outcome.output.shape)}",
+            )
+            for side, outcome in ((run.implementation.name, run.impl), ("torch", run.torch))
+        )
         return explanation
 
     tensors = run.tensors
@@ -354,14 +400,16 @@ def build_explanation(result: CaseResult, elements: Sequence[Sequence[int]] | No
     shape = geo.output_shape
     explanation.output_shape, explanation.unbatched, explanation.kernel = shape, geo.unbatched, geo.kernel
     if geo.batch == 0 or math.prod(shape) == 0:
-        explanation.message = (f"The output has shape {shape}: no element to write out (an empty batch or an empty "
-                               "output is valid, and torch returns an empty tensor).")
+        explanation.message = (
+            f"The output has shape {shape}: no element to write out (an empty batch or an empty "
+            "output is valid, and torch returns an empty tensor)."
+        )
     else:
-        explanation.input = input_layout(grouping, tensors.input.reshape(geo.batch, conv.in_channels, *geo.in_size),
-                                         layout_limits)
+        explanation.input = input_layout(
+            grouping, tensors.input.reshape(geo.batch, conv.in_channels, *geo.in_size), layout_limits
+        )
     explanation.weight = weight_layout(grouping, tensors.weight, layout_limits)
-    sides = [(run.implementation.name, run.impl.output), ("torch", run.torch.output),
-             ("expected", tensors.expected)]
+    sides = [(run.implementation.name, run.impl.output), ("torch", run.torch.output), ("expected", tensors.expected)]
     # a side without an output (an implementation that skipped or refused the case) gets no column
     arrays = {name: _batched(array, shape) for name, array in sides if array is not None}
     explanation.sides = tuple(arrays)
@@ -375,9 +423,14 @@ def build_explanation(result: CaseResult, elements: Sequence[Sequence[int]] | No
         explained.append(ElementExplanation(element_sum(case, tensors, index), values, reason))
     explanation.elements = tuple(explained)
     explanation.cost = cost_of(grouping, geo)
-    explanation.notes = tuple(note for note in (rounding_note(case.dtype, result, explanation.elements),
-                                                carry_note(tensors, explanation.elements, case.dtype))
-                              if note is not None)
+    explanation.notes = tuple(
+        note
+        for note in (
+            rounding_note(case.dtype, result, explanation.elements),
+            carry_note(tensors, explanation.elements, case.dtype),
+        )
+        if note is not None
+    )
     return explanation
 
 
@@ -398,12 +451,16 @@ def invalid_reason(conv: ConvConfig) -> str:
     """Why the channels cannot be split into equal groups."""
     if conv.groups <= 0:
         return f"groups = {conv.groups}: groups must be a positive integer."
-    reasons = [f"{name} = {value} is not divisible by groups = {conv.groups} ({value} % {conv.groups} = "
-               f"{value % conv.groups})" for name, value in (("in_channels", conv.in_channels),
-                                                             ("out_channels", conv.out_channels))
-               if value % conv.groups]
-    return ("Channels cannot be split into equal groups: " + "; ".join(reasons)
-            + ". Every group must hold the same number of input and of output channels.")
+    reasons = [
+        f"{name} = {value} is not divisible by groups = {conv.groups} ({value} % {conv.groups} = {value % conv.groups})"
+        for name, value in (("in_channels", conv.in_channels), ("out_channels", conv.out_channels))
+        if value % conv.groups
+    ]
+    return (
+        "Channels cannot be split into equal groups: "
+        + "; ".join(reasons)
+        + ". Every group must hold the same number of input and of output channels."
+    )
 
 
 def shown_groups(groups: int, most: int = MAX_LAYOUT_GROUPS) -> tuple[list[int], list[int]]:
@@ -426,10 +483,13 @@ def input_layout(grouping: Grouping, x: np.ndarray, limits: tuple[int, int] | No
     layouts = []
     for g in shown:
         channels = grouping.inputs_of_group(g)
-        blocks = tuple(ChannelValues(f"x[0,{c}]", (0, c), g, c, None, np.asarray(x[0, c], dtype=np.float64))
-                       for c in channels[:per_group])
-        layouts.append(GroupLayout(g, channels, grouping.outputs_of_group(g), blocks,
-                                   max(0, len(channels) - per_group)))
+        blocks = tuple(
+            ChannelValues(f"x[0,{c}]", (0, c), g, c, None, np.asarray(x[0, c], dtype=np.float64))
+            for c in channels[:per_group]
+        )
+        layouts.append(
+            GroupLayout(g, channels, grouping.outputs_of_group(g), blocks, max(0, len(channels) - per_group))
+        )
     axes = ("N", "C_in", *(name.upper() for name in _spatial_names(x.ndim - 2)))
     return TensorLayout("input", tuple(x.shape), axes, tuple(layouts), tuple(hidden))
 
@@ -450,8 +510,9 @@ def weight_layout(grouping: Grouping, weight: np.ndarray, limits: tuple[int, int
         for row in rows[:per_group]:
             for j in range(columns):
                 c, o = (row, outs[j]) if grouping.transposed else (ins[j], row)
-                blocks.append(ChannelValues(f"W[{row},{j}]", (row, j), g, c, o,
-                                            np.asarray(weight[row, j], dtype=np.float64)))
+                blocks.append(
+                    ChannelValues(f"W[{row},{j}]", (row, j), g, c, o, np.asarray(weight[row, j], dtype=np.float64))
+                )
         layouts.append(GroupLayout(g, ins, outs, tuple(blocks), len(rows) * weight.shape[1] - len(blocks)))
     if grouping.transposed:
         axes = ("in_channels", "out_channels/groups", *k_names)
@@ -471,8 +532,15 @@ def cost_of(grouping: Grouping, geo: Layout) -> Cost:
     else:
         per_output = grouping.in_per_group * kernel
         multiply_adds = outputs * per_output
-    return Cost(weights, weights * grouping.groups, grouping.out_channels if geo.conv.bias else 0, outputs,
-                per_output, multiply_adds, multiply_adds * grouping.groups)
+    return Cost(
+        weights,
+        weights * grouping.groups,
+        grouping.out_channels if geo.conv.bias else 0,
+        outputs,
+        per_output,
+        multiply_adds,
+        multiply_adds * grouping.groups,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -484,8 +552,9 @@ def rounding_note(dtype: str, result: CaseResult, elements: Sequence[ElementExpl
     numbers near the value (only when a passing comparison shows an error, in a rounding dtype)."""
     if dtype == "float64" or not elements:
         return None
-    passing = [c.comparison for c in result.checks
-               if c.comparison is not None and c.comparison.passed and c.tensor == "output"]
+    passing = [
+        c.comparison for c in result.checks if c.comparison is not None and c.comparison.passed and c.tensor == "output"
+    ]
     worst = max(passing, key=lambda c: c.max_abs_error, default=None)
     if worst is None or worst.max_abs_error <= 0:
         return None
@@ -502,10 +571,13 @@ def rounding_note(dtype: str, result: CaseResult, elements: Sequence[ElementExpl
     stored = float(storage(value))
     stored_text = np.format_float_positional(stored, precision=10, unique=False, trim="-")
     exact = f" ({format_number(value, 'float64')} itself is stored as {stored_text})" if stored != value else ""
-    return Note("rounding", f"Why an error of {format_number(error, 'float64', 3)} when the values print alike: "
-                            f"{dtype} keeps about {digits} significant digits, so near {format_number(value, dtype)} "
-                            f"neighbouring {dtype} numbers are {format_number(spacing, 'float64', 3)} apart{exact}; "
-                            "the same sum added in another order can land a step or two away.")
+    return Note(
+        "rounding",
+        f"Why an error of {format_number(error, 'float64', 3)} when the values print alike: "
+        f"{dtype} keeps about {digits} significant digits, so near {format_number(value, dtype)} "
+        f"neighbouring {dtype} numbers are {format_number(spacing, 'float64', 3)} apart{exact}; "
+        "the same sum added in another order can land a step or two away.",
+    )
 
 
 def _worst_value(result: CaseResult, actual: str, expected: str) -> float | None:
@@ -535,15 +607,22 @@ def carry_note(tensors: CaseTensors, elements: Sequence[ElementExplanation], dty
         return None
     for element in elements:
         partials = sorted((abs(c.total), c) for c in element.sum.channels if c.total)
-        for (small, low), (_, high) in zip(partials, partials[1:]):
+        for (small, low), (_, high) in zip(partials, partials[1:], strict=False):
             if small >= _lowest_digit_place(high.total):
-                parts = " + ".join(f"{format_number(p.weight, dtype)}×{format_number(p.value, dtype)}"
-                                   for c in element.sum.channels for p in c.products if p.product)
-                return Note("carry", f"The digits stop naming the inputs once a channel's part reaches the next "
-                                     f"channel's lowest digit: {format_number(element.shown, dtype)} = {parts} — "
-                                     f"{format_number(small, dtype)} (in {low.input_channel}) carries into the "
-                                     f"digits of in {high.input_channel}. The sums are still right; read them "
-                                     f"term by term.")
+                parts = " + ".join(
+                    f"{format_number(p.weight, dtype)}×{format_number(p.value, dtype)}"
+                    for c in element.sum.channels
+                    for p in c.products
+                    if p.product
+                )
+                return Note(
+                    "carry",
+                    f"The digits stop naming the inputs once a channel's part reaches the next "
+                    f"channel's lowest digit: {format_number(element.shown, dtype)} = {parts} — "
+                    f"{format_number(small, dtype)} (in {low.input_channel}) carries into the "
+                    f"digits of in {high.input_channel}. The sums are still right; read them "
+                    f"term by term.",
+                )
     return None
 
 
@@ -578,5 +657,13 @@ def geometry_of(case: Case, tensors: CaseTensors):
     from reference_impl import plan_conv2d
 
     conv = case.conv
-    return plan_conv2d(tensors.input.shape, tensors.weight.shape, None if tensors.bias is None else tensors.bias.shape,
-                       conv.stride, conv.padding, conv.dilation, conv.groups, conv.padding_mode)
+    return plan_conv2d(
+        tensors.input.shape,
+        tensors.weight.shape,
+        None if tensors.bias is None else tensors.bias.shape,
+        conv.stride,
+        conv.padding,
+        conv.dilation,
+        conv.groups,
+        conv.padding_mode,
+    )

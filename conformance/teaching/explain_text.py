@@ -5,17 +5,31 @@ broken at their ``+`` signs, grids and the connectivity matrix are cropped with 
 harness's extra checks (torch variants, metamorphic relations, wiring probe, gradients) are only
 listed when asked for (``show_checks``).
 """
+
 from __future__ import annotations
 
 import shutil
 import textwrap
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
-from conformance.teaching.explain import (DEFAULT_MAX_TERMS, MAX_TABLE_ROWS, ChannelSum, ChannelValues, ElementExplanation, Explanation,
-                      Grouping, Product, TensorLayout, build_explanation, channel_span, format_number, plural)
 from conformance.running.runner import CaseResult
+from conformance.teaching.explain import (
+    DEFAULT_MAX_TERMS,
+    MAX_TABLE_ROWS,
+    ChannelSum,
+    ChannelValues,
+    ElementExplanation,
+    Explanation,
+    Grouping,
+    Product,
+    TensorLayout,
+    build_explanation,
+    channel_span,
+    format_number,
+    plural,
+)
 
 MAX_WIDTH = 100  # wider terminals still get 100-character lines: long lines are hard to follow
 MIN_WIDTH = 40
@@ -31,8 +45,14 @@ def terminal_width() -> int:
     return max(MIN_WIDTH, min(columns, MAX_WIDTH))
 
 
-def explain_result(result: CaseResult, elements: Sequence[Sequence[int]] | None = None,
-                   max_terms: int = DEFAULT_MAX_TERMS, *, width: int | None = None, show_checks: bool = False) -> str:
+def explain_result(
+    result: CaseResult,
+    elements: Sequence[Sequence[int]] | None = None,
+    max_terms: int = DEFAULT_MAX_TERMS,
+    *,
+    width: int | None = None,
+    show_checks: bool = False,
+) -> str:
     """The learner's explanation of a run case, as terminal text."""
     return render_text(build_explanation(result, elements), width=width, max_terms=max_terms, show_checks=show_checks)
 
@@ -46,8 +66,17 @@ class _Writer:
 
     def text(self, text: str, indent: int = 0, hanging: int = 0) -> None:
         pad = " " * indent
-        self.lines.extend(textwrap.wrap(text, self.width, initial_indent=pad, subsequent_indent=pad + " " * hanging,
-                                        break_on_hyphens=False, break_long_words=True) or [""])
+        self.lines.extend(
+            textwrap.wrap(
+                text,
+                self.width,
+                initial_indent=pad,
+                subsequent_indent=pad + " " * hanging,
+                break_on_hyphens=False,
+                break_long_words=True,
+            )
+            or [""]
+        )
 
     def raw(self, line: str = "") -> None:
         self.lines.append(line)
@@ -84,13 +113,26 @@ class _Writer:
                 raise ValueError(f"line of {len(line)} characters laid out for a width of {self.width}: {line!r}")
             else:
                 lead = len(line) - len(line.lstrip())
-                out.extend(textwrap.wrap(line, self.width, subsequent_indent=" " * (lead + 4), drop_whitespace=True,
-                                         break_on_hyphens=False))
+                out.extend(
+                    textwrap.wrap(
+                        line,
+                        self.width,
+                        subsequent_indent=" " * (lead + 4),
+                        drop_whitespace=True,
+                        break_on_hyphens=False,
+                    )
+                )
         return "\n".join(out)
 
 
-def render_text(explanation: Explanation, *, width: int | None = None, max_terms: int = DEFAULT_MAX_TERMS,
-                show_checks: bool = False, strict: bool = False) -> str:
+def render_text(
+    explanation: Explanation,
+    *,
+    width: int | None = None,
+    max_terms: int = DEFAULT_MAX_TERMS,
+    show_checks: bool = False,
+    strict: bool = False,
+) -> str:
     """The explanation as lines of at most ``width`` characters (default: :func:`terminal_width`).
 
     Every section lays itself out to fit; a line that still would not is hard-wrapped, or with
@@ -136,8 +178,11 @@ def render_text(explanation: Explanation, *, width: int | None = None, max_terms
         extras = [check for check in e.checks if check.extra]
         failed = sum(not check.passed for check in extras)
         out.raw()
-        out.text(f"(The harness made {plural(len(extras), 'more check')} on this case"
-                 + (f", {failed} of them failed" if failed else ", all passed") + "; --checks lists them.)")
+        out.text(
+            f"(The harness made {plural(len(extras), 'more check')} on this case"
+            + (f", {failed} of them failed" if failed else ", all passed")
+            + "; --checks lists them.)"
+        )
     return out.result(strict)
 
 
@@ -164,34 +209,50 @@ def _grouping(out: _Writer, e: Explanation, g: Grouping) -> None:
     G, cin, cout = g.groups, g.in_channels, g.out_channels
     kind = "transposed convolution" if g.transposed else "convolution"
     if G == 1:
-        out.text(f"groups = 1: one group holding all {plural(cin, 'input channel')} and all "
-                 f"{plural(cout, 'output channel')}, so every output channel reads every input channel: the "
-                 f"ordinary (dense) {kind}.")
+        out.text(
+            f"groups = 1: one group holding all {plural(cin, 'input channel')} and all "
+            f"{plural(cout, 'output channel')}, so every output channel reads every input channel: the "
+            f"ordinary (dense) {kind}."
+        )
     else:
-        out.text(f"groups = {G}: the {cin} input channels are split into {G} groups of {cin}/{G} = "
-                 f"{plural(g.in_per_group, 'channel')}, the {cout} output channels into {G} groups of {cout}/{G} = "
-                 f"{plural(g.out_per_group, 'channel')}. It is {G} ordinary {kind}s side by side, each from "
-                 f"{plural(g.in_per_group, 'input channel')} to {plural(g.out_per_group, 'output channel')}, with "
-                 "their outputs stacked in group order.")
+        out.text(
+            f"groups = {G}: the {cin} input channels are split into {G} groups of {cin}/{G} = "
+            f"{plural(g.in_per_group, 'channel')}, the {cout} output channels into {G} groups of {cout}/{G} = "
+            f"{plural(g.out_per_group, 'channel')}. It is {G} ordinary {kind}s side by side, each from "
+            f"{plural(g.in_per_group, 'input channel')} to {plural(g.out_per_group, 'output channel')}, with "
+            "their outputs stacked in group order."
+        )
     shown = list(range(G)) if G <= MAX_TABLE_ROWS else list(range(MAX_TABLE_ROWS - 1)) + [G - 1]
     for i, group in enumerate(shown):
         if i and group != shown[i - 1] + 1:
             out.raw(f"  … ({plural(group - shown[i - 1] - 1, 'more group')})")
         outs, ins = g.outputs_of_group(group), g.inputs_of_group(group)
         verb = "reads" if len(outs) == 1 else "read"
-        out.text(f"group {group}: {channel_span('output', outs)} {verb} {channel_span('input', ins)}", indent=2,
-                 hanging=4)
+        out.text(
+            f"group {group}: {channel_span('output', outs)} {verb} {channel_span('input', ins)}", indent=2, hanging=4
+        )
     if G > 1:
         group = "g = o" if g.out_per_group == 1 else f"g = o // {g.out_per_group}"
-        reads = (f"input channel g" if g.in_per_group == 1 else
-                 f"input channels g·{g.in_per_group} … g·{g.in_per_group}+{g.in_per_group - 1}")
-        out.text(f"Output channel o is in group {group} and reads {reads}: its inputs start at the offset "
-                 "g·in_channels/groups.")
+        reads = (
+            "input channel g"
+            if g.in_per_group == 1
+            else f"input channels g·{g.in_per_group} … g·{g.in_per_group}+{g.in_per_group - 1}"
+        )
+        out.text(
+            f"Output channel o is in group {group} and reads {reads}: its inputs start at the offset "
+            "g·in_channels/groups."
+        )
     if g.kind == "depthwise":
         m = g.depth_multiplier
-        out.text("groups = in_channels: a depthwise convolution, each input channel filtered on its own"
-                 + (f", with depth multiplier out_channels/in_channels = {m}: output channels {m}c … {m}c+{m - 1} "
-                    "all read input channel c." if m > 1 else "."))
+        out.text(
+            "groups = in_channels: a depthwise convolution, each input channel filtered on its own"
+            + (
+                f", with depth multiplier out_channels/in_channels = {m}: output channels {m}c … {m}c+{m - 1} "
+                "all read input channel c."
+                if m > 1
+                else "."
+            )
+        )
 
 
 def _connectivity(out: _Writer, g: Grouping) -> None:
@@ -204,8 +265,13 @@ def _connectivity(out: _Writer, g: Grouping) -> None:
     out.heading("CONNECTIVITY: ■ = the output channel reads that input channel, · = it does not")
     out.raw("  " + "input channel".rjust(label) + "  " + " ".join(str(c).rjust(width) for c in range(cols)) + more)
     if g.groups > 1:
-        out.raw("  " + "input group".rjust(label) + "  "
-                + " ".join(str(g.group_of_input(c)).rjust(width) for c in range(cols)) + more)
+        out.raw(
+            "  "
+            + "input group".rjust(label)
+            + "  "
+            + " ".join(str(g.group_of_input(c)).rjust(width) for c in range(cols))
+            + more
+        )
     for o in range(rows):
         name = f"out {o}" + (f"  group {g.group_of_output(o)}" if g.groups > 1 else "")
         cells = " ".join(("■" if reads[o, c] else "·").rjust(width) for c in range(cols))
@@ -226,34 +292,44 @@ def _tensor(out: _Writer, e: Explanation, layout: TensorLayout) -> None:
         out.heading("THE WEIGHT, group by group")
         out.text(f"shape {shape} = {axes}.")
         if g.transposed and g.groups == 1:
-            out.text(f"{e.op} keeps input channels first: W[c, o] is input channel c's kernel into output "
-                     "channel o, one row per input channel (a Conv2d weight has one row per output channel).")
+            out.text(
+                f"{e.op} keeps input channels first: W[c, o] is input channel c's kernel into output "
+                "channel o, one row per input channel (a Conv2d weight has one row per output channel)."
+            )
         elif g.transposed:
-            out.text(f"{e.op} keeps input channels first: W[c, j] belongs to input channel c's group g and "
-                     f"feeds output channel g·out_channels/groups + j = g·{g.out_per_group} + j (j counts "
-                     f"0…{g.out_per_group - 1} within the group). The digits below say which input feeds which "
-                     "output.")
+            out.text(
+                f"{e.op} keeps input channels first: W[c, j] belongs to input channel c's group g and "
+                f"feeds output channel g·out_channels/groups + j = g·{g.out_per_group} + j (j counts "
+                f"0…{g.out_per_group - 1} within the group). The digits below say which input feeds which "
+                "output."
+            )
         elif g.groups == 1:
             out.text("W[o, c] is output channel o's kernel for input channel c: one row per output channel.")
         elif g.in_per_group == 1:
             which = "input channel o" if g.out_per_group == 1 else f"input channel g = o // {g.out_per_group}"
-            out.text(f"W[o, 0] is output channel o's kernel for the one input channel of its group, {which}: "
-                     "the second axis has size in_channels/groups = 1.")
+            out.text(
+                f"W[o, 0] is output channel o's kernel for the one input channel of its group, {which}: "
+                "the second axis has size in_channels/groups = 1."
+            )
         else:
-            out.text(f"W[o, j] is output channel o's kernel for input channel g·in_channels/groups + j = "
-                     f"g·{g.in_per_group} + j, g = o's group: the second axis counts 0…{g.in_per_group - 1} "
-                     f"within the group, not 0…{g.in_channels - 1}.")
+            out.text(
+                f"W[o, j] is output channel o's kernel for input channel g·in_channels/groups + j = "
+                f"g·{g.in_per_group} + j, g = o's group: the second axis counts 0…{g.in_per_group - 1} "
+                f"within the group, not 0…{g.in_channels - 1}."
+            )
     one_value = all(block.values.size == 1 for group in layout.groups for block in group.blocks)
     for i, group in enumerate(layout.groups):
         if i and group.group != layout.groups[i - 1].group + 1:
             out.raw(f"  … ({plural(group.group - layout.groups[i - 1].group - 1, 'more group')})")
         title = f"group {group.group}"
         if one_value:
-            items = [f"{block.label} = {format_number(float(block.values.reshape(-1)[0]), e.dtype)}" + _route(block)
-                     for block in group.blocks]
+            items = [
+                f"{block.label} = {format_number(float(block.values.reshape(-1)[0]), e.dtype)}" + _route(block)
+                for block in group.blocks
+            ]
             if layout.name == "weight":  # one line per weight row
                 rows: dict[int, list[str]] = {}
-                for block, item in zip(group.blocks, items):
+                for block, item in zip(group.blocks, items, strict=False):
                     rows.setdefault(block.index[0], []).append(item)
                 for r, row_items in enumerate(rows.values()):
                     out.joined((title + ": " if r == 0 else "").rjust(len(title) + 4), row_items, separator="   ")
@@ -304,18 +380,23 @@ def _elements(out: _Writer, e: Explanation, max_terms: int) -> None:
     out.text(e.formula, indent=2, hanging=4)
     one_by_one = all(k == 1 for k in e.kernel)
     if one_by_one:
-        out.text("Each product is weight×input, \"in c\" naming the input channel read.", indent=2)
+        out.text('Each product is weight×input, "in c" naming the input channel read.', indent=2)
     else:
-        out.text("Each sum is split by input channel; under it, that channel's products weight×input, one per "
-                 "line, with the weight's and the input's index (\"pad\": a zero of the padding).", indent=2)
+        out.text(
+            "Each sum is split by input channel; under it, that channel's products weight×input, one per "
+            "line, with the weight's and the input's index (\"pad\": a zero of the padding).",
+            indent=2,
+        )
     if e.unbatched:
         out.text("(unbatched input: n = 0)", indent=2)
     by_group: dict[int, list[ElementExplanation]] = {}
     for element in e.elements:
         by_group.setdefault(element.sum.group, []).append(element)
     for group in sorted(by_group):
-        out.raw(f"  group {group} ({channel_span('output', g.outputs_of_group(group))} "
-                f"{'reads' if g.out_per_group == 1 else 'read'} {channel_span('input', g.inputs_of_group(group))}):")
+        out.raw(
+            f"  group {group} ({channel_span('output', g.outputs_of_group(group))} "
+            f"{'reads' if g.out_per_group == 1 else 'read'} {channel_span('input', g.inputs_of_group(group))}):"
+        )
         for element in by_group[group]:
             if element.reason and element.reason != "asked for" and len(e.elements) > 1:
                 out.text(f"({element.reason})", indent=4, hanging=1)
@@ -325,8 +406,12 @@ def _elements(out: _Writer, e: Explanation, max_terms: int) -> None:
                 _with_kernel(out, e, element, max_terms)
             expected = element.values.get("expected")
             if expected is not None and not element.agrees(*e.tolerance).get("expected", True):
-                out.text(f"but expected says {format_number(expected, e.dtype)}: the sum above gives "
-                         f"{format_number(element.sum.total, e.dtype)}", indent=6, hanging=2)
+                out.text(
+                    f"but expected says {format_number(expected, e.dtype)}: the sum above gives "
+                    f"{format_number(element.sum.total, e.dtype)}",
+                    indent=6,
+                    hanging=2,
+                )
 
 
 def element_name(index: Sequence[int]) -> str:
@@ -343,11 +428,16 @@ def _one_by_one(out: _Writer, e: Explanation, element: ElementExplanation, max_t
     s = element.sum
     products = [p for channel in s.channels for p in channel.products]
     shown, rest = _largest(products, max(max_terms, MAX_CHANNELS_IN_SUM))
-    parts = [f"{_factor(p.weight, e.dtype)}×{_factor(p.value, e.dtype)} (in {p.input_channel}"
-             + ("" if p.position is not None else ", pad") + ")" for p in shown]
+    parts = [
+        f"{_factor(p.weight, e.dtype)}×{_factor(p.value, e.dtype)} (in {p.input_channel}"
+        + ("" if p.position is not None else ", pad")
+        + ")"
+        for p in shown
+    ]
     if rest:
-        parts.append(f"… ({plural(len(rest), 'more product')}, together "
-                     f"{format_number(sum(p.product for p in rest), e.dtype)})")
+        parts.append(
+            f"… ({plural(len(rest), 'more product')}, together {format_number(sum(p.product for p in rest), e.dtype)})"
+        )
     if s.bias is not None:
         parts.append(f"{_factor(s.bias, e.dtype)} (bias)")
     head = f"    {element_name(s.index)} = {format_number(element.shown, e.dtype)} = "
@@ -360,7 +450,7 @@ def _with_kernel(out: _Writer, e: Explanation, element: ElementExplanation, max_
     channels = list(s.channels)
     shown = channels[:MAX_CHANNELS_IN_SUM]
     terms = [(c.total, f"(in {c.input_channel})") for c in shown]
-    hidden = channels[len(shown):]
+    hidden = channels[len(shown) :]
     if hidden:
         terms.append((sum(c.total for c in hidden), f"(… {plural(len(hidden), 'more channel')})"))
     if s.bias is not None:
@@ -370,8 +460,10 @@ def _with_kernel(out: _Writer, e: Explanation, element: ElementExplanation, max_
     for channel in shown[:MAX_CHANNELS_WITH_PRODUCTS]:
         _channel_products(out, e, channel, max_terms)
     if len(shown) > MAX_CHANNELS_WITH_PRODUCTS:
-        out.raw(f"      (the products of the other {plural(len(channels) - MAX_CHANNELS_WITH_PRODUCTS, 'channel')} "
-                "are formed the same way)")
+        out.raw(
+            f"      (the products of the other {plural(len(channels) - MAX_CHANNELS_WITH_PRODUCTS, 'channel')} "
+            "are formed the same way)"
+        )
 
 
 def signed(terms: Sequence[tuple[float, str]], dtype: str) -> list[str]:
@@ -402,13 +494,16 @@ def _channel_products(out: _Writer, e: Explanation, channel: ChannelSum, max_ter
         sources = [_product_source(p, detail) for p in shown]
         if len(head) + wide + 2 + max(len(source) for source in sources) <= out.width:
             break
-    for i, (text, source) in enumerate(zip(products, sources)):
+    for i, (text, source) in enumerate(zip(products, sources, strict=False)):
         out.raw(((head if i == 0 else pad + "+ ") + text.ljust(wide) + "  " + source).rstrip())
     if rest:
         on_padding = sum(p.input_index is None for p in rest)
         read = len(rest) - on_padding
-        words = [f"{plural(read, 'more product')}, together {format_number(sum(p.product for p in rest), e.dtype)}"
-                 ] if read else []
+        words = (
+            [f"{plural(read, 'more product')}, together {format_number(sum(p.product for p in rest), e.dtype)}"]
+            if read
+            else []
+        )
         if on_padding:
             words.append(f"{plural(on_padding, 'tap')} on zero padding")
         out.text(f"+ … ({'; '.join(words)})", indent=len(pad), hanging=4)
@@ -442,15 +537,22 @@ def _values(out: _Writer, e: Explanation) -> None:
     rows = []
     for element in e.elements:
         agree = element.agrees(rtol, atol)
-        verdict = "agree" if agree and all(agree.values()) and len(agree) == len(e.sides) else \
-            "DIFFER: " + ", ".join(short[side] for side in e.sides if not agree.get(side, False))
-        rows.append([element_name(element.sum.index)]
-                    + ["-" if element.values[side] is None else format_number(element.values[side], e.dtype)
-                       for side in e.sides]
-                    + [format_number(element.sum.total, e.dtype), verdict])
-    widths = [max(len(cell) for cell in column) for column in zip(header, *rows)]
+        verdict = (
+            "agree"
+            if agree and all(agree.values()) and len(agree) == len(e.sides)
+            else "DIFFER: " + ", ".join(short[side] for side in e.sides if not agree.get(side, False))
+        )
+        rows.append(
+            [element_name(element.sum.index)]
+            + [
+                "-" if element.values[side] is None else format_number(element.values[side], e.dtype)
+                for side in e.sides
+            ]
+            + [format_number(element.sum.total, e.dtype), verdict]
+        )
+    widths = [max(len(cell) for cell in column) for column in zip(header, *rows, strict=False)]
     for row in [header, *rows]:
-        out.raw("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+        out.raw("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)).rstrip())
 
 
 def side_label(side: str) -> str:
@@ -476,21 +578,35 @@ def _cost(out: _Writer, e: Explanation) -> None:
     dims = "×".join(str(n) for n in (e.weight.shape if e.weight else ()))
     out.heading("WHAT GROUPS SAVE")
     if g.groups == 1:
-        out.text(f"parameters: the weight {dims} holds {plural(c.weights, 'number')}"
-                 + (f", the bias {c.bias}" if c.bias else "") + ". This is the dense layer; groups = G would "
-                 "keep 1/G of the weight and of the multiply-adds.", indent=2, hanging=4)
+        out.text(
+            f"parameters: the weight {dims} holds {plural(c.weights, 'number')}"
+            + (f", the bias {c.bias}" if c.bias else "")
+            + ". This is the dense layer; groups = G would "
+            "keep 1/G of the weight and of the multiply-adds.",
+            indent=2,
+            hanging=4,
+        )
     else:
-        dense = (f"{g.in_channels}×{g.out_channels}×{k}" if g.transposed else f"{g.out_channels}×{g.in_channels}×{k}")
-        out.text(f"parameters: the weight {dims} holds {plural(c.weights, 'number')}"
-                 + (f" (plus a bias of {c.bias})" if c.bias else "") + f"; with groups=1 it would be {dense} = "
-                 f"{c.dense_weights}: groups={g.groups} keeps 1/{g.groups} of them.", indent=2, hanging=4)
+        dense = f"{g.in_channels}×{g.out_channels}×{k}" if g.transposed else f"{g.out_channels}×{g.in_channels}×{k}"
+        out.text(
+            f"parameters: the weight {dims} holds {plural(c.weights, 'number')}"
+            + (f" (plus a bias of {c.bias})" if c.bias else "")
+            + f"; with groups=1 it would be {dense} = "
+            f"{c.dense_weights}: groups={g.groups} keeps 1/{g.groups} of them.",
+            indent=2,
+            hanging=4,
+        )
     if g.transposed:
         taps = int(np.prod(e.kernel))
-        work = (f"multiply-adds: each input value is multiplied by the {plural(g.out_per_group * taps, 'weight')} "
-                f"of its row of W ({plural(g.out_per_group, 'output')} × {plural(taps, 'tap')}): {c.multiply_adds} in all")
+        work = (
+            f"multiply-adds: each input value is multiplied by the {plural(g.out_per_group * taps, 'weight')} "
+            f"of its row of W ({plural(g.out_per_group, 'output')} × {plural(taps, 'tap')}): {c.multiply_adds} in all"
+        )
     else:
-        work = (f"multiply-adds: {plural(c.outputs, 'output')} × {plural(c.products_per_output, 'product')} each = "
-                f"{c.multiply_adds}")
+        work = (
+            f"multiply-adds: {plural(c.outputs, 'output')} × {plural(c.products_per_output, 'product')} each = "
+            f"{c.multiply_adds}"
+        )
     if g.groups > 1:
         work += f"; with groups=1, {c.dense_multiply_adds} (this layer does 1/{g.groups} of the work)."
     out.text(work, indent=2, hanging=4)
@@ -504,8 +620,14 @@ def failure_explanation(result: CaseResult, width: int | None = None) -> list[st
     [] when no golden comparison failed or the case cannot be explained."""
     if result.case is None or result.run is None or result.run.torch.output is None:
         return []
-    golden = [check for check in result.checks if check.name.endswith(" vs expected") and not check.passed
-              and check.comparison is not None and check.comparison.worst_index is not None]
+    golden = [
+        check
+        for check in result.checks
+        if check.name.endswith(" vs expected")
+        and not check.passed
+        and check.comparison is not None
+        and check.comparison.worst_index is not None
+    ]
     if not golden:
         return []
     comparison = golden[0].comparison
@@ -517,8 +639,11 @@ def failure_explanation(result: CaseResult, width: int | None = None) -> list[st
     out = _Writer(max(MIN_WIDTH, width or terminal_width()))
     element = explanation.elements[0]
     expected = element.values.get("expected")
-    out.text(f"the worst element explained: expected {element_name(element.sum.index)} = "
-             f"{'-' if expected is None else format_number(expected, explanation.dtype)}, but the sum is:", indent=2)
+    out.text(
+        f"the worst element explained: expected {element_name(element.sum.index)} = "
+        f"{'-' if expected is None else format_number(expected, explanation.dtype)}, but the sum is:",
+        indent=2,
+    )
     if all(k == 1 for k in explanation.kernel):
         _one_by_one(out, explanation, element, DEFAULT_MAX_TERMS)
     else:

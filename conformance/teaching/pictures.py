@@ -18,23 +18,23 @@ a 2-d, non-transposed convolution; other ops get the connectivity and weights pi
     >>> [p.name for p in case_pictures(case, make_tensors(case))]
     ['connectivity', 'weights', 'element']
 """
+
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
-from conformance.teaching.explain import connectivity, element_sum, format_number, geometry_of
-from conformance.running.runner import CaseTensors
 from conformance.cases.schema import Case
+from conformance.running.runner import CaseTensors
+from conformance.teaching.explain import connectivity, element_sum, format_number, geometry_of
 
 PICTURES = ("connectivity", "weights", "element", "filmstrip")
 # tab10: distinct for the first ten groups, then cycling; the report's tables use the same colours.
-PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
-           "#17becf")
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
 INK, MUTED, FAINT, PAPER = "#222222", "#777777", "#bbbbbb", "#ffffff"
 FONT = "system-ui, -apple-system, 'Segoe UI', sans-serif"
 DIGITS = 3  # significant digits written into pictures (the report's tables have the full numbers)
@@ -69,7 +69,7 @@ def tint(colour: str, strength: float = 0.3) -> str:
     >>> tint("#000000", 0.5)
     '#808080'
     """
-    channels = [int(colour[i:i + 2], 16) for i in (1, 3, 5)]
+    channels = [int(colour[i : i + 2], 16) for i in (1, 3, 5)]
     return "#" + "".join(f"{round(255 - (255 - c) * strength):02x}" for c in channels)
 
 
@@ -80,16 +80,40 @@ class Canvas:
         self.parts: list[str] = []
         self.right = 0.0  # the rightmost x any text reaches (estimated), so render() never clips a label
 
+    def rect(
+        self,
+        x: float,
+        y: float,
+        width: float,
+        height: float,
+        fill: str,
+        stroke: str = "none",
+        stroke_width: float = 1.0,
+        dashed: bool = False,
+        rx: float = 0.0,
+    ) -> None:
+        outline = (
+            ""
+            if stroke == "none"
+            else f' stroke="{stroke}" stroke-width="{stroke_width:g}"' + (' stroke-dasharray="3 2"' if dashed else "")
+        )
+        self.parts.append(
+            f'<rect x="{x:g}" y="{y:g}" width="{width:g}" height="{height:g}" fill="{fill}"{outline}'
+            + (f' rx="{rx:g}"' if rx else "")
+            + "/>"
+        )
 
-    def rect(self, x: float, y: float, width: float, height: float, fill: str, stroke: str = "none",
-             stroke_width: float = 1.0, dashed: bool = False, rx: float = 0.0) -> None:
-        outline = "" if stroke == "none" else f' stroke="{stroke}" stroke-width="{stroke_width:g}"' + (
-            ' stroke-dasharray="3 2"' if dashed else "")
-        self.parts.append(f'<rect x="{x:g}" y="{y:g}" width="{width:g}" height="{height:g}" fill="{fill}"{outline}'
-                          + (f' rx="{rx:g}"' if rx else "") + "/>")
-
-    def text(self, x: float, y: float, text: str, size: float = 12, anchor: str = "start", fill: str = INK,
-             bold: bool = False, italic: bool = False) -> None:
+    def text(
+        self,
+        x: float,
+        y: float,
+        text: str,
+        size: float = 12,
+        anchor: str = "start",
+        fill: str = INK,
+        bold: bool = False,
+        italic: bool = False,
+    ) -> None:
         style = (' font-weight="600"' if bold else "") + (' font-style="italic"' if italic else "")
         extent = text_width(text, size, bold)
         self.right = max(self.right, x + {"start": extent, "middle": extent / 2, "end": 0}[anchor])
@@ -108,11 +132,24 @@ class Canvas:
         self.text(x, y + size, line, size, **style)
         return y + size * 1.35
 
-    def line(self, x1: float, y1: float, x2: float, y2: float, stroke: str, width: float = 1.0,
-             opacity: float = 1.0, dashed: bool = False, arrow: bool = False) -> None:
-        extra = (' stroke-dasharray="4 3"' if dashed else "") + (f' stroke-opacity="{opacity:g}"' if opacity < 1 else "")
-        self.parts.append(f'<line x1="{x1:g}" y1="{y1:g}" x2="{x2:g}" y2="{y2:g}" stroke="{stroke}" '
-                          f'stroke-width="{width:g}"{extra}/>')
+    def line(
+        self,
+        x1: float,
+        y1: float,
+        x2: float,
+        y2: float,
+        stroke: str,
+        width: float = 1.0,
+        opacity: float = 1.0,
+        dashed: bool = False,
+        arrow: bool = False,
+    ) -> None:
+        extra = (' stroke-dasharray="4 3"' if dashed else "") + (
+            f' stroke-opacity="{opacity:g}"' if opacity < 1 else ""
+        )
+        self.parts.append(
+            f'<line x1="{x1:g}" y1="{y1:g}" x2="{x2:g}" y2="{y2:g}" stroke="{stroke}" stroke-width="{width:g}"{extra}/>'
+        )
         if arrow:  # a small filled head at (x2, y2), pointing right
             self.parts.append(f'<path d="M{x2:g} {y2:g} l-6 -3.5 v7 z" fill="{stroke}"/>')
 
@@ -121,15 +158,18 @@ class Canvas:
 
     def polygon(self, points: Sequence[tuple[float, float]], fill: str, opacity: float = 1.0) -> None:
         text = " ".join(f"{x:g},{y:g}" for x, y in points)
-        self.parts.append(f'<polygon points="{text}" fill="{fill}"'
-                          + (f' fill-opacity="{opacity:g}"' if opacity < 1 else "") + "/>")
+        self.parts.append(
+            f'<polygon points="{text}" fill="{fill}"' + (f' fill-opacity="{opacity:g}"' if opacity < 1 else "") + "/>"
+        )
 
     def render(self, width: float, height: float, label: str) -> str:
         """The ``<svg>``: its viewBox is its drawing; CSS may scale it down (``max-width: 100%``)."""
         width, height = int(np.ceil(max(width, self.right + 6))), int(np.ceil(height))
-        return (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" '
-                f'height="{height}" role="img" aria-label="{html.escape(label)}" font-family="{FONT}" fill="{INK}">'
-                f"<title>{html.escape(label)}</title>" + "".join(self.parts) + "</svg>")
+        return (
+            f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" '
+            f'height="{height}" role="img" aria-label="{html.escape(label)}" font-family="{FONT}" fill="{INK}">'
+            f"<title>{html.escape(label)}</title>" + "".join(self.parts) + "</svg>"
+        )
 
 
 def text_width(text: str, size: float, bold: bool = False) -> float:
@@ -148,7 +188,9 @@ def _legend(canvas: Canvas, groups: int, x: float, y: float, width: float) -> fl
         canvas.text(gx + 15, gy + 10, f"group {g}", 11)
     rows = -(-shown // per_row)
     if shown < groups:
-        canvas.text(x, y + rows * 18 + 10, f"… and {groups - shown} more groups (colours repeat every 10)", 11, fill=MUTED)
+        canvas.text(
+            x, y + rows * 18 + 10, f"… and {groups - shown} more groups (colours repeat every 10)", 11, fill=MUTED
+        )
         rows += 1
     return y + rows * 18
 
@@ -170,9 +212,15 @@ def connectivity_picture(case: Case, tensors: CaseTensors | None = None) -> Pict
     groups, per_group = conv.groups, c_in // conv.groups
     canvas = Canvas()
     width = 520
-    title = ((f"groups = {groups}: every output channel reads all {c_in} input channels" if c_in != 1 else
-              "groups = 1: every output channel reads the one input channel") if groups == 1 else
-             f"groups = {groups}: each output channel reads only the {_plural(per_group, 'input channel')} of its group")
+    title = (
+        (
+            f"groups = {groups}: every output channel reads all {c_in} input channels"
+            if c_in != 1
+            else "groups = 1: every output channel reads the one input channel"
+        )
+        if groups == 1
+        else f"groups = {groups}: each output channel reads only the {_plural(per_group, 'input channel')} of its group"
+    )
     top = canvas.paragraph(10, 2, title, 13, width - 20, bold=True) + 14
     in_x, out_x = 170, 350
     if max(c_in, c_out) <= MAX_LABELLED_CHANNELS:
@@ -180,7 +228,7 @@ def connectivity_picture(case: Case, tensors: CaseTensors | None = None) -> Pict
         height = max(c_in, c_out) * step
         in_y = [top + (height - c_in * step) / 2 + step * (c + 0.5) for c in range(c_in)]
         out_y = [top + (height - c_out * step) / 2 + step * (o + 0.5) for o in range(c_out)]
-        for o, c in zip(*np.nonzero(matrix >= 0)):
+        for o, c in zip(*np.nonzero(matrix >= 0), strict=False):
             canvas.line(in_x, in_y[c], out_x, out_y[o], group_colour(int(matrix[o, c])), 1.8, 0.85)
         inputs = _single_pixel_values(tensors.input, c_in) if tensors is not None else None
         outputs = _single_pixel_outputs(case, tensors) if tensors is not None else None
@@ -213,8 +261,10 @@ def connectivity_picture(case: Case, tensors: CaseTensors | None = None) -> Pict
 def _connectivity_caption(conv) -> str:
     if conv.groups == 1:
         return "groups=1, the ordinary convolution: every output channel is wired to every input channel."
-    return (f"Input channels (left) wired to the output channels (right) that read them. The {conv.groups} groups never "
-            "share a wire: a grouped convolution is separate ordinary convolutions side by side.")
+    return (
+        f"Input channels (left) wired to the output channels (right) that read them. The {conv.groups} groups never "
+        "share a wire: a grouped convolution is separate ordinary convolutions side by side."
+    )
 
 
 def _single_pixel_values(x: np.ndarray, channels: int) -> np.ndarray | None:
@@ -239,7 +289,9 @@ def _single_pixel_outputs(case: Case, tensors: CaseTensors) -> np.ndarray | None
 def weights_picture(case: Case, tensors: CaseTensors) -> Picture:
     """The stored weight (compact) beside the full (out × in) matrix of kernels it stands for."""
     conv = case.conv
-    weight = np.asarray(tensors.weight, dtype=np.float64)  # (A, B, *kernel): conv (C_out, C_in/G, …), transposed (C_in, C_out/G, …)
+    weight = np.asarray(
+        tensors.weight, dtype=np.float64
+    )  # (A, B, *kernel): conv (C_out, C_in/G, …), transposed (C_in, C_out/G, …)
     groups = conv.groups
     rows_name, cols_name = ("input", "output") if conv.transposed else ("output", "input")
     rows_count, per_group = weight.shape[0], weight.shape[1]
@@ -250,9 +302,12 @@ def weights_picture(case: Case, tensors: CaseTensors) -> Picture:
     kr = int(np.prod(kernel[:-1])) if len(kernel) > 1 else 1
     rows_per_group = rows_count // groups
     full_cols = per_group * groups
-    title = (f"stored weight {tuple(weight.shape)}: {weight.size} numbers"
-             + ("" if groups == 1 else f"; the {rows_count}×{full_cols} matrix of kernels it stands for has "
-                f"{rows_count * full_cols * kr * kc}, {rows_count * full_cols * kr * kc - weight.size} of them always zero"))
+    title = f"stored weight {tuple(weight.shape)}: {weight.size} numbers" + (
+        ""
+        if groups == 1
+        else f"; the {rows_count}×{full_cols} matrix of kernels it stands for has "
+        f"{rows_count * full_cols * kr * kc}, {rows_count * full_cols * kr * kc - weight.size} of them always zero"
+    )
     canvas = Canvas()
     cells = rows_count * kr <= 24 and full_cols * kc <= 36  # each kernel cell drawn (and numbered, if room)
     if cells:
@@ -268,12 +323,24 @@ def weights_picture(case: Case, tensors: CaseTensors) -> Picture:
     width = max(full_x + full_w + 20, 420) if groups > 1 else max(left + compact_w + 20, 420)
     top = canvas.paragraph(10, 2, title, 12, width - 20, bold=True)
     if groups > 1:
-        top = canvas.paragraph(10, top, f"left: as stored, one row per {rows_name} channel; right: where each row acts "
-                                        f"in the ({rows_name} × {cols_name} channels) matrix", 11, width - 20,
-                               fill=MUTED)
+        top = canvas.paragraph(
+            10,
+            top,
+            f"left: as stored, one row per {rows_name} channel; right: where each row acts "
+            f"in the ({rows_name} × {cols_name} channels) matrix",
+            11,
+            width - 20,
+            fill=MUTED,
+        )
     else:
-        top = canvas.paragraph(10, top, f"groups = 1: the stored weight is already the full ({rows_name} × {cols_name} "
-                                        "channels) matrix", 11, width - 20, fill=MUTED)
+        top = canvas.paragraph(
+            10,
+            top,
+            f"groups = 1: the stored weight is already the full ({rows_name} × {cols_name} channels) matrix",
+            11,
+            width - 20,
+            fill=MUTED,
+        )
     top += 22
     for r in range(rows_count) if cells else ():
         g = r // rows_per_group
@@ -282,27 +349,50 @@ def weights_picture(case: Case, tensors: CaseTensors) -> Picture:
             canvas.text(left - 6, y + kr * cell / 2 + 4, f"{short_name} {r}", 10, "end")
         for j in range(per_group):
             kernel_values = weight[r, j].reshape(kr, kc) if kernel else weight[r, j].reshape(1, 1)
-            for x0 in ([left + j * kc * cell] + ([full_x + (g * per_group + j) * kc * cell] if groups > 1 else [])):
+            for x0 in [left + j * kc * cell] + ([full_x + (g * per_group + j) * kc * cell] if groups > 1 else []):
                 for p in range(kr):
                     for q in range(kc):
                         canvas.rect(x0 + q * cell, y + p * cell, cell, cell, tint(group_colour(g), 0.35), PAPER, 0.6)
                         if numbers:
                             text = format_number(kernel_values[p, q], case.dtype, DIGITS)
-                            canvas.text(x0 + (q + 0.5) * cell, y + (p + 0.5) * cell + 4, text,
-                                        10 if len(text) <= 4 else 8, "middle")
+                            canvas.text(
+                                x0 + (q + 0.5) * cell,
+                                y + (p + 0.5) * cell + 4,
+                                text,
+                                10 if len(text) <= 4 else 8,
+                                "middle",
+                            )
                 if kr > 1 or kc > 1:
                     canvas.rect(x0, y, kc * cell, kr * cell, "none", INK, 0.8)
         if groups > 1:  # stored row r moves to column block g: an arrow through the zeros never stored
-            canvas.line(left + compact_w + 3, y + kr * cell / 2, full_x + g * per_group * kc * cell - 2,
-                        y + kr * cell / 2, group_colour(g), 1.2, dashed=True, arrow=True)
+            canvas.line(
+                left + compact_w + 3,
+                y + kr * cell / 2,
+                full_x + g * per_group * kc * cell - 2,
+                y + kr * cell / 2,
+                group_colour(g),
+                1.2,
+                dashed=True,
+                arrow=True,
+            )
     for g in range(groups) if not cells else ():  # too many kernels to draw: one block per group
         y, block_h = top + g * rows_per_group * kr * cell, rows_per_group * kr * cell
         canvas.rect(left, y, compact_w, block_h, tint(group_colour(g), 0.6))
         if groups > 1:
-            canvas.rect(full_x + g * per_group * kc * cell, y, per_group * kc * cell, block_h, tint(group_colour(g), 0.6))
+            canvas.rect(
+                full_x + g * per_group * kc * cell, y, per_group * kc * cell, block_h, tint(group_colour(g), 0.6)
+            )
             if groups <= 16:
-                canvas.line(left + compact_w + 3, y + block_h / 2, full_x + g * per_group * kc * cell - 2,
-                            y + block_h / 2, group_colour(g), 1.2, dashed=True, arrow=True)
+                canvas.line(
+                    left + compact_w + 3,
+                    y + block_h / 2,
+                    full_x + g * per_group * kc * cell - 2,
+                    y + block_h / 2,
+                    group_colour(g),
+                    1.2,
+                    dashed=True,
+                    arrow=True,
+                )
     if not cells:
         canvas.text(left - 6, top + 10, f"{short_name} 0", 10, "end")
         canvas.text(left - 6, top + full_h, f"{short_name} {rows_count - 1}", 10, "end")
@@ -316,9 +406,14 @@ def weights_picture(case: Case, tensors: CaseTensors) -> Picture:
                 canvas.text(full_x + (c + 0.5) * kc * cell, top - 6, str(c), 10, "middle", fill=MUTED)
     bottom = top + full_h + 14
     if groups > 1:
-        bottom = canvas.paragraph(10, bottom - 8, f"row r, column j of the stored weight acts on {cols_name} channel "
-                                                  f"g·{per_group} + j, where g = r // {rows_per_group} is its group.", 11,
-                                  width - 20)
+        bottom = canvas.paragraph(
+            10,
+            bottom - 8,
+            f"row r, column j of the stored weight acts on {cols_name} channel "
+            f"g·{per_group} + j, where g = r // {rows_per_group} is its group.",
+            11,
+            width - 20,
+        )
     bottom = _legend(canvas, groups, 10, bottom + 6, width - 20)
     return Picture("weights", _weights_caption(conv, weight.shape), canvas.render(width, bottom + 6, title))
 
@@ -326,8 +421,10 @@ def weights_picture(case: Case, tensors: CaseTensors) -> Picture:
 def _weights_caption(conv, shape: Sequence[int]) -> str:
     if conv.groups == 1:
         return f"The weight {tuple(shape)}: with groups=1 every kernel row covers every input channel."
-    return (f"The weight as stored, {tuple(shape)}, and where each of its rows acts: the block-diagonal matrix "
-            f"(white: places a groups=1 layer would fill and this one never stores).")
+    return (
+        f"The weight as stored, {tuple(shape)}, and where each of its rows acts: the block-diagonal matrix "
+        f"(white: places a groups=1 layer would fill and this one never stores)."
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -346,7 +443,7 @@ def _padded_input(case: Case, tensors: CaseTensors, n: int) -> np.ndarray:
 
     geo = geometry_of(case, tensors)
     x = np.asarray(tensors.input, dtype=np.float64).reshape(geo.batch, geo.in_channels, geo.height, geo.width)
-    return pad_input(x[n:n + 1], geo.pads, geo.padding_mode)[0]  # (C_in, H_pad, W_pad)
+    return pad_input(x[n : n + 1], geo.pads, geo.padding_mode)[0]  # (C_in, H_pad, W_pad)
 
 
 def _shown_channels(total: int, group_channels: range) -> list[int | None]:
@@ -393,9 +490,12 @@ def element_picture(case: Case, tensors: CaseTensors, element: Sequence[int] | N
     title = f"y[{n},{o},{h},{w}]: output channel {o} is in group {g}, so it reads {reads}"
     width = max(10 + per_row * (panel_w + 14), 420)
     top = canvas.paragraph(10, 2, title, 13, width - 20, bold=True)
-    note = ("groups = 1: one group, so every input channel is read" if geo.groups == 1 else
-            f"its group's first input channel is g·in_channels/groups = {g}·{geo.in_channels_per_group} = {first}; "
-            "the other channels are not read (grey)")
+    note = (
+        "groups = 1: one group, so every input channel is read"
+        if geo.groups == 1
+        else f"its group's first input channel is g·in_channels/groups = {g}·{geo.in_channels_per_group} = {first}; "
+        "the other channels are not read (grey)"
+    )
     top = canvas.paragraph(10, top, note, 11, width - 20, fill=MUTED) + 8
     for slot, channel in enumerate(shown):
         row, column = divmod(slot, per_row)
@@ -406,8 +506,13 @@ def element_picture(case: Case, tensors: CaseTensors, element: Sequence[int] | N
         read = channel in group_channels
         channel_group = channel // geo.in_channels_per_group
         canvas.text(x0, y0 + 12, f"input channel {channel}", 11, fill=INK if read else MUTED, bold=read)
-        canvas.text(x0, y0 + 26, f"× kernel W[{o},{channel - first}]" if read else f"not read (group {channel_group})",
-                    11, fill="#a11" if read else MUTED)
+        canvas.text(
+            x0,
+            y0 + 26,
+            f"× kernel W[{o},{channel - first}]" if read else f"not read (group {channel_group})",
+            11,
+            fill="#a11" if read else MUTED,
+        )
         for r in range(r_lo, r_hi):
             for c in range(c_lo, c_hi):
                 x, y = x0 + (c - c_lo) * cell, y0 + 34 + (r - r_lo) * cell
@@ -417,23 +522,56 @@ def element_picture(case: Case, tensors: CaseTensors, element: Sequence[int] | N
                 in_window = dp == 0 and dq == 0 and 0 <= p < geo.kernel[0] and 0 <= q < geo.kernel[1]
                 if not read:
                     canvas.rect(x, y, cell, cell, "#eeeeee", PAPER, 1, dashed=not inside)
-                    canvas.text(x + cell / 2, y + cell / 2 + 4, format_number(padded[channel, r, c], case.dtype, DIGITS),
-                                10, "middle", fill=FAINT)
+                    canvas.text(
+                        x + cell / 2,
+                        y + cell / 2 + 4,
+                        format_number(padded[channel, r, c], case.dtype, DIGITS),
+                        10,
+                        "middle",
+                        fill=FAINT,
+                    )
                     continue
                 fill = tint(colour, 0.35) if in_window else (PAPER if inside else "#f2f2f2")
-                canvas.rect(x, y, cell, cell, fill, INK if in_window else FAINT, 1.4 if in_window else 0.7,
-                            dashed=not inside and not in_window)
+                canvas.rect(
+                    x,
+                    y,
+                    cell,
+                    cell,
+                    fill,
+                    INK if in_window else FAINT,
+                    1.4 if in_window else 0.7,
+                    dashed=not inside and not in_window,
+                )
                 value = format_number(padded[channel, r, c], case.dtype, DIGITS)
                 if in_window and products:
                     term = taps[(channel, (p, q))]
                     canvas.text(x + cell / 2, y + 14, value, 11, "middle")
-                    canvas.text(x + cell / 2, y + 27, f"×{format_number(term.weight, case.dtype, DIGITS)}", 10,
-                                "middle", fill="#a11")
-                    canvas.text(x + cell / 2, y + 40, f"={format_number(term.product, case.dtype, DIGITS)}", 10,
-                                "middle", fill=MUTED)
+                    canvas.text(
+                        x + cell / 2,
+                        y + 27,
+                        f"×{format_number(term.weight, case.dtype, DIGITS)}",
+                        10,
+                        "middle",
+                        fill="#a11",
+                    )
+                    canvas.text(
+                        x + cell / 2,
+                        y + 40,
+                        f"={format_number(term.product, case.dtype, DIGITS)}",
+                        10,
+                        "middle",
+                        fill=MUTED,
+                    )
                 else:
-                    canvas.text(x + cell / 2, y + cell / 2 + 4, value, 11, "middle",
-                                fill=INK if inside else MUTED, bold=in_window)
+                    canvas.text(
+                        x + cell / 2,
+                        y + cell / 2 + 4,
+                        value,
+                        11,
+                        "middle",
+                        fill=INK if inside else MUTED,
+                        bold=in_window,
+                    )
     rows_of_panels = -(-len(shown) // per_row)
     y = top + rows_of_panels * (panel_h + 14) + 6
     lines = []
@@ -451,8 +589,10 @@ def element_picture(case: Case, tensors: CaseTensors, element: Sequence[int] | N
         canvas.text(10, y + 12, text, 12)
         y += 18
     canvas.text(10, y + 14, f"y[{n},{o},{h},{w}] = {format_number(explained.total, case.dtype)}", 13, bold=True)
-    caption = (f"Output element y[{n},{o},{h},{w}] (group {g}): the window over every input channel; only its "
-               f"group's channels are read (each cell: input, ×weight, =product), the others are greyed.")
+    caption = (
+        f"Output element y[{n},{o},{h},{w}] (group {g}): the window over every input channel; only its "
+        f"group's channels are read (each cell: input, ×weight, =product), the others are greyed."
+    )
     return Picture("element", caption, canvas.render(width, y + 24, title))
 
 
@@ -494,37 +634,74 @@ def filmstrip_picture(case: Case, tensors: CaseTensors, output_channel: int | No
     fit = max(1, 800 // (frame_w + 16))
     per_row = w_out if w_out <= fit else fit  # one row of frames per output row, when it fits
     canvas = Canvas()
-    title = (f"the {geo.kernel[0]}×{geo.kernel[1]} window over input channel {channel} ({geo.height}×{geo.width}, "
-             f"padded to {padded.shape[0]}×{padded.shape[1]}): stride {geo.stride}, dilation {geo.dilation}")
+    title = (
+        f"the {geo.kernel[0]}×{geo.kernel[1]} window over input channel {channel} ({geo.height}×{geo.width}, "
+        f"padded to {padded.shape[0]}×{padded.shape[1]}): stride {geo.stride}, dilation {geo.dilation}"
+    )
     width = max(10 + per_row * (frame_w + 16), 420)
     top = canvas.paragraph(10, 2, title, 12, width - 20, bold=True)
-    top = canvas.paragraph(10, top, f"frame k makes output element k of channel {o} (the small grid); dashed cells "
-                                    f"are padding ({geo.padding_mode})", 11, width - 20, fill=MUTED) + 6
+    top = (
+        canvas.paragraph(
+            10,
+            top,
+            f"frame k makes output element k of channel {o} (the small grid); dashed cells "
+            f"are padding ({geo.padding_mode})",
+            11,
+            width - 20,
+            fill=MUTED,
+        )
+        + 6
+    )
     for frame, (h, w) in enumerate(np.ndindex(h_out, w_out)):
         row, column = divmod(frame, per_row)
         x0, y0 = 10 + column * (frame_w + 16), top + row * (frame_h + 12)
         canvas.text(x0, y0 + 12, f"{frame + 1}: y[0,{o},{h},{w}]", 11, bold=True)
-        window = {(h * geo.stride[0] + p * geo.dilation[0], w * geo.stride[1] + q * geo.dilation[1])
-                  for p in range(geo.kernel[0]) for q in range(geo.kernel[1])}
+        window = {
+            (h * geo.stride[0] + p * geo.dilation[0], w * geo.stride[1] + q * geo.dilation[1])
+            for p in range(geo.kernel[0])
+            for q in range(geo.kernel[1])
+        }
         for r in range(padded.shape[0]):
             for c in range(padded.shape[1]):
                 inside = top_pad <= r < top_pad + geo.height and left_pad <= c < left_pad + geo.width
                 tap = (r, c) in window
-                canvas.rect(x0 + c * cell, y0 + 18 + r * cell, cell, cell,
-                            tint(colour, 0.45) if tap else (PAPER if inside else "#f2f2f2"),
-                            INK if tap else FAINT, 1.3 if tap else 0.7, dashed=not inside and not tap)
+                canvas.rect(
+                    x0 + c * cell,
+                    y0 + 18 + r * cell,
+                    cell,
+                    cell,
+                    tint(colour, 0.45) if tap else (PAPER if inside else "#f2f2f2"),
+                    INK if tap else FAINT,
+                    1.3 if tap else 0.7,
+                    dashed=not inside and not tap,
+                )
                 if numbers:
-                    canvas.text(x0 + (c + 0.5) * cell, y0 + 18 + (r + 0.68) * cell,
-                                format_number(padded[r, c], case.dtype, 2), 8, "middle", fill=INK if inside else MUTED)
+                    canvas.text(
+                        x0 + (c + 0.5) * cell,
+                        y0 + 18 + (r + 0.68) * cell,
+                        format_number(padded[r, c], case.dtype, 2),
+                        8,
+                        "middle",
+                        fill=INK if inside else MUTED,
+                    )
         ox = x0 + grid_w + 14
         for r in range(h_out):
             for c in range(w_out):
                 current = (r, c) == (h, w)
-                canvas.rect(ox + c * out_cell, y0 + 18 + r * out_cell, out_cell, out_cell,
-                            colour if current else PAPER, INK if current else FAINT, 0.8)
+                canvas.rect(
+                    ox + c * out_cell,
+                    y0 + 18 + r * out_cell,
+                    out_cell,
+                    out_cell,
+                    colour if current else PAPER,
+                    INK if current else FAINT,
+                    0.8,
+                )
     rows = -(-h_out * w_out // per_row)
-    caption = (f"A conv_arithmetic-style filmstrip: {h_out * w_out} frames, one per output position of channel {o} "
-               f"(group {g}), reading input channel {channel}.")
+    caption = (
+        f"A conv_arithmetic-style filmstrip: {h_out * w_out} frames, one per output position of channel {o} "
+        f"(group {g}), reading input channel {channel}."
+    )
     return Picture("filmstrip", caption, canvas.render(width, top + rows * (frame_h + 12) + 4, title))
 
 
@@ -540,8 +717,10 @@ def case_pictures(case: Case, tensors: CaseTensors, element: Sequence[int] | Non
     """
     conv = case.conv
     if not conv.is_divisible:
-        raise ValueError(f"groups = {conv.groups} does not divide in_channels = {conv.in_channels} and "
-                         f"out_channels = {conv.out_channels}: there is no grouping to draw")
+        raise ValueError(
+            f"groups = {conv.groups} does not divide in_channels = {conv.in_channels} and "
+            f"out_channels = {conv.out_channels}: there is no grouping to draw"
+        )
     pictures = [connectivity_picture(case, tensors), weights_picture(case, tensors)]
     if not conv.transposed and conv.spatial_dims == 2 and tensors.input.ndim in (3, 4):
         pictures.append(element_picture(case, tensors, element))
@@ -550,9 +729,15 @@ def case_pictures(case: Case, tensors: CaseTensors, element: Sequence[int] | Non
     return pictures
 
 
-def draw_case_pictures(case: Case, tensors: CaseTensors, directory: Path | str, *,
-                       element: Sequence[int] | None = None, stem: str = "",
-                       formats: Sequence[str] = ("svg",)) -> list[Path]:
+def draw_case_pictures(
+    case: Case,
+    tensors: CaseTensors,
+    directory: Path | str,
+    *,
+    element: Sequence[int] | None = None,
+    stem: str = "",
+    formats: Sequence[str] = ("svg",),
+) -> list[Path]:
     """Write the case's pictures into ``directory`` as ``{stem}{name}.svg``; returns the paths.
 
     Only SVG is written (a browser, an editor or GitHub shows it; no plotting library needed).
@@ -580,8 +765,12 @@ ROOT = Path(__file__).resolve().parents[2]
 DOCS_PICTURES = (
     ("cases/seed/groups3.yaml", None, "seed_groups3_", ("connectivity", "weights", "element")),
     ("cases/tutorial/03_grouped_kernel.yaml", None, "tutorial_grouped_kernel_", ("weights", "element")),
-    ("cases/regressions/pytorch_50042_depthwise24_stride2.yaml", "regressions/pytorch_50042_depthwise24_stride2",
-     "depthwise_stride2_", ("filmstrip",)),
+    (
+        "cases/regressions/pytorch_50042_depthwise24_stride2.yaml",
+        "regressions/pytorch_50042_depthwise24_stride2",
+        "depthwise_stride2_",
+        ("filmstrip",),
+    ),
 )
 
 

@@ -7,23 +7,25 @@ Each round gives both sides the same input, drawn in turn from a small pool of d
 so neither side profits from finding last round's data in the cache; the sides alternate within
 a round so machine noise falls on both alike.
 """
+
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
 
-from conformance.judging.compare import Comparison
-from conformance.running.implementations import Implementation
-from conformance.tools.machine import Machine
-from conformance.running.runner import CaseTensors, compare_forward, make_tensors
 from conformance.cases.schema import DTYPES, Case, conv_output_shape
 from conformance.cases.tensors import derived_seed
+from conformance.judging.compare import Comparison
+from conformance.running.implementations import Implementation
+from conformance.running.runner import CaseTensors, compare_forward, make_tensors
 from conformance.running.torch_oracle import build_module, to_numpy, to_torch
+from conformance.tools.machine import Machine
 
 Forward = Callable[[np.ndarray], np.ndarray]
 
@@ -107,11 +109,19 @@ def input_pool(case: Case, tensors: CaseTensors, size: int = POOL_SIZE) -> list[
     return pool
 
 
-def agreement(case: Case, tensors: CaseTensors, implementation_name: str, output: np.ndarray,
-              torch_output: np.ndarray) -> Comparison:
+def agreement(
+    case: Case, tensors: CaseTensors, implementation_name: str, output: np.ndarray, torch_output: np.ndarray
+) -> Comparison:
     """The timed output against torch's, by the case's tolerance rule and in the case's dtype."""
-    return compare_forward(case, tensors, output, torch_output, actual_name=implementation_name,
-                           expected_name="torch", required_dtype=DTYPES[case.dtype])
+    return compare_forward(
+        case,
+        tensors,
+        output,
+        torch_output,
+        actual_name=implementation_name,
+        expected_name="torch",
+        required_dtype=DTYPES[case.dtype],
+    )
 
 
 @dataclass(frozen=True)
@@ -179,8 +189,13 @@ class CaseBenchmark:
         }
 
 
-def benchmark_case(case: Case, implementation: Implementation, machine: Machine, rounds: int | None = None,
-                   clock: Callable[[], float] = time.perf_counter) -> CaseBenchmark:
+def benchmark_case(
+    case: Case,
+    implementation: Implementation,
+    machine: Machine,
+    rounds: int | None = None,
+    clock: Callable[[], float] = time.perf_counter,
+) -> CaseBenchmark:
     """Warm up both sides, then time them in alternation; ``rounds=None`` picks the count itself
     (at least MIN_ROUNDS, until each side has run MIN_SECONDS, at most MAX_ROUNDS)."""
     result = CaseBenchmark(case.name, workload(case))
@@ -204,7 +219,7 @@ def benchmark_case(case: Case, implementation: Implementation, machine: Machine,
     samples: tuple[list[float], list[float]] = ([], [])
     for round_index in range(rounds if rounds is not None else MAX_ROUNDS):
         x = pool[round_index % len(pool)]
-        for (_, forward), seconds in zip(sides, samples):
+        for (_, forward), seconds in zip(sides, samples, strict=False):
             start = clock()
             forward(x)
             seconds.append(clock() - start)

@@ -11,10 +11,12 @@ JSON); :func:`format_coverage` renders it as text.
 >>> grid.cell("groups", "1 < groups < in_channels").cases, grid.cell("groups", "groups = 1 (dense)").count
 (['grouped'], 0)
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from conformance.cases.errors import CaseError
 from conformance.cases.features import FEATURES, Feature
@@ -63,9 +65,16 @@ class CoverageGrid:
         """Plain data: ``{"total_cases", "error_cases", "broken_files", "axes": [{"axis", "cells":
         [{"name", "count", "cases"}]}], "empty": ["axis: cell", ...]}``."""
         return {
-            "total_cases": self.total_cases, "error_cases": self.error_cases, "broken_files": self.broken_files,
-            "axes": [{"axis": axis, "cells": [{"name": c.name, "count": c.count, "cases": c.cases}
-                                              for c in self.cells_of(axis)]} for axis in self.axes],
+            "total_cases": self.total_cases,
+            "error_cases": self.error_cases,
+            "broken_files": self.broken_files,
+            "axes": [
+                {
+                    "axis": axis,
+                    "cells": [{"name": c.name, "count": c.count, "cases": c.cases} for c in self.cells_of(axis)],
+                }
+                for axis in self.axes
+            ],
             "empty": [f"{c.axis}: {c.name}" for c in self.empty_cells],
         }
 
@@ -83,7 +92,7 @@ def coverage_grid(items: Iterable[LoadResult | Case], features: Iterable[Feature
         total += 1
         is_error_case = item.expect_error is not None
         errors += is_error_case
-        for feature, cell in zip(features, cells):
+        for feature, cell in zip(features, cells, strict=False):
             if feature.on_error_cases in (None, is_error_case) and feature.applies(item):
                 cell.cases.append(item.name)
     return CoverageGrid(cells, total, errors, broken)
@@ -102,8 +111,11 @@ def op_matrix(grid: CoverageGrid) -> dict[str, dict[tuple[str, str], int]]:
     matrix: dict[str, dict[tuple[str, str], int]] = {}
     for op_cell in grid.cells_of("op"):
         members = set(op_cell.cases)
-        matrix[op_cell.name] = {(cell.axis, cell.name): sum(name in members for name in cell.cases)
-                                for cell in grid.cells if cell.axis != "op"}
+        matrix[op_cell.name] = {
+            (cell.axis, cell.name): sum(name in members for name in cell.cases)
+            for cell in grid.cells
+            if cell.axis != "op"
+        }
     return matrix
 
 
@@ -115,8 +127,10 @@ def format_op_matrix(grid: CoverageGrid) -> list[str]:
     ops = list(matrix)
     short = [op.replace("ConvTranspose", "T").replace("Conv", "C") for op in ops]  # C1 C2 C3 T1 T2 T3
     width = max((len(f"{cell.axis}: {cell.name}") for cell in grid.cells), default=10) + 2
-    lines = ["by op (C = Conv, T = ConvTranspose; cases of that op in each cell)",
-             f"  {'':<{width}}" + "".join(f"{name:>5}" for name in short)]
+    lines = [
+        "by op (C = Conv, T = ConvTranspose; cases of that op in each cell)",
+        f"  {'':<{width}}" + "".join(f"{name:>5}" for name in short),
+    ]
     for cell in grid.cells:
         if cell.axis == "op":
             continue
@@ -132,8 +146,9 @@ def format_coverage(grid: CoverageGrid) -> str:
     valid = grid.total_cases - grid.error_cases
     lines = [f"coverage of {grid.total_cases} cases ({valid} valid layers, {grid.error_cases} expected errors)"]
     if grid.broken_files:
-        lines.append(f"not counted: {len(grid.broken_files)} case(s) that could not be loaded: "
-                     + ", ".join(grid.broken_files))
+        lines.append(
+            f"not counted: {len(grid.broken_files)} case(s) that could not be loaded: " + ", ".join(grid.broken_files)
+        )
     for axis in grid.axes:
         lines.append(f"{axis}")
         for cell in grid.cells_of(axis):

@@ -13,15 +13,17 @@ and no time-dependent settings. Several campaigns (seeds S, S+1, …) can run in
 >>> run_campaign(load_implementation(None), max_examples=5, seed=1).finding is None
 True
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
 import math
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import hypothesis
 import numpy as np
@@ -30,12 +32,12 @@ import yaml
 from hypothesis import HealthCheck, Phase, Verbosity, given, settings
 
 from conformance.cases.errors import CaseError
-from conformance.running.implementations import Implementation
 from conformance.cases.loader import load_file
-from conformance.running.runner import PASSED, SKIPPED, CaseResult, make_tensors, run_case
 from conformance.cases.schema import Case, parse_case
-from conformance.tools.strategies import FUZZ_OPS, DrawnCase, case_documents
 from conformance.cases.yaml_loader import Document
+from conformance.running.implementations import Implementation
+from conformance.running.runner import PASSED, SKIPPED, CaseResult, make_tensors, run_case
+from conformance.tools.strategies import FUZZ_OPS, DrawnCase, case_documents
 
 IN_MEMORY_FILE = Path("<fuzz>")
 MAX_WRITTEN_VALUES = 512  # random tensors up to this size are written out as explicit values
@@ -87,14 +89,19 @@ def implemented_ops(implementation: Implementation) -> tuple[str, ...]:
     ('Conv2d',)
     """
     functions = getattr(implementation, "functions", None) or {"conv2d": implementation.function}
-    names = {op: f"conv_transpose{op[-2]}d" if op.startswith("ConvTranspose") else f"conv{op[-2]}d"
-             for op in FUZZ_OPS}
+    names = {op: f"conv_transpose{op[-2]}d" if op.startswith("ConvTranspose") else f"conv{op[-2]}d" for op in FUZZ_OPS}
     return tuple(op for op in FUZZ_OPS if names[op] in functions)
 
 
-def run_campaign(implementation: Implementation, *, max_examples: int = 200, seed: int = 0,
-                 invalid_rate: float = 0.1, ops: tuple[str, ...] | None = None,
-                 on_example: Callable[[DrawnCase], None] | None = None) -> CampaignResult:
+def run_campaign(
+    implementation: Implementation,
+    *,
+    max_examples: int = 200,
+    seed: int = 0,
+    invalid_rate: float = 0.1,
+    ops: tuple[str, ...] | None = None,
+    on_example: Callable[[DrawnCase], None] | None = None,
+) -> CampaignResult:
     """Run up to ``max_examples`` drawn cases; on a disagreement, shrink it and return it.
 
     ``ops``: the torch.nn modules to draw (default: every op the implementation defines, see
@@ -105,11 +112,22 @@ def run_campaign(implementation: Implementation, *, max_examples: int = 200, see
     examples = 0
     found_at: int | None = None
 
-    @settings(max_examples=max_examples, database=None, derandomize=False, deadline=None,
-              verbosity=Verbosity.quiet, phases=(Phase.generate, Phase.shrink), print_blob=False,
-              report_multiple_bugs=False,
-              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                     HealthCheck.large_base_example, HealthCheck.filter_too_much])
+    @settings(
+        max_examples=max_examples,
+        database=None,
+        derandomize=False,
+        deadline=None,
+        verbosity=Verbosity.quiet,
+        phases=(Phase.generate, Phase.shrink),
+        print_blob=False,
+        report_multiple_bugs=False,
+        suppress_health_check=[
+            HealthCheck.too_slow,
+            HealthCheck.data_too_large,
+            HealthCheck.large_base_example,
+            HealthCheck.filter_too_much,
+        ],
+    )
     @hypothesis.seed(seed)
     @given(case_documents(invalid_rate=invalid_rate, ops=ops))
     def probe(drawn: DrawnCase) -> None:
@@ -159,6 +177,7 @@ def examples_per_worker(max_examples: int, workers: int) -> int:
 
 # --- writing a finding as a case file --------------------------------------------------------
 
+
 def _plain_number(value: float) -> int | float:
     return int(value) if float(value).is_integer() else float(value)
 
@@ -201,13 +220,20 @@ def write_finding(finding: Finding, out_dir: Path | str, impl_spec: str | None) 
     digest = hashlib.sha256(json.dumps(finding.document, sort_keys=True).encode()).hexdigest()[:10]
     path = Path(out_dir) / f"fuzz_{digest}.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
-    what = ("invalid layer: torch and the implementation under test must both refuse it"
-            if finding.document.get("expect_error") else "the implementation under test must agree with torch")
-    document = {"name": f"fuzz/{digest}",
-                "description": f"Found by conformance fuzz (seed {finding.seed}), shrunk by hypothesis; {what}.",
-                **standalone_document(finding.document, f"fuzz/{digest}"), "tags": ["fuzz"]}
+    what = (
+        "invalid layer: torch and the implementation under test must both refuse it"
+        if finding.document.get("expect_error")
+        else "the implementation under test must agree with torch"
+    )
+    document = {
+        "name": f"fuzz/{digest}",
+        "description": f"Found by conformance fuzz (seed {finding.seed}), shrunk by hypothesis; {what}.",
+        **standalone_document(finding.document, f"fuzz/{digest}"),
+        "tags": ["fuzz"],
+    }
     comments = [
-        f"Found by `conformance fuzz --seed {finding.seed}" + (f" --impl {impl_spec}`" if impl_spec else "`")
+        f"Found by `conformance fuzz --seed {finding.seed}"
+        + (f" --impl {impl_spec}`" if impl_spec else "`")
         + f" at example {finding.found_at}, then shrunk to this minimal case.",
         f"Verdict then: {finding.message}",
         f"Reproduce: {reproduce_command(path, impl_spec)}",

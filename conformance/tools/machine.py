@@ -2,6 +2,7 @@
 physical limits a convolution cannot beat (the roofline): float32 GEMM throughput and memory
 bandwidth, each measured once per run.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -9,8 +10,9 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -49,11 +51,13 @@ def same_threads(threads: int | None = None) -> Iterator[Threads]:
             yield _threads_from_environment(wanted)
             return
         with threadpool_limits(limits=wanted, user_api="blas"):
-            libraries = [{key: info.get(key) for key in ("internal_api", "version", "num_threads", "threading_layer")}
-                         for info in threadpool_info() if info.get("user_api") == "blas"]
+            libraries = [
+                {key: info.get(key) for key in ("internal_api", "version", "num_threads", "threading_layer")}
+                for info in threadpool_info()
+                if info.get("user_api") == "blas"
+            ]
             counts = [library["num_threads"] for library in libraries if library["num_threads"]]
-            yield Threads(torch.get_num_threads(), max(counts) if counts else None,
-                          "threadpoolctl", libraries)
+            yield Threads(torch.get_num_threads(), max(counts) if counts else None, "threadpoolctl", libraries)
     finally:
         torch.set_num_threads(previous)
 
@@ -84,11 +88,20 @@ class Machine:
         return (compute, "compute") if compute >= memory else (memory, "memory")
 
     def to_json(self) -> dict[str, Any]:
-        return {"cpu": self.cpu, "logical_cpus": self.logical_cpus, "implementation": self.implementation,
-                "torch_threads": self.threads.torch, "blas_threads": self.threads.blas,
-                "blas_threads_source": self.threads.blas_source, "blas_libraries": self.threads.blas_libraries,
-                "gemm_gflops": self.gemm_flops_per_s / 1e9, "gemm_size": GEMM_SIZE,
-                "bandwidth_gb_s": self.bandwidth_bytes_per_s / 1e9, "copy_bytes": COPY_BYTES, **self.software}
+        return {
+            "cpu": self.cpu,
+            "logical_cpus": self.logical_cpus,
+            "implementation": self.implementation,
+            "torch_threads": self.threads.torch,
+            "blas_threads": self.threads.blas,
+            "blas_threads_source": self.threads.blas_source,
+            "blas_libraries": self.threads.blas_libraries,
+            "gemm_gflops": self.gemm_flops_per_s / 1e9,
+            "gemm_size": GEMM_SIZE,
+            "bandwidth_gb_s": self.bandwidth_bytes_per_s / 1e9,
+            "copy_bytes": COPY_BYTES,
+            **self.software,
+        }
 
 
 def measure_gemm_flops_per_s(size: int | None = None) -> float:
@@ -137,9 +150,17 @@ def cpu_name() -> str:
 
 def measure_machine(threads: Threads, implementation: str = "") -> Machine:
     """Measure the roofline's two limits with the current thread settings (about a second)."""
-    return Machine(cpu=cpu_name(), logical_cpus=os.cpu_count(), threads=threads,
-                   gemm_flops_per_s=measure_gemm_flops_per_s(),
-                   bandwidth_bytes_per_s=measure_bandwidth_bytes_per_s(), implementation=implementation,
-                   software={"python": platform.python_version(), "numpy": np.__version__,
-                             "torch": torch.__version__, "platform": f"{sys.platform} {platform.machine()}"})
-
+    return Machine(
+        cpu=cpu_name(),
+        logical_cpus=os.cpu_count(),
+        threads=threads,
+        gemm_flops_per_s=measure_gemm_flops_per_s(),
+        bandwidth_bytes_per_s=measure_bandwidth_bytes_per_s(),
+        implementation=implementation,
+        software={
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+            "torch": torch.__version__,
+            "platform": f"{sys.platform} {platform.machine()}",
+        },
+    )

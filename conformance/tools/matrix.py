@@ -15,20 +15,22 @@ JSON (``Matrix.to_json``)::
      "cases": [{"name", "file", "results": {"<impl>": {"status", "kind", "message", "max_abs_error"}}}],
      "settings": {...}, "table": {"<folder or #tag>": {"<impl>": {"<outcome>": count}}}}
 """
+
 from __future__ import annotations
 
 import fnmatch
-
 import platform
 import re
 import time
 from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from conformance.cases.errors import CaseError
 from conformance.judging.outcomes import ERROR, FAILED, PASSED, SKIPPED, XFAILED, XPASSED
+
 
 @dataclass
 class Column:
@@ -37,19 +39,26 @@ class Column:
     name: str
     installed: bool = True
     version: str = ""
-    note: str = ""             # why it did not run, or its settings (precision, device)
+    note: str = ""  # why it did not run, or its settings (precision, device)
     install_command: str = ""
     xfail_file: str = ""
-    restarts: int = 0          # workers restarted after a crash or hang
+    restarts: int = 0  # workers restarted after a crash or hang
     seconds: float = 0.0
     unused_xfail: list[str] = field(default_factory=list)  # entries of its xfail file matching no case run
-    load_error: str = ""       # installed, but its adapter failed to load: a change, never "not installed"
+    load_error: str = ""  # installed, but its adapter failed to load: a change, never "not installed"
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "version": self.version, "installed": self.installed, "note": self.note,
-                "install_command": self.install_command, "xfail_file": self.xfail_file or None,
-                "worker_restarts": self.restarts, "seconds": round(self.seconds, 3),
-                "unused_xfail_entries": self.unused_xfail}
+        return {
+            "name": self.name,
+            "version": self.version,
+            "installed": self.installed,
+            "note": self.note,
+            "install_command": self.install_command,
+            "xfail_file": self.xfail_file or None,
+            "worker_restarts": self.restarts,
+            "seconds": round(self.seconds, 3),
+            "unused_xfail_entries": self.unused_xfail,
+        }
 
 
 @dataclass
@@ -78,9 +87,14 @@ class Cell:
 
     def to_json(self) -> dict[str, Any]:
         error = self.max_abs_error
-        return {"status": self.status, "kind": self.kind, "message": self.message,
-                "max_abs_error": None if error is None or error != error or error in (float("inf"), -float("inf"))
-                else float(error)}
+        return {
+            "status": self.status,
+            "kind": self.kind,
+            "message": self.message,
+            "max_abs_error": None
+            if error is None or error != error or error in (float("inf"), -float("inf"))
+            else float(error),
+        }
 
 
 @dataclass
@@ -109,7 +123,9 @@ class Matrix:
 
     def table(self) -> dict[str, dict[str, dict[str, int]]]:
         """{group: {implementation: {outcome: count}}}."""
-        table: dict[str, dict[str, Counter]] = {group: {c.name: Counter() for c in self.columns} for group in self.groups()}
+        table: dict[str, dict[str, Counter]] = {
+            group: {c.name: Counter() for c in self.columns} for group in self.groups()
+        }
         for row in self.rows:
             for column in self.columns:
                 cell = row.results.get(column.name)
@@ -118,8 +134,10 @@ class Matrix:
                 table[row.folder][column.name][cell.outcome] += 1
                 for tag in row.tags:
                     table[f"#{tag}"][column.name][cell.outcome] += 1
-        return {group: {name: dict(sorted(counts.items())) for name, counts in by_impl.items()}
-                for group, by_impl in table.items()}
+        return {
+            group: {name: dict(sorted(counts.items())) for name, counts in by_impl.items()}
+            for group, by_impl in table.items()
+        }
 
     def changes(self) -> list[str]:
         """What makes the matrix differ from its xfail files: 'impl: case: status/kind' per cell."""
@@ -132,18 +150,27 @@ class Matrix:
             for row in self.rows:
                 cell = row.results.get(column.name)
                 if cell is not None and cell.status in (FAILED, ERROR, XPASSED):
-                    found.append(f"{column.name}: {row.name}: {cell.status}"
-                                 + (f" [{cell.kind}]" if cell.kind else ""))
+                    found.append(f"{column.name}: {row.name}: {cell.status}" + (f" [{cell.kind}]" if cell.kind else ""))
                 elif cell is not None and cell.kind_changed:
                     found.append(f"{column.name}: {row.name}: xfailed as {cell.pinned_kind}, but now {cell.kind}")
         return found
 
     def to_json(self) -> dict[str, Any]:
-        return {"implementations": [column.to_json() for column in self.columns],
-                "cases": [{"name": row.name, "file": row.file, "tags": list(row.tags),
-                           "results": {name: cell.to_json() for name, cell in row.results.items()}}
-                          for row in self.rows],
-                "settings": self.settings, "table": self.table(), "changes": self.changes()}
+        return {
+            "implementations": [column.to_json() for column in self.columns],
+            "cases": [
+                {
+                    "name": row.name,
+                    "file": row.file,
+                    "tags": list(row.tags),
+                    "results": {name: cell.to_json() for name, cell in row.results.items()},
+                }
+                for row in self.rows
+            ],
+            "settings": self.settings,
+            "table": self.table(),
+            "changes": self.changes(),
+        }
 
 
 # -- running it --------------------------------------------------------------------------------------
@@ -182,10 +209,18 @@ def safe_file_name(name: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
 
 
-def run_matrix(items: Sequence[Any], names: Sequence[str], *, device: str = "cpu", timeout: float = 300.0,
-               xfail_dir: Path | None = None, loader: Loader | None = None, extra_checks: bool = False,
-               on_cell: Callable[[str, str, Cell], None] | None = None,
-               on_column: Callable[[Column, list[Any]], None] | None = None) -> Matrix:
+def run_matrix(
+    items: Sequence[Any],
+    names: Sequence[str],
+    *,
+    device: str = "cpu",
+    timeout: float = 300.0,
+    xfail_dir: Path | None = None,
+    loader: Loader | None = None,
+    extra_checks: bool = False,
+    on_cell: Callable[[str, str, Cell], None] | None = None,
+    on_column: Callable[[Column, list[Any]], None] | None = None,
+) -> Matrix:
     """Run every case of ``items`` (cases, or CaseErrors for broken files) through each of ``names``.
 
     ``loader(spec, timeout=...)`` makes an implementation; default: an isolated worker per column.
@@ -202,15 +237,26 @@ def run_matrix(items: Sequence[Any], names: Sequence[str], *, device: str = "cpu
     if not extra_checks:
         runner.EXTRA_CHECKS.clear()
     try:
-        return _run_columns(items, names, device, timeout, xfail_dir, loader, on_cell, on_column, extra_checks,
-                            error_result, run_case)
+        return _run_columns(
+            items, names, device, timeout, xfail_dir, loader, on_cell, on_column, extra_checks, error_result, run_case
+        )
     finally:
         runner.EXTRA_CHECKS[:] = saved_checks
 
 
-def _run_columns(items: Sequence[Any], names: Sequence[str], device: str, timeout: float, xfail_dir: Path | None,
-                 loader: Loader | None, on_cell: Any, on_column: Any, extra_checks: bool, error_result: Any,
-                 run_case: Any) -> Matrix:
+def _run_columns(
+    items: Sequence[Any],
+    names: Sequence[str],
+    device: str,
+    timeout: float,
+    xfail_dir: Path | None,
+    loader: Loader | None,
+    on_cell: Any,
+    on_column: Any,
+    extra_checks: bool,
+    error_result: Any,
+    run_case: Any,
+) -> Matrix:
     if loader is None:
         from conformance.running.isolation import IsolatedImplementation as loader  # type: ignore[no-redef]
     rows = [Row(_item_name(item), str(item.file), tuple(getattr(item, "tags", ()) or ())) for item in items]
@@ -235,7 +281,7 @@ def _run_columns(items: Sequence[Any], names: Sequence[str], device: str, timeou
         xfails = _xfails(column.xfail_file)
         results = []
         try:
-            for item, row in zip(items, rows):
+            for item, row in zip(items, rows, strict=False):
                 result = error_result(item) if isinstance(item, CaseError) else run_case(item, implementation, device)
                 if xfails is not None:
                     xfails.apply(result)
@@ -256,8 +302,9 @@ def _run_columns(items: Sequence[Any], names: Sequence[str], device: str, timeou
         if on_column is not None:
             on_column(column, results)
     recorded = settings(device, timeout)
-    recorded["checks"] = "forward, golden, refusal, backward" + (" + extra checks" if extra_checks else
-                                                                 " (no extra checks)")
+    recorded["checks"] = "forward, golden, refusal, backward" + (
+        " + extra checks" if extra_checks else " (no extra checks)"
+    )
     return Matrix(columns, rows, recorded)
 
 
@@ -266,12 +313,18 @@ def settings(device: str, timeout: float) -> dict[str, Any]:
     import numpy
     import torch
 
-    recorded: dict[str, Any] = {"oracle": f"torch {torch.__version__}", "device": device, "numpy": numpy.__version__,
-                                "python": platform.python_version(), "machine": platform.machine(),
-                                "processor": platform.processor() or platform.machine(),
-                                "torch_threads": torch.get_num_threads(), "timeout_s": timeout,
-                                "precision": "each case's dtype; openvino pins f32, openvino-auto takes the CPU "
-                                             "plugin's default; jax: x64 on, precision HIGHEST"}
+    recorded: dict[str, Any] = {
+        "oracle": f"torch {torch.__version__}",
+        "device": device,
+        "numpy": numpy.__version__,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "processor": platform.processor() or platform.machine(),
+        "torch_threads": torch.get_num_threads(),
+        "timeout_s": timeout,
+        "precision": "each case's dtype; openvino pins f32, openvino-auto takes the CPU "
+        "plugin's default; jax: x64 on, precision HIGHEST",
+    }
     try:
         from conformance.cases.library import library_version
 
@@ -322,8 +375,17 @@ def exit_status(matrix: Matrix) -> int:
     return 1 if matrix.changes() else 0
 
 
-__all__ = ["Cell", "Column", "Matrix", "Row", "run_matrix", "exit_status", "default_implementations", "column_for",
-           "PASSED"]
+__all__ = [
+    "Cell",
+    "Column",
+    "Matrix",
+    "Row",
+    "run_matrix",
+    "exit_status",
+    "default_implementations",
+    "column_for",
+    "PASSED",
+]
 
 
 # -- pinning the current state: xfail/<impl>.yaml -----------------------------------------------------
@@ -381,10 +443,12 @@ def write_xfail_file(path: Path, name: str, entries: list[dict[str, str]]) -> No
     """Write ``entries`` as an xfail file (a YAML list), with a header saying what it pins."""
     import yaml
 
-    header = (f"# Expected failures of `{name}` in the conformance matrix (docs/frameworks.md): each case that\n"
-              f"# does not pass, with what the framework did. CI fails when this changes (a new failure, or an\n"
-              f"# xpass when upstream fixes one). Rewrite it with `conformance matrix --impl {name} --update-xfail`\n"
-              f"# and review the diff; reasons and links edited by hand are kept while the case still fails.\n")
+    header = (
+        f"# Expected failures of `{name}` in the conformance matrix (docs/frameworks.md): each case that\n"
+        f"# does not pass, with what the framework did. CI fails when this changes (a new failure, or an\n"
+        f"# xpass when upstream fixes one). Rewrite it with `conformance matrix --impl {name} --update-xfail`\n"
+        f"# and review the diff; reasons and links edited by hand are kept while the case still fails.\n"
+    )
     body = yaml.safe_dump(entries, sort_keys=False, allow_unicode=True, width=120) if entries else "[]\n"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(header + body, encoding="utf-8")

@@ -23,16 +23,18 @@ mostly zeros) where the tensor is small, a seeded random generator where it is n
 >>> drawn.document["conv"]["in_channels"], drawn.document["conv"]["out_channels"], drawn.invalid_kind
 (3, 3, None)
 """
+
 from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from hypothesis import strategies as st
 
-from conformance.cases.schema import CONV_TYPES, ConvConfig, PADDING_MODES
+from conformance.cases.schema import CONV_TYPES, PADDING_MODES, ConvConfig
 
 FUZZ_DTYPES = ("float32", "float64")
 # Conv2d first: the op shrinks towards it (the best known). Then the others, transposed last.
@@ -57,7 +59,7 @@ class DrawnCase:
     invalid_kind: str | None = None
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def int_or_sizes(low: int, high: int, dims: int = 2) -> st.SearchStrategy[Any]:
     """An int, or a list of one int per spatial axis (as a case file writes it)."""
     # Strategies are built once and reused: building one per draw costs hypothesis more than drawing.
@@ -106,9 +108,17 @@ class Layer:
         return self.type.startswith("ConvTranspose")
 
     def conv(self) -> dict[str, Any]:
-        conv = {"in_channels": self.in_channels, "out_channels": self.out_channels, "kernel_size": self.kernel_size,
-                "stride": self.stride, "padding": self.padding, "dilation": self.dilation, "groups": self.groups,
-                "bias": self.bias, "padding_mode": self.padding_mode}
+        conv = {
+            "in_channels": self.in_channels,
+            "out_channels": self.out_channels,
+            "kernel_size": self.kernel_size,
+            "stride": self.stride,
+            "padding": self.padding,
+            "dilation": self.dilation,
+            "groups": self.groups,
+            "bias": self.bias,
+            "padding_mode": self.padding_mode,
+        }
         if self.type != "Conv2d":  # a Conv2d document reads as the library's Conv2d cases do
             conv = {"type": self.type, **conv}
         if self.transposed:
@@ -121,7 +131,7 @@ class Layer:
 
     @property
     def spatial(self) -> tuple[int, ...]:
-        return tuple(self.input_shape[-self.dims:])
+        return tuple(self.input_shape[-self.dims :])
 
     def set_input_channels(self, channels: int) -> None:
         self.input_shape[-self.dims - 1] = channels
@@ -132,7 +142,7 @@ def axis_pads(padding: Any, kernel: Any, dilation: Any, dims: int = 2) -> list[t
     if padding == "valid":
         return [(0, 0)] * dims
     if padding == "same":
-        totals = [d * (k - 1) for k, d in zip(_sizes(kernel, dims), _sizes(dilation, dims))]
+        totals = [d * (k - 1) for k, d in zip(_sizes(kernel, dims), _sizes(dilation, dims), strict=False)]
         return [(total // 2, total - total // 2) for total in totals]
     return [(pad, pad) for pad in _sizes(padding, dims)]
 
@@ -157,17 +167,21 @@ def valid_layers(draw: st.DrawFn, ops: tuple[str, ...] = FUZZ_OPS) -> Layer:
     else:
         padding_kinds = ("int", "list", "valid") + (("same",) if set(_sizes(stride, dims)) == {1} else ())
     padding_kind = draw(st.sampled_from(padding_kinds))
-    padding: Any = {"int": lambda: draw(st.integers(0, MAX_PADDING)),
-                    "list": lambda: draw(st.lists(st.integers(0, MAX_PADDING), min_size=dims, max_size=dims)),
-                    "valid": lambda: "valid", "same": lambda: "same"}[padding_kind]()
+    padding: Any = {
+        "int": lambda: draw(st.integers(0, MAX_PADDING)),
+        "list": lambda: draw(st.lists(st.integers(0, MAX_PADDING), min_size=dims, max_size=dims)),
+        "valid": lambda: "valid",
+        "same": lambda: "same",
+    }[padding_kind]()
     output_padding: Any = 0
     if transposed:  # each axis below its stride or its dilation (torch's rule)
-        limits = [max(s, d) - 1 for s, d in zip(_sizes(stride, dims), _sizes(dilation, dims))]
+        limits = [max(s, d) - 1 for s, d in zip(_sizes(stride, dims), _sizes(dilation, dims), strict=False)]
         extra = [draw(st.integers(0, limit)) for limit in limits]
         output_padding = extra[0] if len(set(extra)) == 1 else extra
     spatial = []
-    for axis, ((before, after), k, d) in enumerate(zip(axis_pads(padding, kernel, dilation, dims),
-                                                       _sizes(kernel, dims), _sizes(dilation, dims))):
+    for axis, ((before, after), k, d) in enumerate(
+        zip(axis_pads(padding, kernel, dilation, dims), _sizes(kernel, dims), _sizes(dilation, dims), strict=False)
+    ):
         if transposed:
             # output (L-1)*s - 2p + d*(k-1) + output_padding + 1 must be at least 1
             s, op_axis = _sizes(stride, dims)[axis], _sizes(output_padding, dims)[axis]
@@ -185,13 +199,26 @@ def valid_layers(draw: st.DrawFn, ops: tuple[str, ...] = FUZZ_OPS) -> Layer:
     in_channels = groups * in_per_group
     batch = draw(st.sampled_from(BATCH_CHOICES))
     input_shape = [in_channels, *spatial] if batch is None else [batch, in_channels, *spatial]
-    return Layer(in_channels, groups * out_per_group, groups, kernel, stride, padding, dilation, padding_mode,
-                 draw(st.booleans()), input_shape, op, output_padding)
+    return Layer(
+        in_channels,
+        groups * out_per_group,
+        groups,
+        kernel,
+        stride,
+        padding,
+        dilation,
+        padding_mode,
+        draw(st.booleans()),
+        input_shape,
+        op,
+        output_padding,
+    )
 
 
 # --- breaking one rule: each mutator makes a valid layer invalid in one named way ---------------
 # The names are the keys of conformance.cases.features.ERROR_PREDICATES, so the coverage grid and the
 # fuzzer agree on what each kind means (a test checks every drawn invalid case is classified so).
+
 
 def _channels_not_divisible(which: str) -> Callable[[st.DrawFn, Layer], None]:
     def mutate(draw: st.DrawFn, layer: Layer) -> None:
@@ -209,6 +236,7 @@ def _channels_not_divisible(which: str) -> Callable[[st.DrawFn, Layer], None]:
             # A functional conv_transpose sees out_channels only as weight.shape[1] * groups and
             # the bias's length: without a bias the layer it is given is a valid, smaller one.
             layer.bias = True
+
     return mutate
 
 
@@ -228,6 +256,7 @@ def _non_positive(key: str) -> Callable[[st.DrawFn, Layer], None]:
             layer.input_shape[0] = 1
         if key in ("stride", "dilation") and layer.transposed:
             layer.output_padding = 0  # keep output_padding's own rule out of the way
+
     return mutate
 
 
@@ -267,10 +296,12 @@ def _kernel_too_large(draw: st.DrawFn, layer: Layer) -> None:
 
 def _padding_too_large(mode: str, beyond: int) -> Callable[[st.DrawFn, Layer], None]:
     """reflect needs padding < size (beyond=0 is already too much); circular padding <= size (beyond=1)."""
+
     def mutate(draw: st.DrawFn, layer: Layer) -> None:
         axis = _axis_choice(draw, layer, including_all=False)
         layer.padding_mode = mode
         layer.padding = _with_axis(0, axis, layer.spatial[axis] + beyond + draw(st.integers(0, 1)), layer.dims)
+
     return mutate
 
 
@@ -296,8 +327,9 @@ def _output_padding_too_large(draw: st.DrawFn, layer: Layer) -> None:
     """Transposed: one axis's output_padding as large as both its stride and its dilation."""
     axis = _axis_choice(draw, layer, including_all=False)
     stride, dilation = _sizes(layer.stride, layer.dims)[axis], _sizes(layer.dilation, layer.dims)[axis]
-    layer.output_padding = _with_axis(layer.output_padding, axis, max(stride, dilation) + draw(st.integers(0, 1)),
-                                      layer.dims)
+    layer.output_padding = _with_axis(
+        layer.output_padding, axis, max(stride, dilation) + draw(st.integers(0, 1)), layer.dims
+    )
     if len(layer.input_shape) == layer.dims + 2 and layer.input_shape[0] == 0:
         # torch 2.13 checks output_padding only when there is something to compute: an empty batch
         # gets an empty output, while the reference refuses (the same quirk as dilation 0 above).
@@ -327,19 +359,32 @@ INVALID_MUTATORS: dict[str, Callable[[st.DrawFn, Layer], None]] = {
     "output_padding not smaller than stride or dilation": _output_padding_too_large,
     "transposed with padding_mode other than zeros": _transposed_padding_mode,
 }
-CONVOLUTION_ONLY = ("padding 'same' with stride > 1", "kernel larger than padded input",
-                    "reflect padding >= input size", "circular padding wraps more than once")
-TRANSPOSED_ONLY = ("output_padding not smaller than stride or dilation", "transposed with padding_mode other than zeros")
-INVALID_KINDS = {False: [kind for kind in INVALID_MUTATORS if kind not in TRANSPOSED_ONLY],
-                 True: [kind for kind in INVALID_MUTATORS if kind not in CONVOLUTION_ONLY]}
+CONVOLUTION_ONLY = (
+    "padding 'same' with stride > 1",
+    "kernel larger than padded input",
+    "reflect padding >= input size",
+    "circular padding wraps more than once",
+)
+TRANSPOSED_ONLY = (
+    "output_padding not smaller than stride or dilation",
+    "transposed with padding_mode other than zeros",
+)
+INVALID_KINDS = {
+    False: [kind for kind in INVALID_MUTATORS if kind not in TRANSPOSED_ONLY],
+    True: [kind for kind in INVALID_MUTATORS if kind not in CONVOLUTION_ONLY],
+}
 
 
 # --- tensors ---------------------------------------------------------------------------------
 
+
 def random_specs() -> st.SearchStrategy[dict[str, Any]]:
     """A seeded random generator: the same tensor on every machine."""
-    return st.builds(lambda seed, distribution: {"random": {"seed": seed, "distribution": distribution}},
-                     st.integers(0, 2**16 - 1), st.sampled_from(["integers", "uniform", "normal"]))
+    return st.builds(
+        lambda seed, distribution: {"random": {"seed": seed, "distribution": distribution}},
+        st.integers(0, 2**16 - 1),
+        st.sampled_from(["integers", "uniform", "normal"]),
+    )
 
 
 _RANDOM_SPECS = random_specs()

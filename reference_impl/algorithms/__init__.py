@@ -6,10 +6,11 @@ Every algorithm has the same contract: padded input (N, C_in, *padded) and weigh
 ``vectorized.convolve``. Each one is checked against the loop version in tests/test_reference_paths.py.
 All take 1, 2 and 3 spatial dims (the numba kernel of "compiled" is 2-d; 1-d and 3-d run as 2-d).
 """
+
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -90,5 +91,16 @@ def choose_algorithm(geo: ConvGeometry, use_compiled: bool | None = None, dtype:
     return "einsum"
 
 
-__all__ = ["ALGORITHMS", "Algorithm", "ZERO_PADDING_INSIDE", "choose_algorithm", "numba_available", "sliding_windows",
-           "conv_compiled", "conv_einsum", "conv_im2col", "conv_pointwise", "conv_taps"]
+__all__ = [
+    "ALGORITHMS",
+    "Algorithm",
+    "ZERO_PADDING_INSIDE",
+    "choose_algorithm",
+    "numba_available",
+    "sliding_windows",
+    "conv_compiled",
+    "conv_einsum",
+    "conv_im2col",
+    "conv_pointwise",
+    "conv_taps",
+]

@@ -29,6 +29,7 @@ numba is optional (``pip install .[fast]``) and imported on first use, not with 
 (its import alone takes ~0.45 s): :func:`numba_available` says whether it imports, and the
 chooser picks "compiled" only when it does. The kernel itself is in compiled_kernel.py.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -76,25 +77,42 @@ def as_2d(x: np.ndarray, weight: np.ndarray, geo: ConvGeometry) -> tuple[np.ndar
         return x, weight, geo
     if geo.spatial_dims == 1:
         n, c, width = x.shape
-        geo2 = dataclasses.replace(geo, spatial=(1, *geo.spatial), kernel=(1, *geo.kernel), stride=(1, *geo.stride),
-                                   dilation=(1, *geo.dilation), pads=(0, 0, *geo.pads))
+        geo2 = dataclasses.replace(
+            geo,
+            spatial=(1, *geo.spatial),
+            kernel=(1, *geo.kernel),
+            stride=(1, *geo.stride),
+            dilation=(1, *geo.dilation),
+            pads=(0, 0, *geo.pads),
+        )
         return x.reshape(n, c, 1, width), weight.reshape(*weight.shape[:2], 1, weight.shape[2]), geo2  # (N, C, 1, W)
-    already_padded = x.shape[2:] == geo.padded_size          # other padding modes arrive padded
+    already_padded = x.shape[2:] == geo.padded_size  # other padding modes arrive padded
     before, after = geo.pad_pairs[0]
-    if not already_padded and (before or after):              # zeros: pad the depth here, H and W in the kernel
+    if not already_padded and (before or after):  # zeros: pad the depth here, H and W in the kernel
         padded = np.zeros((*x.shape[:2], x.shape[2] + before + after, *x.shape[3:]), dtype=x.dtype)
-        padded[:, :, before: before + x.shape[2]] = x
-        x = padded                                            # (N, C, D_pad, H, W)
+        padded[:, :, before : before + x.shape[2]] = x
+        x = padded  # (N, C, D_pad, H, W)
     n, c, _, height, width = x.shape
     depth_out, kernel_d = geo.output_size[0], geo.kernel[0]
     s_n, s_c, s_d, s_h, s_w = x.strides
-    unfolded = as_strided(x, shape=(n, depth_out, c, kernel_d, height, width),
-                          strides=(s_n, s_d * geo.stride[0], s_c, s_d * geo.dilation[0], s_h, s_w), writeable=False)
+    unfolded = as_strided(
+        x,
+        shape=(n, depth_out, c, kernel_d, height, width),
+        strides=(s_n, s_d * geo.stride[0], s_c, s_d * geo.dilation[0], s_h, s_w),
+        writeable=False,
+    )
     x2 = np.ascontiguousarray(unfolded).reshape(n * depth_out, c * kernel_d, height, width)  # (N*D_out, C*kD, H, W)
-    w2 = weight.reshape(weight.shape[0], weight.shape[1] * kernel_d, *weight.shape[3:])    # (C_out, C_g*kD, kH, kW)
-    geo2 = dataclasses.replace(geo, batch=n * depth_out, in_channels=c * kernel_d, spatial=geo.spatial[1:],
-                               kernel=geo.kernel[1:], stride=geo.stride[1:], dilation=geo.dilation[1:],
-                               pads=geo.pads[2:])
+    w2 = weight.reshape(weight.shape[0], weight.shape[1] * kernel_d, *weight.shape[3:])  # (C_out, C_g*kD, kH, kW)
+    geo2 = dataclasses.replace(
+        geo,
+        batch=n * depth_out,
+        in_channels=c * kernel_d,
+        spatial=geo.spatial[1:],
+        kernel=geo.kernel[1:],
+        stride=geo.stride[1:],
+        dilation=geo.dilation[1:],
+        pads=geo.pads[2:],
+    )
     return x2, w2, geo2
 
 
@@ -104,8 +122,8 @@ def from_2d(out2: np.ndarray, geo: ConvGeometry) -> np.ndarray:
     if geo.spatial_dims < 3:
         return out2.reshape(geo.batch, G, O_g, *geo.output_size)
     depth_out = geo.output_size[0]
-    out = out2.reshape(geo.batch, depth_out, G, O_g, *out2.shape[2:])   # (N, D_out, G, O_g, H_out, W_out)
-    return out.transpose(0, 2, 3, 1, 4, 5)                              # (N, G, O_g, D_out, H_out, W_out), a view
+    out = out2.reshape(geo.batch, depth_out, G, O_g, *out2.shape[2:])  # (N, D_out, G, O_g, H_out, W_out)
+    return out.transpose(0, 2, 3, 1, 4, 5)  # (N, G, O_g, D_out, H_out, W_out), a view
 
 
 def conv_compiled(x: np.ndarray, weight: np.ndarray, geo: ConvGeometry) -> np.ndarray:
@@ -137,6 +155,17 @@ def conv_compiled(x: np.ndarray, weight: np.ndarray, geo: ConvGeometry) -> np.nd
     last_tap_start = (kernel_h - 1) * d_h // s_h * phase_width + (kernel_w - 1) * d_w // s_w
     assert last_tap_start + wide_length(geo, (phase_height, phase_width)) <= phase_height * phase_width
     # Contiguous arrays: numba compiles one specialisation per array layout; keep it to one.
-    direct_conv(np.ascontiguousarray(x), np.ascontiguousarray(weight), top, left, s_h, s_w, d_h, d_w,
-                phase_height, phase_width, out)
-    return from_2d(out, original)                                     # (N, G, O_g, *output_size)
+    direct_conv(
+        np.ascontiguousarray(x),
+        np.ascontiguousarray(weight),
+        top,
+        left,
+        s_h,
+        s_w,
+        d_h,
+        d_w,
+        phase_height,
+        phase_width,
+        out,
+    )
+    return from_2d(out, original)  # (N, G, O_g, *output_size)

@@ -20,6 +20,7 @@ In d dimensions the same holds with row-major strides of Q: offset_t = sum_k (t_
 stride_k(Q), L = 1 + sum_k (out_k - 1) * stride_k(Q), and the wide grid is (out_0, Q_1, ..., Q_{d-1}).
 For stride 1 there is one phase and it is x_pad itself: no copy at all.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -42,12 +43,12 @@ class Tap:
 
 def row_major_strides(shape: tuple[int, ...]) -> tuple[int, ...]:
     """Element strides of a C-contiguous array: (W_q, 1) for (H_q, W_q)."""
-    return tuple(math.prod(shape[k + 1:]) for k in range(len(shape)))
+    return tuple(math.prod(shape[k + 1 :]) for k in range(len(shape)))
 
 
 def phase_shape(padded: tuple[int, ...], stride: tuple[int, ...]) -> tuple[int, ...]:
     """Q: each padded size rounded up to a multiple of its stride, divided by it."""
-    return tuple(-(-size // s) for size, s in zip(padded, stride))
+    return tuple(-(-size // s) for size, s in zip(padded, stride, strict=False))
 
 
 def split_phases(x_padded: np.ndarray, stride: tuple[int, ...]) -> np.ndarray:
@@ -58,13 +59,15 @@ def split_phases(x_padded: np.ndarray, stride: tuple[int, ...]) -> np.ndarray:
     """
     n, c, *padded = x_padded.shape
     if all(s == 1 for s in stride):
-        return np.ascontiguousarray(x_padded)[(None,) * len(stride)]   # (1, ..., 1, N, C, *padded)
+        return np.ascontiguousarray(x_padded)[(None,) * len(stride)]  # (1, ..., 1, N, C, *padded)
     q = phase_shape(tuple(padded), stride)
     # Filled phase by phase rather than via a rounded-up copy + transpose: one input-sized
     # buffer instead of two (peak memory on MobileNetV2's strided layer: 2.3x torch's -> 1.5x).
-    phases = np.zeros((*stride, n, c, *q), dtype=x_padded.dtype)     # (*s, N, C, *Q)
+    phases = np.zeros((*stride, n, c, *q), dtype=x_padded.dtype)  # (*s, N, C, *Q)
     for phase in itertools.product(*(range(s) for s in stride)):
-        part = x_padded[(slice(None), slice(None), *(slice(a, None, s) for a, s in zip(phase, stride)))]  # (N, C, <=Q)
+        part = x_padded[
+            (slice(None), slice(None), *(slice(a, None, s) for a, s in zip(phase, stride, strict=False)))
+        ]  # (N, C, <=Q)
         phases[phase][(slice(None), slice(None), *(slice(0, size) for size in part.shape[2:]))] = part
     return phases
 
@@ -74,16 +77,21 @@ def kernel_taps(geo: ConvGeometry, phase_dims: tuple[int, ...]) -> list[Tap]:
     flat_strides = row_major_strides(phase_dims)
     taps = []
     for position in itertools.product(*(range(k) for k in geo.kernel)):
-        reach = [t * d for t, d in zip(position, geo.dilation)]  # how far past the window's start
-        taps.append(Tap(position, tuple(r % s for r, s in zip(reach, geo.stride)),
-                        sum(r // s * step for r, s, step in zip(reach, geo.stride, flat_strides))))
+        reach = [t * d for t, d in zip(position, geo.dilation, strict=False)]  # how far past the window's start
+        taps.append(
+            Tap(
+                position,
+                tuple(r % s for r, s in zip(reach, geo.stride, strict=False)),
+                sum(r // s * step for r, s, step in zip(reach, geo.stride, flat_strides, strict=False)),
+            )
+        )
     return taps
 
 
 def wide_length(geo: ConvGeometry, phase_dims: tuple[int, ...]) -> int:
     """L = 1 + sum_k (out_k - 1)*stride_k(Q): the flat span from the first output to the last
     (2-d: (H_out-1)*W_q + W_out)."""
-    return 1 + sum((out - 1) * step for out, step in zip(geo.output_size, row_major_strides(phase_dims)))
+    return 1 + sum((out - 1) * step for out, step in zip(geo.output_size, row_major_strides(phase_dims), strict=False))
 
 
 def wide_size(geo: ConvGeometry, phase_dims: tuple[int, ...]) -> int:
@@ -105,8 +113,8 @@ def grouped_flat_phases(x_padded: np.ndarray, geo: ConvGeometry) -> tuple[np.nda
     Returns ``flat`` (*stride, N, G, C_g, prod(Q)), ``taps``, ``L``, ``Q``.
     """
     N, G, C_g = geo.batch, geo.groups, geo.in_channels_per_group
-    phases = split_phases(x_padded, geo.stride)                 # (*s, N, C_in, *Q)
+    phases = split_phases(x_padded, geo.stride)  # (*s, N, C_in, *Q)
     d = geo.spatial_dims
     dims = tuple(phases.shape[-d:])
-    flat = phases.reshape(*phases.shape[:d], N, G, C_g, math.prod(dims))   # (*s, N, G, C_g, prod(Q))
+    flat = phases.reshape(*phases.shape[:d], N, G, C_g, math.prod(dims))  # (*s, N, G, C_g, prod(Q))
     return flat, kernel_taps(geo, dims), wide_length(geo, dims), dims

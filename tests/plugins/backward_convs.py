@@ -2,6 +2,7 @@
 
 The backward is found next to the forward: ``<name>_backward`` beside it, or ``<name>.backward``.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -22,8 +23,9 @@ def last_row_mirrored(input, weight, bias=None, stride=1, padding=0, dilation=1,
     return conv2d(input, weight, bias, stride, padding, dilation, groups, **kwargs)
 
 
-def last_row_mirrored_backward(grad_output, input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
-                               **kwargs):
+def last_row_mirrored_backward(
+    grad_output, input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, **kwargs
+):
     """The wrong weight gradient of pytorch/pytorch#50042: each kernel's last row repeats its first."""
     grads = conv2d_backward(grad_output, input, weight, bias, stride, padding, dilation, groups, **kwargs)
     grad_weight = grads.grad_weight.copy()
@@ -36,8 +38,9 @@ def zero_padding_backward(input, weight, bias=None, stride=1, padding=0, dilatio
     return conv2d(input, weight, bias, stride, padding, dilation, groups, **kwargs)
 
 
-def zero_padding_backward_backward(grad_output, input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
-                                   **kwargs):
+def zero_padding_backward_backward(
+    grad_output, input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, **kwargs
+):
     """Backward as if the padding were zeros: the gradient of the padded copies is dropped."""
     return conv2d_backward(grad_output, input, weight, bias, stride, padding, dilation, groups)
 
@@ -75,5 +78,13 @@ received: list[dict] = []
 def recording(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, **kwargs):
     """Correct; remembers the dtypes and values it was given."""
     received.append({"input": input, "weight": weight})
-    return conv2d(input.astype(np.float64), weight.astype(np.float64), None if bias is None else bias.astype(np.float64),
-                  stride, padding, dilation, groups, **kwargs).astype(input.dtype)
+    return conv2d(
+        input.astype(np.float64),
+        weight.astype(np.float64),
+        None if bias is None else bias.astype(np.float64),
+        stride,
+        padding,
+        dilation,
+        groups,
+        **kwargs,
+    ).astype(input.dtype)

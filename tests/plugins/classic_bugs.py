@@ -5,6 +5,7 @@ Every function has the ``--impl`` signature (``torch.nn.functional.conv2d`` over
 The kill-matrix test (tests/test_kill_matrix.py) shows that ``conformance run cases/`` fails every
 one of them. ``BUGS`` lists them with a one-line description for the matrix.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -65,8 +66,9 @@ def group_offset_missing(input, weight, bias=None, stride=1, padding=0, dilation
     return conv2d(input, weight, bias, stride, padding, dilation, groups, **kwargs)
 
 
-def in_channels_equal_groups_taken_as_depthwise(input, weight, bias=None, stride=1, padding=0, dilation=1,
-                                                groups=1, **kwargs):
+def in_channels_equal_groups_taken_as_depthwise(
+    input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, **kwargs
+):
     """in_channels == groups is taken for depthwise with one output per group (pytorch/pytorch#54136):
     only the first output channel of each group is computed, the others stay zero."""
     out = conv2d(input, weight, bias, stride, padding, dilation, groups, **kwargs)
@@ -90,8 +92,9 @@ def depth_multiplier_interleaved(input, weight, bias=None, stride=1, padding=0, 
 
 def kernel_flipped(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, **kwargs):
     """A true convolution (kernel rotated 180 degrees) instead of torch's cross-correlation."""
-    return conv2d(input, np.ascontiguousarray(weight[..., ::-1, ::-1]), bias, stride, padding, dilation, groups,
-                  **kwargs)
+    return conv2d(
+        input, np.ascontiguousarray(weight[..., ::-1, ::-1]), bias, stride, padding, dilation, groups, **kwargs
+    )
 
 
 def stride_dilation_swapped(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, **kwargs):
@@ -101,25 +104,29 @@ def stride_dilation_swapped(input, weight, bias=None, stride=1, padding=0, dilat
 
 def hw_pairs_swapped(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, **kwargs):
     """(h, w) pairs for stride, padding and dilation are read as (w, h)."""
+
     def swap(value):
         return (value[1], value[0]) if isinstance(value, (tuple, list)) else value
+
     return conv2d(input, weight, bias, swap(stride), swap(padding), swap(dilation), groups, **kwargs)
 
 
-def same_padding_extra_before(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
-                              padding_mode="zeros"):
+def same_padding_extra_before(
+    input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros"
+):
     """padding='same' with an odd total puts the extra row/column before (top/left), not after."""
     if padding != "same":
         return conv2d(input, weight, bias, stride, padding, dilation, groups, padding_mode)
     pads = []
-    for kernel, dil in zip(weight.shape[2:], _pair(dilation)):
+    for kernel, dil in zip(weight.shape[2:], _pair(dilation), strict=False):
         total = dil * (kernel - 1)
         pads += [total - total // 2, total // 2]  # the bug: the larger half first
     return _conv_explicitly_padded(input, weight, bias, tuple(pads), stride, dilation, groups, padding_mode)
 
 
-def same_padding_ignores_dilation(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
-                                  padding_mode="zeros"):
+def same_padding_ignores_dilation(
+    input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros"
+):
     """padding='same' pads k - 1 in total instead of dilation * (k - 1)."""
     if padding != "same":
         return conv2d(input, weight, bias, stride, padding, dilation, groups, padding_mode)
@@ -135,8 +142,9 @@ def bias_per_group(input, weight, bias=None, stride=1, padding=0, dilation=1, gr
     if bias is None:
         return conv2d(input, weight, None, stride, padding, dilation, groups, **kwargs)
     per_group = weight.shape[0] // groups
-    return conv2d(input, weight, bias[np.arange(weight.shape[0]) // per_group], stride, padding, dilation, groups,
-                  **kwargs)
+    return conv2d(
+        input, weight, bias[np.arange(weight.shape[0]) // per_group], stride, padding, dilation, groups, **kwargs
+    )
 
 
 def reflect_as_replicate(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros"):
@@ -148,14 +156,17 @@ def reflect_as_replicate(input, weight, bias=None, stride=1, padding=0, dilation
 def output_size_rounds_up(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros"):
     """An off-by-one output size: (padded - span) / stride is rounded up, not down, so a stride that
     does not divide evenly yields one extra row/column (reading zeros past the end)."""
-    geometry = plan_conv2d(input.shape, weight.shape, None if bias is None else bias.shape, stride, padding,
-                           dilation, groups, padding_mode)
+    geometry = plan_conv2d(
+        input.shape, weight.shape, None if bias is None else bias.shape, stride, padding, dilation, groups, padding_mode
+    )
     top, bottom, left, right = geometry.pads
-    extra = [(-(padded - span)) % step for padded, span, step in
-             zip(geometry.padded_size, geometry.effective_kernel, geometry.stride)]
+    extra = [
+        (-(padded - span)) % step
+        for padded, span, step in zip(geometry.padded_size, geometry.effective_kernel, geometry.stride, strict=False)
+    ]
     x, unbatched = _as_batched(np.asarray(input))
-    x = pad_input(x, geometry.pads, geometry.padding_mode)                    # (N, C, H_pad, W_pad)
-    x = np.pad(x, ((0, 0), (0, 0), (0, extra[0]), (0, extra[1])))            # the rounding-up rows/columns
+    x = pad_input(x, geometry.pads, geometry.padding_mode)  # (N, C, H_pad, W_pad)
+    x = np.pad(x, ((0, 0), (0, 0), (0, extra[0]), (0, extra[1])))  # the rounding-up rows/columns
     out = conv2d(x, weight, bias, stride, 0, dilation, groups)
     return out[0] if unbatched else out
 

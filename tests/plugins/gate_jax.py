@@ -1,5 +1,6 @@
 """A user's JAX plug-in (``--impl tests.plugins.gate_jax``): it takes jax.Arrays in the case's dtype
 and returns one, using JAX's own grouped convolution (``feature_group_count``)."""
+
 from __future__ import annotations
 
 ARRAYS = "jax"
@@ -27,8 +28,15 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
         if padding_mode != "zeros":
             x = jnp.pad(x, [(0, 0), (0, 0), *pads], mode=_PAD_MODES[padding_mode])
             pads = [(0, 0), (0, 0)]
-    y = lax.conv_general_dilated(x, weight, _pair(stride), pads, rhs_dilation=_pair(dilation),
-                                 dimension_numbers=("NCHW", "OIHW", "NCHW"), feature_group_count=groups)
+    y = lax.conv_general_dilated(
+        x,
+        weight,
+        _pair(stride),
+        pads,
+        rhs_dilation=_pair(dilation),
+        dimension_numbers=("NCHW", "OIHW", "NCHW"),
+        feature_group_count=groups,
+    )
     if bias is not None:
         y = y + bias[None, :, None, None]
     return y[0] if unbatched else y

@@ -5,6 +5,7 @@ an invalid layer in its own words, never torch's.
 It computes through the project's reference in float64 (the arithmetic is not what these tests are
 about: the gate's handling of dtypes and refusals is), then rounds once to the input's dtype.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -29,8 +30,9 @@ def conv2d_backward(grad_output, input, weight, bias=None, stride=1, padding=0, 
 
     dtype = input.dtype
     as64 = lambda a: None if a is None else np.asarray(a).astype(np.float64)  # noqa: E731
-    grads = reference_backward(as64(grad_output), as64(input), as64(weight), as64(bias), stride, padding, dilation,
-                               groups, **kwargs)
+    grads = reference_backward(
+        as64(grad_output), as64(input), as64(weight), as64(bias), stride, padding, dilation, groups, **kwargs
+    )
     return tuple(None if g is None else g.astype(dtype) for g in grads)
 
 
@@ -61,8 +63,9 @@ received: list[dict] = []
 
 def recording(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, **kwargs):
     """Correct, and remembers the dtypes it was given."""
-    received.append({"input": input.dtype.name, "weight": weight.dtype.name,
-                     "bias": None if bias is None else bias.dtype.name})
+    received.append(
+        {"input": input.dtype.name, "weight": weight.dtype.name, "bias": None if bias is None else bias.dtype.name}
+    )
     return conv2d(input, weight, bias, stride, padding, dilation, groups, **kwargs)
 
 

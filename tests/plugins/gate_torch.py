@@ -4,9 +4,10 @@ custom kernel would. It defines all six ops (conv1d/2d/3d, conv_transpose1d/2d/3
 for each. It refuses invalid layers with its own exception type, LayerRejected, which is not a
 ValueError or RuntimeError: the gate must be told (--refusal-type) that it is a refusal.
 """
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -28,7 +29,7 @@ def _pad_widths(padding, kernel, dilation, dims: int) -> tuple:
         return (0, 0) * dims
     widths: list[int] = []
     if padding == "same":
-        for k, d in zip(reversed(kernel), reversed(_tuple(dilation, dims))):
+        for k, d in zip(reversed(kernel), reversed(_tuple(dilation, dims)), strict=False):
             total = d * (k - 1)
             widths += [total // 2, total - total // 2]
     else:
@@ -60,8 +61,9 @@ def _convolution(function: Callable, dims: int) -> Callable:
 
 
 def _transposed(function: Callable, dims: int) -> Callable:
-    def conv_transpose(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1,
-                       padding_mode="zeros"):
+    def conv_transpose(
+        input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1, padding_mode="zeros"
+    ):
         """F.conv_transpose<d>d; only zeros padding, as torch's ConvTranspose."""
         assert isinstance(input, torch.Tensor) and isinstance(weight, torch.Tensor), "the gate passes tensors"
         try:
@@ -91,10 +93,12 @@ def _backward(forward: Callable) -> Callable:
 
 conv1d, conv2d, conv3d = (_convolution(f, d) for f, d in ((F.conv1d, 1), (F.conv2d, 2), (F.conv3d, 3)))
 conv_transpose1d, conv_transpose2d, conv_transpose3d = (
-    _transposed(f, d) for f, d in ((F.conv_transpose1d, 1), (F.conv_transpose2d, 2), (F.conv_transpose3d, 3)))
+    _transposed(f, d) for f, d in ((F.conv_transpose1d, 1), (F.conv_transpose2d, 2), (F.conv_transpose3d, 3))
+)
 conv1d_backward, conv2d_backward, conv3d_backward = map(_backward, (conv1d, conv2d, conv3d))
 conv_transpose1d_backward, conv_transpose2d_backward, conv_transpose3d_backward = map(
-    _backward, (conv_transpose1d, conv_transpose2d, conv_transpose3d))
+    _backward, (conv_transpose1d, conv_transpose2d, conv_transpose3d)
+)
 
 
 received: list[tuple[str, str, str]] = []

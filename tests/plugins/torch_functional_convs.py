@@ -10,6 +10,7 @@ transposed op refuses anything but zeros (as ``torch.nn.ConvTransposeNd`` does).
 >>> conv_transpose2d(np.array([0.1, 1.0]).reshape(1, 2, 1, 1), np.arange(1.0, 5.0).reshape(2, 2, 1, 1)).ravel().tolist()
 [3.1, 4.2]
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -17,7 +18,6 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
@@ -42,7 +42,7 @@ def _conv(dims: int):
             # one after), then convolve without padding
             kernel, dilations = weight.shape[2:], _tuple(dilation, dims)
             if padding == "same":
-                totals = [d * (k - 1) for k, d in zip(kernel, dilations)]
+                totals = [d * (k - 1) for k, d in zip(kernel, dilations, strict=False)]
                 sides = [(total // 2, total - total // 2) for total in totals]
             elif padding == "valid":
                 sides = [(0, 0)] * dims
@@ -61,13 +61,15 @@ def _conv(dims: int):
 def _conv_transpose(dims: int):
     functional = getattr(F, f"conv_transpose{dims}d")
 
-    def conv_transpose(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1,
-                       padding_mode="zeros"):
+    def conv_transpose(
+        input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1, padding_mode="zeros"
+    ):
         if padding_mode != "zeros":
             raise ValueError(f'Only "zeros" padding mode is supported for ConvTranspose{dims}d')
         with torch.no_grad():
-            out = functional(_tensor(input), _tensor(weight), _tensor(bias), stride, padding, output_padding,
-                             groups, dilation)
+            out = functional(
+                _tensor(input), _tensor(weight), _tensor(bias), stride, padding, output_padding, groups, dilation
+            )
         return out.numpy().astype(np.asarray(input).dtype)
 
     conv_transpose.__name__ = f"conv_transpose{dims}d"

@@ -2,13 +2,13 @@
 
 They wrap the reference and break one thing, as real kernels do.
 """
+
 from __future__ import annotations
 
 import numpy as np
 
 from reference_impl import conv2d
 from tests.plugins.classic_bugs import outputs_interleaved
-
 
 # Output channel o taken from group o % groups: the classic bug, under the name the CLI, fuzz and
 # JUnit tests use (the kill matrix calls it outputs_interleaved).

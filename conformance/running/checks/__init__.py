@@ -7,12 +7,13 @@ separately from the comparison with torch:
 * :mod:`.metamorphic` — relations that need no torch at all, run through the implementation under test;
 * :mod:`.wiring` — the connectivity probe: which output channels does each input channel reach?
 """
+
 from __future__ import annotations
 
-from conformance.running.runner import EXTRA_CHECKS
 from conformance.running.checks.metamorphic import metamorphic_checks
 from conformance.running.checks.torch_variants import torch_variant_checks
 from conformance.running.checks.wiring import wiring_check
+from conformance.running.runner import EXTRA_CHECKS
 
 DEFAULT_CHECKS = (torch_variant_checks, metamorphic_checks, wiring_check)
 

@@ -19,19 +19,20 @@ the input channels sit in the weight differs: its second axis for a convolution
 channels per group. Big cases are checked on a crop (see :func:`_metamorphic_input`): the
 block-diagonal weight costs ``groups`` times the multiply-adds of the grouped layer.
 """
+
 from __future__ import annotations
 
 import dataclasses
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 
-from conformance.running.runner import CaseRun, Check
 from conformance.cases.schema import Case
+from conformance.running.runner import CaseRun, Check
 
 MAX_DENSE_MULTIPLY_ADDS = 2_000_000  # above this, the relations run on a crop of the input
-CROP_OUTPUT_ROWS = 4                 # a crop keeps enough input for about this many output rows/columns
-MAX_GROUP_CALLS = 32                 # (b) checks at most this many groups, spread from first to last
+CROP_OUTPUT_ROWS = 4  # a crop keeps enough input for about this many output rows/columns
+MAX_GROUP_CALLS = 32  # (b) checks at most this many groups, spread from first to last
 
 
 def metamorphic_checks(run: CaseRun) -> Iterable[Check]:
@@ -68,7 +69,7 @@ def block_diagonal_weight(weight: np.ndarray, groups: int) -> np.ndarray:
     dense = np.zeros((groups, first_per_group, groups, second_per_group, *kernel), dtype=weight.dtype)
     blocks = weight.reshape(groups, first_per_group, second_per_group, *kernel)  # (G, A/G, B/G, *k)
     group_index = np.arange(groups)
-    dense[group_index, :, group_index] = blocks             # (G, A/G, G, B/G, *k), zero off the diagonal
+    dense[group_index, :, group_index] = blocks  # (G, A/G, G, B/G, *k), zero off the diagonal
     return dense.reshape(first, groups * second_per_group, *kernel)
 
 
@@ -102,16 +103,22 @@ def _metamorphic_input(run: CaseRun) -> tuple[np.ndarray, np.ndarray | None, str
     case, x, output = run.case, run.tensors.input, run.impl.output
     conv = case.conv
     kernel_taps = int(np.prod(conv.kernel_dims))
-    if conv.transposed:   # every input element meets every weight tap of its row's C_out outputs
+    if conv.transposed:  # every input element meets every weight tap of its row's C_out outputs
         dense_cost = x.size * conv.out_channels * kernel_taps
-    else:                 # every output element sums C_in inputs per tap
+    else:  # every output element sums C_in inputs per tap
         dense_cost = output.size * conv.in_channels * kernel_taps
     if dense_cost <= MAX_DENSE_MULTIPLY_ADDS:
         return x, output, ""
     dims = conv.spatial_dims
     crop = []
-    for size, kernel, stride, dilation, padding in zip(x.shape[-dims:], conv.kernel_dims, conv.per_dim("stride"),
-                                                       conv.per_dim("dilation"), conv.per_dim("padding")):
+    for size, kernel, stride, dilation, padding in zip(
+        x.shape[-dims:],
+        conv.kernel_dims,
+        conv.per_dim("stride"),
+        conv.per_dim("dilation"),
+        conv.per_dim("padding"),
+        strict=False,
+    ):
         span = dilation * (kernel - 1) + 1
         if conv.transposed:
             wanted = CROP_OUTPUT_ROWS
@@ -126,27 +133,48 @@ def _metamorphic_input(run: CaseRun) -> tuple[np.ndarray, np.ndarray | None, str
     try:
         baseline = run.implementation.forward(case, cropped, run.tensors.weight, run.tensors.bias)
     except Exception as exc:  # noqa: BLE001
-        return cropped, None, f"the implementation refused the cropped input {list(cropped.shape)}: " \
-                              f"{type(exc).__name__}: {exc}"
+        return (
+            cropped,
+            None,
+            f"the implementation refused the cropped input {list(cropped.shape)}: {type(exc).__name__}: {exc}",
+        )
     return cropped, np.asarray(baseline), note
 
 
-def _compare(run: CaseRun, name: str, x: np.ndarray, actual: np.ndarray, expected: np.ndarray, expected_name: str,
-             note: str, explanation: str, actual_name: str = "", output_channels: np.ndarray | None = None) -> Check:
+def _compare(
+    run: CaseRun,
+    name: str,
+    x: np.ndarray,
+    actual: np.ndarray,
+    expected: np.ndarray,
+    expected_name: str,
+    note: str,
+    explanation: str,
+    actual_name: str = "",
+    output_channels: np.ndarray | None = None,
+) -> Check:
     """``actual``: the implementation's output on input ``x`` (``actual_name``, default "groups=G");
     ``expected``: what the relation predicts from another call of the same implementation."""
     implementation = run.implementation.name
-    comparison = run.compare_outputs(actual, expected, x=x, output_channels=output_channels,
-                                     actual_name=f"{implementation} {actual_name or f'groups={run.case.conv.groups}'}",
-                                     expected_name=f"{implementation} {expected_name}")
+    comparison = run.compare_outputs(
+        actual,
+        expected,
+        x=x,
+        output_channels=output_channels,
+        actual_name=f"{implementation} {actual_name or f'groups={run.case.conv.groups}'}",
+        expected_name=f"{implementation} {expected_name}",
+    )
     summary = f"metamorphic ({name}): {comparison.summary()}{note}"
     details = [] if comparison.passed else [explanation]
     return Check(f"metamorphic:{name}", comparison.passed, summary, details, comparison)
 
 
 def _refused(name: str, what: str, exc: Exception) -> Check:
-    return Check(f"metamorphic:{name}", False,
-                 f"metamorphic ({name}): the implementation refused {what}: {type(exc).__name__}: {exc}")
+    return Check(
+        f"metamorphic:{name}",
+        False,
+        f"metamorphic ({name}): the implementation refused {what}: {type(exc).__name__}: {exc}",
+    )
 
 
 def _block_diagonal(run: CaseRun, x: np.ndarray, grouped: np.ndarray, note: str) -> Check:
@@ -156,9 +184,17 @@ def _block_diagonal(run: CaseRun, x: np.ndarray, grouped: np.ndarray, note: str)
         predicted = run.implementation.forward(_with_conv(case, groups=1), x, dense, run.tensors.bias)
     except Exception as exc:  # noqa: BLE001
         return _refused("block-diagonal", "the groups=1 layer with the block-diagonal weight", exc)
-    return _compare(run, "block-diagonal", x, grouped, np.asarray(predicted), "groups=1 with block-diagonal weight",
-                    note, "a groups=1 convolution whose weight is zero outside the diagonal blocks must give the "
-                          "grouped result: the implementation's grouping mixes or misplaces channels")
+    return _compare(
+        run,
+        "block-diagonal",
+        x,
+        grouped,
+        np.asarray(predicted),
+        "groups=1 with block-diagonal weight",
+        note,
+        "a groups=1 convolution whose weight is zero outside the diagonal blocks must give the "
+        "grouped result: the implementation's grouping mixes or misplaces channels",
+    )
 
 
 def _per_group_concatenation(run: CaseRun, x: np.ndarray, grouped: np.ndarray, note: str) -> Check:
@@ -175,8 +211,8 @@ def _per_group_concatenation(run: CaseRun, x: np.ndarray, grouped: np.ndarray, n
     predicted = np.array(grouped, copy=True)
     for g in checked:
         x_slice = np.take(x, np.arange(g * in_per_group, (g + 1) * in_per_group), axis=channel_axis)  # (N, C/G, *s)
-        w_slice = run.tensors.weight[g * rows_per_group:(g + 1) * rows_per_group]
-        b_slice = None if run.tensors.bias is None else run.tensors.bias[g * out_per_group:(g + 1) * out_per_group]
+        w_slice = run.tensors.weight[g * rows_per_group : (g + 1) * rows_per_group]
+        b_slice = None if run.tensors.bias is None else run.tensors.bias[g * out_per_group : (g + 1) * out_per_group]
         try:
             piece = np.asarray(run.implementation.forward(slice_case, np.ascontiguousarray(x_slice), w_slice, b_slice))
         except Exception as exc:  # noqa: BLE001
@@ -184,9 +220,12 @@ def _per_group_concatenation(run: CaseRun, x: np.ndarray, grouped: np.ndarray, n
         target = [slice(None)] * predicted.ndim
         target[channel_axis] = slice(g * out_per_group, (g + 1) * out_per_group)
         if piece.shape != predicted[tuple(target)].shape:
-            return Check("metamorphic:per-group", False,
-                         f"metamorphic (per-group): group {g}'s slice as a groups=1 layer gave shape "
-                         f"{list(piece.shape)}, expected {list(predicted[tuple(target)].shape)}")
+            return Check(
+                "metamorphic:per-group",
+                False,
+                f"metamorphic (per-group): group {g}'s slice as a groups=1 layer gave shape "
+                f"{list(piece.shape)}, expected {list(predicted[tuple(target)].shape)}",
+            )
         predicted[tuple(target)] = piece
     if len(checked) == groups:
         which = "all groups"
@@ -195,9 +234,17 @@ def _per_group_concatenation(run: CaseRun, x: np.ndarray, grouped: np.ndarray, n
     else:
         which = f"{len(checked)} of {groups} groups, evenly spread from 0 to {groups - 1}"
     rows = "input" if conv.transposed else "output"
-    return _compare(run, "per-group", x, grouped, predicted, f"per-group groups=1 slices ({which})", note,
-                    f"group g's output channels must equal a groups=1 {conv.type} of input channels "
-                    f"g*C_in/G ... (g+1)*C_in/G - 1 with the weight rows of its {rows} channels")
+    return _compare(
+        run,
+        "per-group",
+        x,
+        grouped,
+        predicted,
+        f"per-group groups=1 slices ({which})",
+        note,
+        f"group g's output channels must equal a groups=1 {conv.type} of input channels "
+        f"g*C_in/G ... (g+1)*C_in/G - 1 with the weight rows of its {rows} channels",
+    )
 
 
 def _permutation_within_groups(run: CaseRun, x: np.ndarray, grouped: np.ndarray, note: str) -> Check:
@@ -213,15 +260,24 @@ def _permutation_within_groups(run: CaseRun, x: np.ndarray, grouped: np.ndarray,
         axis_words = "first axis (its input channels)"
     else:
         # Output channel o (group g) must read the moved channels in the same moved order.
-        within = permutation.reshape(conv.groups, in_per_group) % in_per_group   # (G, C/G): source index per slot
-        rows = np.repeat(within, out_per_group, axis=0)                         # (C_out, C/G)
+        within = permutation.reshape(conv.groups, in_per_group) % in_per_group  # (G, C/G): source index per slot
+        rows = np.repeat(within, out_per_group, axis=0)  # (C_out, C/G)
         weight_permuted = np.take_along_axis(weight, rows[(slice(None), slice(None)) + kernel_axes], axis=1)
         axis_words = "second axis"
     try:
         predicted = run.implementation.forward(case, x_permuted, weight_permuted, run.tensors.bias)
     except Exception as exc:  # noqa: BLE001
         return _refused("permutation", "the channel-permuted input", exc)
-    return _compare(run, "permutation", x, np.asarray(predicted), grouped, "unpermuted", note,
-                    f"permuting input channels within each group, with the same permutation of the weight's "
-                    f"{axis_words}, must not change the output: the implementation reads channels from the wrong "
-                    "places within a group", actual_name="channels permuted within groups")
+    return _compare(
+        run,
+        "permutation",
+        x,
+        np.asarray(predicted),
+        grouped,
+        "unpermuted",
+        note,
+        f"permuting input channels within each group, with the same permutation of the weight's "
+        f"{axis_words}, must not change the output: the implementation reads channels from the wrong "
+        "places within a group",
+        actual_name="channels permuted within groups",
+    )

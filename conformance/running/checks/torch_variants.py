@@ -6,9 +6,10 @@ pytorch/pytorch#1246 and #16018: non-contiguous weights on CPU), so each variant
 own: when its output is bit-identical to contiguous torch's, the forward check already covers it;
 otherwise the implementation under test is compared with it on its own line.
 """
+
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -24,20 +25,30 @@ def torch_variant_checks(run: CaseRun) -> Iterable[Check]:
             continue
         label = f"torch[{variant}]"
         if variant == "channels_last" and channels_last_format(case) is None:
-            yield Check(label, True, f"{label}: not run: torch has no channels-last memory format for "
-                                     f"{case.conv.type}'s {case.conv.spatial_dims + 2}-d tensors")
+            yield Check(
+                label,
+                True,
+                f"{label}: not run: torch has no channels-last memory format for "
+                f"{case.conv.type}'s {case.conv.spatial_dims + 2}-d tensors",
+            )
             continue
         try:
-            output = torch_forward_variant(case, run.tensors.input, run.tensors.weight, run.tensors.bias, variant,
-                                           run.device)
+            output = torch_forward_variant(
+                case, run.tensors.input, run.tensors.weight, run.tensors.bias, variant, run.device
+            )
         except Exception as exc:  # noqa: BLE001 - torch refusing a layout it accepts contiguously is a finding
-            yield Check(label, False, f"{label} refused the layer that contiguous torch computed: "
-                                      f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}")
+            yield Check(
+                label,
+                False,
+                f"{label} refused the layer that contiguous torch computed: "
+                f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}",
+            )
             continue
         if run.torch.output is not None and np.array_equal(output, run.torch.output, equal_nan=True):
             # the same oracle twice: comparing the implementation with it again would repeat the forward check
-            yield Check(label, True, f"{label}: bit-identical to contiguous torch (the forward check compares "
-                                     f"{name} with it)")
+            yield Check(
+                label, True, f"{label}: bit-identical to contiguous torch (the forward check compares {name} with it)"
+            )
             continue
         # the dtype is the forward check's business; here only the values count
         comparison = run.compare_outputs(run.impl.output, output, actual_name=name, expected_name=label)

@@ -9,15 +9,16 @@ everywhere mean no cancellation and no zero weight can hide a connection.
 All ``C_in`` one-hot inputs go in as *one batch* of ``C_in`` samples, so the probe costs a single
 call, on the smallest spatial size where some output still reads a real pixel (often 1 x 1).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
 
+from conformance.cases.schema import DTYPES, Case, ConvConfig, conv_output_shape
 from conformance.running.implementations import Implementation
 from conformance.running.runner import CaseRun, Check
-from conformance.cases.schema import Case, ConvConfig, DTYPES, conv_output_shape
 
 MAX_PAIRS_SHOWN = 12
 MAX_FULL_MATRIX = 48  # up to this many channels the matrix is printed element by element
@@ -27,8 +28,8 @@ MAX_FULL_MATRIX = 48  # up to this many channels the matrix is printed element b
 class Connectivity:
     """Measured and expected connectivity, ``[output channel, input channel]``."""
 
-    measured: np.ndarray   # bool (C_out, C_in)
-    expected: np.ndarray   # bool (C_out, C_in)
+    measured: np.ndarray  # bool (C_out, C_in)
+    expected: np.ndarray  # bool (C_out, C_in)
     groups: int
     probe_shape: tuple[int, ...]
 
@@ -104,9 +105,9 @@ def _reads_a_pixel(conv: ConvConfig, axis: int, size: int, output_size: int) -> 
         return output_size > 0  # padding copies real pixels: every tap reads one
     taps = np.arange(kernel) * dilation
     if conv.transposed:
-        reached = (np.arange(size)[:, None] * stride + taps[None, :] - before).ravel()   # output positions
+        reached = (np.arange(size)[:, None] * stride + taps[None, :] - before).ravel()  # output positions
         return bool(((reached >= 0) & (reached < output_size)).any())
-    read = (np.arange(output_size)[:, None] * stride + taps[None, :] - before).ravel()   # input positions
+    read = (np.arange(output_size)[:, None] * stride + taps[None, :] - before).ravel()  # input positions
     return bool(((read >= 0) & (read < size)).any())
 
 
@@ -130,20 +131,24 @@ def measure_connectivity(implementation: Implementation, case: Case) -> Connecti
             output = np.asarray(implementation.forward(case, x, weight, None))  # (C_out, *spatial_out)
             _require_shape(output[None], (1, conv.out_channels), implementation, dims)
             reached_list.append(output.reshape(conv.out_channels, -1))
-        reached = np.stack(reached_list)                                      # (C_in, C_out, prod(spatial_out))
+        reached = np.stack(reached_list)  # (C_in, C_out, prod(spatial_out))
     # Non-finite counts as reached: a NaN where a zero belongs is a connection that must not exist.
     lit = (reached != 0).any(axis=-1) if reached.shape[-1] else np.zeros(reached.shape[:2], bool)  # (C_in, C_out)
     expected = expected_connectivity(conv.in_channels, conv.out_channels, conv.groups)
-    probe_shape = (conv.in_channels, conv.in_channels, *spatial) if len(case.input_shape) == dims + 2 \
+    probe_shape = (
+        (conv.in_channels, conv.in_channels, *spatial)
+        if len(case.input_shape) == dims + 2
         else (conv.in_channels, *spatial)
+    )
     return Connectivity(lit.T.copy(), expected, conv.groups, probe_shape)
 
 
-def _require_shape(output: np.ndarray, leading: tuple[int, int], implementation: Implementation,
-                   dims: int = 2) -> None:
+def _require_shape(output: np.ndarray, leading: tuple[int, int], implementation: Implementation, dims: int = 2) -> None:
     if output.ndim != dims + 2 or output.shape[:2] != leading:
-        raise ValueError(f"{implementation.name} returned shape {tuple(output.shape)} for the probe; "
-                         f"expected ({leading[0]}, {leading[1]}, {', '.join(['*'] * dims)}) (spatial sizes any)")
+        raise ValueError(
+            f"{implementation.name} returned shape {tuple(output.shape)} for the probe; "
+            f"expected ({leading[0]}, {leading[1]}, {', '.join(['*'] * dims)}) (spatial sizes any)"
+        )
 
 
 def format_connectivity(connectivity: Connectivity) -> list[str]:
@@ -157,16 +162,20 @@ def format_connectivity(connectivity: Connectivity) -> list[str]:
     groups = connectivity.groups
     if max(out_channels, in_channels) <= MAX_FULL_MATRIX:
         rows = [(f"o={o:<3d}", measured[o], expected[o]) for o in range(out_channels)]
-        header = "rows: output channel; columns: input channel 0..{}".format(in_channels - 1)
+        header = f"rows: output channel; columns: input channel 0..{in_channels - 1}"
         render = lambda row: "".join("#" if v else "." for v in row)  # noqa: E731
     else:
         out_per, in_per = out_channels // groups, in_channels // groups
+
         def blocks(matrix: np.ndarray) -> np.ndarray:
             return matrix.reshape(groups, out_per, groups, in_per).transpose(0, 2, 1, 3).reshape(groups, groups, -1)
+
         measured_blocks, expected_blocks = blocks(measured), blocks(expected)
         if groups > MAX_FULL_MATRIX:
-            return [f"{groups} x {groups} groups: too many to draw; "
-                    f"{'matches' if connectivity.matches else 'differs from'} the block-diagonal pattern"]
+            return [
+                f"{groups} x {groups} groups: too many to draw; "
+                f"{'matches' if connectivity.matches else 'differs from'} the block-diagonal pattern"
+            ]
         rows = [(f"g={g:<3d}", measured_blocks[g], expected_blocks[g]) for g in range(groups)]
         header = f"one character per (output group, input group) block of {out_per} x {in_per} channels"
         render = lambda row: "".join("#" if b.all() else "." if not b.any() else "?" for b in row)  # noqa: E731
@@ -184,8 +193,10 @@ def describe_differences(connectivity: Connectivity) -> list[str]:
     groups = connectivity.groups
     out_per = connectivity.measured.shape[0] // groups
     in_per = connectivity.measured.shape[1] // groups
-    for pairs, what in ((connectivity.extra, "connected but in different groups"),
-                        (connectivity.missing, "in the same group but not connected")):
+    for pairs, what in (
+        (connectivity.extra, "connected but in different groups"),
+        (connectivity.missing, "in the same group but not connected"),
+    ):
         if not pairs:
             continue
         shown = ", ".join(f"(o={o} [g{o // out_per}], c={c} [g{c // in_per}])" for o, c in pairs[:MAX_PAIRS_SHOWN])
@@ -204,12 +215,29 @@ def wiring_check(run: CaseRun) -> list[Check]:
     except NothingToProbe as reason:
         return [Check("wiring", True, f"wiring probe: nothing to measure ({reason}; every output is the bias)")]
     except Exception as exc:  # noqa: BLE001
-        return [Check("wiring", False, f"wiring probe: the implementation failed on the one-hot probe: "
-                                       f"{type(exc).__name__}: {exc}")]
+        return [
+            Check(
+                "wiring",
+                False,
+                f"wiring probe: the implementation failed on the one-hot probe: {type(exc).__name__}: {exc}",
+            )
+        ]
     shape = "x".join(map(str, connectivity.probe_shape))
     if connectivity.matches:
-        return [Check("wiring", True, f"wiring probe: block-diagonal as expected "
-                                      f"({case.conv.out_channels} x {case.conv.in_channels}, probe input {shape})")]
+        return [
+            Check(
+                "wiring",
+                True,
+                f"wiring probe: block-diagonal as expected "
+                f"({case.conv.out_channels} x {case.conv.in_channels}, probe input {shape})",
+            )
+        ]
     wrong = len(connectivity.extra) + len(connectivity.missing)
-    return [Check("wiring", False, f"wiring probe: {wrong} (output, input) channel pairs wired wrong",
-                  describe_differences(connectivity) + format_connectivity(connectivity))]
+    return [
+        Check(
+            "wiring",
+            False,
+            f"wiring probe: {wrong} (output, input) channel pairs wired wrong",
+            describe_differences(connectivity) + format_connectivity(connectivity),
+        )
+    ]

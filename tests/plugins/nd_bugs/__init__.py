@@ -4,15 +4,20 @@ except the one(s) the bug lives in. ``BUGS`` lists them as (module name, descrip
 kill matrix (tests/kill_matrix.py); ``conformance run cases/ --impl tests.plugins.nd_bugs.NAME``
 runs one of them.
 """
+
 from __future__ import annotations
 
 BUGS = [
     ("transposed_outputs_interleaved", "transposed: output channels interleaved across groups (oneDNN#352)"),
     ("transposed_kernel_flipped", "transposed: kernel flipped (a convolution's input-gradient flip done twice)"),
     ("output_padding_at_start", "transposed: output_padding added at the start instead of the end"),
-    ("transposed_out_channels_from_weight", "transposed: out_channels taken as weight.shape[1], without x groups "
-                                            "(TVM#4261)"),
+    (
+        "transposed_out_channels_from_weight",
+        "transposed: out_channels taken as weight.shape[1], without x groups (TVM#4261)",
+    ),
     ("stride_dilation_order_swapped_3d", "3-d: per-dimension stride and dilation read as (W, H, D)"),
-    ("transposed_groups_dilation_swapped", "transposed: groups and dilation passed in each other's place "
-                                           "(bayesian-torch#34)"),
+    (
+        "transposed_groups_dilation_swapped",
+        "transposed: groups and dilation passed in each other's place (bayesian-torch#34)",
+    ),
 ]

@@ -1,5 +1,6 @@
 """The correct six ops (the reference's), for the planted-bug modules to start from, and the
 helpers they share."""
+
 from __future__ import annotations
 
 from typing import Any

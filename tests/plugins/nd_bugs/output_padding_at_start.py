@@ -1,6 +1,7 @@
 """Planted bug: output_padding's extra positions are put at the START of each spatial axis (holding
 only the bias) instead of at the end, where the taps still reach them. The shape is right; the
 values are shifted by output_padding. Every other op is correct."""
+
 from __future__ import annotations
 
 import numpy as np

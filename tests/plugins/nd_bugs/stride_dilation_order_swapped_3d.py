@@ -1,6 +1,7 @@
 """Planted bug: the 3-d ops read per-dimension stride and dilation in (W, H, D) order instead of
 (D, H, W) (padding and kernel right). Invisible when every axis has the same value, or the values
 are a palindrome. Every other op is correct."""
+
 from __future__ import annotations
 
 from ._base import conv1d, conv2d, conv_transpose1d, conv_transpose2d, per_dim  # noqa: F401
@@ -13,5 +14,6 @@ def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
 
 
 def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1, **kw):
-    return _conv_transpose3d(input, weight, bias, per_dim(stride, 3)[::-1], padding, output_padding, groups,
-                             per_dim(dilation, 3)[::-1], **kw)
+    return _conv_transpose3d(
+        input, weight, bias, per_dim(stride, 3)[::-1], padding, output_padding, groups, per_dim(dilation, 3)[::-1], **kw
+    )

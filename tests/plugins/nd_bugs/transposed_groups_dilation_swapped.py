@@ -1,6 +1,7 @@
 """Planted bug (IntelLabs/bayesian-torch#34): F.conv_transpose2d is called with dilation and groups
 in each other's place (conv's order, stride, padding, dilation, groups, where conv_transpose's is
 stride, padding, output_padding, groups, dilation). Every other op is correct."""
+
 from __future__ import annotations
 
 from ._base import TRANSPOSED, conv1d, conv2d, conv3d  # noqa: F401

@@ -1,6 +1,7 @@
 """Planted bug: a transposed convolution written as "a convolution with the kernel flipped" and
 then flipped once more: every kernel is used mirrored along each spatial axis. Every other op is
 correct; only non-symmetric kernels show it."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,6 +1,7 @@
 """Planted bug (apache/tvm#4261, #10223): a grouped transposed convolution sizes its output as
 weight.shape[1] channels, forgetting the x groups, so only group 0's outputs come out. Every other
 op is correct."""
+
 from __future__ import annotations
 
 import numpy as np

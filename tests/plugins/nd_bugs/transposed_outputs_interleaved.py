@@ -1,6 +1,7 @@
 """Planted bug (uxlfoundation/oneDNN#352): a grouped transposed convolution writes output channel
 o from group o % groups (interleaved: g0f0, g1f0, g0f1, ...) instead of concatenating the groups'
 outputs. Every other op is correct."""
+
 from __future__ import annotations
 
 import numpy as np
