@@ -301,8 +301,10 @@ def case_block(case: Case, torch_check: bool = True) -> CaseBlock:
             raise LessonError(f"{case.location}: torch and the reference disagree on {case.name}; not a lesson")
     conv = case.conv
     layer = build_layer(case, tensors, output)
-    channel_axis = np.asarray(tensors.input).ndim - conv.spatial_dims - 1
     exercise = "exercise" in case.tags
+    if exercise:  # the pictures would label each output with its value: the answer
+        layer.output_values = None
+    channel_axis = np.asarray(tensors.input).ndim - conv.spatial_dims - 1
     from conformance.teaching.explain import signature
 
     return CaseBlock(
@@ -365,6 +367,7 @@ def spot_the_bug(case: Case) -> dict[str, Any] | None:
         "key": key,
         "case": case.name,
         "wrong": [number(v) for v in shown.output.reshape(-1)],
+        "right": [number(v) for v in correct_output(case, tensors).reshape(-1)],
         "options": [{"name": w.name, "text": SPOT_OPTIONS[w.name]} for w in wrongs],
         "answer": answer_hash(key, shown.name),
     }

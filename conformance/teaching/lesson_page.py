@@ -159,7 +159,7 @@ def _spot(spot: dict[str, Any]) -> str:
         "<p>A kernel computed the digit layer of the introduction (six channels 0.1 … 10000, <code>groups=3</code>, "
         "weights 1 … 12) and printed:</p>"
         f'<p class="wrong"><code>[{_e(", ".join(spot["wrong"]))}]</code></p>'
-        "<p>The right output is [2.1, 4.3, 650, 870, 109000, 131000]. Which index mistake produced this one?</p>"
+        f"<p>The right output is [{_e(', '.join(spot['right']))}]. Which index mistake produced this one?</p>"
         f'<form class="spot" data-spot="{_json_attr(data)}">{options}<button type="submit">Check</button>'
         '<p class="feedback" role="status" aria-live="polite"></p></form>'
     )
