@@ -25,10 +25,12 @@ MEASURE = """(() => {
     location.hash = screen.id;
     document.querySelectorAll('.screen').forEach(s => s.classList.toggle('current', s === screen));
     report.screens += 1;
-    if (document.scrollingElement.scrollWidth > width) report.wide.push(screen.id + ': page ' + document.scrollingElement.scrollWidth);
+    const scrolled = document.scrollingElement.scrollWidth;
+    if (scrolled > width) report.wide.push(screen.id + ': page ' + scrolled);
     for (const e of screen.querySelectorAll('*')) {
       const box = e.getBoundingClientRect();
-      if (box.width > 0 && (box.right > width + 0.5 || box.left < -0.5)) report.wide.push(screen.id + ' ' + e.tagName + ' ' + Math.round(box.right));
+      if (box.width > 0 && (box.right > width + 0.5 || box.left < -0.5))
+        report.wide.push(screen.id + ' ' + e.tagName + ' ' + Math.round(box.right));
       if (e.tagName.toLowerCase() === 'text') {
         const svg = e.ownerSVGElement, scale = svg.getBoundingClientRect().width / svg.viewBox.baseVal.width;
         const px = parseFloat(e.getAttribute('font-size')) * scale;
@@ -142,7 +144,8 @@ def test_exercises_hide_their_answers_and_give_feedback(browser: Chromium, lesso
     go(page, "output-size")
     size = (
         "(v => { const f = document.querySelector('form.size'); f.querySelector('input').value = v;"
-        " f.querySelector('button').click(); const p = f.querySelector('.feedback'); return [p.className, p.textContent]; })"
+        " f.querySelector('button').click(); const p = f.querySelector('.feedback');"
+        " return [p.className, p.textContent]; })"
     )
     kind, text = page.evaluate(size + "('6')")
     assert "wrong" in kind and "rounded up" in text
@@ -170,7 +173,8 @@ def test_the_playground_redraws(browser: Chromium, lesson: Path) -> None:
         "(() => { const r = document.getElementById('playground');"
         " return {wires: r.querySelectorAll('.play-pictures line.wire').length,"
         " size: r.querySelector('.play-size').textContent, cost: r.querySelector('.play-cost').textContent,"
-        " digits: r.querySelector('.play-digits').textContent, message: r.querySelector('.play-message').textContent}; })()"
+        " digits: r.querySelector('.play-digits').textContent,"
+        " message: r.querySelector('.play-message').textContent}; })()"
     )
     set_ = (
         "((name, value) => { const f = document.querySelector('form.playground'); const e = f.elements[name];"
