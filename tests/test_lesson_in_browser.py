@@ -112,6 +112,7 @@ def test_exercises_hide_their_answers_and_give_feedback(browser: Chromium, lesso
     boxes = page.evaluate("document.querySelectorAll('form.exercise input[data-index]').length")
     assert boxes >= 4
     assert "5200" not in page.evaluate("document.body.textContent")  # exercise 1's y1, before submitting
+    assert page.evaluate("document.querySelector('form.exercise button.reveal').hidden")  # predict first
 
     def submit(values: list[str]) -> tuple[str, str]:
         return tuple(
@@ -129,6 +130,11 @@ def test_exercises_hide_their_answers_and_give_feedback(browser: Chromium, lesso
     assert "wrong" in kind and "interleaved" in text
     kind, text = submit(["13", "5201"])
     assert "wrong" in kind and "1 of 2 right" in text and "y[0,1,0,0]" in text
+    revealed = page.evaluate(
+        "(() => { const f = document.querySelector('form.exercise'); f.querySelector('button.reveal').click();"
+        " return f.querySelector('pre.answer').textContent; })()"
+    )
+    assert revealed.split("\n") == ["y[0,0,0,0] = 13", "y[0,1,0,0] = 5200"]  # computed by conv.js, on request
     kind, text = submit(["13", "5200"])
     assert "right" in kind.split() and text.startswith("Right")
 

@@ -103,6 +103,28 @@ class Exercise:
     answer_hashes: list[str]
     mistake_hashes: dict[str, str]  # hash of the whole vector -> what that mistake is
     shape: list[int]
+    arrays: dict[str, Any] = field(default_factory=dict)  # the layer as conv.js takes it, to reveal the answer
+
+
+def conv_js_arguments(case: Case, tensors: CaseTensors) -> dict[str, Any]:
+    """The case's input, weight, bias and options as conv.js's ``convolve`` takes them (the input
+    batched), so the page computes an answer only when the learner asks for it."""
+    conv = case.conv
+    x = np.asarray(tensors.input, dtype=np.float64)
+    if x.ndim == conv.spatial_dims + 1:
+        x = x[None]
+    options: dict[str, Any] = {
+        key: (list(value) if isinstance(value, tuple) else value) for key, value in conv.functional_kwargs().items()
+    }
+    options["transposed"] = conv.transposed
+    return {
+        "x": [float(v) for v in x.reshape(-1)],
+        "xShape": list(x.shape),
+        "w": [float(v) for v in np.asarray(tensors.weight, dtype=np.float64).reshape(-1)],
+        "wShape": list(tensors.weight.shape),
+        "b": None if tensors.bias is None else [float(v) for v in np.asarray(tensors.bias).reshape(-1)],
+        "options": options,
+    }
 
 
 @dataclass
@@ -286,7 +308,8 @@ def exercise_of(case: Case, tensors: CaseTensors, output: np.ndarray) -> Exercis
     for wrong in wrong_outputs(case, tensors):
         vector = ",".join(canonical(v) for v in wrong.output.reshape(-1)[: len(shown)])
         mistakes.setdefault(answer_hash(key, vector), wrong.explanation)
-    return Exercise(key, labels, hashes, mistakes, [int(s) for s in output.shape])
+    shape = [int(s) for s in output.shape]
+    return Exercise(key, labels, hashes, mistakes, shape, conv_js_arguments(case, tensors))
 
 
 def case_block(case: Case, torch_check: bool = True) -> CaseBlock:

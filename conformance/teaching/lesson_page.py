@@ -114,12 +114,13 @@ def _exercise(block: CaseBlock, exercise: Exercise) -> str:
         "key": exercise.key,
         "answers": exercise.answer_hashes,
         "mistakes": exercise.mistake_hashes,
-        "layer": block.layer.as_json(),
+        "conv": exercise.arrays,
     }
     return (
         f'<form class="exercise" data-exercise="{_json_attr(data)}"><p class="ask">Your prediction:</p>'
-        f'<div class="boxes">{boxes}</div><button type="submit">Check</button>'
-        '<p class="feedback" role="status" aria-live="polite"></p></form>'
+        f'<div class="boxes">{boxes}</div><button type="submit">Check</button> '
+        '<button type="button" class="reveal" hidden>Show the answer</button>'
+        '<p class="feedback" role="status" aria-live="polite"></p><pre class="answer" hidden></pre></form>'
     )
 
 

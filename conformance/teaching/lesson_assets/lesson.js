@@ -127,7 +127,7 @@
     var rowsPerGroup = rowsCount / G;
     var cell = Math.max(6, Math.min(34, Math.floor(290 / Math.max(cols, 1)), Math.floor(340 / Math.max(rowsCount, 1))));
     var left = 62, top = 26, numbers = layer.weight_values && cell >= 30;
-    var width = Math.max(WIDTH * 0 + left + cols * cell + 8, 160), height = top + rowsCount * cell + 8;
+    var width = Math.max(left + cols * cell + 8, 260), height = top + rowsCount * cell + 8;
     var root = svg(width, height, "weight matrix");
     var rowName = layer.transposed ? "in " : "out ";
     for (var r = 0; r < rowsCount; r++) {
@@ -225,8 +225,20 @@
     p.textContent = text;
     p.className = "feedback " + (right ? "right" : "wrong");
   }
+  // The answer, computed only when asked for, by the same (gated) convolution as the playground.
+  function reveal(form, data) {
+    var c = data.conv, y = GroupedConv.convolve(new Float64Array(c.x), c.xShape, new Float64Array(c.w), c.wShape,
+      c.b ? new Float64Array(c.b) : null, c.options);
+    var labels = form.querySelectorAll("label"), lines = [];
+    for (var i = 0; i < labels.length; i++) lines.push(labels[i].textContent.trim() + " " + show(y.data[i]));
+    var pre = form.querySelector(".answer");
+    pre.textContent = lines.join("\n");
+    pre.hidden = false;
+  }
   function exercise(form) {
     var data = JSON.parse(form.getAttribute("data-exercise"));
+    var button = form.querySelector("button.reveal");
+    button.addEventListener("click", function () { reveal(form, data); });
     form.addEventListener("submit", function (event) {
       event.preventDefault();
       var boxes = form.querySelectorAll("input[data-index]"), values = [], wrong = [];
@@ -236,7 +248,8 @@
         values.push(canonical(v));
         if (hash(data.key + "#" + i, canonical(v)) !== data.answers[i]) wrong.push(boxes[i].parentNode.textContent.replace(/=\s*$/, "").trim());
       }
-      if (!wrong.length) { say(form, "Right: every value is correct. Check one against its sum once more, then go on.", true); return; }
+      button.hidden = false;  // predicted once: the answer may now be revealed
+      if (!wrong.length) { say(form, "Right: every value is correct.", true); reveal(form, data); return; }
       var mistake = data.mistakes[hash(data.key, values.join(","))];
       if (mistake) { say(form, "Not yet — " + mistake + ".", false); return; }
       say(form, "Not yet: " + (boxes.length - wrong.length) + " of " + boxes.length + " right; look again at " + wrong.join(", ") + ". Which input channels does that output's group read?", false);
