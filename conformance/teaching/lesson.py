@@ -8,8 +8,10 @@ exercise: its values are not written into the page; only a hash of each answer (
 likely mistake's values) is, so the page can tell a right answer, and name a mistake, without
 showing either before the learner submits.
 
-    >>> canonical(2.1000000001), canonical(-0.0), answer_hash("x", "650.000")
-    ('2.100', '0.000', '5b1c5e7e')
+    >>> canonical(2.1000000001), canonical(-0.0), answer_hash("x", canonical(650))
+    ('2.100', '0.000', 'ab8028ae')
+    >>> answer_hash("x", canonical(650.0001)) == answer_hash("x", canonical(650)) != answer_hash("x", canonical(651))
+    True
 """
 
 from __future__ import annotations
