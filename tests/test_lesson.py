@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from conformance.cases.loader import load_file
+from conformance.cases.schema import Case
 from conformance.cli import main
 from conformance.running.runner import make_tensors
 from conformance.teaching.lesson import answer_hash, build_lesson, canonical, number, step_title
@@ -29,6 +30,10 @@ def page(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("learn")
     assert main(["learn", str(out)]) == 0
     return out / "index.html"
+
+
+def cases_of(file: Path) -> list[Case]:
+    return [case for case in load_file(file) if isinstance(case, Case)]
 
 
 def visible_text(page_html: str) -> str:
@@ -88,7 +93,7 @@ def test_exercise_answers_are_not_on_the_page_before_submission(page: Path) -> N
     text = page.read_text(encoding="utf-8")
     numbers = {float(t) for t in re.findall(r"-?\d+(?:\.\d+)?", text)}  # anywhere in the file, scripts and JSON too
     hidden = 0
-    exercises = [c for c in load_file(TUTORIAL / "08_predict.yaml") if "exercise" in c.tags]
+    exercises = [c for c in cases_of(TUTORIAL / "08_predict.yaml") if "exercise" in c.tags]
     for case in exercises:
         answer = correct_output(case, make_tensors(case)).reshape(-1)
         for i, value in enumerate(answer):
@@ -101,30 +106,30 @@ def test_exercise_answers_are_not_on_the_page_before_submission(page: Path) -> N
 
 def test_exercise_one_is_not_the_readme_example() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    case = load_file(TUTORIAL / "08_predict.yaml")[0]
+    case = cases_of(TUTORIAL / "08_predict.yaml")[0]
     answer = correct_output(case, make_tensors(case)).reshape(-1)
     assert answer.tolist() == [13, 5200]
     assert "expected: {values: [21, 4300]" in readme and "[13, 5200]" not in readme
 
 
 def test_the_likely_mistakes_are_the_classic_index_bugs() -> None:
-    exercise = load_file(TUTORIAL / "08_predict.yaml")[0]  # input [1, 10, 100, 1000], W = [[3, 1], [2, 5]]
+    exercise = cases_of(TUTORIAL / "08_predict.yaml")[0]  # input [1, 10, 100, 1000], W = [[3, 1], [2, 5]]
     wrong = {w.name: w.output.reshape(-1).tolist() for w in wrong_outputs(exercise, make_tensors(exercise))}
     assert wrong == {
         "groups_ignored": [3 * (1 + 100) + 1 * (10 + 1000), 2 * (1 + 100) + 5 * (10 + 1000)],
         "interleaved_groups": [3 * 1 + 1 * 100, 2 * 10 + 5 * 1000],
         "weight_over_all_inputs": [13, 2 * 1 + 5 * 10],
     }
-    transposed = load_file(TUTORIAL / "09_conv_transpose_groups.yaml")[0]
-    wrong = {w.name: w.output.reshape(-1) for w in wrong_outputs(transposed, make_tensors(transposed))}
+    transposed = cases_of(TUTORIAL / "09_conv_transpose_groups.yaml")[0]
+    mixed_up = {w.name: w.output.reshape(-1) for w in wrong_outputs(transposed, make_tensors(transposed))}
     # the step's own description: "Reading the weight as Conv2d's would give y0 = 1x1 + 10x2 = 21"
-    assert wrong["transposed_weight_as_conv"][0] == 21
-    assert set(wrong) == {"groups_ignored", "transposed_weight_as_conv"}
+    assert mixed_up["transposed_weight_as_conv"][0] == 21
+    assert set(mixed_up) == {"groups_ignored", "transposed_weight_as_conv"}
 
 
 def test_a_mistake_matching_a_prediction_is_named_on_the_page(page: Path) -> None:
     text = page.read_text(encoding="utf-8")
-    case = load_file(TUTORIAL / "08_predict.yaml")[0]
+    case = cases_of(TUTORIAL / "08_predict.yaml")[0]
     values = ",".join(canonical(v) for v in (1313, 5252))
     assert answer_hash(case.name, values) in html.unescape(text)
 
@@ -142,7 +147,7 @@ def test_the_hash_is_fnv1a() -> None:
 
 
 def test_the_shuffle_is_drawn_as_a_permutation_with_no_arithmetic() -> None:
-    shuffle = [c for c in load_file(TUTORIAL / "07_stacked_groups.yaml") if c.name.endswith("4_shuffle")][0]
+    shuffle = [c for c in cases_of(TUTORIAL / "07_stacked_groups.yaml") if c.name.endswith("4_shuffle")][0]
     pictures = case_pictures(shuffle, make_tensors(shuffle))
     assert [p.name for p in pictures] == ["shuffle"]
     svg = pictures[0].svg
