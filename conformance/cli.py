@@ -8,7 +8,19 @@ import sys
 from collections.abc import Sequence
 
 # Subcommand modules; each defines `register(subparsers)`, which adds its parser and sets `handler`.
-COMMAND_MODULES = ("run", "validate", "cases", "schema", "explain", "probe", "bench", "coverage", "fuzz", "matrix")
+COMMAND_MODULES = (
+    "run",
+    "validate",
+    "cases",
+    "schema",
+    "explain",
+    "learn",
+    "probe",
+    "bench",
+    "coverage",
+    "fuzz",
+    "matrix",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -14,7 +14,7 @@ import pytest
 
 from conformance.cases.errors import CaseError
 from conformance.cases.loader import load_cases, load_file
-from conformance.reporting.html import ReportSection, is_tutorial_run, write_html_report
+from conformance.reporting.html import ReportSection, write_html_report
 from conformance.running.implementations import load_implementation
 from conformance.running.runner import CaseTensors, Check, error_result, make_tensors, run_case
 from conformance.teaching.pictures import case_pictures, draw_case_pictures
@@ -222,20 +222,15 @@ def test_statuses_and_failure_kinds_in_the_summary(tmp_path: Path) -> None:
     assert '<span class="status xpassed"' in summary
 
 
-def test_tutorial_mode_leaves_out_timings_and_the_coverage_map(tmp_path: Path) -> None:
+def test_a_tutorial_run_is_the_checking_view_too(tmp_path: Path) -> None:
+    """The learners' page is `conformance learn`; `run --html` over the tutorial is a report like any."""
     tutorial = _run([ROOT / "cases" / "tutorial"])
-    seed = _run([ROOT / "cases" / "seed" / "groups3.yaml"])
-    assert is_tutorial_run(tutorial) and not is_tutorial_run(seed) and not is_tutorial_run(tutorial + seed)
-    coverage = ReportSection("What these cases cover", "<p>map</p>", "coverage", for_learners=False)
-    learner = write_html_report(tutorial, tmp_path / "t", extra_sections=[coverage], pictures=False).read_text()
-    assert "implementation time" not in learner and " ms<" not in learner and 'id="coverage"' not in learner
-    assert 'id="mode"' in learner
+    coverage = ReportSection("What these cases cover", "<p>map</p>", "coverage")
+    page = write_html_report(tutorial, tmp_path / "t", extra_sections=[coverage], pictures=False).read_text()
+    assert "implementation time" in page and re.search(r">\d+\.\d\d ms<", page) and 'id="coverage"' in page
+    assert 'id="mode"' not in page
     # every tutorial step of a 1-d or 2-d op can be hovered: its layout shows every channel (3-d grids are not drawn)
-    assert learner.count("data-geometry=") == sum(r.case.conv.spatial_dims <= 2 for r in tutorial)
-    full = write_html_report(
-        tutorial, tmp_path / "f", extra_sections=[coverage], pictures=False, tutorial=False
-    ).read_text()
-    assert "implementation time" in full and re.search(r">\d+\.\d\d ms<", full) and 'id="coverage"' in full
+    assert page.count("data-geometry=") == sum(r.case.conv.spatial_dims <= 2 for r in tutorial)
 
 
 def test_pictures_are_inline_svg_with_real_text(report) -> None:

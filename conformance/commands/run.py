@@ -50,12 +50,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--html", metavar="DIR", help="write a static HTML report (DIR/index.html, with explanations and pictures)"
     )
-    parser.add_argument(
-        "--tutorial",
-        action="store_true",
-        help="with --html: a page for learners, without timings or the coverage map (automatic "
-        "when every case is a tutorial case)",
-    )
     parser.add_argument("--junit", metavar="FILE", help="write the results as JUnit XML (one testcase per case)")
     parser.add_argument("-q", "--quiet", action="store_true", help="print only failures and the summary")
     parser.add_argument("--device", choices=DEVICES, default="cpu", help="where torch runs (default: cpu)")
@@ -225,9 +219,7 @@ def run_command(args: argparse.Namespace) -> int:
         from conformance.tools.coverage import coverage_grid
 
         grid = coverage_grid([result.case or result.load_error for result in results])
-        page = write_html_report(
-            results, args.html, extra_sections=[coverage_section(grid)], tutorial=True if args.tutorial else None
-        )
+        page = write_html_report(results, args.html, extra_sections=[coverage_section(grid)])
         print(f"HTML report: {page}")
     if getattr(args, "junit", None):
         write_junit(results, ensure_parent(args.junit), properties=_junit_properties(about))

@@ -5,8 +5,8 @@ Everything is inline (styles, a few lines of script, the SVG pictures of
 takes the :class:`~conformance.running.runner.CaseResult` list that ``conformance run`` produced and renders
 each case from the explanation model of :mod:`conformance.teaching.explain` (never from terminal text):
 
-* a summary table: status (and a failure's kind), the largest error against its allowance and,
-  outside tutorial mode, the implementation's and torch's time;
+* a summary table: status (and a failure's kind), the largest error against its allowance and the
+  implementation's and torch's time;
 * per case: its description, the layer, the groups as a table coloured by group, the input and the
   weight laid out per group, the output elements as sums of products, the notes (float rounding,
   digit carries), the cost against groups=1, the pictures; for a small 2-d case, hovering or
@@ -14,8 +14,8 @@ each case from the explanation model of :mod:`conformance.teaching.explain` (nev
 * a failure's checks in full; the harness's other checks folded away in ``<details>``;
 * any extra sections a caller passes in (``extra_sections``: e.g. the coverage map).
 
-Tutorial mode (``tutorial=True``; by default on when every case is a tutorial case) leaves out the
-timings and the sections not meant for learners (the coverage map).
+This is the checking view. The page for learners is the lesson (``conformance learn``,
+:mod:`conformance.teaching.lesson_page`), not a mode of this report.
 
     >>> from pathlib import Path; import tempfile
     >>> from conformance.cases.loader import load_file; from conformance.running.implementations import load_implementation
@@ -207,13 +207,11 @@ document.querySelectorAll('section.case[data-geometry]').forEach(function (secti
 
 @dataclass(frozen=True)
 class ReportSection:
-    """Extra content for the report (already HTML; the caller escapes what it puts in).
-    ``for_learners``: also shown in tutorial mode."""
+    """Extra content for the report (already HTML; the caller escapes what it puts in)."""
 
     title: str
     html: str
     anchor: str = ""
-    for_learners: bool = True
 
 
 def slug(text: str) -> str:
@@ -246,17 +244,6 @@ def _seconds(value: float | None) -> str:
     return "" if value is None else f"{value * 1000:.2f} ms"
 
 
-def is_tutorial_run(results: Sequence[CaseResult]) -> bool:
-    """Every case is a tutorial case (tagged ``tutorial`` or under ``tutorial/``): a learner's run."""
-
-    def tutorial(result: CaseResult) -> bool:
-        if result.case is not None:
-            return "tutorial" in result.case.tags or result.case.name.startswith("tutorial/")
-        return "/tutorial/" in Path(result.file).as_posix() or result.name.startswith("tutorial/")
-
-    return bool(results) and all(tutorial(result) for result in results)
-
-
 def write_html_report(
     results: Sequence[CaseResult],
     directory: Path | str,
@@ -264,29 +251,21 @@ def write_html_report(
     title: str | None = None,
     pictures: bool = True,
     extra_sections: Sequence[ReportSection] = (),
-    tutorial: bool | None = None,
 ) -> Path:
     """Write ``directory/index.html``; returns its path.
 
-    ``tutorial``: a page for learners, without timings and without the extra sections not meant
-    for them (the coverage map); ``None`` decides by :func:`is_tutorial_run`. A case whose
-    explanation or pictures cannot be made gets a note in its section instead; it never stops
-    the others.
+    A case whose explanation or pictures cannot be made gets a note in its section instead; it
+    never stops the others.
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    tutorial = is_tutorial_run(results) if tutorial is None else tutorial
-    title = title or ("Grouped convolution, one sum at a time" if tutorial else "groups conformance report")
+    title = title or "groups conformance report"
     slugs = unique_slugs(results)
-    open_all = tutorial or len(results) <= OPEN_CASES
+    open_all = len(results) <= OPEN_CASES
     sections = [
         _case_section(result, case_slug, pictures, open_all) for result, case_slug in zip(results, slugs, strict=False)
     ]
-    extras = [
-        (section.anchor or f"extra-{slug(section.title)}", section)
-        for section in extra_sections
-        if section.for_learners or not tutorial
-    ]
+    extras = [(section.anchor or f"extra-{slug(section.title)}", section) for section in extra_sections]
 
     implementations = sorted({r.run.implementation.name for r in results if r.run is not None})
     parts = [
@@ -304,18 +283,13 @@ def write_html_report(
         + (f" — implementation under test: {_e(', '.join(implementations))}, oracle: torch" if implementations else "")
         + "</p>",
     ]
-    if tutorial:
-        parts.append(
-            '<p class="muted" id="mode">Tutorial mode: every number below is a sum you can check by hand. '
-            "Hover over or tap an output cell to see which inputs and kernel taps it reads.</p>"
-        )
     if extras:
         parts.append(
             "<nav><ul>"
             + "".join(f'<li><a href="#{_e(anchor)}">{_e(s.title)}</a></li>' for anchor, s in extras)
             + "</ul></nav>"
         )
-    parts.append(_summary_table(results, slugs, timings=not tutorial))
+    parts.append(_summary_table(results, slugs))
     parts.extend(sections)
     for anchor, section in extras:
         parts.append(f'<section class="extra" id="{_e(anchor)}"><h2>{_e(section.title)}</h2>{section.html}</section>')
@@ -337,12 +311,10 @@ def _status(result: CaseResult) -> str:
     return f'<span class="status {css}"{title}>{_e(result.status)}</span>{kind}'
 
 
-def _error_text(result: CaseResult, tutorial: bool = False) -> str:
+def _error_text(result: CaseResult) -> str:
     error, ratio = result.max_abs_error, result.max_error_ratio
     if error is None:
         return ""
-    if tutorial and result.status == PASSED:
-        return "none" if error == 0 else f"{error:.2g} (float rounding, allowed)"
     text = f"{error:.3g}"
     if error == 0:
         return text
@@ -351,9 +323,9 @@ def _error_text(result: CaseResult, tutorial: bool = False) -> str:
     return text + (f" ({ratio:.0%} of the allowed error)" if ratio >= 0.005 else " (under 1% of the allowed error)")
 
 
-def _summary_table(results: Sequence[CaseResult], slugs: Sequence[str], timings: bool) -> str:
-    error_header = "max abs error" if timings else "difference from torch"
-    headers = ["case", "status", error_header] + (["implementation time", "torch time"] if timings else [])
+def _summary_table(results: Sequence[CaseResult], slugs: Sequence[str]) -> str:
+    error_header = "max abs error"
+    headers = ["case", "status", error_header, "implementation time", "torch time"]
     rows = [
         '<table id="summary" class="stack">',
         "<thead><tr>" + "".join(f"<th>{h}</th>" for h in headers) + "</tr></thead>",
@@ -364,14 +336,11 @@ def _summary_table(results: Sequence[CaseResult], slugs: Sequence[str], timings:
         cells = [
             f'<td data-label="case"><a href="#case-{case_slug}">{_e(result.name)}</a></td>',
             f'<td data-label="status">{_status(result)}</td>',
-            f'<td data-label="{error_header}" class="number">{_e(_error_text(result, not timings))}</td>',
+            f'<td data-label="{error_header}" class="number">{_e(_error_text(result))}</td>',
+            f'<td data-label="implementation time" class="number">'
+            f"{_e(_seconds(run.impl.seconds if run else None))}</td>",
+            f'<td data-label="torch time" class="number">{_e(_seconds(run.torch.seconds if run else None))}</td>',
         ]
-        if timings:
-            cells += [
-                f'<td data-label="implementation time" class="number">'
-                f"{_e(_seconds(run.impl.seconds if run else None))}</td>",
-                f'<td data-label="torch time" class="number">{_e(_seconds(run.torch.seconds if run else None))}</td>',
-            ]
         rows.append("<tr>" + "".join(cells) + "</tr>")
     rows += ["</tbody>", "</table>"]
     return "\n".join(rows)
@@ -972,7 +941,7 @@ def _pictures(result: CaseResult) -> str:
 def coverage_section(grid: CoverageGrid) -> ReportSection:
     """What the run's cases cover (conformance/tools/coverage.py): one row per feature axis, each feature
     with its number of cases. A feature no case reaches is information about this selection of
-    cases, not a failure: it is listed in a note. Left out in tutorial mode."""
+    cases, not a failure: it is listed in a note."""
     errors = f" ({grid.error_cases} of them expect an error)" if grid.error_cases else ""
     parts = [
         f"<p>These {plural(grid.total_cases, 'case')}{errors} exercise {len(grid.cells) - len(grid.empty_cells)} "
@@ -1004,4 +973,4 @@ def coverage_section(grid: CoverageGrid) -> ReportSection:
             )
             + ". A smaller selection of cases covers less; the whole case library (cases/) covers more.</p>"
         )
-    return ReportSection("What these cases cover", "\n".join(parts), "coverage", for_learners=False)
+    return ReportSection("What these cases cover", "\n".join(parts), "coverage")

@@ -7,6 +7,9 @@
   matrix of kernels it stands for, each compact row drawn to its place in the block diagonal;
 * ``element``: one output element: the window over *every* input channel (the unread ones greyed),
   each tap's ``input × weight = product``, and the sum;
+* ``shuffle``: a channel shuffle written as a 1×1 convolution with a permutation weight, drawn as
+  what it is, crossing wires with no arithmetic (ShuffleNet's reshape–transpose–flatten), instead
+  of as the dense layer its weight's shape suggests;
 * ``filmstrip``: numbered frames of the window sliding over the padded, strided input (the
   conv_arithmetic picture), for a small case.
 
@@ -32,7 +35,7 @@ from conformance.cases.schema import Case
 from conformance.running.runner import CaseTensors
 from conformance.teaching.explain import connectivity, element_sum, format_number, geometry_of
 
-PICTURES = ("connectivity", "weights", "element", "filmstrip")
+PICTURES = ("connectivity", "weights", "element", "filmstrip", "shuffle")
 # tab10: distinct for the first ten groups, then cycling; the report's tables use the same colours.
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
 INK, MUTED, FAINT, PAPER = "#222222", "#777777", "#bbbbbb", "#ffffff"
@@ -280,6 +283,87 @@ def _single_pixel_outputs(case: Case, tensors: CaseTensors) -> np.ndarray | None
     if geo.batch * geo.output_size[0] * geo.output_size[1] != 1:
         return None
     return np.array([element_sum(case, tensors, (0, o, 0, 0)).total for o in range(geo.out_channels)])
+
+
+def channel_permutation(case: Case, tensors: CaseTensors) -> list[int] | None:
+    """For a 1×1, groups=1, bias-free layer whose weight is a permutation matrix (a channel shuffle
+    written as a convolution), the input channel each output copies; else None.
+
+    >>> from pathlib import Path; from conformance.cases.loader import load_file
+    >>> from conformance.running.runner import make_tensors
+    >>> cases = load_file(Path(__file__).parents[2] / "cases" / "tutorial" / "07_stacked_groups.yaml")
+    >>> [channel_permutation(c, make_tensors(c)) for c in cases][2:4]
+    [None, [0, 2, 1, 3]]
+    """
+    conv = case.conv
+    w = np.asarray(tensors.weight, dtype=np.float64)
+    if conv.transposed or conv.groups != 1 or w.shape[0] != w.shape[1] or any(k != 1 for k in w.shape[2:]):
+        return None
+    if tensors.bias is not None and np.any(tensors.bias):
+        return None
+    matrix = w.reshape(w.shape[0], w.shape[1])
+    ones = matrix == 1
+    if not np.all((matrix == 0) | ones) or not np.all(ones.sum(0) == 1) or not np.all(ones.sum(1) == 1):
+        return None
+    return [int(np.argmax(row)) for row in ones]
+
+
+def shuffle_groups(permutation: Sequence[int]) -> int | None:
+    """The G of ShuffleNet's shuffle (reshape to (G, C/G), transpose, flatten) that gives
+    ``permutation``, if one does.
+
+    >>> shuffle_groups([0, 2, 1, 3]), shuffle_groups([0, 3, 1, 4, 2, 5]), shuffle_groups([1, 0])
+    (2, 2, None)
+    """
+    n = len(permutation)
+    for groups in range(2, n):
+        if n % groups == 0:
+            per = n // groups
+            if all(permutation[o] == (o % groups) * per + o // groups for o in range(n)):
+                return groups
+    return None
+
+
+def shuffle_picture(case: Case, tensors: CaseTensors, permutation: Sequence[int]) -> Picture:
+    """A channel shuffle as crossing wires: output o copies input permutation[o]; 0 multiply-adds."""
+    n = len(permutation)
+    canvas = Canvas()
+    width = 520
+    title = "a channel shuffle: each output channel is one input channel, moved (0 multiply-adds)"
+    top = canvas.paragraph(10, 2, title, 13, width - 20, bold=True) + 14
+    in_x, out_x, step = 170, 350, 24
+    inputs = _single_pixel_values(tensors.input, n)
+    for o, c in enumerate(permutation):
+        canvas.line(in_x, top + step * (c + 0.5), out_x, top + step * (o + 0.5), group_colour(o), 2)
+    for k in range(n):
+        y = top + step * (k + 0.5)
+        canvas.circle(in_x, y, 7, PAPER)
+        canvas.circle(out_x, y, 7, PAPER)
+        canvas.text(
+            in_x - 13,
+            y + 4,
+            f"in {k}" + (f" = {format_number(inputs[k], case.dtype, DIGITS)}" if inputs is not None else ""),
+            12,
+            "end",
+        )
+        value = f" = {format_number(inputs[permutation[k]], case.dtype, DIGITS)}" if inputs is not None else ""
+        canvas.text(out_x + 13, y + 4, f"out {k}{value}", 12)
+    bottom = top + n * step + 8
+    groups = shuffle_groups(permutation)
+    if groups:
+        rows = ", ".join(
+            "[" + ", ".join(f"c{k}" for k in range(g * n // groups, (g + 1) * n // groups)) + "]" for g in range(groups)
+        )
+        recipe = (
+            f"ShuffleNet's recipe: reshape the {n} channels to ({groups}, {n // groups}) = [{rows}], transpose, "
+            f"flatten: [{', '.join(f'c{k}' for k in permutation)}]"
+        )
+        bottom = canvas.paragraph(10, bottom, recipe, 12, width - 20, fill=MUTED)
+    caption = (
+        "A channel shuffle moves channels and computes nothing: written here as a 1×1 convolution with a "
+        "permutation weight, but it costs 0 multiply-adds."
+    )
+    return Picture("shuffle", caption, canvas.render(width, bottom + 6, title))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -721,6 +805,9 @@ def case_pictures(case: Case, tensors: CaseTensors, element: Sequence[int] | Non
             f"groups = {conv.groups} does not divide in_channels = {conv.in_channels} and "
             f"out_channels = {conv.out_channels}: there is no grouping to draw"
         )
+    permutation = channel_permutation(case, tensors)
+    if permutation is not None:  # a shuffle: its dense-looking weight would tell the wrong story
+        return [shuffle_picture(case, tensors, permutation)]
     pictures = [connectivity_picture(case, tensors), weights_picture(case, tensors)]
     if not conv.transposed and conv.spatial_dims == 2 and tensors.input.ndim in (3, 4):
         pictures.append(element_picture(case, tensors, element))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from conformance.teaching.lesson_mistakes import first_group_input_order, interleaved_input_order
 from reference_impl import conv2d, pad_input, plan_conv2d
 
 
@@ -32,11 +33,8 @@ def _conv_explicitly_padded(input, weight, bias, pads, stride, dilation, groups,
 def inputs_modulo_groups(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, **kwargs):
     """Input channel c is assigned to group c % groups (strided) instead of c // (C_in/groups)."""
     channels = input.shape[-3]
-    per_group = channels // groups if groups > 0 and channels % groups == 0 else 0
-    if per_group:
-        # slot g*C_g + j of the grouped layout takes channel j*G + g
-        order = [(slot % per_group) * groups + slot // per_group for slot in range(channels)]
-        input = np.take(input, order, axis=-3)
+    if groups > 0 and channels % groups == 0:  # slot g*C_g + j of the grouped layout takes channel j*G + g
+        input = np.take(input, interleaved_input_order(channels, groups), axis=-3)
     return conv2d(input, weight, bias, stride, padding, dilation, groups, **kwargs)
 
 
@@ -61,8 +59,7 @@ def group_offset_missing(input, weight, bias=None, stride=1, padding=0, dilation
     """Every group reads the first group's input channels (the g * C_in/G offset is forgotten)."""
     channels = input.shape[-3]
     if groups > 0 and channels % groups == 0:
-        per_group = channels // groups
-        input = np.take(input, [slot % per_group for slot in range(channels)], axis=-3)
+        input = np.take(input, first_group_input_order(channels, groups), axis=-3)
     return conv2d(input, weight, bias, stride, padding, dilation, groups, **kwargs)
 
 
