@@ -194,7 +194,7 @@ def render_text(
             all(agree.values()) and len(agree) == len(e.sides)
             for agree in (element.agrees(*e.tolerance) for element in e.elements)
         )
-        sides = _and_list([side_label(side) for side in e.sides])
+        sides = _and_list(list(e.sides))  # in full: a plug-in is named as it was given
         out.raw()
         out.text(
             (f"(Checked: {sides} agree with every sum above. " if agreed else "(")
