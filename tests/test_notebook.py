@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -24,6 +25,25 @@ from conformance.teaching.notebook import (
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def explained(subject: Any, **options: Any) -> CaseExplanation:
+    """explain() of a case or a layer, checked to be one."""
+    e = explain(subject, **options)
+    assert isinstance(e, CaseExplanation), e
+    return e
+
+
+def listed(model: Any, **options: Any) -> ModelExplanation:
+    """explain() of a model, checked to be a model's listing."""
+    e = explain(model, **options)
+    assert isinstance(e, ModelExplanation), e
+    return e
+
+
+def input_of(e: CaseExplanation) -> np.ndarray:
+    assert e.result.run is not None, e.result.message
+    return np.asarray(e.result.run.tensors.input)
+
+
 def test_the_package_exports_explain() -> None:
     import conformance
 
@@ -31,8 +51,7 @@ def test_the_package_exports_explain() -> None:
 
 
 def test_a_bundled_case_name_prints_the_seed_sum_and_renders_it_with_pictures_and_hover() -> None:
-    e = explain("seed/groups3")
-    assert isinstance(e, CaseExplanation)
+    e = explained("seed/groups3")
     text = str(e)
     assert "y[0,2,0,0] = 650 = 5×10 (in 2) + 6×100 (in 3)" in text
     assert repr(e) == text  # a plain Python prompt shows the same
@@ -52,11 +71,11 @@ def test_a_bundled_case_name_prints_the_seed_sum_and_renders_it_with_pictures_an
 
 
 def test_a_case_file_path_and_a_case_of_a_file_with_several() -> None:
-    by_path = explain(ROOT / "cases" / "tutorial" / "01_dense.yaml")
+    by_path = explained(ROOT / "cases" / "tutorial" / "01_dense.yaml")
     assert "y[0,0,0,0] = 21 = 1×1 (in 0) + 2×10 (in 1)" in str(by_path)
-    shuffle = explain("tutorial/07_stacked/4_shuffle")  # a case name inside a file with five cases
+    shuffle = explained("tutorial/07_stacked/4_shuffle")  # a case name inside a file with five cases
     assert shuffle.result.name == "tutorial/07_stacked/4_shuffle"
-    picked = explain(str(ROOT / "cases" / "tutorial" / "07_stacked_groups.yaml"), case="4_shuffle")
+    picked = explained(str(ROOT / "cases" / "tutorial" / "07_stacked_groups.yaml"), case="4_shuffle")
     assert picked.result.name == "tutorial/07_stacked/4_shuffle"
     with pytest.raises(ValueError, match="holds 5 cases; choose one with case="):
         explain(str(ROOT / "cases" / "tutorial" / "07_stacked_groups.yaml"))
@@ -67,12 +86,12 @@ def test_a_case_file_path_and_a_case_of_a_file_with_several() -> None:
 
 
 def test_an_exercise_hides_its_values_until_revealed() -> None:
-    hidden = explain("tutorial/08_predict/2_offset")
+    hidden = explained("tutorial/08_predict/2_offset")
     text = str(hidden)
     assert "y[0,2,0,0] = ?" in text and "--reveal" in text
     assert "(in 4)" not in text and "in 4→out 2" not in text  # neither the sums nor the weight's routes
     assert "650" not in hidden._repr_html_() and "= ?" in hidden._repr_html_()
-    shown = str(explain("tutorial/08_predict/2_offset", reveal=True))
+    shown = str(explained("tutorial/08_predict/2_offset", reveal=True))
     assert re.search(r"y\[0,2,0,0\] = 650000 = 5×10000 \(in 4\) \+ 6×100000 \(in 5\)", shown), shown
 
 
@@ -97,23 +116,23 @@ def test_a_live_module_is_explained_with_its_own_weights_and_every_sum_is_its_ou
     case = case_from_module(module)
     shape = default_input_shape(case.conv)
     x = torch.randn(2, *shape[1:]) if with_input else None
-    e = explain(module, input=x)
-    assert isinstance(e, CaseExplanation) and e.result.status == "passed", e.result.message
+    e = explained(module, input=x)
+    assert e.result.status == "passed", e.result.message
     if x is None:
-        x = torch.tensor(np.asarray(e.result.run.tensors.input), dtype=torch.float32)
+        x = torch.tensor(input_of(e), dtype=torch.float32)
     with torch.no_grad():
         y = module(x).double().numpy()
     assert e.explanation.elements
     for element in e.explanation.elements:
         assert element.sum.total == pytest.approx(float(y[element.sum.index]), rel=1e-5, abs=1e-5)
-    assert e.explanation.grouping.groups == module.groups
+    assert e.explanation.grouping is not None and e.explanation.grouping.groups == module.groups
     assert "(built from the module)" in str(e)
     assert "<svg" in e._repr_html_()
 
 
 def test_the_default_input_of_a_small_layer_names_its_channels_by_digits() -> None:
-    e = explain(torch.nn.Conv2d(6, 6, 1, groups=3, bias=False))
-    assert e.result.run.tensors.input.reshape(-1).tolist() == [1, 10, 100, 1000, 10000, 100000]
+    e = explained(torch.nn.Conv2d(6, 6, 1, groups=3, bias=False))
+    assert input_of(e).reshape(-1).tolist() == [1, 10, 100, 1000, 10000, 100000]
     assert default_input_shape(case_from_module(torch.nn.Conv2d(2, 2, 3, dilation=2)).conv) == (1, 2, 5, 5)
 
 
@@ -154,8 +173,7 @@ class ResNeXtBlock(torch.nn.Module):
 
 
 def test_a_mobilenet_block_lists_its_depthwise_layer_with_the_saving() -> None:
-    e = explain(InvertedResidual(), input=torch.zeros(1, 16, 14, 14))
-    assert isinstance(e, ModelExplanation)
+    e = listed(InvertedResidual(), input=torch.zeros(1, 16, 14, 14))
     assert [layer.name for layer in e.grouped] == ["depthwise"]
     layer = e.grouped[0]
     assert (layer.groups, layer.in_per_group, layer.out_per_group, layer.kind) == (96, 1, 1, "depthwise")
@@ -171,15 +189,15 @@ def test_a_mobilenet_block_lists_its_depthwise_layer_with_the_saving() -> None:
 
 
 def test_a_resnext_block_lists_its_grouped_layer_and_a_depth_multiplier_is_named() -> None:
-    e = explain(ResNeXtBlock(), input=torch.zeros(2, 256, 8, 8))
+    e = listed(ResNeXtBlock(), input=torch.zeros(2, 256, 8, 8))
     assert [(layer.name, layer.groups, layer.kind) for layer in e.grouped] == [("body.2", 32, "grouped")]
     layer = e.grouped[0]
     assert (layer.in_per_group, layer.out_per_group) == (4, 4)
     assert layer.multiply_adds == 128 * 4 * 9 * 2 * 8 * 8 and layer.dense_multiply_adds == 32 * layer.multiply_adds
-    without_input = explain(ResNeXtBlock())
+    without_input = listed(ResNeXtBlock())
     assert without_input.grouped[0].multiply_adds is None
     assert "Pass input= to count multiply-adds" in " ".join(str(without_input).split())
-    multiplier = explain(
+    multiplier = listed(
         torch.nn.Sequential(torch.nn.Conv2d(8, 24, 3, groups=8), torch.nn.ConvTranspose2d(24, 24, 2, groups=3)),
         input=torch.zeros(1, 8, 5, 5),
     )
@@ -203,5 +221,5 @@ def test_scope_css_keeps_media_queries_and_scopes_every_rule() -> None:
 
 
 def test_the_text_is_the_terminal_text() -> None:
-    e = explain("seed/groups3")
+    e = explained("seed/groups3")
     assert e.text(width=80) == render_text(e.explanation, width=80)

@@ -173,8 +173,8 @@ TIMES_WITH_X = re.compile(r"[\d\])]x[\d(W](?=\S*\s*[+=])|(?<=[=+]\s)[\d.]+x[\d(W
 @pytest.mark.parametrize("path", sorted((ROOT / "cases").rglob("*.yaml")), ids=lambda p: str(p.relative_to(ROOT)))
 def test_descriptions_write_multiplication_as_times(path: Path) -> None:
     for case in load_cases([path]):
-        description = getattr(case, "description", "")
-        assert not TIMES_WITH_X.search(description), (case.name, TIMES_WITH_X.search(description))
+        if isinstance(case, Case):  # a broken case has no description; its own test reports it
+            assert not TIMES_WITH_X.search(case.description), (case.name, TIMES_WITH_X.search(case.description))
 
 
 def test_the_stride_2_step_reads_one_window_per_output_and_names_its_centre() -> None:
@@ -199,6 +199,7 @@ def test_the_transposed_stride_2_step_scatters_overlapping_windows() -> None:
     for c in range(4):  # scatter by hand: input position q writes x·W[c, 0] at 2q … 2q + 2
         for q in range(3):
             y[c // 2, 2 * q : 2 * q + 3] += x[c, q] * w[c, 0]
+    assert tensors.expected is not None
     np.testing.assert_array_equal(y, tensors.expected[0])
     assert y[0].tolist() == [1001, 2002, 13013, 20020, 130130, 200200, 300300]
     assert "(3 − 1) × 2 + 3 = 7" in " ".join(case.description.split())
