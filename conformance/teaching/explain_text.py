@@ -568,30 +568,40 @@ def _scatter(out: _Writer, e: Explanation) -> None:
     if not e.scatters or g is None:
         return
     out.heading("THE SCATTER: a transposed convolution works from the inputs")
-    stride = "×".join(str(s) for s in e.stride)
+    stride = str(e.stride[0]) if len(set(e.stride)) == 1 else "(" + ", ".join(map(str, e.stride)) + ")"
     out.text(
         "Each input value is multiplied by its row of the weight, W[c, j] (one kernel per output channel "
-        f"of its group), and added into the output, one window per input position, the windows {stride} "
-        "positions apart (the stride); where windows overlap, their contributions add up.",
+        "of its group), and added into the output: one window per input position, each window shifted by "
+        f"the stride, {stride}, from the previous one; where windows overlap, their contributions add up.",
         indent=2,
     )
-    names = {1: ["positions"], 2: ["rows", "columns"], 3: ["depths", "rows", "columns"]}.get(len(e.stride), [])
+    names = {1: ["position"], 2: ["row", "column"], 3: ["depth", "row", "column"]}.get(len(e.stride), [])
     for scatter in e.scatters:
-        spans = ", ".join(f"{name} {first}…{last}" for name, (first, last) in zip(names, scatter.span, strict=False))
+        spans = ", ".join(
+            f"{name} {first}" if first == last else f"{name}s {first}…{last}"
+            for name, (first, last) in zip(names, scatter.span, strict=False)
+        )
         cut = any(first < 0 or last >= n for (first, last), n in zip(scatter.span, e.out_size, strict=False))
         value = format_number(scatter.value, e.dtype)
         where = [
             f"{channel_span('output', scatter.output_channels)},",
             spans + (" (cut by the padding):" if cut else ":"),
         ]
-        one_d = all(kernel.ndim == 1 and kernel.size <= MAX_GRID for kernel in scatter.kernels)
-        if one_d and len(scatter.kernels) == 1:
+        factor = _factor(scatter.value, e.dtype)
+        if all(kernel.size == 1 for kernel in scatter.kernels):  # one weight per output channel of the group
+            weights = [float(kernel.reshape(-1)[0]) for kernel in scatter.kernels]
+            what = (
+                f"{factor}×[{', '.join(format_number(w, e.dtype) for w in weights)}] = "
+                f"[{', '.join(format_number(scatter.value * w, e.dtype) for w in weights)}]"
+            )
+        elif len(scatter.kernels) == 1 and scatter.kernels[0].ndim == 1 and scatter.kernels[0].size <= MAX_GRID:
             kernel = scatter.kernels[0]
             weights = ", ".join(format_number(float(w), e.dtype) for w in kernel)
             products = ", ".join(format_number(scatter.value * float(w), e.dtype) for w in kernel)
-            what = f"{_factor(scatter.value, e.dtype)}×[{weights}] = [{products}]"
+            what = f"{factor}×[{weights}] = [{products}]"
         else:
-            what = f"{_factor(scatter.value, e.dtype)} × W[{scatter.input_channel}, j]"
+            j = "0" if len(scatter.kernels) == 1 else "j"
+            what = f"{factor} × W[{scatter.input_channel}, {j}]"
         out.joined(f"    {scatter.label} = {value} → ", [*where, what], separator=" ", indent=8)
 
 
