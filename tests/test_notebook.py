@@ -4,6 +4,7 @@ report's section, and a model's table against parameters and multiply-adds count
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -223,3 +224,33 @@ def test_scope_css_keeps_media_queries_and_scopes_every_rule() -> None:
 def test_the_text_is_the_terminal_text() -> None:
     e = explained("seed/groups3")
     assert e.text(width=80) == render_text(e.explanation, width=80)
+
+
+def test_the_notebook_output_hovers_like_the_report_and_leaves_the_page_alone(tmp_path: Path) -> None:
+    """In Chromium (skipped without it): a host page with its own style holds two outputs, as a
+    notebook does; hovering an output cell lights up what it reads, and the host keeps its font."""
+    from tests.browser import Chromium, find_chromium
+    from tests.test_report_in_browser import HOVER
+
+    if find_chromium() is None:
+        pytest.skip("Chromium is not installed (`apt-get install -y chromium`)")
+    outputs = explained("seed/groups3")._repr_html_() + explained("tutorial/01_dense")._repr_html_()
+    host = tmp_path / "notebook.html"
+    host.write_text(
+        '<!DOCTYPE html><html><head><meta charset="utf-8"><style>body { font-family: serif; margin: 7px; }'
+        f"</style></head><body><h1>a notebook</h1>{outputs}</body></html>",
+        encoding="utf-8",
+    )
+    with Chromium.start() as browser:
+        page = browser.open("about:blank")
+        page.set_viewport(1000)
+        page.navigate(host.resolve().as_uri())
+        lit = json.loads(page.evaluate(f"{HOVER}('seed/groups3', 'td[data-o=\"2\"]', 'mouseover')"))
+        host_style = page.evaluate(
+            "getComputedStyle(document.body).fontFamily + '|' + getComputedStyle(document.body).margin"
+        )
+        pictures = page.evaluate("document.querySelectorAll('.conformance-explain figure.picture svg').length")
+        errors = page.errors
+    assert lit["readout"] == "y[0,2,0,0] = 650 = 5×10 + 6×100"
+    assert sorted(lit["channels"]) == ["2", "3"] and lit["rows"] == ["2"]
+    assert host_style == "serif|7px" and int(pictures) >= 5 and errors == []
