@@ -18,6 +18,7 @@ import re
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -143,7 +144,7 @@ class Cost:
 @dataclass(frozen=True)
 class Note:
     """A short remark a learner needs where the numbers surprise: 'carry' (the digit trick stops
-    working), 'warning' (torch warned while computing the case) or 'rounding' (why the sides differ
+    working), 'warning' (torch, or another library, warned while computing the case) or 'rounding' (why the sides differ
     in the last bits; it explains the comparisons, so it is shown with them)."""
 
     kind: str
@@ -371,14 +372,18 @@ def _arg(value: object) -> str:
 
 def run_quietly(case: Case, implementation: Implementation, **options: object) -> tuple[CaseResult, tuple[str, ...]]:
     """:func:`~conformance.running.runner.run_case`, with the warnings it raises caught instead of
-    printed (torch's padding='same' warning is 296 characters with a site-packages path): returns the
-    result and each distinct warning as a short sentence (:func:`short_warning`), for a note."""
+    printed (torch's padding='same' warning is 296 characters with a path into torch's sources):
+    returns the result and each distinct warning as one short sentence naming who warned ("torch
+    warned: ...", else the warning's category), for a note."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = run_case(case, implementation, **options)  # type: ignore[arg-type]
     seen: dict[str, None] = {}
     for warning in caught:
-        seen.setdefault(short_warning(str(warning.message)), None)
+        message = str(warning.message)
+        from_torch = "torch" in Path(warning.filename).parts or "Triggered internally" in message
+        who = "torch" if from_torch else warning.category.__name__
+        seen.setdefault(f"{who} warned: {short_warning(message)}.", None)
     return result, tuple(seen)
 
 
@@ -408,8 +413,8 @@ def build_explanation(
     """The explanation model of a run case (``elements``: output indices to write out; default: a
     choice that shows the grouping, see :func:`default_elements`). ``layout_limits`` = (most groups,
     most channels or kernels per group) of the input and weight layouts; default: what fits a
-    terminal (see :func:`layout_limits_for`). ``warnings_seen``: what torch warned while the case ran
-    (:func:`run_quietly`), each shown as a short note.
+    terminal (see :func:`layout_limits_for`). ``warnings_seen``: the warnings raised while the case
+    ran, as :func:`run_quietly` words them, each shown as a note.
 
     >>> from pathlib import Path; from conformance.cases.loader import load_file
     >>> from conformance.running.implementations import load_implementation
@@ -446,7 +451,7 @@ def build_explanation(
         tolerance=case.rtol_atol,
         checks=tuple(CheckLine(c.name, c.passed, c.summary, is_extra_check(c.name)) for c in result.checks),
         exercise=EXERCISE_TAG in case.tags,
-        notes=tuple(Note("warning", f"torch warned: {text}.") for text in warnings_seen),
+        notes=tuple(Note("warning", text) for text in warnings_seen),
     )
     if run is None:
         explanation.message = result.message
