@@ -588,17 +588,16 @@ def _scatter(out: _Writer, e: Explanation) -> None:
             spans + (" (cut by the padding):" if cut else ":"),
         ]
         factor = _factor(scatter.value, e.dtype)
+        weights: list[float] | None = None  # written out when they fit on a line
         if all(kernel.size == 1 for kernel in scatter.kernels):  # one weight per output channel of the group
             weights = [float(kernel.reshape(-1)[0]) for kernel in scatter.kernels]
+        elif len(scatter.kernels) == 1 and scatter.kernels[0].ndim == 1 and scatter.kernels[0].size <= MAX_GRID:
+            weights = [float(w) for w in scatter.kernels[0]]
+        if weights is not None:
             what = (
                 f"{factor}×[{', '.join(format_number(w, e.dtype) for w in weights)}] = "
                 f"[{', '.join(format_number(scatter.value * w, e.dtype) for w in weights)}]"
             )
-        elif len(scatter.kernels) == 1 and scatter.kernels[0].ndim == 1 and scatter.kernels[0].size <= MAX_GRID:
-            kernel = scatter.kernels[0]
-            weights = ", ".join(format_number(float(w), e.dtype) for w in kernel)
-            products = ", ".join(format_number(scatter.value * float(w), e.dtype) for w in kernel)
-            what = f"{factor}×[{weights}] = [{products}]"
         else:
             j = "0" if len(scatter.kernels) == 1 else "j"
             what = f"{factor} × W[{scatter.input_channel}, {j}]"
