@@ -12,6 +12,7 @@ from conformance.judging.outcomes import ImplementationCrashed, Unsupported
 from conformance.running import checks  # noqa: E402,F401 - registers the torch-variant, metamorphic and wiring checks in EXTRA_CHECKS
 from conformance.running.implementations import Implementation, load_implementation
 from conformance.running.runner import CaseResult, make_tensors, run_case
+from conformance.teaching.notebook import explain
 
 __all__ = [
     "Case",
@@ -24,6 +25,7 @@ __all__ = [
     "Report",
     "Unsupported",
     "check",
+    "explain",
     "find_case_files",
     "load_cases",
     "load_file",

@@ -157,3 +157,49 @@ def test_an_exercise_ships_without_its_answer_and_checks_a_prediction(case: Case
     index = ",".join(str(i) for i in np.unravel_index(answer.size - 1, answer.shape))
     assert lines[0].strip().startswith(f"the worst element explained: expected y[{index}] = ")
     assert re.match(rf"^\s+y\[{index}\] = {answer.reshape(-1)[-1]:g} = ", lines[1]), lines
+
+
+def test_every_step_header_counts_the_whole_path() -> None:
+    files = sorted(TUTORIAL.glob("*.yaml"))
+    for number, path in enumerate(files, start=1):
+        first = path.read_text(encoding="utf-8").splitlines()[0]
+        assert first.startswith(f"# Learning path, step {number} of {len(files)}"), (path.name, first)
+
+
+# multiplication written with an x (1x9, 2 x 4, g*out): descriptions write × (sizes such as 3x3 stay)
+TIMES_WITH_X = re.compile(r"[\d\])]x[\d(W](?=\S*\s*[+=])|(?<=[=+]\s)[\d.]+x[\d(W]|(?<=[\w)\]]) x (?=[\w(\[])|\w\*\w")
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "cases").rglob("*.yaml")), ids=lambda p: str(p.relative_to(ROOT)))
+def test_descriptions_write_multiplication_as_times(path: Path) -> None:
+    for case in load_cases([path]):
+        if isinstance(case, Case):  # a broken case has no description; its own test reports it
+            assert not TIMES_WITH_X.search(case.description), (case.name, TIMES_WITH_X.search(case.description))
+
+
+def test_the_stride_2_step_reads_one_window_per_output_and_names_its_centre() -> None:
+    case = CASES["tutorial/11_grouped_stride2"]
+    x = make_tensors(case).input[0]
+    codes = np.add.outer(10 * np.arange(5), np.arange(5))
+    np.testing.assert_array_equal(x[0], codes)  # channel 0 holds 10·row + column, as the description says
+    np.testing.assert_array_equal(x[1], 1000 * codes)
+    y = torch_output(case)[0]
+    centres = [[11, 13], [31, 33]]  # stride 2: windows start at rows/columns 0 and 2
+    np.testing.assert_array_equal(y[0], 9 * 1001 * np.array(centres))
+    np.testing.assert_array_equal(y[1], np.full((2, 2), 9009))
+    words = " ".join(case.description.split())
+    assert "99099, then 117117, 279279 and 297297" in words and "9×1 + 9×1000 = 9009" in words
+
+
+def test_the_transposed_stride_2_step_scatters_overlapping_windows() -> None:
+    case = CASES["tutorial/12_conv_transpose_stride2"]
+    tensors = make_tensors(case)
+    x, w = tensors.input[0], tensors.weight
+    y = np.zeros((2, 7))
+    for c in range(4):  # scatter by hand: input position q writes x·W[c, 0] at 2q … 2q + 2
+        for q in range(3):
+            y[c // 2, 2 * q : 2 * q + 3] += x[c, q] * w[c, 0]
+    assert tensors.expected is not None
+    np.testing.assert_array_equal(y, tensors.expected[0])
+    assert y[0].tolist() == [1001, 2002, 13013, 20020, 130130, 200200, 300300]
+    assert "(3 − 1) × 2 + 3 = 7" in " ".join(case.description.split())

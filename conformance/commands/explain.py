@@ -7,8 +7,8 @@ from pathlib import Path
 
 from conformance.cases.errors import CaseError
 from conformance.commands import UsageError, add_implementation_arguments, guarded, implementation_from, select_cases
-from conformance.running.runner import error_result, run_case
-from conformance.teaching.explain import DEFAULT_MAX_TERMS, build_explanation, layout_of, parse_element
+from conformance.running.runner import error_result
+from conformance.teaching.explain import DEFAULT_MAX_TERMS, build_explanation, layout_of, parse_element, run_quietly
 from conformance.teaching.explain_text import render_text
 
 
@@ -49,6 +49,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "wiring probe, gradients)",
     )
     parser.add_argument(
+        "--reveal",
+        action="store_true",
+        help="show the values of an exercise case (tagged exercise), which print as ? until you have worked them out",
+    )
+    parser.add_argument(
         "--plot",
         metavar="DIR",
         help="also draw the pictures into DIR as SVG files (the element picture shows the first "
@@ -67,7 +72,11 @@ def explain_command(args: argparse.Namespace) -> int:
     items = select_cases([str(path)])
     item = _pick(items, args.case, path)
     implementation = implementation_from(args)
-    result = error_result(item) if isinstance(item, CaseError) else run_case(item, implementation)
+    seen: tuple[str, ...] = ()
+    if isinstance(item, CaseError):
+        result = error_result(item)
+    else:  # torch's warnings become a short note instead of a screenful of stderr
+        result, seen = run_quietly(item, implementation)
     if result.case is None:
         print(f"case {result.name} cannot be explained: its file is broken:")
         print(result.load_error.format(snippets=True) if result.load_error else result.message)
@@ -81,14 +90,16 @@ def explain_command(args: argparse.Namespace) -> int:
             elements = [parse_element(text, shape) for text in args.element]
         except ValueError as exc:
             raise UsageError(str(exc)) from None
-    print(render_text(build_explanation(result, elements), max_terms=args.max_terms, show_checks=args.checks))
+    explanation = build_explanation(result, elements, warnings_seen=seen)
+    print(render_text(explanation, max_terms=args.max_terms, show_checks=args.checks, reveal=args.reveal))
     if args.plot and can_compute:
         from conformance.teaching.pictures import draw_case_pictures  # late: pictures are only built when asked for
 
+        assert result.run is not None  # can_compute says so
         paths = draw_case_pictures(
             result.case,
             result.run.tensors,
-            Path(args.plot),  # type: ignore[union-attr]
+            Path(args.plot),
             element=elements[0] if elements else None,
         )
         print("")

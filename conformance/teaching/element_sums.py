@@ -221,6 +221,35 @@ def layout_of(conv: ConvConfig, input_shape: Sequence[int], weight_shape: Sequen
     return Layout(conv, batch, unbatched, in_size, kernel, stride, dilation, before, after, output_padding)
 
 
+def window_of(geo: Layout, position: Sequence[int]) -> tuple[tuple[int, int], ...]:
+    """The input indices a convolution's output position reads, per spatial dimension, as (first,
+    last): ``i·s − p`` to ``i·s − p + d·(k − 1)``, in the input's own coordinates, so an index below 0
+    or past the end is the padding. (A transposed convolution scatters instead: see ``scatter_of``.)
+
+    >>> from conformance.cases.schema import ConvConfig
+    >>> geo = layout_of(ConvConfig(4, 2, 3, stride=2, padding=1, groups=2), (1, 4, 5, 5), (2, 2, 3, 3))
+    >>> window_of(geo, (1, 0)), window_of(geo, (2, 2))
+    (((1, 3), (-1, 1)), ((3, 5), (3, 5)))
+    """
+    return tuple(
+        (i * s - p, i * s - p + d * (k - 1))
+        for i, s, p, d, k in zip(position, geo.stride, geo.pad_before, geo.dilation, geo.kernel, strict=False)
+    )
+
+
+def scatter_of(geo: Layout, position: Sequence[int]) -> tuple[tuple[int, int], ...]:
+    """Where a transposed convolution writes input position ``q``'s kernel, per spatial dimension, as
+    (first, last) output index: ``q·s − p`` to ``q·s − p + d·(k − 1)`` (indices outside the output are
+    cut off by the padding).
+
+    >>> from conformance.cases.schema import ConvConfig
+    >>> geo = layout_of(ConvConfig(4, 2, 3, stride=2, groups=2, type="ConvTranspose1d"), (1, 4, 3), (4, 1, 3))
+    >>> [scatter_of(geo, (q,)) for q in range(3)]
+    [((0, 2),), ((2, 4),), ((4, 6),)]
+    """
+    return window_of(geo, position)  # the same arithmetic, read the other way round
+
+
 def _source_index(position: int, size: int, mode: str) -> int:
     """The input index a (possibly out-of-range) position reads under ``padding_mode``; -1: a zero."""
     if 0 <= position < size:
@@ -245,7 +274,8 @@ def _source_index(position: int, size: int, mode: str) -> int:
 def element_sum(case: Case, tensors: CaseTensors, index: Sequence[int]) -> ElementSum:
     """``y[n, o, *i]`` written out: every (input channel of the group, kernel tap) product.
 
-    >>> from pathlib import Path; from conformance.cases.loader import load_file; from conformance.running.runner import make_tensors
+    >>> from pathlib import Path; from conformance.cases.loader import load_file
+    >>> from conformance.running.runner import make_tensors
     >>> case = load_file(Path(__file__).parents[2] / "cases" / "seed" / "groups3.yaml")[0]  # the seed experiment
     >>> s = element_sum(case, make_tensors(case), (0, 2, 0, 0))
     >>> [(t.weight, round(t.value, 6), t.input_channel) for t in s.terms], round(s.total, 3)

@@ -14,23 +14,29 @@ arithmetic (the grouping, the sums for every op) is in ``element_sums.py`` and r
 from __future__ import annotations
 
 import math
+import re
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from conformance.cases.schema import DTYPES, Case, ConvConfig
-from conformance.running.runner import CaseResult, CaseTensors
+from conformance.running.implementations import Implementation
+from conformance.running.runner import CaseResult, CaseTensors, run_case
 from conformance.teaching.element_sums import (
-    ChannelSum,
+    ChannelSum,  # noqa: F401 - re-exported for explain_text and the report
     ElementSum,
     Grouping,
     Layout,
-    Product,
+    Product,  # noqa: F401 - re-exported for explain_text and the report
     element_formula,  # noqa: F401
     element_sum,
     layout_of,
-    per_dim,
+    per_dim,  # noqa: F401 - re-exported for explain_text and the report
+    scatter_of,
+    window_of,
 )
 
 DEFAULT_MAX_TERMS = 9  # products shown per input channel: a whole 3×3 kernel
@@ -39,8 +45,11 @@ MAX_ALL_ELEMENTS_WITH_KERNEL = 8  # ... and one whose sums run over a real kerne
 MAX_TABLE_ROWS = 32  # rows of the connectivity matrix before eliding
 MAX_LAYOUT_GROUPS = 4  # groups of the input/weight layout shown (more: the first ones and the last)
 MAX_LAYOUT_CHANNELS = 4  # channels (or kernels) shown per group in the layout, one number each
+MAX_SCATTERS = 4  # input positions of a transposed convolution written out as what they scatter
 MAX_LAYOUT_GRIDS = 2  # ... when each is a grid of numbers (a spatial input, a kernel over 1×1)
 EXTRA_CHECK_NAMES = ("forward", "expect_error")  # checks every explanation shows; the rest need --checks
+EXERCISE_TAG = "exercise"  # a case tagged so is a prediction exercise: its values stay hidden until revealed
+MAX_WARNING_CHARACTERS = 160  # a torch warning is quoted up to its first sentence, at most this long
 
 
 # ---------------------------------------------------------------------------------------------
@@ -88,6 +97,7 @@ class ElementExplanation:
     sum: ElementSum
     values: dict[str, float | None]  # side ("reference", "torch", "expected") -> its value; None: no output
     reason: str  # "worst element of reference vs torch", "group 0", "the last group", "asked for", ...
+    window: tuple[tuple[int, int], ...] = ()  # a convolution's (first, last) input index read, per spatial dim
 
     @property
     def shown(self) -> float:
@@ -106,6 +116,19 @@ class ElementExplanation:
 
 
 @dataclass(frozen=True)
+class Scatter:
+    """A transposed convolution, seen from one input value: it is multiplied by the kernels of its
+    weight row ``W[c, j]`` (one per output channel of its group) and added into the output at ``span``."""
+
+    label: str  # "x[0,1,2]"
+    value: float
+    input_channel: int
+    output_channels: range
+    span: tuple[tuple[int, int], ...]  # (first, last) output position written per spatial dim, before cropping
+    kernels: tuple[np.ndarray, ...]  # W[c, j] for each output channel of the group, float64
+
+
+@dataclass(frozen=True)
 class Cost:
     """Parameters and multiply-adds of the layer and of the same layer with groups=1."""
 
@@ -120,7 +143,9 @@ class Cost:
 
 @dataclass(frozen=True)
 class Note:
-    """A one-line remark a learner needs where the numbers surprise: 'rounding' or 'carry'."""
+    """A short remark a learner needs where the numbers surprise: 'carry' (the digit trick stops
+    working), 'warning' (torch, or another library, warned while computing the case) or 'rounding' (why the sides differ
+    in the last bits; it explains the comparisons, so it is shown with them)."""
 
     kind: str
     text: str
@@ -163,6 +188,11 @@ class Explanation:
     cost: Cost | None = None
     notes: tuple[Note, ...] = ()
     checks: tuple[CheckLine, ...] = ()
+    exercise: bool = False  # a prediction exercise: renderers hide the values until asked to reveal them
+    input_size: tuple[int, ...] = ()  # the input's spatial size (a window index outside it is padding)
+    out_size: tuple[int, ...] = ()  # the output's spatial size
+    stride: tuple[int, ...] = ()
+    scatters: tuple[Scatter, ...] = ()  # a transposed convolution's first input values, each as what it writes
 
 
 # ---------------------------------------------------------------------------------------------
@@ -209,6 +239,7 @@ def default_elements(
     grouping: Grouping | None = None,
     result: CaseResult | None = None,
     kernel: Sequence[int] = (),
+    overlap: Sequence[int] | None = None,
 ) -> list[tuple[tuple[int, ...], str]]:
     """Which elements to write out, each with the reason: a failed comparison's worst elements first;
     then every element of a small output; else the first output channel of group 0 at the first
@@ -235,6 +266,8 @@ def default_elements(
     first, centre = (0,) * len(spatial), tuple(s // 2 for s in spatial)
     groups = grouping.groups if grouping is not None else 1
     add((0, 0, *first), "")
+    if overlap is not None:  # a transposed convolution: where the scattered windows overlap and add up
+        add((0, 0, *overlap), "where windows of neighbouring inputs overlap: their contributions add")
     if groups > 2 and grouping is not None:
         add((0, grouping.out_per_group, *first), "")
     if groups > 1 and grouping is not None:
@@ -337,16 +370,55 @@ def _arg(value: object) -> str:
     return str(value)
 
 
+def run_quietly(case: Case, implementation: Implementation, **options: object) -> tuple[CaseResult, tuple[str, ...]]:
+    """:func:`~conformance.running.runner.run_case`, with the warnings it raises caught instead of
+    printed (torch's padding='same' warning is 296 characters with a path into torch's sources):
+    returns the result and each distinct warning as one short sentence naming who warned ("torch
+    warned: ...", else the warning's category), for a note."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = run_case(case, implementation, **options)  # type: ignore[arg-type]
+    seen: dict[str, None] = {}
+    for warning in caught:
+        message = str(warning.message)
+        from_torch = "torch" in Path(warning.filename).parts or "Triggered internally" in message
+        who = "torch" if from_torch else warning.category.__name__
+        seen.setdefault(f"{who} warned: {short_warning(message)}.", None)
+    return result, tuple(seen)
+
+
+def short_warning(message: str) -> str:
+    """A warning's first sentence, without file paths or source lines, at most MAX_WARNING_CHARACTERS.
+
+    >>> short_warning("Using padding='same' with even kernel lengths may require a zero-padded copy of the "
+    ...               "input be created (Triggered internally at /pytorch/aten/src/Conv.cpp:1037.) More.")
+    "Using padding='same' with even kernel lengths may require a zero-padded copy of the input be created"
+    """
+    text = " ".join(message.split())
+    text = re.sub(r"\s*\((?:Triggered internally at|see) [^)]*\)\.?", ".", text)  # where in torch's C++ it was
+    text = re.sub(r"\s*\S*(?:/|\\)\S*\.(?:py|cpp|h):\d+\S*", "", text)
+    first = re.split(r"(?<=[.!?])\s", text, maxsplit=1)[0].rstrip(".")
+    if len(first) > MAX_WARNING_CHARACTERS:
+        first = first[: MAX_WARNING_CHARACTERS - 1].rsplit(" ", 1)[0] + "…"
+    return first
+
+
 def build_explanation(
-    result: CaseResult, elements: Sequence[Sequence[int]] | None = None, *, layout_limits: tuple[int, int] | None = None
+    result: CaseResult,
+    elements: Sequence[Sequence[int]] | None = None,
+    *,
+    layout_limits: tuple[int, int] | None = None,
+    warnings_seen: Sequence[str] = (),
 ) -> Explanation:
     """The explanation model of a run case (``elements``: output indices to write out; default: a
     choice that shows the grouping, see :func:`default_elements`). ``layout_limits`` = (most groups,
     most channels or kernels per group) of the input and weight layouts; default: what fits a
-    terminal (see :func:`layout_limits_for`).
+    terminal (see :func:`layout_limits_for`). ``warnings_seen``: the warnings raised while the case
+    ran, as :func:`run_quietly` words them, each shown as a note.
 
     >>> from pathlib import Path; from conformance.cases.loader import load_file
-    >>> from conformance.running.implementations import load_implementation; from conformance.running.runner import run_case
+    >>> from conformance.running.implementations import load_implementation
+    >>> from conformance.running.runner import run_case
     >>> case = load_file(Path(__file__).parents[2] / "cases" / "seed" / "groups3.yaml")[0]
     >>> e = build_explanation(run_case(case, load_implementation(None)))
     >>> e.grouping.groups, [round(x.shown, 3) for x in e.elements][:3], [c.total for c in e.elements[2].sum.channels]
@@ -378,6 +450,8 @@ def build_explanation(
         formula=element_formula(conv),
         tolerance=case.rtol_atol,
         checks=tuple(CheckLine(c.name, c.passed, c.summary, is_extra_check(c.name)) for c in result.checks),
+        exercise=EXERCISE_TAG in case.tags,
+        notes=tuple(Note("warning", text) for text in warnings_seen),
     )
     if run is None:
         explanation.message = result.message
@@ -389,7 +463,7 @@ def build_explanation(
                 side,
                 f"refused: {outcome.describe_error()}"
                 if outcome.refused
-                else f"computed an output of shape {tuple(outcome.output.shape)}",
+                else f"computed an output of shape {_shape_of(outcome.output)}",
             )
             for side, outcome in ((run.implementation.name, run.impl), ("torch", run.torch))
         )
@@ -416,14 +490,18 @@ def build_explanation(
     if elements:
         chosen = [(tuple(int(i) for i in index), "asked for") for index in elements]
     else:
-        chosen = default_elements(shape, grouping, result, geo.kernel)
+        chosen = default_elements(shape, grouping, result, geo.kernel, overlap_position(geo))
+    explanation.input_size, explanation.out_size, explanation.stride = geo.in_size, geo.out_size, geo.stride
     explained = []
     for index, reason in chosen:
         values = {name: None if array is None else float(array[index]) for name, array in arrays.items()}
-        explained.append(ElementExplanation(element_sum(case, tensors, index), values, reason))
+        window = () if conv.transposed else window_of(geo, index[2:])
+        explained.append(ElementExplanation(element_sum(case, tensors, index), values, reason, window))
     explanation.elements = tuple(explained)
+    if conv.transposed and geo.batch:
+        explanation.scatters = scatters_of(grouping, geo, tensors)
     explanation.cost = cost_of(grouping, geo)
-    explanation.notes = tuple(
+    explanation.notes += tuple(
         note
         for note in (
             rounding_note(case.dtype, result, explanation.elements),
@@ -432,6 +510,35 @@ def build_explanation(
         if note is not None
     )
     return explanation
+
+
+def overlap_position(geo: Layout) -> tuple[int, ...] | None:
+    """The first output position of a transposed convolution that the most input positions write
+    into, when that is more than the fewest (overlapping windows); None for a convolution, or when
+    every position receives alike.
+
+    >>> from conformance.cases.schema import ConvConfig
+    >>> conv = ConvConfig(2, 2, 3, stride=2, groups=2, type="ConvTranspose1d")
+    >>> overlap_position(layout_of(conv, (1, 2, 3), (2, 1, 3)))  # outputs 0…6: 2 and 4 get two windows
+    (2,)
+    """
+    if not geo.conv.transposed:
+        return None
+    best, varies = [], False
+    for size, n, k, s, d, p in zip(
+        geo.out_size, geo.in_size, geo.kernel, geo.stride, geo.dilation, geo.pad_before, strict=False
+    ):
+        counts = [
+            sum(1 for tap in range(k) if (i + p - tap * d) % s == 0 and 0 <= (i + p - tap * d) // s < n)
+            for i in range(size)
+        ]
+        varies = varies or (bool(counts) and max(counts) > min(counts))
+        best.append(counts.index(max(counts)) if counts else 0)
+    return tuple(best) if varies else None
+
+
+def _shape_of(array: np.ndarray | None) -> str:
+    return "(none)" if array is None else str(tuple(array.shape))
 
 
 def _batched(array: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray | None:
@@ -521,6 +628,30 @@ def weight_layout(grouping: Grouping, weight: np.ndarray, limits: tuple[int, int
     return TensorLayout("weight", tuple(weight.shape), axes, tuple(layouts), tuple(hidden))
 
 
+def scatters_of(grouping: Grouping, geo: Layout, tensors: CaseTensors, most: int = MAX_SCATTERS) -> tuple[Scatter, ...]:
+    """The first ``most`` input positions of input channel 0 (and of the last group's first channel)
+    of batch 0, each as the kernels it writes into the output and where."""
+    x = tensors.input.reshape(geo.batch, grouping.in_channels, *geo.in_size).astype(np.float64)
+    weight = tensors.weight.astype(np.float64)
+    channels = sorted({0, grouping.inputs_of_group(grouping.groups - 1)[0]})
+    found = []
+    for c in channels:
+        group = grouping.group_of_input(c)
+        for position in list(np.ndindex(*geo.in_size))[:most]:
+            q = tuple(int(i) for i in position)
+            found.append(
+                Scatter(
+                    "x[0," + ",".join(str(i) for i in (c, *q)) + "]",
+                    float(x[(0, c, *q)]),
+                    c,
+                    grouping.outputs_of_group(group),
+                    scatter_of(geo, q),
+                    tuple(weight[c, j] for j in range(grouping.out_per_group)),
+                )
+            )
+    return tuple(found)
+
+
 def cost_of(grouping: Grouping, geo: Layout) -> Cost:
     """Parameters and multiply-adds; the same layer with groups=1 has G times both."""
     kernel = math.prod(geo.kernel)
@@ -559,9 +690,15 @@ def rounding_note(dtype: str, result: CaseResult, elements: Sequence[ElementExpl
     if worst is None or worst.max_abs_error <= 0:
         return None
     error = worst.max_abs_error
-    value = _worst_value(result, worst.actual_name, worst.expected_name)
-    if value is None:  # no arrays to look into: the largest value explained
-        value = max((e.sum.total for e in elements), key=abs)
+    # Cite a value the learner can see: the worst element's own when it is written out, else the
+    # largest value written out (a value from elsewhere in the output would appear from nowhere).
+    shown = {e.sum.index: e.sum.total for e in elements}
+    worst_at = tuple(int(i) for i in worst.worst_index) if worst.worst_index is not None else None
+    if worst_at is not None and len(worst_at) == len(elements[0].sum.index) - 1:
+        worst_at = (0, *worst_at)
+    value = shown.get(worst_at) if worst_at is not None else None
+    if value is None:
+        value = max(shown.values(), key=abs)
     storage = DTYPES.get(dtype, np.float32)
     if dtype == "bfloat16":
         spacing = float(np.spacing(np.float32(abs(value)))) * 2**16  # 8 significant bits instead of 24
@@ -580,22 +717,6 @@ def rounding_note(dtype: str, result: CaseResult, elements: Sequence[ElementExpl
     )
 
 
-def _worst_value(result: CaseResult, actual: str, expected: str) -> float | None:
-    """The ``expected`` side's value where the two sides of a comparison differ most."""
-    run = result.run
-    if run is None:
-        return None
-    arrays = {run.implementation.name: run.impl.output, "torch": run.torch.output, "expected": run.tensors.expected}
-    a, b = arrays.get(actual), arrays.get(expected)
-    if a is None or b is None or np.size(a) != np.size(b) or np.size(a) == 0:
-        return None
-    a64, b64 = np.asarray(a, dtype=np.float64).reshape(-1), np.asarray(b, dtype=np.float64).reshape(-1)
-    gaps = np.abs(a64 - b64)
-    if not np.isfinite(gaps).any():
-        return None
-    return float(b64[int(np.nanargmax(gaps))])
-
-
 def carry_note(tensors: CaseTensors, elements: Sequence[ElementExplanation], dtype: str) -> Note | None:
     """Where the digit trick (inputs 0.1, 1, 10, ... so the digits name the inputs) breaks: a partial
     sum reaches the next channel's lowest digit and carries into it (131000 = 11×1000 + 12×10000)."""
@@ -606,22 +727,16 @@ def carry_note(tensors: CaseTensors, elements: Sequence[ElementExplanation], dty
     if not np.allclose(leading, np.round(leading), rtol=1e-5, atol=0):  # not one significant digit each
         return None
     for element in elements:
-        partials = sorted((abs(c.total), c) for c in element.sum.channels if c.total)
-        for (small, low), (_, high) in zip(partials, partials[1:], strict=False):
-            if small >= _lowest_digit_place(high.total):
-                parts = " + ".join(
-                    f"{format_number(p.weight, dtype)}×{format_number(p.value, dtype)}"
-                    for c in element.sum.channels
-                    for p in c.products
-                    if p.product
-                )
+        partials = sorted((c for c in element.sum.channels if c.total), key=lambda c: abs(c.total))
+        for low, high in zip(partials, partials[1:], strict=False):
+            if abs(low.total) >= _lowest_digit_place(high.total):
+                # Only the two partial sums that collide: the note stays within three lines.
                 return Note(
                     "carry",
-                    f"The digits stop naming the inputs once a channel's part reaches the next "
-                    f"channel's lowest digit: {format_number(element.shown, dtype)} = {parts} — "
-                    f"{format_number(small, dtype)} (in {low.input_channel}) carries into the "
-                    f"digits of in {high.input_channel}. The sums are still right; read them "
-                    f"term by term.",
+                    f"Digits carry in {format_number(element.shown, dtype)}: "
+                    f"{format_number(low.total, dtype)} (in {low.input_channel}) reaches the digits of "
+                    f"{format_number(high.total, dtype)} (in {high.input_channel}), so the digits no longer "
+                    "name the inputs; the sum is still right.",
                 )
     return None
 

@@ -37,6 +37,7 @@ MAX_GRID = 8  # rows and columns of a channel's values shown before eliding
 GRID_DIGITS = 4  # significant digits in the input/weight layout (the sums show every digit)
 MAX_CHANNELS_IN_SUM = 8  # partial sums written out per element (the rest summed up)
 MAX_CHANNELS_WITH_PRODUCTS = 3  # channels whose products are listed one per line (kernels over 1×1)
+MAX_GROUP_LINES = 4  # groups listed one line each; more are written as one line with g
 
 
 def terminal_width() -> int:
@@ -131,17 +132,26 @@ def render_text(
     width: int | None = None,
     max_terms: int = DEFAULT_MAX_TERMS,
     show_checks: bool = False,
+    reveal: bool = False,
     strict: bool = False,
 ) -> str:
     """The explanation as lines of at most ``width`` characters (default: :func:`terminal_width`).
 
+    By default a learner sees one value per element (torch's, beside its sum); ``show_checks`` adds
+    every side's values, the harness's comparisons and its extra checks (a disagreement is shown
+    either way). An exercise case (tagged ``exercise``) prints ``?`` for its values, and leaves out
+    what would give them away, unless ``reveal``.
+
     Every section lays itself out to fit; a line that still would not is hard-wrapped, or with
     ``strict`` raises ValueError (the tests use it, so a layout that relies on the safety net fails)."""
     e = explanation
+    hidden = e.exercise and not reveal
     out = _Writer(max(MIN_WIDTH, width or terminal_width()))
     out.text(f"case {e.name} ({e.location})")
-    if e.description:
-        out.text(e.description)
+    for i, paragraph in enumerate(e.description.strip().split("\n") if e.description else []):
+        if i:
+            out.raw()
+        out.text(paragraph)
     if e.signature:
         out.joined("layer: ", _split_signature(e.signature), separator=", ")
     if e.invalid:
@@ -153,37 +163,61 @@ def render_text(
             out.text(e.message)
         for side, said in e.refusals:
             out.text(f"{side}: {said}", indent=2, hanging=4)
+        _notes(out, e, show_checks, hidden)
         _checks(out, e, show_checks)
         return out.result(strict)
 
     g = e.grouping
-    _grouping(out, e, g)
-    _connectivity(out, g)
+    _grouping(out, e, g, hidden)
+    if not hidden:
+        _connectivity(out, g)
     if e.input is not None:
-        _tensor(out, e, e.input)
+        _tensor(out, e, e.input, hidden)
     if e.weight is not None:
-        _tensor(out, e, e.weight)
+        _tensor(out, e, e.weight, hidden)
     if e.message:
         out.raw()
         out.text(e.message)
-    if e.elements:
+    if e.elements and hidden:
+        _hidden_elements(out, e)
+    elif e.elements:
+        if g.transposed:
+            _scatter(out, e)
         _elements(out, e, max_terms)
-        _values(out, e)
+        _values(out, e, show_checks)
     _checks(out, e, show_checks)
-    for note in e.notes:
-        out.raw()
-        out.text(note.text)
+    _notes(out, e, show_checks, hidden)
     _cost(out, e)
-    if not show_checks and any(check.extra for check in e.checks):
-        extras = [check for check in e.checks if check.extra]
-        failed = sum(not check.passed for check in extras)
+    if not show_checks and e.checks and not hidden:
+        failed = sum(not check.passed for check in e.checks)
+        agreed = bool(e.elements) and all(
+            all(agree.values()) and len(agree) == len(e.sides)
+            for agree in (element.agrees(*e.tolerance) for element in e.elements)
+        )
+        sides = _and_list(list(e.sides))  # in full: a plug-in is named as it was given
         out.raw()
         out.text(
-            f"(The harness made {plural(len(extras), 'more check')} on this case"
+            (f"(Checked: {sides} agree with every sum above. " if agreed else "(")
+            + f"The harness made {plural(len(e.checks), 'check')} on this case"
             + (f", {failed} of them failed" if failed else ", all passed")
             + "; --checks lists them.)"
         )
     return out.result(strict)
+
+
+def _and_list(words: Sequence[str]) -> str:
+    """['a', 'b', 'c'] -> 'a, b and c'."""
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1] if words else ""
+
+
+def _notes(out: _Writer, e: Explanation, show_checks: bool, hidden: bool) -> None:
+    """The notes: a rounding note explains the comparisons, so it waits for --checks; a carry note
+    would show sums an exercise hides."""
+    for note in e.notes:
+        if (note.kind == "rounding" and not show_checks) or (note.kind == "carry" and hidden):
+            continue
+        out.raw()
+        out.text(note.text)
 
 
 def _split_signature(signature: str) -> list[str]:
@@ -204,7 +238,7 @@ def _split_signature(signature: str) -> list[str]:
 # Sections
 
 
-def _grouping(out: _Writer, e: Explanation, g: Grouping) -> None:
+def _grouping(out: _Writer, e: Explanation, g: Grouping, hidden: bool = False) -> None:
     out.heading("THE GROUPS")
     G, cin, cout = g.groups, g.in_channels, g.out_channels
     kind = "transposed convolution" if g.transposed else "convolution"
@@ -222,24 +256,38 @@ def _grouping(out: _Writer, e: Explanation, g: Grouping) -> None:
             f"{plural(g.in_per_group, 'input channel')} to {plural(g.out_per_group, 'output channel')}, with "
             "their outputs stacked in group order."
         )
-    shown = list(range(G)) if G <= MAX_TABLE_ROWS else list(range(MAX_TABLE_ROWS - 1)) + [G - 1]
-    for i, group in enumerate(shown):
-        if i and group != shown[i - 1] + 1:
-            out.raw(f"  … ({plural(group - shown[i - 1] - 1, 'more group')})")
-        outs, ins = g.outputs_of_group(group), g.inputs_of_group(group)
-        verb = "reads" if len(outs) == 1 else "read"
+    if hidden:
+        out.text("Which input channels each output channel reads is part of the exercise: --reveal shows it.")
+        return
+    if G <= MAX_GROUP_LINES:
+        for group in range(G):
+            outs, ins = g.outputs_of_group(group), g.inputs_of_group(group)
+            verb = "reads" if len(outs) == 1 else "read"
+            out.text(
+                f"group {group}: {channel_span('output', outs)} {verb} {channel_span('input', ins)}",
+                indent=2,
+                hanging=4,
+            )
+    else:  # the same line G times says less than the pattern once
+        verb = "reads" if g.out_per_group == 1 else "read"
+        last = G - 1
         out.text(
-            f"group {group}: {channel_span('output', outs)} {verb} {channel_span('input', ins)}", indent=2, hanging=4
+            f"group g: {_channels_of_g('output', g.out_per_group)} {verb} "
+            f"{_channels_of_g('input', g.in_per_group)}, for g = 0 … {last}; e.g. group {last}: "
+            f"{channel_span('output', g.outputs_of_group(last))} {verb} "
+            f"{channel_span('input', g.inputs_of_group(last))}",
+            indent=2,
+            hanging=4,
         )
     if G > 1:
-        group = "g = o" if g.out_per_group == 1 else f"g = o // {g.out_per_group}"
+        group_of_o = "g = o" if g.out_per_group == 1 else f"g = o // {g.out_per_group}"
         reads = (
             "input channel g"
             if g.in_per_group == 1
             else f"input channels g·{g.in_per_group} … g·{g.in_per_group}+{g.in_per_group - 1}"
         )
         out.text(
-            f"Output channel o is in group {group} and reads {reads}: its inputs start at the offset "
+            f"Output channel o is in group {group_of_o} and reads {reads}: its inputs start at the offset "
             "g·in_channels/groups."
         )
     if g.kind == "depthwise":
@@ -255,41 +303,100 @@ def _grouping(out: _Writer, e: Explanation, g: Grouping) -> None:
         )
 
 
+def _channels_of_g(kind: str, per_group: int) -> str:
+    """('output', 1) -> 'output channel g'; ('input', 4) -> 'input channels 4g … 4g+3'."""
+    if per_group == 1:
+        return f"{kind} channel g"
+    return f"{kind} channels {per_group}g … {per_group}g+{per_group - 1}"
+
+
 def _connectivity(out: _Writer, g: Grouping) -> None:
+    """The (out × in) matrix of ■/·. When it does not fit the width (or MAX_TABLE_ROWS), whole groups
+    are left out of both axes, the first groups and the last kept, so the block diagonal still shows;
+    a single group too large for the width is cropped. Either way a line says what was left out."""
     reads = g.reads()  # (C_out, C_in) bool
     width = len(str(g.in_channels - 1))
-    label = max(len(f"out {min(g.out_channels, MAX_TABLE_ROWS) - 1}  group {g.groups - 1}"), len("input group"))
-    cols = min(g.in_channels, max(1, (out.width - 2 - label - 3) // (width + 1)))
-    rows = min(g.out_channels, MAX_TABLE_ROWS)
-    more = " …" if cols < g.in_channels else ""
-    out.heading("CONNECTIVITY: ■ = the output channel reads that input channel, · = it does not")
-    out.raw("  " + "input channel".rjust(label) + "  " + " ".join(str(c).rjust(width) for c in range(cols)) + more)
-    if g.groups > 1:
-        out.raw(
-            "  "
-            + "input group".rjust(label)
-            + "  "
-            + " ".join(str(g.group_of_input(c)).rjust(width) for c in range(cols))
-            + more
+
+    def layout(cols: list[int], rows: list[int]) -> tuple[int, int] | None:
+        """(label width, line width) of a matrix with these columns and rows; None if it does not fit."""
+        label = max(len(f"out {max(rows)}  group {g.group_of_output(max(rows))}"), len("input channel"))
+        gaps = sum(1 for a, b in zip(cols, cols[1:], strict=False) if b != a + 1)
+        gap_rows = sum(1 for a, b in zip(rows, rows[1:], strict=False) if b != a + 1)
+        line = 2 + label + 2 + (len(cols) + gaps) * (width + 1) - 1
+        if line > out.width or len(rows) + gap_rows > MAX_TABLE_ROWS:
+            return None
+        return label, line
+
+    cols, rows = list(range(g.in_channels)), list(range(g.out_channels))
+    note = ""
+    if layout(cols, rows) is None and g.groups > 2:
+        for kept in range(g.groups - 2, 0, -1):  # the first `kept` groups and the last
+            shown = [*range(kept), g.groups - 1]
+            cols = [c for group in shown for c in g.inputs_of_group(group)]
+            rows = [o for group in shown for o in g.outputs_of_group(group)]
+            if layout(cols, rows) is not None:
+                left_out = f"{kept}" if kept == g.groups - 2 else f"{kept} … {g.groups - 2}"
+                note = (
+                    f"(groups {left_out} are left out of both axes to fit: each reads only its own input "
+                    "channels, as the groups shown do)"
+                    if kept < g.groups - 2
+                    else f"(group {left_out} is left out of both axes to fit: it reads only its own input channels)"
+                )
+                break
+    if layout(cols, rows) is None:  # one group alone is too wide or too tall: crop it, keeping the last channel
+        most_rows = MAX_TABLE_ROWS - 2
+        rows = (
+            list(range(g.out_channels)) if g.out_channels <= most_rows + 1 else [*range(most_rows), g.out_channels - 1]
         )
-    for o in range(rows):
+        for most_cols in range(g.in_channels, 0, -1):  # the first channels and the last
+            cols = (
+                list(range(g.in_channels)) if most_cols == g.in_channels else [*range(most_cols - 1), g.in_channels - 1]
+            )
+            if layout(cols, rows) is not None:
+                break
+        what = []
+        for shown, total, kind in ((cols, g.in_channels, "input"), (rows, g.out_channels, "output")):
+            count = total - len(shown)
+            if count:
+                first = shown[-2] + 1
+                what.append(f"{kind} channels {first} … {total - 2}" if count > 1 else f"{kind} channel {first}")
+        single = len(what) == 1 and "channels" not in what[0]
+        note = f"({' and '.join(what)} {'is' if single else 'are'} left out to fit)"
+    found = layout(cols, rows)
+    label = found[0] if found else len(f"out {g.out_channels - 1}  group {g.groups - 1}")
+
+    def cells(values: Sequence[str]) -> str:
+        """Cells of the shown columns, with … where columns are left out."""
+        parts = []
+        for i, (c, text) in enumerate(zip(cols, values, strict=False)):
+            if i and c != cols[i - 1] + 1:
+                parts.append("…".rjust(width))
+            parts.append(text.rjust(width))
+        return " ".join(parts)
+
+    out.heading("CONNECTIVITY: ■ = the output channel reads that input channel, · = it does not")
+    out.raw("  " + "input channel".rjust(label) + "  " + cells([str(c) for c in cols]))
+    if g.groups > 1:
+        out.raw("  " + "input group".rjust(label) + "  " + cells([str(g.group_of_input(c)) for c in cols]))
+    for i, o in enumerate(rows):
+        if i and o != rows[i - 1] + 1:
+            out.raw("  …")
         name = f"out {o}" + (f"  group {g.group_of_output(o)}" if g.groups > 1 else "")
-        cells = " ".join(("■" if reads[o, c] else "·").rjust(width) for c in range(cols))
-        out.raw("  " + name.ljust(label) + "  " + cells + more)
-    if rows < g.out_channels:
-        out.raw(f"  … ({plural(g.out_channels - rows, 'more output channel')})")
+        out.raw("  " + name.ljust(label) + "  " + cells(["■" if reads[o, c] else "·" for c in cols]))
+    if note:
+        out.text(note, indent=2, hanging=1)
 
 
-def _tensor(out: _Writer, e: Explanation, layout: TensorLayout) -> None:
+def _tensor(out: _Writer, e: Explanation, layout: TensorLayout, hidden: bool = False) -> None:
     g = e.grouping
     assert g is not None
     shape = "(" + ", ".join(str(s) for s in layout.shape) + ")"
     axes = "(" + ", ".join(layout.axes) + ")"
     if layout.name == "input":
-        out.heading("THE INPUT, group by group")
+        out.heading("THE INPUT" if hidden else "THE INPUT, group by group")
         out.text(f"shape {shape} = {axes}" + ("; batch 0 shown." if layout.shape[0] > 1 else "."))
     else:
-        out.heading("THE WEIGHT, group by group")
+        out.heading("THE WEIGHT" if hidden else "THE WEIGHT, group by group")
         out.text(f"shape {shape} = {axes}.")
         if g.transposed and g.groups == 1:
             out.text(
@@ -318,6 +425,18 @@ def _tensor(out: _Writer, e: Explanation, layout: TensorLayout) -> None:
                 f"within the group, not 0…{g.in_channels - 1}."
             )
     one_value = all(block.values.size == 1 for group in layout.groups for block in group.blocks)
+    if hidden:  # the tensor as stored, not sorted into groups: which group holds what is the exercise
+        blocks = [block for group in layout.groups for block in group.blocks]
+        if one_value:
+            out.joined(
+                "  ",
+                [f"{b.label} = {format_number(float(b.values.reshape(-1)[0]), e.dtype)}" for b in blocks],
+                separator="   ",
+            )
+        else:
+            for block in blocks:
+                _grid(out, f"    {block.label} = ", block.values, e.dtype)
+        return
     for i, group in enumerate(layout.groups):
         if i and group.group != layout.groups[i - 1].group + 1:
             out.raw(f"  … ({plural(group.group - layout.groups[i - 1].group - 1, 'more group')})")
@@ -377,8 +496,9 @@ def _elements(out: _Writer, e: Explanation, max_terms: int) -> None:
     g = e.grouping
     assert g is not None
     out.heading("OUTPUT ELEMENTS as sums of products (the value on the left is torch's)")
-    out.text(e.formula, indent=2, hanging=4)
     one_by_one = all(k == 1 for k in e.kernel)
+    if not one_by_one:  # a 1×1 layer's sum needs no stride, dilation or padding to read
+        out.text(e.formula, indent=2, hanging=4)
     if one_by_one:
         out.text('Each product is weight×input, "in c" naming the input channel read.', indent=2)
     else:
@@ -397,13 +517,14 @@ def _elements(out: _Writer, e: Explanation, max_terms: int) -> None:
             f"  group {group} ({channel_span('output', g.outputs_of_group(group))} "
             f"{'reads' if g.out_per_group == 1 else 'read'} {channel_span('input', g.inputs_of_group(group))}):"
         )
-        for element in by_group[group]:
+        for i, element in enumerate(by_group[group]):
             if element.reason and element.reason != "asked for" and len(e.elements) > 1:
                 out.text(f"({element.reason})", indent=4, hanging=1)
             if one_by_one:
                 _one_by_one(out, e, element, max_terms)
             else:
-                _with_kernel(out, e, element, max_terms)
+                # a group's first element (or one chosen for a reason) shows its products; later ones their window
+                _with_kernel(out, e, element, max_terms, products=i == 0 or bool(element.reason))
             expected = element.values.get("expected")
             if expected is not None and not element.agrees(*e.tolerance).get("expected", True):
                 out.text(
@@ -412,6 +533,75 @@ def _elements(out: _Writer, e: Explanation, max_terms: int) -> None:
                     indent=6,
                     hanging=2,
                 )
+
+
+def _hidden_elements(out: _Writer, e: Explanation) -> None:
+    """An exercise: each element as ``?``; a prediction written as ``expected`` is marked right or wrong."""
+    out.heading("OUTPUT ELEMENTS: your turn")
+    out.text(
+        "This case is an exercise: work each value out by hand, then run explain again with --reveal to "
+        "see every sum (or write your values as `expected` and run `conformance run` on the file).",
+        indent=2,
+    )
+    rtol, atol = e.tolerance
+    wrong = []
+    for element in e.elements:
+        expected = element.values.get("expected")
+        mark = ""
+        if expected is not None:
+            right = element.agrees(rtol, atol).get("expected", False)
+            mark = f"   (you wrote {format_number(expected, e.dtype)}: {'right' if right else 'not right'})"
+            if not right:
+                wrong.append(element)
+        out.raw(f"    {element_name(element.sum.index)} = ?{mark}")
+    if any(element.values.get("expected") is not None for element in e.elements):
+        out.text(
+            f"{plural(len(wrong), 'prediction')} of {len(e.elements)} not right"
+            + ("; --reveal writes out their sums." if wrong else ": well done."),
+            indent=2,
+        )
+
+
+def _scatter(out: _Writer, e: Explanation) -> None:
+    """A transposed convolution from the input side: each input value writes its scaled kernels."""
+    g = e.grouping
+    if not e.scatters or g is None:
+        return
+    out.heading("THE SCATTER: a transposed convolution works from the inputs")
+    stride = str(e.stride[0]) if len(set(e.stride)) == 1 else "(" + ", ".join(map(str, e.stride)) + ")"
+    out.text(
+        "Each input value is multiplied by its row of the weight, W[c, j] (one kernel per output channel "
+        "of its group), and added into the output: one window per input position, each window shifted by "
+        f"the stride, {stride}, from the previous one; where windows overlap, their contributions add up.",
+        indent=2,
+    )
+    names = {1: ["position"], 2: ["row", "column"], 3: ["depth", "row", "column"]}.get(len(e.stride), [])
+    for scatter in e.scatters:
+        spans = ", ".join(
+            f"{name} {first}" if first == last else f"{name}s {first}…{last}"
+            for name, (first, last) in zip(names, scatter.span, strict=False)
+        )
+        cut = any(first < 0 or last >= n for (first, last), n in zip(scatter.span, e.out_size, strict=False))
+        value = format_number(scatter.value, e.dtype)
+        where = [
+            f"{channel_span('output', scatter.output_channels)},",
+            spans + (" (cut by the padding):" if cut else ":"),
+        ]
+        factor = _factor(scatter.value, e.dtype)
+        weights: list[float] | None = None  # written out when they fit on a line
+        if all(kernel.size == 1 for kernel in scatter.kernels):  # one weight per output channel of the group
+            weights = [float(kernel.reshape(-1)[0]) for kernel in scatter.kernels]
+        elif len(scatter.kernels) == 1 and scatter.kernels[0].ndim == 1 and scatter.kernels[0].size <= MAX_GRID:
+            weights = [float(w) for w in scatter.kernels[0]]
+        if weights is not None:
+            what = (
+                f"{factor}×[{', '.join(format_number(w, e.dtype) for w in weights)}] = "
+                f"[{', '.join(format_number(scatter.value * w, e.dtype) for w in weights)}]"
+            )
+        else:
+            j = "0" if len(scatter.kernels) == 1 else "j"
+            what = f"{factor} × W[{scatter.input_channel}, {j}]"
+        out.joined(f"    {scatter.label} = {value} → ", [*where, what], separator=" ", indent=8)
 
 
 def element_name(index: Sequence[int]) -> str:
@@ -444,8 +634,11 @@ def _one_by_one(out: _Writer, e: Explanation, element: ElementExplanation, max_t
     out.joined(head, parts or ["0"])
 
 
-def _with_kernel(out: _Writer, e: Explanation, element: ElementExplanation, max_terms: int) -> None:
-    """``y[..] = 330 = 30 (in 0) + 300 (in 1)``, then each channel's products one per line."""
+def _with_kernel(
+    out: _Writer, e: Explanation, element: ElementExplanation, max_terms: int, products: bool = True
+) -> None:
+    """``y[..] = 330 = 30 (in 0) + 300 (in 1)``, the window it reads, then each channel's products one
+    per line (unless ``products`` is False)."""
     s = element.sum
     channels = list(s.channels)
     shown = channels[:MAX_CHANNELS_IN_SUM]
@@ -457,6 +650,10 @@ def _with_kernel(out: _Writer, e: Explanation, element: ElementExplanation, max_
         terms.append((s.bias, "(bias)"))
     head = f"    {element_name(s.index)} = {format_number(element.shown, e.dtype)} = "
     out.joined(head, signed(terms, e.dtype) or ["0"], separator=" ")
+    if element.window:
+        out.text(window_words(element.window, e.input_size), indent=6, hanging=2)
+    if not products:
+        return
     for channel in shown[:MAX_CHANNELS_WITH_PRODUCTS]:
         _channel_products(out, e, channel, max_terms)
     if len(shown) > MAX_CHANNELS_WITH_PRODUCTS:
@@ -464,6 +661,27 @@ def _with_kernel(out: _Writer, e: Explanation, element: ElementExplanation, max_
             f"      (the products of the other {plural(len(channels) - MAX_CHANNELS_WITH_PRODUCTS, 'channel')} "
             "are formed the same way)"
         )
+
+
+def window_words(window: Sequence[tuple[int, int]], size: Sequence[int]) -> str:
+    """Which input positions an output element reads, in words.
+
+    >>> window_words([(2, 4), (-1, 1)], (5, 5))
+    "reads rows 2…4, columns -1…1 of its group's input channels (column -1 is padding)"
+    """
+    names = {1: ["positions"], 2: ["rows", "columns"], 3: ["depths", "rows", "columns"]}.get(len(window))
+    names = names or [f"axis {d}" for d in range(len(window))]
+    spans = ", ".join(f"{name} {first}…{last}" for name, (first, last) in zip(names, window, strict=False))
+    outside = [
+        f"{name.rstrip('s')} {index}"
+        for name, (first, last), n in zip(names, window, size, strict=False)
+        for index in range(first, last + 1)
+        if not 0 <= index < n
+    ]
+    padding = ""
+    if outside:
+        padding = f" ({_and_list(outside)} {'is' if len(outside) == 1 else 'are'} padding)"
+    return f"reads {spans} of its group's input channels{padding}"
 
 
 def signed(terms: Sequence[tuple[float, str]], dtype: str) -> list[str]:
@@ -526,8 +744,15 @@ def _largest(products: list[Product], keep: int) -> tuple[list[Product], list[Pr
     return ([p for i, p in enumerate(products) if i in kept], [p for i, p in enumerate(products) if i not in kept])
 
 
-def _values(out: _Writer, e: Explanation) -> None:
+def _values(out: _Writer, e: Explanation, show_checks: bool = True) -> None:
+    """Every side's value beside each sum: with --checks, or where a side disagrees (a wrong
+    implementation or a wrong prediction is never hidden)."""
     rtol, atol = e.tolerance
+    if not show_checks and all(
+        all(agree.values()) and len(agree) == len(e.sides)
+        for agree in (element.agrees(rtol, atol) for element in e.elements)
+    ):
+        return
     out.heading("EVERY SIDE'S VALUE beside the sum (the explanation is also a check)")
     short = {side: side_label(side) for side in e.sides}
     for side, label in short.items():
@@ -545,8 +770,8 @@ def _values(out: _Writer, e: Explanation) -> None:
         rows.append(
             [element_name(element.sum.index)]
             + [
-                "-" if element.values[side] is None else format_number(element.values[side], e.dtype)
-                for side in e.sides
+                "-" if value is None else format_number(value, e.dtype)
+                for value in (element.values[side] for side in e.sides)
             ]
             + [format_number(element.sum.total, e.dtype), verdict]
         )
@@ -561,7 +786,8 @@ def side_label(side: str) -> str:
 
 
 def _checks(out: _Writer, e: Explanation, show_checks: bool) -> None:
-    checks = [check for check in e.checks if show_checks or not check.extra]
+    """The harness's checks: all of them with --checks; otherwise only a failed comparison."""
+    checks = [check for check in e.checks if show_checks or (not check.extra and not check.passed)]
     if not checks:
         return
     if show_checks:
