@@ -238,6 +238,10 @@ def input_gradient_by_phases(dy: np.ndarray, weight: np.ndarray, geo: ConvGeomet
             padding_mode="zeros",
             unbatched=False,
         )
+        if placed_in_kernel(phase_geo, dy.dtype):
+            own_starts = [tuple(f - f0 for f, f0 in zip(job.first, first, strict=False)) for job in batch_jobs]
+            write_phases_placed(window, stacked, phase_geo, batch_jobs, own_starts, grad)
+            continue
         out = convolve_planned(window, stacked, phase_geo)  # (N, G*P*C_g, *union outputs)
         out = out.reshape(batch, G, len(batch_jobs), C_g, *out.shape[2:])  # (N, G, P, C_g, *union outputs)
         for p, job in enumerate(batch_jobs):
@@ -246,6 +250,75 @@ def input_gradient_by_phases(dy: np.ndarray, weight: np.ndarray, geo: ConvGeomet
                 (slice(None), slice(None), p, slice(None), *own)
             ]  # (N, G, C_g, *phase positions)
     return grad
+
+
+def placed_in_kernel(phase_geo: ConvGeometry, dtype: np.dtype) -> bool:
+    """Whether the phases' convolution runs in the compiled kernel that writes each phase straight
+    into the strided output (1-d and 2-d; where the chooser would pick "compiled" anyway)."""
+    from .algorithms import choose_algorithm
+
+    return phase_geo.spatial_dims <= 2 and choose_algorithm(phase_geo, dtype=dtype) == "compiled"
+
+
+def write_phases_placed(
+    window: np.ndarray,
+    stacked: np.ndarray,
+    phase_geo: ConvGeometry,
+    jobs: Sequence[PhaseJob],
+    own_starts: Sequence[tuple[int, ...]],
+    grad: np.ndarray,
+) -> None:
+    """The stacked phases' convolution (:func:`input_gradient_by_phases`), each phase's outputs written
+    by the compiled kernel straight into their strided positions of ``grad`` (N, C_in, *cropped):
+    the four stride-2 copies of an upsampler's phases, a pass over the output each, are gone.
+    Stacked output channel (g, p, c) is phase p's gradient of input channel g*C_g + c."""
+    from .algorithms.compiled_kernel import direct_conv_placed
+
+    G, P = phase_geo.groups, len(jobs)
+    C_g = phase_geo.out_channels // (G * P)
+    pads, dilation, output = phase_geo.pads, phase_geo.dilation, phase_geo.output_size
+    steps: tuple[int, ...] = tuple(t.step for t in jobs[0].target)
+    rows_cols: list[tuple[int, ...]] = [tuple(job.outputs) for job in jobs]
+    firsts: list[tuple[int, ...]] = [tuple(own) for own in own_starts]
+    target_starts: list[tuple[int, ...]] = [tuple(t.start or 0 for t in job.target) for job in jobs]
+    if phase_geo.spatial_dims == 1:  # as height 1: one leading row, read and written at row 0
+        window, stacked, grad = window[:, :, None], stacked[:, :, None], grad[:, :, None]
+        pads, dilation, output, steps = (0, 0, *pads), (1, *dilation), (1, *output), (1, *steps)
+        rows_cols = [(1, *rc) for rc in rows_cols]
+        firsts = [(0, *f) for f in firsts]
+        target_starts = [(0, *t) for t in target_starts]
+    placement = np.empty((G, P, C_g, 7), dtype=np.int64)  # per stacked output channel, see direct_conv_placed
+    for p in range(P):
+        placement[:, p, :, 0] = np.arange(G * C_g).reshape(G, C_g)  # target channel g*C_g + c
+        placement[:, p, :, 1:3] = target_starts[p]
+        placement[:, p, :, 3:5] = firsts[p]
+        placement[:, p, :, 5:7] = rows_cols[p]
+        # numba does not bounds-check: every write must land inside grad and read inside the plane.
+        for k in range(2):
+            assert firsts[p][k] + rows_cols[p][k] <= output[k]
+            assert rows_cols[p][k] == 0 or target_starts[p][k] + (rows_cols[p][k] - 1) * steps[k] < grad.shape[2 + k]
+    height, width = window.shape[2:]
+    top, left = pads[0], pads[2]
+    phase_height, phase_width = height + pads[0] + pads[1], width + pads[2] + pads[3]
+    assert (stacked.shape[2] - 1) * dilation[0] * phase_width + (stacked.shape[3] - 1) * dilation[1] + (
+        output[0] - 1
+    ) * phase_width + output[1] <= phase_height * phase_width
+    direct_conv_placed(
+        np.ascontiguousarray(window),
+        np.ascontiguousarray(stacked),
+        top,
+        left,
+        dilation[0],
+        dilation[1],
+        phase_height,
+        phase_width,
+        output[0],
+        output[1],
+        placement.reshape(G * P * C_g, 7),
+        steps[0],
+        steps[1],
+        grad,
+    )
 
 
 class PhaseJob(NamedTuple):

@@ -226,3 +226,24 @@ def test_both_input_gradient_paths_match_the_loops(path: str, d: int) -> None:
         )
     with pytest.raises(ValueError, match="unknown input-gradient path"):
         padded_input_gradient(dy, weight, geo, "fft")
+
+
+@pytest.mark.parametrize("d", [1, 2])
+def test_upsampler_phases_are_written_by_the_kernel_into_the_strided_output(d: int, monkeypatch) -> None:
+    """A depthwise k4 s2 upsampler's four phases go straight from the compiled kernel into the
+    strided output (no per-phase plane, no strided copies): the kernel is really called, with every
+    phase stacked into it once, and the result is the loop version's."""
+    pytest.importorskip("numba")
+    from reference_impl.algorithms import compiled_kernel
+
+    calls = []
+    real = compiled_kernel.direct_conv_placed
+    monkeypatch.setattr(compiled_kernel, "direct_conv_placed", lambda *a: calls.append(a[10].shape) or real(*a))
+    rng = np.random.default_rng(d)
+    x, w = rng.standard_normal((2, 3, *(6, 7)[:d])), rng.standard_normal((3, 1, *(4,) * d))
+    transposed = getattr(reference_impl, f"conv_transpose{d}d")
+    loops = getattr(reference_impl, f"conv_transpose{d}d_loops")
+    for output_padding in (0, 1):
+        got = transposed(x, w, None, 2, 1, output_padding, 3)
+        np.testing.assert_allclose(got, loops(x, w, None, 2, 1, output_padding, 3), rtol=1e-12, atol=1e-12)
+    assert calls == [(3 * 2**d, 7)] * 2  # one call per transposed conv: 2**d phases x 3 channels placed
