@@ -28,6 +28,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .algorithms.einsum import subscripts
+from .algorithms.phases import crop_wide, grouped_flat_phases, wide_size
 from .dtypes import bfloat16_in_float32
 from .geometry import ConvGeometry, IntOrTuple, Padding, plan_conv
 from .padding import pad_input, source_indices
@@ -333,7 +334,42 @@ class PhaseJob(NamedTuple):
 
 
 def weight_gradient(x: np.ndarray, dy: np.ndarray, geo: ConvGeometry) -> np.ndarray:
-    """(N, C_in, *spatial) input and (N, C_out, *out) dy -> grad_weight (C_out, C_in/G, *k)."""
+    """(N, C_in, *spatial) input and (N, C_out, *out) dy -> grad_weight (C_out, C_in/G, *k).
+
+    Up to 64x64 channels per group: :func:`weight_gradient_by_taps`; more (AlexNet's): one einsum over
+    the windows (a GEMM per group). See WEIGHT_GRADIENT_TAPS_MAX_CHANNELS."""
+    if geo.in_channels_per_group * geo.out_channels_per_group <= WEIGHT_GRADIENT_TAPS_MAX_CHANNELS:
+        return weight_gradient_by_taps(x, dy, geo)
+    return weight_gradient_by_einsum(x, dy, geo)
+
+
+# C_g * O_g at or below which the weight gradient loops over taps (each tap a batched (O_g, L) @ (L, C_g)
+# product) rather than einsum over the windows (round 4, docs/performance.md, float64, ms taps/einsum):
+# depthwise 7x7 10/237, ResNeXt 4x4 per group 12/63, 16x16 per group 0.9/224, groups 1 64x64 1.0/9.3;
+# einsum ahead only on AlexNet's 48x128 (113/67) and 192x192 (44/30) per group.
+WEIGHT_GRADIENT_TAPS_MAX_CHANNELS = 4096
+
+
+def weight_gradient_by_taps(x: np.ndarray, dy: np.ndarray, geo: ConvGeometry) -> np.ndarray:
+    """The weight gradient one kernel tap at a time: grad[g, o, c, t] = sum over n and output
+    positions of dy[n, g, o, i] * x_tap(t)[n, g, c, i], where each tap reads a contiguous slice of a
+    phase of the padded input (phases.py) and dy is laid on the same wide grid (its junk columns
+    zero, so they add nothing). No window copy: input + output memory, one product per tap."""
+    G, C_g, O_g, batch = geo.groups, geo.in_channels_per_group, geo.out_channels_per_group, geo.batch
+    flat, taps, length, phase_dims = grouped_flat_phases(pad_input(x, geo.pads, geo.padding_mode), geo)
+    wide = np.zeros((batch, G, O_g, wide_size(geo, phase_dims)), dtype=dy.dtype)  # (N, G, O_g, out_0*Q_1*...)
+    crop_wide(wide, geo, phase_dims)[...] = dy.reshape(batch, G, O_g, *geo.output_size)
+    dy_wide = wide[..., :length]  # (N, G, O_g, L)
+    grad = np.zeros((G, O_g, C_g, len(taps)), dtype=dy.dtype)  # (G, O_g, C_g, T)
+    for t, tap in enumerate(taps):
+        for n in range(batch):
+            x_tap = flat[tap.phase][n, :, :, tap.offset : tap.offset + length]  # (G, C_g, L)
+            grad[:, :, :, t] += np.matmul(dy_wide[n], x_tap.transpose(0, 2, 1))  # (G, O_g, L) @ (G, L, C_g)
+    return grad.reshape(geo.out_channels, C_g, *geo.kernel)
+
+
+def weight_gradient_by_einsum(x: np.ndarray, dy: np.ndarray, geo: ConvGeometry) -> np.ndarray:
+    """:func:`weight_gradient` as one einsum over the sliding windows (a GEMM per group)."""
     G, C_g, O_g = geo.groups, geo.in_channels_per_group, geo.out_channels_per_group
     windows = sliding_windows(pad_input(x, geo.pads, geo.padding_mode), geo)  # (N, C_in, *out, *k)
     windows = windows.reshape(geo.batch, G, C_g, *geo.output_size, *geo.kernel)  # (N, G, C_g, *out, *k)

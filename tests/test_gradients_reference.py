@@ -247,3 +247,31 @@ def test_upsampler_phases_are_written_by_the_kernel_into_the_strided_output(d: i
         got = transposed(x, w, None, 2, 1, output_padding, 3)
         np.testing.assert_allclose(got, loops(x, w, None, 2, 1, output_padding, 3), rtol=1e-12, atol=1e-12)
     assert calls == [(3 * 2**d, 7)] * 2  # one call per transposed conv: 2**d phases x 3 channels placed
+
+
+@pytest.mark.parametrize("d", [1, 2, 3])
+def test_both_weight_gradient_paths_match_the_loops(d: int) -> None:
+    """The tap loop (few channels per group) and the windows einsum (many) give the loop version's
+    weight gradient, with stride, dilation, groups and a padding mode that copies values."""
+    from reference_impl.backward import weight_gradient_by_einsum, weight_gradient_by_taps
+    from reference_impl.backward_loops import weight_gradient_loops
+    from reference_impl.padding import pad_input
+
+    rng = np.random.default_rng(d)
+    for groups, in_per_group, out_per_group, mode in ((1, 3, 4, "zeros"), (3, 1, 1, "reflect"), (2, 2, 3, "circular")):
+        geo = reference_impl.plan_conv(
+            (2, groups * in_per_group, *(9, 8, 7)[:d]),
+            (groups * out_per_group, in_per_group, *(3, 2, 2)[:d]),
+            None,
+            (2, 1, 3)[:d],
+            (1, 0, 2)[:d],
+            (1, 2, 1)[:d],
+            groups,
+            mode,
+            spatial_dims=d,
+        )
+        x = rng.standard_normal((2, groups * in_per_group, *geo.spatial))
+        dy = rng.standard_normal((2, groups * out_per_group, *geo.output_size))
+        expected = weight_gradient_loops(pad_input(x, geo.pads, mode), dy, geo, np.dtype(np.float64))
+        for path in (weight_gradient_by_taps, weight_gradient_by_einsum):
+            np.testing.assert_allclose(path(x, dy, geo), expected, rtol=1e-10, atol=1e-12, err_msg=path.__name__)
