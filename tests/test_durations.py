@@ -80,3 +80,28 @@ def test_durations_wants_a_whole_number(value: str, capsys) -> None:
     with pytest.raises(SystemExit):
         main(["run", CASES[0], "--durations", value])
     assert "--durations: expected a whole number" in capsys.readouterr().err
+
+
+def test_a_command_imports_only_its_own_module() -> None:
+    """`conformance run` does not pay for importing the other commands (the fuzzer's hypothesis
+    among them); `conformance --help` still lists every command."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, contextlib, io\n"
+        "from conformance.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    try: main(['run', '--help'])\n"
+        "    except SystemExit: pass\n"
+        "print(sorted(m for m in sys.modules if m.startswith('conformance.commands.')))\n"
+    )
+    loaded = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert loaded.stdout.strip() == "['conformance.commands.run']"
+    listing = subprocess.run(
+        [sys.executable, "-m", "conformance", "--help"], capture_output=True, text=True, cwd=ROOT, check=True
+    )
+    from conformance.cli import COMMAND_MODULES
+
+    listed = {line.split()[0] for line in listing.stdout.splitlines() if line.startswith("    ") and line.split()}
+    assert set(COMMAND_MODULES) <= listed

@@ -364,10 +364,15 @@ def run_case(
     stage_start = time.perf_counter()
     durations["tensors"] = stage_start - start
     if implementation.computes_in_float64:
-        # The reference picks its algorithm per layer and dtype, and numba compiles per path: one untimed call per
-        # case keeps compile time out of every case's time. Only the reference: a plug-in sees exactly the calls
-        # the checks make.
-        _warm_up(None, lambda: implementation.forward_native(case, tensors.input, tensors.weight, tensors.bias))
+        # numba compiles (or loads from its cache) each kernel once per process: one untimed call per op and dtype
+        # keeps that out of the cases' times. Not one per case: that doubled every reference forward (a tenth of
+        # the library's run, docs/performance.md round 4); the first compiled case of an op after a non-compiled
+        # one may still carry a cache load (~0.01-0.4 s). Only the reference: a plug-in sees exactly the calls the
+        # checks make.
+        _warm_up(
+            ("reference", case.conv.functional_name, case.dtype),
+            lambda: implementation.forward_native(case, tensors.input, tensors.weight, tensors.bias),
+        )
     _warm_up(
         ("torch", device, case.conv.functional_name, case.dtype),
         lambda: torch_forward(case, tensors.input, tensors.weight, tensors.bias, device),
