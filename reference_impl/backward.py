@@ -146,12 +146,38 @@ def input_gradient_by_scatter(dy: np.ndarray, weight: np.ndarray, geo: ConvGeome
     cols = w * y if O_g == 1 else np.matmul(w, y)  # (N, G, C_g*T, positions)
     cols = cols.reshape(batch, geo.in_channels, taps, *dy_size)  # (N, C_in, T, *dy_size)
     grad = np.zeros((batch, geo.in_channels, *geo.padded_size), dtype=dy.dtype)  # (N, C_in, *padded)
+    if scatter_in_kernel(dy.dtype):
+        return scatter_compiled(cols, grad, geo, dy_size)
     for t, tap in enumerate(itertools.product(*(range(k) for k in geo.kernel))):
         reached = tuple(
             slice(k * d, k * d + (n - 1) * s + 1, s)
             for k, d, n, s in zip(tap, geo.dilation, dy_size, geo.stride, strict=False)
         )
         grad[(slice(None), slice(None), *reached)] += cols[:, :, t]
+    return grad
+
+
+def scatter_in_kernel(dtype: np.dtype) -> bool:
+    """Whether the scatter's strided adds run in the compiled col2im kernel (numba, float32/64)."""
+    from .algorithms import COMPILED_DTYPES, numba_available
+
+    return numba_available() and np.dtype(dtype) in COMPILED_DTYPES
+
+
+def scatter_compiled(cols: np.ndarray, grad: np.ndarray, geo: ConvGeometry, dy_size: tuple[int, ...]) -> np.ndarray:
+    """The taps' planes ``cols`` (N, C_in, T, *dy_size) added into ``grad`` (N, C_in, *padded) by the
+    compiled col2im kernel, 1-d and 2-d as 3-d with leading dims of size 1. Returns ``grad``."""
+    from .algorithms.compiled_kernel import col2im_add
+
+    lead = 3 - geo.spatial_dims
+    kernel, size = (1,) * lead + tuple(geo.kernel), (1,) * lead + tuple(dy_size)
+    stride, dilation = (1,) * lead + tuple(geo.stride), (1,) * lead + tuple(geo.dilation)
+    cols3 = np.ascontiguousarray(cols).reshape(*cols.shape[:2], *kernel, *size)  # (N, C, kD, kH, kW, D, H, W)
+    grad3 = grad.reshape(*grad.shape[:2], *((1,) * lead), *grad.shape[2:])  # (N, C, PD, PH, PW), a view
+    # numba does not bounds-check: the furthest tap's last position must lie inside the padded size.
+    for k, s, d, n, padded in zip(kernel, stride, dilation, size, grad3.shape[2:], strict=True):
+        assert n == 0 or (n - 1) * s + (k - 1) * d < padded
+    col2im_add(cols3, np.array(stride, dtype=np.int64), np.array(dilation, dtype=np.int64), grad3)
     return grad
 
 

@@ -275,3 +275,33 @@ def test_both_weight_gradient_paths_match_the_loops(d: int) -> None:
         expected = weight_gradient_loops(pad_input(x, geo.pads, mode), dy, geo, np.dtype(np.float64))
         for path in (weight_gradient_by_taps, weight_gradient_by_einsum):
             np.testing.assert_allclose(path(x, dy, geo), expected, rtol=1e-10, atol=1e-12, err_msg=path.__name__)
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+@pytest.mark.parametrize("d", [1, 2, 3])
+def test_scatter_adds_taps_the_same_with_or_without_the_compiled_kernel(d: int, compiled: bool, monkeypatch) -> None:
+    """The scatter path's strided adds, in the col2im kernel or in NumPy, give the loop version's
+    padded-input gradient (stride, dilation, groups in every dim)."""
+    if compiled:
+        pytest.importorskip("numba")
+    from reference_impl import backward
+    from reference_impl.backward_loops import padded_input_gradient_loops
+
+    monkeypatch.setattr(backward, "scatter_in_kernel", lambda dtype: compiled)
+    rng = np.random.default_rng(d)
+    geo = reference_impl.plan_conv(
+        (2, 6, *(9, 8, 7)[:d]),
+        (4, 3, *(3, 2, 2)[:d]),
+        None,
+        (2, 1, 3)[:d],
+        (1, 0, 2)[:d],
+        (1, 2, 1)[:d],
+        2,
+        spatial_dims=d,
+    )
+    dy, weight = rng.standard_normal((2, 4, *geo.output_size)), rng.standard_normal((4, 3, *geo.kernel))
+    expected = padded_input_gradient_loops(dy, weight, geo, np.dtype(np.float64))
+    for dtype, tolerance in ((np.float64, 1e-12), (np.float32, 1e-5)):
+        got = backward.input_gradient_by_scatter(dy.astype(dtype), weight.astype(dtype), geo)
+        assert got.dtype == dtype
+        np.testing.assert_allclose(got, expected, rtol=tolerance, atol=tolerance)

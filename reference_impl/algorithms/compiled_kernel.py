@@ -300,3 +300,28 @@ def direct_conv_placed(
                 row = row0 + i * row_step
                 for j in range(cols):
                     out[n, target, row, col0 + j * col_step] = acc[source + j]
+
+
+@numba.njit(parallel=True, cache=True, fastmath=False)
+def col2im_add(cols: np.ndarray, stride: np.ndarray, dilation: np.ndarray, grad: np.ndarray) -> None:
+    """grad (N, C, PD, PH, PW), zeroed, += every tap's plane of ``cols`` (N, C, kD, kH, kW, D, H, W) at the
+    padded positions it reaches: grad[n, c, i*s_d + a*d_d, j*s_h + b*d_h, k*s_w + e*d_w] += cols[n, c, a, b, e, i, j, k].
+
+    The scatter half of the transposed convolution's "scatter" path (backward.input_gradient_by_scatter):
+    one parallel pass per (n, c) plane, which stays in cache while all taps are added, in tap order,
+    where NumPy made one strided read-modify-write pass over the whole gradient per tap. 1-d and 2-d
+    arrive with leading dims of size 1; ``stride`` and ``dilation`` are int64 arrays of 3.
+    """
+    batch, channels, kernel_d, kernel_h, kernel_w, depth, height, width = cols.shape
+    for n_c in numba.prange(batch * channels):
+        n, c = n_c // channels, n_c % channels
+        for a in range(kernel_d):
+            for b in range(kernel_h):
+                for e in range(kernel_w):
+                    for i in range(depth):
+                        layer = i * stride[0] + a * dilation[0]
+                        for j in range(height):
+                            row = j * stride[1] + b * dilation[1]
+                            column = e * dilation[2]
+                            for k in range(width):
+                                grad[n, c, layer, row, column + k * stride[2]] += cols[n, c, a, b, e, i, j, k]
