@@ -20,7 +20,9 @@ import math
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -42,7 +44,7 @@ import reference_impl  # noqa: E402
 from benchmarks.layers import LAYERS, ND_LAYERS, Layer  # noqa: E402
 
 
-def block_minimum(function, calls: int) -> float:
+def block_minimum(function: Callable[[], object], calls: int) -> float:
     """The fastest of ``calls`` calls, seconds."""
     best = math.inf
     for _ in range(calls):
@@ -52,7 +54,7 @@ def block_minimum(function, calls: int) -> float:
     return best
 
 
-def time_layer(layer: Layer, repeats: int, calls: int) -> dict:
+def time_layer(layer: Layer, repeats: int, calls: int) -> dict[str, Any]:
     import torch
 
     x, w = layer.tensors()
@@ -60,11 +62,11 @@ def time_layer(layer: Layer, repeats: int, calls: int) -> dict:
     kwargs = layer.conv_kwargs()
     torch_op, reference_op = getattr(torch.nn.functional, layer.op), getattr(reference_impl, layer.op)
 
-    def run_torch() -> object:
+    def run_torch() -> torch.Tensor:
         with torch.no_grad():
             return torch_op(tx, tw, None, **kwargs)
 
-    def run_reference() -> object:
+    def run_reference() -> np.ndarray:
         return reference_op(x, w, None, **kwargs)
 
     expected = run_torch().numpy()
@@ -76,11 +78,11 @@ def time_layer(layer: Layer, repeats: int, calls: int) -> dict:
         start = time.perf_counter()
         while time.perf_counter() - start < 0.3:
             function()
-    rounds = {"torch": [], "reference": []}
+    rounds: dict[str, list[float]] = {"torch": [], "reference": []}
     for _ in range(repeats):
         rounds["torch"].append(block_minimum(run_torch, calls))
         rounds["reference"].append(block_minimum(run_reference, calls))
-    row = {"layer": layer.name, "op": layer.op, "threads": THREADS, "load_before": load_before}
+    row: dict[str, Any] = {"layer": layer.name, "op": layer.op, "threads": THREADS, "load_before": load_before}
     for side, values in rounds.items():
         row[f"{side}_min"], row[f"{side}_median"] = min(values), float(np.median(values))
     row["ratio_min"] = row["reference_min"] / row["torch_min"]
@@ -117,10 +119,11 @@ def main(argv: list[str] | None = None) -> None:
             continue
         row = time_layer(layer, args.repeats, args.calls)
         rows.append(row)
+        load = f"{row['load_before']:.1f}-{row['load_after']:.1f}"
         print(
             f"| {row['layer']} | {row['op']} | {row['torch_min'] * 1e3:.2f} / {row['torch_median'] * 1e3:.2f} | "
             f"{row['reference_min'] * 1e3:.2f} / {row['reference_median'] * 1e3:.2f} | "
-            f"**{row['ratio_min']:.2f}** | {row['ratio_median']:.2f} | {row['load_before']:.1f}-{row['load_after']:.1f} |",
+            f"**{row['ratio_min']:.2f}** | {row['ratio_median']:.2f} | {load} |",
             flush=True,
         )
     for label, selected in (

@@ -305,7 +305,8 @@ def direct_conv_placed(
 @numba.njit(parallel=True, cache=True, fastmath=False)
 def col2im_add(cols: np.ndarray, stride: np.ndarray, dilation: np.ndarray, grad: np.ndarray) -> None:
     """grad (N, C, PD, PH, PW), zeroed, += every tap's plane of ``cols`` (N, C, kD, kH, kW, D, H, W) at the
-    padded positions it reaches: grad[n, c, i*s_d + a*d_d, j*s_h + b*d_h, k*s_w + e*d_w] += cols[n, c, a, b, e, i, j, k].
+    padded positions it reaches:
+    grad[n, c, i*s_d + a*d_d, j*s_h + b*d_h, k*s_w + e*d_w] += cols[n, c, a, b, e, i, j, k].
 
     The scatter half of the transposed convolution's "scatter" path (backward.input_gradient_by_scatter):
     one parallel pass per (n, c) plane, which stays in cache while all taps are added, in tap order,
