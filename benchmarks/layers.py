@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Union
 
 import numpy as np
 
-IntOrTuple = Union[int, tuple[int, ...]]
+IntOrTuple = int | tuple[int, ...]
 
 
 def _per_dim(value: IntOrTuple, spatial_dims: int) -> tuple[int, ...]:
@@ -119,4 +118,17 @@ ND_LAYERS = [
     Layer("dw ConvT2d k4 s2 upsampler", 64, 64, 64, 4, 2, 1, 56, op="conv_transpose2d"),
     # A decoder stage: ConvTranspose2d 128 -> 64, k3 s2 p1 output_padding 1, 28 -> 56.
     Layer("decoder ConvT2d k3 s2 op1", 128, 64, 1, 3, 2, 1, 28, op="conv_transpose2d", output_padding=1),
+    # Round 4 (issue 17): one more layer per op, and every op covered.
+    # MelGAN's discriminator, second block: Conv1d 16 -> 64, k41, stride 4, pad 20, groups 4; 1 s of 16 kHz audio.
+    Layer("MelGAN disc conv1d k41 s4 g4", 16, 64, 4, 41, 4, 20, 16384, batch=1, op="conv1d"),
+    # MoViNet-A0's depthwise 5x3x3 Conv3d (temporal kernel 5), 40 channels, 8 frames of 28x28.
+    Layer("MoViNet dw conv3d 5x3x3", 40, 40, 40, (5, 3, 3), 1, (2, 1, 1), (8, 28, 28), batch=1, op="conv3d"),
+    # HiFi-GAN V1's first upsampler: ConvTranspose1d 512 -> 256, k16, stride 8, pad 4; 32 mel frames.
+    Layer("HiFi-GAN ConvT1d k16 s8", 512, 256, 1, 16, 8, 4, 32, batch=1, op="conv_transpose1d"),
+    # A grouped 1-d decoder with output_padding: ConvTranspose1d 256 -> 256, k3, s2, p1, op1, groups 8.
+    Layer("grouped ConvT1d k3 s2 op1 g8", 256, 256, 8, 3, 2, 1, 512, op="conv_transpose1d", output_padding=1),
+    # 3-D U-Net's up-convolution: ConvTranspose3d 64 -> 32, k2, stride 2, on 16^3.
+    Layer("3D U-Net ConvT3d k2 s2", 64, 32, 1, 2, 2, 0, (16, 16, 16), batch=1, op="conv_transpose3d"),
+    # A depthwise 3-d upsampler with output_padding: ConvTranspose3d 32 ch, k3, s2, p1, op1, groups 32.
+    Layer("dw ConvT3d k3 s2 op1", 32, 32, 32, 3, 2, 1, (8, 16, 16), batch=1, op="conv_transpose3d", output_padding=1),
 ]

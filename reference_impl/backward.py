@@ -28,6 +28,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .algorithms.einsum import subscripts
+from .algorithms.phases import crop_wide, grouped_flat_phases, wide_size
 from .dtypes import bfloat16_in_float32
 from .geometry import ConvGeometry, IntOrTuple, Padding, plan_conv
 from .padding import pad_input, source_indices
@@ -145,12 +146,38 @@ def input_gradient_by_scatter(dy: np.ndarray, weight: np.ndarray, geo: ConvGeome
     cols = w * y if O_g == 1 else np.matmul(w, y)  # (N, G, C_g*T, positions)
     cols = cols.reshape(batch, geo.in_channels, taps, *dy_size)  # (N, C_in, T, *dy_size)
     grad = np.zeros((batch, geo.in_channels, *geo.padded_size), dtype=dy.dtype)  # (N, C_in, *padded)
+    if scatter_in_kernel(dy.dtype):
+        return scatter_compiled(cols, grad, geo, dy_size)
     for t, tap in enumerate(itertools.product(*(range(k) for k in geo.kernel))):
         reached = tuple(
             slice(k * d, k * d + (n - 1) * s + 1, s)
             for k, d, n, s in zip(tap, geo.dilation, dy_size, geo.stride, strict=False)
         )
         grad[(slice(None), slice(None), *reached)] += cols[:, :, t]
+    return grad
+
+
+def scatter_in_kernel(dtype: np.dtype) -> bool:
+    """Whether the scatter's strided adds run in the compiled col2im kernel (numba, float32/64)."""
+    from .algorithms import COMPILED_DTYPES, numba_available
+
+    return numba_available() and np.dtype(dtype) in COMPILED_DTYPES
+
+
+def scatter_compiled(cols: np.ndarray, grad: np.ndarray, geo: ConvGeometry, dy_size: tuple[int, ...]) -> np.ndarray:
+    """The taps' planes ``cols`` (N, C_in, T, *dy_size) added into ``grad`` (N, C_in, *padded) by the
+    compiled col2im kernel, 1-d and 2-d as 3-d with leading dims of size 1. Returns ``grad``."""
+    from .algorithms.compiled_kernel import col2im_add
+
+    lead = 3 - geo.spatial_dims
+    kernel, size = (1,) * lead + tuple(geo.kernel), (1,) * lead + tuple(dy_size)
+    stride, dilation = (1,) * lead + tuple(geo.stride), (1,) * lead + tuple(geo.dilation)
+    cols3 = np.ascontiguousarray(cols).reshape(*cols.shape[:2], *kernel, *size)  # (N, C, kD, kH, kW, D, H, W)
+    grad3 = grad.reshape(*grad.shape[:2], *((1,) * lead), *grad.shape[2:])  # (N, C, PD, PH, PW), a view
+    # numba does not bounds-check: the furthest tap's last position must lie inside the padded size.
+    for k, s, d, n, padded in zip(kernel, stride, dilation, size, grad3.shape[2:], strict=True):
+        assert n == 0 or (n - 1) * s + (k - 1) * d < padded
+    col2im_add(cols3, np.array(stride, dtype=np.int64), np.array(dilation, dtype=np.int64), grad3)
     return grad
 
 
@@ -210,12 +237,12 @@ def input_gradient_by_phases(dy: np.ndarray, weight: np.ndarray, geo: ConvGeomet
         )
         lo = tuple(max(0, f) for f in first)
         hi = tuple(min(n, e) for n, e in zip(dy.shape[2:], end, strict=False))
-        if any(h <= l for l, h in zip(lo, hi, strict=False)):
+        if any(h <= low for low, h in zip(lo, hi, strict=False)):
             continue  # the window lies wholly in the zeros
         window = dy[
-            (slice(None), slice(None), *(slice(l, h) for l, h in zip(lo, hi, strict=False)))
+            (slice(None), slice(None), *(slice(low, h) for low, h in zip(lo, hi, strict=False)))
         ]  # (N, C_out, *kept)
-        pads = tuple(p for l, h, f, e in zip(lo, hi, first, end, strict=False) for p in (l - f, e - h))
+        pads = tuple(p for low, h, f, e in zip(lo, hi, first, end, strict=False) for p in (low - f, e - h))
         # (C_in, O_g, *taps) per phase -> (G, P, C_g, O_g, *taps) -> (G*P*C_g, O_g, *taps): group-major
         stacked = np.stack(
             [
@@ -238,6 +265,10 @@ def input_gradient_by_phases(dy: np.ndarray, weight: np.ndarray, geo: ConvGeomet
             padding_mode="zeros",
             unbatched=False,
         )
+        if placed_in_kernel(phase_geo, dy.dtype):
+            own_starts = [tuple(f - f0 for f, f0 in zip(job.first, first, strict=False)) for job in batch_jobs]
+            write_phases_placed(window, stacked, phase_geo, batch_jobs, own_starts, grad)
+            continue
         out = convolve_planned(window, stacked, phase_geo)  # (N, G*P*C_g, *union outputs)
         out = out.reshape(batch, G, len(batch_jobs), C_g, *out.shape[2:])  # (N, G, P, C_g, *union outputs)
         for p, job in enumerate(batch_jobs):
@@ -246,6 +277,75 @@ def input_gradient_by_phases(dy: np.ndarray, weight: np.ndarray, geo: ConvGeomet
                 (slice(None), slice(None), p, slice(None), *own)
             ]  # (N, G, C_g, *phase positions)
     return grad
+
+
+def placed_in_kernel(phase_geo: ConvGeometry, dtype: np.dtype) -> bool:
+    """Whether the phases' convolution runs in the compiled kernel that writes each phase straight
+    into the strided output (1-d and 2-d; where the chooser would pick "compiled" anyway)."""
+    from .algorithms import choose_algorithm
+
+    return phase_geo.spatial_dims <= 2 and choose_algorithm(phase_geo, dtype=dtype) == "compiled"
+
+
+def write_phases_placed(
+    window: np.ndarray,
+    stacked: np.ndarray,
+    phase_geo: ConvGeometry,
+    jobs: Sequence[PhaseJob],
+    own_starts: Sequence[tuple[int, ...]],
+    grad: np.ndarray,
+) -> None:
+    """The stacked phases' convolution (:func:`input_gradient_by_phases`), each phase's outputs written
+    by the compiled kernel straight into their strided positions of ``grad`` (N, C_in, *cropped):
+    the four stride-2 copies of an upsampler's phases, a pass over the output each, are gone.
+    Stacked output channel (g, p, c) is phase p's gradient of input channel g*C_g + c."""
+    from .algorithms.compiled_kernel import direct_conv_placed
+
+    G, P = phase_geo.groups, len(jobs)
+    C_g = phase_geo.out_channels // (G * P)
+    pads, dilation, output = phase_geo.pads, phase_geo.dilation, phase_geo.output_size
+    steps: tuple[int, ...] = tuple(t.step for t in jobs[0].target)
+    rows_cols: list[tuple[int, ...]] = [tuple(job.outputs) for job in jobs]
+    firsts: list[tuple[int, ...]] = [tuple(own) for own in own_starts]
+    target_starts: list[tuple[int, ...]] = [tuple(t.start or 0 for t in job.target) for job in jobs]
+    if phase_geo.spatial_dims == 1:  # as height 1: one leading row, read and written at row 0
+        window, stacked, grad = window[:, :, None], stacked[:, :, None], grad[:, :, None]
+        pads, dilation, output, steps = (0, 0, *pads), (1, *dilation), (1, *output), (1, *steps)
+        rows_cols = [(1, *rc) for rc in rows_cols]
+        firsts = [(0, *f) for f in firsts]
+        target_starts = [(0, *t) for t in target_starts]
+    placement = np.empty((G, P, C_g, 7), dtype=np.int64)  # per stacked output channel, see direct_conv_placed
+    for p in range(P):
+        placement[:, p, :, 0] = np.arange(G * C_g).reshape(G, C_g)  # target channel g*C_g + c
+        placement[:, p, :, 1:3] = target_starts[p]
+        placement[:, p, :, 3:5] = firsts[p]
+        placement[:, p, :, 5:7] = rows_cols[p]
+        # numba does not bounds-check: every write must land inside grad and read inside the plane.
+        for k in range(2):
+            assert firsts[p][k] + rows_cols[p][k] <= output[k]
+            assert rows_cols[p][k] == 0 or target_starts[p][k] + (rows_cols[p][k] - 1) * steps[k] < grad.shape[2 + k]
+    height, width = window.shape[2:]
+    top, left = pads[0], pads[2]
+    phase_height, phase_width = height + pads[0] + pads[1], width + pads[2] + pads[3]
+    assert (stacked.shape[2] - 1) * dilation[0] * phase_width + (stacked.shape[3] - 1) * dilation[1] + (
+        output[0] - 1
+    ) * phase_width + output[1] <= phase_height * phase_width
+    direct_conv_placed(
+        np.ascontiguousarray(window),
+        np.ascontiguousarray(stacked),
+        top,
+        left,
+        dilation[0],
+        dilation[1],
+        phase_height,
+        phase_width,
+        output[0],
+        output[1],
+        placement.reshape(G * P * C_g, 7),
+        steps[0],
+        steps[1],
+        grad,
+    )
 
 
 class PhaseJob(NamedTuple):
@@ -260,7 +360,42 @@ class PhaseJob(NamedTuple):
 
 
 def weight_gradient(x: np.ndarray, dy: np.ndarray, geo: ConvGeometry) -> np.ndarray:
-    """(N, C_in, *spatial) input and (N, C_out, *out) dy -> grad_weight (C_out, C_in/G, *k)."""
+    """(N, C_in, *spatial) input and (N, C_out, *out) dy -> grad_weight (C_out, C_in/G, *k).
+
+    Up to 64x64 channels per group: :func:`weight_gradient_by_taps`; more (AlexNet's): one einsum over
+    the windows (a GEMM per group). See WEIGHT_GRADIENT_TAPS_MAX_CHANNELS."""
+    if geo.in_channels_per_group * geo.out_channels_per_group <= WEIGHT_GRADIENT_TAPS_MAX_CHANNELS:
+        return weight_gradient_by_taps(x, dy, geo)
+    return weight_gradient_by_einsum(x, dy, geo)
+
+
+# C_g * O_g at or below which the weight gradient loops over taps (each tap a batched (O_g, L) @ (L, C_g)
+# product) rather than einsum over the windows (round 4, docs/performance.md, float64, ms taps/einsum):
+# depthwise 7x7 10/237, ResNeXt 4x4 per group 12/63, 16x16 per group 0.9/224, groups 1 64x64 1.0/9.3;
+# einsum ahead only on AlexNet's 48x128 (113/67) and 192x192 (44/30) per group.
+WEIGHT_GRADIENT_TAPS_MAX_CHANNELS = 4096
+
+
+def weight_gradient_by_taps(x: np.ndarray, dy: np.ndarray, geo: ConvGeometry) -> np.ndarray:
+    """The weight gradient one kernel tap at a time: grad[g, o, c, t] = sum over n and output
+    positions of dy[n, g, o, i] * x_tap(t)[n, g, c, i], where each tap reads a contiguous slice of a
+    phase of the padded input (phases.py) and dy is laid on the same wide grid (its junk columns
+    zero, so they add nothing). No window copy: input + output memory, one product per tap."""
+    G, C_g, O_g, batch = geo.groups, geo.in_channels_per_group, geo.out_channels_per_group, geo.batch
+    flat, taps, length, phase_dims = grouped_flat_phases(pad_input(x, geo.pads, geo.padding_mode), geo)
+    wide = np.zeros((batch, G, O_g, wide_size(geo, phase_dims)), dtype=dy.dtype)  # (N, G, O_g, out_0*Q_1*...)
+    crop_wide(wide, geo, phase_dims)[...] = dy.reshape(batch, G, O_g, *geo.output_size)
+    dy_wide = wide[..., :length]  # (N, G, O_g, L)
+    grad = np.zeros((G, O_g, C_g, len(taps)), dtype=dy.dtype)  # (G, O_g, C_g, T)
+    for t, tap in enumerate(taps):
+        for n in range(batch):
+            x_tap = flat[tap.phase][n, :, :, tap.offset : tap.offset + length]  # (G, C_g, L)
+            grad[:, :, :, t] += np.matmul(dy_wide[n], x_tap.transpose(0, 2, 1))  # (G, O_g, L) @ (G, L, C_g)
+    return grad.reshape(geo.out_channels, C_g, *geo.kernel)
+
+
+def weight_gradient_by_einsum(x: np.ndarray, dy: np.ndarray, geo: ConvGeometry) -> np.ndarray:
+    """:func:`weight_gradient` as one einsum over the sliding windows (a GEMM per group)."""
     G, C_g, O_g = geo.groups, geo.in_channels_per_group, geo.out_channels_per_group
     windows = sliding_windows(pad_input(x, geo.pads, geo.padding_mode), geo)  # (N, C_in, *out, *k)
     windows = windows.reshape(geo.batch, G, C_g, *geo.output_size, *geo.kernel)  # (N, G, C_g, *out, *k)

@@ -67,6 +67,8 @@ def test_json_report(tmp_path: Path, capsys) -> None:
         "max_error_ratio",
         "message",
         "backend",
+        "seconds",
+        "durations",
     }
     assert by_name["good/a"]["kind"] is None and by_name["broken"]["kind"] is None  # a broken file is no failure kind
     assert 0 < by_name["good/a"]["max_error_ratio"] <= 1

@@ -226,3 +226,82 @@ def test_both_input_gradient_paths_match_the_loops(path: str, d: int) -> None:
         )
     with pytest.raises(ValueError, match="unknown input-gradient path"):
         padded_input_gradient(dy, weight, geo, "fft")
+
+
+@pytest.mark.parametrize("d", [1, 2])
+def test_upsampler_phases_are_written_by_the_kernel_into_the_strided_output(d: int, monkeypatch) -> None:
+    """A depthwise k4 s2 upsampler's four phases go straight from the compiled kernel into the
+    strided output (no per-phase plane, no strided copies): the kernel is really called, with every
+    phase stacked into it once, and the result is the loop version's."""
+    pytest.importorskip("numba")
+    from reference_impl.algorithms import compiled_kernel
+
+    calls = []
+    real = compiled_kernel.direct_conv_placed
+    monkeypatch.setattr(compiled_kernel, "direct_conv_placed", lambda *a: calls.append(a[10].shape) or real(*a))
+    rng = np.random.default_rng(d)
+    x, w = rng.standard_normal((2, 3, *(6, 7)[:d])), rng.standard_normal((3, 1, *(4,) * d))
+    transposed = getattr(reference_impl, f"conv_transpose{d}d")
+    loops = getattr(reference_impl, f"conv_transpose{d}d_loops")
+    for output_padding in (0, 1):
+        got = transposed(x, w, None, 2, 1, output_padding, 3)
+        np.testing.assert_allclose(got, loops(x, w, None, 2, 1, output_padding, 3), rtol=1e-12, atol=1e-12)
+    assert calls == [(3 * 2**d, 7)] * 2  # one call per transposed conv: 2**d phases x 3 channels placed
+
+
+@pytest.mark.parametrize("d", [1, 2, 3])
+def test_both_weight_gradient_paths_match_the_loops(d: int) -> None:
+    """The tap loop (few channels per group) and the windows einsum (many) give the loop version's
+    weight gradient, with stride, dilation, groups and a padding mode that copies values."""
+    from reference_impl.backward import weight_gradient_by_einsum, weight_gradient_by_taps
+    from reference_impl.backward_loops import weight_gradient_loops
+    from reference_impl.padding import pad_input
+
+    rng = np.random.default_rng(d)
+    for groups, in_per_group, out_per_group, mode in ((1, 3, 4, "zeros"), (3, 1, 1, "reflect"), (2, 2, 3, "circular")):
+        geo = reference_impl.plan_conv(
+            (2, groups * in_per_group, *(9, 8, 7)[:d]),
+            (groups * out_per_group, in_per_group, *(3, 2, 2)[:d]),
+            None,
+            (2, 1, 3)[:d],
+            (1, 0, 2)[:d],
+            (1, 2, 1)[:d],
+            groups,
+            mode,
+            spatial_dims=d,
+        )
+        x = rng.standard_normal((2, groups * in_per_group, *geo.spatial))
+        dy = rng.standard_normal((2, groups * out_per_group, *geo.output_size))
+        expected = weight_gradient_loops(pad_input(x, geo.pads, mode), dy, geo, np.dtype(np.float64))
+        for path in (weight_gradient_by_taps, weight_gradient_by_einsum):
+            np.testing.assert_allclose(path(x, dy, geo), expected, rtol=1e-10, atol=1e-12, err_msg=path.__name__)
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+@pytest.mark.parametrize("d", [1, 2, 3])
+def test_scatter_adds_taps_the_same_with_or_without_the_compiled_kernel(d: int, compiled: bool, monkeypatch) -> None:
+    """The scatter path's strided adds, in the col2im kernel or in NumPy, give the loop version's
+    padded-input gradient (stride, dilation, groups in every dim)."""
+    if compiled:
+        pytest.importorskip("numba")
+    from reference_impl import backward
+    from reference_impl.backward_loops import padded_input_gradient_loops
+
+    monkeypatch.setattr(backward, "scatter_in_kernel", lambda dtype: compiled)
+    rng = np.random.default_rng(d)
+    geo = reference_impl.plan_conv(
+        (2, 6, *(9, 8, 7)[:d]),
+        (4, 3, *(3, 2, 2)[:d]),
+        None,
+        (2, 1, 3)[:d],
+        (1, 0, 2)[:d],
+        (1, 2, 1)[:d],
+        2,
+        spatial_dims=d,
+    )
+    dy, weight = rng.standard_normal((2, 4, *geo.output_size)), rng.standard_normal((4, 3, *geo.kernel))
+    expected = padded_input_gradient_loops(dy, weight, geo, np.dtype(np.float64))
+    for dtype, tolerance in ((np.float64, 1e-12), (np.float32, 1e-5)):
+        got = backward.input_gradient_by_scatter(dy.astype(dtype), weight.astype(dtype), geo)
+        assert got.dtype == dtype
+        np.testing.assert_allclose(got, expected, rtol=tolerance, atol=tolerance)

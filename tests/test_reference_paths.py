@@ -222,9 +222,9 @@ def test_errors_still_come_from_plan_before_algorithm():
 
 
 # The same algorithms in 1 and 3 spatial dims: (batch, C_in, C_out, groups, kernel, size, stride,
-# padding, dilation, padding_mode). "compiled" runs 1-d as a 2-d layer of height 1 and 3-d as a 2-d
-# layer with depth unfolded into batch and channels (compiled.as_2d): strides and dilations in depth
-# and every padding mode included.
+# padding, dilation, padding_mode). "compiled" runs 1-d as a 2-d layer of height 1 and 3-d in its own
+# kernel (direct_conv3d, depth split into phases like height and width): strides and dilations in
+# depth and every padding mode included.
 ND_CASES = [
     pytest.param(2, 6, 4, 2, (3,), (11,), (2,), 1, (2,), "zeros", id="1d-grouped-stride-dilation"),
     pytest.param(None, 4, 4, 4, (4,), (9,), 1, 3, 1, "zeros", id="1d-mamba-causal-depthwise-unbatched"),
@@ -287,3 +287,19 @@ def test_3d_depthwise_takes_the_compiled_path_when_numba_does(use_compiled):
     assert choose_algorithm(depthwise, use_compiled=use_compiled) == ("compiled" if use_compiled else "taps")
     grouped = reference_impl.plan_conv((2, 16, 8, 8, 8), (16, 8, 3, 3, 3), None, 1, 1, 1, 2, spatial_dims=3)
     assert choose_algorithm(grouped, use_compiled=use_compiled) == "einsum"
+
+
+@pytest.mark.parametrize("stride,dilation,padding", [(1, 1, 1), ((2, 1, 3), (1, 2, 1), (2, 0, 1)), (3, 2, 0)])
+def test_3d_kernel_matches_loops_with_depth_strides_and_dilations(stride, dilation, padding):
+    """The 3-d kernel reads depth through phases and flat offsets (no unfolded copy): depth strides
+    and dilations that do not divide the padded depth, zero padding done inside the kernel."""
+    pytest.importorskip("numba")
+    rng = np.random.default_rng(3)
+    x, weight = rng.standard_normal((2, 6, 9, 7, 8)), rng.standard_normal((4, 3, 3, 2, 3))
+    args = (None, stride, padding, dilation, 2)
+    expected = reference_impl.conv3d_loops(x, weight, *args)
+    got = reference_impl.conv3d(x.astype(np.float32), weight.astype(np.float32), *args, algorithm="compiled")
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+    exact = reference_impl.conv3d(x, weight, *args, algorithm="compiled")
+    np.testing.assert_allclose(exact, expected, rtol=1e-12, atol=1e-12)

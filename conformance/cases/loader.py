@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Union
@@ -13,6 +14,15 @@ from conformance.cases.yaml_loader import load_documents
 
 CASE_SUFFIXES = (".yaml", ".yml")
 LoadResult = Union[Case, CaseError]
+
+# Seconds each loaded case cost to load: its file's parse time shared equally among the file's
+# cases, keyed by (file, case name) (a Case is unhashable). Read by the runner for the "load" stage.
+_LOAD_SECONDS: dict[tuple[str, str], float] = {}
+
+
+def load_seconds(case: Case) -> float:
+    """This case's share of the time its file took to load (0.0 for a case built in code)."""
+    return _LOAD_SECONDS.get((str(case.file), case.name), 0.0)
 
 
 def find_case_files(paths: Iterable[str | Path]) -> list[Path]:
@@ -33,6 +43,16 @@ def find_case_files(paths: Iterable[str | Path]) -> list[Path]:
 
 def load_file(file: Path) -> list[LoadResult]:
     """All cases of one file, in order; each broken document becomes a CaseError in its place."""
+    start = time.perf_counter()
+    results = _parse_file(file)
+    share = (time.perf_counter() - start) / max(1, len(results))
+    for item in results:
+        if isinstance(item, Case):
+            _LOAD_SECONDS[(str(item.file), item.name)] = share
+    return results
+
+
+def _parse_file(file: Path) -> list[LoadResult]:
     base = default_case_name(file)
     documents = list(load_documents(file))
     several = len(documents) > 1

@@ -91,7 +91,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="write, per failing case, a standalone script + .npz that reruns it on the "
         "implementation and torch and prints the disagreement",
     )
+    parser.add_argument(
+        "--durations",
+        type=_count,
+        metavar="N",
+        default=None,
+        help="print the N slowest cases with their time per stage (0: all), and the run's time per stage",
+    )
     parser.set_defaults(handler=guarded(run_command), isolate_by_default=True)
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {value}")
+    return value
 
 
 def _positive(text: str) -> int:
@@ -225,6 +242,10 @@ def run_command(args: argparse.Namespace) -> int:
         write_junit(results, ensure_parent(args.junit), properties=_junit_properties(about))
     if getattr(args, "repro", None) and any(r.notes and r.status != PASSED for r in results):
         print(f"repro scripts: {Path(args.repro).resolve()}")
+    if getattr(args, "durations", None) is not None:
+        from conformance.reporting.durations import slowest_lines, totals_line
+
+        print("\n".join([*slowest_lines(results, args.durations), totals_line(results)]))
     print(summary_line(results))
     if checked_nothing(results):
         # e.g. a conv2d-only plug-in on a folder of Conv3d cases: a gate that checked nothing must not pass

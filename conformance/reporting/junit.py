@@ -4,7 +4,8 @@ The layout is the one pytest's ``--junitxml`` writes (``testsuites/testsuite/tes
 ``failure``, ``error`` or ``skipped`` children), which GitLab, Jenkins and GitHub test reporters
 read. A failure's ``type`` is its kind (wrong_values, crashed, ...); an xfailed case is
 ``skipped`` (as pytest writes it), an xpassed one a failure; run facts (the case library's
-version, the implementation, threads) are ``properties`` of the suite.
+version, the implementation, threads) are ``properties`` of the suite, and each case's seconds per
+stage (``duration.load``, ``duration.implementation``, ``duration.torch``, ...) ``properties`` of its testcase.
 """
 
 from __future__ import annotations
@@ -46,6 +47,10 @@ def junit_tree(
         if result.case is not None:
             attributes.update(file=str(result.case.file), line=str(result.case.line))
         testcase = ET.SubElement(suite, "testcase", attributes)
+        if result.durations:  # where the case's time went, as pytest's record_property writes properties
+            timings = ET.SubElement(testcase, "properties")
+            for stage, seconds in result.durations.items():
+                ET.SubElement(timings, "property", name=f"duration.{stage}", value=f"{seconds:.6f}")
         if result.status in (FAILED, ERROR, XPASSED):
             tag = "error" if result.status == ERROR else "failure"
             report = format_failure(result)  # which check, which element, which group

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from conformance.cases.errors import CaseError
+from conformance.cases.loader import load_seconds
 from conformance.cases.precision import to_case_dtype
 from conformance.cases.schema import Case
 from conformance.judging.compare import Comparison, compare_arrays
@@ -65,6 +66,9 @@ class CaseTensors:
     expected: np.ndarray | None
     grad_output: np.ndarray | None = None  # backward cases: dL/d(output)
     expected_gradients: dict[str, np.ndarray] = field(default_factory=dict)  # float64, like expected
+    # The forward error bound of these tensors, computed once per case (a reference call on |x|, |w|):
+    # the forward check and every extra check comparing outputs of the case's own input share it.
+    bound_memo: dict[str, ErrorBound] = field(default_factory=dict, repr=False, compare=False)
 
 
 def make_tensors(case: Case) -> CaseTensors:
@@ -190,8 +194,11 @@ def compare_forward(
     rtol, atol = case.rtol_atol
     bound = None
     if case.tolerance_mode == "bound":
-        x = tensors.input if x is None else x
-        bound = forward_bound(case.dtype, case.conv.functional_kwargs(), x, tensors.weight, tensors.bias)
+        bound = (
+            case_bound(case, tensors)
+            if x is None
+            else forward_bound(case.dtype, case.conv.functional_kwargs(), x, tensors.weight, tensors.bias)
+        )
         if output_channels is not None:
             channel_axis = -(case.conv.spatial_dims + 1)  # (N, C, *spatial) or (C, *spatial)
             bound = dataclasses.replace(bound, magnitude=np.take(bound.magnitude, output_channels, axis=channel_axis))
@@ -213,6 +220,15 @@ def compare_forward(
     )
 
 
+def case_bound(case: Case, tensors: CaseTensors) -> ErrorBound:
+    """The forward error bound of the case's own tensors, computed on first use and then reused."""
+    if "forward" not in tensors.bound_memo:
+        tensors.bound_memo["forward"] = forward_bound(
+            case.dtype, case.conv.functional_kwargs(), tensors.input, tensors.weight, tensors.bias
+        )
+    return tensors.bound_memo["forward"]
+
+
 @dataclass
 class CaseResult:
     name: str
@@ -227,6 +243,9 @@ class CaseResult:
     backend: dict[str, Any] = field(default_factory=dict)  # torch's device and numerics flags
     kind: str | None = None  # for a failure: one of outcomes.KINDS (None for a pass or a broken case file)
     notes: list[str] = field(default_factory=list)  # lines added to its report (the repro script, the xfail entry)
+    # Where the case's time went, seconds per stage (DURATION_STAGES): recorded in JSON and JUnit,
+    # ranked by `conformance run --durations N`. ``seconds`` is the run's total, load excluded.
+    durations: dict[str, float] = field(default_factory=dict)
 
     @property
     def max_abs_error(self) -> float | None:
@@ -255,7 +274,15 @@ class CaseResult:
             "max_error_ratio": _json_float(self.max_error_ratio),
             "message": self.message,
             "backend": self.backend,
+            "seconds": round(self.seconds, 6),
+            "durations": {stage: round(value, 6) for stage, value in self.durations.items()},
         }
+
+
+# The stages of a case's time, in the order they run: its share of loading its file, making its
+# tensors, the untimed warm-up calls, the implementation's forward call, torch's, the forward
+# verdict with the extra checks, the gradient check.
+DURATION_STAGES = ("load", "tensors", "warm_up", "implementation", "torch", "checks", "backward")
 
 
 def _json_float(value: float | None) -> float | str | None:
@@ -322,25 +349,39 @@ def run_case(
     """
     start = time.perf_counter()
     result = CaseResult(name=case.name, file=str(case.file), status=PASSED, case=case, backend=backend_flags(device))
+    durations = result.durations
+    durations["load"] = load_seconds(case)
     if not implementation.supports(case):
         result.status, result.message = SKIPPED, implementation.missing_reason(case)
+        result.seconds = time.perf_counter() - start
         return result
     try:
         tensors = make_tensors(case)
     except Exception as exc:  # noqa: BLE001
         result.status, result.message = ERROR, f"could not build the case's tensors: {type(exc).__name__}: {exc}"
+        result.seconds = time.perf_counter() - start
         return result
+    stage_start = time.perf_counter()
+    durations["tensors"] = stage_start - start
     if implementation.computes_in_float64:
-        # The reference picks its algorithm per layer and dtype, and numba compiles per path: one untimed call per
-        # case keeps compile time out of every case's time. Only the reference: a plug-in sees exactly the calls
-        # the checks make.
-        _warm_up(None, lambda: implementation.forward_native(case, tensors.input, tensors.weight, tensors.bias))
+        # numba compiles (or loads from its cache) each kernel once per process: one untimed call per op and dtype
+        # keeps that out of the cases' times. Not one per case: that doubled every reference forward (a tenth of
+        # the library's run, docs/performance.md round 4); the first compiled case of an op after a non-compiled
+        # one may still carry a cache load (~0.01-0.4 s). Only the reference: a plug-in sees exactly the calls the
+        # checks make.
+        _warm_up(
+            ("reference", case.conv.functional_name, case.dtype),
+            lambda: implementation.forward_native(case, tensors.input, tensors.weight, tensors.bias),
+        )
     _warm_up(
         ("torch", device, case.conv.functional_name, case.dtype),
         lambda: torch_forward(case, tensors.input, tensors.weight, tensors.bias, device),
     )
+    durations["warm_up"] = time.perf_counter() - stage_start
     impl = _timed(lambda: implementation.forward_native(case, tensors.input, tensors.weight, tensors.bias))
     oracle = _timed(lambda: torch_forward(case, tensors.input, tensors.weight, tensors.bias, device))
+    durations["implementation"], durations["torch"] = impl.seconds, oracle.seconds
+    stage_start = time.perf_counter()
     run = CaseRun(case, implementation, tensors, impl, oracle, device)
     result.run = run
 
@@ -365,7 +406,11 @@ def run_case(
         if case.backward and impl.output is not None and oracle.output is not None:
             from conformance.running.backward import check_backward  # late: backward.py builds on this module
 
+            durations["checks"] = time.perf_counter() - stage_start
+            stage_start = time.perf_counter()
             result.checks.extend(check_backward(run))
+            durations["backward"] = time.perf_counter() - stage_start
+    durations.setdefault("checks", time.perf_counter() - stage_start)
     settle(result, allow_unsupported)
     result.seconds = time.perf_counter() - start
     return result
@@ -498,8 +543,7 @@ def _check_forward(run: CaseRun) -> list[Check]:
     rtol, atol = case.rtol_atol
     bound = None
     if case.tolerance_mode == "bound":
-        tensors = run.tensors
-        bound = forward_bound(case.dtype, case.conv.functional_kwargs(), tensors.input, tensors.weight, tensors.bias)
+        bound = case_bound(case, run.tensors)
     checks = [
         _comparison_check(
             "forward",

@@ -4,7 +4,7 @@ Every algorithm has the same contract: padded input (N, C_in, *padded) and weigh
 (C_out, C_in/G, *k), both already in the output dtype, plus the geometry; it returns
 (N, G, C_out/G, *output_size). Padding, bias and the unbatched case are handled once, in
 ``vectorized.convolve``. Each one is checked against the loop version in tests/test_reference_paths.py.
-All take 1, 2 and 3 spatial dims (the numba kernel of "compiled" is 2-d; 1-d and 3-d run as 2-d).
+All take 1, 2 and 3 spatial dims ("compiled" has a 2-d numba kernel, which runs 1-d as height 1, and a 3-d one).
 """
 
 from __future__ import annotations
@@ -82,7 +82,8 @@ def choose_algorithm(geo: ConvGeometry, use_compiled: bool | None = None, dtype:
     if use_compiled is None:
         use_compiled = numba_available()
     compiled_dtype = dtype is None or np.dtype(dtype) in COMPILED_DTYPES
-    # 3-d runs as 2-d with kD times the channels (compiled.as_2d): count those.
+    # 3-d: each output adds C_g*kD planes of kH*kW taps, the same contraction as a 2-d layer with
+    # C_g*kD channels per group: counted so against the same threshold.
     unfolded_channels = geo.in_channels_per_group * (geo.kernel[0] if geo.spatial_dims == 3 else 1)
     if use_compiled and compiled_dtype and unfolded_channels <= COMPILED_MAX_CHANNELS_PER_GROUP:
         return "compiled"

@@ -34,13 +34,13 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 import os
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
 from ..geometry import ConvGeometry
-from .phases import wide_length
+from .phases import phase_shape, wide_length
 
 
 @functools.cache
@@ -64,14 +64,8 @@ def numba_available() -> bool:
 
 
 def as_2d(x: np.ndarray, weight: np.ndarray, geo: ConvGeometry) -> tuple[np.ndarray, np.ndarray, ConvGeometry]:
-    """The convolution as a 2-d one the kernel runs; 2-d passes through.
-
-    * 1-d: the 2-d convolution of height 1 (views, no copy).
-    * 3-d: depth unfolded into batch and channels. Output depth i reads input depths
-      i*s_d + t*d_d for the kD depth taps t, so with x2[n*D_out + i, c*kD + t] = x_pad[n, c, i*s_d + t*d_d]
-      (an as_strided view, copied once: kD times the input) the 3-d convolution *is* the 2-d one
-      of x2 with the weight (C_out, C_g, kD, kH, kW) read as (C_out, C_g*kD, kH, kW): a group's
-      channels stay contiguous, and each output's sum keeps the (c, kd, kh, kw) order.
+    """The 1-d or 2-d convolution as the 2-d one the kernel runs: 1-d is the 2-d convolution of
+    height 1 (views, no copy); 2-d passes through. (3-d runs in its own kernel, direct_conv3d.)
     """
     if geo.spatial_dims == 2:
         return x, weight, geo
@@ -86,50 +80,19 @@ def as_2d(x: np.ndarray, weight: np.ndarray, geo: ConvGeometry) -> tuple[np.ndar
             pads=(0, 0, *geo.pads),
         )
         return x.reshape(n, c, 1, width), weight.reshape(*weight.shape[:2], 1, weight.shape[2]), geo2  # (N, C, 1, W)
-    already_padded = x.shape[2:] == geo.padded_size  # other padding modes arrive padded
-    before, after = geo.pad_pairs[0]
-    if not already_padded and (before or after):  # zeros: pad the depth here, H and W in the kernel
-        padded = np.zeros((*x.shape[:2], x.shape[2] + before + after, *x.shape[3:]), dtype=x.dtype)
-        padded[:, :, before : before + x.shape[2]] = x
-        x = padded  # (N, C, D_pad, H, W)
-    n, c, _, height, width = x.shape
-    depth_out, kernel_d = geo.output_size[0], geo.kernel[0]
-    s_n, s_c, s_d, s_h, s_w = x.strides
-    unfolded = as_strided(
-        x,
-        shape=(n, depth_out, c, kernel_d, height, width),
-        strides=(s_n, s_d * geo.stride[0], s_c, s_d * geo.dilation[0], s_h, s_w),
-        writeable=False,
-    )
-    x2 = np.ascontiguousarray(unfolded).reshape(n * depth_out, c * kernel_d, height, width)  # (N*D_out, C*kD, H, W)
-    w2 = weight.reshape(weight.shape[0], weight.shape[1] * kernel_d, *weight.shape[3:])  # (C_out, C_g*kD, kH, kW)
-    geo2 = dataclasses.replace(
-        geo,
-        batch=n * depth_out,
-        in_channels=c * kernel_d,
-        spatial=geo.spatial[1:],
-        kernel=geo.kernel[1:],
-        stride=geo.stride[1:],
-        dilation=geo.dilation[1:],
-        pads=geo.pads[2:],
-    )
-    return x2, w2, geo2
+    raise ValueError(f"as_2d takes 1 or 2 spatial dims, got {geo.spatial_dims} (3-d has its own kernel)")
 
 
 def from_2d(out2: np.ndarray, geo: ConvGeometry) -> np.ndarray:
-    """The kernel's (N2, C_out, H_out, W_out) back to (N, G, O_g, *output_size) (as_2d's inverse)."""
-    G, O_g = geo.groups, geo.out_channels_per_group
-    if geo.spatial_dims < 3:
-        return out2.reshape(geo.batch, G, O_g, *geo.output_size)
-    depth_out = geo.output_size[0]
-    out = out2.reshape(geo.batch, depth_out, G, O_g, *out2.shape[2:])  # (N, D_out, G, O_g, H_out, W_out)
-    return out.transpose(0, 2, 3, 1, 4, 5)  # (N, G, O_g, D_out, H_out, W_out), a view
+    """The kernel's (N, C_out, H_out, W_out) back to (N, G, O_g, *output_size) (as_2d's inverse)."""
+    return out2.reshape(geo.batch, geo.groups, geo.out_channels_per_group, *geo.output_size)
 
 
 def conv_compiled(x: np.ndarray, weight: np.ndarray, geo: ConvGeometry) -> np.ndarray:
     """(N, C_in, *padded), (C_out, C_in/G, *k) -> (N, G, C_out/G, *output_size), 1, 2 or 3 spatial dims.
 
-    The kernel is 2-d; 1-d and 3-d run as 2-d convolutions (:func:`as_2d`). Also accepts the
+    1-d runs as a 2-d convolution of height 1 (:func:`as_2d`), 3-d in its own kernel
+    (:func:`conv_compiled_3d`). Also accepts the
     *unpadded* input when the padding mode is "zeros": the kernel then pads while it splits
     phases, in parallel and in cache, and conv skips its padded copy of the input (see
     ZERO_PADDING_INSIDE in algorithms/__init__.py).
@@ -138,6 +101,8 @@ def conv_compiled(x: np.ndarray, weight: np.ndarray, geo: ConvGeometry) -> np.nd
         raise RuntimeError("algorithm 'compiled' needs numba: pip install '.[fast]' (or the pins in requirements.txt)")
     from .compiled_kernel import direct_conv  # compiles on the first call per dtype, or loads numba's cache
 
+    if geo.spatial_dims == 3:
+        return conv_compiled_3d(x, weight, geo)
     original = geo
     x, weight, geo = as_2d(x, weight, geo)
     height_out, width_out = geo.output_size
@@ -169,3 +134,36 @@ def conv_compiled(x: np.ndarray, weight: np.ndarray, geo: ConvGeometry) -> np.nd
         out,
     )
     return from_2d(out, original)  # (N, G, O_g, *output_size)
+
+
+def conv_compiled_3d(x: np.ndarray, weight: np.ndarray, geo: ConvGeometry) -> np.ndarray:
+    """The 3-d convolution by its own kernel (compiled_kernel.direct_conv3d): depth is split into
+    phases like height and width, never unfolded into kD copies of the input (round 3 unfolded it:
+    kD copies of the input before the 2-d kernel's own copy; X3D 3-4x slower, docs/performance.md).
+    Same contract as :func:`conv_compiled`."""
+    from .compiled_kernel import direct_conv3d
+
+    out = np.empty((geo.batch, geo.out_channels, *geo.output_size), dtype=x.dtype)  # (N, C_out, *out)
+    if out.size == 0:
+        return out.reshape(geo.batch, geo.groups, geo.out_channels_per_group, *geo.output_size)
+    already_padded = x.shape[2:] == geo.padded_size
+    assert already_padded or geo.padding_mode == "zeros", "only zero padding is done in the kernel"
+    pads = (0, 0, 0) if already_padded else tuple(before for before, _ in geo.pad_pairs)
+    phase_dims = phase_shape(geo.padded_size, geo.stride)  # (D_q, H_q, W_q)
+    plane = phase_dims[1] * phase_dims[2]
+    # numba does not bounds-check: the furthest tap's slice of the last depth slice must lie in its phase.
+    reach = [(k - 1) * d // s for k, d, s in zip(geo.kernel, geo.dilation, geo.stride, strict=True)]
+    last_start = (geo.output_size[0] - 1 + reach[0]) * plane + reach[1] * phase_dims[2] + reach[2]
+    length = (geo.output_size[1] - 1) * phase_dims[2] + geo.output_size[2]
+    assert last_start + length <= math.prod(phase_dims)
+    as_int64 = lambda values: np.array(values, dtype=np.int64)  # noqa: E731 - one array specialisation
+    direct_conv3d(
+        np.ascontiguousarray(x),
+        np.ascontiguousarray(weight),
+        as_int64(pads),
+        as_int64(geo.stride),
+        as_int64(geo.dilation),
+        as_int64(phase_dims),
+        out,
+    )
+    return out.reshape(geo.batch, geo.groups, geo.out_channels_per_group, *geo.output_size)
