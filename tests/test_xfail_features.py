@@ -91,7 +91,10 @@ def test_when_holds_only_where_the_facts_say(tmp_path: Path, cases: dict) -> Non
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("- {dtpye: float64, reason: r}\n", "entry 1: unknown key 'dtpye'; an entry has case, op, dtype, tag, folder"),
+        (
+            "- {dtpye: float64, reason: r}\n",
+            "unknown key 'dtpye' in entry 1; an entry has case, op, dtype, tag, folder",
+        ),
         ("- {op: Conv4d, reason: r}\n", "entry 1: op: expected one of Conv1d, Conv2d"),
         ("- {dtype: float128, reason: r}\n", "dtype: expected one of float32, float64, float16, bfloat16"),
         ("- {reason: r}\n", "entry 1: selects nothing: give case:"),

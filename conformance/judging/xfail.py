@@ -310,7 +310,7 @@ def _entry(path: Path, document: Document, index: int, data: object) -> XfailEnt
             path,
             document,
             (index, unknown[0]),
-            f"entry {index + 1}: unknown key {unknown[0]!r}; an entry has {', '.join(ENTRY_KEYS)}",
+            f"unknown key {unknown[0]!r} in entry {index + 1}; an entry has {', '.join(ENTRY_KEYS)}",
         )
     if not any(key in data for key in SELECTOR_KEYS):
         raise _error(
