@@ -42,7 +42,7 @@ kill-matrix: $(PY)  ## which library cases catch which planted classic bug (test
 bench: $(PY)  ## time every case: pytest-benchmark (saved in .benchmarks/), then the `conformance bench` table
 	mkdir -p reports
 	$(PY) -m pytest benchmarks/test_case_benchmarks.py -q -p no:cacheprovider --benchmark-enable \
-		--benchmark-autosave --benchmark-json=reports/pytest-benchmark.json $(if $(IMPL),--conv-impl $(IMPL))
+		--benchmark-autosave --benchmark-json=reports/pytest-benchmark.json $(if $(IMPL),--conv-impl $(IMPL) --conv-no-isolate)
 	$(VENV)/bin/conformance bench $(CASES) --json reports/bench.json $(if $(IMPL),--impl $(IMPL))
 
 coverage: $(PY)  ## which features the case library exercises, and the empty cells

@@ -15,7 +15,10 @@ and imports nothing heavy, unless asked in one of two ways:
   adds every case of the bundled library (or of ``--conv-cases``) as one test item each, wherever
   those files are (site-packages included), judged exactly as ``conformance run`` judges it
   (``conformance.running.runner.run_case`` with the same options, then the xfail list's verdict). Listed
-  cases that fail are pytest ``xfailed``; listed cases that pass fail as ``[XPASS(strict)]``.
+  cases that fail are pytest ``xfailed``; listed cases that pass fail as ``[XPASS(strict)]``. The
+  implementation runs in a crash-isolating worker process by default, as in ``conformance run``
+  (``--conv-no-isolate`` calls it in-process), so a signal, exit or hang is that case ``crashed``
+  and the session, its report and its JUnit file go on.
   Collecting no case at all is a usage error, so a typo in a path can never make the gate pass
   vacuously.
 
@@ -70,6 +73,7 @@ __all__ = [
     "pytest_collection_modifyitems",
     "pytest_configure",
     "pytest_report_header",
+    "pytest_sessionstart",
     "pytest_terminal_summary",
     "pytest_unconfigure",
 ]
@@ -97,6 +101,9 @@ class GateState:
     xfails: Any = None  # conformance.judging.xfail's list, when --conv-xfail was given
     walked: set[Path] = field(default_factory=set)  # case files pytest's walk collected
     case_names: list[str] = field(default_factory=list)
+    collected: list[Any] = field(default_factory=list)  # every collected case (a Case, or a name for a broken one)
+    whole_library: bool = True  # no --conv-cases: the bundled library (for reporting stale xfail entries)
+    environment: dict[str, str] = field(default_factory=dict)  # conformance.running.environment's facts
 
     def owns(self, file_path: Path) -> bool:
         from conformance.cases.loader import CASE_SUFFIXES
@@ -117,10 +124,10 @@ class GateState:
 PLUGIN_NAME = "conformance.pytest_plugin"  # the module, and the pytest11 entry point's name
 # A conftest.py listing the plugin, without the ini option conformance_cases, collects this folder.
 DEFAULT_PROJECT_CASES = "cases"
-DEFAULT_TIMEOUT = 300.0  # seconds, with --conv-isolate (as `conformance run --timeout`)
+DEFAULT_TIMEOUT = 300.0  # seconds one isolated call may take (as `conformance run --timeout`)
 # Options that mean nothing without --conv-impl (or this project's ini option), with their defaults:
 # given alone, an error.
-GATE_OPTIONS = {
+GATE_OPTIONS: dict[str, Any] = {
     "--conv-arrays": None,
     "--conv-impl-device": None,
     "--conv-cases": [],
@@ -132,6 +139,7 @@ GATE_OPTIONS = {
     "--conv-device": "cpu",
     "--conv-allow-tf32": False,
     "--conv-isolate": False,
+    "--conv-no-isolate": False,
     "--conv-timeout": DEFAULT_TIMEOUT,
 }
 STATE_KEY = pytest.StashKey[GateState]()
@@ -205,15 +213,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--conv-isolate",
         action="store_true",
-        help="run the implementation in a worker process: an abort, segfault or hang is a crashed "
-        "case and the session goes on",
+        help="run the implementation in a worker process, so an abort, segfault or hang is a crashed "
+        "case and the session goes on (the default for --conv-impl; the reference runs in-process)",
+    )
+    group.addoption(
+        "--conv-no-isolate",
+        action="store_true",
+        help="call the implementation in the pytest process (a debugger works; a crash ends the session)",
     )
     group.addoption(
         "--conv-timeout",
         metavar="S",
         type=float,
         default=DEFAULT_TIMEOUT,
-        help=f"with --conv-isolate: seconds one call may take before it counts as hung (default {DEFAULT_TIMEOUT:g})",
+        help=f"seconds one isolated call may take before it counts as hung (default {DEFAULT_TIMEOUT:g})",
     )
     group.addoption(
         "--conv-device", choices=ORACLE_DEVICES, default="cpu", help="where torch, the oracle, runs (default: cpu)"
@@ -249,6 +262,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[STATE_KEY] = state
     if config.getoption("conv_threads"):
         _set_threads(config, config.getoption("conv_threads"))
+    if spec is not None:
+        _record_environment(config, state)
     config.addinivalue_line("markers", f"{CASE_MARK}: a conformance case (conformance/pytest_plugin.py)")
     config.stash[IMPLEMENTATION_KEY] = state.implementation
     config.stash[DEVICE_KEY] = state.device
@@ -293,6 +308,39 @@ def _set_threads(config: pytest.Config, threads: int) -> None:
     config.stash[THREADS_KEY] = (context, context.__enter__())
 
 
+def _record_environment(config: pytest.Config, state: GateState) -> None:
+    """The environment facts (conformance.running.environment), read once the threads are set: what
+    ``when:`` in the xfail files is matched against, and (pytest_sessionstart) JUnit properties
+    ``conformance.env.<fact>`` with ``--junitxml``, beside the implementation and the cases' version."""
+    from conformance.running.environment import environment_facts
+
+    state.environment = environment_facts(state.implementation)
+    if state.xfails is not None:
+        state.xfails.facts = state.environment
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """The JUnit file's properties, once pytest's junitxml plugin (configured after this one) is set up."""
+    config = session.config
+    state = config.stash.get(STATE_KEY, None)
+    if state is None or config.getoption("conv_impl") is None:
+        return
+    from conformance.cases.library import describe_cases
+
+    try:
+        from _pytest.junitxml import xml_key
+    except ImportError:  # a pytest without it: the facts still judge `when:`
+        return
+    xml = config.stash.get(xml_key, None)
+    if xml is None:
+        return
+    xml.add_global_property("conformance.implementation", str(state.implementation.name))
+    xml.add_global_property("conformance.isolated", "yes" if hasattr(state.implementation, "close") else "no")
+    xml.add_global_property("conformance.cases", describe_cases(state.roots))
+    for fact, value in state.environment.items():
+        xml.add_global_property(f"conformance.env.{fact}", value)
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     entered = config.stash.get(THREADS_KEY, None)
     if entered is not None:
@@ -327,8 +375,12 @@ def _build_state(config: pytest.Config, spec: str | None, project_roots: list[Pa
         )
         if value
     }
+    if option("conv_isolate") and option("conv_no_isolate"):
+        raise _ConfigurationError("--conv-isolate and --conv-no-isolate: give one of them")
     try:
-        if option("conv_isolate"):
+        # A plug-in runs in a worker by default, as in `conformance run`: a crash must not end the session
+        # (and its JUnit file) for everyone. The reference, this project's own code, runs in-process.
+        if option("conv_isolate") or (spec is not None and not option("conv_no_isolate")):
             implementation = _isolated(spec, option("conv_timeout"), implementation_options)
         else:
             implementation = load_implementation(spec, **implementation_options)
@@ -361,15 +413,19 @@ def _build_state(config: pytest.Config, spec: str | None, project_roots: list[Pa
         [root.resolve() for root in ensured],
         judgment,
         xfails,
+        whole_library=not option("conv_cases"),
     )
 
 
 def _isolated(spec: str | None, timeout: float, options: dict[str, Any]) -> Any:
     """The implementation in a crash-isolating worker (conformance.running.isolation), as ``--isolate`` gives it."""
     try:
-        from conformance.running.isolation import IsolatedImplementation  # type: ignore[import-not-found]
+        from conformance.running.isolation import IsolatedImplementation
     except ImportError:
-        raise _ConfigurationError("--conv-isolate: this installation has no conformance.running.isolation") from None
+        raise _ConfigurationError(
+            "--conv-impl: this installation has no conformance.running.isolation to run the implementation "
+            "in (give --conv-no-isolate to run it in-process)"
+        ) from None
     return IsolatedImplementation(spec, timeout=timeout, **options)
 
 
@@ -381,8 +437,9 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
     entered = config.stash.get(THREADS_KEY, None)
     threads = f"; threads: torch {entered[1].torch}, BLAS {entered[1].blas}" if entered is not None else ""
+    isolated = " (in a worker process)" if hasattr(state.implementation, "close") else ""
     return [
-        f"conformance: gating {state.implementation.name} against torch on {state.device}; "
+        f"conformance: gating {state.implementation.name}{isolated} against torch on {state.device}; "
         f"cases: {', '.join(map(str, state.roots))} ({describe_cases(state.roots)}){threads}"
     ]
 
@@ -415,6 +472,9 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
             f"{', '.join(map(str, state.roots))}; a gate that checks nothing would pass vacuously"
         )
     state.case_names = [item.name for item in cases]
+    state.collected = [
+        item.case if isinstance(item, CaseItem) else SimpleNamespace(name=item.name, case=None) for item in cases
+    ]
 
 
 def _node_id(config: pytest.Config, root: Path, file: Path) -> str:
@@ -430,13 +490,14 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     state = config.stash.get(STATE_KEY, None)
     if state is None or state.xfails is None or not state.case_names:
         return
-    # Matched against every collected case, so an entry for a case deselected with -k is not "unused".
-    unused = state.xfails.unused(SimpleNamespace(name=name) for name in state.case_names)
+    # Matched against every collected case, so an entry for a case deselected with -k is not "unused";
+    # with --conv-cases (part of a library), only entries reaching into those folders are judged.
+    unused = state.xfails.unused(state.collected, whole_library=state.whole_library)
     if unused:
         terminalreporter.section("conformance: xfail entries matching no case")
         for entry in unused:  # worded as `conformance run` words it
             terminalreporter.line(
-                f"xfail entry matches no case: {entry.case!r} ({entry.location}, reason: {entry.reason})"
+                f"xfail entry matches no case: {entry.label!r} ({entry.location}, reason: {entry.reason})"
             )
 
 

@@ -12,9 +12,12 @@
 
 from __future__ import annotations
 
+import sys
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from conformance.cases.errors import CaseError
@@ -23,6 +26,7 @@ from conformance.judging.outcomes import FAILED, PASSED
 from conformance.judging.xfail import XfailEntry, XfailList, load_xfail_files
 from conformance.reporting.terminal import checked_nothing, format_failure, run_succeeded, summary_line
 from conformance.running.implementations import Implementation, load_implementation
+from conformance.running.isolation import DEFAULT_TIMEOUT
 from conformance.running.runner import CaseResult, error_result, run_case
 
 
@@ -35,6 +39,8 @@ class Report:
     implementation: Implementation
     unused_xfails: list[XfailEntry] = field(default_factory=list)
     library_version: str | None = None
+    environment: dict[str, str] = field(default_factory=dict)  # the facts the verdicts were reached under
+    isolated: bool = False  # whether the implementation ran in a crash-isolating worker process
 
     @property
     def passed(self) -> bool:
@@ -56,7 +62,7 @@ class Report:
         if not self.results:
             return f"no case selected: nothing was checked for {self.implementation.name}"
         lines = [format_failure(result) for result in self.failures]
-        lines += [f"xfail entry matches no case: {entry.case!r} ({entry.location})" for entry in self.unused_xfails]
+        lines += [f"xfail entry matches no case: {entry.label!r} ({entry.location})" for entry in self.unused_xfails]
         lines.append(f"{self.implementation.name}: {summary_line(self.results)}")
         return "\n".join(lines)
 
@@ -73,6 +79,8 @@ def check(
     allow_unsupported: bool = False,
     keyword: str | None = None,
     torch_device: str = "cpu",
+    isolate: bool = True,
+    timeout: float = DEFAULT_TIMEOUT,
 ) -> Report:
     """Run the case library (or ``cases``: files or folders) through a convolution and torch.
 
@@ -82,24 +90,90 @@ def check(
     ``xfail``: xfail files; ``strict_errors``: judge the wording of refusals too;
     ``refusal_types``: more deliberate-refusal exception types; ``keyword``: only cases whose
     name contains it; ``torch_device``: where the torch oracle runs.
+
+    ``isolate`` (default True): the implementation runs in a worker process
+    (conformance/running/isolation.py), as in ``conformance run``, so a signal, an exit or a hang
+    (longer than ``timeout`` seconds) in one case is that case ``crashed`` and the run goes on. A
+    function or module the worker cannot import again by name (defined in ``__main__`` or inside a
+    function) runs in this process, with a warning saying so; ``isolate=False`` always does (a
+    debugger works). The reference always runs here.
     """
-    implementation = load_implementation(function_or_spec, arrays=arrays, device=device, refusal_types=refusal_types)
     paths = [cases] if isinstance(cases, (str, Path)) else list(cases or [])
-    items = select(paths, keyword)
+    items = select(paths, keyword)  # first: a wrong path fails before a worker is started
     xfails = (
         xfail
         if isinstance(xfail, XfailList)
         else load_xfail_files([xfail] if isinstance(xfail, (str, Path)) else list(xfail or []))
     )
-    results = run_all(
-        items,
-        implementation,
-        torch_device,
-        strict_errors=strict_errors,
-        allow_unsupported=allow_unsupported,
-        xfails=xfails,
-    )
-    return Report(results, implementation, xfails.unused(results), library_version())
+    options: dict[str, Any] = dict(arrays=arrays, device=device, refusal_types=tuple(refusal_types))
+    spec = importable_spec(function_or_spec) if isolate and function_or_spec is not None else None
+    implementation: Any
+    if spec is not None:
+        from conformance.running.isolation import IsolatedImplementation
+
+        implementation = IsolatedImplementation(spec, timeout=timeout, **options)
+    else:
+        if isolate and function_or_spec is not None:
+            warnings.warn(
+                f"check(): {function_or_spec!r} cannot be imported again by name in a worker process, so it "
+                "runs in this process: a crash in it ends the run (define it in an importable module to isolate it)",
+                stacklevel=2,
+            )
+        implementation = load_implementation(function_or_spec, **options)
+    try:
+        from conformance.running.environment import environment_facts
+
+        xfails.facts = environment = environment_facts(implementation)
+        results = run_all(
+            items,
+            implementation,
+            torch_device,
+            strict_errors=strict_errors,
+            allow_unsupported=allow_unsupported,
+            xfails=xfails,
+        )
+    finally:
+        close = getattr(implementation, "close", None) if spec is not None else None
+        if close is not None:
+            close()
+    unused = xfails.unused(results, whole_library=not paths and not keyword, keyword=keyword)
+    return Report(results, implementation, unused, library_version(), environment, isolated=spec is not None)
+
+
+def importable_spec(function_or_spec: Any) -> str | None:
+    """An ``--impl`` spec a worker process can load ``function_or_spec`` from, or None when there is
+    none: a spec string as it is; a module by its name (or its file); a function by
+    ``module:qualified.name``. Code in ``__main__`` has none (a worker importing a script would run
+    it again), nor has a function defined inside another.
+
+    >>> import reference_impl
+    >>> importable_spec(reference_impl.conv2d), importable_spec(reference_impl), importable_spec(lambda: 0)
+    ('reference_impl.vectorized:conv2d', 'reference_impl', None)
+    """
+    if isinstance(function_or_spec, str):
+        return function_or_spec
+    if isinstance(function_or_spec, ModuleType):
+        return _module_spec(function_or_spec)
+    module = sys.modules.get(getattr(function_or_spec, "__module__", None) or "")
+    qualified = getattr(function_or_spec, "__qualname__", "")
+    if module is None or not qualified or "<" in qualified:  # <lambda>, <locals>
+        return None
+    module_spec = _module_spec(module)
+    if module_spec is None:
+        return None
+    found: Any = module
+    for part in qualified.split("."):
+        found = getattr(found, part, None)
+    return f"{module_spec}:{qualified}" if found is function_or_spec else None
+
+
+def _module_spec(module: ModuleType) -> str | None:
+    name = module.__name__
+    if name == "__main__":
+        return None
+    if name.startswith("conformance_plugin_") and getattr(module, "__file__", None):
+        return str(module.__file__)  # loaded from a file by --impl path.py: load it from the file again
+    return name if name in sys.modules and getattr(module, "__spec__", None) is not None else None
 
 
 def select(paths: Sequence[str | Path], keyword: str | None = None) -> list[LoadResult]:
@@ -125,6 +199,10 @@ def run_all(
 ) -> list[CaseResult]:
     """Run every item (a broken case file becomes an error result), apply the xfail list, write a
     repro for each failure into ``repro_dir``; ``on_result`` sees each result as it is settled."""
+    if xfails and xfails.facts is None:  # `when:` is judged with the implementation's own settings too
+        from conformance.running.environment import environment_facts
+
+        xfails.facts = environment_facts(implementation)
     results = []
     for item in items:
         if isinstance(item, CaseError):

@@ -65,7 +65,10 @@ def test_quick_mode_runs_each_side_of_each_runnable_case_once(bench_project: pyt
 
 
 def test_a_wrong_implementation_fails_its_benchmark_with_the_element(bench_project: pytest.Pytester) -> None:
-    result = bench_project.runpytest("test_pass_copy.py", "--benchmark-disable", "--conv-impl", WRONG)
+    # timed in-process, as `make bench` does: a worker process would time the pipe, not the kernel
+    result = bench_project.runpytest(
+        "test_pass_copy.py", "--benchmark-disable", "--conv-impl", WRONG, "--conv-no-isolate"
+    )
     # interleaving is the identity for depthwise (one output per group), so only grouped/strided breaks;
     # torch's items still pass
     result.assert_outcomes(passed=3, failed=1)

@@ -337,7 +337,7 @@ def test_an_xfail_file_of_exactly_the_failures_is_green_and_a_passing_entry_is_x
 
     stale = tmp_path / "stale.yaml"  # a second file: one passing case, one entry matching nothing
     stale.write_text(
-        "- case: semantics/depthwise_3x3\n  reason: thought it failed\n- case: nowhere/*\n  reason: a typo\n"
+        "- case: semantics/depthwise_3x3\n  reason: thought it failed\n- case: semantics/nowhere*\n  reason: a typo\n"
     )
     code, out, document = run_json(
         capsys, tmp_path, *SUBSET, "-q", "--impl", INTERLEAVED, "--xfail", str(known), "--xfail", str(stale)
@@ -345,8 +345,10 @@ def test_an_xfail_file_of_exactly_the_failures_is_green_and_a_passing_entry_is_x
     assert code == 1
     assert statuses(document)["semantics/depthwise_3x3"] == ("xpassed", None)
     assert "XPASSED: case semantics/depthwise_3x3" in out and "remove the entry" in out
-    assert f"xfail entry matches no case: 'nowhere/*' ({stale}:3, reason: a typo)" in out
-    assert document["xfail"]["unused"] == [{"case": "nowhere/*", "reason": "a typo", "location": f"{stale}:3"}]
+    assert f"xfail entry matches no case: 'semantics/nowhere*' ({stale}:3, reason: a typo)" in out
+    assert document["xfail"]["unused"] == [
+        {"case": "semantics/nowhere*", "selects": "semantics/nowhere*", "reason": "a typo", "location": f"{stale}:3"}
+    ]
     assert "1 xpassed" in out.strip().splitlines()[-1]
 
 

@@ -234,3 +234,18 @@ def _summary_counts(output: str) -> dict[str, int]:
     """{"passed": 3, "failed": 1, ...} from the last summary line of conformance run or pytest."""
     line = [line for line in output.strip().splitlines() if re.search(r"\d+ (passed|failed)", line)][-1]
     return {word: int(number) for number, word in re.findall(r"(\d+) (\w+)", line)}
+
+
+@pytest.mark.slow
+def test_installed_torch_functional_ops_as_a_plugin_pass_the_bundled_library(installed: dict) -> None:
+    # issue 19: the oracle's own six functional ops, re-exported unchanged, must pass its own gate
+    repo, env = installed["user_repo"], installed["env"]
+    (repo / "torch_ops.py").write_text(
+        "from torch.nn.functional import conv1d, conv2d, conv3d, conv_transpose1d, conv_transpose2d, conv_transpose3d\n"
+        'ARRAYS = "torch"\n'
+    )
+    result = _run(["conformance", "run", "--impl", "torch_ops", "-q"], repo, env, timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    counts = _summary_counts(result.stdout)
+    assert counts.get("failed", 0) == 0 and counts.get("passed", 0) >= 250, result.stdout[-500:]
+    assert "crashed" not in result.stdout.strip().splitlines()[-1]

@@ -190,7 +190,7 @@ def test_xfail_file_xfailed_strict_xpass_and_unmatched_entries(user_repo: pytest
     known = user_repo.path / "known.yaml"
     known.write_text(
         '- case: "grouped/*"\n  reason: interleaving bug\n  link: https://example.org/mine/1\n'
-        "- case: typo/nothing\n  reason: stale\n"
+        "- case: grouped/typo\n  reason: stale\n"
     )
     result = gate(user_repo, "interleaved", "--conv-xfail", str(known))
     result.assert_outcomes(passed=2, xfailed=1)
@@ -198,7 +198,7 @@ def test_xfail_file_xfailed_strict_xpass_and_unmatched_entries(user_repo: pytest
     text = result.stdout.str()
     assert "interleaving bug" in text
     assert "xfail entries matching no case" in text
-    assert f"xfail entry matches no case: 'typo/nothing' ({known}:4, reason: stale)" in text
+    assert f"xfail entry matches no case: 'grouped/typo' ({known}:4, reason: stale)" in text
     # a listed case that passes fails the run: strict, so stale entries get removed
     known.write_text(known.read_text() + "- case: depthwise/good\n  reason: thought it was broken\n")
     result = gate(user_repo, "interleaved", "--conv-xfail", str(known))

@@ -32,7 +32,9 @@ from conformance.reporting.terminal import (
     write_json,
 )
 from conformance.running.devices import DEVICES, DeviceError, configure_device
+from conformance.running.environment import environment_facts
 from conformance.running.implementations import Implementation
+from conformance.running.isolation import DEFAULT_TIMEOUT
 from conformance.running.runner import PASSED, SKIPPED, CaseResult
 from conformance.tools.machine import Threads, same_threads
 
@@ -121,8 +123,16 @@ def _positive(text: str) -> int:
     return value
 
 
-def rerun_options(args: argparse.Namespace) -> list[str]:
-    """The command-line options that call the implementation as this run did (for rerun commands)."""
+def rerun_options(args: argparse.Namespace, threads: int | None = None) -> list[str]:
+    """Every option of this run that can change a case's verdict, for the ``rerun:`` line: how the
+    implementation is called and judged (``--impl``, ``--arrays``, ``--impl-device``,
+    ``--refusal-type``, ``--strict-errors``, ``--allow-unsupported``, isolation and its timeout),
+    the xfail files, the thread count (``threads``: the one this run used, default or not) and the
+    oracle's device.
+
+    >>> rerun_options(argparse.Namespace(impl="m", xfail=["known.yaml"], allow_unsupported=True), threads=4)
+    ['--impl', 'm', '--allow-unsupported', '--xfail', 'known.yaml', '--threads', '4']
+    """
     options = []
     if getattr(args, "impl", None):
         options += ["--impl", args.impl]
@@ -134,10 +144,20 @@ def rerun_options(args: argparse.Namespace) -> list[str]:
         options += ["--refusal-type", name]
     if getattr(args, "strict_errors", False):
         options.append("--strict-errors")
+    if getattr(args, "allow_unsupported", False):
+        options.append("--allow-unsupported")
     if getattr(args, "isolate", None) is False:  # run isolates plug-ins by default; keep an explicit opt-out
         options.append("--no-isolate")
+    elif getattr(args, "timeout", DEFAULT_TIMEOUT) != DEFAULT_TIMEOUT:  # a hang is judged by it
+        options += ["--timeout", f"{args.timeout:g}"]
+    for path in getattr(args, "xfail", None) or ():
+        options += ["--xfail", str(path)]
+    if threads is not None or getattr(args, "threads", None):
+        options += ["--threads", str(threads or args.threads)]
     if getattr(args, "device", "cpu") != "cpu":
         options += ["--device", args.device]
+    if getattr(args, "allow_tf32", False):
+        options.append("--allow-tf32")
     return options
 
 
@@ -162,6 +182,8 @@ def run_cases(args: argparse.Namespace) -> tuple[list[CaseResult], dict[str, Any
     version = library_version()
     threads_wanted = getattr(args, "threads", None) or os.cpu_count() or 1
     with same_threads(threads_wanted) as threads:
+        # read inside: the thread counts are this run's, and an adapter's settings are in force
+        xfails.facts = environment = environment_facts(implementation)
         if not quiet:
             print(header(implementation, device, threads, version))
         results = run_all(
@@ -172,12 +194,13 @@ def run_cases(args: argparse.Namespace) -> tuple[list[CaseResult], dict[str, Any
             allow_unsupported=getattr(args, "allow_unsupported", False),
             xfails=xfails,
             repro_dir=getattr(args, "repro", None),
-            rerun_options=rerun_options(args),
+            rerun_options=rerun_options(args, threads.torch),
             on_result=lambda result: _print_result(result, quiet),
         )
-    unused = xfails.unused(results)
+    # -k or PATH: only the entries that reach into the selection can be judged stale
+    unused = xfails.unused(results, whole_library=not args.paths and not args.keyword, keyword=args.keyword)
     for entry in unused:
-        print(f"xfail entry matches no case: {entry.case!r} ({entry.location}, reason: {entry.reason})")
+        print(f"xfail entry matches no case: {entry.label!r} ({entry.location}, reason: {entry.reason})")
     paths = [str(p) for p in args.paths] or [default_cases()]
     about = {
         "library": {"version": version, "paths": paths, "cases": describe_cases(paths)},
@@ -197,9 +220,12 @@ def run_cases(args: argparse.Namespace) -> tuple[list[CaseResult], dict[str, Any
             "strict_errors": getattr(args, "strict_errors", False),
             "allow_unsupported": getattr(args, "allow_unsupported", False),
         },
+        "environment": environment,
         "xfail": {
             "files": list(getattr(args, "xfail", None) or []),
-            "unused": [{"case": e.case, "reason": e.reason, "location": e.location} for e in unused],
+            "unused": [
+                {"case": e.case, "selects": e.label, "reason": e.reason, "location": e.location} for e in unused
+            ],
         },
     }
     return results, about
@@ -261,4 +287,5 @@ def _junit_properties(about: dict[str, Any]) -> dict[str, str]:
         "arrays": about["implementation"]["arrays"],
         "impl_device": about["implementation"]["device"],
         "threads": str(about["threads"]["requested"]),
+        **{f"env.{fact}": value for fact, value in about["environment"].items()},
     }

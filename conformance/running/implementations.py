@@ -20,6 +20,13 @@ A forward has the ``torch.nn.functional`` signature::
 ``stride``, ``padding`` and ``dilation`` are passed as the case wrote them (an int, a tuple, or the
 strings "same"/"valid"); ``padding_mode=`` only when the case's mode is not "zeros".
 
+A keyword the function's signature does not take is never passed (``inspect.signature``; for a
+builtin without one, such as torch's own ``torch.nn.functional.conv2d``, the signature line of its
+docstring; ``**kwargs`` takes every keyword): left out where the case's value is torch's default
+(``dilation=1``, ...), and the case skipped, with the reason, where the case needs it (a transposed
+case with a non-"zeros" ``padding_mode``, which ``torch.nn.functional`` cannot express). See
+:func:`accepted_keywords`.
+
 Arrays (``--arrays``, or the module's ``ARRAYS`` attribute; see conformance/running/arrays.py): NumPy
 arrays, torch tensors on ``--impl-device`` or JAX arrays, always in the case's real dtype; the
 result may be any of them, on any device.
@@ -43,6 +50,8 @@ from __future__ import annotations
 import builtins
 import importlib
 import importlib.util
+import inspect
+import re
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -115,11 +124,32 @@ class Implementation:
     # -- which op, and whether it is there -------------------------------------------------------
 
     def supports(self, case: Case) -> bool:
-        return case.conv.functional_name in self.functions
+        """Whether the case's op is defined and takes every keyword the case needs."""
+        return case.conv.functional_name in self.functions and not self.unaccepted_keywords(case)
+
+    def unaccepted_keywords(self, case: Case) -> list[str]:
+        """The keywords ``case`` needs (a value other than torch's default) that its op's signature
+        does not take; empty when the op is missing (see :meth:`missing_reason`)."""
+        function = self.functions.get(case.conv.functional_name)
+        if function is None:
+            return []
+        accepted = accepted_keywords(function)
+        return [
+            key
+            for key, value in case.conv.functional_kwargs().items()
+            if accepted is not None and key not in accepted and not is_default_keyword(key, value)
+        ]
 
     def missing_reason(self, case: Case) -> str:
         """'mymod defines no conv3d' — why a case is skipped for this implementation."""
         op = case.conv.functional_name
+        unaccepted = self.unaccepted_keywords(case)
+        if unaccepted:
+            needed = ", ".join(f"{key}={case.conv.functional_kwargs()[key]!r}" for key in unaccepted)
+            return (
+                f"{self.name}'s {op} takes no {', '.join(unaccepted)}= keyword, which this case needs ({needed}); "
+                f"give it the keyword (or **kwargs) to check it"
+            )
         if isinstance(self.spec, str) and ":" in self.spec or callable(self.spec):
             return f"{self.name} is one function, a conv2d: no {op} (give a module defining {op} to check it)"
         return f"{self.name} defines no {op}"
@@ -148,7 +178,7 @@ class Implementation:
         function = self.functions.get(case.conv.functional_name)
         if function is None:
             raise ImplementationLoadError(self.missing_reason(case))
-        kwargs = {key: _as_given(value) for key, value in case.conv.functional_kwargs().items()}
+        kwargs = call_keywords(function, case)
         result = function(self._native(case, x), self._native(case, weight), self._native(case, bias), **kwargs)
         try:
             return from_native(result)
@@ -166,7 +196,7 @@ class Implementation:
         function = self.backward_function_for(case)
         if function is None:
             raise ImplementationLoadError(f"{self.name} offers no {case.conv.functional_name} backward")
-        kwargs = {key: _as_given(value) for key, value in case.conv.functional_kwargs().items()}
+        kwargs = call_keywords(function, case)
         result = function(*(self._native(case, a) for a in (grad_output, x, weight, bias)), **kwargs)
         if not isinstance(result, (tuple, list)):
             return result  # the backward check reports the wrong return type
@@ -192,6 +222,76 @@ class Implementation:
 
 def _as_given(value: Any) -> Any:
     return tuple(value) if isinstance(value, list) else value
+
+
+# torch.nn.functional's defaults: a keyword left at one of them may be left out of a call.
+_DEFAULT_KEYWORDS = {
+    "stride": 1,
+    "padding": 0,
+    "dilation": 1,
+    "groups": 1,
+    "output_padding": 0,
+    "padding_mode": "zeros",
+}
+_DOCSTRING_SIGNATURE = re.compile(r"^\s*(?:[\w.]+\.)?(\w+)\((?P<parameters>[^)]*)\)")
+
+
+def is_default_keyword(key: str, value: Any) -> bool:
+    """Whether ``key=value`` is what the op does without the keyword (``stride=(1, 1)`` is).
+
+    >>> is_default_keyword("dilation", (1, 1)), is_default_keyword("groups", 2), is_default_keyword("padding", "same")
+    (True, False, False)
+    """
+    default = _DEFAULT_KEYWORDS.get(key)
+    if default is None:
+        return False
+    if isinstance(value, (list, tuple)):
+        return all(item == default for item in value)
+    return bool(value == default)
+
+
+def accepted_keywords(function: Callable[..., Any]) -> frozenset[str] | None:
+    """The keyword names ``function`` takes; None when it takes any (``**kwargs``) or its signature
+    cannot be read at all (then every keyword is passed, as before signatures were read).
+
+    torch's ``torch.nn.functional`` convolutions are builtins without an ``inspect`` signature;
+    their docstring's first line is one, and is read instead:
+
+    >>> import torch.nn.functional as F
+    >>> sorted(accepted_keywords(F.conv_transpose2d))
+    ['bias', 'dilation', 'groups', 'input', 'output_padding', 'padding', 'stride', 'weight']
+    >>> accepted_keywords(lambda input, weight, bias=None, **kw: None) is None
+    True
+    """
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        match = _DOCSTRING_SIGNATURE.match(inspect.getdoc(function) or "")
+        if match is None:
+            return None
+        names = [part.split("=")[0].split(":")[0].strip() for part in match["parameters"].split(",")]
+        if any(name.startswith("**") for name in names):
+            return None
+        return frozenset(name for name in names if name and not name.startswith("*"))
+    if any(parameter.kind is inspect.Parameter.VAR_KEYWORD for parameter in parameters):
+        return None
+    return frozenset(
+        parameter.name
+        for parameter in parameters
+        if parameter.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    )
+
+
+def call_keywords(function: Callable[..., Any], case: Case) -> dict[str, Any]:
+    """The keywords to call ``function`` with for ``case``: the case's, less those the signature
+    does not take (only ever at their default: a case needing one is skipped, see
+    :meth:`Implementation.supports`)."""
+    accepted = accepted_keywords(function)
+    return {
+        key: _as_given(value)
+        for key, value in case.conv.functional_kwargs().items()
+        if accepted is None or key in accepted
+    }
 
 
 def builtin_implementations() -> dict[str, str]:
