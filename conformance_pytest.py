@@ -97,6 +97,7 @@ class GateState:
     xfails: Any = None  # conformance.judging.xfail's list, when --conv-xfail was given
     walked: set[Path] = field(default_factory=set)  # case files pytest's walk collected
     case_names: list[str] = field(default_factory=list)
+    runner: Any = None  # conformance.running.runner.CaseRunner, made on the first case
 
     def owns(self, file_path: Path) -> bool:
         from conformance.cases.loader import CASE_SUFFIXES
@@ -108,9 +109,11 @@ class GateState:
 
     def run(self, case: Case) -> CaseResult:
         """The case's verdict, as `conformance run` gives it with the same options."""
-        from conformance.running.runner import run_case
+        if self.runner is None:  # one runner for the session: torch's one-time costs are paid once
+            from conformance.running.runner import CaseRunner
 
-        result = run_case(case, self.implementation, self.device, **self.judgment)
+            self.runner = CaseRunner(self.implementation, self.device, **self.judgment)
+        result = self.runner.run(case)
         return self.xfails.apply(result) if self.xfails is not None else result
 
 

@@ -11,19 +11,23 @@ from collections.abc import Sequence
 COMMAND_MODULES = ("run", "validate", "cases", "schema", "explain", "probe", "bench", "coverage", "fuzz", "matrix")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every subcommand, or of ``only`` that one (its module alone is imported: a light
+    command such as ``validate`` then never loads torch, which the heavy commands import)."""
     parser = argparse.ArgumentParser(
         prog="conformance",
         description="Learn and check grouped convolutions (Conv1d/2d/3d, ConvTranspose1d/2d/3d) against torch, with YAML cases.",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in COMMAND_MODULES:
+    for name in (only,) if only in COMMAND_MODULES else COMMAND_MODULES:
         importlib.import_module(f"conformance.commands.{name}").register(subparsers)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run the command line ``argv`` (default: sys.argv[1:]) and return its exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(only=argv[0] if argv else None).parse_args(argv)
     try:
         return int(args.handler(args) or 0)
     except BrokenPipeError:  # `conformance run | head`

@@ -26,7 +26,7 @@ from pathlib import Path
 from conformance.cases.errors import CaseError, Problem
 from conformance.cases.yaml_loader import Document, load_documents
 from conformance.judging.outcomes import FAILED, KINDS, PASSED, XFAILED, XPASSED
-from conformance.running.runner import CaseResult
+from conformance.judging.verdict import CaseResult
 
 ENTRY_KEYS = ("case", "reason", "link")
 

@@ -19,8 +19,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from conformance.cases.case_tensors import CaseTensors
 from conformance.cases.schema import DTYPES, Case, ConvConfig
-from conformance.running.runner import CaseResult, CaseTensors
+from conformance.judging.verdict import CaseResult
 from conformance.teaching.element_sums import (
     ChannelSum,
     ElementSum,

@@ -13,7 +13,7 @@
 Every picture is a :class:`Picture` (name, caption, SVG text). The element and the filmstrip need
 a 2-d, non-transposed convolution; other ops get the connectivity and weights pictures.
 
-    >>> from pathlib import Path; from conformance.cases.loader import load_file; from conformance.running.runner import make_tensors
+    >>> from pathlib import Path; from conformance.cases.loader import load_file; from conformance.cases.case_tensors import make_tensors
     >>> case = load_file(Path(__file__).parents[2] / "cases" / "seed" / "groups3.yaml")[0]
     >>> [p.name for p in case_pictures(case, make_tensors(case))]
     ['connectivity', 'weights', 'element']
@@ -28,8 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from conformance.cases.case_tensors import CaseTensors
 from conformance.cases.schema import Case
-from conformance.running.runner import CaseTensors
 from conformance.teaching.explain import connectivity, element_sum, format_number, geometry_of
 
 PICTURES = ("connectivity", "weights", "element", "filmstrip")
@@ -776,8 +776,8 @@ DOCS_PICTURES = (
 
 def write_docs_pictures(directory: Path | str) -> list[Path]:
     """Draw the documentation's pictures (DOCS_PICTURES) into ``directory``; returns the paths."""
+    from conformance.cases.case_tensors import make_tensors
     from conformance.cases.loader import load_file
-    from conformance.running.runner import make_tensors
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)

@@ -19,11 +19,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from conformance.cases.case_tensors import CaseTensors, make_tensors
 from conformance.cases.schema import DTYPES, Case, conv_output_shape
 from conformance.cases.tensors import derived_seed
 from conformance.judging.compare import Comparison
+from conformance.judging.verdict import compare_forward
 from conformance.running.implementations import Implementation
-from conformance.running.runner import CaseTensors, compare_forward, make_tensors
 from conformance.running.torch_oracle import build_module, to_numpy, to_torch
 from conformance.tools.machine import Machine
 

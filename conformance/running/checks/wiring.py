@@ -17,8 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from conformance.cases.schema import DTYPES, Case, ConvConfig, conv_output_shape
+from conformance.judging.verdict import Check
+from conformance.running.case_run import CaseRun
 from conformance.running.implementations import Implementation
-from conformance.running.runner import CaseRun, Check
 
 MAX_PAIRS_SHOWN = 12
 MAX_FULL_MATRIX = 48  # up to this many channels the matrix is printed element by element
