@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import math
 
 from conformance.cases.errors import CaseError
@@ -16,6 +15,7 @@ from conformance.commands import (
     implementation_from,
     select_cases,
 )
+from conformance.judging.json_numbers import json_text
 from conformance.reporting.progress import ProgressBar
 from conformance.tools.benchmark import CaseBenchmark, benchmark_case
 from conformance.tools.machine import GEMM_SIZE, Machine, measure_machine, same_threads
@@ -94,7 +94,7 @@ def bench_command(args: argparse.Namespace) -> int:
             + [{"name": c.name, "reason": implementation.missing_reason(c)} for c in missing]
             + [{"name": e.case_name or str(e.file), "reason": "broken case file"} for e in broken],
         }
-        ensure_parent(args.json).write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+        ensure_parent(args.json).write_text(json_text(document, indent=2) + "\n", encoding="utf-8")
     return 1 if disagree or broken else 0
 
 

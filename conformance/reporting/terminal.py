@@ -3,7 +3,6 @@ which element of which output channel (and so which group) broke, with all value
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -13,6 +12,7 @@ import numpy as np
 
 from conformance.cases.schema import Case
 from conformance.judging.compare import Comparison
+from conformance.judging.json_numbers import json_text
 from conformance.judging.outcomes import ERROR, FAILED, KINDS, PASSED, SKIPPED, STATUSES, XFAILED, XPASSED
 from conformance.judging.verdict import CaseResult, Check
 from conformance.teaching.explain_text import failure_explanation
@@ -205,4 +205,4 @@ def write_json(results: list[CaseResult], path: Path | str, extra: dict[str, Any
     }
     if extra:
         document.update(extra)
-    Path(path).write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    Path(path).write_text(json_text(document, indent=2) + "\n", encoding="utf-8")

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from conformance.cases.errors import CaseError
+from conformance.judging.json_numbers import json_float
 from conformance.judging.outcomes import ERROR, FAILED, PASSED, SKIPPED, XFAILED, XPASSED
 
 
@@ -91,9 +92,7 @@ class Cell:
             "status": self.status,
             "kind": self.kind,
             "message": self.message,
-            "max_abs_error": None
-            if error is None or error != error or error in (float("inf"), -float("inf"))
-            else float(error),
+            "max_abs_error": json_float(error),
         }
 
 
