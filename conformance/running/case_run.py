@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import traceback
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
@@ -42,6 +42,13 @@ class Oracle(Protocol):
     def forward_variant(
         self, case: Case, x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, variant: str, device: str = "cpu"
     ) -> np.ndarray: ...
+
+
+def torch_oracle() -> Oracle:
+    """The real oracle (imported here, on first use: this module stays importable without torch)."""
+    from conformance.running.torch_oracle import TorchOracle
+
+    return TorchOracle()
 
 
 @dataclass
@@ -82,8 +89,8 @@ class CaseRun:
     tensors: CaseTensors
     impl: Outcome
     torch: Outcome
-    device: str
-    oracle: Oracle
+    device: str = "cpu"
+    oracle: Oracle = field(default_factory=lambda: torch_oracle())
 
     def compare_outputs(
         self,
