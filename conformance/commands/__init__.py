@@ -26,6 +26,21 @@ class NoCasesSelected(Exception):
     """The paths and -k selected no case at all (exit status 5): a typo must not pass as green."""
 
 
+def positive_int(text: str) -> int:
+    """An argparse ``type`` for counts: an integer of at least 1, else a usage error that says so.
+
+    >>> positive_int("3")
+    3
+    """
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
 def add_paths_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "paths", nargs="*", metavar="PATH", help="case files or folders (default: the bundled case library)"

@@ -13,6 +13,7 @@ from conformance.commands import (
     ensure_parent,
     guarded,
     implementation_from,
+    positive_int,
     select_cases,
 )
 from conformance.judging.json_numbers import json_text
@@ -33,27 +34,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--json", metavar="FILE", help="write the machine and per-case timings as JSON")
     parser.add_argument(
         "--rounds",
-        type=_positive,
+        type=positive_int,
         metavar="N",
         help="timed rounds per case (default: at least 5, until each side has run 0.2 s)",
     )
     parser.add_argument(
         "--threads",
-        type=_positive,
+        type=positive_int,
         metavar="N",
         help="threads for torch and NumPy's BLAS alike (default: torch's own count)",
     )
     parser.set_defaults(handler=guarded(bench_command))
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
 
 
 def bench_command(args: argparse.Namespace) -> int:

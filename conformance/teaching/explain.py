@@ -170,6 +170,16 @@ class Explanation:
 # Numbers and words
 
 
+def format_factor(value: float, dtype: str = "float32", digits: int = 6) -> str:
+    """:func:`format_number` as a factor of a product: a negative number in parentheses.
+
+    >>> format_factor(-2.5) + "×" + format_factor(4.0)
+    '(-2.5)×4'
+    """
+    text = format_number(value, dtype, digits)
+    return f"({text})" if text.startswith("-") else text
+
+
 def format_number(value: float, dtype: str = "float32", digits: int = 6) -> str:
     """The shortest text that reads back as ``value`` in the case's dtype, at most ``digits`` digits.
 

@@ -13,7 +13,8 @@
 Every picture is a :class:`Picture` (name, caption, SVG text). The element and the filmstrip need
 a 2-d, non-transposed convolution; other ops get the connectivity and weights pictures.
 
-    >>> from pathlib import Path; from conformance.cases.loader import load_file; from conformance.cases.case_tensors import make_tensors
+    >>> from pathlib import Path; from conformance.cases.loader import load_file
+    >>> from conformance.cases.case_tensors import make_tensors
     >>> case = load_file(Path(__file__).parents[2] / "cases" / "seed" / "groups3.yaml")[0]
     >>> [p.name for p in case_pictures(case, make_tensors(case))]
     ['connectivity', 'weights', 'element']
@@ -30,7 +31,7 @@ import numpy as np
 
 from conformance.cases.case_tensors import CaseTensors
 from conformance.cases.schema import Case
-from conformance.teaching.explain import connectivity, element_sum, format_number, geometry_of
+from conformance.teaching.explain import connectivity, element_sum, format_factor, format_number, geometry_of
 
 PICTURES = ("connectivity", "weights", "element", "filmstrip")
 # tab10: distinct for the first ten groups, then cycling; the report's tables use the same colours.
@@ -578,7 +579,11 @@ def element_picture(case: Case, tensors: CaseTensors, element: Sequence[int] | N
     for channel in list(group_channels)[:MAX_ELEMENT_CHANNELS]:
         terms = [t for t in explained.terms if t.input_channel == channel]
         partial = sum(t.product for t in terms)
-        written = " + ".join(f"{_factor(t.weight, case.dtype)}×{_factor(t.value, case.dtype)}" for t in terms[:4])
+        digits = DIGITS + 3  # the factors of a written product: more digits than a grid's numbers
+        written = " + ".join(
+            f"{format_factor(t.weight, case.dtype, digits)}×{format_factor(t.value, case.dtype, digits)}"
+            for t in terms[:4]
+        )
         written += " + …" if len(terms) > 4 else ""
         lines.append(f"in {channel}: {written} = {format_number(partial, case.dtype, DIGITS + 3)}")
     if len(group_channels) > MAX_ELEMENT_CHANNELS:
@@ -594,11 +599,6 @@ def element_picture(case: Case, tensors: CaseTensors, element: Sequence[int] | N
         f"group's channels are read (each cell: input, ×weight, =product), the others are greyed."
     )
     return Picture("element", caption, canvas.render(width, y + 24, title))
-
-
-def _factor(value: float, dtype: str) -> str:
-    text = format_number(value, dtype, DIGITS + 3)
-    return f"({text})" if text.startswith("-") else text
 
 
 # ---------------------------------------------------------------------------------------------
