@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from conformance.cases.case_tensors import CaseTensors
+from conformance.cases.geometry import group_of
 from conformance.cases.schema import Case
 from conformance.teaching.explain import connectivity, element_sum, format_factor, format_number, geometry_of
 
@@ -234,11 +235,11 @@ def connectivity_picture(case: Case, tensors: CaseTensors | None = None) -> Pict
         inputs = _single_pixel_values(tensors.input, c_in) if tensors is not None else None
         outputs = _single_pixel_outputs(case, tensors) if tensors is not None else None
         for c in range(c_in):
-            canvas.circle(in_x, in_y[c], 7, group_colour(c // per_group))
+            canvas.circle(in_x, in_y[c], 7, group_colour(group_of(c, channels=c_in, groups=groups)))
             label = f"in {c}" + (f" = {format_number(inputs[c], case.dtype, DIGITS)}" if inputs is not None else "")
             canvas.text(in_x - 13, in_y[c] + 4, label, 12, "end")
         for o in range(c_out):
-            canvas.circle(out_x, out_y[o], 7, group_colour(o // (c_out // groups)))
+            canvas.circle(out_x, out_y[o], 7, group_colour(group_of(o, channels=c_out, groups=groups)))
             label = f"out {o}" + (f" = {format_number(outputs[o], case.dtype, DIGITS)}" if outputs is not None else "")
             canvas.text(out_x + 13, out_y[o] + 4, label, 12)
     else:  # one band per group: thousands of single wires would be a grey smear (and a heavy file)
