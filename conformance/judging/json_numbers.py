@@ -15,8 +15,10 @@ import json
 import math
 from typing import Any
 
+import numpy as np
 
-def json_float(value: float | None) -> float | str | None:
+
+def json_float(value: float | np.floating | None) -> float | str | None:
     """``value`` as the harness writes it to JSON (see the module docstring)."""
     if value is None:
         return None
