@@ -26,6 +26,7 @@ from conformance.cases.schema import (
     CONV_KEYS,
     DTYPES,
     GRADIENTS,
+    NEEDS_BACKWARD,
     RANDOM_KEYS,
     REQUIRED_CONV_KEYS,
     SPATIAL_KEYS,
@@ -222,9 +223,9 @@ def _rules() -> list[dict[str, Any]]:
             "not": {"required": ["expected", "sweep"]},
         },
         {
-            "$comment": "grad_output and expected_gradients need backward: true (if/then rather than "
+            "$comment": f"{' and '.join(NEEDS_BACKWARD)} need backward: true (if/then rather than "
             "dependentSchemas, so that draft-07 validators such as yaml-language-server's apply it too).",
-            "if": {"anyOf": [{"required": ["grad_output"]}, {"required": ["expected_gradients"]}]},
+            "if": {"anyOf": [{"required": [key]} for key in NEEDS_BACKWARD]},
             "then": {"required": ["backward"], "properties": {"backward": {"const": True}}},
         },
     ]

@@ -97,6 +97,8 @@ REQUIRED_CONV_KEYS = ("in_channels", "out_channels", "kernel_size")
 # Keys whose value is an int or a list of one int per spatial dimension.
 SPATIAL_KEYS = ("kernel_size", "stride", "padding", "dilation", "output_padding")
 TAG_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Case keys that only a backward case may hold.
+NEEDS_BACKWARD = ("grad_output", "expected_gradients")
 # The options of the arange and random tensor generators (tensors.GENERATORS).
 ARANGE_KEYS = ("start", "step")
 RANDOM_KEYS = ("seed", "distribution", "low", "high", "mean", "std")
@@ -568,7 +570,7 @@ def _parse_backward_flag(data: dict, check: _Checker, expect_error: ExpectError 
         return False
     if value and expect_error is not None:
         check.add(("backward",), "backward cannot be combined with expect_error (an invalid layer has no gradients)")
-    for key in ("grad_output", "expected_gradients"):
+    for key in NEEDS_BACKWARD:
         if key in data and not value:
             check.add((key,), f"{key!r} needs backward: true")
     return value
