@@ -13,7 +13,7 @@ from conformance.cases.loader import load_cases
 from conformance.cli import main
 from conformance.running.implementations import ImplementationLoadError, load_implementation
 from conformance.running.runner import run_case
-from tests.helpers import write_case
+from tests.helpers import assert_is_case, write_case
 from tests.plugins import wrong_convs
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -114,7 +114,7 @@ def test_plugin_gets_arguments_as_the_case_wrote_them(tmp_path: Path) -> None:
     implementation = load_implementation("tests.plugins.wrong_convs:recording")  # records its calls in this process
     for case in sorted(load_cases([tmp_path / "cases"]), key=lambda case: str(case.file)):
         # checks=(): only the forward call (the extra checks call the plug-in again)
-        assert run_case(case, implementation, checks=()).status == "passed"
+        assert run_case(assert_is_case(case), implementation, checks=()).status == "passed"
     first, second = wrong_convs.calls
     assert first == dict(
         stride=(2, 1), padding=(1, 1), dilation=1, groups=2, bias=first["bias"], padding_mode="circular"
