@@ -61,7 +61,7 @@ class DrawnCase:
 
 
 @functools.cache
-def int_orper_dim(low: int, high: int, dims: int = 2) -> st.SearchStrategy[Any]:
+def int_or_sizes(low: int, high: int, dims: int = 2) -> st.SearchStrategy[Any]:
     """An int, or a list of one int per spatial axis (as a case file writes it)."""
     # Strategies are built once and reused: building one per draw costs hypothesis more than drawing.
     return st.one_of(st.integers(low, high), st.lists(st.integers(low, high), min_size=dims, max_size=dims))
@@ -149,9 +149,9 @@ def valid_layers(draw: st.DrawFn, ops: tuple[str, ...] = FUZZ_OPS) -> Layer:
     groups = draw(st.integers(1, MAX_GROUPS))
     in_per_group = draw(st.integers(1, MAX_CHANNELS_PER_GROUP))
     out_per_group = draw(st.integers(1, MAX_CHANNELS_PER_GROUP))
-    kernel = draw(int_orper_dim(1, MAX_KERNEL, dims))
-    stride = draw(int_orper_dim(1, MAX_STRIDE, dims))
-    dilation = draw(int_orper_dim(1, MAX_DILATION, dims))
+    kernel = draw(int_or_sizes(1, MAX_KERNEL, dims))
+    stride = draw(int_or_sizes(1, MAX_STRIDE, dims))
+    dilation = draw(int_or_sizes(1, MAX_DILATION, dims))
     padding_mode = "zeros" if transposed else draw(st.sampled_from(PADDING_MODES))
     if transposed:
         padding_kinds: tuple[str, ...] = ("int", "list")  # torch has no string padding for these
