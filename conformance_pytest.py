@@ -104,6 +104,7 @@ class GateState:
     collected: list[Any] = field(default_factory=list)  # every collected case (a Case, or a name for a broken one)
     whole_library: bool = True  # no --conv-cases: the bundled library (for reporting stale xfail entries)
     environment: dict[str, str] = field(default_factory=dict)  # conformance.running.environment's facts
+    runner: Any = None  # conformance.running.runner.CaseRunner, made on the first case
 
     def owns(self, file_path: Path) -> bool:
         from conformance.cases.loader import CASE_SUFFIXES
@@ -115,9 +116,11 @@ class GateState:
 
     def run(self, case: Case) -> CaseResult:
         """The case's verdict, as `conformance run` gives it with the same options."""
-        from conformance.running.runner import run_case
+        if self.runner is None:  # one runner for the session: torch's one-time costs are paid once
+            from conformance.running.runner import CaseRunner
 
-        result = run_case(case, self.implementation, self.device, **self.judgment)
+            self.runner = CaseRunner(self.implementation, self.device, **self.judgment)
+        result = self.runner.run(case)
         return self.xfails.apply(result) if self.xfails is not None else result
 
 

@@ -27,7 +27,7 @@ from conformance.cases.schema import Case
 from conformance.judging.compare import Comparison
 from conformance.pytest_plugin import IMPLEMENTATION_KEY, case_roots
 from conformance.reporting.terminal import comparison_details
-from conformance.running.runner import compare_forward
+from conformance.judging.verdict import compare_forward
 from conformance.running.torch_oracle import torch_forward
 from conformance.tools.benchmark import agreement, prepare_forwards, workload
 

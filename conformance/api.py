@@ -20,14 +20,16 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from conformance.cases import library
 from conformance.cases.errors import CaseError
+from conformance.cases.library import default_cases, library_version
 from conformance.cases.loader import LoadResult, load_cases
 from conformance.judging.outcomes import FAILED, PASSED
 from conformance.judging.xfail import XfailEntry, XfailList, load_xfail_files
 from conformance.reporting.terminal import checked_nothing, format_failure, run_succeeded, summary_line
 from conformance.running.implementations import Implementation, load_implementation
 from conformance.running.isolation import DEFAULT_TIMEOUT
-from conformance.running.runner import CaseResult, error_result, run_case
+from conformance.running.runner import CaseResult, CaseRunner, error_result
 
 
 @dataclass
@@ -204,13 +206,9 @@ def run_all(
 
         xfails.facts = environment_facts(implementation)
     results = []
+    runner = CaseRunner(implementation, device, strict_errors=strict_errors, allow_unsupported=allow_unsupported)
     for item in items:
-        if isinstance(item, CaseError):
-            result = error_result(item)
-        else:
-            result = run_case(
-                item, implementation, device, strict_errors=strict_errors, allow_unsupported=allow_unsupported
-            )
+        result = error_result(item) if isinstance(item, CaseError) else runner.run(item)
         if xfails:
             xfails.apply(result)
         if repro_dir is not None and result.status == FAILED:
@@ -227,29 +225,7 @@ def _name(item: LoadResult) -> str:
     return (item.case_name or str(item.file)) if isinstance(item, CaseError) else item.name
 
 
-def default_cases() -> str:
-    """The bundled case library (conformance.cases.library), or cases/ where that module is absent."""
-    try:
-        from conformance.cases.library import bundled_cases_path
-    except ImportError:
-        return "cases"
-    return str(bundled_cases_path())
-
-
-def library_version() -> str | None:
-    """The bundled case library's version, recorded in results; None where it is unknown."""
-    try:
-        from conformance.cases.library import library_version as version
-    except ImportError:
-        return None
-    return version()
-
-
-def describe_cases(paths: Sequence[str | Path]) -> str | None:
+def describe_cases(paths: Sequence[str | Path]) -> str:
     """What the cases of a run are: the library's version when they are the bundled library (or an
-    unmodified copy), else ``custom+cases.<hash>`` (conformance.cases.library); None where that is unknown."""
-    try:
-        from conformance.cases.library import describe_cases as describe
-    except ImportError:
-        return None
-    return describe([Path(p) for p in paths] or [Path(default_cases())])
+    unmodified copy), else ``custom+cases.<hash>`` (conformance.cases.library)."""
+    return library.describe_cases([Path(p) for p in paths] or [Path(default_cases())])

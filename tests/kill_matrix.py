@@ -15,20 +15,20 @@ case and reused for every bug (that is the only difference from ``conformance ru
 
 from __future__ import annotations
 
-import contextlib
 import importlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
-from unittest import mock
+
+import numpy as np
 
 from conformance.cases.loader import load_cases
 from conformance.cases.schema import Case
-from conformance.running import runner
-from conformance.running.checks import torch_variants
+from conformance.judging.outcomes import PASSED, SKIPPED
 from conformance.running.implementations import Implementation, load_implementation
-from conformance.running.runner import PASSED, SKIPPED
+from conformance.running.runner import CaseRunner
+from conformance.running.torch_oracle import TorchOracle
 
 # A planted bug: a conv2d function (the other ops correct) or the name of a tests/plugins/nd_bugs module.
 Bug = Union[Callable[..., Any], str]
@@ -58,35 +58,32 @@ class BugRow:
         return counts
 
 
-@contextlib.contextmanager
-def torch_answers_cached() -> Iterator[None]:
-    """Reuse torch's output (or refusal) per case and layout across implementations."""
-    memo: dict[tuple, tuple[str, object]] = {}
+class CachedTorchOracle(TorchOracle):
+    """Torch, remembering its output (or refusal) per case and layout across implementations: the
+    oracle every bug's run is given."""
 
-    def remembered(function: Callable, key_of: Callable) -> Callable:
-        def wrapper(case: Case, *args):
-            key = key_of(case, *args)
-            if key not in memo:
-                try:
-                    memo[key] = ("output", function(case, *args))
-                except Exception as exc:  # noqa: BLE001 - a refusal is an answer too
-                    memo[key] = ("error", exc)
-            kind, value = memo[key]
-            if kind == "error":
-                raise value  # type: ignore[misc]
-            return value.copy()  # type: ignore[union-attr]
+    def __init__(self) -> None:
+        self.memo: dict[tuple[str, ...], tuple[str, Any]] = {}
 
-        return wrapper
+    def _remembered(self, key: tuple[str, ...], compute: Callable[[], np.ndarray]) -> np.ndarray:
+        if key not in self.memo:
+            try:
+                self.memo[key] = ("output", compute())
+            except Exception as exc:  # noqa: BLE001 - a refusal is an answer too
+                self.memo[key] = ("error", exc)
+        kind, value = self.memo[key]
+        if kind == "error":
+            raise value
+        return value.copy()
 
-    with (
-        mock.patch.object(runner, "torch_forward", remembered(runner.torch_forward, lambda c, *a: (c.name,))),
-        mock.patch.object(
-            torch_variants,
-            "torch_forward_variant",
-            remembered(torch_variants.torch_forward_variant, lambda c, *a: (c.name, a[3])),
-        ),
-    ):
-        yield
+    def forward(self, case: Case, x: np.ndarray, weight: np.ndarray, bias: Any, device: str = "cpu") -> np.ndarray:
+        return self._remembered((case.name,), lambda: super(CachedTorchOracle, self).forward(case, x, weight, bias))
+
+    def forward_variant(
+        self, case: Case, x: np.ndarray, weight: np.ndarray, bias: Any, variant: str, device: str = "cpu"
+    ) -> np.ndarray:
+        compute = lambda: super(CachedTorchOracle, self).forward_variant(case, x, weight, bias, variant)  # noqa: E731
+        return self._remembered((case.name, variant), compute)
 
 
 def library_cases(paths: Sequence[str | Path] = (ROOT / "cases",)) -> list[Case]:
@@ -120,29 +117,29 @@ def planted_ops(implementation: Implementation) -> set[str]:
 
 def kill_matrix(bugs: Sequence[tuple[Bug, str]], cases: Sequence[Case]) -> list[BugRow]:
     rows = []
-    with torch_answers_cached():
-        for bug, description in bugs:
-            implementation = bug_implementation(bug)
-            row = BugRow(bug_name(bug), description)
-            planted = planted_ops(implementation)
-            for case in cases:
-                if case.conv.functional_name not in planted:
-                    continue  # the reference's own function (the control passes it) or an op it lacks
-                result = runner.run_case(case, implementation)
-                if result.status not in NOT_CAUGHT:
-                    row.caught[case.name] = [
-                        _check_kind(check.name) for check in result.checks if not check.passed
-                    ] or ["error"]
-            rows.append(row)
+    oracle = CachedTorchOracle()
+    for bug, description in bugs:
+        implementation = bug_implementation(bug)
+        runner = CaseRunner(implementation, oracle=oracle)
+        row = BugRow(bug_name(bug), description)
+        planted = planted_ops(implementation)
+        for case in cases:
+            if case.conv.functional_name not in planted:
+                continue  # the reference's own function (the control passes it) or an op it lacks
+            result = runner.run(case)
+            if result.status not in NOT_CAUGHT:
+                row.caught[case.name] = [_check_kind(check.name) for check in result.checks if not check.passed] or [
+                    "error"
+                ]
+        rows.append(row)
     return rows
 
 
 def failing_cases(module: Any, cases: Sequence[Case]) -> list[str]:
     """The cases a plug-in module of the six ops fails, run as a float32 plug-in (used for the
     control: the unmodified reference)."""
-    implementation = load_implementation(module)
-    with torch_answers_cached():
-        return [case.name for case in cases if runner.run_case(case, implementation).status not in NOT_CAUGHT]
+    runner = CaseRunner(load_implementation(module), oracle=CachedTorchOracle())
+    return [case.name for case in cases if runner.run(case).status not in NOT_CAUGHT]
 
 
 def _check_kind(check_name: str) -> str:

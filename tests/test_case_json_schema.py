@@ -20,6 +20,7 @@ import yaml
 from conformance.cases import schema as loader_schema
 from conformance.cases import sweep as loader_sweep
 from conformance.cases.errors import CaseError
+from conformance.cases.json_schema import case_json_schema_text
 from conformance.cases.loader import find_case_files, load_file
 from conformance.cases.tensors import DISTRIBUTIONS, GENERATORS
 from conformance.cases.yaml_loader import Document, load_documents
@@ -68,6 +69,23 @@ def test_conformance_schema_prints_the_shipped_file(capsys: pytest.CaptureFixtur
     assert json.loads(printed) == SCHEMA
     assert main(["schema", "--output", str(tmp_path / "s.json")]) == 0
     assert (tmp_path / "s.json").read_text(encoding="utf-8") == case_schema_text()
+
+
+def test_the_shipped_file_is_the_generated_schema() -> None:
+    """Regenerate it with `python -m conformance.cases.json_schema` after changing the case model."""
+    shipped = (ROOT / "conformance" / "case_schema.json").read_text(encoding="utf-8")
+    assert shipped == case_json_schema_text(), "conformance/case_schema.json is stale: regenerate it"
+
+
+def test_the_generated_schema_follows_the_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The enums come from the model's lists: a new dtype or op in the model reaches the schema."""
+    from conformance.cases import json_schema
+
+    monkeypatch.setattr(json_schema, "DTYPES", {**loader_schema.DTYPES, "float8": None})
+    monkeypatch.setattr(json_schema, "OP_TYPES", (*loader_schema.CONV_TYPES, "Conv4d"))
+    schema = json_schema.case_json_schema()
+    assert schema["$defs"]["dtype"]["enum"][-1] == "float8"
+    assert schema["$defs"]["conv"]["properties"]["type"]["enum"][-1] == "Conv4d"
 
 
 def test_the_schema_ships_as_package_data() -> None:

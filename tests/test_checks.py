@@ -10,11 +10,11 @@ import torch
 
 from conformance.cli import main
 from conformance.running import runner
-from conformance.running.checks import metamorphic, torch_variants, wiring
+from conformance.running.checks import metamorphic, wiring
 from conformance.running.checks.metamorphic import block_diagonal_weight, within_group_permutation
 from conformance.running.implementations import Implementation, load_implementation
 from conformance.running.runner import run_case
-from conformance.running.torch_oracle import strided_copy, torch_forward_variant
+from conformance.running.torch_oracle import TorchOracle, strided_copy, torch_forward_variant
 from reference_impl import conv2d
 from tests.helpers import assert_is_case, load_one, torch_conv2d, write_case
 from tests.plugins import classic_bugs
@@ -65,19 +65,20 @@ def test_each_variant_computes_the_case_and_is_reported_on_its_own_line(tmp_path
     ]
 
 
-def test_a_torch_layout_that_disagrees_fails_its_own_check_only(tmp_path: Path, monkeypatch) -> None:
-    case = assert_is_case(load_one(tmp_path, GROUPED))
-    real = torch_variants.torch_forward_variant
+class ChannelsLastLosesChannel4(TorchOracle):
+    """A torch release that loses output channel 4 in channels_last (a fake oracle: the run takes it)."""
 
-    def broken_channels_last(case, x, weight, bias, variant, *device):
-        output = real(case, x, weight, bias, variant, *device)
+    def forward_variant(self, case, x, weight, bias, variant, device="cpu"):
+        output = super().forward_variant(case, x, weight, bias, variant, device)
         if variant == "channels_last":
             output = output.copy()
-            output[:, 4] = 0  # a torch release that loses output channel 4 in channels_last
+            output[:, 4] = 0
         return output
 
-    monkeypatch.setattr(torch_variants, "torch_forward_variant", broken_channels_last)
-    result = run_case(case, REFERENCE)
+
+def test_a_torch_layout_that_disagrees_fails_its_own_check_only(tmp_path: Path) -> None:
+    case = assert_is_case(load_one(tmp_path, GROUPED))
+    result = run_case(case, REFERENCE, oracle=ChannelsLastLosesChannel4())
     failed = [check.name for check in result.checks if not check.passed]
     assert failed == ["torch[channels_last]"]
     assert "reference vs torch[channels_last]" in result.message

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from conformance.cases.loader import load_cases
 from conformance.cli import main
-from conformance.running import runner
 from conformance.running.implementations import ImplementationLoadError, load_implementation
-from tests.helpers import write_case
+from conformance.running.runner import run_case
+from tests.helpers import assert_is_case, write_case
 from tests.plugins import wrong_convs
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -96,8 +97,7 @@ def test_wrong_dtype_is_a_failure(capsys) -> None:
     assert "(1 wrong_dtype)" in out.strip().splitlines()[-1]
 
 
-def test_plugin_gets_arguments_as_the_case_wrote_them(tmp_path: Path, capsys, monkeypatch) -> None:
-    monkeypatch.setattr(runner, "EXTRA_CHECKS", [])  # only the forward call: extra checks call the plug-in again
+def test_plugin_gets_arguments_as_the_case_wrote_them(tmp_path: Path) -> None:
     write_case(
         tmp_path,
         """
@@ -113,10 +113,10 @@ def test_plugin_gets_arguments_as_the_case_wrote_them(tmp_path: Path, capsys, mo
         "b.yaml",
     )
     wrong_convs.calls.clear()
-    code, _ = run(
-        capsys, "run", str(tmp_path / "cases"), "--impl", "tests.plugins.wrong_convs:recording", "--no-isolate"
-    )  # the plug-in records its calls in this process
-    assert code == 0
+    implementation = load_implementation("tests.plugins.wrong_convs:recording")  # records its calls in this process
+    for case in sorted(load_cases([tmp_path / "cases"]), key=lambda case: str(case.file)):
+        # checks=(): only the forward call (the extra checks call the plug-in again)
+        assert run_case(assert_is_case(case), implementation, checks=()).status == "passed"
     first, second = wrong_convs.calls
     assert first == dict(
         stride=(2, 1), padding=(1, 1), dilation=1, groups=2, bias=first["bias"], padding_mode="circular"

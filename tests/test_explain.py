@@ -22,8 +22,9 @@ from conformance.cases.loader import load_cases
 from conformance.cases.schema import Case, ConvConfig
 from conformance.cases.tensors import TensorSpec
 from conformance.cli import main
+from conformance.running.case_run import CaseRun, Outcome
 from conformance.running.implementations import load_implementation
-from conformance.running.runner import CaseResult, CaseRun, CaseTensors, Outcome, make_tensors, run_case
+from conformance.running.runner import CaseResult, CaseTensors, make_tensors, run_case
 from conformance.running.torch_oracle import torch_forward
 from conformance.teaching.explain import Grouping, build_explanation, element_sum, layout_of, parse_element, plural
 from conformance.teaching.explain_text import failure_explanation, render_text

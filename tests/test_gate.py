@@ -213,9 +213,6 @@ def test_builtin_names_come_from_conformance_frameworks(monkeypatch) -> None:
     monkeypatch.setitem(sys.modules, "conformance.frameworks", fake)
     impl = load_implementation("fakeframework")
     assert impl.name == "fakeframework" and impl.arrays == "torch" and "conv2d" in impl.functions
-    monkeypatch.setitem(sys.modules, "conformance.frameworks", None)  # the package absent: no built-ins
-    with pytest.raises(ImplementationLoadError, match="cannot import 'fakeframework'"):
-        load_implementation("fakeframework")
 
 
 # --- every failure has a kind ----------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from conformance.cases.errors import CaseError
 from conformance.cases.loader import load_file
 from conformance.cases.schema import CONV_TYPES, ConvConfig, conv_output_shape
 from conformance.judging.tolerance import forward_bound, op_name
-from conformance.running.backward import describe_gradient_index
+from conformance.reporting.indices import describe_gradient_index
 from conformance.running.implementations import load_implementation
 from conformance.running.runner import PASSED, make_tensors, run_case
 from conformance.running.torch_oracle import build_module, torch_forward, torch_forward_variant
@@ -230,7 +230,7 @@ def test_a_transposed_bound_counts_the_products_of_each_output_element() -> None
 
 @pytest.mark.parametrize("path", sorted((ROOT / "cases/networks").glob("nd_*.yaml")))
 def test_the_bound_rejects_a_planted_error_of_a_few_ulps_times_k(path: Path) -> None:
-    from conformance.running.runner import compare_forward
+    from conformance.judging.verdict import compare_forward
 
     for case in load_file(path):
         tensors = make_tensors(case)

@@ -24,7 +24,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from conformance.cases.schema import DTYPES, PADDING_MODES, PADDING_STRINGS, Case, ConvConfig
+from conformance.cases.geometry import DEPTHWISE, PADDING_MODES, PADDING_STRINGS, layer_kind
+from conformance.cases.schema import DTYPES, Case, ConvConfig
 
 
 @dataclass(frozen=True)
@@ -176,13 +177,13 @@ def _groups_cells() -> list[Feature]:
     def channels(case: Case) -> tuple[int, int, int]:
         return case.conv.groups, case.conv.in_channels, case.conv.out_channels
 
-    def depthwise(case: Case) -> bool:
+    def depthwise(case: Case) -> bool:  # geometry.layer_kind's depthwise, one output per input channel
         g, c_in, c_out = channels(case)
-        return g > 1 and g == c_in == c_out
+        return layer_kind(g, c_in) == DEPTHWISE and c_out == c_in
 
-    def depth_multiplier(case: Case) -> bool:
+    def depth_multiplier(case: Case) -> bool:  # depthwise, k outputs per input channel
         g, c_in, c_out = channels(case)
-        return g > 1 and g == c_in and c_out > c_in and c_out % c_in == 0
+        return layer_kind(g, c_in) == DEPTHWISE and c_out > c_in and c_out % c_in == 0
 
     return [
         Feature("groups", "groups = 1 (dense)", lambda c: c.conv.groups == 1),

@@ -59,6 +59,11 @@ def bundled_cases_path() -> Path:
     )
 
 
+def default_cases() -> str:
+    """The folder a run reads when given no paths: the bundled case library."""
+    return str(bundled_cases_path())
+
+
 def package_version() -> str:
     """The installed distribution's version; ``0+unknown`` when run from a checkout never installed."""
     try:

@@ -17,6 +17,17 @@ from typing import Any
 import numpy as np
 
 from conformance.cases.errors import CaseError, KeyPath, Problem
+from conformance.cases.geometry import (
+    OP_TYPES,
+    PADDING_MODES,
+    PADDING_STRINGS,
+    is_transposed,
+    op_name,
+    output_length,
+    per_dim,
+    same_padding,
+    spatial_dims_of,
+)
 from conformance.cases.precision import STORAGE_DTYPES
 from conformance.cases.tensors import DISTRIBUTIONS, GENERATORS, MAX_TENSOR_ELEMENTS, TensorSpec
 from conformance.cases.yaml_loader import Document
@@ -34,8 +45,6 @@ DEFAULT_TOLERANCES: dict[str, tuple[float, float]] = {
 # "assert_close" (the table above). Giving rtol or atol selects assert_close with those values.
 TOLERANCE_MODES = ("bound", "assert_close")
 GRADIENTS = ("grad_input", "grad_weight", "grad_bias")
-PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
-PADDING_STRINGS = ("same", "valid")
 MAX_MULTIPLY_ADDS = 10**10  # refuse cases that would take minutes in the reference
 
 CASE_KEYS = (
@@ -58,8 +67,8 @@ CASE_KEYS = (
 )  # sweep: see sweep.py
 # How torch is run as the oracle (see torch_oracle.py); "contiguous" is the forward check itself.
 TORCH_VARIANTS = ("contiguous", "channels_last", "noncontiguous_weight")
-# The torch.nn modules a case can name as conv.type; Conv2d is the default.
-CONV_TYPES = ("Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d")
+# The torch.nn modules a case can name as conv.type (geometry.OP_TYPES); Conv2d is the default.
+CONV_TYPES = OP_TYPES
 # Each module's keyword arguments, in torch's order (what `conv:` may hold besides `type`).
 CONV_KEYS = (
     "in_channels",
@@ -88,6 +97,11 @@ REQUIRED_CONV_KEYS = ("in_channels", "out_channels", "kernel_size")
 # Keys whose value is an int or a list of one int per spatial dimension.
 SPATIAL_KEYS = ("kernel_size", "stride", "padding", "dilation", "output_padding")
 TAG_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Case keys that only a backward case may hold.
+NEEDS_BACKWARD = ("grad_output", "expected_gradients")
+# The options of the arange and random tensor generators (tensors.GENERATORS).
+ARANGE_KEYS = ("start", "step")
+RANDOM_KEYS = ("seed", "distribution", "low", "high", "mean", "std")
 
 
 @dataclass(frozen=True)
@@ -114,18 +128,18 @@ class ConvConfig:
 
     @property
     def transposed(self) -> bool:
-        return self.type.startswith("ConvTranspose")
+        return is_transposed(self.type)
 
     @property
     def spatial_dims(self) -> int:
         """1, 2 or 3: the d of ConvNd / ConvTransposeNd."""
-        return int(self.type[-2])
+        return spatial_dims_of(self.type)
 
     @property
     def functional_name(self) -> str:
         """The ``torch.nn.functional`` function of this op, and the name a plug-in module defines:
         conv1d, conv2d, conv3d, conv_transpose1d, conv_transpose2d or conv_transpose3d."""
-        return f"conv_transpose{self.spatial_dims}d" if self.transposed else f"conv{self.spatial_dims}d"
+        return op_name(self.type)
 
     @property
     def keys(self) -> tuple[str, ...]:
@@ -142,7 +156,7 @@ class ConvConfig:
         value = getattr(self, key)
         if isinstance(value, str):
             return (0,) * self.spatial_dims
-        return (value,) * self.spatial_dims if isinstance(value, int) else tuple(value)
+        return tuple(value) if isinstance(value, (list, tuple)) else per_dim(value, self.spatial_dims)
 
     @property
     def kernel_dims(self) -> tuple[int, ...]:
@@ -242,16 +256,13 @@ def conv_output_shape(conv: ConvConfig, input_shape: tuple[int, ...]) -> tuple[i
         k, s, p, dl, op = (
             per_dim[key][axis] for key in ("kernel_size", "stride", "padding", "dilation", "output_padding")
         )
-        span = dl * (k - 1) + 1
-        if conv.transposed:
-            if op >= s and op >= dl:
-                raise ValueError("output padding must be smaller than either stride or dilation")
-            size = (length - 1) * s - 2 * p + span + op
-        elif conv.padding == "same":
+        if conv.transposed and op >= s and op >= dl:
+            raise ValueError("output padding must be smaller than either stride or dilation")
+        if conv.padding == "same" and not conv.transposed:
             size = length
-            p = dl * (k - 1) - dl * (k - 1) // 2  # the larger side's padding
+            p = same_padding(k, dl)[1]  # the larger side's padding
         else:
-            size = (length + 2 * p - span) // s + 1
+            size = output_length(length, k, s, (p, p), dl, op, conv.transposed)
         if (
             not conv.transposed
             and conv.padding_mode in ("reflect", "circular")
@@ -559,7 +570,7 @@ def _parse_backward_flag(data: dict, check: _Checker, expect_error: ExpectError 
         return False
     if value and expect_error is not None:
         check.add(("backward",), "backward cannot be combined with expect_error (an invalid layer has no gradients)")
-    for key in ("grad_output", "expected_gradients"):
+    for key in NEEDS_BACKWARD:
         if key in data and not value:
             check.add((key,), f"{key!r} needs backward: true")
     return value
@@ -768,14 +779,14 @@ def _parse_tensor_spec(value: Any, path: KeyPath, check: _Checker) -> TensorSpec
         if not isinstance(body, dict):
             check.add(body_path, f"expected a mapping {{start: NUMBER, step: NUMBER}}, got {_show(body)}")
             return None
-        check.keys(body, ("start", "step"), body_path)
-        options = {key: check.number(body[key], body_path + (key,)) for key in ("start", "step") if key in body}
+        check.keys(body, ARANGE_KEYS, body_path)
+        options = {key: check.number(body[key], body_path + (key,)) for key in ARANGE_KEYS if key in body}
         return TensorSpec("arange", options, shape)
     body = {} if body is None else body  # random
     if not isinstance(body, dict):
         check.add(body_path, f"expected a mapping {{seed, distribution, low, high, mean, std}}, got {_show(body)}")
         return None
-    check.keys(body, ("seed", "distribution", "low", "high", "mean", "std"), body_path)
+    check.keys(body, RANDOM_KEYS, body_path)
     options: dict[str, Any] = {}
     if "seed" in body:
         options["seed"] = check.integer(body["seed"], body_path + ("seed",), minimum=0)

@@ -77,6 +77,3 @@ def derived_seed(key: str) -> int:
     True
     """
     return int.from_bytes(hashlib.sha256(key.encode("utf-8")).digest()[:8], "little")
-
-
-RANDOM_DEFAULT = TensorSpec("random")

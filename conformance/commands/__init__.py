@@ -7,8 +7,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from conformance.api import default_cases, library_version  # noqa: F401 - re-exported for the commands
 from conformance.cases.errors import CaseError
+from conformance.cases.library import default_cases
+from conformance.cases.library import library_version as library_version  # for the commands
 from conformance.cases.loader import LoadResult, load_cases
 from conformance.running.arrays import ARRAY_KINDS
 from conformance.running.implementations import Implementation, ImplementationLoadError, load_implementation
@@ -23,6 +24,21 @@ class UsageError(Exception):
 
 class NoCasesSelected(Exception):
     """The paths and -k selected no case at all (exit status 5): a typo must not pass as green."""
+
+
+def positive_int(text: str) -> int:
+    """An argparse ``type`` for counts: an integer of at least 1, else a usage error that says so.
+
+    >>> positive_int("3")
+    3
+    """
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
 
 
 def add_paths_argument(parser: argparse.ArgumentParser) -> None:
@@ -125,12 +141,8 @@ def wants_isolation(args: argparse.Namespace) -> bool:
 def implementation_from(args: argparse.Namespace) -> Implementation:
     try:
         if wants_isolation(args):
-            try:
-                from conformance.running.isolation import (
-                    IsolatedImplementation,
-                )  # the crash-isolating worker (issue 11)
-            except ImportError:
-                raise UsageError("--isolate: this installation has no conformance.running.isolation") from None
+            from conformance.running.isolation import IsolatedImplementation  # only when asked for: it starts workers
+
             return IsolatedImplementation(
                 getattr(args, "impl", None), timeout=args.timeout, **implementation_options(args)
             )

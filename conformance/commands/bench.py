@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import math
 
 from conformance.cases.errors import CaseError
@@ -14,8 +13,10 @@ from conformance.commands import (
     ensure_parent,
     guarded,
     implementation_from,
+    positive_int,
     select_cases,
 )
+from conformance.judging.json_numbers import json_text
 from conformance.reporting.progress import ProgressBar
 from conformance.tools.benchmark import CaseBenchmark, benchmark_case
 from conformance.tools.machine import GEMM_SIZE, Machine, measure_machine, same_threads
@@ -33,27 +34,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--json", metavar="FILE", help="write the machine and per-case timings as JSON")
     parser.add_argument(
         "--rounds",
-        type=_positive,
+        type=positive_int,
         metavar="N",
         help="timed rounds per case (default: at least 5, until each side has run 0.2 s)",
     )
     parser.add_argument(
         "--threads",
-        type=_positive,
+        type=positive_int,
         metavar="N",
         help="threads for torch and NumPy's BLAS alike (default: torch's own count)",
     )
     parser.set_defaults(handler=guarded(bench_command))
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
 
 
 def bench_command(args: argparse.Namespace) -> int:
@@ -94,7 +85,7 @@ def bench_command(args: argparse.Namespace) -> int:
             + [{"name": c.name, "reason": implementation.missing_reason(c)} for c in missing]
             + [{"name": e.case_name or str(e.file), "reason": "broken case file"} for e in broken],
         }
-        ensure_parent(args.json).write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+        ensure_parent(args.json).write_text(json_text(document, indent=2) + "\n", encoding="utf-8")
     return 1 if disagree or broken else 0
 
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 from conformance.commands import add_paths_argument, ensure_parent, guarded, select_cases
+from conformance.judging.json_numbers import json_text
 from conformance.tools.coverage import coverage_grid, format_coverage
 
 
@@ -26,5 +26,5 @@ def coverage_command(args: argparse.Namespace) -> int:
     grid = coverage_grid(select_cases(args.paths))
     print(format_coverage(grid))
     if args.json:
-        ensure_parent(args.json).write_text(json.dumps(grid.to_dict(), indent=2) + "\n", encoding="utf-8")
+        ensure_parent(args.json).write_text(json_text(grid.to_dict(), indent=2) + "\n", encoding="utf-8")
     return 0

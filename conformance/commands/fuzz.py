@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from conformance.commands import add_implementation_arguments, guarded, implementation_from
+from conformance.commands import add_implementation_arguments, guarded, implementation_from, positive_int
 from conformance.reporting.terminal import format_failure
 from conformance.running.implementations import load_implementation
 from conformance.running.runner import PASSED
@@ -39,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_implementation_arguments(parser)
     parser.add_argument(
         "--max-examples",
-        type=_positive,
+        type=positive_int,
         default=200,
         metavar="N",
         help="cases to draw in all, split across workers (default 200)",
@@ -66,19 +66,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--workers",
-        type=_positive,
+        type=positive_int,
         default=1,
         metavar="N",
         help="parallel campaigns (processes), each on its own seed (default 1)",
     )
     parser.set_defaults(handler=guarded(fuzz_command))
-
-
-def _positive(text: str) -> int:
-    value = _integer(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text}")
-    return value
 
 
 def _non_negative(text: str) -> int:

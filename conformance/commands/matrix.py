@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import argparse
 import html
-import json
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
 from conformance.commands import add_paths_argument, ensure_parent, guarded, select_cases
+from conformance.judging.json_numbers import json_text
 from conformance.judging.outcomes import ERROR, FAILED, PASSED, SKIPPED, XFAILED, XPASSED
 from conformance.tools.matrix import (
     Cell,
@@ -151,7 +151,7 @@ def matrix_command(args: argparse.Namespace) -> int:
     print(format_table(matrix))
     print(format_verdicts(matrix, show_expected=args.show_expected))
     if args.json:
-        ensure_parent(args.json).write_text(json.dumps(matrix.to_json(), indent=1))
+        ensure_parent(args.json).write_text(json_text(matrix.to_json(), indent=1))
     if args.junit:
         root = ET.Element("testsuites")
         root.extend(suites)

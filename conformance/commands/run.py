@@ -19,6 +19,7 @@ from conformance.commands import (
     guarded,
     implementation_from,
     library_version,
+    positive_int,
     select_cases,
 )
 from conformance.judging.xfail import XfailFileError, load_xfail_files
@@ -81,7 +82,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--threads",
-        type=_positive,
+        type=positive_int,
         metavar="N",
         default=None,
         help="threads for torch, NumPy's BLAS and so the implementation (default: the "
@@ -110,16 +111,6 @@ def _count(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {value}")
-    return value
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
     return value
 
 

@@ -1,7 +1,8 @@
 """``conformance schema``: print the JSON Schema of the case format, for editors.
 
-The schema ships inside the package (``conformance/case_schema.json``), so an installed copy
-prints it too. Put it beside your cases and name it on a case file's first line::
+The schema is generated from the case model (conformance/cases/json_schema.py); a copy ships
+inside the package (``conformance/case_schema.json``, equal to the generated one: a test checks
+it). Put it beside your cases and name it on a case file's first line::
 
     conformance schema --output case_schema.json
     # yaml-language-server: $schema=case_schema.json
@@ -13,27 +14,24 @@ The loader (``conformance/cases/schema.py``) stays the source of truth: it check
 from __future__ import annotations
 
 import argparse
-import json
-from importlib import resources
 from typing import Any
 
+from conformance.cases.json_schema import case_json_schema, case_json_schema_text
 from conformance.commands import guarded
-
-SCHEMA_FILE = "case_schema.json"
 
 
 def case_schema_text() -> str:
-    """The schema as shipped: JSON text, draft 2020-12.
+    """The schema as JSON text, draft 2020-12 (what the shipped case_schema.json holds).
 
-    >>> json.loads(case_schema_text())["$schema"]
+    >>> import json; json.loads(case_schema_text())["$schema"]
     'https://json-schema.org/draft/2020-12/schema'
     """
-    return resources.files("conformance").joinpath(SCHEMA_FILE).read_text(encoding="utf-8")
+    return case_json_schema_text()
 
 
 def case_schema() -> dict[str, Any]:
     """The schema as a dict (for ``jsonschema.Draft202012Validator``)."""
-    return json.loads(case_schema_text())
+    return case_json_schema()
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

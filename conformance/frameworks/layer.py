@@ -27,7 +27,6 @@ from typing import Any
 from conformance.judging.outcomes import Unsupported
 
 Pads = tuple[tuple[int, int], ...]  # ((before, after) per spatial dimension): 2-D ((top, bottom), (left, right))
-TORCH_PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
 
 def pair(value: int | Sequence[int]) -> tuple[int, int]:

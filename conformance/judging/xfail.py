@@ -45,7 +45,7 @@ from conformance.cases.errors import CaseError, Problem
 from conformance.cases.schema import CONV_TYPES, DTYPES, PADDING_MODES, SPATIAL_KEYS, Case
 from conformance.cases.yaml_loader import Document, load_documents
 from conformance.judging.outcomes import FAILED, KINDS, PASSED, XFAILED, XPASSED
-from conformance.running.runner import CaseResult
+from conformance.judging.verdict import CaseResult
 
 CONV_PARAMETER_KEYS = (
     "in_channels",

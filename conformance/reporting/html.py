@@ -48,6 +48,7 @@ from conformance.teaching.explain import (
     TensorLayout,
     build_explanation,
     channel_span,
+    format_factor,
     format_number,
     is_extra_check,
     plural,
@@ -817,11 +818,6 @@ def _output_html(result: CaseResult, e: Explanation, hover: str) -> str:
 # the sums
 
 
-def _factor(value: float, dtype: str) -> str:
-    text = format_number(value, dtype)
-    return f"({text})" if text.startswith("-") else text
-
-
 def _as_partials(element: ElementSum) -> bool:
     """Is the sum written as per-channel partial sums (several channels, some with several products)?"""
     channels = element.channels
@@ -836,16 +832,18 @@ def _sum_text(element: ElementSum, dtype: str) -> str:
     if _as_partials(element) and len(channels) == 1:  # one channel, too many products to write in a line
         terms = [f"the sum of its {len(channels[0].products)} products"]
     elif _as_partials(element):
-        terms = [_factor(ch.total, dtype) for ch in channels]
+        terms = [format_factor(ch.total, dtype) for ch in channels]
     else:  # every product: one channel's, or one per channel
-        terms = [f"{_factor(p.weight, dtype)}×{_factor(p.value, dtype)}" for ch in channels for p in ch.products]
+        terms = [
+            f"{format_factor(p.weight, dtype)}×{format_factor(p.value, dtype)}" for ch in channels for p in ch.products
+        ]
     if len(channels) > MAX_SUM_CHANNELS:  # one term per channel here (a single channel is never cut)
         rest = sum(ch.total for ch in channels[MAX_SUM_CHANNELS:])
         terms = terms[:MAX_SUM_CHANNELS] + [
             f"… ({len(channels) - MAX_SUM_CHANNELS} more channels, together {format_number(rest, dtype)})"
         ]
     if element.bias is not None:
-        terms.append(f"{_factor(element.bias, dtype)} (bias)")
+        terms.append(f"{format_factor(element.bias, dtype)} (bias)")
     return f"{format_number(element.total, dtype)} = " + (" + ".join(terms) or "0")
 
 
@@ -854,7 +852,9 @@ def _partials(element: ElementSum, dtype: str) -> str:
     items = []
     for channel in list(element.channels)[:MAX_SUM_CHANNELS]:
         products = channel.products
-        shown = " + ".join(f"{_factor(p.weight, dtype)}×{_factor(p.value, dtype)}" for p in products[:MAX_PRODUCTS])
+        shown = " + ".join(
+            f"{format_factor(p.weight, dtype)}×{format_factor(p.value, dtype)}" for p in products[:MAX_PRODUCTS]
+        )
         if len(products) > MAX_PRODUCTS:
             shown += f" + … ({len(products) - MAX_PRODUCTS} more)"
         items.append(f"<li>in {channel.input_channel}: {_e(shown)} = {_e(format_number(channel.total, dtype))}</li>")

@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 
 from conformance.judging.tolerance import forward_bound, gradient_bounds
+from conformance.judging.verdict import CaseResult, sided_bound
 from conformance.running.implementations import Implementation, builtin_implementations
-from conformance.running.runner import CaseResult, sided
 
 
 @dataclass(frozen=True)
@@ -94,8 +94,9 @@ def write_repro(
     kwargs = case.conv.functional_kwargs()
     if case.tolerance_mode == "bound" and case.expect_error is None and run.torch.output is not None:
         try:
-            bound = sided(
-                forward_bound(case.dtype, kwargs, tensors.input, tensors.weight, tensors.bias), implementation
+            bound = sided_bound(
+                forward_bound(case.dtype, kwargs, tensors.input, tensors.weight, tensors.bias),
+                exact_side=implementation.computes_in_float64,
             )
             arrays["allowed_output"] = np.broadcast_to(bound.allowed(), run.torch.output.shape)
         except Exception:  # noqa: BLE001 - without a bound the script falls back to rtol/atol
@@ -111,7 +112,8 @@ def write_repro(
                 )
                 for name, grad_bound in bounds.items():
                     if grad_bound is not None:
-                        arrays[f"allowed_{name}"] = np.asarray(sided(grad_bound, implementation).allowed())
+                        sided = sided_bound(grad_bound, exact_side=implementation.computes_in_float64)
+                        arrays[f"allowed_{name}"] = np.asarray(sided.allowed())  # type: ignore[union-attr]
             except Exception:  # noqa: BLE001
                 pass
     np.savez(data, **{key: np.asarray(value) for key, value in arrays.items()})

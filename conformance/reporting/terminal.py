@@ -3,7 +3,6 @@ which element of which output channel (and so which group) broke, with all value
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -13,8 +12,10 @@ import numpy as np
 
 from conformance.cases.schema import Case
 from conformance.judging.compare import Comparison
-from conformance.judging.outcomes import KINDS, STATUSES, XFAILED, XPASSED
-from conformance.running.runner import ERROR, FAILED, PASSED, SKIPPED, CaseResult, Check
+from conformance.judging.json_numbers import json_text
+from conformance.judging.outcomes import ERROR, FAILED, KINDS, PASSED, SKIPPED, STATUSES, XFAILED, XPASSED
+from conformance.judging.verdict import CaseResult, Check
+from conformance.teaching.explain_text import failure_explanation
 
 
 def _g(value: float) -> str:
@@ -102,19 +103,9 @@ def format_failure(result: CaseResult) -> str:
         lines.append(f"  {result.message}")
     for check in result.checks:
         lines.extend(_check_lines(result, check))
-    lines.extend(f"  {line}" for line in _failure_explanation(result))
+    lines.extend(f"  {line}" for line in failure_explanation(result))  # the worst wrong element as its sum
     lines.extend(f"  {line}" for line in result.notes)
     return "\n".join(lines)
-
-
-def _failure_explanation(result: CaseResult) -> list[str]:
-    """The worst wrong element written out as its sum of products (explain_text.failure_explanation),
-    when a golden comparison failed; nothing where that module is absent."""
-    try:
-        from conformance.teaching.explain_text import failure_explanation
-    except ImportError:  # conformance/teaching/explain_text.py comes with the tutorial work (issue 12)
-        return []
-    return failure_explanation(result)
 
 
 def _check_lines(result: CaseResult, check: Check) -> list[str]:
@@ -214,4 +205,4 @@ def write_json(results: list[CaseResult], path: Path | str, extra: dict[str, Any
     }
     if extra:
         document.update(extra)
-    Path(path).write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    Path(path).write_text(json_text(document, indent=2) + "\n", encoding="utf-8")

@@ -15,12 +15,9 @@ from typing import Any
 import numpy as np
 
 from conformance.cases.schema import DTYPES, GRADIENTS, Case
-from conformance.judging.compare import compare_arrays
 from conformance.judging.tolerance import gradient_bounds
-from conformance.running.runner import CaseRun, Check, kind_of_error, sided
-from conformance.running.torch_oracle import torch_backward
-
-SYMBOLS = {"grad_input": "dx", "grad_weight": "dw", "grad_bias": "db"}
+from conformance.judging.verdict import Check, judge
+from conformance.running.case_run import CaseRun, describe_error, kind_of_error
 
 
 def check_backward(run: CaseRun) -> list[Check]:
@@ -49,17 +46,19 @@ def check_backward(run: CaseRun) -> list[Check]:
                 skipped=True,
             )
         ]
-    arguments = (tensors.grad_output, tensors.input, tensors.weight, tensors.bias)
+    grad_output, x, weight, bias = tensors.grad_output, tensors.input, tensors.weight, tensors.bias
+    assert grad_output is not None  # a backward case has one (the loader sees to it)
+    arguments = (grad_output, x, weight, bias)
     impl, impl_error, impl_seconds = _call(lambda: implementation.backward(case, *arguments))
-    oracle, oracle_error, _ = _call(lambda: torch_backward(case, *arguments, device=run.device))
+    oracle, oracle_error, _ = _call(lambda: run.oracle.backward(case, grad_output, x, weight, bias, device=run.device))
     if oracle_error is not None:
-        return [Check("backward", False, f"torch autograd raised {_describe(oracle_error)}")]
+        return [Check("backward", False, f"torch autograd raised {describe_error(oracle_error)}")]
     if impl_error is not None:
         return [
             Check(
                 "backward",
                 False,
-                f"{backward_name} raised {_describe(impl_error)}",
+                f"{backward_name} raised {describe_error(impl_error)}",
                 [line.rstrip() for line in traceback.format_exception(impl_error)[-4:]],
                 kind=kind_of_error(implementation, impl_error),
             )
@@ -70,7 +69,9 @@ def check_backward(run: CaseRun) -> list[Check]:
 
     bounds = None
     if case.tolerance_mode == "bound":
-        bounds = gradient_bounds(case.dtype, case.conv.functional_kwargs(), *arguments, op=case.conv.functional_name)
+        bounds = gradient_bounds(
+            case.dtype, case.conv.functional_kwargs(), grad_output, x, weight, bias, op=case.conv.functional_name
+        )
     rtol, atol = case.rtol_atol
     required = None if implementation.computes_in_float64 else DTYPES[case.dtype]
     checks = []
@@ -81,42 +82,39 @@ def check_backward(run: CaseRun) -> list[Check]:
         golden = tensors.expected_gradients.get(gradient)
         arrays = {name: mine, "torch": theirs, **({"expected": golden} if golden is not None else {})}
         bound = bounds[gradient] if bounds else None
-        comparisons = [
-            compare_arrays(
+        checks.append(
+            judge(
+                gradient,
                 mine,
                 theirs,
-                rtol,
-                atol,
+                rtol=rtol,
+                atol=atol,
+                bound=bound,
+                exact_side=implementation.computes_in_float64,
                 actual_name=name,
                 expected_name="torch",
                 required_dtype=required,
-                bound=sided(bound, implementation),
+                tensor=gradient,
+                arrays=arrays,
             )
-        ]
+        )
         if golden is not None:
-            comparisons += [
-                compare_arrays(
+            checks += [
+                judge(
+                    gradient,
                     value,
                     golden,
-                    rtol,
-                    atol,
+                    rtol=rtol,
+                    atol=atol,
+                    bound=bound,
+                    golden=True,
                     actual_name=side,
                     expected_name="expected",
-                    bound=bound and bound.against_decimals(),
-                )
-                for side, value in ((name, mine), ("torch", theirs))
-            ]
-        for comparison in comparisons:
-            checks.append(
-                Check(
-                    gradient,
-                    comparison.passed,
-                    f"{gradient}: {comparison.summary()}",
-                    comparison=comparison,
                     tensor=gradient,
                     arrays=arrays,
                 )
-            )
+                for side, value in ((name, mine), ("torch", theirs))
+            ]
     if checks:
         checks[0].details.append(f"backward took {impl_seconds:.3g} s in {backward_name}")
     return checks
@@ -128,11 +126,6 @@ def _call(function: Any) -> tuple[Any, BaseException | None, float]:
         return function(), None, time.perf_counter() - start
     except Exception as exc:  # noqa: BLE001 - a refusal or crash is a verdict
         return None, exc, time.perf_counter() - start
-
-
-def _describe(error: BaseException) -> str:
-    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
-    return f"{type(error).__name__}: {text}"
 
 
 def _shape_problem(result: Any, case: Case) -> str | None:
@@ -149,7 +142,3 @@ def _shape_problem(result: Any, case: Case) -> str | None:
     if case.bias is not None and result[2] is None:
         return "returned grad_bias None for a layer with a bias"
     return None
-
-
-# Where an element of a gradient sits: conformance/reporting/indices.py (kept importable from here).
-from conformance.reporting.indices import KERNEL_NAMES, SPATIAL_NAMES, describe_gradient_index  # noqa: E402,F401

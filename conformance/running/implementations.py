@@ -61,12 +61,12 @@ from typing import Any
 
 import numpy as np
 
+from conformance.cases.geometry import OP_NAMES
 from conformance.cases.schema import Case
 from conformance.judging.outcomes import CRASHED, UNSUPPORTED, ImplementationCrashed
 from conformance.running.arrays import ARRAY_KINDS, DEFAULT_ARRAYS, ArrayKindError, check_arrays, from_native, to_native
 
 # The op names a plug-in module may define, as in torch.nn.functional.
-OP_NAMES = ("conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d")
 REFERENCE_MODULE = "reference_impl"
 # Deliberate refusals of an invalid layer, whatever the implementation (see judge_exception).
 STANDARD_REFUSALS: tuple[type[BaseException], ...] = (ValueError, RuntimeError)
@@ -295,11 +295,9 @@ def call_keywords(function: Callable[..., Any], case: Case) -> dict[str, Any]:
 
 
 def builtin_implementations() -> dict[str, str]:
-    """Built-in names -> adapter modules (``conformance.frameworks.BUILTINS``; {} without it)."""
-    try:
-        from conformance.frameworks import BUILTINS  # type: ignore[attr-defined]
-    except ImportError:
-        return {}
+    """Built-in names -> adapter modules (``conformance.frameworks.BUILTINS``)."""
+    from conformance.frameworks import BUILTINS  # only when a spec may name a built-in
+
     return dict(BUILTINS)
 
 

@@ -14,27 +14,29 @@ data is wrong (torch computes an expect_error layer, or both refuse a layer not 
 expect_error) is an error of the case, not a failure of the implementation.
 
 Values are compared within an error bound per element (conformance/judging/tolerance.py) unless the case
-asks for ``tolerance: {rtol, atol}`` or ``{mode: assert_close}``.
+asks for ``tolerance: {rtol, atol}`` or ``{mode: assert_close}``; every comparison is judged by
+conformance/judging/verdict.py.
+
+Nothing here is global: a :class:`CaseRunner` holds one run's settings, its extra checks (an
+explicit list, :data:`conformance.running.checks.DEFAULT_CHECKS` unless told), its oracle (torch,
+or a fake in a test) and what it has warmed up; :func:`run_case` is a run of one case.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import time
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from conformance.cases.errors import CaseError
+from conformance.cases.case_tensors import CaseTensors, make_tensors
 from conformance.cases.loader import load_seconds
-from conformance.cases.precision import to_case_dtype
 from conformance.cases.schema import Case
-from conformance.judging.compare import Comparison, compare_arrays
-from conformance.judging.outcomes import (  # noqa: F401 - re-exported
+from conformance.judging.outcomes import (
     ACCEPTED_INVALID,
     CRASHED,
     ERROR,
@@ -44,256 +46,44 @@ from conformance.judging.outcomes import (  # noqa: F401 - re-exported
     SKIPPED,
     UNSUPPORTED,
     WRONG_DTYPE,
-    WRONG_SHAPE,
     WRONG_VALUES,
     XFAILED,
     XPASSED,
 )
-from conformance.judging.tolerance import ErrorBound, forward_bound
+from conformance.judging.verdict import (
+    DURATION_STAGES,
+    CaseResult,
+    Check,
+    case_forward_bound,
+    error_result,
+    judge,
+    settle,
+)
+from conformance.running.backward import check_backward
+from conformance.running.case_run import CaseRun, ExtraCheck, Oracle, Outcome, error_details, kind_of_error
+from conformance.running.checks import DEFAULT_CHECKS
 from conformance.running.devices import backend_flags
 from conformance.running.implementations import REFUSED, Implementation
-from conformance.running.torch_oracle import torch_forward
+from conformance.running.torch_oracle import TorchOracle
 
-
-@dataclass(frozen=True)
-class CaseTensors:
-    """The case's tensors, generated once, in the case's dtype (half-precision values rounded to it,
-    so torch and the implementation compute on identical numbers)."""
-
-    input: np.ndarray
-    weight: np.ndarray
-    bias: np.ndarray | None
-    expected: np.ndarray | None
-    grad_output: np.ndarray | None = None  # backward cases: dL/d(output)
-    expected_gradients: dict[str, np.ndarray] = field(default_factory=dict)  # float64, like expected
-    # The forward error bound of these tensors, computed once per case (a reference call on |x|, |w|):
-    # the forward check and every extra check comparing outputs of the case's own input share it.
-    bound_memo: dict[str, ErrorBound] = field(default_factory=dict, repr=False, compare=False)
-
-
-def make_tensors(case: Case) -> CaseTensors:
-    make = lambda spec, shape, role: to_case_dtype(spec.make(shape, np.float64, f"{case.name}:{role}"), case.dtype)  # noqa: E731
-    x = make(case.input, case.input_shape, "input")
-    weight = make(case.weight, case.weight.shape or case.conv.weight_shape(), "weight")
-    bias = None
-    if case.bias is not None:
-        bias = make(case.bias, case.bias.shape or (max(case.conv.out_channels, 0),), "bias")
-    expected = None
-    if case.expected is not None:
-        assert case.expected_shape is not None
-        expected = case.expected.make(case.expected_shape, np.float64, f"{case.name}:expected")
-    grad_output = None if case.grad_output is None else make(case.grad_output, case.grad_output.shape, "grad_output")
-    expected_gradients = {
-        name: spec.make(spec.shape, np.float64, f"{case.name}:expected_{name}")
-        for name, spec in case.expected_gradients.items()
-    }
-    return CaseTensors(x, weight, bias, expected, grad_output, expected_gradients)
-
-
-@dataclass
-class Check:
-    """One verdict about a case, with the lines that explain it."""
-
-    name: str
-    passed: bool
-    summary: str
-    details: list[str] = field(default_factory=list)
-    comparison: Comparison | None = None
-    skipped: bool = False  # passed vacuously: nothing could be checked (the summary says why)
-    tensor: str = "output"  # what the comparison is about: output, grad_input, grad_weight or grad_bias
-    arrays: dict[str, np.ndarray] | None = None  # every side's values of that tensor (default: the outputs)
-    kind: str | None = None  # a failure's kind (outcomes.KINDS); None: judged from the comparison
-    broken_case: bool = False  # failed because the case's own data is wrong (torch disagrees with it)
-
-    def failure_kind(self) -> str:
-        """The kind of this failed check: its own, else shape, dtype or values from its comparison."""
-        if self.kind is not None:
-            return self.kind
-        if self.comparison is not None and not self.comparison.shape_ok:
-            return WRONG_SHAPE
-        if self.comparison is not None and self.comparison.dtype_problem:
-            return WRONG_DTYPE
-        return WRONG_VALUES
-
-
-@dataclass
-class Outcome:
-    """What one side (the implementation or torch) did: an output or an exception."""
-
-    output: np.ndarray | None = None
-    error: BaseException | None = None
-    seconds: float = 0.0
-    dtype: str | None = None  # the dtype the output came in (bfloat16 outputs are held as float32)
-
-    @property
-    def refused(self) -> bool:
-        return self.error is not None
-
-    def describe_error(self) -> str:
-        assert self.error is not None
-        text = str(self.error).strip().splitlines()[0] if str(self.error).strip() else ""
-        return f"{type(self.error).__name__}: {text}"
-
-
-@dataclass
-class CaseRun:
-    """Everything known while checking one case; extra checks read it."""
-
-    case: Case
-    implementation: Implementation
-    tensors: CaseTensors
-    impl: Outcome
-    torch: Outcome
-    device: str = "cpu"
-
-    def compare_outputs(
-        self,
-        actual: np.ndarray,
-        expected: np.ndarray,
-        *,
-        actual_name: str,
-        expected_name: str,
-        x: np.ndarray | None = None,
-        output_channels: np.ndarray | None = None,
-    ) -> Comparison:
-        """Compare two forward outputs of this case by the case's rule (see :func:`compare_forward`);
-        ``x``: the input the check actually used (a crop, say), default the case's input."""
-        return compare_forward(
-            self.case,
-            self.tensors,
-            actual,
-            expected,
-            actual_name=actual_name,
-            expected_name=expected_name,
-            x=x,
-            output_channels=output_channels,
-            exact_side=self.implementation.computes_in_float64,
-        )
-
-
-def compare_forward(
-    case: Case,
-    tensors: CaseTensors,
-    actual: np.ndarray,
-    expected: np.ndarray,
-    *,
-    actual_name: str,
-    expected_name: str,
-    x: np.ndarray | None = None,
-    output_channels: np.ndarray | None = None,
-    exact_side: bool = False,
-    golden: bool = False,
-    required_dtype: Any = None,
-) -> Comparison:
-    """Two forward outputs of ``case``, compared by the case's rule: the error bound of input ``x``
-    (default the case's input), restricted to ``output_channels`` when only those are compared and
-    doubled since both sides are finite-precision results (unless ``exact_side``: one is the float64
-    reference); ``golden``: ``expected`` is the case's decimal golden output (one finite-precision
-    side, whose inputs were rounded); or the case's explicit rtol/atol. Every check that compares outputs (the extra
-    checks, the benchmark pass) goes through here, so all verdicts follow one rule."""
-    rtol, atol = case.rtol_atol
-    bound = None
-    if case.tolerance_mode == "bound":
-        bound = (
-            case_bound(case, tensors)
-            if x is None
-            else forward_bound(case.dtype, case.conv.functional_kwargs(), x, tensors.weight, tensors.bias)
-        )
-        if output_channels is not None:
-            channel_axis = -(case.conv.spatial_dims + 1)  # (N, C, *spatial) or (C, *spatial)
-            bound = dataclasses.replace(bound, magnitude=np.take(bound.magnitude, output_channels, axis=channel_axis))
-        if golden:
-            bound = bound.against_decimals()
-        elif not exact_side:
-            bound = bound.for_sides(2)
-        if bound.magnitude.shape != np.shape(expected):
-            bound = None  # the implementation's output has the wrong shape: the forward check says so
-    return compare_arrays(
-        actual,
-        expected,
-        rtol,
-        atol,
-        actual_name=actual_name,
-        expected_name=expected_name,
-        bound=bound,
-        required_dtype=required_dtype,
-    )
-
-
-def case_bound(case: Case, tensors: CaseTensors) -> ErrorBound:
-    """The forward error bound of the case's own tensors, computed on first use and then reused."""
-    if "forward" not in tensors.bound_memo:
-        tensors.bound_memo["forward"] = forward_bound(
-            case.dtype, case.conv.functional_kwargs(), tensors.input, tensors.weight, tensors.bias
-        )
-    return tensors.bound_memo["forward"]
-
-
-@dataclass
-class CaseResult:
-    name: str
-    file: str
-    status: str
-    checks: list[Check] = field(default_factory=list)
-    message: str = ""
-    case: Case | None = None
-    run: CaseRun | None = None
-    seconds: float = 0.0
-    load_error: CaseError | None = None  # for status "error": the case file's problems
-    backend: dict[str, Any] = field(default_factory=dict)  # torch's device and numerics flags
-    kind: str | None = None  # for a failure: one of outcomes.KINDS (None for a pass or a broken case file)
-    notes: list[str] = field(default_factory=list)  # lines added to its report (the repro script, the xfail entry)
-    # Where the case's time went, seconds per stage (DURATION_STAGES): recorded in JSON and JUnit,
-    # ranked by `conformance run --durations N`. ``seconds`` is the run's total, load excluded.
-    durations: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def max_abs_error(self) -> float | None:
-        values = [c.comparison.max_abs_error for c in self.checks if c.comparison and c.comparison.shape_ok]
-        return max(values) if values else None
-
-    @property
-    def max_rel_error(self) -> float | None:
-        values = [c.comparison.max_rel_error for c in self.checks if c.comparison and c.comparison.shape_ok]
-        return max(values) if values else None
-
-    @property
-    def max_error_ratio(self) -> float | None:
-        """The largest error as a multiple of its allowance, over every comparison (<= 1 passes)."""
-        values = [c.comparison.max_error_ratio for c in self.checks if c.comparison and c.comparison.shape_ok]
-        return max(values) if values else None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "file": self.file,
-            "status": self.status,
-            "kind": self.kind,
-            "max_abs_error": _json_float(self.max_abs_error),
-            "max_rel_error": _json_float(self.max_rel_error),
-            "max_error_ratio": _json_float(self.max_error_ratio),
-            "message": self.message,
-            "backend": self.backend,
-            "seconds": round(self.seconds, 6),
-            "durations": {stage: round(value, 6) for stage, value in self.durations.items()},
-        }
-
-
-# The stages of a case's time, in the order they run: its share of loading its file, making its
-# tensors, the untimed warm-up calls, the implementation's forward call, torch's, the forward
-# verdict with the extra checks, the gradient check.
-DURATION_STAGES = ("load", "tensors", "warm_up", "implementation", "torch", "checks", "backward")
-
-
-def _json_float(value: float | None) -> float | str | None:
-    if value is None or np.isfinite(value):
-        return value
-    return "inf" if value > 0 else ("-inf" if value < 0 else "nan")
-
-
-# Checks beyond the forward comparison (metamorphic relations, wiring probes, ...) register here:
-# each takes the CaseRun and yields Checks.
-EXTRA_CHECKS: list[Callable[[CaseRun], Iterable[Check]]] = []
+# Importable from here as before: the result types, the statuses, and what the public API re-exports.
+__all__ = [
+    "DURATION_STAGES",
+    "ERROR",
+    "FAILED",
+    "PASSED",
+    "SKIPPED",
+    "XFAILED",
+    "XPASSED",
+    "CaseResult",
+    "CaseRunner",
+    "CaseTensors",
+    "Check",
+    "error_result",
+    "make_tensors",
+    "run_case",
+    "settle",
+]
 
 
 def _timed(function: Callable[[], np.ndarray | tuple[np.ndarray, str]]) -> Outcome:
@@ -307,31 +97,106 @@ def _timed(function: Callable[[], np.ndarray | tuple[np.ndarray, str]]) -> Outco
     return Outcome(output=output, dtype=output.dtype.name, seconds=time.perf_counter() - start)
 
 
-_WARMED: set[tuple[Any, ...]] = set()
+@dataclass
+class CaseRunner:
+    """One run of cases through ``implementation`` and the oracle (on ``device``).
 
+    ``strict_errors``: an expect_error case's ``match`` judges the implementation's message too;
+    ``allow_unsupported``: an unsupported case is skipped instead of failed; ``checks``: the extra
+    checks after the forward comparison; ``oracle``: what answers for torch. The first call per op
+    and dtype is warmed up once per runner (``warmed``), so run many cases through one runner.
+    """
 
-def _warm_up(key: tuple[Any, ...] | None, call: Callable[[], Any]) -> None:
-    """The first call per ``key`` (e.g. op and dtype) pays one-time costs (numba compiles or loads its
-    cache, torch's lazy init): made once, untimed, so a case's time is its own call; ``key`` None: every
-    time. What it raises is ignored: the timed call raises it again and is judged."""
-    if key is not None and key in _WARMED:
-        return
-    if key is not None:
-        _WARMED.add(key)
-    try:
-        call()
-    except Exception:  # noqa: BLE001
-        pass
+    implementation: Implementation
+    device: str = "cpu"
+    strict_errors: bool = False
+    allow_unsupported: bool = False
+    checks: Sequence[ExtraCheck] = DEFAULT_CHECKS
+    oracle: Oracle = field(default_factory=TorchOracle)
+    warmed: set[tuple[Any, ...]] = field(default_factory=set)
 
+    def _warm_up(self, key: tuple[Any, ...] | None, call: Callable[[], Any]) -> None:
+        """The first call per ``key`` (e.g. op and dtype) pays one-time costs (numba compiles or loads its
+        cache, torch's lazy init): made once, untimed, so a case's time is its own call; ``key`` None: every
+        time. What it raises is ignored: the timed call raises it again and is judged."""
+        if key is not None and key in self.warmed:
+            return
+        if key is not None:
+            self.warmed.add(key)
+        try:
+            call()
+        except Exception:  # noqa: BLE001
+            pass
 
-def error_result(error: CaseError) -> CaseResult:
-    return CaseResult(
-        name=error.case_name or str(error.file),
-        file=str(error.file),
-        status=ERROR,
-        message=error.format(snippets=False),
-        load_error=error,
-    )
+    def run(self, case: Case) -> CaseResult:
+        """Run ``case`` through the implementation and the oracle and return the verdict."""
+        implementation, device, oracle = self.implementation, self.device, self.oracle
+        start = time.perf_counter()
+        result = CaseResult(
+            name=case.name, file=str(case.file), status=PASSED, case=case, backend=backend_flags(device)
+        )
+        durations = result.durations
+        durations["load"] = load_seconds(case)
+        if not implementation.supports(case):
+            result.status, result.message = SKIPPED, implementation.missing_reason(case)
+            result.seconds = time.perf_counter() - start
+            return result
+        try:
+            tensors = make_tensors(case)
+        except Exception as exc:  # noqa: BLE001
+            result.status, result.message = ERROR, f"could not build the case's tensors: {type(exc).__name__}: {exc}"
+            result.seconds = time.perf_counter() - start
+            return result
+        stage_start = time.perf_counter()
+        durations["tensors"] = stage_start - start
+        if implementation.computes_in_float64:
+            # numba compiles (or loads from its cache) each kernel once per process: one untimed call per op and
+            # dtype keeps that out of the cases' times. Not one per case: that doubled every reference forward (a
+            # tenth of the library's run, docs/performance.md round 4). Only the reference: a plug-in sees exactly
+            # the calls the checks make.
+            self._warm_up(
+                ("reference", case.conv.functional_name, case.dtype),
+                lambda: implementation.forward_native(case, tensors.input, tensors.weight, tensors.bias),
+            )
+        self._warm_up(
+            ("torch", device, case.conv.functional_name, case.dtype),
+            lambda: oracle.forward(case, tensors.input, tensors.weight, tensors.bias, device),
+        )
+        durations["warm_up"] = time.perf_counter() - stage_start
+        impl = _timed(lambda: implementation.forward_native(case, tensors.input, tensors.weight, tensors.bias))
+        torch = _timed(lambda: oracle.forward(case, tensors.input, tensors.weight, tensors.bias, device))
+        durations["implementation"], durations["torch"] = impl.seconds, torch.seconds
+        stage_start = time.perf_counter()
+        run = CaseRun(case, implementation, tensors, impl, torch, device, oracle)
+        result.run = run
+
+        if case.expect_error is not None:
+            result.checks.append(_check_refusal(run, self.strict_errors))
+        else:
+            result.checks.extend(_check_forward(run))
+            if impl.output is not None and torch.output is not None:
+                for extra in self.checks:
+                    try:
+                        result.checks.extend(extra(run))
+                    except Exception as exc:  # noqa: BLE001 - a crashing check is reported, not raised
+                        result.checks.append(
+                            Check(
+                                getattr(extra, "__name__", "check"),
+                                False,
+                                f"check crashed: {type(exc).__name__}: {exc}",
+                                traceback.format_exc().splitlines()[-6:],
+                                kind=CRASHED,
+                            )
+                        )
+            if case.backward and impl.output is not None and torch.output is not None:
+                durations["checks"] = time.perf_counter() - stage_start
+                stage_start = time.perf_counter()
+                result.checks.extend(check_backward(run))
+                durations["backward"] = time.perf_counter() - stage_start
+        durations.setdefault("checks", time.perf_counter() - stage_start)
+        settle(result, self.allow_unsupported)
+        result.seconds = time.perf_counter() - start
+        return result
 
 
 def run_case(
@@ -341,115 +206,20 @@ def run_case(
     *,
     strict_errors: bool = False,
     allow_unsupported: bool = False,
+    checks: Sequence[ExtraCheck] = DEFAULT_CHECKS,
+    oracle: Oracle | None = None,
 ) -> CaseResult:
-    """Run ``case`` through ``implementation`` and torch (on ``device``) and return the verdict.
-
-    ``strict_errors``: an expect_error case's ``match`` judges the implementation's message too;
-    ``allow_unsupported``: an unsupported case is skipped instead of failed.
-    """
-    start = time.perf_counter()
-    result = CaseResult(name=case.name, file=str(case.file), status=PASSED, case=case, backend=backend_flags(device))
-    durations = result.durations
-    durations["load"] = load_seconds(case)
-    if not implementation.supports(case):
-        result.status, result.message = SKIPPED, implementation.missing_reason(case)
-        result.seconds = time.perf_counter() - start
-        return result
-    try:
-        tensors = make_tensors(case)
-    except Exception as exc:  # noqa: BLE001
-        result.status, result.message = ERROR, f"could not build the case's tensors: {type(exc).__name__}: {exc}"
-        result.seconds = time.perf_counter() - start
-        return result
-    stage_start = time.perf_counter()
-    durations["tensors"] = stage_start - start
-    if implementation.computes_in_float64:
-        # numba compiles (or loads from its cache) each kernel once per process: one untimed call per op and dtype
-        # keeps that out of the cases' times. Not one per case: that doubled every reference forward (a tenth of
-        # the library's run, docs/performance.md round 4); the first compiled case of an op after a non-compiled
-        # one may still carry a cache load (~0.01-0.4 s). Only the reference: a plug-in sees exactly the calls the
-        # checks make.
-        _warm_up(
-            ("reference", case.conv.functional_name, case.dtype),
-            lambda: implementation.forward_native(case, tensors.input, tensors.weight, tensors.bias),
-        )
-    _warm_up(
-        ("torch", device, case.conv.functional_name, case.dtype),
-        lambda: torch_forward(case, tensors.input, tensors.weight, tensors.bias, device),
+    """Run one ``case`` through ``implementation`` and torch (or ``oracle``) and return the verdict
+    (a :class:`CaseRunner` of its own: to run many cases, make one runner and call its ``run``)."""
+    runner = CaseRunner(
+        implementation,
+        device,
+        strict_errors=strict_errors,
+        allow_unsupported=allow_unsupported,
+        checks=checks,
+        oracle=TorchOracle() if oracle is None else oracle,
     )
-    durations["warm_up"] = time.perf_counter() - stage_start
-    impl = _timed(lambda: implementation.forward_native(case, tensors.input, tensors.weight, tensors.bias))
-    oracle = _timed(lambda: torch_forward(case, tensors.input, tensors.weight, tensors.bias, device))
-    durations["implementation"], durations["torch"] = impl.seconds, oracle.seconds
-    stage_start = time.perf_counter()
-    run = CaseRun(case, implementation, tensors, impl, oracle, device)
-    result.run = run
-
-    if case.expect_error is not None:
-        result.checks.append(_check_refusal(run, strict_errors))
-    else:
-        result.checks.extend(_check_forward(run))
-        if impl.output is not None and oracle.output is not None:
-            for extra in EXTRA_CHECKS:
-                try:
-                    result.checks.extend(extra(run))
-                except Exception as exc:  # noqa: BLE001 - a crashing check is reported, not raised
-                    result.checks.append(
-                        Check(
-                            getattr(extra, "__name__", "check"),
-                            False,
-                            f"check crashed: {type(exc).__name__}: {exc}",
-                            traceback.format_exc().splitlines()[-6:],
-                            kind=CRASHED,
-                        )
-                    )
-        if case.backward and impl.output is not None and oracle.output is not None:
-            from conformance.running.backward import check_backward  # late: backward.py builds on this module
-
-            durations["checks"] = time.perf_counter() - stage_start
-            stage_start = time.perf_counter()
-            result.checks.extend(check_backward(run))
-            durations["backward"] = time.perf_counter() - stage_start
-    durations.setdefault("checks", time.perf_counter() - stage_start)
-    settle(result, allow_unsupported)
-    result.seconds = time.perf_counter() - start
-    return result
-
-
-def settle(result: CaseResult, allow_unsupported: bool = False) -> None:
-    """Status, kind and message of ``result`` from its checks.
-
-    A failed check of the implementation makes it FAILED, with the first such check's kind; only
-    checks that the case's own data is wrong make it ERROR; skipped checks make it SKIPPED, and so
-    does an unsupported layer under ``allow_unsupported``.
-    """
-    failed = [check for check in result.checks if not check.passed and not check.broken_case]
-    broken = [check for check in result.checks if not check.passed and check.broken_case]
-    skipped = [check for check in result.checks if check.skipped]
-    if failed:
-        result.status, result.kind = FAILED, failed[0].failure_kind()
-        result.message = "; ".join(check.summary for check in failed)
-        if allow_unsupported and all(check.failure_kind() == UNSUPPORTED for check in failed):
-            result.status = SKIPPED
-    elif broken:
-        result.status = ERROR
-        result.message = "the case is wrong: " + "; ".join(check.summary for check in broken)
-    elif skipped:
-        result.status = SKIPPED
-        result.message = "; ".join(check.summary for check in skipped)
-
-
-def kind_of_error(implementation: Implementation, error: BaseException) -> str:
-    """The failure kind of an exception the implementation raised where torch computed."""
-    verdict = implementation.judge_exception(error)
-    return REFUSED_VALID if verdict == REFUSED else verdict
-
-
-def _error_details(outcome: Outcome, implementation: Implementation) -> list[str]:
-    """The traceback's last lines for a crash or an unsupported layer (a refusal speaks for itself)."""
-    if outcome.error is None or implementation.judge_exception(outcome.error) == REFUSED:
-        return []
-    return [line.rstrip() for line in traceback.format_exception(outcome.error)[-4:]]
+    return runner.run(case)
 
 
 def _check_refusal(run: CaseRun, strict_errors: bool = False) -> Check:
@@ -467,7 +237,7 @@ def _check_refusal(run: CaseRun, strict_errors: bool = False) -> Check:
             "expect_error",
             False,
             f"expected an error, but torch computed an output of shape "
-            f"{tuple(oracle.output.shape)}: the case's expect_error is stale",
+            f"{oracle.shape}: the case's expect_error is stale",
             details,
             broken_case=True,
         )
@@ -483,7 +253,7 @@ def _check_refusal(run: CaseRun, strict_errors: bool = False) -> Check:
         return Check(
             "expect_error",
             False,
-            f"expected an error, but {name} computed an output of shape {tuple(impl.output.shape)}",
+            f"expected an error, but {name} computed an output of shape {impl.shape}",
             details,
             kind=ACCEPTED_INVALID,
         )
@@ -494,7 +264,7 @@ def _check_refusal(run: CaseRun, strict_errors: bool = False) -> Check:
             False,
             f"{name} crashed instead of refusing the layer: {impl.describe_error()} "
             f"(a refusal raises ValueError, RuntimeError or a --refusal-type)",
-            details + _error_details(impl, run.implementation),
+            details + error_details(impl.error, run.implementation),
             kind=CRASHED,
         )
     if verdict == UNSUPPORTED:
@@ -516,7 +286,7 @@ def _check_forward(run: CaseRun) -> list[Check]:
     case, name = run.case, run.implementation.name
     impl, oracle = run.impl, run.torch
     if impl.refused or oracle.refused:
-        details = _error_details(impl, run.implementation)
+        details = error_details(impl.error, run.implementation)
         verdict = run.implementation.judge_exception(impl.error) if impl.refused else None  # type: ignore[arg-type]
         if impl.refused and oracle.refused:
             summary = (
@@ -529,33 +299,28 @@ def _check_forward(run: CaseRun) -> list[Check]:
         if impl.refused:
             kind = kind_of_error(run.implementation, impl.error)  # type: ignore[arg-type]
             how = {CRASHED: "crashed", UNSUPPORTED: "says unsupported", REFUSED_VALID: "refused the layer"}[kind]
-            summary = (
-                f"{name} {how}: {impl.describe_error()}, but torch computed an output of shape "
-                f"{tuple(oracle.output.shape)}"
-            )
+            summary = f"{name} {how}: {impl.describe_error()}, but torch computed an output of shape {oracle.shape}"
             return [Check("forward", False, summary, details, kind=kind)]
         summary = (
             f"torch refused the layer ({oracle.describe_error()}), but {name} computed an output of shape "
-            f"{tuple(impl.output.shape)}; if the layer is meant to be invalid, mark the case expect_error: true"
+            f"{impl.shape}; if the layer is meant to be invalid, mark the case expect_error: true"
         )
         return [Check("forward", False, summary, details, kind=ACCEPTED_INVALID)]
 
+    assert impl.output is not None and oracle.output is not None  # neither raised
     rtol, atol = case.rtol_atol
-    bound = None
-    if case.tolerance_mode == "bound":
-        bound = case_bound(case, run.tensors)
+    bound = case_forward_bound(case, run.tensors)  # made once: the forward and both golden comparisons share it
     checks = [
-        _comparison_check(
+        judge(
             "forward",
-            compare_arrays(
-                impl.output,
-                oracle.output,
-                rtol,
-                atol,
-                actual_name=name,
-                expected_name="torch",
-                bound=sided(bound, run.implementation),
-            ),
+            impl.output,
+            oracle.output,
+            rtol=rtol,
+            atol=atol,
+            bound=bound,
+            exact_side=run.implementation.computes_in_float64,
+            actual_name=name,
+            expected_name="torch",
         )
     ]
     if not run.implementation.computes_in_float64 and impl.dtype != case.dtype:
@@ -564,31 +329,18 @@ def _check_forward(run: CaseRun) -> list[Check]:
         )
     if run.tensors.expected is not None:
         golden = [
-            _comparison_check(
+            judge(
                 f"{side} vs expected",
-                compare_arrays(
-                    outcome.output,
-                    run.tensors.expected,
-                    rtol,
-                    atol,
-                    actual_name=side,
-                    expected_name="expected",
-                    bound=bound and bound.against_decimals(),
-                ),
+                output,
+                run.tensors.expected,
+                rtol=rtol,
+                atol=atol,
+                bound=bound,
+                golden=True,
+                actual_name=side,
+                expected_name="expected",
             )
-            for side, outcome in ((name, impl), ("torch", oracle))
+            for side, output in ((name, impl.output), ("torch", oracle.output))
         ]
         checks.extend(golden)
     return checks
-
-
-def sided(bound: ErrorBound | None, implementation: Implementation) -> ErrorBound | None:
-    """The bound for implementation-vs-torch: doubled unless the implementation is the float64
-    reference, since then both sides are finite-precision results that may each be off by a bound."""
-    if bound is None or implementation.computes_in_float64:
-        return bound
-    return bound.for_sides(2)
-
-
-def _comparison_check(name: str, comparison: Comparison) -> Check:
-    return Check(name, comparison.passed, comparison.summary(), comparison=comparison)

@@ -152,3 +152,29 @@ def torch_forward_variant(
         raise ValueError(f"unknown torch variant {variant!r}")
     with torch.no_grad(), single_threaded():
         return to_numpy(module(inputs).contiguous())
+
+
+class TorchOracle:
+    """The oracle a run asks (:class:`conformance.running.case_run.Oracle`): torch itself, through
+    the functions above. A test passes a fake with the same three methods instead."""
+
+    def forward(
+        self, case: Case, x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, device: str = "cpu"
+    ) -> np.ndarray:
+        return torch_forward(case, x, weight, bias, device)
+
+    def backward(
+        self,
+        case: Case,
+        grad_output: np.ndarray,
+        x: np.ndarray,
+        weight: np.ndarray,
+        bias: np.ndarray | None,
+        device: str = "cpu",
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        return torch_backward(case, grad_output, x, weight, bias, device)
+
+    def forward_variant(
+        self, case: Case, x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, variant: str, device: str = "cpu"
+    ) -> np.ndarray:
+        return torch_forward_variant(case, x, weight, bias, variant, device)

@@ -20,8 +20,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from conformance.cases.case_tensors import CaseTensors
+from conformance.cases.geometry import (
+    group_of,
+    is_transposed,
+    layer_kind,
+    output_lengths,
+    per_dim,
+    same_padding,
+)
 from conformance.cases.schema import Case, ConvConfig
-from conformance.running.runner import CaseTensors
 
 # ---------------------------------------------------------------------------------------------
 # The grouping
@@ -43,7 +51,7 @@ class Grouping:
 
     @property
     def transposed(self) -> bool:
-        return self.op.startswith("ConvTranspose")
+        return is_transposed(self.op)
 
     @property
     def in_per_group(self) -> int:
@@ -60,16 +68,14 @@ class Grouping:
 
     @property
     def kind(self) -> str:
-        """'dense' (groups=1), 'depthwise' (groups = in_channels) or 'grouped'."""
-        if self.groups == 1:
-            return "dense"
-        return "depthwise" if self.groups == self.in_channels else "grouped"
+        """'dense' (groups=1), 'depthwise' (groups = in_channels) or 'grouped' (geometry.layer_kind)."""
+        return layer_kind(self.groups, self.in_channels)
 
     def group_of_output(self, o: int) -> int:
-        return o // self.out_per_group
+        return group_of(o, channels=self.out_channels, groups=self.groups)
 
     def group_of_input(self, c: int) -> int:
-        return c // self.in_per_group
+        return group_of(c, channels=self.in_channels, groups=self.groups)
 
     def inputs_of_group(self, g: int) -> range:
         return range(g * self.in_per_group, (g + 1) * self.in_per_group)
@@ -138,18 +144,6 @@ class ElementSum:
         return float(sum(channel.total for channel in self.channels) + (self.bias or 0.0))
 
 
-def per_dim(value: int | Sequence[int], dims: int) -> tuple[int, ...]:
-    """An int-or-list argument spread over ``dims`` spatial dimensions.
-
-    >>> per_dim(3, 2), per_dim([1, 2], 2)
-    ((3, 3), (1, 2))
-    """
-    if isinstance(value, (int, np.integer)):
-        return (int(value),) * dims
-    values = tuple(int(v) for v in value)
-    return values * dims if len(values) == 1 else values
-
-
 # ---------------------------------------------------------------------------------------------
 # Geometry, for every op
 
@@ -175,24 +169,14 @@ class Layout:
 
     @property
     def out_size(self) -> tuple[int, ...]:
-        if self.conv.transposed:
-            return tuple(
-                (n - 1) * s - 2 * p + d * (k - 1) + op + 1
-                for n, s, p, d, k, op in zip(
-                    self.in_size,
-                    self.stride,
-                    self.pad_before,
-                    self.dilation,
-                    self.kernel,
-                    self.output_padding,
-                    strict=False,
-                )
-            )
-        return tuple(
-            (n + b + a - d * (k - 1) - 1) // s + 1
-            for n, b, a, d, k, s in zip(
-                self.in_size, self.pad_before, self.pad_after, self.dilation, self.kernel, self.stride, strict=False
-            )
+        return output_lengths(
+            self.in_size,
+            self.kernel,
+            self.stride,
+            tuple(zip(self.pad_before, self.pad_after, strict=True)),
+            self.dilation,
+            self.output_padding,
+            self.conv.transposed,
         )
 
     @property
@@ -212,9 +196,9 @@ def layout_of(conv: ConvConfig, input_shape: Sequence[int], weight_shape: Sequen
     if conv.padding == "valid":
         before = after = (0,) * dims
     elif conv.padding == "same":  # torch puts the odd one of the total padding d·(k-1) at the end
-        totals = [d * (k - 1) for d, k in zip(dilation, kernel, strict=False)]
-        before = tuple(t // 2 for t in totals)
-        after = tuple(t - t // 2 for t in totals)
+        sides = [same_padding(k, d) for d, k in zip(dilation, kernel, strict=True)]
+        before = tuple(side[0] for side in sides)
+        after = tuple(side[1] for side in sides)
     else:
         before = after = per_dim(conv.padding, dims)  # type: ignore[arg-type]
     output_padding = per_dim(getattr(conv, "output_padding", 0), dims)
@@ -275,7 +259,7 @@ def element_sum(case: Case, tensors: CaseTensors, index: Sequence[int]) -> Eleme
     """``y[n, o, *i]`` written out: every (input channel of the group, kernel tap) product.
 
     >>> from pathlib import Path; from conformance.cases.loader import load_file
-    >>> from conformance.running.runner import make_tensors
+    >>> from conformance.cases.case_tensors import make_tensors
     >>> case = load_file(Path(__file__).parents[2] / "cases" / "seed" / "groups3.yaml")[0]  # the seed experiment
     >>> s = element_sum(case, make_tensors(case), (0, 2, 0, 0))
     >>> [(t.weight, round(t.value, 6), t.input_channel) for t in s.terms], round(s.total, 3)

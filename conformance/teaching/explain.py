@@ -22,9 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
+from conformance.cases.case_tensors import CaseTensors
 from conformance.cases.schema import DTYPES, Case, ConvConfig
+from conformance.judging.verdict import CaseResult
 from conformance.running.implementations import Implementation
-from conformance.running.runner import CaseResult, CaseTensors, run_case
+from conformance.running.runner import run_case
 from conformance.teaching.element_sums import (
     ChannelSum,  # noqa: F401 - re-exported for explain_text and the report
     ElementSum,
@@ -197,6 +199,16 @@ class Explanation:
 
 # ---------------------------------------------------------------------------------------------
 # Numbers and words
+
+
+def format_factor(value: float, dtype: str = "float32", digits: int = 6) -> str:
+    """:func:`format_number` as a factor of a product: a negative number in parentheses.
+
+    >>> format_factor(-2.5) + "×" + format_factor(4.0)
+    '(-2.5)×4'
+    """
+    text = format_number(value, dtype, digits)
+    return f"({text})" if text.startswith("-") else text
 
 
 def format_number(value: float, dtype: str = "float32", digits: int = 6) -> str:

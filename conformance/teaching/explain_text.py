@@ -27,6 +27,7 @@ from conformance.teaching.explain import (
     TensorLayout,
     build_explanation,
     channel_span,
+    format_factor,
     format_number,
     plural,
 )
@@ -587,7 +588,7 @@ def _scatter(out: _Writer, e: Explanation) -> None:
             f"{channel_span('output', scatter.output_channels)},",
             spans + (" (cut by the padding):" if cut else ":"),
         ]
-        factor = _factor(scatter.value, e.dtype)
+        factor = format_factor(scatter.value, e.dtype)
         weights: list[float] | None = None  # written out when they fit on a line
         if all(kernel.size == 1 for kernel in scatter.kernels):  # one weight per output channel of the group
             weights = [float(kernel.reshape(-1)[0]) for kernel in scatter.kernels]
@@ -608,18 +609,13 @@ def element_name(index: Sequence[int]) -> str:
     return "y[" + ",".join(str(i) for i in index) + "]"
 
 
-def _factor(value: float, dtype: str) -> str:
-    text = format_number(value, dtype)
-    return f"({text})" if text.startswith("-") else text
-
-
 def _one_by_one(out: _Writer, e: Explanation, element: ElementExplanation, max_terms: int) -> None:
     """``y[0,2,0,0] = 650 = 5×10 (in 2) + 6×100 (in 3)``: with a 1×1 kernel each channel gives one product."""
     s = element.sum
     products = [p for channel in s.channels for p in channel.products]
     shown, rest = _largest(products, max(max_terms, MAX_CHANNELS_IN_SUM))
     parts = [
-        f"{_factor(p.weight, e.dtype)}×{_factor(p.value, e.dtype)} (in {p.input_channel}"
+        f"{format_factor(p.weight, e.dtype)}×{format_factor(p.value, e.dtype)} (in {p.input_channel}"
         + ("" if p.position is not None else ", pad")
         + ")"
         for p in shown
@@ -629,7 +625,7 @@ def _one_by_one(out: _Writer, e: Explanation, element: ElementExplanation, max_t
             f"… ({plural(len(rest), 'more product')}, together {format_number(sum(p.product for p in rest), e.dtype)})"
         )
     if s.bias is not None:
-        parts.append(f"{_factor(s.bias, e.dtype)} (bias)")
+        parts.append(f"{format_factor(s.bias, e.dtype)} (bias)")
     head = f"    {element_name(s.index)} = {format_number(element.shown, e.dtype)} = "
     out.joined(head, parts or ["0"])
 
@@ -705,7 +701,7 @@ def _channel_products(out: _Writer, e: Explanation, channel: ChannelSum, max_ter
         return
     shown, rest = _largest(list(channel.products), max_terms)
     pad = " " * (len(head) - 2)
-    products = [f"{_factor(p.weight, e.dtype)}×{_factor(p.value, e.dtype)}" for p in shown]
+    products = [f"{format_factor(p.weight, e.dtype)}×{format_factor(p.value, e.dtype)}" for p in shown]
     wide = max(len(text) for text in products)
     # Where each product comes from, as much of it as fits: tap and indices, the indices, nothing.
     for detail in (2, 1, 0):

@@ -16,7 +16,8 @@
 Every picture is a :class:`Picture` (name, caption, SVG text). The element and the filmstrip need
 a 2-d, non-transposed convolution; other ops get the connectivity and weights pictures.
 
-    >>> from pathlib import Path; from conformance.cases.loader import load_file; from conformance.running.runner import make_tensors
+    >>> from pathlib import Path; from conformance.cases.loader import load_file
+    >>> from conformance.cases.case_tensors import make_tensors
     >>> case = load_file(Path(__file__).parents[2] / "cases" / "seed" / "groups3.yaml")[0]
     >>> [p.name for p in case_pictures(case, make_tensors(case))]
     ['connectivity', 'weights', 'element']
@@ -31,9 +32,10 @@ from pathlib import Path
 
 import numpy as np
 
+from conformance.cases.case_tensors import CaseTensors
+from conformance.cases.geometry import group_of
 from conformance.cases.schema import Case
-from conformance.running.runner import CaseTensors
-from conformance.teaching.explain import connectivity, element_sum, format_number, geometry_of
+from conformance.teaching.explain import connectivity, element_sum, format_factor, format_number, geometry_of
 
 PICTURES = ("connectivity", "weights", "element", "filmstrip", "shuffle")
 # tab10: distinct for the first ten groups, then cycling; the report's tables use the same colours.
@@ -236,11 +238,11 @@ def connectivity_picture(case: Case, tensors: CaseTensors | None = None) -> Pict
         inputs = _single_pixel_values(tensors.input, c_in) if tensors is not None else None
         outputs = _single_pixel_outputs(case, tensors) if tensors is not None else None
         for c in range(c_in):
-            canvas.circle(in_x, in_y[c], 7, group_colour(c // per_group))
+            canvas.circle(in_x, in_y[c], 7, group_colour(group_of(c, channels=c_in, groups=groups)))
             label = f"in {c}" + (f" = {format_number(inputs[c], case.dtype, DIGITS)}" if inputs is not None else "")
             canvas.text(in_x - 13, in_y[c] + 4, label, 12, "end")
         for o in range(c_out):
-            canvas.circle(out_x, out_y[o], 7, group_colour(o // (c_out // groups)))
+            canvas.circle(out_x, out_y[o], 7, group_colour(group_of(o, channels=c_out, groups=groups)))
             label = f"out {o}" + (f" = {format_number(outputs[o], case.dtype, DIGITS)}" if outputs is not None else "")
             canvas.text(out_x + 13, out_y[o] + 4, label, 12)
     else:  # one band per group: thousands of single wires would be a grey smear (and a heavy file)
@@ -662,7 +664,11 @@ def element_picture(case: Case, tensors: CaseTensors, element: Sequence[int] | N
     for channel in list(group_channels)[:MAX_ELEMENT_CHANNELS]:
         terms = [t for t in explained.terms if t.input_channel == channel]
         partial = sum(t.product for t in terms)
-        written = " + ".join(f"{_factor(t.weight, case.dtype)}×{_factor(t.value, case.dtype)}" for t in terms[:4])
+        digits = DIGITS + 3  # the factors of a written product: more digits than a grid's numbers
+        written = " + ".join(
+            f"{format_factor(t.weight, case.dtype, digits)}×{format_factor(t.value, case.dtype, digits)}"
+            for t in terms[:4]
+        )
         written += " + …" if len(terms) > 4 else ""
         lines.append(f"in {channel}: {written} = {format_number(partial, case.dtype, DIGITS + 3)}")
     if len(group_channels) > MAX_ELEMENT_CHANNELS:
@@ -678,11 +684,6 @@ def element_picture(case: Case, tensors: CaseTensors, element: Sequence[int] | N
         f"group's channels are read (each cell: input, ×weight, =product), the others are greyed."
     )
     return Picture("element", caption, canvas.render(width, y + 24, title))
-
-
-def _factor(value: float, dtype: str) -> str:
-    text = format_number(value, dtype, DIGITS + 3)
-    return f"({text})" if text.startswith("-") else text
 
 
 # ---------------------------------------------------------------------------------------------
@@ -863,8 +864,8 @@ DOCS_PICTURES = (
 
 def write_docs_pictures(directory: Path | str) -> list[Path]:
     """Draw the documentation's pictures (DOCS_PICTURES) into ``directory``; returns the paths."""
+    from conformance.cases.case_tensors import make_tensors
     from conformance.cases.loader import load_file
-    from conformance.running.runner import make_tensors
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)

@@ -19,11 +19,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from conformance.cases.case_tensors import CaseTensors, make_tensors
 from conformance.cases.schema import DTYPES, Case, conv_output_shape
 from conformance.cases.tensors import derived_seed
 from conformance.judging.compare import Comparison
+from conformance.judging.json_numbers import json_float
+from conformance.judging.verdict import compare_forward
 from conformance.running.implementations import Implementation
-from conformance.running.runner import CaseTensors, compare_forward, make_tensors
 from conformance.running.torch_oracle import build_module, to_numpy, to_torch
 from conformance.tools.machine import Machine
 
@@ -167,19 +169,20 @@ class CaseBenchmark:
         return self.workload.flops / timing.median / 1e9 if timing else math.nan
 
     def to_json(self) -> dict[str, Any]:
-        def number(value: float | None) -> float | None:
-            return None if value is None or not math.isfinite(value) else value
+        def measured(value: float | None) -> float | str | None:
+            """NaN here means "not measured" (a side that did not run): null, as every JSON writer says it."""
+            return None if value is None or math.isnan(value) else json_float(value)
 
         return {
             "name": self.name,
-            "reference_s": number(self.implementation.median if self.implementation else None),
-            "torch_s": number(self.torch.median if self.torch else None),
-            "ratio": number(self.ratio),
-            "gflops": number(self.gflops(self.implementation)),
-            "roofline_s": number(self.roofline_s),
-            "reference_iqr_s": number(self.implementation.iqr if self.implementation else None),
-            "torch_iqr_s": number(self.torch.iqr if self.torch else None),
-            "torch_gflops": number(self.gflops(self.torch)),
+            "reference_s": measured(self.implementation.median if self.implementation else None),
+            "torch_s": measured(self.torch.median if self.torch else None),
+            "ratio": measured(self.ratio),
+            "gflops": measured(self.gflops(self.implementation)),
+            "roofline_s": measured(self.roofline_s),
+            "reference_iqr_s": measured(self.implementation.iqr if self.implementation else None),
+            "torch_iqr_s": measured(self.torch.iqr if self.torch else None),
+            "torch_gflops": measured(self.gflops(self.torch)),
             "roofline_bound": self.bound,
             "rounds": len(self.implementation.samples) if self.implementation else 0,
             "multiply_adds": self.workload.multiply_adds,

@@ -36,7 +36,7 @@ from conformance.cases.loader import load_file
 from conformance.cases.schema import Case, parse_case
 from conformance.cases.yaml_loader import Document
 from conformance.running.implementations import Implementation
-from conformance.running.runner import PASSED, SKIPPED, CaseResult, make_tensors, run_case
+from conformance.running.runner import PASSED, SKIPPED, CaseResult, CaseRunner, make_tensors, run_case
 from conformance.tools.strategies import FUZZ_OPS, DrawnCase, case_documents
 
 IN_MEMORY_FILE = Path("<fuzz>")
@@ -110,6 +110,7 @@ def run_campaign(
     """
     ops = tuple(ops) if ops else implemented_ops(implementation)
     examples = 0
+    runner = CaseRunner(implementation)  # one run for the campaign: torch is warmed up once per op and dtype
     found_at: int | None = None
 
     @settings(
@@ -139,7 +140,7 @@ def run_campaign(
             case = build_case(drawn.document)
         except CaseError as exc:
             raise GeneratorBug(f"the case loader refused a drawn case: {exc}\n{drawn.document}") from exc
-        result = run_case(case, implementation)
+        result = runner.run(case)
         if result.status not in (PASSED, SKIPPED):  # skipped: an op or a backward the implementation lacks
             found_at = found_at or examples
             raise Disagreement(drawn.document, result)

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from conformance.cases.errors import CaseError
+from conformance.judging.json_numbers import json_float
 from conformance.judging.outcomes import ERROR, FAILED, PASSED, SKIPPED, XFAILED, XPASSED
 
 
@@ -91,9 +92,7 @@ class Cell:
             "status": self.status,
             "kind": self.kind,
             "message": self.message,
-            "max_abs_error": None
-            if error is None or error != error or error in (float("inf"), -float("inf"))
-            else float(error),
+            "max_abs_error": json_float(error),
         }
 
 
@@ -230,18 +229,21 @@ def run_matrix(
     the wiring probe); off by default: they call the implementation again up to once per group,
     which for an exporter means one export per call, and the matrix's question is the forward
     against torch."""
-    from conformance.running import runner
-    from conformance.running.runner import error_result, run_case
+    from conformance.running.checks import DEFAULT_CHECKS
+    from conformance.running.runner import CaseRunner, error_result
 
-    saved_checks = list(runner.EXTRA_CHECKS)
-    if not extra_checks:
-        runner.EXTRA_CHECKS.clear()
-    try:
-        return _run_columns(
-            items, names, device, timeout, xfail_dir, loader, on_cell, on_column, extra_checks, error_result, run_case
-        )
-    finally:
-        runner.EXTRA_CHECKS[:] = saved_checks
+    def run_case(case: Any, implementation: Any, device: str) -> Any:
+        runner = runners.get(id(implementation))
+        if runner is None:  # one runner per column: its warm-ups are paid once
+            runner = runners[id(implementation)] = CaseRunner(
+                implementation, device, checks=DEFAULT_CHECKS if extra_checks else ()
+            )
+        return runner.run(case)
+
+    runners: dict[int, CaseRunner] = {}
+    return _run_columns(
+        items, names, device, timeout, xfail_dir, loader, on_cell, on_column, extra_checks, error_result, run_case
+    )
 
 
 def _run_columns(

@@ -34,11 +34,12 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from conformance.cases.schema import CONV_TYPES, PADDING_MODES, ConvConfig
+from conformance.cases.geometry import OP_TYPES, PADDING_MODES, per_dim, same_padding
+from conformance.cases.schema import ConvConfig
 
 FUZZ_DTYPES = ("float32", "float64")
 # Conv2d first: the op shrinks towards it (the best known). Then the others, transposed last.
-FUZZ_OPS = ("Conv2d",) + tuple(op for op in CONV_TYPES if op != "Conv2d")
+FUZZ_OPS = ("Conv2d",) + tuple(op for op in OP_TYPES if op != "Conv2d")
 MAX_GROUPS = 4
 MAX_CHANNELS_PER_GROUP = 3
 MAX_KERNEL = 4
@@ -66,18 +67,9 @@ def int_or_sizes(low: int, high: int, dims: int = 2) -> st.SearchStrategy[Any]:
     return st.one_of(st.integers(low, high), st.lists(st.integers(low, high), min_size=dims, max_size=dims))
 
 
-def int_or_pair(low: int, high: int) -> st.SearchStrategy[Any]:
-    """An int, or an [h, w] pair."""
-    return int_or_sizes(low, high, 2)
-
-
-def _sizes(value: Any, dims: int) -> tuple[Any, ...]:
-    return tuple(value) if isinstance(value, (list, tuple)) else (value,) * dims
-
-
 def _with_axis(value: Any, axis: int, new: Any, dims: int = 2) -> list[Any]:
     """``value`` as a per-axis list with one axis replaced."""
-    sizes = list(_sizes(value, dims))
+    sizes = list(per_dim(value, dims))
     sizes[axis] = new
     return sizes
 
@@ -142,9 +134,8 @@ def axis_pads(padding: Any, kernel: Any, dilation: Any, dims: int = 2) -> list[t
     if padding == "valid":
         return [(0, 0)] * dims
     if padding == "same":
-        totals = [d * (k - 1) for k, d in zip(_sizes(kernel, dims), _sizes(dilation, dims), strict=False)]
-        return [(total // 2, total - total // 2) for total in totals]
-    return [(pad, pad) for pad in _sizes(padding, dims)]
+        return [same_padding(k, d) for k, d in zip(per_dim(kernel, dims), per_dim(dilation, dims), strict=False)]
+    return [(pad, pad) for pad in per_dim(padding, dims)]
 
 
 _OPS = st.sampled_from(FUZZ_OPS)
@@ -165,7 +156,7 @@ def valid_layers(draw: st.DrawFn, ops: tuple[str, ...] = FUZZ_OPS) -> Layer:
     if transposed:
         padding_kinds: tuple[str, ...] = ("int", "list")  # torch has no string padding for these
     else:
-        padding_kinds = ("int", "list", "valid") + (("same",) if set(_sizes(stride, dims)) == {1} else ())
+        padding_kinds = ("int", "list", "valid") + (("same",) if set(per_dim(stride, dims)) == {1} else ())
     padding_kind = draw(st.sampled_from(padding_kinds))
     padding: Any = {
         "int": lambda: draw(st.integers(0, MAX_PADDING)),
@@ -175,16 +166,16 @@ def valid_layers(draw: st.DrawFn, ops: tuple[str, ...] = FUZZ_OPS) -> Layer:
     }[padding_kind]()
     output_padding: Any = 0
     if transposed:  # each axis below its stride or its dilation (torch's rule)
-        limits = [max(s, d) - 1 for s, d in zip(_sizes(stride, dims), _sizes(dilation, dims), strict=False)]
+        limits = [max(s, d) - 1 for s, d in zip(per_dim(stride, dims), per_dim(dilation, dims), strict=False)]
         extra = [draw(st.integers(0, limit)) for limit in limits]
         output_padding = extra[0] if len(set(extra)) == 1 else extra
     spatial = []
     for axis, ((before, after), k, d) in enumerate(
-        zip(axis_pads(padding, kernel, dilation, dims), _sizes(kernel, dims), _sizes(dilation, dims), strict=False)
+        zip(axis_pads(padding, kernel, dilation, dims), per_dim(kernel, dims), per_dim(dilation, dims), strict=False)
     ):
         if transposed:
             # output (L-1)*s - 2p + d*(k-1) + output_padding + 1 must be at least 1
-            s, op_axis = _sizes(stride, dims)[axis], _sizes(output_padding, dims)[axis]
+            s, op_axis = per_dim(stride, dims)[axis], per_dim(output_padding, dims)[axis]
             shortfall = 2 * before - d * (k - 1) - op_axis
             smallest = 1 + max(0, -(-shortfall // s))
         else:
@@ -289,7 +280,7 @@ def _kernel_too_large(draw: st.DrawFn, layer: Layer) -> None:
     axis = _axis_choice(draw, layer, including_all=False)
     before, after = axis_pads(layer.padding, layer.kernel_size, layer.dilation, layer.dims)[axis]
     padded = layer.spatial[axis] + before + after
-    dilation = _sizes(layer.dilation, layer.dims)[axis]
+    dilation = per_dim(layer.dilation, layer.dims)[axis]
     # dilation*(k-1)+1 > padded  <=>  k > (padded-1)/dilation + 1
     layer.kernel_size = _with_axis(layer.kernel_size, axis, (padded - 1) // dilation + 2, layer.dims)
 
@@ -326,7 +317,7 @@ def _unknown_padding_name(draw: st.DrawFn, layer: Layer) -> None:
 def _output_padding_too_large(draw: st.DrawFn, layer: Layer) -> None:
     """Transposed: one axis's output_padding as large as both its stride and its dilation."""
     axis = _axis_choice(draw, layer, including_all=False)
-    stride, dilation = _sizes(layer.stride, layer.dims)[axis], _sizes(layer.dilation, layer.dims)[axis]
+    stride, dilation = per_dim(layer.stride, layer.dims)[axis], per_dim(layer.dilation, layer.dims)[axis]
     layer.output_padding = _with_axis(
         layer.output_padding, axis, max(stride, dilation) + draw(st.integers(0, 1)), layer.dims
     )

@@ -28,7 +28,8 @@ from collections.abc import Iterable
 import numpy as np
 
 from conformance.cases.schema import Case
-from conformance.running.runner import CaseRun, Check
+from conformance.judging.verdict import Check
+from conformance.running.case_run import CaseRun
 
 MAX_DENSE_MULTIPLY_ADDS = 2_000_000  # above this, the relations run on a crop of the input
 CROP_OUTPUT_ROWS = 4  # a crop keeps enough input for about this many output rows/columns

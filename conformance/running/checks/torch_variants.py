@@ -13,8 +13,9 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from conformance.running.runner import CaseRun, Check
-from conformance.running.torch_oracle import channels_last_format, torch_forward_variant
+from conformance.judging.verdict import Check
+from conformance.running.case_run import CaseRun
+from conformance.running.torch_oracle import channels_last_format
 
 
 def torch_variant_checks(run: CaseRun) -> Iterable[Check]:
@@ -33,7 +34,7 @@ def torch_variant_checks(run: CaseRun) -> Iterable[Check]:
             )
             continue
         try:
-            output = torch_forward_variant(
+            output = run.oracle.forward_variant(
                 case, run.tensors.input, run.tensors.weight, run.tensors.bias, variant, run.device
             )
         except Exception as exc:  # noqa: BLE001 - torch refusing a layout it accepts contiguously is a finding

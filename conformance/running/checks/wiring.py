@@ -16,9 +16,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from conformance.cases.geometry import group_of
 from conformance.cases.schema import DTYPES, Case, ConvConfig, conv_output_shape
+from conformance.judging.verdict import Check
+from conformance.running.case_run import CaseRun
 from conformance.running.implementations import Implementation
-from conformance.running.runner import CaseRun, Check
 
 MAX_PAIRS_SHOWN = 12
 MAX_FULL_MATRIX = 48  # up to this many channels the matrix is printed element by element
@@ -54,8 +56,8 @@ def expected_connectivity(in_channels: int, out_channels: int, groups: int) -> n
     >>> expected_connectivity(4, 2, 2).astype(int).tolist()
     [[1, 1, 0, 0], [0, 0, 1, 1]]
     """
-    out_group = np.arange(out_channels) // (out_channels // groups)
-    in_group = np.arange(in_channels) // (in_channels // groups)
+    out_group = group_of(np.arange(out_channels), channels=out_channels, groups=groups)
+    in_group = group_of(np.arange(in_channels), channels=in_channels, groups=groups)
     return out_group[:, None] == in_group[None, :]
 
 
