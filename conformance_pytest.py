@@ -103,7 +103,7 @@ class GateState:
     case_names: list[str] = field(default_factory=list)
     collected: list[Any] = field(default_factory=list)  # every collected case (a Case, or a name for a broken one)
     whole_library: bool = True  # no --conv-cases: the bundled library (for reporting stale xfail entries)
-    environment: dict[str, str] = field(default_factory=dict)  # conformance.running.environment's facts
+    environment: dict[str, str] = field(default_factory=dict)  # conformance.judging.environment's facts
     runner: Any = None  # conformance.running.runner.CaseRunner, made on the first case
 
     def owns(self, file_path: Path) -> bool:
@@ -312,10 +312,10 @@ def _set_threads(config: pytest.Config, threads: int) -> None:
 
 
 def _record_environment(config: pytest.Config, state: GateState) -> None:
-    """The environment facts (conformance.running.environment), read once the threads are set: what
+    """The environment facts (conformance.judging.environment), read once the threads are set: what
     ``when:`` in the xfail files is matched against, and (pytest_sessionstart) JUnit properties
     ``conformance.env.<fact>`` with ``--junitxml``, beside the implementation and the cases' version."""
-    from conformance.running.environment import environment_facts
+    from conformance.judging.environment import environment_facts
 
     state.environment = environment_facts(state.implementation)
     if state.xfails is not None:

@@ -34,7 +34,7 @@ _LAZY = {
     "run_case": "conformance.running.runner",
     "Report": "conformance.api",
     "check": "conformance.api",
-    "explain": "conformance.teaching.notebook",
+    "explain": "conformance.notebook",
 }
 
 __all__ = [
@@ -67,7 +67,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ im
     from conformance.judging.verdict import CaseResult
     from conformance.running.implementations import Implementation, load_implementation
     from conformance.running.runner import run_case
-    from conformance.teaching.notebook import explain
+    from conformance.notebook import explain
 
 
 def __getattr__(name: str) -> Any:

@@ -123,7 +123,7 @@ def check(
             )
         implementation = load_implementation(function_or_spec, **options)
     try:
-        from conformance.running.environment import environment_facts
+        from conformance.judging.environment import environment_facts
 
         xfails.facts = environment = environment_facts(implementation)
         results = run_all(
@@ -202,7 +202,7 @@ def run_all(
     """Run every item (a broken case file becomes an error result), apply the xfail list, write a
     repro for each failure into ``repro_dir``; ``on_result`` sees each result as it is settled."""
     if xfails and xfails.facts is None:  # `when:` is judged with the implementation's own settings too
-        from conformance.running.environment import environment_facts
+        from conformance.judging.environment import environment_facts
 
         xfails.facts = environment_facts(implementation)
     results = []

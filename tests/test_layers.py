@@ -28,6 +28,7 @@ RANKS = {
     "tools": 4,
     "reporting": 5,
     "api": 6,
+    "notebook": 6,  # explain() for notebooks: a public entry point like api
     "commands": 7,
     "cli": 8,
     "pytest_plugin": 9,  # a re-export of conformance_pytest

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from conformance.teaching.explain_text import render_text
-from conformance.teaching.notebook import (
+from conformance.notebook import (
     CaseExplanation,
     ModelExplanation,
     case_from_module,

@@ -33,7 +33,7 @@ from conformance.reporting.terminal import (
     write_json,
 )
 from conformance.running.devices import DEVICES, DeviceError, configure_device
-from conformance.running.environment import environment_facts
+from conformance.judging.environment import environment_facts
 from conformance.running.implementations import Implementation
 from conformance.running.isolation import DEFAULT_TIMEOUT
 from conformance.running.runner import PASSED, SKIPPED, CaseResult

@@ -2,7 +2,7 @@
 
 An xfail file is a YAML list of entries. An entry selects cases by name, by feature, or both
 (every key given must hold: they combine with AND), and may hold only where the environment
-facts say so (``when:``, matched against conformance/running/environment.py's facts)::
+facts say so (``when:``, matched against conformance/judging/environment.py's facts)::
 
     - case: "networks/*"          # a case name, or a shell-style glob over case names
       reason: "no 7x7 kernels yet"
@@ -172,7 +172,7 @@ def _per_dim(value: Any, dims: int) -> Any:
 class XfailList:
     """Every entry of the xfail files of one run, and which of them matched a case.
 
-    ``facts``: the environment facts ``when:`` is judged against (conformance.running.environment);
+    ``facts``: the environment facts ``when:`` is judged against (conformance.judging.environment);
     None: read this machine's (without an implementation's own settings) the first time an entry
     has a ``when:``. Set it to ``environment_facts(implementation)`` before applying.
     """
@@ -187,7 +187,7 @@ class XfailList:
 
     def _facts(self) -> dict[str, str]:
         if self.facts is None:
-            from conformance.running.environment import environment_facts
+            from conformance.judging.environment import environment_facts
 
             self.facts = environment_facts()
         return self.facts
