@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Union
 
 import numpy as np
 
-IntOrTuple = Union[int, tuple[int, ...]]
+IntOrTuple = int | tuple[int, ...]
 
 
 def _per_dim(value: IntOrTuple, spatial_dims: int) -> tuple[int, ...]:

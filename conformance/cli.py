@@ -14,7 +14,9 @@ COMMAND_MODULES = ("run", "validate", "cases", "schema", "explain", "probe", "be
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="conformance",
-        description="Learn and check grouped convolutions (Conv1d/2d/3d, ConvTranspose1d/2d/3d) against torch, with YAML cases.",
+        description=(
+            "Learn and check grouped convolutions (Conv1d/2d/3d, ConvTranspose1d/2d/3d) against torch, with YAML cases."
+        ),
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMAND_MODULES:

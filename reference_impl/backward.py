@@ -210,12 +210,12 @@ def input_gradient_by_phases(dy: np.ndarray, weight: np.ndarray, geo: ConvGeomet
         )
         lo = tuple(max(0, f) for f in first)
         hi = tuple(min(n, e) for n, e in zip(dy.shape[2:], end, strict=False))
-        if any(h <= l for l, h in zip(lo, hi, strict=False)):
+        if any(stop <= start for start, stop in zip(lo, hi, strict=False)):
             continue  # the window lies wholly in the zeros
         window = dy[
-            (slice(None), slice(None), *(slice(l, h) for l, h in zip(lo, hi, strict=False)))
+            (slice(None), slice(None), *(slice(start, stop) for start, stop in zip(lo, hi, strict=False)))
         ]  # (N, C_out, *kept)
-        pads = tuple(p for l, h, f, e in zip(lo, hi, first, end, strict=False) for p in (l - f, e - h))
+        pads = tuple(p for start, stop, f, e in zip(lo, hi, first, end, strict=False) for p in (start - f, e - stop))
         # (C_in, O_g, *taps) per phase -> (G, P, C_g, O_g, *taps) -> (G*P*C_g, O_g, *taps): group-major
         stacked = np.stack(
             [

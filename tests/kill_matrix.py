@@ -20,7 +20,7 @@ import importlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 from unittest import mock
 
 from conformance.cases.loader import load_cases
@@ -31,7 +31,7 @@ from conformance.running.implementations import Implementation, load_implementat
 from conformance.running.runner import PASSED, SKIPPED
 
 # A planted bug: a conv2d function (the other ops correct) or the name of a tests/plugins/nd_bugs module.
-Bug = Union[Callable[..., Any], str]
+Bug = Callable[..., Any] | str
 ND_BUGS_PACKAGE = "tests.plugins.nd_bugs"
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -69,7 +69,7 @@ def torch_answers_cached() -> Iterator[None]:
             if key not in memo:
                 try:
                     memo[key] = ("output", function(case, *args))
-                except Exception as exc:  # noqa: BLE001 - a refusal is an answer too
+                except Exception as exc:  # a refusal is an answer too
                     memo[key] = ("error", exc)
             kind, value = memo[key]
             if kind == "error":

@@ -161,7 +161,8 @@ AGREEMENT = [
         False,
     ),
     (
-        "conv: {in_channels: 1, out_channels: 1, kernel_size: 1, padding: middle}\ninput: {fill: 1, shape: [1, 1, 1, 1]}",
+        "conv: {in_channels: 1, out_channels: 1, kernel_size: 1, padding: middle}\n"
+        "input: {fill: 1, shape: [1, 1, 1, 1]}",
         False,
     ),
     (

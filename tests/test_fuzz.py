@@ -16,7 +16,7 @@ from conformance.cases.schema import DTYPES
 from conformance.cli import main
 from conformance.running.implementations import load_implementation
 from conformance.tools.coverage import coverage_grid
-from conformance.tools.fuzz import build_case, implemented_ops, run_campaign, write_finding
+from conformance.tools.fuzz import build_case, implemented_ops, run_campaign
 from conformance.tools.strategies import FUZZ_DTYPES, FUZZ_OPS, DrawnCase, case_documents
 from tests.helpers import assert_is_case
 

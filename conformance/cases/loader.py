@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Union
 
 from conformance.cases.errors import CaseError, Problem
 from conformance.cases.schema import Case, default_case_name, parse_case
@@ -12,7 +11,7 @@ from conformance.cases.sweep import expand_sweep
 from conformance.cases.yaml_loader import load_documents
 
 CASE_SUFFIXES = (".yaml", ".yml")
-LoadResult = Union[Case, CaseError]
+LoadResult = Case | CaseError
 
 
 def find_case_files(paths: Iterable[str | Path]) -> list[Path]:

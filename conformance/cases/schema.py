@@ -423,7 +423,8 @@ def parse_case(document: Document, file: Path, default_name: str) -> Case:
     if "input" not in data:
         check.add(
             ("input",),
-            "missing required key 'input' (a tensor spec of shape [N, C, *spatial] or [C, *spatial], e.g. [N, C, H, W])",
+            "missing required key 'input' "
+            "(a tensor spec of shape [N, C, *spatial] or [C, *spatial], e.g. [N, C, H, W])",
         )
 
     tolerance, tolerance_mode = _parse_tolerance(data, check)

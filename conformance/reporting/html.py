@@ -18,7 +18,8 @@ Tutorial mode (``tutorial=True``; by default on when every case is a tutorial ca
 timings and the sections not meant for learners (the coverage map).
 
     >>> from pathlib import Path; import tempfile
-    >>> from conformance.cases.loader import load_file; from conformance.running.implementations import load_implementation
+    >>> from conformance.cases.loader import load_file
+    >>> from conformance.running.implementations import load_implementation
     >>> from conformance.running.runner import run_case
     >>> case = load_file(Path(__file__).parents[2] / "cases" / "seed" / "groups3.yaml")[0]
     >>> page = write_html_report([run_case(case, load_implementation(None))], tempfile.mkdtemp()).read_text()
@@ -83,7 +84,8 @@ STYLE = """
 html { -webkit-text-size-adjust: 100%; }
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0 auto; max-width: 72em;
        padding: 0.5em 1em 3em; color: #222; line-height: 1.45; overflow-wrap: anywhere; }
-h1 { font-size: 1.6em; margin: 0.6em 0 0.3em; } h2 { font-size: 1.3em; } h3 { font-size: 1.05em; margin: 1.2em 0 0.4em; }
+h1 { font-size: 1.6em; margin: 0.6em 0 0.3em; } h2 { font-size: 1.3em; }
+h3 { font-size: 1.05em; margin: 1.2em 0 0.4em; }
 code { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; font-size: 0.9em;
        background: #f4f4f4; padding: 0 0.2em; border-radius: 3px; }
 table { border-collapse: collapse; margin: 0.4em 0 1em; max-width: 100%; }
@@ -171,7 +173,9 @@ document.querySelectorAll('section.case[data-geometry]').forEach(function (secti
     cell.classList.add('hl-out');
     if (cell.dataset.reads !== undefined) {  // the cell lists what its sum reads
       cell.dataset.reads.split(' ').forEach(function (key) {
-        if (key) { mark('[data-' + key.charAt(0) + '="' + key.slice(2) + '"]', key.charAt(0) === 'x' ? 'hl-window' : 'hl-tap'); }
+        if (key) {
+          mark('[data-' + key.charAt(0) + '="' + key.slice(2) + '"]', key.charAt(0) === 'x' ? 'hl-window' : 'hl-tap');
+        }
       });
       cell.dataset.channels.split(' ').forEach(function (c) { mark('[data-channel="' + c + '"]', 'hl-channel'); });
       cell.dataset.rows.split(' ').forEach(function (r) { mark('[data-weight-row="' + r + '"]', 'hl-row'); });
@@ -387,7 +391,7 @@ def _case_section(result: CaseResult, case_slug: str, pictures: bool, open_all: 
     try:
         explanation = _explanation(result) if case is not None else None
         learn = _learning_part(result, explanation, case_slug, pictures) if explanation is not None else ""
-    except Exception as exc:  # noqa: BLE001 - one case's problem must not hide the report
+    except Exception as exc:  # one case's problem must not hide the report
         explanation, learn = None, f"<p>(no explanation: {_e(type(exc).__name__)}: {_e(exc)})</p>"
     geometry = None
     if explanation is not None and "data-o=" in learn:  # the page draws hoverable output cells
@@ -956,7 +960,7 @@ def _cost_line(e: Explanation) -> str:
 def _pictures(result: CaseResult) -> str:
     try:
         drawn: list[Picture] = case_pictures(result.case, result.run.tensors)  # type: ignore[union-attr]
-    except Exception as exc:  # noqa: BLE001 - a picture that cannot be drawn is a note, not a broken report
+    except Exception as exc:  # a picture that cannot be drawn is a note, not a broken report
         return f'<p class="muted">(no pictures: {_e(type(exc).__name__)}: {_e(exc)})</p>'
     figures = [
         f'<figure class="picture" data-picture="{_e(p.name)}">{p.svg}<figcaption>{_e(p.caption)}</figcaption></figure>'

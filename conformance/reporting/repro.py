@@ -98,7 +98,7 @@ def write_repro(
                 forward_bound(case.dtype, kwargs, tensors.input, tensors.weight, tensors.bias), implementation
             )
             arrays["allowed_output"] = np.broadcast_to(bound.allowed(), run.torch.output.shape)
-        except Exception:  # noqa: BLE001 - without a bound the script falls back to rtol/atol
+        except Exception:  # without a bound the script falls back to rtol/atol
             pass
     backward_function = implementation.backward_function_for(case)
     backward = bool(case.backward and tensors.grad_output is not None and backward_function is not None)
@@ -112,7 +112,7 @@ def write_repro(
                 for name, grad_bound in bounds.items():
                     if grad_bound is not None:
                         arrays[f"allowed_{name}"] = np.asarray(sided(grad_bound, implementation).allowed())
-            except Exception:  # noqa: BLE001
+            except Exception:
                 pass
     np.savez(data, **{key: np.asarray(value) for key, value in arrays.items()})
 
@@ -293,7 +293,9 @@ def main():
     forward = load(FORWARD)
     mine, my_error = attempt(lambda: from_plugin(forward(to_plugin(x), to_plugin(weight), to_plugin(bias), **KWARGS)))
     with torch.no_grad():
-        theirs, torch_error = attempt(lambda: torch_module(weight, bias)(torch_tensor(x)).to(torch.float64).cpu().numpy())
+        theirs, torch_error = attempt(
+            lambda: torch_module(weight, bias)(torch_tensor(x)).to(torch.float64).cpu().numpy()
+        )
     print(f"{IMPLEMENTATION}: " + (f"raised {describe(my_error)} ({judge(my_error)})" if my_error
                                    else f"output of shape {mine[0].shape}, dtype {mine[1]}"))
     print("torch: " + (f"raised {describe(torch_error)}" if torch_error else f"output of shape {theirs.shape}"))

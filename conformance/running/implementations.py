@@ -377,7 +377,7 @@ def _import(module_name: str, spec: str) -> Any:
         sys.modules[module_spec.name] = module
         try:
             module_spec.loader.exec_module(module)
-        except Exception as exc:  # noqa: BLE001 - the user's file is broken: say so, with its error
+        except Exception as exc:  # the user's file is broken: say so, with its error
             del sys.modules[module_spec.name]
             raise ImplementationLoadError(
                 f"--impl {spec}: importing {path} raised {type(exc).__name__}: {exc}"

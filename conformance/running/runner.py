@@ -273,7 +273,7 @@ def _timed(function: Callable[[], np.ndarray | tuple[np.ndarray, str]]) -> Outco
     start = time.perf_counter()
     try:
         output = function()
-    except Exception as exc:  # noqa: BLE001 - any refusal or crash is a verdict, not a harness error
+    except Exception as exc:  # any refusal or crash is a verdict, not a harness error
         return Outcome(error=exc, seconds=time.perf_counter() - start)
     if isinstance(output, tuple):
         return Outcome(output=output[0], dtype=output[1], seconds=time.perf_counter() - start)
@@ -293,7 +293,7 @@ def _warm_up(key: tuple[Any, ...] | None, call: Callable[[], Any]) -> None:
         _WARMED.add(key)
     try:
         call()
-    except Exception:  # noqa: BLE001
+    except Exception:
         pass
 
 
@@ -327,7 +327,7 @@ def run_case(
         return result
     try:
         tensors = make_tensors(case)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         result.status, result.message = ERROR, f"could not build the case's tensors: {type(exc).__name__}: {exc}"
         return result
     if implementation.computes_in_float64:
@@ -352,7 +352,7 @@ def run_case(
             for extra in EXTRA_CHECKS:
                 try:
                     result.checks.extend(extra(run))
-                except Exception as exc:  # noqa: BLE001 - a crashing check is reported, not raised
+                except Exception as exc:  # a crashing check is reported, not raised
                     result.checks.append(
                         Check(
                             getattr(extra, "__name__", "check"),

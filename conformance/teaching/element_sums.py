@@ -245,7 +245,8 @@ def _source_index(position: int, size: int, mode: str) -> int:
 def element_sum(case: Case, tensors: CaseTensors, index: Sequence[int]) -> ElementSum:
     """``y[n, o, *i]`` written out: every (input channel of the group, kernel tap) product.
 
-    >>> from pathlib import Path; from conformance.cases.loader import load_file; from conformance.running.runner import make_tensors
+    >>> from pathlib import Path; from conformance.cases.loader import load_file
+    >>> from conformance.running.runner import make_tensors
     >>> case = load_file(Path(__file__).parents[2] / "cases" / "seed" / "groups3.yaml")[0]  # the seed experiment
     >>> s = element_sum(case, make_tensors(case), (0, 2, 0, 0))
     >>> [(t.weight, round(t.value, 6), t.input_channel) for t in s.terms], round(s.total, 3)

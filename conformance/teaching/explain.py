@@ -22,15 +22,12 @@ import numpy as np
 from conformance.cases.schema import DTYPES, Case, ConvConfig
 from conformance.running.runner import CaseResult, CaseTensors
 from conformance.teaching.element_sums import (
-    ChannelSum,
     ElementSum,
     Grouping,
     Layout,
-    Product,
-    element_formula,  # noqa: F401
+    element_formula,
     element_sum,
     layout_of,
-    per_dim,
 )
 
 DEFAULT_MAX_TERMS = 9  # products shown per input channel: a whole 3×3 kernel
@@ -346,7 +343,8 @@ def build_explanation(
     terminal (see :func:`layout_limits_for`).
 
     >>> from pathlib import Path; from conformance.cases.loader import load_file
-    >>> from conformance.running.implementations import load_implementation; from conformance.running.runner import run_case
+    >>> from conformance.running.implementations import load_implementation
+    >>> from conformance.running.runner import run_case
     >>> case = load_file(Path(__file__).parents[2] / "cases" / "seed" / "groups3.yaml")[0]
     >>> e = build_explanation(run_case(case, load_implementation(None)))
     >>> e.grouping.groups, [round(x.shown, 3) for x in e.elements][:3], [c.total for c in e.elements[2].sum.channels]

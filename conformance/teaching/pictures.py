@@ -13,7 +13,8 @@
 Every picture is a :class:`Picture` (name, caption, SVG text). The element and the filmstrip need
 a 2-d, non-transposed convolution; other ops get the connectivity and weights pictures.
 
-    >>> from pathlib import Path; from conformance.cases.loader import load_file; from conformance.running.runner import make_tensors
+    >>> from pathlib import Path; from conformance.cases.loader import load_file
+    >>> from conformance.running.runner import make_tensors
     >>> case = load_file(Path(__file__).parents[2] / "cases" / "seed" / "groups3.yaml")[0]
     >>> [p.name for p in case_pictures(case, make_tensors(case))]
     ['connectivity', 'weights', 'element']

@@ -271,7 +271,7 @@ def _run_columns(
         start = time.perf_counter()
         try:
             implementation = loader(name, timeout=timeout)
-        except Exception as exc:  # noqa: BLE001 - a column that cannot load says why; the others run
+        except Exception as exc:  # a column that cannot load says why; the others run
             column.installed, column.note = False, f"could not load: {type(exc).__name__}: {exc}"
             column.load_error = column.note
             for row in rows:
@@ -329,7 +329,7 @@ def settings(device: str, timeout: float) -> dict[str, Any]:
         from conformance.cases.library import library_version
 
         recorded["library_version"] = library_version()
-    except Exception:  # noqa: BLE001 - older checkouts have no versioned library
+    except Exception:  # older checkouts have no versioned library
         pass
     return recorded
 
@@ -347,7 +347,7 @@ def _version(implementation: Any, name: str) -> str:
         import importlib
 
         return str(importlib.import_module(module).version())
-    except Exception as exc:  # noqa: BLE001 - a version we cannot read is recorded as such
+    except Exception as exc:  # a version we cannot read is recorded as such
         return f"unknown ({type(exc).__name__}: {exc})"
 
 

@@ -36,7 +36,7 @@ def torch_variant_checks(run: CaseRun) -> Iterable[Check]:
             output = torch_forward_variant(
                 case, run.tensors.input, run.tensors.weight, run.tensors.bias, variant, run.device
             )
-        except Exception as exc:  # noqa: BLE001 - torch refusing a layout it accepts contiguously is a finding
+        except Exception as exc:  # torch refusing a layout it accepts contiguously is a finding
             yield Check(
                 label,
                 False,

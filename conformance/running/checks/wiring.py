@@ -214,7 +214,7 @@ def wiring_check(run: CaseRun) -> list[Check]:
         connectivity = measure_connectivity(run.implementation, case)
     except NothingToProbe as reason:
         return [Check("wiring", True, f"wiring probe: nothing to measure ({reason}; every output is the bias)")]
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         return [
             Check(
                 "wiring",
