@@ -332,7 +332,7 @@ class _Checker:
     def add(self, path: KeyPath, message: str) -> None:
         self.problems.append(Problem(tuple(path), message, self.document.line_of(tuple(path))))
 
-    def keys(self, mapping: dict, allowed: tuple[str, ...], path: KeyPath) -> None:
+    def keys(self, mapping: dict[str, Any], allowed: tuple[str, ...], path: KeyPath) -> None:
         for key in mapping:
             if not path and key not in allowed and key in _CONV_ARGUMENTS:  # `groups: 3` beside conv:, not in it
                 self.add((key,), f"unknown key {key!r} (did you mean conv.{key}? the layer's arguments go under conv:)")
@@ -478,6 +478,7 @@ def parse_case(document: Document, file: Path, default_name: str) -> Case:
     if check.problems:
         raise CaseError(file, check.problems, case_name=name)
 
+    assert input_shape is not None  # a missing or broken input is a problem: raised just above
     return Case(
         name=name,
         file=file,
@@ -502,7 +503,7 @@ def parse_case(document: Document, file: Path, default_name: str) -> Case:
     )
 
 
-def _parse_expect_error(data: dict, check: _Checker) -> ExpectError | None:
+def _parse_expect_error(data: dict[str, Any], check: _Checker) -> ExpectError | None:
     value = data.get("expect_error", False)
     if value is False:
         return None
@@ -523,7 +524,7 @@ def _parse_expect_error(data: dict, check: _Checker) -> ExpectError | None:
     return None
 
 
-def _parse_tolerance(data: dict, check: _Checker) -> tuple[dict[str, float], str]:
+def _parse_tolerance(data: dict[str, Any], check: _Checker) -> tuple[dict[str, float], str]:
     """``{rtol, atol}`` (assert_close with those values), ``{mode: bound | assert_close}``; default: bound."""
     value = data.get("tolerance")
     if value is None:
@@ -553,8 +554,8 @@ def _parse_tolerance(data: dict, check: _Checker) -> tuple[dict[str, float], str
     return tolerance, mode
 
 
-def _parse_backward_flag(data: dict, check: _Checker, expect_error: ExpectError | None) -> bool:
-    value = data.get("backward", False)
+def _parse_backward_flag(data: dict[str, Any], check: _Checker, expect_error: ExpectError | None) -> bool:
+    value: object = data.get("backward", False)
     if not isinstance(value, bool):
         check.add(("backward",), f"expected true or false, got {_show(value)}")
         return False
@@ -567,7 +568,7 @@ def _parse_backward_flag(data: dict, check: _Checker, expect_error: ExpectError 
 
 
 def _parse_gradient_specs(
-    data: dict,
+    data: dict[str, Any],
     check: _Checker,
     conv: ConvConfig,
     backward: bool,
@@ -581,7 +582,7 @@ def _parse_gradient_specs(
         output_shape = conv_output_shape(conv, input_shape)
     except (ValueError, TypeError):
         return {}  # an invalid layer: the forward check says why
-    specs: dict[str, TensorSpec] = {}
+    specs: dict[str, TensorSpec | None] = {}
     grad_output = (
         _parse_tensor_spec(data["grad_output"], ("grad_output",), check)
         if "grad_output" in data
@@ -625,7 +626,7 @@ def _with_layer_shape(
     return dataclasses.replace(spec, shape=tuple(shape))
 
 
-def _parse_tags(data: dict, check: _Checker) -> tuple[str, ...]:
+def _parse_tags(data: dict[str, Any], check: _Checker) -> tuple[str, ...]:
     value = data.get("tags", [])
     if not isinstance(value, list):
         check.add(("tags",), f"expected a list of names, got {_show(value)}")
@@ -641,7 +642,7 @@ def _parse_tags(data: dict, check: _Checker) -> tuple[str, ...]:
     return tuple(tags)
 
 
-def _parse_torch_variants(data: dict, check: _Checker) -> tuple[str, ...]:
+def _parse_torch_variants(data: dict[str, Any], check: _Checker) -> tuple[str, ...]:
     value = data.get("torch_variants", list(TORCH_VARIANTS))
     expected = f"a list drawn from {', '.join(TORCH_VARIANTS)} that includes contiguous"
     if not isinstance(value, list):
@@ -659,7 +660,7 @@ def _parse_torch_variants(data: dict, check: _Checker) -> tuple[str, ...]:
     return tuple(v for v in value if v in TORCH_VARIANTS)
 
 
-def _parse_conv(data: dict, check: _Checker, lenient: bool) -> ConvConfig | None:
+def _parse_conv(data: dict[str, Any], check: _Checker, lenient: bool) -> ConvConfig | None:
     """Types are checked here; semantics (divisibility, positivity, output_padding smaller than stride
     or dilation, a transposed op's padding_mode) are left to torch and the implementation, so that
     invalid layers can be written as expect_error cases. A key the op does not take is an error here."""
@@ -770,14 +771,16 @@ def _parse_tensor_spec(value: Any, path: KeyPath, check: _Checker) -> TensorSpec
             check.add(body_path, f"expected a mapping {{start: NUMBER, step: NUMBER}}, got {_show(body)}")
             return None
         check.keys(body, ("start", "step"), body_path)
-        options = {key: check.number(body[key], body_path + (key,)) for key in ("start", "step") if key in body}
+        options: dict[str, Any] = {
+            key: check.number(body[key], body_path + (key,)) for key in ("start", "step") if key in body
+        }
         return TensorSpec("arange", options, shape)
     body = {} if body is None else body  # random
     if not isinstance(body, dict):
         check.add(body_path, f"expected a mapping {{seed, distribution, low, high, mean, std}}, got {_show(body)}")
         return None
     check.keys(body, ("seed", "distribution", "low", "high", "mean", "std"), body_path)
-    options: dict[str, Any] = {}
+    options = {}
     if "seed" in body:
         options["seed"] = check.integer(body["seed"], body_path + ("seed",), minimum=0)
     if "distribution" in body:
@@ -836,7 +839,7 @@ def _parse_values(body: Any, path: KeyPath, shape: tuple[int, ...] | None, check
     return TensorSpec("values", {}, inferred, values)
 
 
-def _nested_shape(node: Any, path: KeyPath, flat: list, check: _Checker) -> tuple[int, ...] | None:
+def _nested_shape(node: Any, path: KeyPath, flat: list[float], check: _Checker) -> tuple[int, ...] | None:
     """Check a nested list is rectangular and numeric; append its numbers to ``flat``."""
     if not isinstance(node, list):
         if isinstance(node, bool) or not isinstance(node, (int, float)):
@@ -849,7 +852,7 @@ def _nested_shape(node: Any, path: KeyPath, flat: list, check: _Checker) -> tupl
             return None
         flat.append(float(node))
         return ()
-    shapes = []
+    shapes: list[tuple[int, ...]] = []
     for i, item in enumerate(node):
         sub = _nested_shape(item, path + (i,), flat, check)
         if sub is None:
