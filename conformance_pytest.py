@@ -42,6 +42,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:  # the harness (torch, NumPy) is imported only once the plugin is asked for
+    from _pytest._code.code import TerminalRepr
+
     from conformance.cases.schema import Case
     from conformance.running.implementations import Implementation
     from conformance.running.runner import CaseResult
@@ -120,7 +122,7 @@ DEFAULT_PROJECT_CASES = "cases"
 DEFAULT_TIMEOUT = 300.0  # seconds, with --conv-isolate (as `conformance run --timeout`)
 # Options that mean nothing without --conv-impl (or this project's ini option), with their defaults:
 # given alone, an error.
-GATE_OPTIONS = {
+GATE_OPTIONS: dict[str, Any] = {
     "--conv-arrays": None,
     "--conv-impl-device": None,
     "--conv-cases": [],
@@ -310,7 +312,7 @@ def _build_state(config: pytest.Config, spec: str | None, project_roots: list[Pa
 
     option = config.getoption
     # Only options the user set are passed on, so the defaults are the run command's own.
-    implementation_options = {
+    implementation_options: dict[str, Any] = {
         name: value
         for name, value in (
             ("arrays", option("conv_arrays")),
@@ -367,7 +369,7 @@ def _build_state(config: pytest.Config, spec: str | None, project_roots: list[Pa
 def _isolated(spec: str | None, timeout: float, options: dict[str, Any]) -> Any:
     """The implementation in a crash-isolating worker (conformance.running.isolation), as ``--isolate`` gives it."""
     try:
-        from conformance.running.isolation import IsolatedImplementation  # type: ignore[import-not-found]
+        from conformance.running.isolation import IsolatedImplementation
     except ImportError:
         raise _ConfigurationError("--conv-isolate: this installation has no conformance.running.isolation") from None
     return IsolatedImplementation(spec, timeout=timeout, **options)
@@ -486,7 +488,7 @@ class CaseItem(pytest.Item):
         if self.result.status != PASSED:
             raise ConformanceFailure(self.result)
 
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str | TerminalRepr:
         if isinstance(excinfo.value, ConformanceFailure):
             from conformance.reporting.terminal import format_failure
             from conformance.running.runner import XPASSED
@@ -511,7 +513,7 @@ class BrokenCaseItem(pytest.Item):
     def runtest(self) -> None:
         raise self.error
 
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str | TerminalRepr:
         from conformance.cases.errors import CaseError
 
         if isinstance(excinfo.value, CaseError):

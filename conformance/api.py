@@ -83,7 +83,9 @@ def check(
     ``refusal_types``: more deliberate-refusal exception types; ``keyword``: only cases whose
     name contains it; ``torch_device``: where the torch oracle runs.
     """
-    implementation = load_implementation(function_or_spec, arrays=arrays, device=device, refusal_types=refusal_types)
+    implementation = load_implementation(
+        function_or_spec, arrays=arrays, device=device, refusal_types=tuple(refusal_types)
+    )
     paths = [cases] if isinstance(cases, (str, Path)) else list(cases or [])
     items = select(paths, keyword)
     xfails = (

@@ -131,7 +131,8 @@ def implementation_from(args: argparse.Namespace) -> Implementation:
                 )  # the crash-isolating worker (issue 11)
             except ImportError:
                 raise UsageError("--isolate: this installation has no conformance.running.isolation") from None
-            return IsolatedImplementation(
+            # An IsolatedImplementation offers Implementation's interface (a duck type, no common base).
+            return IsolatedImplementation(  # type: ignore[return-value]
                 getattr(args, "impl", None), timeout=args.timeout, **implementation_options(args)
             )
         return load_implementation(getattr(args, "impl", None), **implementation_options(args))

@@ -85,10 +85,11 @@ def explain_command(args: argparse.Namespace) -> int:
     if args.plot and can_compute:
         from conformance.teaching.pictures import draw_case_pictures  # late: pictures are only built when asked for
 
+        assert result.run is not None  # (narrowing: can_compute means the case ran)
         paths = draw_case_pictures(
             result.case,
             result.run.tensors,
-            Path(args.plot),  # type: ignore[union-attr]
+            Path(args.plot),
             element=elements[0] if elements else None,
         )
         print("")

@@ -126,10 +126,12 @@ def load_xfail_file(path: Path) -> list[XfailEntry]:
         raise XfailFileError(f"--xfail {path}: not valid YAML:\n{errors[0].format(snippets=True)}")
     if len(documents) > 1:
         raise XfailFileError(f"{path}: expected one YAML document (a list of entries), found {len(documents)}")
-    if not documents or documents[0].data is None:
+    if not documents:
         return []
     document = documents[0]
     assert isinstance(document, Document)
+    if document.data is None:
+        return []
     if not isinstance(document.data, list):
         raise _error(
             path,

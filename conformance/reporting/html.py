@@ -33,7 +33,7 @@ import html
 import inspect
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -423,7 +423,7 @@ def _explanation(result: CaseResult) -> Explanation:
     """The explanation model, laid out in full (PAGE_LAYOUT_LIMITS) where the model takes limits: the
     hover highlight needs every input channel and weight row of a small case on the page."""
     if "layout_limits" in inspect.signature(build_explanation).parameters:
-        return build_explanation(result, layout_limits=PAGE_LAYOUT_LIMITS)  # type: ignore[call-arg]
+        return build_explanation(result, layout_limits=PAGE_LAYOUT_LIMITS)
     return build_explanation(result)  # a model without layout limits: its own (terminal) defaults
 
 
@@ -479,10 +479,11 @@ def _predicted(check: Check, explanation: Explanation | None, shown: set[tuple[i
         return ""
     reason = f"worst element of {comparison.actual_name} vs expected"
     for element in explanation.elements:
-        if element.reason == reason and element.values.get("expected") is not None and element.sum.index not in shown:
+        expected = element.values.get("expected")
+        if element.reason == reason and expected is not None and element.sum.index not in shown:
             shown.add(element.sum.index)
             index = ",".join(str(i) for i in element.sum.index)
-            written = format_number(element.values["expected"], explanation.dtype)
+            written = format_number(expected, explanation.dtype)
             return (
                 f'<p class="predicted">y[{index}]: the case expects {_e(written)}, but the sum is '
                 f"<strong>{_e(_sum_text(element.sum, explanation.dtype))}</strong></p>"
@@ -636,7 +637,22 @@ def _fits(values: np.ndarray, dtype: str) -> bool:
     return (values.shape[-1] if values.ndim else 1) * (widest + 1) <= MAX_GRID_CHARACTERS
 
 
-def _grid(values: np.ndarray, dtype: str, cell_attrs, pad_mask: np.ndarray | None = None) -> str:
+# A grid cell's data- attributes (row, column -> text), which the page's script reads to highlight.
+def _no_attributes(row: int, col: int) -> str:
+    return ""
+
+
+def _input_attributes(channel: int) -> Callable[[int, int], str]:
+    return lambda row, col: f' data-x="{channel},{row},{col}"'
+
+
+def _weight_attributes(out_channel: int, in_channel: int) -> Callable[[int, int], str]:
+    return lambda row, col: f' data-w="{out_channel},{in_channel},{row},{col}"'
+
+
+def _grid(
+    values: np.ndarray, dtype: str, cell_attrs: Callable[[int, int], str], pad_mask: np.ndarray | None = None
+) -> str:
     """A small table of numbers; ``cell_attrs(r, c)`` -> extra attributes of a cell."""
     values = np.atleast_2d(values)
     rows = []
@@ -734,18 +750,14 @@ def _layout_html(
                 mask = None
                 if pads is not None and values.ndim == 2:
                     values, mask = _padded(values, pads, mode)
-                attrs = (lambda r, col, c=c: f' data-x="{c},{r},{col}"') if keyed else (lambda r, col: "")
+                attrs = _input_attributes(c) if keyed else _no_attributes
                 figures.append(
                     f'<figure class="block" data-channel="{c}"><figcaption>{_e(block.label)}</figcaption>'
                     f"{_grid(values, dtype, attrs, mask)}</figure>"
                 )
             else:
                 o, j = block.index[0], block.index[1]
-                attrs = (
-                    (lambda r, col, o=o, j=j: f' data-w="{o},{j},{r},{col}"')
-                    if values.ndim <= 2
-                    else (lambda r, col: "")
-                )
+                attrs = _weight_attributes(o, j) if values.ndim <= 2 else _no_attributes
                 transposed = bool(layout.axes) and layout.axes[0].startswith("in")  # rows are input channels
                 caption = (
                     f"{block.label} → out {block.output_channel}"
@@ -927,7 +939,7 @@ def _sums_table(e: Explanation) -> str:
         ]
         cells += [
             f'<td data-label="{_e(side)}" class="number">'
-            f"{'-' if x.values.get(side) is None else _e(format_number(x.values[side], e.dtype))}</td>"
+            f"{'-' if (value := x.values.get(side)) is None else _e(format_number(value, e.dtype))}</td>"
             for side in e.sides
         ]
         cells.append(f'<td data-label="check">{_e(verdict)}</td>')
@@ -959,7 +971,8 @@ def _cost_line(e: Explanation) -> str:
 
 def _pictures(result: CaseResult) -> str:
     try:
-        drawn: list[Picture] = case_pictures(result.case, result.run.tensors)  # type: ignore[union-attr]
+        # No case or run fails here, into the note below.
+        drawn: list[Picture] = case_pictures(result.case, result.run.tensors)  # type: ignore[arg-type,union-attr]
     except Exception as exc:  # a picture that cannot be drawn is a note, not a broken report
         return f'<p class="muted">(no pictures: {_e(type(exc).__name__)}: {_e(exc)})</p>'
     figures = [

@@ -97,24 +97,28 @@ def write_repro(
             bound = sided(
                 forward_bound(case.dtype, kwargs, tensors.input, tensors.weight, tensors.bias), implementation
             )
-            arrays["allowed_output"] = np.broadcast_to(bound.allowed(), run.torch.output.shape)
+            if bound is not None:
+                arrays["allowed_output"] = np.broadcast_to(bound.allowed(), run.torch.output.shape)
         except Exception:  # without a bound the script falls back to rtol/atol
             pass
     backward_function = implementation.backward_function_for(case)
     backward = bool(case.backward and tensors.grad_output is not None and backward_function is not None)
     if backward:
-        arrays["grad_output"] = tensors.grad_output  # type: ignore[assignment]
+        assert tensors.grad_output is not None  # (narrowing: backward needs it)
+        arrays["grad_output"] = tensors.grad_output
         if case.tolerance_mode == "bound":
             try:
                 bounds = gradient_bounds(
                     case.dtype, kwargs, tensors.grad_output, tensors.input, tensors.weight, tensors.bias
                 )
                 for name, grad_bound in bounds.items():
-                    if grad_bound is not None:
-                        arrays[f"allowed_{name}"] = np.asarray(sided(grad_bound, implementation).allowed())
+                    two_sided = sided(grad_bound, implementation)
+                    if two_sided is not None:
+                        arrays[f"allowed_{name}"] = np.asarray(two_sided.allowed())
             except Exception:
                 pass
-    np.savez(data, **{key: np.asarray(value) for key, value in arrays.items()})
+    payload: dict[str, Any] = {key: np.asarray(value) for key, value in arrays.items()}
+    np.savez(data, **payload)
 
     function = (getattr(implementation, "functions", None) or {}).get(case.conv.functional_name)
     forward_location = (

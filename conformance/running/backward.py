@@ -49,6 +49,7 @@ def check_backward(run: CaseRun) -> list[Check]:
                 skipped=True,
             )
         ]
+    assert tensors.grad_output is not None  # (narrowing: make_tensors gives a backward case one)
     arguments = (tensors.grad_output, tensors.input, tensors.weight, tensors.bias)
     impl, impl_error, impl_seconds = _call(lambda: implementation.backward(case, *arguments))
     oracle, oracle_error, _ = _call(lambda: torch_backward(case, *arguments, device=run.device))

@@ -197,7 +197,7 @@ def _as_given(value: Any) -> Any:
 def builtin_implementations() -> dict[str, str]:
     """Built-in names -> adapter modules (``conformance.frameworks.BUILTINS``; {} without it)."""
     try:
-        from conformance.frameworks import BUILTINS  # type: ignore[attr-defined]
+        from conformance.frameworks import BUILTINS
     except ImportError:
         return {}
     return dict(BUILTINS)
@@ -224,7 +224,9 @@ def load_implementation(
     """
     refusal_names = tuple(_type_name(t) for t in refusal_types)
     resolved_refusals = tuple(_resolve_type(t) for t in refusal_types)
-    common = dict(device=device, refusal_types=resolved_refusals, refusal_type_names=refusal_names, spec=spec)
+    common: dict[str, Any] = dict(
+        device=device, refusal_types=resolved_refusals, refusal_type_names=refusal_names, spec=spec
+    )
     if spec is None:
         module = _import(REFERENCE_MODULE, REFERENCE_MODULE)
         impl = _from_module(module, "reference", arrays, computes_in_float64=True, **common)

@@ -331,7 +331,7 @@ def rebuild_exception(description: dict[str, Any]) -> BaseException:
     if description.get("traceback"):
         error.add_note("in the worker process:\n" + description["traceback"].rstrip())
     if description.get("verdict"):
-        error.conformance_verdict = description["verdict"]  # type: ignore[attr-defined]
+        error.conformance_verdict = description["verdict"]  # type: ignore[union-attr]
     return error
 
 

@@ -80,7 +80,8 @@ def make_tensors(case: Case) -> CaseTensors:
         expected = case.expected.make(case.expected_shape, np.float64, f"{case.name}:expected")
     grad_output = None if case.grad_output is None else make(case.grad_output, case.grad_output.shape, "grad_output")
     expected_gradients = {
-        name: spec.make(spec.shape, np.float64, f"{case.name}:expected_{name}")
+        # (the case model gave every expected gradient its shape)
+        name: spec.make(spec.shape, np.float64, f"{case.name}:expected_{name}")  # type: ignore[arg-type]
         for name, spec in case.expected_gradients.items()
     }
     return CaseTensors(x, weight, bias, expected, grad_output, expected_gradients)
@@ -418,6 +419,7 @@ def _check_refusal(run: CaseRun, strict_errors: bool = False) -> Check:
         if outcome.refused
     ]
     if not oracle.refused:
+        assert oracle.output is not None  # (narrowing: what does not refuse has an output)
         return Check(
             "expect_error",
             False,
@@ -435,6 +437,7 @@ def _check_refusal(run: CaseRun, strict_errors: bool = False) -> Check:
             broken_case=True,
         )
     if not impl.refused:
+        assert impl.output is not None  # (narrowing, as above)
         return Check(
             "expect_error",
             False,
@@ -482,6 +485,7 @@ def _check_forward(run: CaseRun) -> list[Check]:
                 return [Check("forward", False, summary, details, broken_case=True)]
             return [Check("forward", False, summary, details, kind=verdict)]
         if impl.refused:
+            assert oracle.output is not None  # (narrowing: torch did not refuse)
             kind = kind_of_error(run.implementation, impl.error)  # type: ignore[arg-type]
             how = {CRASHED: "crashed", UNSUPPORTED: "says unsupported", REFUSED_VALID: "refused the layer"}[kind]
             summary = (
@@ -489,12 +493,14 @@ def _check_forward(run: CaseRun) -> list[Check]:
                 f"{tuple(oracle.output.shape)}"
             )
             return [Check("forward", False, summary, details, kind=kind)]
+        assert impl.output is not None  # (narrowing: the implementation did not refuse)
         summary = (
             f"torch refused the layer ({oracle.describe_error()}), but {name} computed an output of shape "
             f"{tuple(impl.output.shape)}; if the layer is meant to be invalid, mark the case expect_error: true"
         )
         return [Check("forward", False, summary, details, kind=ACCEPTED_INVALID)]
 
+    assert impl.output is not None and oracle.output is not None  # (narrowing: neither refused)
     rtol, atol = case.rtol_atol
     bound = None
     if case.tolerance_mode == "bound":
@@ -523,7 +529,7 @@ def _check_forward(run: CaseRun) -> list[Check]:
             _comparison_check(
                 f"{side} vs expected",
                 compare_arrays(
-                    outcome.output,
+                    output,
                     run.tensors.expected,
                     rtol,
                     atol,
@@ -532,7 +538,7 @@ def _check_forward(run: CaseRun) -> list[Check]:
                     bound=bound and bound.against_decimals(),
                 ),
             )
-            for side, outcome in ((name, impl), ("torch", oracle))
+            for side, output in ((name, impl.output), ("torch", oracle.output))
         ]
         checks.extend(golden)
     return checks

@@ -387,7 +387,7 @@ def build_explanation(
                 side,
                 f"refused: {outcome.describe_error()}"
                 if outcome.refused
-                else f"computed an output of shape {tuple(outcome.output.shape)}",
+                else f"computed an output of shape {tuple(outcome.output.shape)}",  # type: ignore[union-attr]
             )
             for side, outcome in ((run.implementation.name, run.impl), ("torch", run.torch))
         )

@@ -231,14 +231,14 @@ def _grouping(out: _Writer, e: Explanation, g: Grouping) -> None:
             f"group {group}: {channel_span('output', outs)} {verb} {channel_span('input', ins)}", indent=2, hanging=4
         )
     if G > 1:
-        group = "g = o" if g.out_per_group == 1 else f"g = o // {g.out_per_group}"
+        group_of_o = "g = o" if g.out_per_group == 1 else f"g = o // {g.out_per_group}"
         reads = (
             "input channel g"
             if g.in_per_group == 1
             else f"input channels g·{g.in_per_group} … g·{g.in_per_group}+{g.in_per_group - 1}"
         )
         out.text(
-            f"Output channel o is in group {group} and reads {reads}: its inputs start at the offset "
+            f"Output channel o is in group {group_of_o} and reads {reads}: its inputs start at the offset "
             "g·in_channels/groups."
         )
     if g.kind == "depthwise":
@@ -543,10 +543,7 @@ def _values(out: _Writer, e: Explanation) -> None:
         )
         rows.append(
             [element_name(element.sum.index)]
-            + [
-                "-" if element.values[side] is None else format_number(element.values[side], e.dtype)
-                for side in e.sides
-            ]
+            + ["-" if (value := element.values[side]) is None else format_number(value, e.dtype) for side in e.sides]
             + [format_number(element.sum.total, e.dtype), verdict]
         )
     widths = [max(len(cell) for cell in column) for column in zip(header, *rows, strict=False)]

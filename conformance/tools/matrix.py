@@ -258,7 +258,9 @@ def _run_columns(
     run_case: Any,
 ) -> Matrix:
     if loader is None:
-        from conformance.running.isolation import IsolatedImplementation as loader  # type: ignore[no-redef]
+        from conformance.running.isolation import IsolatedImplementation
+
+        loader = IsolatedImplementation
     rows = [Row(_item_name(item), str(item.file), tuple(getattr(item, "tags", ()) or ())) for item in items]
     columns = []
     for name in names:
@@ -409,7 +411,9 @@ def tracker_link(case_file: str) -> str | None:
     return f"https://github.com/{found.group(1)}/issues/{found.group(2)}" if found else None
 
 
-def xfail_entries(matrix: Matrix, name: str, keep: dict[str, dict[str, str]] | None = None) -> list[dict[str, str]]:
+def xfail_entries(
+    matrix: Matrix, name: str, keep: dict[str, dict[str, str | None]] | None = None
+) -> list[dict[str, str]]:
     """One entry per case that does not pass in column ``name``: the reason and link already in
     ``keep`` (case -> entry) when the case is still listed, else '<kind>: <the message's first line>'
     and the tracker its case file cites."""

@@ -106,6 +106,7 @@ def _metamorphic_input(run: CaseRun) -> tuple[np.ndarray, np.ndarray | None, str
     if conv.transposed:  # every input element meets every weight tap of its row's C_out outputs
         dense_cost = x.size * conv.out_channels * kernel_taps
     else:  # every output element sums C_in inputs per tap
+        assert output is not None  # (narrowing: the relations run on a computed output)
         dense_cost = output.size * conv.in_channels * kernel_taps
     if dense_cost <= MAX_DENSE_MULTIPLY_ADDS:
         return x, output, ""

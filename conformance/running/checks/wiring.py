@@ -36,12 +36,12 @@ class Connectivity:
     @property
     def extra(self) -> list[tuple[int, int]]:
         """(o, c) pairs connected that must not be."""
-        return [tuple(map(int, pair)) for pair in np.argwhere(self.measured & ~self.expected)]
+        return [(int(o), int(c)) for o, c in np.argwhere(self.measured & ~self.expected)]
 
     @property
     def missing(self) -> list[tuple[int, int]]:
         """(o, c) pairs that must be connected and are not."""
-        return [tuple(map(int, pair)) for pair in np.argwhere(~self.measured & self.expected)]
+        return [(int(o), int(c)) for o, c in np.argwhere(~self.measured & self.expected)]
 
     @property
     def matches(self) -> bool:
