@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -169,3 +170,18 @@ def test_a_clean_campaign_exits_0_and_bad_arguments_exit_2(tmp_path: Path, capsy
     assert "no disagreement in 5 examples" in capsys.readouterr().out
     assert main(["fuzz", "--impl", "nowhere:f", "--max-examples", "5"]) == 2
     assert "cannot import 'nowhere'" in capsys.readouterr().err
+
+
+def test_without_hypothesis_fuzz_names_the_extra_and_the_rest_still_runs(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # hypothesis is the [fuzz] extra, not a runtime dependency: make it unimportable.
+    import conformance.tools
+
+    monkeypatch.setitem(sys.modules, "hypothesis", None)
+    for name in ("fuzz", "strategies"):
+        monkeypatch.delitem(sys.modules, f"conformance.tools.{name}", raising=False)
+        monkeypatch.delattr(conformance.tools, name, raising=False)
+    assert main(["fuzz", "--max-examples", "1", "--seed", "0"]) == 2
+    assert 'pip install "groups-conformance[fuzz]"' in capsys.readouterr().err
+    assert main(["validate", str(Path(__file__).parents[1] / "cases" / "seed")]) == 0
