@@ -86,4 +86,4 @@ matrix-xfail: $(PY)  ## after a deliberate change: pin each column's current fai
 	$(VENV)/bin/conformance matrix $(CASES) $(MATRIX_IMPLS) -q --update-xfail
 
 clean:
-	rm -rf .pytest_cache .benchmarks .hypothesis build dist *.egg-info
+	rm -rf .pytest_cache .benchmarks .hypothesis .mypy_cache .ruff_cache build dist *.egg-info

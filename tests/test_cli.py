@@ -170,6 +170,7 @@ def test_validate(tmp_path: Path, capsys) -> None:
     assert "1 valid case, 1 invalid, in 2 files" in out
 
 
+@pytest.mark.slow
 def test_console_script_and_module_entry_points() -> None:
     for command in ([sys.executable, "-m", "conformance"], [str(Path(sys.executable).parent / "conformance")]):
         done = subprocess.run([*command, "run", *SEED_CASES, "-q"], capture_output=True, text=True, cwd=ROOT)

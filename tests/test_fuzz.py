@@ -105,6 +105,7 @@ def test_a_seed_repeats_a_campaign_exactly() -> None:
     assert campaign(4) != first
 
 
+@pytest.mark.slow
 def test_the_fuzzer_finds_a_planted_bug_and_writes_a_minimal_case_that_reproduces_it(tmp_path: Path, capsys) -> None:
     out = tmp_path / "findings"
     code = main(["fuzz", "--impl", INTERLEAVED, "--seed", "0", "--max-examples", "100", "--out", str(out)])
