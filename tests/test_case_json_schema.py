@@ -17,8 +17,7 @@ import jsonschema
 import pytest
 import yaml
 
-from conformance.cases import schema as loader_schema
-from conformance.cases import sweep as loader_sweep
+from conformance.cases import schema as loader_schema, sweep as loader_sweep
 from conformance.cases.errors import CaseError
 from conformance.cases.loader import find_case_files, load_file
 from conformance.cases.tensors import DISTRIBUTIONS, GENERATORS

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from conformance.api import default_cases, library_version  # noqa: F401 - re-exported for the commands
+from conformance.api import default_cases, library_version as library_version  # re-exported for the commands
 from conformance.cases.errors import CaseError
 from conformance.cases.loader import LoadResult, load_cases
 from conformance.running.arrays import ARRAY_KINDS
