@@ -11,7 +11,7 @@ EXAMPLES ?= 10000
 WORKERS  ?= 2
 IMPL     ?=
 
-.PHONY: setup test run validate report bound-ratios kill-matrix bench coverage fuzz wheel frameworks matrix matrix-xfail clean
+.PHONY: setup test test-slow test-all lint docs run validate report bound-ratios kill-matrix bench coverage fuzz wheel frameworks matrix matrix-xfail clean
 
 setup:  ## create .venv and install the project with its pinned dependencies
 	$(PYTHON) -m venv $(VENV)
@@ -21,8 +21,22 @@ setup:  ## create .venv and install the project with its pinned dependencies
 $(PY):
 	@echo "No $(VENV) yet: run 'make setup' first." >&2; exit 1
 
-test: $(PY)  ## the harness's own tests and every YAML case, through the reference and torch
+test: $(PY)  ## the fast tier: every module's tests and every YAML case, through the reference and torch
+	$(PY) -m pytest -m "not slow"
+
+test-slow: $(PY)  ## the slow tier alone (kill matrix, wheel install, whole-library plug-in runs, fuzz, parallel runs)
+	$(PY) -m pytest -m slow
+
+test-all: $(PY)  ## both tiers in one run: everything `make test` deselects as well
 	$(PY) -m pytest
+
+lint: $(PY)  ## ruff (lint and format check) and mypy, as configured in pyproject.toml
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+docs: $(PY)  ## the docs site with its API reference: build/site/index.html (mkdocs.yml; warnings fail)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir build/site
 
 run: $(PY)  ## the main job: the whole case library through `conformance run`
 	$(VENV)/bin/conformance run $(CASES)
@@ -72,4 +86,4 @@ matrix-xfail: $(PY)  ## after a deliberate change: pin each column's current fai
 	$(VENV)/bin/conformance matrix $(CASES) $(MATRIX_IMPLS) -q --update-xfail
 
 clean:
-	rm -rf .pytest_cache .benchmarks .hypothesis build dist *.egg-info
+	rm -rf .pytest_cache .benchmarks .hypothesis .mypy_cache .ruff_cache build dist *.egg-info

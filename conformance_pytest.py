@@ -45,6 +45,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:  # the harness (torch, NumPy) is imported only once the plugin is asked for
+    from _pytest._code.code import TerminalRepr
+
     from conformance.cases.schema import Case
     from conformance.running.implementations import Implementation
     from conformance.running.runner import CaseResult
@@ -361,7 +363,7 @@ def _build_state(config: pytest.Config, spec: str | None, project_roots: list[Pa
 
     option = config.getoption
     # Only options the user set are passed on, so the defaults are the run command's own.
-    implementation_options = {
+    implementation_options: dict[str, Any] = {
         name: value
         for name, value in (
             ("arrays", option("conv_arrays")),
@@ -550,7 +552,7 @@ class CaseItem(pytest.Item):
         if self.result.status != PASSED:
             raise ConformanceFailure(self.result)
 
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str | TerminalRepr:
         if isinstance(excinfo.value, ConformanceFailure):
             from conformance.reporting.terminal import format_failure
             from conformance.running.runner import XPASSED
@@ -575,7 +577,7 @@ class BrokenCaseItem(pytest.Item):
     def runtest(self) -> None:
         raise self.error
 
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str | TerminalRepr:
         from conformance.cases.errors import CaseError
 
         if isinstance(excinfo.value, CaseError):

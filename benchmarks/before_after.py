@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a script: make the repository importable
@@ -40,8 +41,8 @@ def main(argv: list[str] | None = None) -> None:
         x, w = layer.tensors()
         kwargs = layer.conv_kwargs()
         versions = {
-            "new": lambda: reference_impl.conv2d(x, w, None, **kwargs),
-            "before": lambda: before.conv2d(x, w, None, **kwargs),
+            "new": partial(reference_impl.conv2d, x, w, None, **kwargs),
+            "before": partial(before.conv2d, x, w, None, **kwargs),
         }
         times: dict[str, list[float]] = {name: [] for name in versions}
         for function in versions.values():

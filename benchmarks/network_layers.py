@@ -34,6 +34,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from types import ModuleType
 
@@ -194,30 +195,33 @@ def time_layers(rounds: int, onnx_mod, layers: list[Layer] = LAYERS, before: Mod
         kw = layer.conv_kwargs()
         torch_op, reference_op = getattr(torch.nn.functional, layer.op), getattr(reference_impl, layer.op)
 
-        def run_torch():
+        # Defaults bind this layer's tensors: the functions are timed within this iteration only.
+        def run_torch(torch_op=torch_op, tx=tx, tw=tw, kw=kw):
             with torch.no_grad():
                 return torch_op(tx, tw, None, **kw)
 
         expected = run_torch().numpy()
         tolerance = dict(rtol=1e-3, atol=1e-3 * max(1.0, float(np.abs(expected).max())))
 
-        def checked(function: Callable[[], np.ndarray], label: str) -> Callable[[], np.ndarray]:
+        def checked(
+            function: Callable[[], np.ndarray], label: str, expected=expected, tolerance=tolerance
+        ) -> Callable[[], np.ndarray]:
             got = function()
             assert got.dtype == np.float32 and np.allclose(got, expected, **tolerance), label
             return function
 
         fns: dict[str, Callable[[], object]] = {"torch": run_torch}
         if layer.transposed:
-            fns[chosen(layer)] = checked(lambda: reference_op(x, w, None, **kw), layer.op)
+            fns[chosen(layer)] = checked(partial(reference_op, x, w, None, **kw), layer.op)
         for name in algorithms_for(layer):
-            fns[name] = checked(lambda name=name: reference_op(x, w, None, **kw, algorithm=name), name)
+            fns[name] = checked(partial(reference_op, x, w, None, **kw, algorithm=name), name)
         if before is not None and layer.op == "conv2d":
-            fns["before"] = checked(lambda: before.conv2d(x, w, None, **kw), "before")
+            fns["before"] = checked(partial(before.conv2d, x, w, None, **kw), "before")
         times = median_times(fns, rounds)
         if onnx_mod is not None and layer.op == "conv2d":  # slow: fewer rounds, timed separately
             run_onnx = onnx_conv(onnx_mod, layer, w)
             assert np.allclose(run_onnx(x), expected, rtol=1e-3, atol=1e-3)
-            times.update(median_times({"onnx": lambda: run_onnx(x)}, max(3, rounds // 3), warmup=1))
+            times.update(median_times({"onnx": partial(run_onnx, x)}, max(3, rounds // 3), warmup=1))
         rows.append(
             {
                 "layer": layer.name,
@@ -245,11 +249,11 @@ def time_sweep(rounds: int) -> list[dict]:
     for layer in SWEEP:
         x, w = layer.tensors()
         tx, tw, kw = torch.from_numpy(x), torch.from_numpy(w), layer.conv_kwargs()
-        fns: dict[str, Callable[[], object]] = {"torch": lambda: torch.nn.functional.conv2d(tx, tw, None, **kw)}
+        fns: dict[str, Callable[[], object]] = {"torch": partial(torch.nn.functional.conv2d, tx, tw, None, **kw)}
         for name in ("taps", "einsum", "compiled"):
             if name != "compiled" or numba_available():
                 conv2d(x, w, **kw, algorithm=name)  # compile outside the timing
-                fns[name] = lambda name=name: conv2d(x, w, **kw, algorithm=name)
+                fns[name] = partial(conv2d, x, w, **kw, algorithm=name)
         with torch.no_grad():
             rows.append(
                 {
@@ -356,7 +360,7 @@ def memory_child(impl: str, index: int) -> None:
             return getattr(reference_impl, layer.op)(
                 x,
                 w,
-                **layer.conv_kwargs(),  # noqa: E731
+                **layer.conv_kwargs(),
                 algorithm=None if impl == "reference" else impl,
             )
 

@@ -31,6 +31,9 @@ from conformance.judging.verdict import compare_forward
 from conformance.running.torch_oracle import torch_forward
 from conformance.tools.benchmark import agreement, prepare_forwards, workload
 
+# The whole library again, as benchmarks: `make bench` times it; the slow tier checks it.
+pytestmark = pytest.mark.slow
+
 SIDES = ("implementation", "torch")
 
 

@@ -28,7 +28,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     module, the fuzzer's hypothesis among them, cost ~0.2-0.6 s of each run's start)."""
     parser = argparse.ArgumentParser(
         prog="conformance",
-        description="Learn and check grouped convolutions (Conv1d/2d/3d, ConvTranspose1d/2d/3d) against torch, with YAML cases.",
+        description=(
+            "Learn and check grouped convolutions (Conv1d/2d/3d, ConvTranspose1d/2d/3d) against torch, with YAML cases."
+        ),
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMAND_MODULES if command not in COMMAND_MODULES else (command,):

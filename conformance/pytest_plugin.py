@@ -5,5 +5,5 @@ package, which pytest's entry point must avoid); this module only re-exports it,
 give the same hooks, stash keys and classes.
 """
 
-from conformance_pytest import *  # noqa: F401,F403 - the hooks, as this module's own attributes
+from conformance_pytest import *  # noqa: F403 - the hooks, as this module's own attributes
 from conformance_pytest import __all__  # noqa: F401

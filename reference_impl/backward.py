@@ -68,10 +68,10 @@ def fold_padding(grad_padded: np.ndarray, geo: ConvGeometry) -> np.ndarray:
             (slice(None), slice(None), *(slice(k[0], k[-1] + 1) if k.size else slice(0, 0) for k in kept))
         ].copy()
     grad = np.zeros((*grad_padded.shape[:2], *geo.spatial), dtype=grad_padded.dtype)  # (N, C_in, *spatial)
-    kept_values = grad_padded[(slice(None), slice(None), *np.ix_(*kept))]  # (N, C_in, *kept)
-    np.add.at(
-        grad, (slice(None), slice(None), *np.ix_(*(s[k] for s, k in zip(sources, kept, strict=False)))), kept_values
-    )
+    kept_values = grad_padded[(slice(None), slice(None)) + np.ix_(*kept)]  # (N, C_in, *kept)
+    targets = np.ix_(*(s[k] for s, k in zip(sources, kept, strict=False)))
+    # NumPy's stubs type ufunc.at's indices as one integer array; a tuple index is what it takes.
+    np.add.at(grad, (slice(None), slice(None)) + targets, kept_values)  # type: ignore[arg-type]
     return grad
 
 
@@ -206,7 +206,8 @@ def input_gradient_by_phases(dy: np.ndarray, weight: np.ndarray, geo: ConvGeomet
                 phase, geo.stride, geo.dilation, geo.kernel, dy.shape[2:], first_u, end_u, strict=False
             )
         ]
-        if any(plan is None for plan in plans):
+        found = [plan for plan in plans if plan is not None]
+        if len(found) < len(plans):
             continue  # no tap reaches this phase (or none of it is wanted): its gradient stays zero
         target = tuple(
             slice(a + u0 * s - start, None, s)
@@ -215,9 +216,9 @@ def input_gradient_by_phases(dy: np.ndarray, weight: np.ndarray, geo: ConvGeomet
         jobs.append(
             PhaseJob(
                 target=target,
-                taps=tuple(p[0] for p in plans),
-                dilation=tuple(p[1] for p in plans),
-                first=tuple(p[2] + u0 for p, u0 in zip(plans, first_u, strict=False)),
+                taps=tuple(p[0] for p in found),
+                dilation=tuple(p[1] for p in found),
+                first=tuple(p[2] + u0 for p, u0 in zip(found, first_u, strict=False)),
                 outputs=tuple(end - first for first, end in zip(first_u, end_u, strict=False)),
             )
         )
@@ -237,16 +238,16 @@ def input_gradient_by_phases(dy: np.ndarray, weight: np.ndarray, geo: ConvGeomet
         )
         lo = tuple(max(0, f) for f in first)
         hi = tuple(min(n, e) for n, e in zip(dy.shape[2:], end, strict=False))
-        if any(h <= low for low, h in zip(lo, hi, strict=False)):
+        if any(stop <= start for start, stop in zip(lo, hi, strict=False)):
             continue  # the window lies wholly in the zeros
         window = dy[
-            (slice(None), slice(None), *(slice(low, h) for low, h in zip(lo, hi, strict=False)))
+            (slice(None), slice(None), *(slice(start, stop) for start, stop in zip(lo, hi, strict=False)))
         ]  # (N, C_out, *kept)
-        pads = tuple(p for low, h, f, e in zip(lo, hi, first, end, strict=False) for p in (low - f, e - h))
+        pads = tuple(p for start, stop, f, e in zip(lo, hi, first, end, strict=False) for p in (start - f, e - stop))
         # (C_in, O_g, *taps) per phase -> (G, P, C_g, O_g, *taps) -> (G*P*C_g, O_g, *taps): group-major
         stacked = np.stack(
             [
-                swapped[(slice(None), slice(None), *np.ix_(*job.taps))].reshape(G, C_g, O_g, *map(len, job.taps))
+                swapped[(slice(None), slice(None)) + np.ix_(*job.taps)].reshape(G, C_g, O_g, *map(len, job.taps))
                 for job in batch_jobs
             ],
             axis=1,
@@ -274,7 +275,7 @@ def input_gradient_by_phases(dy: np.ndarray, weight: np.ndarray, geo: ConvGeomet
         for p, job in enumerate(batch_jobs):
             own = tuple(slice(f - f0, f - f0 + n) for f, f0, n in zip(job.first, first, job.outputs, strict=False))
             grad_grouped[(slice(None), slice(None), slice(None), *job.target)] = out[
-                (slice(None), slice(None), p, slice(None), *own)
+                (slice(None), slice(None), p, slice(None)) + own
             ]  # (N, G, C_g, *phase positions)
     return grad
 
@@ -402,7 +403,8 @@ def weight_gradient_by_einsum(x: np.ndarray, dy: np.ndarray, geo: ConvGeometry) 
     dy_grouped = dy.reshape(geo.batch, G, O_g, *geo.output_size)  # (N, G, O_g, *out)
     out, taps = subscripts(geo.spatial_dims)
     # Correlate within each group: the group axis g is shared by both operands, never summed.
-    grad = np.einsum(f"ngo{out},ngc{out}{taps}->goc{taps}", dy_grouped, windows, optimize=True)  # (G, O_g, C_g, *k)
+    # (G, O_g, C_g, *k)
+    grad: np.ndarray = np.einsum(f"ngo{out},ngc{out}{taps}->goc{taps}", dy_grouped, windows, optimize=True)
     return grad.reshape(geo.out_channels, C_g, *geo.kernel)
 
 

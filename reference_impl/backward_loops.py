@@ -78,7 +78,7 @@ def fold_padding_loops(grad_x_pad: np.ndarray, geo: ConvGeometry, dtype: np.dtyp
     for padded in positions(geo.padded_size):
         source = tuple(int(s[p]) for s, p in zip(sources, padded, strict=False))
         if min(source) >= 0:
-            grad_x[(slice(None), slice(None), *source)] += grad_x_pad[(slice(None), slice(None), *padded)]
+            grad_x[(slice(None), slice(None)) + source] += grad_x_pad[(slice(None), slice(None)) + padded]
     return grad_x
 
 

@@ -43,7 +43,10 @@ def bfloat16_in_float32(function: Function) -> Function:
             return function(*args, **kwargs)
         arrays = [a for a in (*args, *kwargs.values()) if isinstance(a, np.ndarray)]
         result_dtype = np.result_type(*arrays)  # bfloat16 unless mixed with a wider type
-        widen = lambda a: a.astype(np.float32) if is_bfloat16(a) else a  # noqa: E731
+
+        def widen(a: Any) -> Any:
+            return a.astype(np.float32) if is_bfloat16(a) else a
+
         result = function(*(widen(a) for a in args), **{k: widen(v) for k, v in kwargs.items()})
         return _round_to(result, result_dtype)
 

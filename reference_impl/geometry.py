@@ -12,13 +12,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Union
 
 import numpy as np
 
-IntOrTuple = Union[int, Sequence[int]]
+IntOrTuple = int | Sequence[int]
 IntOrPair = IntOrTuple  # the 2-d name, kept for the modules that import it
-Padding = Union[int, Sequence[int], str]
+Padding = int | Sequence[int] | str
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 PADDING_STRINGS = ("same", "valid")

@@ -61,4 +61,4 @@ def pad_input(x: np.ndarray, pads: Sequence[int], mode: str) -> np.ndarray:
         return padded  # (N, C, *padded)
     # One index map per axis, broadcast against each other (np.ix_): an outer-product gather.
     maps = np.ix_(*(source_indices(n, a, b, mode) for n, (a, b) in zip(spatial, pairs, strict=False)))
-    return x[(slice(None), slice(None), *maps)]  # (N, C, *padded)
+    return x[(slice(None), slice(None)) + maps]  # (N, C, *padded)

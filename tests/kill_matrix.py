@@ -31,7 +31,7 @@ from conformance.running.runner import CaseRunner
 from conformance.running.torch_oracle import TorchOracle
 
 # A planted bug: a conv2d function (the other ops correct) or the name of a tests/plugins/nd_bugs module.
-Bug = Union[Callable[..., Any], str]
+Bug = Callable[..., Any] | str
 ND_BUGS_PACKAGE = "tests.plugins.nd_bugs"
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -90,6 +90,7 @@ def test_seed_gradients_spell_out_the_groups(capsys) -> None:
     assert out.strip().splitlines()[-1] == "3 passed, 0 failed"
 
 
+@pytest.mark.slow
 def test_a_plugin_without_backward_is_skipped_with_the_reason(tmp_path: Path, capsys) -> None:
     report = tmp_path / "results.json"
     code, out = run(
@@ -106,11 +107,13 @@ def test_a_plugin_without_backward_is_skipped_with_the_reason(tmp_path: Path, ca
     assert data["summary"]["skipped"] == 3 and {c["status"] for c in data["cases"]} == {"skipped"}
 
 
+@pytest.mark.slow
 def test_a_plugin_without_backward_still_fails_a_wrong_forward(capsys) -> None:
     code, out = run(capsys, "run", SEED_BACKWARD, "--impl", "tests.plugins.wrong_convs:interleaved_groups")
     assert code == 1 and out.strip().splitlines()[-1] == "0 passed, 3 failed (3 wrong_values)"
 
 
+@pytest.mark.slow
 def test_backward_found_as_an_attribute_or_beside_the_function(capsys) -> None:
     assert (
         load_implementation("tests.plugins.backward_convs:attribute").backward_name

@@ -15,8 +15,7 @@ import torch
 
 from conformance.cli import main
 from conformance.running.implementations import load_implementation
-from conformance.tools import benchmark as benchmark_module
-from conformance.tools import machine as machine_module
+from conformance.tools import benchmark as benchmark_module, machine as machine_module
 from conformance.tools.benchmark import benchmark_case, input_pool, prepare_forwards, workload
 from conformance.tools.machine import Machine, Threads, same_threads
 from tests.helpers import assert_is_case, load_one, write_case

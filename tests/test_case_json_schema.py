@@ -17,8 +17,7 @@ import jsonschema
 import pytest
 import yaml
 
-from conformance.cases import schema as loader_schema
-from conformance.cases import sweep as loader_sweep
+from conformance.cases import schema as loader_schema, sweep as loader_sweep
 from conformance.cases.errors import CaseError
 from conformance.cases.json_schema import case_json_schema_text
 from conformance.cases.loader import find_case_files, load_file
@@ -179,7 +178,8 @@ AGREEMENT = [
         False,
     ),
     (
-        "conv: {in_channels: 1, out_channels: 1, kernel_size: 1, padding: middle}\ninput: {fill: 1, shape: [1, 1, 1, 1]}",
+        "conv: {in_channels: 1, out_channels: 1, kernel_size: 1, padding: middle}\n"
+        "input: {fill: 1, shape: [1, 1, 1, 1]}",
         False,
     ),
     (

@@ -21,7 +21,8 @@ ROOT = Path(__file__).resolve().parent.parent
 SEED_CASES = [str(ROOT / "cases" / "seed" / name) for name in ("groups2.yaml", "groups3.yaml", "out18_groups2.yaml")]
 GOOD = """
 name: good/{name}
-conv: {{in_channels: 4, out_channels: 6, kernel_size: [2, 3], groups: 2, stride: [2, 1], padding: [1, 0], dilation: [1, 2]}}
+conv: {{in_channels: 4, out_channels: 6, kernel_size: [2, 3], groups: 2,
+       stride: [2, 1], padding: [1, 0], dilation: [1, 2]}}
 input: {{random: {{}}, shape: [2, 4, 6, 9]}}
 """
 
@@ -171,6 +172,7 @@ def test_validate(tmp_path: Path, capsys) -> None:
     assert "1 valid case, 1 invalid, in 2 files" in out
 
 
+@pytest.mark.slow
 def test_console_script_and_module_entry_points() -> None:
     for command in ([sys.executable, "-m", "conformance"], [str(Path(sys.executable).parent / "conformance")]):
         done = subprocess.run([*command, "run", *SEED_CASES, "-q"], capture_output=True, text=True, cwd=ROOT)

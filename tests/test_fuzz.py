@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from conformance.cases.schema import DTYPES
 from conformance.cli import main
 from conformance.running.implementations import load_implementation
 from conformance.tools.coverage import coverage_grid
-from conformance.tools.fuzz import build_case, implemented_ops, run_campaign, write_finding
+from conformance.tools.fuzz import build_case, implemented_ops, run_campaign
 from conformance.tools.strategies import FUZZ_DTYPES, FUZZ_OPS, DrawnCase, case_documents
 from tests.helpers import assert_is_case
 
@@ -104,6 +105,7 @@ def test_a_seed_repeats_a_campaign_exactly() -> None:
     assert campaign(4) != first
 
 
+@pytest.mark.slow
 def test_the_fuzzer_finds_a_planted_bug_and_writes_a_minimal_case_that_reproduces_it(tmp_path: Path, capsys) -> None:
     out = tmp_path / "findings"
     code = main(["fuzz", "--impl", INTERLEAVED, "--seed", "0", "--max-examples", "100", "--out", str(out)])
@@ -172,3 +174,18 @@ def test_a_clean_campaign_exits_0_and_bad_arguments_exit_2(tmp_path: Path, capsy
     assert "no disagreement in 5 examples" in capsys.readouterr().out
     assert main(["fuzz", "--impl", "nowhere:f", "--max-examples", "5"]) == 2
     assert "cannot import 'nowhere'" in capsys.readouterr().err
+
+
+def test_without_hypothesis_fuzz_names_the_extra_and_the_rest_still_runs(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # hypothesis is the [fuzz] extra, not a runtime dependency: make it unimportable.
+    import conformance.tools
+
+    monkeypatch.setitem(sys.modules, "hypothesis", None)
+    for name in ("fuzz", "strategies"):
+        monkeypatch.delitem(sys.modules, f"conformance.tools.{name}", raising=False)
+        monkeypatch.delattr(conformance.tools, name, raising=False)
+    assert main(["fuzz", "--max-examples", "1", "--seed", "0"]) == 2
+    assert 'pip install "groups-conformance[fuzz]"' in capsys.readouterr().err
+    assert main(["validate", str(Path(__file__).parents[1] / "cases" / "seed")]) == 0

@@ -152,6 +152,7 @@ def test_conversions_round_trip_exactly_and_name_the_dtype_that_came_back() -> N
         from_native(None)
 
 
+@pytest.mark.slow
 def test_arrays_and_device_are_checked_when_loading(capsys) -> None:
     with pytest.raises(ImplementationLoadError, match="NumPy arrays live on the cpu"):
         load_implementation(NUMPY_PLUGIN, device="cuda")
@@ -218,6 +219,7 @@ def test_builtin_names_come_from_conformance_frameworks(monkeypatch) -> None:
 # --- every failure has a kind ----------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_an_interleaved_groups_plugin_fails_with_wrong_values(capsys, tmp_path: Path) -> None:
     code, out, document = run_json(capsys, tmp_path, *SUBSET, "-q", "--impl", INTERLEAVED)
     assert code == 1
@@ -227,6 +229,7 @@ def test_an_interleaved_groups_plugin_fails_with_wrong_values(capsys, tmp_path: 
     assert f" failed ({len(failed)} wrong_values)" in out.strip().splitlines()[-1]
 
 
+@pytest.mark.slow
 def test_a_plugin_raising_type_error_on_invalid_layers_fails_as_crashed(capsys, tmp_path: Path) -> None:
     code, out, document = run_json(
         capsys, tmp_path, *SUBSET, "-q", "--impl", "tests.plugins.gate_numpy:crashes_on_invalid"
@@ -240,6 +243,7 @@ def test_a_plugin_raising_type_error_on_invalid_layers_fails_as_crashed(capsys, 
     assert f"({len(invalid)} crashed)" in out.strip().splitlines()[-1]
 
 
+@pytest.mark.slow
 def test_accepted_invalid_and_refused_valid_are_told_apart(capsys, tmp_path: Path) -> None:
     code, _, document = run_json(
         capsys, tmp_path, str(CASES / "errors"), "-q", "--impl", "tests.plugins.wrong_convs:accepts_anything"
@@ -267,6 +271,7 @@ def test_accepted_invalid_and_refused_valid_are_told_apart(capsys, tmp_path: Pat
     assert "AssertionError: the gate passes tensors" in out
 
 
+@pytest.mark.slow
 def test_match_judges_torch_only_unless_strict_errors(capsys) -> None:
     errors = str(CASES / "errors" / "invalid_layers.yaml")
     code, out = run(capsys, "run", errors, "-q", "--impl", NUMPY_PLUGIN)
@@ -280,6 +285,7 @@ def test_match_judges_torch_only_unless_strict_errors(capsys) -> None:
     assert "torch refused: ValueError: groups must be a positive integer" in out  # both sides' exceptions shown
 
 
+@pytest.mark.slow
 def test_a_stale_match_pattern_is_an_error_of_the_case(capsys, tmp_path: Path) -> None:
     write_case(
         tmp_path,
@@ -299,6 +305,7 @@ def test_a_stale_match_pattern_is_an_error_of_the_case(capsys, tmp_path: Path) -
 PADDING_MODES = str(CASES / "semantics" / "padding_modes.yaml")
 
 
+@pytest.mark.slow
 def test_unsupported_fails_unless_allowed_or_listed(capsys, tmp_path: Path) -> None:
     plugin = "tests.plugins.gate_numpy:zeros_padding_only"
     code, out, document = run_json(capsys, tmp_path, PADDING_MODES, "-q", "--impl", plugin)
@@ -318,6 +325,7 @@ def test_unsupported_fails_unless_allowed_or_listed(capsys, tmp_path: Path) -> N
     assert code == 0 and all(statuses(document)[name] == ("xfailed", "unsupported") for name in unsupported)
 
 
+@pytest.mark.slow
 def test_an_xfail_file_of_exactly_the_failures_is_green_and_a_passing_entry_is_xpass(capsys, tmp_path: Path) -> None:
     code, _, document = run_json(capsys, tmp_path, *SUBSET, "-q", "--impl", INTERLEAVED)
     failing = [name for name, (status, _) in statuses(document).items() if status == "failed"]
@@ -385,6 +393,7 @@ def test_a_run_whose_every_case_was_skipped_checked_nothing_and_exits_5(capsys) 
 # --- reports: JUnit, threads --------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_junit_has_kinds_xfails_and_the_library_version(capsys, tmp_path: Path) -> None:
     known = tmp_path / "known.yaml"
     known.write_text("- case: seed/groups2\n  reason: known\n")
@@ -442,6 +451,7 @@ def test_check_api_passes_a_correct_function_and_fails_a_wrong_one(tmp_path: Pat
 # --- repro scripts ------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_repro_writes_a_standalone_script_that_prints_the_disagreement(capsys, tmp_path: Path) -> None:
     repro = tmp_path / "repro"
     code, out = run(capsys, "run", SEED_FILES[1], "--impl", INTERLEAVED, "--repro", str(repro))
@@ -464,6 +474,7 @@ def test_repro_writes_a_standalone_script_that_prints_the_disagreement(capsys, t
     assert code == 1 and out.strip().splitlines()[-1] == "0 passed, 1 failed (1 wrong_values)"
 
 
+@pytest.mark.slow
 def test_repro_of_a_crash_on_an_invalid_layer(capsys, tmp_path: Path) -> None:
     repro = tmp_path / "repro"
     code, _ = run(
@@ -545,6 +556,7 @@ def test_repro_locates_an_implementation_from_its_spec_alone() -> None:
     assert spec_location(None, "conv2d")["module"] == "reference_impl"
 
 
+@pytest.mark.slow
 def test_repro_of_a_wrong_gradient_compares_each_gradient(capsys, tmp_path: Path) -> None:
     repro = tmp_path / "repro"
     code, _ = run(

@@ -25,6 +25,8 @@ import pytest
 
 from conformance.cases.loader import load_cases
 
+pytestmark = pytest.mark.slow  # builds a wheel and installs it into a fresh venv: the slow tier
+
 ROOT = Path(__file__).resolve().parent.parent
 # What a build needs: pyproject.toml's metadata, setup.py's build step, the sources and the cases.
 BUILD_INPUTS = (

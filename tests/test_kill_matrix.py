@@ -8,9 +8,13 @@ every case, so a failure really is the planted bug. The matrix is printed (READM
 
 from __future__ import annotations
 
+import pytest
+
 import reference_impl
 from tests.kill_matrix import bug_name, failing_cases, format_kill_matrix, kill_matrix, library_cases
 from tests.plugins.classic_bugs import ALL_BUGS as BUGS
+
+pytestmark = pytest.mark.slow  # every planted bug over the whole library: minutes
 
 
 def test_every_planted_bug_is_caught_and_the_reference_is_not(capsys) -> None:

@@ -152,12 +152,14 @@ def test_unknown_key_suggests_the_right_one(tmp_path: Path) -> None:
             "expected true or false",
         ),
         (
-            "conv: {in_channels: 6, out_channels: 6, kernel_size: 1, padding_mode: reflekt}\ninput: {fill: 1, shape: [1, 6, 1, 1]}",
+            "conv: {in_channels: 6, out_channels: 6, kernel_size: 1, padding_mode: reflekt}\n"
+            "input: {fill: 1, shape: [1, 6, 1, 1]}",
             "conv.padding_mode",
             "did you mean 'reflect'?",
         ),
         (
-            "conv: {in_channels: 6, out_channels: 6, kernel_size: 1}\ninput: {fill: 1, shape: [1, 6, 1, 1]}\ndtype: float8",
+            "conv: {in_channels: 6, out_channels: 6, kernel_size: 1}\n"
+            "input: {fill: 1, shape: [1, 6, 1, 1]}\ndtype: float8",
             "dtype",
             "expected one of float32, float64",
         ),
@@ -167,12 +169,14 @@ def test_unknown_key_suggests_the_right_one(tmp_path: Path) -> None:
             "non-negative integers",
         ),
         (
-            "conv: {in_channels: 1, out_channels: 1, kernel_size: 1}\ninput: {values: [1, 2, 3, 4, 5], shape: [1, 1, 2, 3]}",
+            "conv: {in_channels: 1, out_channels: 1, kernel_size: 1}\n"
+            "input: {values: [1, 2, 3, 4, 5], shape: [1, 1, 2, 3]}",
             "input.values",
             "5 values do not fill shape [1, 1, 2, 3] (6 elements)",
         ),
         (
-            "conv: {in_channels: 1, out_channels: 1, kernel_size: 1}\ninput: {values: [1, two, 3], shape: [1, 1, 1, 3]}",
+            "conv: {in_channels: 1, out_channels: 1, kernel_size: 1}\n"
+            "input: {values: [1, two, 3], shape: [1, 1, 1, 3]}",
             "input.values.1",
             "expected a number, got str 'two'",
         ),
@@ -192,7 +196,8 @@ def test_unknown_key_suggests_the_right_one(tmp_path: Path) -> None:
             "ragged nesting",
         ),
         (
-            "conv: {in_channels: 1, out_channels: 1, kernel_size: 1}\ninput: {fill: 1, arange: {}, shape: [1, 1, 1, 1]}",
+            "conv: {in_channels: 1, out_channels: 1, kernel_size: 1}\n"
+            "input: {fill: 1, arange: {}, shape: [1, 1, 1, 1]}",
             "input",
             "found arange and fill",
         ),
@@ -207,19 +212,22 @@ def test_unknown_key_suggests_the_right_one(tmp_path: Path) -> None:
             "a generator needs shape",
         ),
         (
-            "conv: {in_channels: 6, out_channels: 6, kernel_size: 1, groups: 3}\ninput: {fill: 1, shape: [1, 6, 1, 1]}\n"
+            "conv: {in_channels: 6, out_channels: 6, kernel_size: 1, groups: 3}\n"
+            "input: {fill: 1, shape: [1, 6, 1, 1]}\n"
             "weight: {fill: 1, shape: [6, 6, 1, 1]}",
             "weight",
             "expected (out_channels, in_channels/groups, kH, kW) = [6, 2, 1, 1]",
         ),
         (
-            "conv: {in_channels: 6, out_channels: 6, kernel_size: 1, groups: 3}\ninput: {fill: 1, shape: [1, 6, 1, 1]}\n"
+            "conv: {in_channels: 6, out_channels: 6, kernel_size: 1, groups: 3}\n"
+            "input: {fill: 1, shape: [1, 6, 1, 1]}\n"
             "weight: [1, 2, 3]",
             "weight",
             "3 values do not fill the layer's shape [6, 2, 1, 1]",
         ),
         (
-            "conv: {in_channels: 1, out_channels: 1, kernel_size: 1, bias: false}\ninput: {fill: 1, shape: [1, 1, 1, 1]}\nbias: [1]",
+            "conv: {in_channels: 1, out_channels: 1, kernel_size: 1, bias: false}\n"
+            "input: {fill: 1, shape: [1, 1, 1, 1]}\nbias: [1]",
             "bias",
             "conv.bias is false",
         ),
@@ -229,32 +237,38 @@ def test_unknown_key_suggests_the_right_one(tmp_path: Path) -> None:
             f"over the limit of {MAX_TENSOR_ELEMENTS:,}",
         ),
         (
-            "conv: {in_channels: 1, out_channels: 1, kernel_size: 1, padding: 3000}\ninput: {fill: 1, shape: [4, 1, 1, 1]}",
+            "conv: {in_channels: 1, out_channels: 1, kernel_size: 1, padding: 3000}\n"
+            "input: {fill: 1, shape: [4, 1, 1, 1]}",
             "conv",
             "the output would have",
         ),
         (
-            "conv: {in_channels: 1, out_channels: 1, kernel_size: 1}\ninput: {random: {distribution: cauchy}, shape: [1, 1, 1, 1]}",
+            "conv: {in_channels: 1, out_channels: 1, kernel_size: 1}\n"
+            "input: {random: {distribution: cauchy}, shape: [1, 1, 1, 1]}",
             "input.random.distribution",
             "uniform, normal, integers",
         ),
         (
-            "conv: {in_channels: 1, out_channels: 1, kernel_size: 1}\ninput: {fill: 1, shape: [1, 1, 1, 1]}\nexpect_error: {match: '(['}",
+            "conv: {in_channels: 1, out_channels: 1, kernel_size: 1}\n"
+            "input: {fill: 1, shape: [1, 1, 1, 1]}\nexpect_error: {match: '(['}",
             "expect_error.match",
             "not a valid regular expression",
         ),
         (
-            "conv: {in_channels: 1, out_channels: 1, kernel_size: 1}\ninput: {fill: 1, shape: [1, 1, 1, 1]}\ntags: [has space]",
+            "conv: {in_channels: 1, out_channels: 1, kernel_size: 1}\n"
+            "input: {fill: 1, shape: [1, 1, 1, 1]}\ntags: [has space]",
             "tags.0",
             "pytest mark",
         ),
         (
-            "conv: {in_channels: 1, out_channels: 1, kernel_size: 1}\ninput: {fill: 1, shape: [1, 1, 1, 1]}\ntolerance: {rtol: -1}",
+            "conv: {in_channels: 1, out_channels: 1, kernel_size: 1}\n"
+            "input: {fill: 1, shape: [1, 1, 1, 1]}\ntolerance: {rtol: -1}",
             "tolerance.rtol",
             ">= 0",
         ),
         (
-            "conv: {in_channels: 1, out_channels: 1, kernel_size: 1}\nconv: {in_channels: 2}\ninput: {fill: 1, shape: [1, 1, 1, 1]}",
+            "conv: {in_channels: 1, out_channels: 1, kernel_size: 1}\n"
+            "conv: {in_channels: 2}\ninput: {fill: 1, shape: [1, 1, 1, 1]}",
             "conv",
             "duplicate key",
         ),

@@ -15,7 +15,7 @@ from conformance.cases.loader import load_cases
 from conformance.cli import main
 from conformance.frameworks import Availability
 from conformance.running.implementations import load_implementation
-from conformance.tools.matrix import Matrix, run_matrix, safe_file_name
+from conformance.tools.matrix import run_matrix, safe_file_name
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -254,7 +254,8 @@ OP_CASES = {
     " output_padding: 1, groups: 2}\ninput: {random: {}, shape: [2, 6, 4]}",
     "ConvTranspose2d": "conv: {type: ConvTranspose2d, in_channels: 4, out_channels: 6, kernel_size: [2, 3], stride: 2,"
     " padding: 1, groups: 2}\ninput: {random: {}, shape: [4, 3, 3]}",
-    "ConvTranspose3d": "conv: {type: ConvTranspose3d, in_channels: 4, out_channels: 4, kernel_size: 2, stride: [2, 1, 1],"
+    "ConvTranspose3d": "conv: {type: ConvTranspose3d, in_channels: 4, out_channels: 4, kernel_size: 2,"
+    " stride: [2, 1, 1],"
     " groups: 2}\ninput: {random: {}, shape: [1, 4, 2, 3, 2]}",
 }
 EXTRA_CHECKS = {"metamorphic:block-diagonal", "metamorphic:per-group", "metamorphic:permutation", "wiring"}

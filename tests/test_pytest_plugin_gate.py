@@ -149,6 +149,7 @@ def test_a_gate_option_without_conv_impl_is_a_usage_error(pytester: pytest.Pytes
     result.stderr.fnmatch_lines(["*--conv-xfail: give --conv-impl SPEC too*"])
 
 
+@pytest.mark.slow
 def test_cases_outside_the_rootdir_become_items_beside_the_users_tests(user_repo: pytest.Pytester) -> None:
     result = gate(user_repo, "correct", "-v", only_cases=False)
     result.assert_outcomes(passed=4)  # the user's own test + 3 cases; the refusal is worded its own way

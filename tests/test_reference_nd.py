@@ -364,7 +364,8 @@ INVALID = [
         dict(),
         (1, 4, 3),
         (4, 4, 4),
-        "Calculated padded input size per channel: (3). Kernel size: (4). Kernel size can't be greater than actual input size",
+        "Calculated padded input size per channel: (3). Kernel size: (4). "
+        "Kernel size can't be greater than actual input size",
     ),
     (
         "conv1d",
@@ -409,7 +410,8 @@ INVALID = [
         dict(bias=np.zeros(4)),
         (1, 4, 5),
         (3, 4, 3),
-        "Given weight of size [3, 4, 3], expected bias to be 1-dimensional with 3 elements, but got bias of size [4] instead",
+        "Given weight of size [3, 4, 3], expected bias to be 1-dimensional with 3 elements, "
+        "but got bias of size [4] instead",
     ),
     (
         "conv3d",

@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-KeyPath = tuple  # e.g. ("conv", "groups") or ("input", "values", 3)
+KeyPath = tuple[str | int, ...]  # e.g. ("conv", "groups") or ("input", "values", 3)
 
 
-def format_key_path(path: Sequence) -> str:
+def format_key_path(path: Sequence[str | int]) -> str:
     """('input', 'values', 3) -> 'input.values[3]'"""
     text = ""
     for part in path:

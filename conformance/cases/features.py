@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from conformance.cases.geometry import DEPTHWISE, PADDING_MODES, PADDING_STRINGS, layer_kind
 from conformance.cases.schema import DTYPES, Case, ConvConfig
@@ -46,7 +46,7 @@ def _sizes(value: Any, dims: int) -> tuple[Any, ...]:
     return (value,) * dims
 
 
-def _is_int(value: Any) -> bool:
+def _is_int(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -223,10 +223,27 @@ def _transposed_with(predicate: Callable[[Case], bool]) -> Callable[[Case], bool
     return lambda case: case.conv.transposed and predicate(case)
 
 
+# One predicate per value of a family of cells (a lambda in a loop would need its value bound).
+def _op_is(name: str) -> Callable[[Case], bool]:
+    return lambda c: c.conv.type == name
+
+
+def _padding_mode_is(mode: str) -> Callable[[Case], bool]:
+    return lambda c: c.conv.padding_mode == mode and _padded(c)
+
+
+def _dtype_is(name: str) -> Callable[[Case], bool]:
+    return lambda c: c.dtype == name
+
+
+def _error_kind_is(kind: str) -> Callable[[Case], bool]:
+    return lambda c: kind in error_kinds_of(c.conv, c.input_shape)
+
+
 OPS = ("Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d")
 
 FEATURES: list[Feature] = [
-    *(Feature("op", name, lambda c, name=name: c.conv.type == name, on_error_cases=None) for name in OPS),
+    *(Feature("op", name, _op_is(name), on_error_cases=None) for name in OPS),
     *_groups_cells(),
     Feature("stride", "stride 1", lambda c: max(_per_axis(c, "stride")) == 1),
     Feature("stride", "stride > 1", lambda c: max(_per_axis(c, "stride")) > 1),
@@ -247,14 +264,7 @@ FEATURES: list[Feature] = [
     ),
     Feature("dilation", "dilation 1", lambda c: max(_per_axis(c, "dilation")) == 1),
     Feature("dilation", "dilation > 1", lambda c: max(_per_axis(c, "dilation")) > 1),
-    *(
-        Feature(
-            "padding mode",
-            f"{mode} (with padding > 0)",
-            lambda c, mode=mode: c.conv.padding_mode == mode and _padded(c),
-        )
-        for mode in PADDING_MODES
-    ),
+    *(Feature("padding mode", f"{mode} (with padding > 0)", _padding_mode_is(mode)) for mode in PADDING_MODES),
     Feature("bias", "with bias", lambda c: c.conv.bias),
     Feature("bias", "without bias", lambda c: not c.conv.bias),
     Feature("batch", "unbatched (C, *spatial)", lambda c: len(c.input_shape) == c.conv.spatial_dims + 1),
@@ -272,14 +282,9 @@ FEATURES: list[Feature] = [
     Feature("axes differ", "padding", _differs("padding")),
     Feature("axes differ", "dilation", _differs("dilation")),
     Feature("axes differ", "input size", lambda c: len(set(_spatial(c.conv, c.input_shape) or ())) > 1),
-    *(Feature("dtype", name, lambda c, name=name: c.dtype == name) for name in DTYPES),
+    *(Feature("dtype", name, _dtype_is(name)) for name in DTYPES),
     Feature("backward", "gradients checked", lambda c: bool(getattr(c, "backward", False))),
     Feature("backward", "forward only", lambda c: not getattr(c, "backward", False)),
     Feature("golden", "expected output given", lambda c: c.expected is not None),
-    *(
-        Feature(
-            "error kind", kind, lambda c, kind=kind: kind in error_kinds_of(c.conv, c.input_shape), on_error_cases=True
-        )
-        for kind in ERROR_PREDICATES
-    ),
+    *(Feature("error kind", kind, _error_kind_is(kind), on_error_cases=True) for kind in ERROR_PREDICATES),
 ]

@@ -110,8 +110,8 @@ def describe_cases(paths: Iterable[Path | str]) -> str:
     >>> describe_cases([bundled_cases_path()]) == library_version()
     True
     """
-    paths = [Path(p) for p in paths]
-    digest = content_hash(paths)
-    if len(paths) == 1 and paths[0].is_dir() and digest == library_version().rpartition(".")[2]:
+    folders = [Path(p) for p in paths]
+    digest = content_hash(folders)
+    if len(folders) == 1 and folders[0].is_dir() and digest == library_version().rpartition(".")[2]:
         return library_version()
     return f"custom+cases.{digest}"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Union
 
 from conformance.cases.errors import CaseError, Problem
 from conformance.cases.schema import Case, default_case_name, parse_case
@@ -13,7 +12,7 @@ from conformance.cases.sweep import expand_sweep
 from conformance.cases.yaml_loader import load_documents
 
 CASE_SUFFIXES = (".yaml", ".yml")
-LoadResult = Union[Case, CaseError]
+LoadResult = Case | CaseError
 
 # Seconds each loaded case cost to load: its file's parse time shared equally among the file's
 # cases, keyed by (file, case name) (a Case is unhashable). Read by the runner for the "load" stage.

@@ -343,7 +343,7 @@ class _Checker:
     def add(self, path: KeyPath, message: str) -> None:
         self.problems.append(Problem(tuple(path), message, self.document.line_of(tuple(path))))
 
-    def keys(self, mapping: dict, allowed: tuple[str, ...], path: KeyPath) -> None:
+    def keys(self, mapping: dict[str, Any], allowed: tuple[str, ...], path: KeyPath) -> None:
         for key in mapping:
             if not path and key not in allowed and key in _CONV_ARGUMENTS:  # `groups: 3` beside conv:, not in it
                 self.add((key,), f"unknown key {key!r} (did you mean conv.{key}? the layer's arguments go under conv:)")
@@ -434,7 +434,8 @@ def parse_case(document: Document, file: Path, default_name: str) -> Case:
     if "input" not in data:
         check.add(
             ("input",),
-            "missing required key 'input' (a tensor spec of shape [N, C, *spatial] or [C, *spatial], e.g. [N, C, H, W])",
+            "missing required key 'input' "
+            "(a tensor spec of shape [N, C, *spatial] or [C, *spatial], e.g. [N, C, H, W])",
         )
 
     tolerance, tolerance_mode = _parse_tolerance(data, check)
@@ -488,6 +489,7 @@ def parse_case(document: Document, file: Path, default_name: str) -> Case:
     if check.problems:
         raise CaseError(file, check.problems, case_name=name)
 
+    assert input_shape is not None  # a missing or broken input is a problem: raised just above
     return Case(
         name=name,
         file=file,
@@ -512,7 +514,7 @@ def parse_case(document: Document, file: Path, default_name: str) -> Case:
     )
 
 
-def _parse_expect_error(data: dict, check: _Checker) -> ExpectError | None:
+def _parse_expect_error(data: dict[str, Any], check: _Checker) -> ExpectError | None:
     value = data.get("expect_error", False)
     if value is False:
         return None
@@ -533,7 +535,7 @@ def _parse_expect_error(data: dict, check: _Checker) -> ExpectError | None:
     return None
 
 
-def _parse_tolerance(data: dict, check: _Checker) -> tuple[dict[str, float], str]:
+def _parse_tolerance(data: dict[str, Any], check: _Checker) -> tuple[dict[str, float], str]:
     """``{rtol, atol}`` (assert_close with those values), ``{mode: bound | assert_close}``; default: bound."""
     value = data.get("tolerance")
     if value is None:
@@ -563,8 +565,8 @@ def _parse_tolerance(data: dict, check: _Checker) -> tuple[dict[str, float], str
     return tolerance, mode
 
 
-def _parse_backward_flag(data: dict, check: _Checker, expect_error: ExpectError | None) -> bool:
-    value = data.get("backward", False)
+def _parse_backward_flag(data: dict[str, Any], check: _Checker, expect_error: ExpectError | None) -> bool:
+    value: object = data.get("backward", False)
     if not isinstance(value, bool):
         check.add(("backward",), f"expected true or false, got {_show(value)}")
         return False
@@ -577,7 +579,7 @@ def _parse_backward_flag(data: dict, check: _Checker, expect_error: ExpectError 
 
 
 def _parse_gradient_specs(
-    data: dict,
+    data: dict[str, Any],
     check: _Checker,
     conv: ConvConfig,
     backward: bool,
@@ -591,7 +593,7 @@ def _parse_gradient_specs(
         output_shape = conv_output_shape(conv, input_shape)
     except (ValueError, TypeError):
         return {}  # an invalid layer: the forward check says why
-    specs: dict[str, TensorSpec] = {}
+    specs: dict[str, TensorSpec | None] = {}
     grad_output = (
         _parse_tensor_spec(data["grad_output"], ("grad_output",), check)
         if "grad_output" in data
@@ -635,7 +637,7 @@ def _with_layer_shape(
     return dataclasses.replace(spec, shape=tuple(shape))
 
 
-def _parse_tags(data: dict, check: _Checker) -> tuple[str, ...]:
+def _parse_tags(data: dict[str, Any], check: _Checker) -> tuple[str, ...]:
     value = data.get("tags", [])
     if not isinstance(value, list):
         check.add(("tags",), f"expected a list of names, got {_show(value)}")
@@ -651,7 +653,7 @@ def _parse_tags(data: dict, check: _Checker) -> tuple[str, ...]:
     return tuple(tags)
 
 
-def _parse_torch_variants(data: dict, check: _Checker) -> tuple[str, ...]:
+def _parse_torch_variants(data: dict[str, Any], check: _Checker) -> tuple[str, ...]:
     value = data.get("torch_variants", list(TORCH_VARIANTS))
     expected = f"a list drawn from {', '.join(TORCH_VARIANTS)} that includes contiguous"
     if not isinstance(value, list):
@@ -669,7 +671,7 @@ def _parse_torch_variants(data: dict, check: _Checker) -> tuple[str, ...]:
     return tuple(v for v in value if v in TORCH_VARIANTS)
 
 
-def _parse_conv(data: dict, check: _Checker, lenient: bool) -> ConvConfig | None:
+def _parse_conv(data: dict[str, Any], check: _Checker, lenient: bool) -> ConvConfig | None:
     """Types are checked here; semantics (divisibility, positivity, output_padding smaller than stride
     or dilation, a transposed op's padding_mode) are left to torch and the implementation, so that
     invalid layers can be written as expect_error cases. A key the op does not take is an error here."""
@@ -846,7 +848,7 @@ def _parse_values(body: Any, path: KeyPath, shape: tuple[int, ...] | None, check
     return TensorSpec("values", {}, inferred, values)
 
 
-def _nested_shape(node: Any, path: KeyPath, flat: list, check: _Checker) -> tuple[int, ...] | None:
+def _nested_shape(node: Any, path: KeyPath, flat: list[float], check: _Checker) -> tuple[int, ...] | None:
     """Check a nested list is rectangular and numeric; append its numbers to ``flat``."""
     if not isinstance(node, list):
         if isinstance(node, bool) or not isinstance(node, (int, float)):
@@ -859,7 +861,7 @@ def _nested_shape(node: Any, path: KeyPath, flat: list, check: _Checker) -> tupl
             return None
         flat.append(float(node))
         return ()
-    shapes = []
+    shapes: list[tuple[int, ...]] = []
     for i, item in enumerate(node):
         sub = _nested_shape(item, path + (i,), flat, check)
         if sub is None:

@@ -26,7 +26,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from conformance.cases.errors import CaseError, Problem
+from conformance.cases.errors import CaseError, KeyPath, Problem
 from conformance.cases.yaml_loader import Document
 
 MAX_SWEEP_CASES = 256  # a sweep that expands to more cases than this is refused
@@ -73,7 +73,7 @@ def expand_sweep(document: Document, file: Path, name: str) -> list[tuple[Docume
     sweep = data["sweep"]
     problems: list[Problem] = []
 
-    def problem(path: tuple, message: str) -> None:
+    def problem(path: KeyPath, message: str) -> None:
         problems.append(Problem(path, message, document.line_of(path)))
 
     if not isinstance(sweep, dict) or not sweep:
@@ -126,7 +126,7 @@ def expand_sweep(document: Document, file: Path, name: str) -> list[tuple[Docume
     return expansions
 
 
-def _assign(data: dict, key: str, value: Any) -> None:
+def _assign(data: dict[str, Any], key: str, value: Any) -> None:
     """Put one swept value where the case format expects it."""
     if key == "dtype":
         data["dtype"] = value

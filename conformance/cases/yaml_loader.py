@@ -32,9 +32,10 @@ if yaml.__with_libyaml__:
         Python, so both loaders give the same data, lines and refusals.
         """
 else:  # PyYAML built without libyaml
-    FastCaseLoader = CaseLoader  # type: ignore[misc]
+    FastCaseLoader = CaseLoader  # type: ignore[assignment,misc]
 
-for _loader in dict.fromkeys((CaseLoader, FastCaseLoader)):
+_LOADERS: list[type[yaml.resolver.Resolver]] = list(dict.fromkeys((CaseLoader, FastCaseLoader)))
+for _loader in _LOADERS:
     _loader.add_implicit_resolver(
         "tag:yaml.org,2002:float",
         re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
@@ -125,7 +126,9 @@ def _parse(text: str, file: Path, loader_class: type) -> list[Document | CaseErr
     return results
 
 
-def _to_python(loader: yaml.SafeLoader, node: yaml.Node, path: KeyPath, lines: dict, counter: list) -> Any:
+def _to_python(
+    loader: yaml.SafeLoader, node: yaml.Node, path: KeyPath, lines: dict[KeyPath, int], counter: list[int]
+) -> Any:
     counter[0] += 1
     if counter[0] > MAX_NODES:
         raise CaseError("", [Problem(path, f"document has more than {MAX_NODES} YAML nodes (alias bomb?)")])
@@ -158,7 +161,7 @@ def _scalar(loader: yaml.SafeLoader, node: yaml.Node, path: KeyPath) -> Any:
     return loader.construct_object(node, deep=True)
 
 
-def _require_tag(node: yaml.Node, allowed, path: KeyPath, line: int) -> None:
+def _require_tag(node: yaml.Node, allowed: str | set[str], path: KeyPath, line: int) -> None:
     allowed = {allowed} if isinstance(allowed, str) else allowed
     if node.tag not in allowed:
         raise CaseError(

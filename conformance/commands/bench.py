@@ -134,6 +134,7 @@ def format_table(results: list[CaseBenchmark], implementation_name: str) -> str:
         if r.error:
             rows.append((r.name, "-", "-", "-", "-", "-", seconds_label(r.roofline_s), f"ERROR: {r.error}"))
             continue
+        assert r.implementation is not None and r.torch is not None  # (narrowing: both timed without error)
         rows.append(
             (
                 r.name,
@@ -143,7 +144,7 @@ def format_table(results: list[CaseBenchmark], implementation_name: str) -> str:
                 f"{r.gflops(r.implementation):.3g}",
                 f"{r.gflops(r.torch):.3g}",
                 f"{seconds_label(r.roofline_s)} ({r.bound})",
-                "yes" if r.agrees else f"NO: {r.comparison.summary()}",
+                "yes" if r.agrees else f"NO: {r.comparison.summary() if r.comparison else 'not compared'}",
             )
         )
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header) - 1)]

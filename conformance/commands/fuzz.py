@@ -7,24 +7,34 @@ import multiprocessing
 import random
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 import torch
 
-from conformance.commands import add_implementation_arguments, guarded, implementation_from, positive_int
+from conformance.commands import UsageError, add_implementation_arguments, guarded, implementation_from, positive_int
 from conformance.reporting.terminal import format_failure
 from conformance.running.implementations import load_implementation
 from conformance.running.runner import PASSED
-from conformance.tools.fuzz import (
-    CampaignResult,
-    examples_per_worker,
-    reproduce_command,
-    rerun_written,
-    run_campaign,
-    worker_seeds,
-    write_finding,
-)
+
+if TYPE_CHECKING:
+    from conformance.tools.fuzz import CampaignResult
 
 DEFAULT_OUT = "fuzz-findings"
+# hypothesis is not a runtime dependency (run, validate, check and the pytest gate never need it).
+MISSING_HYPOTHESIS = 'conformance fuzz needs hypothesis, the [fuzz] extra: pip install "groups-conformance[fuzz]"'
+
+
+def fuzz_tools() -> ModuleType:
+    """``conformance.tools.fuzz``, imported when a campaign starts; a usage error naming the extra to
+    install when hypothesis is missing."""
+    try:
+        from conformance.tools import fuzz
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").partition(".")[0] != "hypothesis":
+            raise
+        raise UsageError(MISSING_HYPOTHESIS) from None
+    return fuzz
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -102,7 +112,7 @@ def _campaign_in_worker(
     impl_spec: str | None, max_examples: int, seed: int, invalid_rate: float, options: dict | None = None
 ) -> CampaignResult:
     """One campaign in a worker process; the parent writes and re-checks what it found."""
-    result = run_campaign(
+    result = fuzz_tools().run_campaign(
         load_implementation(impl_spec, **(options or {})),
         max_examples=max_examples,
         seed=seed,
@@ -114,10 +124,11 @@ def _campaign_in_worker(
 
 
 def fuzz_command(args: argparse.Namespace) -> int:
+    fuzz = fuzz_tools()  # fails early, with exit 2, without hypothesis
     implementation = implementation_from(args)  # fails early, with exit 2, on a bad --impl
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**32)
-    seeds = worker_seeds(seed, args.workers)
-    per_worker = examples_per_worker(args.max_examples, args.workers)
+    seeds = fuzz.worker_seeds(seed, args.workers)
+    per_worker = fuzz.examples_per_worker(args.max_examples, args.workers)
     mode = "computes in float64" if implementation.computes_in_float64 else "gets the case's dtype"
     print(
         f"fuzzing {implementation.name} ({mode}) against torch {torch.__version__}: "
@@ -127,7 +138,9 @@ def fuzz_command(args: argparse.Namespace) -> int:
         print(f"(repeat this campaign with --seed {seed})")
 
     if args.workers == 1:
-        results = [run_campaign(implementation, max_examples=per_worker, seed=seed, invalid_rate=args.invalid_rate)]
+        results = [
+            fuzz.run_campaign(implementation, max_examples=per_worker, seed=seed, invalid_rate=args.invalid_rate)
+        ]
     else:
         # spawn, not fork: torch's thread pools do not survive a fork safely.
         context = multiprocessing.get_context("spawn")
@@ -148,18 +161,18 @@ def fuzz_command(args: argparse.Namespace) -> int:
             f"seed {result.seed}: disagreement at example {finding.found_at}, shrunk to a minimal case "
             f"({result.examples} cases run in all)"
         )
-        path = write_finding(finding, Path(args.out), args.impl)
+        path = fuzz.write_finding(finding, Path(args.out), args.impl)
         if path in written:  # campaigns often shrink to the same minimal case
             print(f"the same minimal case as seed {written[path]}: {path}")
             continue
         written[path] = result.seed
-        rerun = rerun_written(path, implementation)
+        rerun = fuzz.rerun_written(path, implementation)
         if rerun.status == PASSED:
             print(f"warning: {path} passes when run again: is {implementation.name} deterministic?")
         else:
             print(format_failure(rerun))
         print(f"wrote {path}")
-        print(f"reproduce: {reproduce_command(path, args.impl)}")
+        print(f"reproduce: {fuzz.reproduce_command(path, args.impl)}")
     if written:
         print(f"{len(written)} finding(s) in {args.out}/; move a case into cases/ to keep it in the library")
         return 1

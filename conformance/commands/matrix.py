@@ -121,11 +121,11 @@ def matrix_command(args: argparse.Namespace) -> int:
         if args.junit:
             from conformance.reporting.junit import junit_tree
 
-            suites.extend(
-                junit_tree(
-                    results, suite_name=column.name, properties={"version": column.version, "note": column.note}
-                ).getroot()
-            )
+            root = junit_tree(
+                results, suite_name=column.name, properties={"version": column.version, "note": column.note}
+            ).getroot()
+            assert root is not None  # (narrowing: junit_tree builds a root)
+            suites.extend(root)
         if args.html:
             from conformance.reporting.html import write_html_report
 
@@ -208,8 +208,8 @@ def cell_counts_text(counts: dict[str, int]) -> str:
         parts.append(f"{count} {'xf' if outcome.startswith('xfail') else ABBREVIATIONS.get(outcome, outcome)}")
     merged: dict[str, int] = {}
     for part in parts:  # several xfail kinds add up to one 'xf' count
-        count, label = part.split(" ", 1)
-        merged[label] = merged.get(label, 0) + int(count)
+        number, label = part.split(" ", 1)
+        merged[label] = merged.get(label, 0) + int(number)
     return " ".join(f"{count} {label}" for label, count in merged.items()) or "-"
 
 

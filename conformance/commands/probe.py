@@ -62,7 +62,7 @@ def probe_command(args: argparse.Namespace) -> int:
         except NothingToProbe as reason:
             print(f"  skipped: nothing to measure: {reason}")
             continue
-        except Exception as exc:  # noqa: BLE001 - the implementation's failure is the verdict
+        except Exception as exc:  # the implementation's failure is the verdict
             print(f"  FAIL the implementation failed on the probe: {type(exc).__name__}: {exc}")
             status = 1
             continue

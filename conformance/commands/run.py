@@ -252,7 +252,7 @@ def run_command(args: argparse.Namespace) -> int:
         )  # imported only when a report is asked for
         from conformance.tools.coverage import coverage_grid
 
-        grid = coverage_grid([result.case or result.load_error for result in results])
+        grid = coverage_grid([item for result in results if (item := result.case or result.load_error) is not None])
         page = write_html_report(results, args.html, extra_sections=[coverage_section(grid)])
         print(f"HTML report: {page}")
     if getattr(args, "junit", None):

@@ -1,8 +1,9 @@
 """Built-in ``jax``: ``jax.lax.conv_general_dilated`` with ``feature_group_count=groups``, on CPU.
 
 Layouts: ``dimension_numbers=("NCHW", "OIHW", "NCHW")`` takes torch's input and weight as they are
-(no transpose); ``conv1d`` and ``conv3d`` use the 1-D and 3-D forms ("NCH"/"OIH", "NCDHW"/"OIDHW"). ``feature_group_count`` is torch's ``groups`` (``batch_group_count`` is something
-else: it splits the batch). Padding: explicit ``[(top, bottom), (left, right)]`` pairs; padding
+(no transpose); ``conv1d`` and ``conv3d`` use the 1-D and 3-D forms ("NCH"/"OIH", "NCDHW"/"OIDHW").
+``feature_group_count`` is torch's ``groups`` (``batch_group_count`` is something else: it splits the
+batch). Padding: explicit ``[(top, bottom), (left, right)]`` pairs; padding
 modes go through ``jnp.pad`` (reflect -> "reflect", replicate -> "edge", circular -> "wrap").
 Precision: ``precision=lax.Precision.HIGHEST`` and ``jax_enable_x64`` on, so float64 cases compute
 in float64 (JAX's default would silently compute them in float32).

@@ -116,8 +116,9 @@ def functional_convs(conv: Callable[..., Any]) -> tuple[Callable[..., Any], ...]
 
 def functional_conv_transposes(conv_transpose: Callable[..., Any]) -> tuple[Callable[..., Any], ...]:
     """``conv_transpose1d/2d/3d`` with ``torch.nn.functional``'s signatures (note the order: output_padding
-    before groups, dilation last; ``padding_mode`` other than zeros is ``Unsupported``), each calling ``conv_transpose(dims, input, weight, bias, stride,
-    padding, output_padding, groups, dilation)``; see :func:`functional_convs`."""
+    before groups, dilation last; ``padding_mode`` other than zeros is ``Unsupported``), each calling
+    ``conv_transpose(dims, input, weight, bias, stride, padding, output_padding, groups, dilation)``; see
+    :func:`functional_convs`."""
 
     def for_dims(dims: int) -> Callable[..., Any]:
         def conv_transposend(

@@ -35,8 +35,7 @@ def conv_model(
 ) -> tuple[Any, dict[str, np.ndarray]]:
     """(the ModelProto, its feeds) for torch's conv{dims}d arguments (ONNX's Conv is N-d: pads list
     every dimension's begin, then every end)."""
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import helper, numpy_helper
 
     mode = check_padding_mode(padding_mode, ONNX_PAD_MODES, "ONNX Pad")
     pads_per_dim = explicit_padding(padding, kernel_hw(weight, dims), dilation)

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from conformance.frameworks.layer import check_padding_mode, explicit_padding, kernel_hw, pair, require_batched
+from conformance.frameworks.layer import check_padding_mode, explicit_padding, pair, require_batched
 from conformance.judging.outcomes import Unsupported
 
 OV_PAD_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "edge"}

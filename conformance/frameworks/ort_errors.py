@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from conformance.judging.outcomes import Unsupported
 
@@ -27,7 +28,7 @@ def ort_verdicts(what: str) -> Iterator[None]:
         raise RuntimeError(f"{what}: ONNX Runtime {type(exc).__name__}: {exc}") from exc
 
 
-_SESSIONS: OrderedDict[bytes, object] = OrderedDict()
+_SESSIONS: OrderedDict[bytes, Any] = OrderedDict()  # onnxruntime InferenceSessions
 _KEEP = 8  # sessions kept: a case calls the same model several times (and `bench` many times)
 
 

@@ -35,11 +35,11 @@ def conv_module(
         dilation=dilation,
         groups=groups,
         bias=bias is not None,
-        padding_mode=padding_mode,
+        padding_mode=padding_mode,  # type: ignore[arg-type]  # any mode the case names: torch judges it
         dtype=weight.dtype,
     )
     with torch.no_grad():
         module.weight.copy_(weight)
-        if bias is not None:
+        if bias is not None and module.bias is not None:  # (the second: narrowing; bias=True made it)
             module.bias.copy_(as_torch(bias))
     return module.eval()

@@ -19,7 +19,8 @@ def version() -> str:
     import onnxscript
     import torch
 
-    return f"torch {torch.__version__} onnx exporter (dynamo=True, onnxscript {onnxscript.__version__}) -> onnxruntime {onnxruntime.__version__}"
+    exporter = f"torch {torch.__version__} onnx exporter (dynamo=True, onnxscript {onnxscript.__version__})"
+    return f"{exporter} -> onnxruntime {onnxruntime.__version__}"
 
 
 def conv2d(

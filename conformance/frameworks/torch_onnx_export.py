@@ -67,11 +67,19 @@ def _export(module: Any, example: tuple, dynamo: bool) -> bytes:
 
     if not dynamo:
         buffer = io.BytesIO()
-        torch.onnx.export(module, example, buffer, dynamo=False, input_names=["input"], output_names=["output"])
+        torch.onnx.export(
+            module,
+            example,
+            buffer,  # type: ignore[arg-type]  # the legacy exporter takes a file object (not in torch's stubs)
+            dynamo=False,
+            input_names=["input"],
+            output_names=["output"],
+        )
         return buffer.getvalue()
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "conv.onnx")
         program = torch.onnx.export(module, example, dynamo=True, verbose=False)
+        assert program is not None  # (narrowing: dynamo=True returns the program)
         program.save(path)
         with open(path, "rb") as file:
             return file.read()

@@ -91,7 +91,7 @@ def compare_arrays(
     (False, 1, (1,), 0.5)
     """
     actual, expected = np.asarray(actual), np.asarray(expected)
-    base = dict(
+    base: dict[str, Any] = dict(
         actual_name=actual_name,
         expected_name=expected_name,
         actual_shape=tuple(actual.shape),
@@ -118,7 +118,7 @@ def compare_arrays(
         bad = abs_error > allowed
         badness = np.where(allowed > 0, abs_error / allowed, np.where(abs_error > 0, np.inf, 0.0))
     mismatched = int(bad.sum())
-    result = dict(
+    result: dict[str, Any] = dict(
         base,
         dtype_problem=dtype_problem,
         total=int(a.size),

@@ -173,7 +173,10 @@ def gradient_bounds(
     """
     op = op or op_name(conv_kwargs, weight)
     backward = _reference(f"{op}_backward")
-    as64 = lambda a: None if a is None else np.asarray(a, dtype=np.float64)  # noqa: E731
+
+    def as64(a: np.ndarray | None) -> Any:
+        return None if a is None else np.asarray(a, dtype=np.float64)
+
     grad_output, x, weight, bias = map(as64, (grad_output, x, weight, bias))
     magnitudes = backward(
         np.abs(grad_output), np.abs(x), np.abs(weight), None if bias is None else np.abs(bias), **conv_kwargs

@@ -18,7 +18,8 @@ This is the checking view. The page for learners is the lesson (``conformance le
 :mod:`conformance.teaching.lesson_page`), not a mode of this report.
 
     >>> from pathlib import Path; import tempfile
-    >>> from conformance.cases.loader import load_file; from conformance.running.implementations import load_implementation
+    >>> from conformance.cases.loader import load_file
+    >>> from conformance.running.implementations import load_implementation
     >>> from conformance.running.runner import run_case
     >>> case = load_file(Path(__file__).parents[2] / "cases" / "seed" / "groups3.yaml")[0]
     >>> page = write_html_report([run_case(case, load_implementation(None))], tempfile.mkdtemp()).read_text()
@@ -32,7 +33,7 @@ import html
 import inspect
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -84,7 +85,8 @@ STYLE = """
 html { -webkit-text-size-adjust: 100%; }
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0 auto; max-width: 72em;
        padding: 0.5em 1em 3em; color: #222; line-height: 1.45; overflow-wrap: anywhere; }
-h1 { font-size: 1.6em; margin: 0.6em 0 0.3em; } h2 { font-size: 1.3em; } h3 { font-size: 1.05em; margin: 1.2em 0 0.4em; }
+h1 { font-size: 1.6em; margin: 0.6em 0 0.3em; } h2 { font-size: 1.3em; }
+h3 { font-size: 1.05em; margin: 1.2em 0 0.4em; }
 code { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; font-size: 0.9em;
        background: #f4f4f4; padding: 0 0.2em; border-radius: 3px; }
 table { border-collapse: collapse; margin: 0.4em 0 1em; max-width: 100%; }
@@ -172,7 +174,9 @@ document.querySelectorAll('section.case[data-geometry]').forEach(function (secti
     cell.classList.add('hl-out');
     if (cell.dataset.reads !== undefined) {  // the cell lists what its sum reads
       cell.dataset.reads.split(' ').forEach(function (key) {
-        if (key) { mark('[data-' + key.charAt(0) + '="' + key.slice(2) + '"]', key.charAt(0) === 'x' ? 'hl-window' : 'hl-tap'); }
+        if (key) {
+          mark('[data-' + key.charAt(0) + '="' + key.slice(2) + '"]', key.charAt(0) === 'x' ? 'hl-window' : 'hl-tap');
+        }
       });
       cell.dataset.channels.split(' ').forEach(function (c) { mark('[data-channel="' + c + '"]', 'hl-channel'); });
       cell.dataset.rows.split(' ').forEach(function (r) { mark('[data-weight-row="' + r + '"]', 'hl-row'); });
@@ -357,7 +361,7 @@ def _case_section(result: CaseResult, case_slug: str, pictures: bool, open_all: 
     try:
         explanation = _explanation(result) if case is not None else None
         learn = _learning_part(result, explanation, case_slug, pictures) if explanation is not None else ""
-    except Exception as exc:  # noqa: BLE001 - one case's problem must not hide the report
+    except Exception as exc:  # one case's problem must not hide the report
         explanation, learn = None, f"<p>(no explanation: {_e(type(exc).__name__)}: {_e(exc)})</p>"
     geometry = None
     if explanation is not None and "data-o=" in learn:  # the page draws hoverable output cells
@@ -389,7 +393,7 @@ def _explanation(result: CaseResult) -> Explanation:
     """The explanation model, laid out in full (PAGE_LAYOUT_LIMITS) where the model takes limits: the
     hover highlight needs every input channel and weight row of a small case on the page."""
     if "layout_limits" in inspect.signature(build_explanation).parameters:
-        return build_explanation(result, layout_limits=PAGE_LAYOUT_LIMITS)  # type: ignore[call-arg]
+        return build_explanation(result, layout_limits=PAGE_LAYOUT_LIMITS)
     return build_explanation(result)  # a model without layout limits: its own (terminal) defaults
 
 
@@ -445,10 +449,11 @@ def _predicted(check: Check, explanation: Explanation | None, shown: set[tuple[i
         return ""
     reason = f"worst element of {comparison.actual_name} vs expected"
     for element in explanation.elements:
-        if element.reason == reason and element.values.get("expected") is not None and element.sum.index not in shown:
+        expected = element.values.get("expected")
+        if element.reason == reason and expected is not None and element.sum.index not in shown:
             shown.add(element.sum.index)
             index = ",".join(str(i) for i in element.sum.index)
-            written = format_number(element.values["expected"], explanation.dtype)
+            written = format_number(expected, explanation.dtype)
             return (
                 f'<p class="predicted">y[{index}]: the case expects {_e(written)}, but the sum is '
                 f"<strong>{_e(_sum_text(element.sum, explanation.dtype))}</strong></p>"
@@ -602,7 +607,22 @@ def _fits(values: np.ndarray, dtype: str) -> bool:
     return (values.shape[-1] if values.ndim else 1) * (widest + 1) <= MAX_GRID_CHARACTERS
 
 
-def _grid(values: np.ndarray, dtype: str, cell_attrs, pad_mask: np.ndarray | None = None) -> str:
+# A grid cell's data- attributes (row, column -> text), which the page's script reads to highlight.
+def _no_attributes(row: int, col: int) -> str:
+    return ""
+
+
+def _input_attributes(channel: int) -> Callable[[int, int], str]:
+    return lambda row, col: f' data-x="{channel},{row},{col}"'
+
+
+def _weight_attributes(out_channel: int, in_channel: int) -> Callable[[int, int], str]:
+    return lambda row, col: f' data-w="{out_channel},{in_channel},{row},{col}"'
+
+
+def _grid(
+    values: np.ndarray, dtype: str, cell_attrs: Callable[[int, int], str], pad_mask: np.ndarray | None = None
+) -> str:
     """A small table of numbers; ``cell_attrs(r, c)`` -> extra attributes of a cell."""
     values = np.atleast_2d(values)
     rows = []
@@ -700,18 +720,14 @@ def _layout_html(
                 mask = None
                 if pads is not None and values.ndim == 2:
                     values, mask = _padded(values, pads, mode)
-                attrs = (lambda r, col, c=c: f' data-x="{c},{r},{col}"') if keyed else (lambda r, col: "")
+                attrs = _input_attributes(c) if keyed else _no_attributes
                 figures.append(
                     f'<figure class="block" data-channel="{c}"><figcaption>{_e(block.label)}</figcaption>'
                     f"{_grid(values, dtype, attrs, mask)}</figure>"
                 )
             else:
                 o, j = block.index[0], block.index[1]
-                attrs = (
-                    (lambda r, col, o=o, j=j: f' data-w="{o},{j},{r},{col}"')
-                    if values.ndim <= 2
-                    else (lambda r, col: "")
-                )
+                attrs = _weight_attributes(o, j) if values.ndim <= 2 else _no_attributes
                 transposed = bool(layout.axes) and layout.axes[0].startswith("in")  # rows are input channels
                 caption = (
                     f"{block.label} → out {block.output_channel}"
@@ -892,7 +908,7 @@ def _sums_table(e: Explanation) -> str:
         ]
         cells += [
             f'<td data-label="{_e(side)}" class="number">'
-            f"{'-' if x.values.get(side) is None else _e(format_number(x.values[side], e.dtype))}</td>"
+            f"{'-' if (value := x.values.get(side)) is None else _e(format_number(value, e.dtype))}</td>"
             for side in e.sides
         ]
         cells.append(f'<td data-label="check">{_e(verdict)}</td>')
@@ -924,8 +940,9 @@ def _cost_line(e: Explanation) -> str:
 
 def _pictures(result: CaseResult) -> str:
     try:
-        drawn: list[Picture] = case_pictures(result.case, result.run.tensors)  # type: ignore[union-attr]
-    except Exception as exc:  # noqa: BLE001 - a picture that cannot be drawn is a note, not a broken report
+        # No case or run fails here, into the note below.
+        drawn: list[Picture] = case_pictures(result.case, result.run.tensors)  # type: ignore[arg-type,union-attr]
+    except Exception as exc:  # a picture that cannot be drawn is a note, not a broken report
         return f'<p class="muted">(no pictures: {_e(type(exc).__name__)}: {_e(exc)})</p>'
     figures = [
         f'<figure class="picture" data-picture="{_e(p.name)}">{p.svg}<figcaption>{_e(p.caption)}</figcaption></figure>'

@@ -98,13 +98,15 @@ def write_repro(
                 forward_bound(case.dtype, kwargs, tensors.input, tensors.weight, tensors.bias),
                 exact_side=implementation.computes_in_float64,
             )
-            arrays["allowed_output"] = np.broadcast_to(bound.allowed(), run.torch.output.shape)
-        except Exception:  # noqa: BLE001 - without a bound the script falls back to rtol/atol
+            if bound is not None:
+                arrays["allowed_output"] = np.broadcast_to(bound.allowed(), run.torch.output.shape)
+        except Exception:  # without a bound the script falls back to rtol/atol
             pass
     backward_function = implementation.backward_function_for(case)
     backward = bool(case.backward and tensors.grad_output is not None and backward_function is not None)
     if backward:
-        arrays["grad_output"] = tensors.grad_output  # type: ignore[assignment]
+        assert tensors.grad_output is not None  # (narrowing: backward needs it)
+        arrays["grad_output"] = tensors.grad_output
         if case.tolerance_mode == "bound":
             try:
                 bounds = gradient_bounds(
@@ -116,7 +118,8 @@ def write_repro(
                         arrays[f"allowed_{name}"] = np.asarray(sided.allowed())  # type: ignore[union-attr]
             except Exception:  # noqa: BLE001
                 pass
-    np.savez(data, **{key: np.asarray(value) for key, value in arrays.items()})
+    payload: dict[str, Any] = {key: np.asarray(value) for key, value in arrays.items()}
+    np.savez(data, **payload)
 
     function = (getattr(implementation, "functions", None) or {}).get(case.conv.functional_name)
     forward_location = (
@@ -295,7 +298,9 @@ def main():
     forward = load(FORWARD)
     mine, my_error = attempt(lambda: from_plugin(forward(to_plugin(x), to_plugin(weight), to_plugin(bias), **KWARGS)))
     with torch.no_grad():
-        theirs, torch_error = attempt(lambda: torch_module(weight, bias)(torch_tensor(x)).to(torch.float64).cpu().numpy())
+        theirs, torch_error = attempt(
+            lambda: torch_module(weight, bias)(torch_tensor(x)).to(torch.float64).cpu().numpy()
+        )
     print(f"{IMPLEMENTATION}: " + (f"raised {describe(my_error)} ({judge(my_error)})" if my_error
                                    else f"output of shape {mine[0].shape}, dtype {mine[1]}"))
     print("torch: " + (f"raised {describe(torch_error)}" if torch_error else f"output of shape {theirs.shape}"))

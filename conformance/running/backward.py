@@ -124,7 +124,7 @@ def _call(function: Any) -> tuple[Any, BaseException | None, float]:
     start = time.perf_counter()
     try:
         return function(), None, time.perf_counter() - start
-    except Exception as exc:  # noqa: BLE001 - a refusal or crash is a verdict
+    except Exception as exc:  # a refusal or crash is a verdict
         return None, exc, time.perf_counter() - start
 
 

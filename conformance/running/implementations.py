@@ -322,7 +322,9 @@ def load_implementation(
     """
     refusal_names = tuple(_type_name(t) for t in refusal_types)
     resolved_refusals = tuple(_resolve_type(t) for t in refusal_types)
-    common = dict(device=device, refusal_types=resolved_refusals, refusal_type_names=refusal_names, spec=spec)
+    common: dict[str, Any] = dict(
+        device=device, refusal_types=resolved_refusals, refusal_type_names=refusal_names, spec=spec
+    )
     if spec is None:
         module = _import(REFERENCE_MODULE, REFERENCE_MODULE)
         impl = _from_module(module, "reference", arrays, computes_in_float64=True, **common)
@@ -475,7 +477,7 @@ def _import(module_name: str, spec: str) -> Any:
         sys.modules[module_spec.name] = module
         try:
             module_spec.loader.exec_module(module)
-        except Exception as exc:  # noqa: BLE001 - the user's file is broken: say so, with its error
+        except Exception as exc:  # the user's file is broken: say so, with its error
             del sys.modules[module_spec.name]
             raise ImplementationLoadError(
                 f"--impl {spec}: importing {path} raised {type(exc).__name__}: {exc}"

@@ -130,7 +130,7 @@ class IsolatedImplementation:
     def __del__(self) -> None:
         try:
             self.close()
-        except Exception:  # noqa: BLE001 - interpreter shutdown
+        except Exception:  # interpreter shutdown
             pass
 
     # -- the worker -------------------------------------------------------------------------------
@@ -279,7 +279,7 @@ def describe_exception(exc: BaseException) -> dict[str, Any]:
     try:
         pickled = pickle.dumps(exc)
         pickle.loads(pickled)
-    except Exception:  # noqa: BLE001 - many extension types' exceptions do not pickle
+    except Exception:  # many extension types' exceptions do not pickle
         pickled = None
     bases = [cls.__name__ for cls in type(exc).__mro__ if cls.__module__ == "builtins"]
     return {
@@ -299,8 +299,8 @@ def rebuild_exception(description: dict[str, Any]) -> BaseException:
     ...                            "bases": ["Exception", "BaseException", "object"], "traceback": ""})
     >>> type(error).__name__, isinstance(error, ValueError), str(error)
     ('Fail', False, 'boom')
-    >>> isinstance(rebuild_exception({"pickled": None, "type": "InvalidArgumentError", "module": "tf",
-    ...     "message": "", "bases": ["ValueError", "Exception", "BaseException", "object"], "traceback": ""}), ValueError)
+    >>> isinstance(rebuild_exception({"pickled": None, "type": "InvalidArgumentError", "module": "tf", "message": "",
+    ...     "bases": ["ValueError", "Exception", "BaseException", "object"], "traceback": ""}), ValueError)
     True
     """
     module = description["module"]
@@ -308,7 +308,7 @@ def rebuild_exception(description: dict[str, Any]) -> BaseException:
     if description["pickled"] is not None and (module == "builtins" or module.split(".")[0] in sys.modules):
         try:
             error = pickle.loads(description["pickled"])
-        except Exception:  # noqa: BLE001
+        except Exception:
             error = None
     if error is None:
         base = next(
@@ -326,12 +326,12 @@ def rebuild_exception(description: dict[str, Any]) -> BaseException:
         )
         try:
             error = cls(description["message"])
-        except Exception:  # noqa: BLE001 - a base whose constructor wants other arguments
+        except Exception:  # a base whose constructor wants other arguments
             error = type(description["type"], (Exception,), {"__module__": module})(description["message"])
     if description.get("traceback"):
         error.add_note("in the worker process:\n" + description["traceback"].rstrip())
     if description.get("verdict"):
-        error.conformance_verdict = description["verdict"]  # type: ignore[attr-defined]
+        error.conformance_verdict = description["verdict"]  # type: ignore[union-attr]
     return error
 
 
@@ -369,7 +369,7 @@ def serve(requests_fd: int, answers_fd: int) -> None:
             else:
                 result = getattr(implementation, name)(*args, **kwargs)
             answers.send(_answer(result))
-        except Exception as exc:  # noqa: BLE001 - every exception is the implementation's verdict
+        except Exception as exc:  # every exception is the implementation's verdict
             description = describe_exception(exc)
             # Judged here, where the plug-in's own refusal types are the real classes: rebuilt in the
             # parent, a user-named refusal type may not even be importable there.
@@ -377,7 +377,7 @@ def serve(requests_fd: int, answers_fd: int) -> None:
             if callable(judge):
                 try:
                     description["verdict"] = judge(exc)
-                except Exception:  # noqa: BLE001 - then the parent judges the rebuilt exception
+                except Exception:  # then the parent judges the rebuilt exception
                     pass
             answers.send(("error", description))
 
@@ -393,7 +393,7 @@ def _answer(result: Any) -> tuple[str, Any]:
         return ("callable", None)
     try:
         pickle.dumps(result)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         return ("error", describe_exception(TypeError(f"the worker cannot send back a {type(result).__name__}: {exc}")))
     return ("ok", result)
 
@@ -407,7 +407,7 @@ def _snapshot(implementation: Any) -> dict[str, Any]:
             continue
         try:
             value = getattr(implementation, name)
-        except Exception:  # noqa: BLE001 - a property that needs a case
+        except Exception:  # a property that needs a case
             continue
         if callable(value) and not isinstance(value, type):
             callables.append(name)
@@ -416,7 +416,7 @@ def _snapshot(implementation: Any) -> dict[str, Any]:
             continue
         try:
             attributes[name] = pickle.dumps(value)
-        except Exception:  # noqa: BLE001
+        except Exception:
             continue
     return {"attributes": attributes, "callables": callables}
 
@@ -435,7 +435,7 @@ def _unpickle_attributes(pickled: dict[str, bytes]) -> dict[str, Any]:
     for name, data in pickled.items():
         try:
             attributes[name] = pickle.loads(data)
-        except Exception:  # noqa: BLE001
+        except Exception:
             continue
     return attributes
 

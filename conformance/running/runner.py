@@ -90,7 +90,7 @@ def _timed(function: Callable[[], np.ndarray | tuple[np.ndarray, str]]) -> Outco
     start = time.perf_counter()
     try:
         output = function()
-    except Exception as exc:  # noqa: BLE001 - any refusal or crash is a verdict, not a harness error
+    except Exception as exc:  # any refusal or crash is a verdict, not a harness error
         return Outcome(error=exc, seconds=time.perf_counter() - start)
     if isinstance(output, tuple):
         return Outcome(output=output[0], dtype=output[1], seconds=time.perf_counter() - start)
@@ -233,6 +233,7 @@ def _check_refusal(run: CaseRun, strict_errors: bool = False) -> Check:
         if outcome.refused
     ]
     if not oracle.refused:
+        assert oracle.output is not None  # (narrowing: what does not refuse has an output)
         return Check(
             "expect_error",
             False,
@@ -250,6 +251,7 @@ def _check_refusal(run: CaseRun, strict_errors: bool = False) -> Check:
             broken_case=True,
         )
     if not impl.refused:
+        assert impl.output is not None  # (narrowing, as above)
         return Check(
             "expect_error",
             False,
@@ -297,10 +299,12 @@ def _check_forward(run: CaseRun) -> list[Check]:
                 return [Check("forward", False, summary, details, broken_case=True)]
             return [Check("forward", False, summary, details, kind=verdict)]
         if impl.refused:
+            assert oracle.output is not None  # (narrowing: torch did not refuse)
             kind = kind_of_error(run.implementation, impl.error)  # type: ignore[arg-type]
             how = {CRASHED: "crashed", UNSUPPORTED: "says unsupported", REFUSED_VALID: "refused the layer"}[kind]
             summary = f"{name} {how}: {impl.describe_error()}, but torch computed an output of shape {oracle.shape}"
             return [Check("forward", False, summary, details, kind=kind)]
+        assert impl.output is not None  # (narrowing: the implementation did not refuse)
         summary = (
             f"torch refused the layer ({oracle.describe_error()}), but {name} computed an output of shape "
             f"{impl.shape}; if the layer is meant to be invalid, mark the case expect_error: true"

@@ -96,8 +96,12 @@ def torch_backward(
     with single_threaded():
         output = module(x_tensor)
         output.backward(to_torch(grad_output, case, device))  # d(sum(output * dy))/d(output) = dy
-    grad_bias = None if bias is None else to_numpy(module.bias.grad)
-    return to_numpy(x_tensor.grad), to_numpy(module.weight.grad), grad_bias
+    grad_input, grad_weight = x_tensor.grad, module.weight.grad
+    grad_bias = None if bias is None else module.bias.grad
+    # Narrowing for mypy (torch types a module's attributes as Tensor | Module): autograd filled them.
+    assert isinstance(grad_input, torch.Tensor) and isinstance(grad_weight, torch.Tensor)
+    assert grad_bias is None or isinstance(grad_bias, torch.Tensor)
+    return to_numpy(grad_input), to_numpy(grad_weight), None if grad_bias is None else to_numpy(grad_bias)
 
 
 def strided_copy(tensor: torch.Tensor) -> torch.Tensor:
@@ -143,11 +147,13 @@ def torch_forward_variant(
         memory_format = channels_last_format(case)
         if memory_format is None:
             raise ValueError(f"{case.conv.type} has no channels-last memory format in torch")
-        module = module.to(memory_format=memory_format)
+        module = module.to(memory_format=memory_format)  # type: ignore[call-overload]  # (not in torch's stubs)
         if inputs.dim() == case.conv.spatial_dims + 2:
             inputs = inputs.contiguous(memory_format=memory_format)
     elif variant == "noncontiguous_weight":
-        module.weight = torch.nn.Parameter(strided_copy(module.weight.data), requires_grad=False)
+        weight_tensor = module.weight
+        assert isinstance(weight_tensor, torch.Tensor)  # (narrowing: torch types it Tensor | Module)
+        module.weight = torch.nn.Parameter(strided_copy(weight_tensor.data), requires_grad=False)
     else:
         raise ValueError(f"unknown torch variant {variant!r}")
     with torch.no_grad(), single_threaded():

@@ -15,15 +15,14 @@ from collections.abc import Sequence
 import numpy as np
 
 from conformance.running.runner import CaseResult
+from conformance.teaching.element_sums import ChannelSum, Product
 from conformance.teaching.explain import (
     DEFAULT_MAX_TERMS,
     MAX_TABLE_ROWS,
-    ChannelSum,
     ChannelValues,
     ElementExplanation,
     Explanation,
     Grouping,
-    Product,
     TensorLayout,
     build_explanation,
     channel_span,
@@ -856,7 +855,7 @@ def failure_explanation(result: CaseResult, width: int | None = None) -> list[st
     assert comparison is not None and comparison.worst_index is not None
     try:
         explanation = build_explanation(result, [_batched_index(comparison.worst_index, result)])
-    except Exception:  # noqa: BLE001 - an explanation is a courtesy; the failure itself is already reported
+    except Exception:  # an explanation is a courtesy; the failure itself is already reported
         return []
     out = _Writer(max(MIN_WIDTH, width or terminal_width()))
     element = explanation.elements[0]

@@ -873,6 +873,7 @@ def write_docs_pictures(directory: Path | str) -> list[Path]:
     for file, name, stem, names in DOCS_PICTURES:
         cases = [case for case in load_file(ROOT / file) if name is None or getattr(case, "name", None) == name]
         case = cases[0]
+        assert isinstance(case, Case), case  # the docs' pictures come from valid library cases
         for picture in case_pictures(case, make_tensors(case)):
             if picture.name in names:
                 path = directory / f"{stem}{picture.name}.svg"

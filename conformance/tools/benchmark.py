@@ -206,7 +206,7 @@ def benchmark_case(
     try:
         forwards = prepare_forwards(case, implementation)
         pool = input_pool(case, forwards.tensors)
-    except Exception as exc:  # noqa: BLE001 - one failing case must not hide the others' timings
+    except Exception as exc:  # one failing case must not hide the others' timings
         result.error = f"could not prepare the case: {type(exc).__name__}: {exc}"
         return result
     sides = ((implementation.name, forwards.implementation), ("torch", forwards.torch))
@@ -216,7 +216,7 @@ def benchmark_case(
             first.append(forward(pool[0]))
             for _ in range(WARMUP_CALLS - 1):
                 forward(pool[0])
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             result.error = f"{name} raised {type(exc).__name__}: {exc}"
             return result
     samples: tuple[list[float], list[float]] = ([], [])

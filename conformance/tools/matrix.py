@@ -260,7 +260,9 @@ def _run_columns(
     run_case: Any,
 ) -> Matrix:
     if loader is None:
-        from conformance.running.isolation import IsolatedImplementation as loader  # type: ignore[no-redef]
+        from conformance.running.isolation import IsolatedImplementation
+
+        loader = IsolatedImplementation
     rows = [Row(_item_name(item), str(item.file), tuple(getattr(item, "tags", ()) or ())) for item in items]
     columns = []
     for name in names:
@@ -273,7 +275,7 @@ def _run_columns(
         start = time.perf_counter()
         try:
             implementation = loader(name, timeout=timeout)
-        except Exception as exc:  # noqa: BLE001 - a column that cannot load says why; the others run
+        except Exception as exc:  # a column that cannot load says why; the others run
             column.installed, column.note = False, f"could not load: {type(exc).__name__}: {exc}"
             column.load_error = column.note
             for row in rows:
@@ -331,7 +333,7 @@ def settings(device: str, timeout: float) -> dict[str, Any]:
         from conformance.cases.library import library_version
 
         recorded["library_version"] = library_version()
-    except Exception:  # noqa: BLE001 - older checkouts have no versioned library
+    except Exception:  # older checkouts have no versioned library
         pass
     return recorded
 
@@ -349,7 +351,7 @@ def _version(implementation: Any, name: str) -> str:
         import importlib
 
         return str(importlib.import_module(module).version())
-    except Exception as exc:  # noqa: BLE001 - a version we cannot read is recorded as such
+    except Exception as exc:  # a version we cannot read is recorded as such
         return f"unknown ({type(exc).__name__}: {exc})"
 
 
@@ -411,7 +413,9 @@ def tracker_link(case_file: str) -> str | None:
     return f"https://github.com/{found.group(1)}/issues/{found.group(2)}" if found else None
 
 
-def xfail_entries(matrix: Matrix, name: str, keep: dict[str, dict[str, str]] | None = None) -> list[dict[str, str]]:
+def xfail_entries(
+    matrix: Matrix, name: str, keep: dict[str, dict[str, str | None]] | None = None
+) -> list[dict[str, str]]:
     """One entry per case that does not pass in column ``name``: the reason and link already in
     ``keep`` (case -> entry) when the case is still listed, else '<kind>: <the message's first line>'
     and the tracker its case file cites."""

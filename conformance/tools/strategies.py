@@ -118,7 +118,9 @@ class Layer:
         return conv
 
     def config(self) -> ConvConfig:
-        kwargs = {key: tuple(value) if isinstance(value, list) else value for key, value in self.conv().items()}
+        kwargs: dict[str, Any] = {
+            key: tuple(value) if isinstance(value, list) else value for key, value in self.conv().items()
+        }
         return ConvConfig(**kwargs)
 
     @property

@@ -16,9 +16,9 @@ layers = [
     ("convnext_dw7", 2, 96, 96, 56, 56, 7, 1, 3, 96),
     ("effnet_dw5_s2", 2, 144, 144, 56, 56, 5, 2, 2, 144),
 ]
-for name, N, C, O, H, W, k, s, p, G in layers:
+for name, N, C, C_out, H, W, k, s, p, G in layers:
     x = torch.randn(N, C, H, W)
-    w = torch.randn(O, C // G, k, k)
+    w = torch.randn(C_out, C // G, k, k)
     with torch.no_grad():
         for _ in range(5):
             torch.nn.functional.conv2d(x, w, None, s, p, 1, G)
@@ -28,5 +28,5 @@ for name, N, C, O, H, W, k, s, p, G in layers:
             torch.nn.functional.conv2d(x, w, None, s, p, 1, G)
             ts.append(time.perf_counter() - t)
     Ho = (H + 2 * p - k) // s + 1
-    fl = 2 * N * O * Ho * Ho * (C // G) * k * k
+    fl = 2 * N * C_out * Ho * Ho * (C // G) * k * k
     print(f"{name:16s} {np.median(ts) * 1e3:8.3f} ms  {fl / 1e6:8.1f} MFLOP {fl / np.median(ts) / 1e9:6.1f} GF/s")

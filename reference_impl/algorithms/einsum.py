@@ -45,4 +45,5 @@ def conv_einsum(x_padded: np.ndarray, weight: np.ndarray, geo: ConvGeometry) -> 
     w = weight.reshape(G, O_g, C_g, *geo.kernel)  # (G, O_g, C_g, *k)
     out, taps = subscripts(geo.spatial_dims)
     # Contract over (c, taps) within each group g: the group axis is shared, never summed.
-    return np.einsum(f"ngc{out}{taps},goc{taps}->ngo{out}", windows, w, optimize=True)  # (N, G, O_g, *out)
+    result: np.ndarray = np.einsum(f"ngc{out}{taps},goc{taps}->ngo{out}", windows, w, optimize=True)
+    return result  # (N, G, O_g, *out)

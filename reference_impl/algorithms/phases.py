@@ -102,7 +102,7 @@ def wide_size(geo: ConvGeometry, phase_dims: tuple[int, ...]) -> int:
 def crop_wide(out_wide: np.ndarray, geo: ConvGeometry, phase_dims: tuple[int, ...]) -> np.ndarray:
     """(..., out_0*Q_1*...*Q_{d-1}) wide grid -> (..., *output_size): drop the junk (a view)."""
     grid = out_wide.reshape(*out_wide.shape[:-1], geo.output_size[0], *phase_dims[1:])  # (..., out_0, Q_1, ...)
-    return grid[(Ellipsis, slice(None), *(slice(0, out) for out in geo.output_size[1:]))]
+    return grid[(Ellipsis, slice(None)) + tuple(slice(0, out) for out in geo.output_size[1:])]
 
 
 def grouped_flat_phases(x_padded: np.ndarray, geo: ConvGeometry) -> tuple[np.ndarray, list[Tap], int, tuple[int, ...]]:

@@ -26,5 +26,5 @@ def conv_pointwise(x_padded: np.ndarray, weight: np.ndarray, geo: ConvGeometry) 
     # A copy only when strided: BLAS wants each (C_g, positions) slab contiguous.
     x = np.ascontiguousarray(x).reshape(geo.batch, G, C_g, math.prod(out_size))  # (N, G, C_g, positions)
     w = weight.reshape(G, O_g, C_g)  # (G, O_g, C_g)
-    out = np.matmul(w, x)  # (N, G, O_g, positions)
+    out: np.ndarray = np.matmul(w, x)  # (N, G, O_g, positions)
     return out.reshape(geo.batch, G, O_g, *out_size)  # (N, G, O_g, *output_size)

@@ -2,10 +2,11 @@
 
     y[n, g] = sum_{p, q} W[g, :, :, p, q] @ x_tap(p, q)[n, g]       (O_g, C_g) @ (C_g, L)
 
-(any number of spatial dims: the taps are the kernel's positions, see phases.py). Only the kH*kW taps are looped over; each tap is one broadcast multiply-add over
-(G, O_g, L) — for depthwise (C_g == 1) a plain elementwise product, otherwise a small batched
-matmul. Every tap reads a contiguous slice of a phase (see phases.py), so the inner loops are
-long and no window is ever copied. This is the path for depthwise and few channels per group,
+(any number of spatial dims: the taps are the kernel's positions, see phases.py). Only the kH*kW
+taps are looped over; each tap is one broadcast multiply-add over (G, O_g, L) — for depthwise
+(C_g == 1) a plain elementwise product, otherwise a small batched matmul. Every tap reads a
+contiguous slice of a phase (see phases.py), so the inner loops are long and no window is ever
+copied. This is the path for depthwise and few channels per group,
 where im2col would copy kH*kW times the input (49x for ConvNeXt's 7x7) to feed a GEMM that has
 almost nothing to multiply.
 

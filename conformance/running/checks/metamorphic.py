@@ -107,6 +107,7 @@ def _metamorphic_input(run: CaseRun) -> tuple[np.ndarray, np.ndarray | None, str
     if conv.transposed:  # every input element meets every weight tap of its row's C_out outputs
         dense_cost = x.size * conv.out_channels * kernel_taps
     else:  # every output element sums C_in inputs per tap
+        assert output is not None  # (narrowing: the relations run on a computed output)
         dense_cost = output.size * conv.in_channels * kernel_taps
     if dense_cost <= MAX_DENSE_MULTIPLY_ADDS:
         return x, output, ""
@@ -133,7 +134,7 @@ def _metamorphic_input(run: CaseRun) -> tuple[np.ndarray, np.ndarray | None, str
     note = f" (on a crop: input {list(cropped.shape)} of {list(x.shape)})"
     try:
         baseline = run.implementation.forward(case, cropped, run.tensors.weight, run.tensors.bias)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         return (
             cropped,
             None,
@@ -183,7 +184,7 @@ def _block_diagonal(run: CaseRun, x: np.ndarray, grouped: np.ndarray, note: str)
     dense = block_diagonal_weight(run.tensors.weight, case.conv.groups)
     try:
         predicted = run.implementation.forward(_with_conv(case, groups=1), x, dense, run.tensors.bias)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         return _refused("block-diagonal", "the groups=1 layer with the block-diagonal weight", exc)
     return _compare(
         run,
@@ -216,7 +217,7 @@ def _per_group_concatenation(run: CaseRun, x: np.ndarray, grouped: np.ndarray, n
         b_slice = None if run.tensors.bias is None else run.tensors.bias[g * out_per_group : (g + 1) * out_per_group]
         try:
             piece = np.asarray(run.implementation.forward(slice_case, np.ascontiguousarray(x_slice), w_slice, b_slice))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             return _refused("per-group", f"group {g}'s slice as a groups=1 layer", exc)
         target = [slice(None)] * predicted.ndim
         target[channel_axis] = slice(g * out_per_group, (g + 1) * out_per_group)
@@ -267,7 +268,7 @@ def _permutation_within_groups(run: CaseRun, x: np.ndarray, grouped: np.ndarray,
         axis_words = "second axis"
     try:
         predicted = run.implementation.forward(case, x_permuted, weight_permuted, run.tensors.bias)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         return _refused("permutation", "the channel-permuted input", exc)
     return _compare(
         run,

@@ -38,12 +38,12 @@ class Connectivity:
     @property
     def extra(self) -> list[tuple[int, int]]:
         """(o, c) pairs connected that must not be."""
-        return [tuple(map(int, pair)) for pair in np.argwhere(self.measured & ~self.expected)]
+        return [(int(o), int(c)) for o, c in np.argwhere(self.measured & ~self.expected)]
 
     @property
     def missing(self) -> list[tuple[int, int]]:
         """(o, c) pairs that must be connected and are not."""
-        return [tuple(map(int, pair)) for pair in np.argwhere(~self.measured & self.expected)]
+        return [(int(o), int(c)) for o, c in np.argwhere(~self.measured & self.expected)]
 
     @property
     def matches(self) -> bool:
@@ -216,7 +216,7 @@ def wiring_check(run: CaseRun) -> list[Check]:
         connectivity = measure_connectivity(run.implementation, case)
     except NothingToProbe as reason:
         return [Check("wiring", True, f"wiring probe: nothing to measure ({reason}; every output is the bias)")]
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         return [
             Check(
                 "wiring",

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from reference_impl import conv1d, conv2d, conv3d, conv_transpose1d, conv_transpose2d, conv_transpose3d  # noqa: F401
+from reference_impl import conv1d, conv2d, conv3d, conv_transpose1d, conv_transpose2d, conv_transpose3d
 
 TRANSPOSED = {1: conv_transpose1d, 2: conv_transpose2d, 3: conv_transpose3d}
 CONVS = {1: conv1d, 2: conv2d, 3: conv3d}

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._base import TRANSPOSED, conv1d, conv2d, conv3d, per_dim  # noqa: F401
+from ._base import TRANSPOSED, conv1d as conv1d, conv2d as conv2d, conv3d as conv3d, per_dim
 
 
 def _at_start(dims: int):

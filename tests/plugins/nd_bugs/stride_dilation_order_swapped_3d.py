@@ -4,9 +4,15 @@ are a palindrome. Every other op is correct."""
 
 from __future__ import annotations
 
-from ._base import conv1d, conv2d, conv_transpose1d, conv_transpose2d, per_dim  # noqa: F401
-from ._base import conv3d as _conv3d
-from ._base import conv_transpose3d as _conv_transpose3d
+from ._base import (
+    conv1d as conv1d,
+    conv2d as conv2d,
+    conv3d as _conv3d,
+    conv_transpose1d as conv_transpose1d,
+    conv_transpose2d as conv_transpose2d,
+    conv_transpose3d as _conv_transpose3d,
+    per_dim,
+)
 
 
 def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, **kw):

@@ -4,7 +4,7 @@ stride, padding, output_padding, groups, dilation). Every other op is correct.""
 
 from __future__ import annotations
 
-from ._base import TRANSPOSED, conv1d, conv2d, conv3d  # noqa: F401
+from ._base import TRANSPOSED, conv1d as conv1d, conv2d as conv2d, conv3d as conv3d
 
 
 def _swapped(dims: int):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._base import TRANSPOSED, channel_axis, conv1d, conv2d, conv3d  # noqa: F401
+from ._base import TRANSPOSED, channel_axis, conv1d as conv1d, conv2d as conv2d, conv3d as conv3d
 
 
 def _interleaved(dims: int):
