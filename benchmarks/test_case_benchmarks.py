@@ -25,9 +25,9 @@ import pytest
 from conformance.cases.loader import load_cases
 from conformance.cases.schema import Case
 from conformance.judging.compare import Comparison
+from conformance.judging.verdict import compare_forward
 from conformance.pytest_plugin import IMPLEMENTATION_KEY, case_roots
 from conformance.reporting.terminal import comparison_details
-from conformance.judging.verdict import compare_forward
 from conformance.running.torch_oracle import torch_forward
 from conformance.tools.benchmark import agreement, prepare_forwards, workload
 

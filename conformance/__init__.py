@@ -65,9 +65,9 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ im
     from conformance.cases.schema import Case, ConvConfig
     from conformance.judging.outcomes import ImplementationCrashed, Unsupported
     from conformance.judging.verdict import CaseResult
+    from conformance.notebook import explain
     from conformance.running.implementations import Implementation, load_implementation
     from conformance.running.runner import run_case
-    from conformance.notebook import explain
 
 
 def __getattr__(name: str) -> Any:

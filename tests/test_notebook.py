@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 import torch
 
-from conformance.teaching.explain_text import render_text
 from conformance.notebook import (
     CaseExplanation,
     ModelExplanation,
@@ -22,6 +21,7 @@ from conformance.notebook import (
     explain,
     scope_css,
 )
+from conformance.teaching.explain_text import render_text
 
 ROOT = Path(__file__).resolve().parent.parent
 

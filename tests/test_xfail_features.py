@@ -13,8 +13,8 @@ import pytest
 from conformance.cases.loader import load_cases
 from conformance.cli import main
 from conformance.commands.run import rerun_options
-from conformance.judging.xfail import XfailFileError, load_xfail_file
 from conformance.judging.environment import cpu_facts, environment_facts
+from conformance.judging.xfail import XfailFileError, load_xfail_file
 from conformance.running.runner import CaseResult
 from tests.helpers import assert_is_case, write_case
 

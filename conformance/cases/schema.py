@@ -782,14 +782,16 @@ def _parse_tensor_spec(value: Any, path: KeyPath, check: _Checker) -> TensorSpec
             check.add(body_path, f"expected a mapping {{start: NUMBER, step: NUMBER}}, got {_show(body)}")
             return None
         check.keys(body, ARANGE_KEYS, body_path)
-        options = {key: check.number(body[key], body_path + (key,)) for key in ARANGE_KEYS if key in body}
+        options: dict[str, Any] = {
+            key: check.number(body[key], body_path + (key,)) for key in ARANGE_KEYS if key in body
+        }
         return TensorSpec("arange", options, shape)
     body = {} if body is None else body  # random
     if not isinstance(body, dict):
         check.add(body_path, f"expected a mapping {{seed, distribution, low, high, mean, std}}, got {_show(body)}")
         return None
     check.keys(body, RANDOM_KEYS, body_path)
-    options: dict[str, Any] = {}
+    options = {}
     if "seed" in body:
         options["seed"] = check.integer(body["seed"], body_path + ("seed",), minimum=0)
     if "distribution" in body:

@@ -8,8 +8,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from conformance.cases.errors import CaseError
-from conformance.cases.library import default_cases
-from conformance.cases.library import library_version as library_version  # for the commands
+from conformance.cases.library import (
+    default_cases,
+    library_version as library_version,  # for the commands
+)
 from conformance.cases.loader import LoadResult, load_cases
 from conformance.running.arrays import ARRAY_KINDS
 from conformance.running.implementations import Implementation, ImplementationLoadError, load_implementation
@@ -143,7 +145,8 @@ def implementation_from(args: argparse.Namespace) -> Implementation:
         if wants_isolation(args):
             from conformance.running.isolation import IsolatedImplementation  # only when asked for: it starts workers
 
-            return IsolatedImplementation(
+            # An IsolatedImplementation offers Implementation's interface (a duck type, no common base).
+            return IsolatedImplementation(  # type: ignore[return-value]
                 getattr(args, "impl", None), timeout=args.timeout, **implementation_options(args)
             )
         return load_implementation(getattr(args, "impl", None), **implementation_options(args))

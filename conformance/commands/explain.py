@@ -84,7 +84,7 @@ def explain_command(args: argparse.Namespace) -> int:
     elements = None
     can_compute = result.run is not None and result.run.torch.output is not None
     if args.element and can_compute:
-        tensors = result.run.tensors  # type: ignore[union-attr]
+        tensors = result.run.tensors
         shape = layout_of(result.case.conv, tensors.input.shape, tensors.weight.shape).output_shape
         try:
             elements = [parse_element(text, shape) for text in args.element]

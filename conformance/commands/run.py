@@ -22,6 +22,7 @@ from conformance.commands import (
     positive_int,
     select_cases,
 )
+from conformance.judging.environment import environment_facts
 from conformance.judging.xfail import XfailFileError, load_xfail_files
 from conformance.reporting.junit import write_junit
 from conformance.reporting.terminal import (
@@ -33,7 +34,6 @@ from conformance.reporting.terminal import (
     write_json,
 )
 from conformance.running.devices import DEVICES, DeviceError, configure_device
-from conformance.judging.environment import environment_facts
 from conformance.running.implementations import Implementation
 from conformance.running.isolation import DEFAULT_TIMEOUT
 from conformance.running.runner import PASSED, SKIPPED, CaseResult

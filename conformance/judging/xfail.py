@@ -42,7 +42,8 @@ from pathlib import Path
 from typing import Any
 
 from conformance.cases.errors import CaseError, Problem
-from conformance.cases.schema import CONV_TYPES, DTYPES, PADDING_MODES, SPATIAL_KEYS, Case
+from conformance.cases.geometry import PADDING_MODES
+from conformance.cases.schema import CONV_TYPES, DTYPES, SPATIAL_KEYS, Case
 from conformance.cases.yaml_loader import Document, load_documents
 from conformance.judging.outcomes import FAILED, KINDS, PASSED, XFAILED, XPASSED
 from conformance.judging.verdict import CaseResult

@@ -941,7 +941,7 @@ def _cost_line(e: Explanation) -> str:
 def _pictures(result: CaseResult) -> str:
     try:
         # No case or run fails here, into the note below.
-        drawn: list[Picture] = case_pictures(result.case, result.run.tensors)  # type: ignore[arg-type,union-attr]
+        drawn: list[Picture] = case_pictures(result.case, result.run.tensors)  # type: ignore[arg-type]
     except Exception as exc:  # a picture that cannot be drawn is a note, not a broken report
         return f'<p class="muted">(no pictures: {_e(type(exc).__name__)}: {_e(exc)})</p>'
     figures = [

@@ -200,7 +200,7 @@ def layout_of(conv: ConvConfig, input_shape: Sequence[int], weight_shape: Sequen
         before = tuple(side[0] for side in sides)
         after = tuple(side[1] for side in sides)
     else:
-        before = after = per_dim(conv.padding, dims)  # type: ignore[arg-type]
+        before = after = per_dim(conv.padding, dims)
     output_padding = per_dim(getattr(conv, "output_padding", 0), dims)
     return Layout(conv, batch, unbatched, in_size, kernel, stride, dilation, before, after, output_padding)
 

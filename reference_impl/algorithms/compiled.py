@@ -44,6 +44,11 @@ from .phases import phase_shape, wide_length
 
 
 @functools.cache
+def _as_int64(values: tuple[int, ...] | list[int]) -> np.ndarray:
+    """Sizes as one int64 array: the 3-d kernel takes them so, one numba specialisation for every rank."""
+    return np.array(values, dtype=np.int64)
+
+
 def numba_available() -> bool:
     """Whether numba imports here (it is optional). Imports it, once: ~0.45 s."""
     try:
@@ -156,14 +161,13 @@ def conv_compiled_3d(x: np.ndarray, weight: np.ndarray, geo: ConvGeometry) -> np
     last_start = (geo.output_size[0] - 1 + reach[0]) * plane + reach[1] * phase_dims[2] + reach[2]
     length = (geo.output_size[1] - 1) * phase_dims[2] + geo.output_size[2]
     assert last_start + length <= math.prod(phase_dims)
-    as_int64 = lambda values: np.array(values, dtype=np.int64)  # noqa: E731 - one array specialisation
     direct_conv3d(
         np.ascontiguousarray(x),
         np.ascontiguousarray(weight),
-        as_int64(pads),
-        as_int64(geo.stride),
-        as_int64(geo.dilation),
-        as_int64(phase_dims),
+        _as_int64(pads),
+        _as_int64(geo.stride),
+        _as_int64(geo.dilation),
+        _as_int64(phase_dims),
         out,
     )
     return out.reshape(geo.batch, geo.groups, geo.out_channels_per_group, *geo.output_size)
