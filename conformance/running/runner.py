@@ -35,6 +35,7 @@ from conformance.cases.schema import Case
 from conformance.judging.compare import Comparison, compare_arrays
 from conformance.judging.outcomes import (  # noqa: F401 - re-exported
     ACCEPTED_INVALID,
+    ADAPTER_ERROR,
     CRASHED,
     ERROR,
     FAILED,
@@ -456,6 +457,14 @@ def _check_refusal(run: CaseRun, strict_errors: bool = False) -> Check:
         return Check(
             "expect_error", False, f"{name} says unsupported: {impl.describe_error()}", details, kind=UNSUPPORTED
         )
+    if verdict == ADAPTER_ERROR:
+        return Check(
+            "expect_error",
+            False,
+            f"{name}'s adapter failed in its own code: {impl.describe_error()}",
+            details + _error_details(impl, run.implementation),
+            kind=ADAPTER_ERROR,
+        )
     if strict_errors and pattern and not re.search(pattern, str(impl.error)):
         return Check(
             "expect_error",
@@ -483,7 +492,12 @@ def _check_forward(run: CaseRun) -> list[Check]:
             return [Check("forward", False, summary, details, kind=verdict)]
         if impl.refused:
             kind = kind_of_error(run.implementation, impl.error)  # type: ignore[arg-type]
-            how = {CRASHED: "crashed", UNSUPPORTED: "says unsupported", REFUSED_VALID: "refused the layer"}[kind]
+            how = {
+                CRASHED: "crashed",
+                UNSUPPORTED: "says unsupported",
+                REFUSED_VALID: "refused the layer",
+                ADAPTER_ERROR: "failed in its adapter's own code",
+            }[kind]
             summary = (
                 f"{name} {how}: {impl.describe_error()}, but torch computed an output of shape "
                 f"{tuple(oracle.output.shape)}"
