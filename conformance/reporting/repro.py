@@ -1,10 +1,18 @@
 """``--repro DIR``: a copy-paste reproduction of each failing case.
 
 For a failing case NAME, :func:`write_repro` writes ``DIR/<NAME>.py`` and ``DIR/<NAME>.npz`` (its
-tensors, plus the harness's per-element allowance). The script needs only NumPy, torch and the
-implementation's own module (and ml_dtypes for a bfloat16 NumPy plug-in): it calls the
-implementation and ``torch.nn.<Conv>`` on the same tensors, exactly as the harness did, prints
-what each side did and where they disagree, and exits 1 while they disagree (0 once fixed).
+tensors, plus the harness's per-element allowance). Scripts are relocatable: the data is read
+from beside the script, a plug-in loaded from a file is copied beside it, a plug-in module is
+imported by name (from the working folder or the installed packages); no absolute path is written.
+
+* A plug-in's script needs NumPy, torch and the plug-in (and ml_dtypes for a bfloat16 NumPy
+  plug-in): it calls the implementation and ``torch.nn.<Conv>`` on the same tensors, exactly as the
+  harness did, prints what each side did and where they disagree, and exits 1 while they disagree
+  (0 once fixed).
+* A built-in framework column's script is framework-only (framework_repro.py): the framework and
+  NumPy, the adapter's translation code inlined, torch's output stored as data: ready for an
+  upstream issue.
+
 The failure report gets two lines: the script's path and the command that reruns just that case.
 """
 
@@ -12,6 +20,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import shutil
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -21,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from conformance.judging.tolerance import forward_bound, gradient_bounds
+from conformance.reporting.framework_repro import write_framework_repro
 from conformance.running.implementations import Implementation, builtin_implementations
 from conformance.running.runner import CaseResult, sided
 
@@ -100,6 +110,24 @@ def write_repro(
             arrays["allowed_output"] = np.broadcast_to(bound.allowed(), run.torch.output.shape)
         except Exception:  # noqa: BLE001 - without a bound the script falls back to rtol/atol
             pass
+    rerun = shlex.join(["conformance", "run", str(case.file), "-k", case.name, *rerun_options])
+    builtin_module = (
+        builtin_implementations().get(implementation.spec) if isinstance(implementation.spec, str) else None
+    )
+    if builtin_module is not None:
+        environment = getattr(implementation, "environment", None)
+        script, data = write_framework_repro(
+            result,
+            implementation.spec,
+            builtin_module,
+            directory,
+            stem,
+            dict(environment()) if callable(environment) else {},
+            arrays.get("allowed_output"),
+        )
+        result.notes.append(f"repro: python {shlex.quote(str(script))}")
+        result.notes.append(f"rerun: {rerun}")
+        return Repro(script, data, rerun)
     backward_function = implementation.backward_function_for(case)
     backward = bool(case.backward and tensors.grad_output is not None and backward_function is not None)
     if backward:
@@ -117,10 +145,11 @@ def write_repro(
     np.savez(data, **{key: np.asarray(value) for key, value in arrays.items()})
 
     function = (getattr(implementation, "functions", None) or {}).get(case.conv.functional_name)
-    forward_location = (
+    forward_location = relocatable(
         function_location(function)
         if function is not None
-        else spec_location(implementation.spec, case.conv.functional_name)
+        else spec_location(implementation.spec, case.conv.functional_name),
+        directory,
     )
     settings = {
         "CASE": case.name,
@@ -129,7 +158,9 @@ def write_repro(
         "SUMMARY": result.message.split("; ")[0],
         "IMPLEMENTATION": implementation.name,
         "FORWARD": forward_location,
-        "BACKWARD": _backward_location(implementation, case, backward_function) if backward else None,
+        "BACKWARD": relocatable(_backward_location(implementation, case, backward_function), directory)
+        if backward
+        else None,
         "OP": case.conv.functional_name,
         "CONV_TYPE": getattr(case.conv, "type", "Conv2d"),
         "KWARGS": {key: tuple(v) if isinstance(v, list) else v for key, v in kwargs.items()},
@@ -146,10 +177,23 @@ def write_repro(
     }
     script.write_text(_script(settings, data.name), encoding="utf-8")
     script.chmod(0o755)
-    rerun = shlex.join(["conformance", "run", str(case.file), "-k", case.name, *rerun_options])
     result.notes.append(f"repro: python {shlex.quote(str(script))}")
     result.notes.append(f"rerun: {rerun}")
     return Repro(script, data, rerun)
+
+
+def relocatable(location: dict[str, Any], directory: Path) -> dict[str, Any]:
+    """``location`` without absolute paths: a plug-in file is copied into ``directory`` and named
+    relative to the script; a module is imported by name (the script puts the working folder on
+    sys.path, as ``--impl`` does), never from a folder of this machine."""
+    moved = dict(location, root=None)
+    if location.get("file"):
+        source = Path(location["file"])
+        target = directory / source.name
+        if source.resolve() != target.resolve():
+            shutil.copyfile(source, target)
+        moved["file"] = source.name
+    return moved
 
 
 def _script(settings: dict[str, Any], data_name: str) -> str:
@@ -183,13 +227,13 @@ TORCH_DTYPE = getattr(torch, DTYPE)
 
 def load(location):
     """The implementation's function, imported as the harness imported it."""
-    if location["file"]:
-        spec = importlib.util.spec_from_file_location("plugin_under_test", location["file"])
+    if location["file"]:  # a plug-in file, copied beside this script
+        spec = importlib.util.spec_from_file_location("plugin_under_test", HERE / location["file"])
         owner = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(owner)
     else:
-        if location["root"] and location["root"] not in sys.path:
-            sys.path.insert(0, location["root"])
+        if str(Path.cwd()) not in sys.path:
+            sys.path.insert(0, str(Path.cwd()))  # a plug-in module in the working folder, as --impl finds it
         owner = importlib.import_module(location["module"])
     for part in location["attribute"].split("."):
         owner = getattr(owner, part)
