@@ -138,7 +138,9 @@ def matrix_command(args: argparse.Namespace) -> int:
 
             suites.extend(
                 junit_tree(
-                    results, suite_name=column.name, properties={"version": column.version, "note": column.note}
+                    results,
+                    suite_name=column.name,
+                    properties={"version": column.version, "note": column.note, **column.environment},
                 ).getroot()
             )
         if args.html and args.column_reports:

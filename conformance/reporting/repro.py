@@ -18,6 +18,7 @@ The failure report gets two lines: the script's path and the command that reruns
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import shlex
 import shutil
@@ -153,7 +154,7 @@ def write_repro(
     )
     settings = {
         "CASE": case.name,
-        "LOCATION": case.location,
+        "LOCATION": portable_location(case.location),
         "KIND": result.kind,
         "SUMMARY": result.message.split("; ")[0],
         "IMPLEMENTATION": implementation.name,
@@ -184,16 +185,53 @@ def write_repro(
 
 def relocatable(location: dict[str, Any], directory: Path) -> dict[str, Any]:
     """``location`` without absolute paths: a plug-in file is copied into ``directory`` and named
-    relative to the script; a module is imported by name (the script puts the working folder on
-    sys.path, as ``--impl`` does), never from a folder of this machine."""
-    moved = dict(location, root=None)
+    relative to the script. A plug-in module is imported by name (the working folder on sys.path, as
+    ``--impl`` does); when it is a single source file outside site-packages, a copy goes beside the
+    script too, for the script to fall back on where the module is not importable."""
+    moved = dict(location, root=None, copy=None)
     if location.get("file"):
-        source = Path(location["file"])
-        target = directory / source.name
-        if source.resolve() != target.resolve():
-            shutil.copyfile(source, target)
-        moved["file"] = source.name
+        moved["file"] = _copy_beside(Path(location["file"]), directory)
+        return moved
+    source = _module_file(location.get("module") or "")
+    if source.suffix == ".py" and source.name != "__init__.py" and "site-packages" not in source.parts:
+        moved["copy"] = _copy_beside(source, directory)
     return moved
+
+
+def portable_location(location: str) -> str:
+    """A case's 'file:line' as the script prints it: relative to the working folder when the file is
+    under it, else its name alone (a script holds no absolute path).
+
+    >>> portable_location("/nowhere/cases/seed/groups3.yaml:3")
+    'groups3.yaml:3'
+    """
+    path = Path(location)
+    if not path.is_absolute():
+        return location
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return path.name
+
+
+def _module_file(name: str) -> Path:
+    """Where module ``name`` is read from (found without running it when it was not imported here:
+    the implementation may live in a worker process); an empty path when unknown."""
+    module = sys.modules.get(name)
+    if module is not None:
+        return Path(getattr(module, "__file__", "") or "")
+    try:
+        found = importlib.util.find_spec(name) if name else None
+    except (ImportError, ValueError):
+        return Path()
+    return Path(found.origin) if found is not None and found.origin else Path()
+
+
+def _copy_beside(source: Path, directory: Path) -> str:
+    target = directory / source.name
+    if source.resolve() != target.resolve():
+        shutil.copyfile(source, target)
+    return source.name
 
 
 def _script(settings: dict[str, Any], data_name: str) -> str:
@@ -234,7 +272,14 @@ def load(location):
     else:
         if str(Path.cwd()) not in sys.path:
             sys.path.insert(0, str(Path.cwd()))  # a plug-in module in the working folder, as --impl finds it
-        owner = importlib.import_module(location["module"])
+        try:
+            owner = importlib.import_module(location["module"])
+        except ImportError:
+            if not location.get("copy"):
+                raise
+            spec = importlib.util.spec_from_file_location("plugin_under_test", HERE / location["copy"])
+            owner = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(owner)  # the copy of the plug-in module written beside this script
     for part in location["attribute"].split("."):
         owner = getattr(owner, part)
     return owner
