@@ -206,3 +206,18 @@ def test_tensorflow_finding_repro_runs_without_torch_or_conformance(tmp_path: Pa
     )
     assert ran.returncode == 1, ran.stderr[-2000:]
     assert "shapes differ: tensorflow (0, 6, 7, 5), expected (torch) (0, 4, 6, 2)" in ran.stdout
+
+
+def test_the_docs_matrix_counts_are_generated_from_the_measured_json() -> None:
+    # docs/frameworks.md's counts are never typed by hand: the block is the script's output
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        import frameworks_counts
+    finally:
+        sys.path.remove(str(ROOT / "scripts"))
+    import json
+
+    summary = json.loads((ROOT / "docs" / "measurements" / "matrix-summary.json").read_text())
+    block = frameworks_counts.markdown(summary)
+    assert block in (ROOT / "docs" / "frameworks.md").read_text()
+    assert {column["name"] for column in summary["columns"]} >= {"tensorflow", "tensorflow-no-onednn", "jax"}

@@ -13,7 +13,7 @@ by ``jnp.squeeze``.
 Errors: JAX checks a convolution's arguments in Python and refuses a bad one with ``raise
 TypeError(...)`` (a wrong rank: "convolution requires lhs and rhs ndim to be equal"), a ``raise``
 statement in JAX's own code: that is a refusal (:func:`judge_error`), although a TypeError elsewhere
-is a crash.
+is a crash. JAX's traceback filtering is turned off, so that the raise is in the traceback to see.
 """
 
 from __future__ import annotations
@@ -68,6 +68,8 @@ def _enable_x64() -> None:
     import jax
 
     jax.config.update("jax_enable_x64", True)
+    # JAX cuts its own frames out of a traceback by default; judge_error needs them to see the raise
+    jax.config.update("jax_traceback_filtering", "off")
 
 
 def _conv(

@@ -37,7 +37,16 @@ from pathlib import Path
 from typing import Any
 
 from conformance.cases.errors import CaseError
-from conformance.judging.outcomes import ADAPTER_ERROR, ERROR, FAILED, PASSED, SKIPPED, XFAILED, XPASSED
+from conformance.judging.outcomes import (
+    ADAPTER_ERROR,
+    ERROR,
+    FAILED,
+    PASSED,
+    SKIPPED,
+    UNSUPPORTED,
+    XFAILED,
+    XPASSED,
+)
 
 
 @dataclass
@@ -573,8 +582,9 @@ def xfail_entries(matrix: Matrix, name: str, keep: dict[str, dict[str, str]] | N
     """One entry per case that does not pass in column ``name``: the reason and link already in
     ``keep`` (case -> entry) when the case is still listed, else '<kind>: <the message's first line>'
     and the tracker its case file cites for this column's framework (never another framework's: a
-    link belongs to the column it was found in). An ``adapter_error`` is the adapter's bug, never a
-    framework finding: it is not pinned (it stays a change until the adapter is fixed)."""
+    link belongs to the column it was found in; none on an ``unsupported`` cell). An
+    ``adapter_error`` is the adapter's bug, never a framework finding: it is not pinned (it stays a
+    change until the adapter is fixed)."""
     keep = keep or {}
     trackers = column_trackers(name)
     entries = []
@@ -584,12 +594,15 @@ def xfail_entries(matrix: Matrix, name: str, keep: dict[str, dict[str, str]] | N
             continue
         old = keep.get(row.name)
         if old is not None and not cell.kind_changed:
-            entries.append(_kept(old, trackers))
+            entries.append(_kept(old, trackers if cell.kind != UNSUPPORTED else ()))
             continue
         first = cell.message.splitlines()[0] if cell.message else ""
         first = re.sub(r"^expected failure: .*?\]: ", "", first)  # an xfailed message quotes its old entry
         entry = {"case": row.name, "reason": f"{cell.kind or cell.status}: {first}"[:300]}
-        link = tracker_link(row.file, trackers or ()) if "/frameworks/" in row.file.replace("\\", "/") else None
+        # a case's tracker is about what the framework does with the layer: no link on a layer the
+        # adapter cannot express at all (unsupported), where that behaviour never happened
+        framework_case = "/frameworks/" in row.file.replace("\\", "/") and cell.kind != UNSUPPORTED
+        link = tracker_link(row.file, trackers or ()) if framework_case else None
         if link:
             entry["link"] = link
         entries.append(entry)
