@@ -11,13 +11,13 @@ Importing this package imports no framework: whether one is installed is found w
 ``importlib.util.find_spec``, which does not run the package.
 
 >>> sorted(BUILTINS)[:3]
-['jax', 'keras', 'onnx-reference']
+['jax', 'keras', 'keras-no-onednn']
 >>> BUILTINS["jax"]
 'conformance.frameworks.jax_lax'
 >>> status("no-such-framework")  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-KeyError: "no built-in implementation 'no-such-framework'; built-ins: jax, keras, onnx-reference, ..."
+KeyError: "no built-in implementation 'no-such-framework'; built-ins: jax, keras, ..."
 """
 
 from __future__ import annotations
