@@ -462,9 +462,12 @@ def test_repro_writes_a_standalone_script_that_prints_the_disagreement(capsys, t
     rerun = next(line.split("rerun: ", 1)[1] for line in out.splitlines() if "rerun: " in line)
     assert rerun.startswith("conformance run ") and "--impl " + INTERLEAVED in rerun
 
-    elsewhere = tmp_path / "elsewhere"  # not the project folder: the script finds the module itself
-    elsewhere.mkdir()
-    done = subprocess.run([sys.executable, str(script)], cwd=elsewhere, capture_output=True, text=True, timeout=120)
+    assert str(tmp_path) not in script.read_text() and str(CASES.parent) not in script.read_text()  # relocatable
+    elsewhere = tmp_path / "elsewhere"  # the folder moved: the script reads its data from beside itself
+    repro.rename(elsewhere)
+    script = elsewhere / script.name
+    # run where the plug-in module is importable by name, as `--impl` found it (here: the project folder)
+    done = subprocess.run([sys.executable, str(script)], cwd=CASES.parent, capture_output=True, text=True, timeout=120)
     assert done.returncode == 1, done.stdout + done.stderr
     assert "DISAGREE" in done.stdout
     assert "4 of 6 elements differ beyond the allowance; worst at (0, 2, 0, 0)" in done.stdout

@@ -4,6 +4,7 @@ columns, a crashing plug-in in a worker process, and the JSON/HTML/JUnit outputs
 
 from __future__ import annotations
 
+import html
 import json
 import textwrap
 import xml.etree.ElementTree as ET
@@ -15,7 +16,7 @@ from conformance.cases.loader import load_cases
 from conformance.cli import main
 from conformance.frameworks import Availability
 from conformance.running.implementations import load_implementation
-from conformance.tools.matrix import run_matrix, safe_file_name
+from conformance.tools.matrix import Matrix, run_matrix, safe_file_name
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -148,6 +149,7 @@ def test_command_isolates_a_crash_and_writes_json_html_junit(
             str(out / "m.json"),
             "--html",
             str(out / "html"),
+            "--column-reports",
             "--junit",
             str(out / "m.xml"),
             "--xfail-dir",
@@ -225,3 +227,63 @@ def test_xfail_entries_matching_no_case_are_reported(plugins: Path, cases: list,
     matrix = run_matrix(cases, [spec], loader=in_process, xfail_dir=tmp_path)
     assert matrix.columns[0].unused_xfail == ["seed/no_such_case"]
     assert matrix.changes() == []  # informational: a run of a subset leaves entries unused
+
+
+def _one_cell_matrix(columns: list[str], status: str, kind: str | None, case_file: str) -> Matrix:
+    from conformance.tools.matrix import Cell, Column, Row
+
+    row = Row("frameworks/input_2d_aborts", case_file)
+    for name in columns:
+        row.results[name] = Cell(status, kind, f"{name} {kind}: its message")
+    return Matrix([Column(name) for name in columns], [row])
+
+
+def test_a_tracker_link_is_pinned_only_for_the_column_it_was_found_in(tmp_path: Path) -> None:
+    from conformance.tools.matrix import xfail_entries
+
+    case_file = tmp_path / "frameworks" / "input_2d_aborts.yaml"
+    case_file.parent.mkdir()
+    case_file.write_text("# Tracker: tensorflow/tensorflow#111453 (abort on a 2-D input)\nname: x\n")
+    matrix = _one_cell_matrix(["tensorflow", "jax"], "failed", "crashed", str(case_file))
+    assert xfail_entries(matrix, "tensorflow")[0]["link"] == "https://github.com/tensorflow/tensorflow/issues/111453"
+    assert "link" not in xfail_entries(matrix, "jax")[0]  # a TensorFlow issue is no JAX finding
+    # a link kept from an old entry that points at another framework's tracker is dropped too
+    stale = {
+        "frameworks/input_2d_aborts": {
+            "case": "frameworks/input_2d_aborts",
+            "reason": "crashed: x",
+            "link": "https://github.com/tensorflow/tensorflow/issues/111453",
+        }
+    }
+    assert "link" not in xfail_entries(matrix, "jax", keep=stale)[0]
+
+
+def test_an_adapter_error_is_never_pinned_as_a_finding(tmp_path: Path) -> None:
+    from conformance.tools.matrix import xfail_entries
+
+    matrix = _one_cell_matrix(["openvino"], "failed", "adapter_error", str(tmp_path / "c.yaml"))
+    assert xfail_entries(matrix, "openvino") == []
+    assert matrix.changes() == ["openvino: frameworks/input_2d_aborts: failed [adapter_error]"]
+
+
+def test_the_page_has_a_legend_facts_hover_messages_and_calls_an_xpass_fixed_upstream(tmp_path: Path) -> None:
+    from conformance.commands.matrix import LEGEND, write_html
+    from conformance.tools.matrix import Cell, Column, Row
+
+    columns = [Column("tensorflow", environment={"tensorflow.onednn": "on"}), Column("tensorflow-no-onednn")]
+    rows = []
+    for index in range(300):  # messages that repeat are stored once
+        row = Row(f"semantics/case_{index}", "c.yaml")
+        row.results["tensorflow"] = Cell(
+            "xpassed" if index == 0 else "xfailed", None if index == 0 else "wrong_shape", "wrong_shape: shapes differ"
+        )
+        row.results["tensorflow-no-onednn"] = Cell("passed")
+        rows.append(row)
+    matrix = Matrix(columns, rows, {"cpu.avx512f": "no"})
+    page = write_html(matrix, tmp_path).read_text()
+    assert all(html.escape(label) in page for label, _, _ in LEGEND)
+    assert "fixed upstream?" in page and "<td class='u' data-m=" in page  # not a failure's colour
+    assert "cpu.avx512f" in page and "tensorflow.onednn=on" in page
+    assert page.count("wrong_shape: shapes differ") == 1
+    # tensorflow and its counterpart disagree on every case but the fixed one: processor-dependent pins
+    assert len(matrix.processor_dependent()) == 299 and "Pins that depend on the processor" in page

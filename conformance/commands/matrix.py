@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import html
+import json
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -34,6 +35,7 @@ ABBREVIATIONS = {
     "accepted_invalid": "accepts",
     "refused_valid": "refuses",
     "unsupported": "unsup",
+    "adapter_error": "ADAPTER",
     SKIPPED: "skip",
     ERROR: "error",
     XPASSED: "XPASS",
@@ -60,8 +62,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("-k", dest="keyword", metavar="SUBSTRING", help="only cases whose name contains SUBSTRING")
     parser.add_argument("--json", metavar="FILE", help="write the matrix as JSON")
-    parser.add_argument("--html", metavar="DIR", help="write DIR/index.html (and a report per implementation)")
+    parser.add_argument(
+        "--html", metavar="DIR", help="write DIR/index.html: the whole matrix on one page (see --column-reports)"
+    )
+    parser.add_argument(
+        "--column-reports",
+        action="store_true",
+        help="with --html: also write each implementation's full report (DIR/<impl>/index.html, with "
+        "explanations; large for the whole library), and link every cell to its case there",
+    )
     parser.add_argument("--junit", metavar="FILE", help="write JUnit XML, one testsuite per implementation")
+    parser.add_argument(
+        "--repro",
+        metavar="DIR",
+        help="write a repro script per failing cell into DIR/<impl>/ (for a built-in: framework-only, "
+        "needing just that framework and NumPy)",
+    )
     parser.add_argument(
         "--xfail-dir",
         metavar="DIR",
@@ -122,11 +138,13 @@ def matrix_command(args: argparse.Namespace) -> int:
             from conformance.reporting.junit import junit_tree
 
             root = junit_tree(
-                results, suite_name=column.name, properties={"version": column.version, "note": column.note}
+                results,
+                suite_name=column.name,
+                properties={"version": column.version, "note": column.note, **column.environment},
             ).getroot()
             assert root is not None  # (narrowing: junit_tree builds a root)
             suites.extend(root)
-        if args.html:
+        if args.html and args.column_reports:
             from conformance.reporting.html import write_html_report
 
             write_html_report(
@@ -147,6 +165,7 @@ def matrix_command(args: argparse.Namespace) -> int:
         extra_checks=args.extra_checks,
         on_cell=on_cell,
         on_column=on_column,
+        repro_dir=Path(args.repro) if args.repro else None,
     )
     print(format_table(matrix))
     print(format_verdicts(matrix, show_expected=args.show_expected))
@@ -159,7 +178,7 @@ def matrix_command(args: argparse.Namespace) -> int:
         ET.indent(tree)
         tree.write(ensure_parent(args.junit), encoding="utf-8", xml_declaration=True)
     if args.html:
-        print(f"HTML matrix: {write_html(matrix, Path(args.html))}")
+        print(f"HTML matrix: {write_html(matrix, Path(args.html), column_reports=args.column_reports)}")
     if args.update_xfail:
         update_xfail_files(matrix, xfail_dir or Path(DEFAULT_XFAIL_DIR))
         return 0
@@ -272,19 +291,58 @@ def format_verdicts(matrix: Matrix, *, show_expected: bool = False) -> str:
 
 
 # -- HTML -----------------------------------------------------------------------------------------
-_STYLE = """body{font-family:system-ui,sans-serif;margin:1.5em;max-width:100em}table{border-collapse:collapse}
-td,th{border:1px solid #ccc;padding:.25em .5em;font-size:.9em;vertical-align:top}th{background:#f3f3f3}
-.passed{background:#e6f4e6}.failed,.error,.xpassed{background:#fbe3e3}.xfailed{background:#fff4d6}
-.skipped,.missing{background:#eee;color:#666}a{color:inherit}code{font-size:.95em}"""
+# What a cell shows, its colour class and what it means: the page's legend (one place for the words).
+LEGEND = (
+    ("ok", "p", "passed: agrees with torch within the error bound (or refuses a layer torch refuses)"),
+    ("values / shape / dtype", "f", "wrong_values / wrong_shape / wrong_dtype: the output differs from torch's"),
+    ("CRASH", "f", "crashed: died, hung, or raised from inside its numerics instead of refusing"),
+    ("accepts", "f", "accepted_invalid: computed an output for a layer torch refuses"),
+    ("refuses", "f", "refused_valid: deliberately refused a layer torch computes"),
+    ("unsup", "f", "unsupported: the framework has no way to express this layer"),
+    ("ADAPTER", "f", "adapter_error: the adapter's own translation code failed (our bug, not the framework's)"),
+    ("xf:<kind>", "x", "expected failure: listed in the column's xfail file (a known finding), failing as listed"),
+    ("fixed upstream?", "u", "xpassed: listed in the xfail file, but it passes now; unpin it after checking"),
+    ("skip", "s", "skipped: the case needs an op or a check this implementation does not offer"),
+    ("error", "f", "the case itself is broken (both sides refuse a layer not marked expect_error, ...)"),
+)
+_CLASS = {PASSED: "p", FAILED: "f", ERROR: "f", XFAILED: "x", XPASSED: "u", SKIPPED: "s"}
+_STYLE = """body{font-family:system-ui,sans-serif;margin:1.5em;max-width:110em}table{border-collapse:collapse}
+td,th{border:1px solid #ccc;padding:.2em .4em;font-size:.85em;vertical-align:top}th{background:#f3f3f3;text-align:left}
+.p{background:#e6f4e6}.f{background:#fbe3e3}.x{background:#fff4d6}.u{background:#dde8fb}.s,.n{background:#eee;color:#666}
+#cases td{cursor:help;white-space:nowrap}a{color:inherit}code{font-size:.95em}
+#tip{position:sticky;bottom:0;background:#222;color:#fff;padding:.5em;font-size:.9em;white-space:pre-wrap;min-height:1.2em}"""
+# Hover (or tap, on a phone) a cell: its one-line message, from the page's shared list, in the bar below.
+_SCRIPT = """const M=JSON.parse(document.getElementById('messages').textContent);
+const tip=document.getElementById('tip');
+function show(e){const c=e.target.closest('td[data-m]');if(c){tip.textContent=M[+c.dataset.m];}}
+document.getElementById('cases').addEventListener('mouseover',show);
+document.getElementById('cases').addEventListener('click',show);"""
 
 
 def _e(text: object) -> str:
     return html.escape(str(text), quote=True)
 
 
-def write_html(matrix: Matrix, directory: Path) -> Path:
-    """DIR/index.html: the table, then every case's verdicts; each cell links to that case's
-    section (its explanation, checks and message) in the implementation's own report."""
+def cell_label(cell: Cell) -> str:
+    """What a cell of the cases table shows.
+
+    >>> cell_label(Cell("xpassed")), cell_label(Cell("xfailed", "crashed")), cell_label(Cell("failed", "wrong_shape"))
+    ('fixed upstream?', 'xf:CRASH', 'shape')
+    """
+    if cell.status == XPASSED:
+        return "fixed upstream?"
+    if cell.status == XFAILED:
+        return "xf:" + ABBREVIATIONS.get(cell.kind or FAILED, cell.kind or FAILED)
+    if cell.status == FAILED:
+        return ABBREVIATIONS.get(cell.kind or FAILED, cell.kind or FAILED)
+    return ABBREVIATIONS.get(cell.status, cell.status)
+
+
+def write_html(matrix: Matrix, directory: Path, *, column_reports: bool = False) -> Path:
+    """DIR/index.html, one self-contained page: the environment facts, a legend, the pins that depend
+    on the processor, the counts, then every case's verdict per column (hover or tap a cell for its
+    one-line message; messages that repeat are stored once). With ``column_reports``, each cell also
+    links to that case's section in the implementation's own report (DIR/<impl>/index.html)."""
     from conformance.reporting.html import unique_slugs
 
     directory.mkdir(parents=True, exist_ok=True)
@@ -294,66 +352,87 @@ def write_html(matrix: Matrix, directory: Path) -> Path:
         "content='width=device-width, initial-scale=1'><title>conformance matrix</title>"
         f"<style>{_STYLE}</style></head><body><h1>Conformance matrix</h1>"
     ]
-    parts.append("<h2>Implementations</h2><table><tr><th>name</th><th>version</th><th>installed</th><th>note</th></tr>")
+    parts.append("<h2>Environment</h2><p>What the verdicts were measured with. Each column pins the settings that ")
+    parts.append("change its framework's code path; its own facts are in its row below.</p><table>")
+    parts.extend(f"<tr><th>{_e(key)}</th><td>{_e(value)}</td></tr>" for key, value in matrix.settings.items())
+    parts.append("</table><h2>Implementations</h2><table><tr><th>name</th><th>version</th><th>settings and facts</th>")
+    parts.append("<th>note</th></tr>")
     for column in matrix.columns:
         note = (
             _e(column.note)
             if column.installed
-            else (f"{_e(column.note)}. Install: <code>{_e(column.install_command)}</code>")
+            else f"{_e(column.note)}. Install: <code>{_e(column.install_command)}</code>"
         )
-        parts.append(
-            f"<tr><td>{_e(column.name)}</td><td>{_e(column.version)}</td><td>{'yes' if column.installed else 'no'}"
-            f"</td><td>{note}</td></tr>"
-        )
+        facts = "<br>".join(f"{_e(key)}={_e(value)}" for key, value in column.environment.items())
+        parts.append(f"<tr><th>{_e(column.name)}</th><td>{_e(column.version)}</td><td>{facts}</td><td>{note}</td></tr>")
+    parts.append("</table><h2>Legend</h2><table>")
+    parts.extend(f"<tr><td class='{css}'>{_e(label)}</td><td>{_e(meaning)}</td></tr>" for label, css, meaning in LEGEND)
+    parts.append("</table>")
+    parts.append(_processor_dependent_html(matrix))
     parts.append(
-        "</table><h2>Counts</h2><table><tr><th>cases</th>"
-        + "".join(f"<th>{_e(c.name)}</th>" for c in matrix.columns)
-        + "</tr>"
+        "<h2>Counts</h2><table><tr><th>cases</th>" + "".join(f"<th>{_e(c.name)}</th>" for c in matrix.columns) + "</tr>"
     )
     for group, by_impl in matrix.table().items():
         parts.append(
             f"<tr><th>{_e(group)}</th>"
             + "".join(
-                f"<td>{_e(cell_counts_text(by_impl[c.name]))}</td>"
-                if c.installed
-                else "<td class='missing'>not installed</td>"
+                f"<td>{_e(cell_counts_text(by_impl[c.name]))}</td>" if c.installed else "<td class='n'>not run</td>"
                 for c in matrix.columns
             )
             + "</tr>"
         )
     parts.append(
-        "</table><h2>Cases</h2><table><tr><th>case</th>"
+        "</table><h2>Cases</h2><p>Hover or tap a cell for its message.</p><table id='cases'><tr><th>case</th>"
         + "".join(f"<th>{_e(c.name)}</th>" for c in matrix.columns)
         + "</tr>"
     )
-    case_slugs = unique_slugs(matrix.rows)
-    for row, case_slug in zip(matrix.rows, case_slugs, strict=False):
+    messages: dict[str, int] = {}
+    for row, case_slug in zip(matrix.rows, unique_slugs(matrix.rows), strict=False):
         cells = []
         for column in matrix.columns:
             cell: Cell | None = row.results.get(column.name)
             if cell is None or not installed[column.name]:
-                cells.append("<td class='missing'>not installed</td>" if not installed[column.name] else "<td></td>")
+                cells.append("<td class='n'></td>")
                 continue
-            label = cell.status + (f" [{cell.kind}]" if cell.kind else "")
-            link = f"{safe_file_name(column.name)}/index.html#case-{case_slug}"
-            cells.append(
-                f"<td class='{_e(cell.status)}' title='{_e(cell.message)}'><a href='{_e(link)}'>{_e(label)}</a></td>"
-            )
+            first = cell.message.splitlines()[0] if cell.message else cell.status
+            index = messages.setdefault(first, len(messages))
+            label = _e(cell_label(cell))
+            if column_reports:
+                label = f"<a href='{_e(safe_file_name(column.name))}/index.html#case-{_e(case_slug)}'>{label}</a>"
+            cells.append(f"<td class='{_CLASS.get(cell.status, 'f')}' data-m='{index}'>{label}</td>")
         parts.append(f"<tr><th id='row-{_e(case_slug)}'>{_e(row.name)}</th>{''.join(cells)}</tr>")
-    parts.append(
-        "</table><h2>Settings</h2><table>"
-        + "".join(f"<tr><th>{_e(key)}</th><td>{_e(value)}</td></tr>" for key, value in matrix.settings.items())
-        + "</table>"
-    )
+    parts.append("</table>")
     changes = matrix.changes()
     parts.append(
         f"<h2>Changes against the xfail files</h2><p>{len(changes)} cells</p><ul>"
         + "".join(f"<li>{_e(line)}</li>" for line in changes)
-        + "</ul></body></html>"
+        + "</ul><div id='tip'></div>"
     )
+    listed = json.dumps(list(messages), ensure_ascii=False).replace("</", "<\\/")
+    parts.append(f"<script type='application/json' id='messages'>{listed}</script><script>{_SCRIPT}</script>")
+    parts.append("</body></html>")
     path = directory / "index.html"
     path.write_text("\n".join(parts), encoding="utf-8")
     return path
+
+
+def _processor_dependent_html(matrix: Matrix) -> str:
+    """The cases whose verdict differs between a column and its counterpart (oneDNN on/off, bf16/f32):
+    the pins that would change if the processor's default picked the other path."""
+    found = matrix.processor_dependent()
+    head = (
+        "<h2>Pins that depend on the processor</h2><p>These verdicts differ between a column and its "
+        "counterpart on the other code path (each column pins its path, so the verdicts are the same on "
+        "every machine; without the pin, the processor's default would pick one of them)."
+    )
+    if not found:
+        return head + " None in this run (or no column ran with its counterpart).</p>"
+    rows = "".join(
+        f"<tr><td>{_e(item['column'])}</td><td>{_e(item['case'])}</td><td>{_e(item['outcome'])}</td>"
+        f"<td>{_e(item['counterpart'])}: {_e(item['counterpart_outcome'])}</td></tr>"
+        for item in found
+    )
+    return f"{head}</p><table><tr><th>column</th><th>case</th><th>here</th><th>counterpart</th></tr>{rows}</table>"
 
 
 __all__ = ["register", "matrix_command", "format_table", "format_verdicts", "write_html"]

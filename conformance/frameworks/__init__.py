@@ -11,13 +11,13 @@ Importing this package imports no framework: whether one is installed is found w
 ``importlib.util.find_spec``, which does not run the package.
 
 >>> sorted(BUILTINS)[:3]
-['jax', 'keras', 'onnx-reference']
+['jax', 'keras', 'keras-no-onednn']
 >>> BUILTINS["jax"]
 'conformance.frameworks.jax_lax'
 >>> status("no-such-framework")  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-KeyError: "no built-in implementation 'no-such-framework'; built-ins: jax, keras, onnx-reference, onnxruntime, ..."
+KeyError: "no built-in implementation 'no-such-framework'; built-ins: jax, keras, ..."
 """
 
 from __future__ import annotations
@@ -40,6 +40,12 @@ class Builtin:
     requirements: tuple[str, ...]  # what `pip install -c constraints-frameworks.txt ...` installs
     summary: str  # the framework op it calls, and its settings
     compiler: tuple[str, ...] = ()  # a C/C++ compiler it needs at run time (any one of these)
+    # The GitHub repositories ("owner/name") where this column's findings are tracked: a case file's
+    # "Tracker:" link is pinned for this column only when it points into one of them.
+    trackers: tuple[str, ...] = ()
+    # The column computing the same op on the code path this processor's default would otherwise pick
+    # (oneDNN off, f32): a case whose verdict differs between the two is a pin that depends on the processor.
+    counterpart: str = ""
 
 
 _ALL = (
@@ -49,6 +55,7 @@ _ALL = (
         ("jax", "jaxlib"),
         ("jax", "jaxlib"),
         "jax.lax.conv_general_dilated(feature_group_count=groups), CPU, precision=HIGHEST",
+        trackers=("jax-ml/jax", "google/jax", "openxla/xla"),
     ),
     Builtin(
         "onnxruntime",
@@ -56,6 +63,7 @@ _ALL = (
         ("onnx", "onnxruntime"),
         ("onnx", "onnxruntime"),
         "a one-node ONNX Conv(group=groups) (+ Pad for padding modes), CPU execution provider",
+        trackers=("microsoft/onnxruntime",),
     ),
     Builtin(
         "onnx-reference",
@@ -63,6 +71,7 @@ _ALL = (
         ("onnx",),
         ("onnx",),
         "the same one-node ONNX model through onnx.reference.ReferenceEvaluator",
+        trackers=("onnx/onnx",),
     ),
     Builtin(
         "torch-onnx",
@@ -70,6 +79,7 @@ _ALL = (
         ("onnx", "onnxruntime", "onnxscript"),
         ("onnx", "onnxruntime", "onnxscript"),
         "torch.onnx.export(nn.Conv2d, dynamo=True), run in ONNX Runtime (CPU)",
+        trackers=("pytorch/pytorch", "microsoft/onnxruntime", "microsoft/onnxscript"),
     ),
     Builtin(
         "torch-onnx-legacy",
@@ -77,27 +87,58 @@ _ALL = (
         ("onnx", "onnxruntime"),
         ("onnx", "onnxruntime"),
         "torch.onnx.export(nn.Conv2d, dynamo=False) (the TorchScript exporter), run in ONNX Runtime (CPU)",
+        trackers=("pytorch/pytorch", "microsoft/onnxruntime"),
     ),
     Builtin(
         "tensorflow",
         "conformance.frameworks.tensorflow_nn",
         ("tensorflow",),
         ("tensorflow-cpu",),
-        "tf.nn.conv2d, NHWC, groups inferred from the filter's input depth",
+        "tf.nn.conv2d, NHWC, groups inferred from the filter's input depth, oneDNN on (TF_ENABLE_ONEDNN_OPTS=1)",
+        trackers=("tensorflow/tensorflow",),
+        counterpart="tensorflow-no-onednn",
+    ),
+    Builtin(
+        "tensorflow-no-onednn",
+        "conformance.frameworks.tensorflow_nn_no_onednn",
+        ("tensorflow",),
+        ("tensorflow-cpu",),
+        "tf.nn.conv2d as `tensorflow`, oneDNN off (TF_ENABLE_ONEDNN_OPTS=0): TensorFlow's own kernels",
+        trackers=("tensorflow/tensorflow",),
     ),
     Builtin(
         "tensorflow-depthwise",
         "conformance.frameworks.tensorflow_depthwise",
         ("tensorflow",),
         ("tensorflow-cpu",),
-        "tf.nn.depthwise_conv2d, NHWC, depthwise and depth-multiplier layers only",
+        "tf.nn.depthwise_conv2d, NHWC, depthwise and depth-multiplier layers only, oneDNN on (pinned)",
+        trackers=("tensorflow/tensorflow",),
+        counterpart="tensorflow-depthwise-no-onednn",
+    ),
+    Builtin(
+        "tensorflow-depthwise-no-onednn",
+        "conformance.frameworks.tensorflow_depthwise_no_onednn",
+        ("tensorflow",),
+        ("tensorflow-cpu",),
+        "tf.nn.depthwise_conv2d as `tensorflow-depthwise`, oneDNN off (TF_ENABLE_ONEDNN_OPTS=0)",
+        trackers=("tensorflow/tensorflow",),
     ),
     Builtin(
         "keras",
         "conformance.frameworks.keras_layers",
         ("keras", "tensorflow"),
         ("keras", "tensorflow-cpu"),
-        "keras.layers.Conv2D(groups=groups), TensorFlow backend, channels_last",
+        "keras.layers.Conv2D(groups=groups), TensorFlow backend, channels_last, oneDNN on (pinned)",
+        trackers=("keras-team/keras", "tensorflow/tensorflow"),
+        counterpart="keras-no-onednn",
+    ),
+    Builtin(
+        "keras-no-onednn",
+        "conformance.frameworks.keras_layers_no_onednn",
+        ("keras", "tensorflow"),
+        ("keras", "tensorflow-cpu"),
+        "keras.layers.Conv2D as `keras`, oneDNN off (TF_ENABLE_ONEDNN_OPTS=0)",
+        trackers=("keras-team/keras", "tensorflow/tensorflow"),
     ),
     Builtin(
         "openvino",
@@ -105,13 +146,17 @@ _ALL = (
         ("openvino",),
         ("openvino",),
         "ov GroupConvolution, CPU plugin, INFERENCE_PRECISION_HINT=f32",
+        trackers=("openvinotoolkit/openvino",),
     ),
     Builtin(
-        "openvino-auto",
-        "conformance.frameworks.openvino_auto",
+        "openvino-bf16",
+        "conformance.frameworks.openvino_bf16",
         ("openvino",),
         ("openvino",),
-        "ov GroupConvolution, CPU plugin, its default inference precision",
+        "ov GroupConvolution, CPU plugin, INFERENCE_PRECISION_HINT=bf16 (the CPU plugin's default where "
+        "the processor has bf16)",
+        trackers=("openvinotoolkit/openvino", "openvinotoolkit/openvino.genai"),
+        counterpart="openvino",
     ),
     Builtin(
         "tinygrad",
@@ -120,6 +165,7 @@ _ALL = (
         ("tinygrad",),
         "tinygrad Tensor.conv2d(groups=groups), DEV=CPU",
         compiler=("clang",),
+        trackers=("tinygrad/tinygrad",),
     ),
     Builtin(
         "torch-compile",
@@ -128,6 +174,7 @@ _ALL = (
         (),
         "torch.compile(nn.Conv2d) with inductor on CPU",
         compiler=("g++", "c++", "clang++"),
+        trackers=("pytorch/pytorch",),
     ),
 )
 

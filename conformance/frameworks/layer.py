@@ -4,7 +4,8 @@ never on the tensors: padding and convolving are each framework's own ops.
 
 torch's conventions, which every adapter translates from:
 
-* input NCHW ``(N, C_in, H, W)`` (or unbatched ``(C_in, H, W)``), weight OIHW
+* input NCHW ``(N, C_in, H, W)`` (or unbatched ``(C_in, H, W)``, which torch computes as a batch of
+  one: every adapter adds the batch axis with its framework's own op and removes it after), weight OIHW
   ``(C_out, C_in/groups, kH, kW)``, output NCHW;
 * ``padding``: an int, a pair ``(pH, pW)`` (each side of that dimension gets it), or "valid" / "same";
   "same" splits the total ``dilation * (k - 1)`` as ``total // 2`` before and the rest after;
@@ -72,14 +73,6 @@ def check_padding_mode(padding_mode: str, framework_modes: dict[str, str], frame
         known = ", ".join(sorted(framework_modes)) or "none"
         raise Unsupported(f"{framework} has no padding mode equivalent to torch's {padding_mode!r} (it has: {known})")
     return framework_modes[padding_mode]
-
-
-def require_batched(input: Any, op: str, spatial_dims: int = 2) -> None:
-    """Framework conv ops take a batch dimension; torch also takes an unbatched (C, *spatial) input,
-    which they cannot express (an adapter adding the batch itself would hide what the op does)."""
-    if len(input.shape) == spatial_dims + 1:
-        batched = "(N, C, H, W)" if spatial_dims == 2 else f"(N, C, {spatial_dims} spatial)"
-        raise Unsupported(f"{op} takes a batched {batched} input; torch's unbatched form without N has no equivalent")
 
 
 def kernel_hw(weight: Any, spatial_dims: int = 2) -> tuple[int, ...]:

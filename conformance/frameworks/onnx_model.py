@@ -6,7 +6,9 @@ ONNX takes torch's layouts as they are: X NCHW, W ``(C_out, C_in/group, kH, kW)`
 Explicit pads are used for "same" too, not ``auto_pad``, which differs from torch where dilation
 makes the total padding odd. Padding modes are a ``Pad`` node in front (reflect -> "reflect",
 replicate -> "edge", circular -> "wrap", which needs opset 19). X, W and B are graph inputs, so the
-runtime sees the case's values, not folded constants.
+runtime sees the case's values, not folded constants. torch's unbatched ``(C, *spatial)`` input
+gets its batch axis from an ``Unsqueeze`` node in front, removed by a ``Squeeze`` node after the
+convolution (what torch does itself, and what torch.onnx exports).
 """
 
 from __future__ import annotations
@@ -46,11 +48,14 @@ def conv_model(
         helper.make_tensor_value_info("X", element_type, list(np.shape(input))),
         helper.make_tensor_value_info("W", element_type, list(np.shape(weight))),
     ]
-    nodes, initializers, conv_input, conv_pads = [], [], "X", begins + ends  # 2-D: [top, left, bottom, right]
+    nodes: list[Any] = []
+    initializers: list[Any] = []
+    conv_pads = begins + ends  # 2-D: [top, left, bottom, right]
+    conv_input, unbatched = _batched(nodes, initializers, "X", np.ndim(input) == dims + 1)
     if padding_mode != "zeros":
         pads = np.array([0, 0, *begins, 0, 0, *ends], dtype=np.int64)  # all begins, then all ends
         initializers.append(numpy_helper.from_array(pads, "pads"))
-        nodes.append(helper.make_node("Pad", ["X", "pads"], ["X_padded"], mode=mode))
+        nodes.append(helper.make_node("Pad", [conv_input, "pads"], ["X_padded"], mode=mode))
         conv_input, conv_pads = "X_padded", [0] * (2 * dims)
     conv_inputs = [conv_input, "W"]
     if bias is not None:
@@ -61,13 +66,14 @@ def conv_model(
         helper.make_node(
             "Conv",
             conv_inputs,
-            ["Y"],
+            ["Y_batched" if unbatched else "Y"],
             group=int(groups),
             strides=list(ntuple(stride, dims)),
             dilations=list(ntuple(dilation, dims)),
             pads=conv_pads,
         )
     )
+    _unbatched_output(nodes, unbatched)
     graph = helper.make_graph(
         nodes,
         "grouped_conv",
@@ -107,19 +113,47 @@ def conv_transpose_model(
         feeds["B"] = np.asarray(bias)
         inputs.append(helper.make_tensor_value_info("B", element_type, list(np.shape(bias))))
     crop = list(ntuple(padding, dims))
+    nodes: list[Any] = []
+    initializers: list[Any] = []
+    x, unbatched = _batched(nodes, initializers, "X", np.ndim(input) == dims + 1)
     node = helper.make_node(
         "ConvTranspose",
-        list(feeds),
-        ["Y"],
+        [x, *list(feeds)[1:]],
+        ["Y_batched" if unbatched else "Y"],
         group=int(groups),
         strides=list(ntuple(stride, dims)),
         dilations=list(ntuple(dilation, dims)),
         pads=crop + crop,
         output_padding=list(ntuple(output_padding, dims)),
     )
+    nodes.append(node)
+    _unbatched_output(nodes, unbatched)
     graph = helper.make_graph(
-        [node], "grouped_conv_transpose", inputs, [helper.make_tensor_value_info("Y", element_type, None)]
+        nodes,
+        "grouped_conv_transpose",
+        inputs,
+        [helper.make_tensor_value_info("Y", element_type, None)],
+        initializer=initializers,
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
     model.ir_version = IR_VERSION
     return model, feeds
+
+
+def _batched(nodes: list[Any], initializers: list[Any], name: str, unbatched: bool) -> tuple[str, bool]:
+    """(the tensor the convolution reads, whether an Unsqueeze node gave it its batch axis)."""
+    if not unbatched:
+        return name, False
+    from onnx import helper, numpy_helper
+
+    initializers.append(numpy_helper.from_array(np.array([0], dtype=np.int64), "batch_axis"))
+    nodes.append(helper.make_node("Unsqueeze", [name, "batch_axis"], [f"{name}_batched"]))
+    return f"{name}_batched", True
+
+
+def _unbatched_output(nodes: list[Any], unbatched: bool) -> None:
+    """A Squeeze node from the convolution's ``Y_batched`` to the graph's output ``Y``, when the input had none."""
+    if unbatched:
+        from onnx import helper
+
+        nodes.append(helper.make_node("Squeeze", ["Y_batched", "batch_axis"], ["Y"]))

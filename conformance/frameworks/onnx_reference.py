@@ -1,6 +1,12 @@
 """Built-in ``onnx-reference``: the same one-node ONNX ``Conv`` model as ``onnxruntime``
 (onnx_model.py), evaluated by ``onnx.reference.ReferenceEvaluator``, ONNX's own Python
-implementation of the operator specification (slow on large layers: pure NumPy loops)."""
+implementation of the operator specification (slow on large layers: pure NumPy loops).
+
+Errors (:func:`judge_error`): the evaluator refuses a bad model or attribute with a ``raise``
+statement of its own (a refusal); a ValueError or IndexError that NumPy raises while the evaluator
+computes (``cannot reshape array of size 36 into shape (1,2,12)`` inside its grouped ConvTranspose)
+is its numerics failing: ``crashed``, not a refusal.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from conformance.frameworks.layer import functional_conv_transposes, functional_convs, require_batched
+from conformance.frameworks.error_origin import judge_numerics
+from conformance.frameworks.layer import functional_conv_transposes, functional_convs
 from conformance.frameworks.onnx_model import conv_model, conv_transpose_model
 
 ARRAYS = "numpy"
@@ -18,6 +25,18 @@ def version() -> str:
     import onnx
 
     return f"onnx {onnx.__version__} (onnx.reference.ReferenceEvaluator)"
+
+
+def environment() -> dict[str, str]:
+    import onnx
+
+    from conformance.frameworks.onnx_model import OPSET
+
+    return {"onnx.version": onnx.__version__, "onnx.opset": str(OPSET)}
+
+
+def judge_error(error: BaseException) -> str | None:
+    return judge_numerics(error, "onnx")
 
 
 def _conv(
@@ -33,7 +52,6 @@ def _conv(
 ) -> np.ndarray:
     from onnx.reference import ReferenceEvaluator
 
-    require_batched(input, "ONNX Conv", dims)
     model, feeds = conv_model(input, weight, bias, stride, padding, dilation, groups, padding_mode, dims)
     return np.asarray(ReferenceEvaluator(model).run(None, feeds)[0])
 
@@ -51,7 +69,6 @@ def _conv_transpose(
 ) -> np.ndarray:
     from onnx.reference import ReferenceEvaluator
 
-    require_batched(input, "ONNX ConvTranspose", dims)
     model, feeds = conv_transpose_model(input, weight, bias, stride, padding, output_padding, groups, dilation, dims)
     return np.asarray(ReferenceEvaluator(model).run(None, feeds)[0])
 

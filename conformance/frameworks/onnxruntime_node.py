@@ -9,7 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from conformance.frameworks.layer import functional_conv_transposes, functional_convs, require_batched
+from conformance.frameworks.error_origin import judge_adapter_line
+from conformance.frameworks.layer import functional_conv_transposes, functional_convs
 from conformance.frameworks.onnx_model import conv_model, conv_transpose_model
 from conformance.frameworks.ort_errors import run_in_onnxruntime
 
@@ -23,6 +24,20 @@ def version() -> str:
     return f"onnxruntime {onnxruntime.__version__} (onnx {onnx.__version__}), CPUExecutionProvider"
 
 
+def environment() -> dict[str, str]:
+    import onnxruntime
+
+    return {
+        "onnxruntime.version": onnxruntime.__version__,
+        "onnxruntime.provider": "CPUExecutionProvider",
+        "onnxruntime.graph_optimization": "default (ORT_ENABLE_ALL)",
+    }
+
+
+def judge_error(error: BaseException) -> str | None:
+    return judge_adapter_line(error)
+
+
 def _conv(
     dims: int,
     input: Any,
@@ -34,7 +49,6 @@ def _conv(
     groups: int,
     padding_mode: str,
 ) -> np.ndarray:
-    require_batched(input, "ONNX Conv", dims)
     model, feeds = conv_model(input, weight, bias, stride, padding, dilation, groups, padding_mode, dims)
     return np.asarray(run_in_onnxruntime(model.SerializeToString(), feeds))
 
@@ -50,7 +64,6 @@ def _conv_transpose(
     groups: int,
     dilation: Any,
 ) -> np.ndarray:
-    require_batched(input, "ONNX ConvTranspose", dims)
     model, feeds = conv_transpose_model(input, weight, bias, stride, padding, output_padding, groups, dilation, dims)
     return np.asarray(run_in_onnxruntime(model.SerializeToString(), feeds))
 

@@ -1,6 +1,6 @@
 """Built-in ``openvino``: OpenVINO's ``GroupConvolution`` on the CPU plugin with
 ``INFERENCE_PRECISION_HINT=f32``, so float32 cases compute in float32 whatever the processor
-(the CPU plugin otherwise may run bf16 where the processor has it: see ``openvino-auto``).
+(the CPU plugin otherwise runs bf16 where the processor has it: see ``openvino-bf16``).
 Graph, layouts and pads: openvino_graph.py."""
 
 from __future__ import annotations
@@ -9,14 +9,23 @@ from typing import Any
 
 import numpy as np
 
-from conformance.frameworks.openvino_graph import group_convolution, ov_version
+from conformance.frameworks.error_origin import judge_adapter_line
+from conformance.frameworks.openvino_graph import group_convolution, ov_environment, ov_version, precision_config
 
 ARRAYS = "numpy"
-CONFIG = {"INFERENCE_PRECISION_HINT": "f32"}
+PRECISION = "f32"
 
 
 def version() -> str:
-    return ov_version("f32 (INFERENCE_PRECISION_HINT)")
+    return ov_version(PRECISION)
+
+
+def environment() -> dict[str, str]:
+    return ov_environment(PRECISION)
+
+
+def judge_error(error: BaseException) -> str | None:
+    return judge_adapter_line(error)
 
 
 def conv2d(
@@ -29,4 +38,6 @@ def conv2d(
     groups: int = 1,
     padding_mode: str = "zeros",
 ) -> np.ndarray:
-    return group_convolution(input, weight, bias, stride, padding, dilation, groups, padding_mode, CONFIG)
+    return group_convolution(
+        input, weight, bias, stride, padding, dilation, groups, padding_mode, precision_config(PRECISION)
+    )

@@ -22,7 +22,13 @@ CRASHED = "crashed"  # a crash-type exception (TypeError, ...), a dead or hung p
 ACCEPTED_INVALID = "accepted_invalid"  # computed an output where torch refuses the layer
 REFUSED_VALID = "refused_valid"  # refused (deliberately) where torch computes
 UNSUPPORTED = "unsupported"  # raised NotImplementedError / Unsupported
-KINDS = (WRONG_VALUES, WRONG_SHAPE, WRONG_DTYPE, CRASHED, ACCEPTED_INVALID, REFUSED_VALID, UNSUPPORTED)
+# The verdicts on an exception (Implementation.judge_exception): a deliberate refusal, or one of the kinds
+# crashed, unsupported, adapter_error.
+REFUSED = "refused"
+# An error in a framework adapter's own translation code (building the framework's graph or arguments),
+# not in the framework: a bug of the adapter, never pinned as a framework finding.
+ADAPTER_ERROR = "adapter_error"
+KINDS = (WRONG_VALUES, WRONG_SHAPE, WRONG_DTYPE, CRASHED, ACCEPTED_INVALID, REFUSED_VALID, UNSUPPORTED, ADAPTER_ERROR)
 
 
 class Unsupported(NotImplementedError):

@@ -1,17 +1,27 @@
 """``--repro DIR``: a copy-paste reproduction of each failing case.
 
 For a failing case NAME, :func:`write_repro` writes ``DIR/<NAME>.py`` and ``DIR/<NAME>.npz`` (its
-tensors, plus the harness's per-element allowance). The script needs only NumPy, torch and the
-implementation's own module (and ml_dtypes for a bfloat16 NumPy plug-in): it calls the
-implementation and ``torch.nn.<Conv>`` on the same tensors, exactly as the harness did, prints
-what each side did and where they disagree, and exits 1 while they disagree (0 once fixed).
+tensors, plus the harness's per-element allowance). Scripts are relocatable: the data is read
+from beside the script, a plug-in loaded from a file is copied beside it, a plug-in module is
+imported by name (from the working folder or the installed packages); no absolute path is written.
+
+* A plug-in's script needs NumPy, torch and the plug-in (and ml_dtypes for a bfloat16 NumPy
+  plug-in): it calls the implementation and ``torch.nn.<Conv>`` on the same tensors, exactly as the
+  harness did, prints what each side did and where they disagree, and exits 1 while they disagree
+  (0 once fixed).
+* A built-in framework column's script is framework-only (framework_repro.py): the framework and
+  NumPy, the adapter's translation code inlined, torch's output stored as data: ready for an
+  upstream issue.
+
 The failure report gets two lines: the script's path and the command that reruns just that case.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import shlex
+import shutil
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -22,6 +32,7 @@ import numpy as np
 
 from conformance.judging.tolerance import forward_bound, gradient_bounds
 from conformance.judging.verdict import CaseResult, sided_bound
+from conformance.reporting.framework_repro import write_framework_repro
 from conformance.running.implementations import Implementation, builtin_implementations
 
 
@@ -102,6 +113,24 @@ def write_repro(
                 arrays["allowed_output"] = np.broadcast_to(bound.allowed(), run.torch.output.shape)
         except Exception:  # without a bound the script falls back to rtol/atol
             pass
+    rerun = shlex.join(["conformance", "run", str(case.file), "-k", case.name, *rerun_options])
+    builtin_module = (
+        builtin_implementations().get(implementation.spec) if isinstance(implementation.spec, str) else None
+    )
+    if builtin_module is not None:
+        environment = getattr(implementation, "environment", None)
+        script, data = write_framework_repro(
+            result,
+            implementation.spec,
+            builtin_module,
+            directory,
+            stem,
+            dict(environment()) if callable(environment) else {},
+            arrays.get("allowed_output"),
+        )
+        result.notes.append(f"repro: python {shlex.quote(str(script))}")
+        result.notes.append(f"rerun: {rerun}")
+        return Repro(script, data, rerun)
     backward_function = implementation.backward_function_for(case)
     backward = bool(case.backward and tensors.grad_output is not None and backward_function is not None)
     if backward:
@@ -122,19 +151,22 @@ def write_repro(
     np.savez(data, **payload)
 
     function = (getattr(implementation, "functions", None) or {}).get(case.conv.functional_name)
-    forward_location = (
+    forward_location = relocatable(
         function_location(function)
         if function is not None
-        else spec_location(implementation.spec, case.conv.functional_name)
+        else spec_location(implementation.spec, case.conv.functional_name),
+        directory,
     )
     settings = {
         "CASE": case.name,
-        "LOCATION": case.location,
+        "LOCATION": portable_location(case.location),
         "KIND": result.kind,
         "SUMMARY": result.message.split("; ")[0],
         "IMPLEMENTATION": implementation.name,
         "FORWARD": forward_location,
-        "BACKWARD": _backward_location(implementation, case, backward_function) if backward else None,
+        "BACKWARD": relocatable(_backward_location(implementation, case, backward_function), directory)
+        if backward
+        else None,
         "OP": case.conv.functional_name,
         "CONV_TYPE": getattr(case.conv, "type", "Conv2d"),
         "KWARGS": {key: tuple(v) if isinstance(v, list) else v for key, v in kwargs.items()},
@@ -151,10 +183,60 @@ def write_repro(
     }
     script.write_text(_script(settings, data.name), encoding="utf-8")
     script.chmod(0o755)
-    rerun = shlex.join(["conformance", "run", str(case.file), "-k", case.name, *rerun_options])
     result.notes.append(f"repro: python {shlex.quote(str(script))}")
     result.notes.append(f"rerun: {rerun}")
     return Repro(script, data, rerun)
+
+
+def relocatable(location: dict[str, Any], directory: Path) -> dict[str, Any]:
+    """``location`` without absolute paths: a plug-in file is copied into ``directory`` and named
+    relative to the script. A plug-in module is imported by name (the working folder on sys.path, as
+    ``--impl`` does); when it is a single source file outside site-packages, a copy goes beside the
+    script too, for the script to fall back on where the module is not importable."""
+    moved = dict(location, root=None, copy=None)
+    if location.get("file"):
+        moved["file"] = _copy_beside(Path(location["file"]), directory)
+        return moved
+    source = _module_file(location.get("module") or "")
+    if source.suffix == ".py" and source.name != "__init__.py" and "site-packages" not in source.parts:
+        moved["copy"] = _copy_beside(source, directory)
+    return moved
+
+
+def portable_location(location: str) -> str:
+    """A case's 'file:line' as the script prints it: relative to the working folder when the file is
+    under it, else its name alone (a script holds no absolute path).
+
+    >>> portable_location("/nowhere/cases/seed/groups3.yaml:3")
+    'groups3.yaml:3'
+    """
+    path = Path(location)
+    if not path.is_absolute():
+        return location
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return path.name
+
+
+def _module_file(name: str) -> Path:
+    """Where module ``name`` is read from (found without running it when it was not imported here:
+    the implementation may live in a worker process); an empty path when unknown."""
+    module = sys.modules.get(name)
+    if module is not None:
+        return Path(getattr(module, "__file__", "") or "")
+    try:
+        found = importlib.util.find_spec(name) if name else None
+    except (ImportError, ValueError):
+        return Path()
+    return Path(found.origin) if found is not None and found.origin else Path()
+
+
+def _copy_beside(source: Path, directory: Path) -> str:
+    target = directory / source.name
+    if source.resolve() != target.resolve():
+        shutil.copyfile(source, target)
+    return source.name
 
 
 def _script(settings: dict[str, Any], data_name: str) -> str:
@@ -188,14 +270,21 @@ TORCH_DTYPE = getattr(torch, DTYPE)
 
 def load(location):
     """The implementation's function, imported as the harness imported it."""
-    if location["file"]:
-        spec = importlib.util.spec_from_file_location("plugin_under_test", location["file"])
+    if location["file"]:  # a plug-in file, copied beside this script
+        spec = importlib.util.spec_from_file_location("plugin_under_test", HERE / location["file"])
         owner = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(owner)
     else:
-        if location["root"] and location["root"] not in sys.path:
-            sys.path.insert(0, location["root"])
-        owner = importlib.import_module(location["module"])
+        if str(Path.cwd()) not in sys.path:
+            sys.path.insert(0, str(Path.cwd()))  # a plug-in module in the working folder, as --impl finds it
+        try:
+            owner = importlib.import_module(location["module"])
+        except ImportError:
+            if not location.get("copy"):
+                raise
+            spec = importlib.util.spec_from_file_location("plugin_under_test", HERE / location["copy"])
+            owner = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(owner)  # the copy of the plug-in module written beside this script
     for part in location["attribute"].split("."):
         owner = getattr(owner, part)
     return owner

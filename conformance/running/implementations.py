@@ -33,7 +33,14 @@ result may be any of them, on any device.
 
 Invalid layers: raise ``ValueError``, ``RuntimeError`` or one of ``refusal_types`` (a deliberate
 refusal); ``NotImplementedError`` (e.g. ``conformance.Unsupported``) says the layer is not
-supported; any other exception is a crash (see :meth:`Implementation.judge_exception`).
+supported; any other exception is a crash (see :meth:`Implementation.judge_exception`). A module
+may judge its own exceptions first with ``judge_error(error) -> str | None`` (``refused``,
+``crashed``, ``unsupported``, ``adapter_error``, or None for the rule above): the framework adapters
+use it where a framework signals a refusal and an accident with the same class.
+
+A module may also define ``environment() -> dict[str, str]``: the settings it pinned and the facts
+it resolved that change its answers (``{"tensorflow.onednn": "on"}``), exposed as
+:meth:`Implementation.environment` and recorded with every result.
 
 A backward is found beside each forward: an attribute ``backward`` on the function, else a
 function ``<name>_backward`` next to it::
@@ -63,14 +70,14 @@ import numpy as np
 
 from conformance.cases.geometry import OP_NAMES
 from conformance.cases.schema import Case
-from conformance.judging.outcomes import CRASHED, UNSUPPORTED, ImplementationCrashed
+from conformance.judging.outcomes import ADAPTER_ERROR, CRASHED, REFUSED, UNSUPPORTED, ImplementationCrashed
 from conformance.running.arrays import ARRAY_KINDS, DEFAULT_ARRAYS, ArrayKindError, check_arrays, from_native, to_native
 
 # The op names a plug-in module may define, as in torch.nn.functional.
 REFERENCE_MODULE = "reference_impl"
 # Deliberate refusals of an invalid layer, whatever the implementation (see judge_exception).
 STANDARD_REFUSALS: tuple[type[BaseException], ...] = (ValueError, RuntimeError)
-REFUSED = "refused"
+VERDICTS = (REFUSED, CRASHED, UNSUPPORTED, ADAPTER_ERROR)  # what judge_exception (and a judge_error hook) says
 
 
 class ImplementationLoadError(Exception):
@@ -105,6 +112,8 @@ class Implementation:
     refusal_types: tuple[type[BaseException], ...] = ()
     refusal_type_names: tuple[str, ...] = ()  # as given, so the options stay plain strings
     spec: Any = None
+    error_judge: Callable[[BaseException], str | None] | None = None  # the module's judge_error
+    environment_function: Callable[[], Mapping[str, str]] | None = None  # the module's environment
 
     def __post_init__(self) -> None:
         if self.function is not None and not self.functions:
@@ -202,17 +211,40 @@ class Implementation:
             return result  # the backward check reports the wrong return type
         return tuple(None if value is None else from_native(value)[0] for value in result)
 
+    # -- its settings ---------------------------------------------------------------------------------
+
+    def environment(self) -> dict[str, str]:
+        """The module's ``environment()`` (its pinned settings and resolved facts) as strings; {} without one.
+
+        >>> Implementation("f").environment()
+        {}
+        """
+        if self.environment_function is None:
+            return {}
+        return {str(key): str(value) for key, value in dict(self.environment_function()).items()}
+
     # -- judging what it raised ----------------------------------------------------------------------
 
     def judge_exception(self, error: BaseException) -> str:
-        """``refused`` (a deliberate refusal), ``unsupported`` or ``crashed``.
+        """``refused`` (a deliberate refusal), ``unsupported``, ``crashed`` or ``adapter_error``: the
+        module's ``judge_error`` first, when it has one and it decides; else by the exception's type.
 
         >>> impl = Implementation("f")
         >>> [impl.judge_exception(e) for e in (ValueError(), RuntimeError(), NotImplementedError(), TypeError())]
         ['refused', 'refused', 'unsupported', 'crashed']
+        >>> Implementation("g", error_judge=lambda e: "refused").judge_exception(TypeError())
+        'refused'
         """
         if isinstance(error, ImplementationCrashed):
             return CRASHED
+        if self.error_judge is not None:
+            verdict = self.error_judge(error)
+            if verdict is not None:
+                if verdict not in VERDICTS:
+                    raise ValueError(
+                        f"{self.name}.judge_error returned {verdict!r}; expected one of {VERDICTS} or None"
+                    )
+                return verdict
         if isinstance(error, NotImplementedError):  # before RuntimeError: it is one
             return UNSUPPORTED
         if isinstance(error, STANDARD_REFUSALS + tuple(self.refusal_types)):
@@ -396,8 +428,18 @@ def _from_module(module: ModuleType, name: str, arrays: str | None, **common: An
         functions=functions,
         backward_functions=backwards,
         arrays=_arrays(arrays, module),
+        error_judge=_optional_function(module, name, "judge_error"),
+        environment_function=_optional_function(module, name, "environment"),
         **common,
     )
+
+
+def _optional_function(module: ModuleType, name: str, attribute: str) -> Callable[..., Any] | None:
+    """The module's ``judge_error`` or ``environment`` hook, if it defines one."""
+    function = getattr(module, attribute, None)
+    if function is not None and not callable(function):
+        raise ImplementationLoadError(f"--impl {name}: {attribute} is a {type(function).__name__}, not a function")
+    return function
 
 
 def _from_function_spec(text: str, arrays: str | None, **common: Any) -> Implementation:

@@ -38,6 +38,7 @@ from conformance.cases.loader import load_seconds
 from conformance.cases.schema import Case
 from conformance.judging.outcomes import (
     ACCEPTED_INVALID,
+    ADAPTER_ERROR,
     CRASHED,
     ERROR,
     FAILED,
@@ -273,6 +274,14 @@ def _check_refusal(run: CaseRun, strict_errors: bool = False) -> Check:
         return Check(
             "expect_error", False, f"{name} says unsupported: {impl.describe_error()}", details, kind=UNSUPPORTED
         )
+    if verdict == ADAPTER_ERROR:
+        return Check(
+            "expect_error",
+            False,
+            f"{name}'s adapter failed in its own code: {impl.describe_error()}",
+            details + error_details(impl.error, run.implementation),
+            kind=ADAPTER_ERROR,
+        )
     if strict_errors and pattern and not re.search(pattern, str(impl.error)):
         return Check(
             "expect_error",
@@ -301,7 +310,12 @@ def _check_forward(run: CaseRun) -> list[Check]:
         if impl.refused:
             assert oracle.output is not None  # (narrowing: torch did not refuse)
             kind = kind_of_error(run.implementation, impl.error)  # type: ignore[arg-type]
-            how = {CRASHED: "crashed", UNSUPPORTED: "says unsupported", REFUSED_VALID: "refused the layer"}[kind]
+            how = {
+                CRASHED: "crashed",
+                UNSUPPORTED: "says unsupported",
+                REFUSED_VALID: "refused the layer",
+                ADAPTER_ERROR: "failed in its adapter's own code",
+            }[kind]
             summary = f"{name} {how}: {impl.describe_error()}, but torch computed an output of shape {oracle.shape}"
             return [Check("forward", False, summary, details, kind=kind)]
         assert impl.output is not None  # (narrowing: the implementation did not refuse)

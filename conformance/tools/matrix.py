@@ -11,9 +11,16 @@ a broken case.
 
 JSON (``Matrix.to_json``)::
 
-    {"implementations": [{"name", "version", "installed", "note", ...}],
+    {"implementations": [{"name", "version", "environment": {"<fact>": "<value>"}, "installed", "note", ...}],
      "cases": [{"name", "file", "results": {"<impl>": {"status", "kind", "message", "max_abs_error"}}}],
-     "settings": {...}, "table": {"<folder or #tag>": {"<impl>": {"<outcome>": count}}}}
+     "settings": {..., "cpu.vendor", "cpu.avx2", "cpu.avx512f", ...},
+     "table": {"<folder or #tag>": {"<impl>": {"<outcome>": count}}},
+     "changes": [...], "processor_dependent": [{"column", "counterpart", "case", "outcome", ...}]}
+
+Each column's ``environment`` holds what its adapter pinned and resolved (``tensorflow.onednn``,
+``openvino.inference_precision``); ``settings`` the machine's facts. A built-in with a
+``counterpart`` (the same op on the other code path: oneDNN off, f32) shows which verdicts would
+depend on the processor if the path were left to its default (:meth:`Matrix.processor_dependent`).
 """
 
 from __future__ import annotations
@@ -29,8 +36,18 @@ from pathlib import Path
 from typing import Any
 
 from conformance.cases.errors import CaseError
+from conformance.judging.environment import cpu_facts
 from conformance.judging.json_numbers import json_float
-from conformance.judging.outcomes import ERROR, FAILED, PASSED, SKIPPED, XFAILED, XPASSED
+from conformance.judging.outcomes import (
+    ADAPTER_ERROR,
+    ERROR,
+    FAILED,
+    PASSED,
+    SKIPPED,
+    UNSUPPORTED,
+    XFAILED,
+    XPASSED,
+)
 
 
 @dataclass
@@ -47,11 +64,13 @@ class Column:
     seconds: float = 0.0
     unused_xfail: list[str] = field(default_factory=list)  # entries of its xfail file matching no case run
     load_error: str = ""  # installed, but its adapter failed to load: a change, never "not installed"
+    environment: dict[str, str] = field(default_factory=dict)  # its pinned settings and resolved facts
 
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "version": self.version,
+            "environment": self.environment,
             "installed": self.installed,
             "note": self.note,
             "install_command": self.install_command,
@@ -154,6 +173,34 @@ class Matrix:
                     found.append(f"{column.name}: {row.name}: xfailed as {cell.pinned_kind}, but now {cell.kind}")
         return found
 
+    def processor_dependent(self) -> list[dict[str, str]]:
+        """The verdicts that depend on the processor: cases whose outcome differs between a built-in
+        and its counterpart (the same op on the code path another processor picks by default:
+        oneDNN on/off, bf16/f32), both run here. Each: column, counterpart, case, and both outcomes."""
+        from conformance.frameworks import BUILTINS, builtin
+
+        ran = {column.name for column in self.columns if column.installed}
+        found = []
+        for name in [column.name for column in self.columns]:
+            other = builtin(name).counterpart if name in BUILTINS else ""
+            if not other or name not in ran or other not in ran:
+                continue
+            for row in self.rows:
+                mine, theirs = row.results.get(name), row.results.get(other)
+                if mine is None or theirs is None:
+                    continue
+                if _verdict(mine) != _verdict(theirs):
+                    found.append(
+                        {
+                            "column": name,
+                            "counterpart": other,
+                            "case": row.name,
+                            "outcome": _verdict(mine),
+                            "counterpart_outcome": _verdict(theirs),
+                        }
+                    )
+        return found
+
     def to_json(self) -> dict[str, Any]:
         return {
             "implementations": [column.to_json() for column in self.columns],
@@ -169,7 +216,15 @@ class Matrix:
             "settings": self.settings,
             "table": self.table(),
             "changes": self.changes(),
+            "processor_dependent": self.processor_dependent(),
         }
+
+
+def _verdict(cell: Cell) -> str:
+    """A cell's outcome with the xfail bookkeeping left out: passed, or the failure's kind."""
+    if cell.status in (PASSED, XPASSED):
+        return PASSED
+    return cell.kind or cell.status
 
 
 # -- running it --------------------------------------------------------------------------------------
@@ -219,6 +274,7 @@ def run_matrix(
     extra_checks: bool = False,
     on_cell: Callable[[str, str, Cell], None] | None = None,
     on_column: Callable[[Column, list[Any]], None] | None = None,
+    repro_dir: Path | None = None,
 ) -> Matrix:
     """Run every case of ``items`` (cases, or CaseErrors for broken files) through each of ``names``.
 
@@ -228,7 +284,8 @@ def run_matrix(
     ``extra_checks``: also run the registered extra checks (torch variants, metamorphic relations,
     the wiring probe); off by default: they call the implementation again up to once per group,
     which for an exporter means one export per call, and the matrix's question is the forward
-    against torch."""
+    against torch. ``repro_dir``: write a repro script per failing cell (expected or not) into
+    ``repro_dir/<column>/`` (framework-only for a built-in: conformance/reporting/framework_repro.py)."""
     from conformance.running.checks import DEFAULT_CHECKS
     from conformance.running.runner import CaseRunner, error_result
 
@@ -242,7 +299,18 @@ def run_matrix(
 
     runners: dict[int, CaseRunner] = {}
     return _run_columns(
-        items, names, device, timeout, xfail_dir, loader, on_cell, on_column, extra_checks, error_result, run_case
+        items,
+        names,
+        device,
+        timeout,
+        xfail_dir,
+        loader,
+        on_cell,
+        on_column,
+        extra_checks,
+        error_result,
+        run_case,
+        repro_dir,
     )
 
 
@@ -258,6 +326,7 @@ def _run_columns(
     extra_checks: bool,
     error_result: Any,
     run_case: Any,
+    repro_dir: Path | None = None,
 ) -> Matrix:
     if loader is None:
         from conformance.running.isolation import IsolatedImplementation
@@ -282,13 +351,18 @@ def _run_columns(
                 row.results[name] = Cell(ERROR, message=column.note)
             continue
         column.version = _version(implementation, name)
+        column.environment = column_environment(implementation)
         xfails = _xfails(column.xfail_file)
+        if xfails is not None:
+            xfails.facts = column.environment  # when: conditions hold on this column's own facts
         results = []
         try:
             for item, row in zip(items, rows, strict=False):
                 result = error_result(item) if isinstance(item, CaseError) else run_case(item, implementation, device)
                 if xfails is not None:
                     xfails.apply(result)
+                if repro_dir is not None and result.status in (FAILED, XFAILED):
+                    _write_repro(result, implementation, repro_dir / safe_file_name(name))
                 results.append(result)
                 pinned = xfails.matching(result.name)[0].pinned_kind if result.status == XFAILED and xfails else None
                 cell = Cell(result.status, result.kind, _first_lines(result.message), result.max_abs_error, pinned)
@@ -302,7 +376,7 @@ def _run_columns(
                 close()
         column.seconds = time.perf_counter() - start
         if xfails is not None:  # stale or mistyped entries show up (informational: a subset run leaves many)
-            column.unused_xfail = [entry.case for entry in xfails.unused(results)]
+            column.unused_xfail = [entry.label for entry in xfails.unused(results)]
         if on_column is not None:
             on_column(column, results)
     recorded = settings(device, timeout)
@@ -326,8 +400,10 @@ def settings(device: str, timeout: float) -> dict[str, Any]:
         "processor": platform.processor() or platform.machine(),
         "torch_threads": torch.get_num_threads(),
         "timeout_s": timeout,
-        "precision": "each case's dtype; openvino pins f32, openvino-auto takes the CPU "
-        "plugin's default; jax: x64 on, precision HIGHEST",
+        "precision": "each case's dtype; openvino pins f32, openvino-bf16 pins bf16; tensorflow, "
+        "tensorflow-depthwise and keras pin oneDNN on, tensorflow-no-onednn off; jax: x64 on, precision HIGHEST "
+        "(each column's environment lists what it pinned and resolved)",
+        **cpu_facts(),
     }
     try:
         from conformance.cases.library import library_version
@@ -336,6 +412,24 @@ def settings(device: str, timeout: float) -> dict[str, Any]:
     except Exception:  # older checkouts have no versioned library
         pass
     return recorded
+
+
+def _write_repro(result: Any, implementation: Any, directory: Path) -> None:
+    """A repro script for a failing cell; one that cannot be written is noted on the result, the run goes on."""
+    from conformance.reporting.repro import write_repro
+
+    try:
+        write_repro(result, implementation, directory, ["--impl", str(implementation.spec)])
+    except Exception as exc:  # noqa: BLE001 - a repro is a convenience; the verdict stands without it
+        result.notes.append(f"repro: not written ({type(exc).__name__}: {exc})")
+
+
+def column_environment(implementation: Any) -> dict[str, str]:
+    """The facts that change this column's answers: the process facts (processor, versions, threads)
+    and its adapter's ``environment()`` (the settings it pinned, the ones it resolved)."""
+    from conformance.judging.environment import environment_facts
+
+    return environment_facts(implementation)
 
 
 def _version(implementation: Any, name: str) -> str:
@@ -351,7 +445,7 @@ def _version(implementation: Any, name: str) -> str:
         import importlib
 
         return str(importlib.import_module(module).version())
-    except Exception as exc:  # a version we cannot read is recorded as such
+    except Exception as exc:  # noqa: BLE001 - a version we cannot read is recorded as such
         return f"unknown ({type(exc).__name__}: {exc})"
 
 
@@ -393,24 +487,58 @@ __all__ = [
 
 
 # -- pinning the current state: xfail/<impl>.yaml -----------------------------------------------------
-_TRACKER = re.compile(r"Tracker:\s*([\w.-]+/[\w.-]+)#(\d+)")
+_TRACKER = re.compile(r"\b([\w.-]+/[\w.-]+)#(\d+)")
 
 
-def tracker_link(case_file: str) -> str | None:
-    """The first 'Tracker: owner/repo#N' a framework case's file cites, as a GitHub issue link.
+def tracker_link(case_file: str, repositories: Sequence[str] | None = None) -> str | None:
+    """The first tracker ``owner/repo#N`` a framework case's file cites in its leading comment
+    ('# Tracker: ...'), as a GitHub issue link; with ``repositories``, the first one in those
+    repositories only (a column's trackers: a TensorFlow issue is no finding of JAX).
 
     >>> import tempfile, os
     >>> path = os.path.join(tempfile.mkdtemp(), "c.yaml")
-    >>> _ = open(path, "w").write("# Tracker: microsoft/onnxruntime#20582 ...\\nname: x\\n")
+    >>> _ = open(path, "w").write("# Tracker: microsoft/onnxruntime#20582 (and tensorflow/tensorflow#1)\\nname: x\\n")
     >>> tracker_link(path)
     'https://github.com/microsoft/onnxruntime/issues/20582'
+    >>> tracker_link(path, ["tensorflow/tensorflow"]), tracker_link(path, ["jax-ml/jax"])
+    ('https://github.com/tensorflow/tensorflow/issues/1', None)
     """
     try:
         text = Path(case_file).read_text(encoding="utf-8")
     except OSError:
         return None
-    found = _TRACKER.search(text)
-    return f"https://github.com/{found.group(1)}/issues/{found.group(2)}" if found else None
+    comment = []
+    for line in text.splitlines():
+        if not line.startswith("#"):
+            break
+        comment.append(line)
+    if not any("Tracker:" in line for line in comment):
+        return None
+    for owner_repo, number in _TRACKER.findall("\n".join(comment)):
+        if repositories is None or owner_repo in repositories:
+            return f"https://github.com/{owner_repo}/issues/{number}"
+    return None
+
+
+def column_trackers(name: str) -> tuple[str, ...] | None:
+    """The repositories whose issues may be pinned for column ``name`` (a built-in's ``trackers``);
+    None for a plug-in, whose trackers nobody declared: then no case's link is pinned for it."""
+    from conformance.frameworks import BUILTINS, builtin
+
+    return builtin(name).trackers if name in BUILTINS else None
+
+
+def link_belongs(link: str, trackers: Sequence[str] | None) -> bool:
+    """Whether ``link`` points into one of ``trackers`` (a hand-written link to elsewhere — a
+    forum, a PR of another project — stays only on a plug-in's column, which declares none).
+
+    >>> link_belongs("https://github.com/tensorflow/tensorflow/issues/57128", ("jax-ml/jax",))
+    False
+    """
+    if trackers is None:
+        return True
+    found = re.match(r"https://github\.com/([\w.-]+/[\w.-]+)/", link)
+    return found is not None and found.group(1) in trackers
 
 
 def xfail_entries(
@@ -418,21 +546,28 @@ def xfail_entries(
 ) -> list[dict[str, str]]:
     """One entry per case that does not pass in column ``name``: the reason and link already in
     ``keep`` (case -> entry) when the case is still listed, else '<kind>: <the message's first line>'
-    and the tracker its case file cites."""
+    and the tracker its case file cites for this column's framework (never another framework's: a
+    link belongs to the column it was found in; none on an ``unsupported`` cell). An
+    ``adapter_error`` is the adapter's bug, never a framework finding: it is not pinned (it stays a
+    change until the adapter is fixed)."""
     keep = keep or {}
+    trackers = column_trackers(name)
     entries = []
     for row in matrix.rows:
         cell = row.results.get(name)
-        if cell is None or cell.status not in (FAILED, XFAILED):
+        if cell is None or cell.status not in (FAILED, XFAILED) or cell.kind == ADAPTER_ERROR:
             continue
         old = keep.get(row.name)
         if old is not None and not cell.kind_changed:
-            entries.append({key: value for key, value in old.items() if key in ("case", "reason", "link") and value})
+            entries.append(_kept(old, trackers if cell.kind != UNSUPPORTED else ()))
             continue
         first = cell.message.splitlines()[0] if cell.message else ""
         first = re.sub(r"^expected failure: .*?\]: ", "", first)  # an xfailed message quotes its old entry
         entry = {"case": row.name, "reason": f"{cell.kind or cell.status}: {first}"[:300]}
-        link = tracker_link(row.file) if "/frameworks/" in row.file.replace("\\", "/") else None
+        # a case's tracker is about what the framework does with the layer: no link on a layer the
+        # adapter cannot express at all (unsupported), where that behaviour never happened
+        framework_case = "/frameworks/" in row.file.replace("\\", "/") and cell.kind != UNSUPPORTED
+        link = tracker_link(row.file, trackers or ()) if framework_case else None
         if link:
             entry["link"] = link
         entries.append(entry)
@@ -441,8 +576,15 @@ def xfail_entries(
     ran = [row.name for row in matrix.rows]
     for case, old in keep.items():
         if not any(row_name == case or fnmatch.fnmatchcase(row_name, case) for row_name in ran):
-            entries.append({key: value for key, value in old.items() if key in ("case", "reason", "link") and value})
+            entries.append(_kept(old, trackers))
     return entries
+
+
+def _kept(old: dict[str, str | None], trackers: Sequence[str] | None) -> dict[str, str]:
+    entry = {key: value for key, value in old.items() if key in ("case", "reason", "link") and value}
+    if "link" in entry and not link_belongs(entry["link"], trackers):
+        del entry["link"]
+    return entry
 
 
 def write_xfail_file(path: Path, name: str, entries: list[dict[str, str]]) -> None:

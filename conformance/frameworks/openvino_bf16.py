@@ -1,0 +1,44 @@
+"""Built-in ``openvino-bf16``: the same GroupConvolution model as ``openvino``, compiled with
+``INFERENCE_PRECISION_HINT=bf16``: what the CPU plugin does by default on a processor with native
+bf16 (AVX-512 BF16, AMX), pinned so the column does not change with the processor. On a processor
+without bf16 the plugin may resolve another precision: :func:`environment` records the one it
+resolved, beside the hint. Graph, layouts and pads: openvino_graph.py."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from conformance.frameworks.error_origin import judge_adapter_line
+from conformance.frameworks.openvino_graph import group_convolution, ov_environment, ov_version, precision_config
+
+ARRAYS = "numpy"
+PRECISION = "bf16"
+
+
+def version() -> str:
+    return ov_version(PRECISION)
+
+
+def environment() -> dict[str, str]:
+    return ov_environment(PRECISION)
+
+
+def judge_error(error: BaseException) -> str | None:
+    return judge_adapter_line(error)
+
+
+def conv2d(
+    input: Any,
+    weight: Any,
+    bias: Any = None,
+    stride: Any = 1,
+    padding: Any = 0,
+    dilation: Any = 1,
+    groups: int = 1,
+    padding_mode: str = "zeros",
+) -> np.ndarray:
+    return group_convolution(
+        input, weight, bias, stride, padding, dilation, groups, padding_mode, precision_config(PRECISION)
+    )
