@@ -57,7 +57,8 @@ wheel: $(PY)  ## the installable package, case library inside, for other repos' 
 # The optional frameworks of the conformance matrix (docs/frameworks.md), pinned exactly by
 # constraints-frameworks.txt (which also repeats torch==2.13.0 and numpy's pin, so pip never moves them).
 # Idempotent: a second run finds every pin satisfied and installs nothing.
-FRAMEWORK_PACKAGES ?= jax jaxlib onnx onnxruntime onnxscript tensorflow-cpu keras openvino tinygrad "mlx[cpu]"
+FRAMEWORK_PACKAGES ?= jax jaxlib onnx onnxruntime onnxscript tensorflow-cpu keras openvino tinygrad \
+	"mlx[cpu]" ai-edge-litert iree-base-compiler iree-base-runtime
 # Columns whose pins clash with .venv's get their own venv, .venv-frameworks/<name>, from
 # constraints-frameworks-<name>.txt (paddle: opt_einsum 3.3.0 against TensorFlow's 3.4.0); the
 # matrix's worker for that column runs that venv's Python (conformance/frameworks/__init__.py).

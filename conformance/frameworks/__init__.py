@@ -156,6 +156,29 @@ _ALL = (
         venv="paddle",
         venv_constraints="constraints-frameworks-paddle.txt",
     ),
+    Builtin(
+        "litert",
+        "conformance.frameworks.litert_xnnpack",
+        ("ai_edge_litert", "tensorflow"),
+        ("ai-edge-litert", "tensorflow-cpu"),
+        "a one-layer model (grouped tf.nn.conv2d / tf.nn.depthwise_conv2d) from the TFLite converter, "
+        "LiteRT interpreter with its default XNNPACK delegate, 1 thread",
+    ),
+    Builtin(
+        "litert-builtin",
+        "conformance.frameworks.litert_builtin",
+        ("ai_edge_litert", "tensorflow"),
+        ("ai-edge-litert", "tensorflow-cpu"),
+        "the same model, LiteRT's builtin kernels (BUILTIN_WITHOUT_DEFAULT_DELEGATES: XNNPACK off), 1 thread",
+    ),
+    Builtin(
+        "iree",
+        "conformance.frameworks.iree_onnx",
+        ("iree.compiler", "iree.runtime", "onnx"),
+        ("iree-base-compiler", "iree-base-runtime", "onnx"),
+        "the one-node ONNX Conv/ConvTranspose(group=groups) imported by IREE's ONNX importer, compiled "
+        "for llvm-cpu (target-cpu=generic), IREE runtime local-sync",
+    ),
 )
 
 BUILTINS: dict[str, str] = {builtin.name: builtin.module for builtin in sorted(_ALL, key=lambda b: b.name)}
