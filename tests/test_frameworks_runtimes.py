@@ -8,12 +8,14 @@ from __future__ import annotations
 import importlib
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 import torch
 
 from conformance.cases.loader import load_cases
+from conformance.cases.schema import Case
 from conformance.frameworks import BUILTINS, install_command, status, venv_python
 from conformance.frameworks.translation import ADAPTER_ERROR, AdapterTranslationError, judge_error, translating
 from conformance.judging.outcomes import Unsupported
@@ -64,7 +66,11 @@ def test_a_foreign_worker_loads_only_the_light_modules() -> None:
     with IsolatedImplementation("reference_impl:conv2d", python=sys.executable) as implementation:
         assert implementation.python == sys.executable
         loaded = implementation.call_function("tests.plugins.loaded_modules", "heavy_modules")
-        case = next(c for c in load_cases([ROOT / "cases" / "seed"]) if c.conv.functional_name == "conv2d")
+        case = next(
+            c
+            for c in load_cases([ROOT / "cases" / "seed"])
+            if isinstance(c, Case) and c.conv.functional_name == "conv2d"
+        )
         tensors = make_tensors(case)
         x, weight, bias = tensors.input, tensors.weight, tensors.bias
         output = implementation.forward(case, x, weight, bias)
@@ -76,7 +82,8 @@ def test_a_foreign_worker_loads_only_the_light_modules() -> None:
 def test_adapter_translation_errors_are_told_apart_from_the_frameworks() -> None:
     with pytest.raises(AdapterTranslationError, match="the mlx adapter's translation failed: KeyError"):
         with translating("mlx"):
-            {}["missing"]
+            empty: dict[str, int] = {}
+            empty["missing"]
     with pytest.raises(Unsupported):  # the adapter's deliberate verdict passes through unchanged
         with translating("mlx"):
             raise Unsupported("no such padding mode")
@@ -89,13 +96,16 @@ def test_adapter_translation_errors_are_told_apart_from_the_frameworks() -> None
     assert judge_error(IndexError("SmallVector out of range")) is None  # the framework's: the default rule
 
 
-GROUPED = [  # (dims, input shape, weight shape, kwargs): torch's layouts
+Layer = tuple[int, tuple[int, ...], tuple[int, ...], dict[str, Any]]
+GROUPED: list[Layer] = [  # (dims, input shape, weight shape, kwargs): torch's layouts
     (2, (2, 6, 7, 6), (9, 2, 3, 3), {"groups": 3, "padding": 1, "stride": (2, 1)}),
     (2, (1, 4, 8, 8), (8, 1, 4, 4), {"groups": 4, "padding": "same", "dilation": 1}),  # odd total: asymmetric
     (2, (1, 4, 7, 7), (4, 2, 3, 3), {"groups": 2, "padding": 1, "padding_mode": "reflect"}),
     (1, (2, 6, 11), (9, 2, 3), {"groups": 3, "padding": 2, "dilation": 2}),
 ]
-TRANSPOSED = [(2, (1, 6, 5, 4), (6, 2, 3, 3), {"groups": 3, "stride": 2, "padding": 1, "output_padding": 1})]
+TRANSPOSED: list[Layer] = [
+    (2, (1, 6, 5, 4), (6, 2, 3, 3), {"groups": 3, "stride": 2, "padding": 1, "output_padding": 1})
+]
 
 
 def _torch(dims: int, x: np.ndarray, w: np.ndarray, b: np.ndarray, kwargs: dict, transposed: bool) -> np.ndarray:

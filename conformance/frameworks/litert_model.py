@@ -109,7 +109,8 @@ def _convert(
     """The TFLite flatbuffer of the one-layer model (weights as constants)."""
     top, bottom, left, right = pads
     if depthwise:  # (C*mult, 1, kH, kW) -> (C, mult, kH, kW) -> (kH, kW, C, mult)
-        channels, kernel_h, kernel_w = int(x.shape[-1]), *np.shape(weight)[2:]
+        channels = int(x.shape[-1])
+        kernel_h, kernel_w = (int(size) for size in np.shape(weight)[2:])
         kernel = tf.transpose(tf.reshape(tf.constant(weight), (channels, -1, kernel_h, kernel_w)), (2, 3, 0, 1))
     else:
         kernel = tf.transpose(tf.constant(weight), (2, 3, 1, 0))  # OIHW -> HWIO
