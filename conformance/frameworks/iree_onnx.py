@@ -11,7 +11,8 @@ fit the compiled function's buffers: the runtime fails with OUT_OF_RANGE), the `
 are graph inputs, so a compiled module depends only on the layer's shapes and arguments and is reused
 for a case's repeated calls. The compiler's error for a model it will not compile
 (``CompilerToolError``: its diagnostics are kept) is a refusal; the runtime's own errors are
-ValueError/RuntimeError, refusals by the default rule.
+ValueError/RuntimeError, refusals by the default rule. A compiler that dies or runs past
+COMPILE_TIMEOUT is a crash.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ TARGET = "llvm-cpu"
 TARGET_CPU = "generic"
 COMPILE_FLAGS = (f"--iree-llvmcpu-target-cpu={TARGET_CPU}", "--iree-input-demote-f64-to-f32=false")
 DRIVER = "local-sync"
+COMPILE_TIMEOUT = 120.0  # seconds; a one-layer model compiles in a few
 _MODULES: OrderedDict[bytes, bytes] = OrderedDict()  # model bytes -> compiled module (vmfb)
 _KEEP = 16
 
@@ -123,13 +125,36 @@ def _import(model: Any) -> str:
     return module.get_asm()
 
 
-def _compile(mlir: str) -> bytes:
-    import iree.compiler as compiler
+class CompilerCrashed(Exception):
+    """iree-compile died (a signal, an LLVM crash report) or ran past COMPILE_TIMEOUT: a crash, not a refusal."""
 
+
+def _compile(mlir: str) -> bytes:
+    """``iree-compile`` on the MLIR (what ``iree.compiler.compile_str`` runs), with a time limit: a
+    compile that does not end is killed here, so no compiler process outlives the worker."""
+    import subprocess
+
+    from iree.compiler.tools.binaries import find_tool
+
+    command = [
+        find_tool("iree-compile"),
+        "-",
+        "--iree-input-type=onnx",
+        "--iree-vm-bytecode-module-output-format=flatbuffer-binary",
+        f"--iree-hal-target-backends={TARGET}",
+        f"--iree-llvmcpu-embedded-linker-path={find_tool('iree-lld')}",
+        *COMPILE_FLAGS,
+    ]
     try:
-        return compiler.compile_str(mlir, target_backends=[TARGET], input_type="onnx", extra_args=list(COMPILE_FLAGS))
-    except compiler.CompilerToolError as exc:  # derives from Exception only: the compiler refuses the model
-        raise RuntimeError(f"iree-compile: {_diagnostics(str(exc))}") from exc
+        done = subprocess.run(command, input=mlir.encode(), capture_output=True, timeout=COMPILE_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        raise CompilerCrashed(f"iree-compile did not finish within {COMPILE_TIMEOUT:g} s (killed)") from None
+    errors = done.stderr.decode(errors="replace")
+    if done.returncode < 0 or "PLEASE submit a bug report" in errors or "Stack dump" in errors:
+        raise CompilerCrashed(f"iree-compile crashed (status {done.returncode}): {_diagnostics(errors)}")
+    if done.returncode != 0:  # its diagnostics: the compiler refuses the model
+        raise RuntimeError(f"iree-compile: {_diagnostics(errors)}")
+    return done.stdout
 
 
 def _diagnostics(text: str) -> str:
