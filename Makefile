@@ -64,7 +64,7 @@ FRAMEWORK_PACKAGES ?= jax jaxlib onnx onnxruntime onnxscript tensorflow-cpu kera
 # matrix's worker for that column runs that venv's Python (conformance/frameworks/__init__.py).
 FRAMEWORK_VENVS ?= paddle
 FRAMEWORKS_DIR  ?= .venv-frameworks
-frameworks: $(PY)  ## install the matrix's frameworks into .venv and .venv-frameworks/ (~0.7 GB of wheels; not part of `make setup`)
+frameworks: $(PY)  ## install the matrix's frameworks into .venv and .venv-frameworks/ (sizes and times: docs/ci.md; not part of `make setup`)
 	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints-frameworks.txt $(FRAMEWORK_PACKAGES)
 	@for name in $(FRAMEWORK_VENVS); do \
 		test -x $(FRAMEWORKS_DIR)/$$name/bin/python || $(PYTHON) -m venv $(FRAMEWORKS_DIR)/$$name || exit 1; \
