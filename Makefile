@@ -71,9 +71,20 @@ wheel: $(PY)  ## the installable package, case library inside, for other repos' 
 # The optional frameworks of the conformance matrix (docs/frameworks.md), pinned exactly by
 # constraints-frameworks.txt (which also repeats torch==2.13.0 and numpy's pin, so pip never moves them).
 # Idempotent: a second run finds every pin satisfied and installs nothing.
-FRAMEWORK_PACKAGES ?= jax jaxlib onnx onnxruntime onnxscript tensorflow-cpu keras openvino tinygrad
-frameworks: $(PY)  ## install the matrix's frameworks into .venv (~0.5 GB of wheels, ~1 min; not part of `make setup`)
+FRAMEWORK_PACKAGES ?= jax jaxlib onnx onnxruntime onnxscript tensorflow-cpu keras openvino tinygrad \
+	"mlx[cpu]" ai-edge-litert iree-base-compiler iree-base-runtime
+# Columns whose pins clash with .venv's get their own venv, .venv-frameworks/<name>, from
+# constraints-frameworks-<name>.txt (paddle: opt_einsum 3.3.0 against TensorFlow's 3.4.0); the
+# matrix's worker for that column runs that venv's Python (conformance/frameworks/__init__.py).
+FRAMEWORK_VENVS ?= paddle
+FRAMEWORKS_DIR  ?= .venv-frameworks
+frameworks: $(PY)  ## install the matrix's frameworks into .venv and .venv-frameworks/ (sizes and times: docs/ci.md; not part of `make setup`)
 	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints-frameworks.txt $(FRAMEWORK_PACKAGES)
+	@for name in $(FRAMEWORK_VENVS); do \
+		test -x $(FRAMEWORKS_DIR)/$$name/bin/python || $(PYTHON) -m venv $(FRAMEWORKS_DIR)/$$name || exit 1; \
+		$(FRAMEWORKS_DIR)/$$name/bin/python -m pip install --quiet --disable-pip-version-check \
+			-r constraints-frameworks-$$name.txt || exit 1; \
+	done
 
 # MATRIX_IMPLS: e.g. `make matrix MATRIX_IMPLS="--impl jax --impl onnxruntime"`; default: every built-in
 # (one that is not installed is a column saying how to install it).

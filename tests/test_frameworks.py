@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from conformance.frameworks import BUILTINS, builtin, install_command, status
+from conformance.frameworks import BUILTINS, builtin, install_command, status, venv_python
 from conformance.frameworks.layer import explicit_padding
 from conformance.judging.outcomes import Unsupported
 from conformance.running.implementations import load_implementation
@@ -34,6 +34,8 @@ EXPECTED = {
     "tinygrad",
     "torch-compile",
 }
+# Issue 20's columns: tests/test_frameworks_runtimes.py checks them (paddle runs in its own venv).
+EXPECTED |= {"mlx", "paddle", "litert", "litert-builtin", "iree"}
 # Compiling with inductor takes about a minute per process: `make matrix` runs it, not `make test`.
 SLOW_TO_START = {"torch-compile"}
 # Pinned findings (docs/frameworks.md, xfail/): (built-in, index in LAYERS) -> the refusal it gives.
@@ -55,7 +57,8 @@ def test_every_builtin_of_the_issue_is_registered_with_an_importable_adapter_mod
 def test_status_imports_no_framework() -> None:
     code = (
         "import sys; from conformance.frameworks import BUILTINS, status; [status(n) for n in BUILTINS]; "
-        "heavy = {'jax', 'tensorflow', 'keras', 'onnxruntime', 'openvino', 'tinygrad', 'onnx'} & set(sys.modules); "
+        "heavy = {'jax', 'tensorflow', 'keras', 'onnxruntime', 'openvino', 'tinygrad', 'onnx', 'mlx', 'paddle', "
+        "'ai_edge_litert', 'iree.compiler', 'iree.runtime'} & set(sys.modules); "
         "print(sorted(heavy))"
     )
     printed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
@@ -108,6 +111,8 @@ def _installed_or_skip(name: str) -> None:
         pytest.skip(f"{name}: {availability.reason}; install: {availability.install_command}")
     if name in SLOW_TO_START:
         pytest.skip(f"{name}: compiling takes about a minute; `make matrix` checks it")
+    if venv_python(name) is not None:
+        pytest.skip(f"{name} runs in its own venv: tests/test_frameworks_runtimes.py checks it through its worker")
 
 
 @pytest.mark.slow

@@ -110,12 +110,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="also print the expected failures (listed in the xfail files) case by case",
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    parser.add_argument(
+        "--shard",
+        metavar="K/N",
+        help="run only the K-th of every N columns (a CI job each; join their --json files with --merge)",
+    )
+    parser.add_argument(
+        "--merge",
+        nargs="+",
+        metavar="JSON",
+        help="run nothing: join the --json files of several --shard runs into one matrix (table, --json); "
+        "exit 1 if any shard differed from its xfail files",
+    )
     parser.set_defaults(handler=guarded(matrix_command))
 
 
 def matrix_command(args: argparse.Namespace) -> int:
+    if args.merge:
+        return merge_command(args)
     items = select_cases(args.paths, args.keyword)
     names = args.impls or default_implementations()
+    if args.shard:
+        from conformance.tools.matrix_shards import shard_columns
+
+        names = shard_columns(names, args.shard)
     xfail_dir = (
         Path(args.xfail_dir)
         if args.xfail_dir
@@ -193,6 +211,23 @@ def matrix_command(args: argparse.Namespace) -> int:
         for line in changes:
             print(f"  {line}", file=sys.stderr)
     return exit_status(matrix)
+
+
+def merge_command(args: argparse.Namespace) -> int:
+    """``--merge``: the shards' JSON files as one matrix (docs/ci.md)."""
+    from conformance.tools.matrix_shards import merge_matrix_files, merged_json
+
+    try:
+        matrix, changes = merge_matrix_files(args.merge)
+    except ValueError as exc:
+        print(f"conformance matrix --merge: {exc}", file=sys.stderr)
+        return 2
+    print(format_table(matrix))
+    if args.json:
+        ensure_parent(args.json).write_text(json.dumps(merged_json(matrix, changes), indent=1))
+    for line in changes:
+        print(f"  {line}", file=sys.stderr)
+    return 1 if changes else 0
 
 
 def update_xfail_files(matrix: Matrix, directory: Path) -> None:

@@ -11,7 +11,7 @@ Importing this package imports no framework: whether one is installed is found w
 ``importlib.util.find_spec``, which does not run the package.
 
 >>> sorted(BUILTINS)[:3]
-['jax', 'keras', 'keras-no-onednn']
+['iree', 'jax', 'keras']
 >>> BUILTINS["jax"]
 'conformance.frameworks.jax_lax'
 >>> status("no-such-framework")  # doctest: +ELLIPSIS
@@ -23,10 +23,16 @@ KeyError: "no built-in implementation 'no-such-framework'; built-ins: jax, keras
 from __future__ import annotations
 
 import importlib.util
+import os
 import shutil
+import subprocess
 from dataclasses import dataclass
+from pathlib import Path
 
 CONSTRAINTS_FILE = "constraints-frameworks.txt"
+# Where `make frameworks` builds the own environments of columns whose pins clash with .venv's
+# (one folder per column, e.g. .venv-frameworks/paddle); CONFORMANCE_FRAMEWORK_VENVS moves it.
+VENVS_DIR = ".venv-frameworks"
 
 
 @dataclass(frozen=True)
@@ -46,6 +52,10 @@ class Builtin:
     # The column computing the same op on the code path this processor's default would otherwise pick
     # (oneDNN off, f32): a case whose verdict differs between the two is a pin that depends on the processor.
     counterpart: str = ""
+    # Its own venv (a folder under VENVS_DIR) when its pins clash with the harness's; its worker
+    # runs that venv's Python, installed from this constraints file. Empty: it lives in .venv.
+    venv: str = ""
+    venv_constraints: str = ""
 
 
 _ALL = (
@@ -176,6 +186,51 @@ _ALL = (
         compiler=("g++", "c++", "clang++"),
         trackers=("pytorch/pytorch",),
     ),
+    Builtin(
+        "mlx",
+        "conformance.frameworks.mlx_core",
+        ("mlx",),
+        ("mlx[cpu]",),
+        "mlx.core.conv1d/2d/3d and conv_transpose1d/2d/3d(groups=groups), channels-last, CPU, dtype pinned",
+        trackers=("ml-explore/mlx",),
+    ),
+    Builtin(
+        "paddle",
+        "conformance.frameworks.paddle_nn",
+        ("paddle",),
+        ("paddlepaddle",),
+        "paddle.nn.functional.conv1d/2d/3d and conv1d/2d/3d_transpose(groups=groups), NCHW, CPU, "
+        "'same'/'valid' as Paddle's 'SAME'/'VALID'",
+        venv="paddle",
+        venv_constraints="constraints-frameworks-paddle.txt",
+        trackers=("PaddlePaddle/Paddle",),
+    ),
+    Builtin(
+        "litert",
+        "conformance.frameworks.litert_xnnpack",
+        ("ai_edge_litert", "tensorflow"),
+        ("ai-edge-litert", "tensorflow-cpu"),
+        "a one-layer model (grouped tf.nn.conv2d / tf.nn.depthwise_conv2d) from the TFLite converter, "
+        "LiteRT interpreter with its default XNNPACK delegate, 1 thread",
+        trackers=("google-ai-edge/LiteRT", "google/XNNPACK", "tensorflow/tensorflow"),
+    ),
+    Builtin(
+        "litert-builtin",
+        "conformance.frameworks.litert_builtin",
+        ("ai_edge_litert", "tensorflow"),
+        ("ai-edge-litert", "tensorflow-cpu"),
+        "the same model, LiteRT's builtin kernels (BUILTIN_WITHOUT_DEFAULT_DELEGATES: XNNPACK off), 1 thread",
+        trackers=("google-ai-edge/LiteRT", "tensorflow/tensorflow"),
+    ),
+    Builtin(
+        "iree",
+        "conformance.frameworks.iree_onnx",
+        ("iree.compiler", "iree.runtime", "onnx"),
+        ("iree-base-compiler", "iree-base-runtime", "onnx"),
+        "the one-node ONNX Conv/ConvTranspose(group=groups) imported by IREE's ONNX importer, compiled "
+        "for llvm-cpu (target-cpu=generic), IREE runtime local-sync",
+        trackers=("iree-org/iree",),
+    ),
 )
 
 BUILTINS: dict[str, str] = {builtin.name: builtin.module for builtin in sorted(_ALL, key=lambda b: b.name)}
@@ -203,21 +258,77 @@ def builtin(name: str) -> Builtin:
 
 
 def install_command(name: str) -> str:
-    """The command that installs what built-in ``name`` needs, pinned by constraints-frameworks.txt.
+    """The command that installs what built-in ``name`` needs, pinned by constraints-frameworks.txt
+    (or, for a column with its own venv, by that venv's constraints file).
 
     >>> install_command("jax")
     '.venv/bin/pip install -c constraints-frameworks.txt jax jaxlib   (or: make frameworks)'
+    >>> for part in install_command("paddle").split(" && "):
+    ...     print(part)
+    python3.11 -m venv .venv-frameworks/paddle
+    .venv-frameworks/paddle/bin/pip install -r constraints-frameworks-paddle.txt   (or: make frameworks)
     """
-    requirements = builtin(name).requirements
+    description = builtin(name)
+    if description.venv:
+        folder = f"{VENVS_DIR}/{description.venv}"
+        return (
+            f"python3.11 -m venv {folder} && {folder}/bin/pip install -r {description.venv_constraints}"
+            "   (or: make frameworks)"
+        )
+    requirements = description.requirements
     if not requirements:
         return ""
     return f".venv/bin/pip install -c {CONSTRAINTS_FILE} {' '.join(requirements)}   (or: make frameworks)"
 
 
+def venv_python(name: str) -> Path | None:
+    """The Python of built-in ``name``'s own venv (None for a column that lives in .venv); the path
+    whether or not it exists yet.
+
+    >>> venv_python("jax") is None, venv_python("paddle").parts[-4:]
+    (True, ('.venv-frameworks', 'paddle', 'bin', 'python'))
+    """
+    description = _BY_NAME.get(name)
+    if description is None or not description.venv:
+        return None
+    root = os.environ.get("CONFORMANCE_FRAMEWORK_VENVS") or str(project_root() / VENVS_DIR)
+    return Path(root) / description.venv / "bin" / "python"
+
+
+def project_root() -> Path:
+    """The folder holding the ``conformance`` package (the checkout, for an editable install)."""
+    return Path(__file__).resolve().parents[2]
+
+
+def _missing_in(python: Path, packages: tuple[str, ...]) -> list[str]:
+    """Which of ``packages`` that interpreter cannot find (found without importing them)."""
+    probe = (
+        "import importlib.util, sys; print(' '.join(p for p in sys.argv[1:] if importlib.util.find_spec(p) is None))"
+    )
+    try:
+        done = subprocess.run(
+            [str(python), "-c", probe, *packages], capture_output=True, text=True, timeout=60, check=True
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        return [f"{' '.join(packages)} (its Python does not run: {exc})"]
+    return done.stdout.split()
+
+
 def status(name: str) -> Availability:
     """Whether built-in ``name`` is installed (its packages importable, its compiler present),
-    found without importing any framework."""
+    found without importing any framework; for a column with its own venv, in that venv."""
     description = builtin(name)
+    python = venv_python(name)
+    if python is not None:
+        if not python.exists():
+            return Availability(name, False, f"not installed: no venv at {python.parents[1]}", install_command(name))
+        missing = _missing_in(python, description.imports)
+        if missing:
+            where = python.parents[1]
+            return Availability(
+                name, False, f"not installed: no module {', '.join(missing)} in {where}", install_command(name)
+            )
+        return Availability(name, True)
     missing = [package for package in description.imports if importlib.util.find_spec(package) is None]
     if missing:
         return Availability(name, False, f"not installed: no module {', '.join(missing)}", install_command(name))

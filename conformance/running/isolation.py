@@ -45,6 +45,15 @@ LOAD_TIMEOUT = 300.0  # importing a framework (TensorFlow: ~5 s alone, minutes o
 STDERR_LINES = 12  # how many of the worker's last stderr lines a crash report keeps
 
 _WORKER_CODE = "import sys; from conformance.running.isolation import serve; serve(int(sys.argv[1]), int(sys.argv[2]))"
+# A worker in a column's own venv (conformance.frameworks.venv_python): that Python has numpy, PyYAML
+# and the framework, not torch nor this project installed. The package is made importable without
+# running conformance/__init__.py (which imports torch), so only the light modules load: the worker
+# loop, the loader, the case model and the adapter.
+_FOREIGN_WORKER_CODE = (
+    "import sys, types; package = types.ModuleType('conformance'); package.__path__ = [sys.argv[3]]; "
+    "sys.modules['conformance'] = package; "
+    "from conformance.running.isolation import serve; serve(int(sys.argv[1]), int(sys.argv[2]))"
+)
 
 
 class IsolatedImplementation:
@@ -52,9 +61,17 @@ class IsolatedImplementation:
     manager, or call :meth:`close`, to end the worker."""
 
     def __init__(
-        self, spec: str | None, *, timeout: float = DEFAULT_TIMEOUT, load_timeout: float = LOAD_TIMEOUT, **options: Any
+        self,
+        spec: str | None,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        load_timeout: float = LOAD_TIMEOUT,
+        python: str | None = None,
+        **options: Any,
     ) -> None:
         self.spec, self.load_options = spec, options  # `options` (resolved) comes from the worker
+        # The worker's interpreter: given, else the built-in's own venv, else this one.
+        self.python = python or _own_venv_python(spec)
         self.timeout, self.load_timeout = timeout, load_timeout
         self.restarts = 0  # workers started after the first (one per crash or hang)
         self._process: subprocess.Popen | None = None
@@ -138,9 +155,15 @@ class IsolatedImplementation:
         parent_requests, child_requests = os.pipe()
         child_answers, parent_answers = os.pipe()
         env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)  # the parent's imports, plug-ins included
+        if self.python is None:
+            env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)  # the parent's imports, plug-ins included
+            command = [sys.executable, "-c", _WORKER_CODE, str(parent_requests), str(parent_answers)]
+        else:  # none of this venv's packages may leak into the other one: only the project's own folder
+            package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+            env["PYTHONPATH"] = os.path.dirname(package)
+            command = [self.python, "-c", _FOREIGN_WORKER_CODE, str(parent_requests), str(parent_answers), package]
         self._process = subprocess.Popen(
-            [sys.executable, "-c", _WORKER_CODE, str(parent_requests), str(parent_answers)],
+            command,
             pass_fds=(parent_requests, parent_answers),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
@@ -438,6 +461,18 @@ def _unpickle_attributes(pickled: dict[str, bytes]) -> dict[str, Any]:
         except Exception:
             continue
     return attributes
+
+
+def _own_venv_python(spec: Any) -> str | None:
+    """The Python of the built-in ``spec``'s own venv, where it has one (conformance.frameworks)."""
+    if not isinstance(spec, str):
+        return None
+    try:
+        from conformance.frameworks import venv_python
+    except ImportError:
+        return None
+    python = venv_python(spec)
+    return None if python is None else str(python)
 
 
 def isolated_factory(timeout: float = DEFAULT_TIMEOUT) -> Callable[..., IsolatedImplementation]:

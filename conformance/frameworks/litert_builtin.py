@@ -1,0 +1,35 @@
+"""Built-in ``litert-builtin``: a one-layer model from TensorFlow's TFLite converter, run by the LiteRT
+interpreter with TFLite's builtin kernels, the default delegate (XNNPACK) off.
+litert_model.py: the model, layouts, padding and errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from conformance.frameworks.litert_model import BUILTIN, conv2d_litert, litert_environment, litert_version
+from conformance.frameworks.translation import judge_error as judge_error  # the adapter hook: adapter_error
+
+ARRAYS = "numpy"
+
+
+def version() -> str:
+    return litert_version(BUILTIN)
+
+
+def environment() -> dict[str, str]:
+    return litert_environment(BUILTIN)
+
+
+def conv2d(
+    input: Any,
+    weight: Any,
+    bias: Any = None,
+    stride: Any = 1,
+    padding: Any = 0,
+    dilation: Any = 1,
+    groups: int = 1,
+    padding_mode: str = "zeros",
+) -> np.ndarray:
+    return conv2d_litert(BUILTIN, input, weight, bias, stride, padding, dilation, groups, padding_mode)
