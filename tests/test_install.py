@@ -35,7 +35,6 @@ BUILD_INPUTS = (
     "MANIFEST.in",
     "README.md",
     "conformance",
-    "conformance_pytest.py",
     "reference_impl",
     "cases",
 )

@@ -31,8 +31,7 @@ RANKS = {
     "notebook": 6,  # explain() for notebooks: a public entry point like api
     "commands": 7,
     "cli": 8,
-    "pytest_plugin": 9,  # a re-export of conformance_pytest
-    "conformance_pytest": 8,
+    "pytest_plugin": 8,  # an entry point, like cli
     "__main__": 9,
     "": 9,  # conformance/__init__.py
 }
@@ -47,9 +46,7 @@ def module_name(path: Path) -> str:
 
 
 def source_files() -> dict[str, Path]:
-    files = {module_name(path): path for path in PACKAGE.rglob("*.py")}
-    files["conformance_pytest"] = ROOT / "conformance_pytest.py"
-    return files
+    return {module_name(path): path for path in PACKAGE.rglob("*.py")}
 
 
 def imports_of(name: str, path: Path, modules: set[str]) -> set[str]:
@@ -75,9 +72,7 @@ def import_graph() -> dict[str, set[str]]:
 
 
 def layer_of(module: str) -> str:
-    """``conformance.running.checks.wiring`` -> ``running``; ``conformance_pytest`` -> itself."""
-    if module == "conformance_pytest":
-        return module
+    """``conformance.running.checks.wiring`` -> ``running``; ``conformance.cli`` -> ``cli``."""
     return module.split(".")[1] if module.count(".") else ""
 
 

@@ -8,6 +8,7 @@ import html
 import json
 import sys
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -183,7 +184,7 @@ def matrix_command(args: argparse.Namespace) -> int:
         extra_checks=args.extra_checks,
         on_cell=on_cell,
         on_column=on_column,
-        repro_dir=Path(args.repro) if args.repro else None,
+        on_failure=repro_writer(Path(args.repro)) if args.repro else None,
     )
     print(format_table(matrix))
     print(format_verdicts(matrix, show_expected=args.show_expected))
@@ -471,3 +472,20 @@ def _processor_dependent_html(matrix: Matrix) -> str:
 
 
 __all__ = ["register", "matrix_command", "format_table", "format_verdicts", "write_html"]
+
+
+def repro_writer(directory: Path) -> Callable[[str, Any, Any], None]:
+    """``--repro DIR``: a repro script per failing cell in ``DIR/<column>/`` (framework-only for a
+    built-in: conformance/reporting/framework_repro.py). One that cannot be written is a note on the
+    result; the run goes on."""
+    from conformance.reporting.repro import write_repro
+
+    def write(column: str, result: Any, implementation: Any) -> None:
+        try:
+            write_repro(
+                result, implementation, directory / safe_file_name(column), ["--impl", str(implementation.spec)]
+            )
+        except Exception as exc:  # noqa: BLE001 - a repro is a convenience; the verdict stands without it
+            result.notes.append(f"repro: not written ({type(exc).__name__}: {exc})")
+
+    return write

@@ -274,7 +274,7 @@ def run_matrix(
     extra_checks: bool = False,
     on_cell: Callable[[str, str, Cell], None] | None = None,
     on_column: Callable[[Column, list[Any]], None] | None = None,
-    repro_dir: Path | None = None,
+    on_failure: Callable[[str, Any, Any], None] | None = None,
 ) -> Matrix:
     """Run every case of ``items`` (cases, or CaseErrors for broken files) through each of ``names``.
 
@@ -284,8 +284,8 @@ def run_matrix(
     ``extra_checks``: also run the registered extra checks (torch variants, metamorphic relations,
     the wiring probe); off by default: they call the implementation again up to once per group,
     which for an exporter means one export per call, and the matrix's question is the forward
-    against torch. ``repro_dir``: write a repro script per failing cell (expected or not) into
-    ``repro_dir/<column>/`` (framework-only for a built-in: conformance/reporting/framework_repro.py)."""
+    against torch. ``on_failure(impl, result, implementation)`` for each failing cell, expected or not
+    (``conformance matrix --repro`` writes a repro script there)."""
     from conformance.running.checks import DEFAULT_CHECKS
     from conformance.running.runner import CaseRunner, error_result
 
@@ -310,7 +310,7 @@ def run_matrix(
         extra_checks,
         error_result,
         run_case,
-        repro_dir,
+        on_failure,
     )
 
 
@@ -326,7 +326,7 @@ def _run_columns(
     extra_checks: bool,
     error_result: Any,
     run_case: Any,
-    repro_dir: Path | None = None,
+    on_failure: Callable[[str, Any, Any], None] | None = None,
 ) -> Matrix:
     if loader is None:
         from conformance.running.isolation import IsolatedImplementation
@@ -361,8 +361,8 @@ def _run_columns(
                 result = error_result(item) if isinstance(item, CaseError) else run_case(item, implementation, device)
                 if xfails is not None:
                     xfails.apply(result)
-                if repro_dir is not None and result.status in (FAILED, XFAILED):
-                    _write_repro(result, implementation, repro_dir / safe_file_name(name))
+                if on_failure is not None and result.status in (FAILED, XFAILED):
+                    on_failure(name, result, implementation)
                 results.append(result)
                 pinned = xfails.matching(result.name)[0].pinned_kind if result.status == XFAILED and xfails else None
                 cell = Cell(result.status, result.kind, _first_lines(result.message), result.max_abs_error, pinned)
@@ -412,16 +412,6 @@ def settings(device: str, timeout: float) -> dict[str, Any]:
     except Exception:  # older checkouts have no versioned library
         pass
     return recorded
-
-
-def _write_repro(result: Any, implementation: Any, directory: Path) -> None:
-    """A repro script for a failing cell; one that cannot be written is noted on the result, the run goes on."""
-    from conformance.reporting.repro import write_repro
-
-    try:
-        write_repro(result, implementation, directory, ["--impl", str(implementation.spec)])
-    except Exception as exc:  # noqa: BLE001 - a repro is a convenience; the verdict stands without it
-        result.notes.append(f"repro: not written ({type(exc).__name__}: {exc})")
 
 
 def column_environment(implementation: Any) -> dict[str, str]:
