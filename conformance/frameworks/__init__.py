@@ -17,7 +17,7 @@ Importing this package imports no framework: whether one is installed is found w
 >>> status("no-such-framework")  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-KeyError: "no built-in implementation 'no-such-framework'; built-ins: jax, keras, ..."
+KeyError: "no built-in implementation 'no-such-framework'; built-ins: iree, jax, keras, ..."
 """
 
 from __future__ import annotations

@@ -6,9 +6,8 @@ and calls the framework's op outside it. An exception raised inside becomes
 :class:`AdapterTranslationError` (the original chained), which :func:`judge_error` — the adapter
 hook of the trust work — names ``adapter_error``; ``Unsupported`` passes through unchanged (saying
 the framework cannot express something is the adapter's job). Exceptions from the framework's call
-are judged like every adapter's (conformance/frameworks/error_origin.py: an adapter line that
-failed is still ``adapter_error``), else left to the default rule (``None``): ValueError/RuntimeError
-refused, NotImplementedError unsupported, anything else crashed.
+are left to the default rule (``None``): ValueError/RuntimeError refused, NotImplementedError
+unsupported, anything else crashed.
 
 >>> try:
 ...     with translating("mlx"):
@@ -25,7 +24,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from conformance.frameworks.error_origin import judge_adapter_line
 from conformance.judging.outcomes import ADAPTER_ERROR
 
 
@@ -52,4 +50,6 @@ def judge_error(error: BaseException) -> str | None:
     name when this module is not imported in the parent."""
     if isinstance(error, AdapterTranslationError) or type(error).__name__ == AdapterTranslationError.__name__:
         return ADAPTER_ERROR
-    return judge_adapter_line(error)  # an adapter line outside translating() that failed is the adapter's too
+    # Not through error_origin's adapter-line rule: a native framework (MLX, Paddle, LiteRT) raises from
+    # C++ called on an adapter line, which that rule would blame on the adapter.
+    return None
