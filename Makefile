@@ -21,8 +21,8 @@ setup:  ## create .venv and install the project with its pinned dependencies
 $(PY):
 	@echo "No $(VENV) yet: run 'make setup' first." >&2; exit 1
 
-test: $(PY)  ## the fast tier: every module's tests and every YAML case, through the reference and torch
-	$(PY) -m pytest -m "not slow"
+test: $(PY)  ## the fast tier: every module's tests and every YAML case, through the reference and torch (2 workers: pytest-xdist)
+	$(PY) -m pytest -m "not slow" -n 2
 
 test-slow: $(PY)  ## the slow tier alone (kill matrix, wheel install, whole-library plug-in runs, fuzz, parallel runs)
 	$(PY) -m pytest -m slow

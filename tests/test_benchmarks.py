@@ -77,6 +77,9 @@ def test_a_wrong_implementation_fails_its_benchmark_with_the_element(bench_proje
     assert "output channel" in text and "which reads input channels" in text
 
 
+# slow: an inner pytest session with timing on; pytest-benchmark turns timing off under xdist, which
+# `make test` uses, so it runs in the (serial) slow tier.
+@pytest.mark.slow
 def test_timed_mode_puts_both_sides_of_a_case_in_one_group(bench_project: pytest.Pytester) -> None:
     report = bench_project.path / "report.json"
     result = bench_project.runpytest(

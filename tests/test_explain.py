@@ -30,6 +30,14 @@ from conformance.teaching.explain import Grouping, build_explanation, element_su
 from conformance.teaching.explain_text import failure_explanation, render_text
 from tests.helpers import write_case
 
+
+@pytest.fixture(autouse=True)
+def _fixed_width(monkeypatch: pytest.MonkeyPatch) -> None:
+    """explain fits the terminal's width: pin it, so a narrow terminal or a worker process cannot wrap
+    the lines these tests read (100 is its width off a terminal)."""
+    monkeypatch.setenv("COLUMNS", "100")
+
+
 ROOT = Path(__file__).resolve().parent.parent
 SEED_FILES = sorted((ROOT / "cases" / "seed").glob("*.yaml"))
 TUTORIAL_FILES = sorted((ROOT / "cases" / "tutorial").glob("*.yaml"))
