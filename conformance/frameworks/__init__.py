@@ -329,7 +329,7 @@ def status(name: str) -> Availability:
                 name, False, f"not installed: no module {', '.join(missing)} in {where}", install_command(name)
             )
         return Availability(name, True)
-    missing = [package for package in description.imports if importlib.util.find_spec(package) is None]
+    missing = [package for package in description.imports if not _importable(package)]
     if missing:
         return Availability(name, False, f"not installed: no module {', '.join(missing)}", install_command(name))
     if description.compiler and not any(shutil.which(program) for program in description.compiler):
@@ -341,6 +341,19 @@ def status(name: str) -> Availability:
             f"apt-get install {'clang' if 'clang' in description.compiler else 'g++'}",
         )
     return Availability(name, True)
+
+
+def _importable(module: str) -> bool:
+    """Whether ``module`` can be found without importing it. A dotted name whose parent package is
+    missing (``iree.compiler`` without ``iree``) makes find_spec raise instead of returning None.
+
+    >>> _importable("json"), _importable("no_such_package.sub")
+    (True, False)
+    """
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:
+        return False
 
 
 def installed_builtins() -> list[str]:
