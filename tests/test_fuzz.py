@@ -131,9 +131,10 @@ def test_the_fuzzer_finds_a_planted_bug_and_writes_a_minimal_case_that_reproduce
 
 @pytest.mark.slow
 def test_workers_split_the_seed_range_and_find_what_single_campaigns_find(tmp_path: Path, capsys) -> None:
-    # 4 examples per seed: hypothesis also draws from the literal constants of the project modules
-    # loaded (hypothesis.internal.conjecture.providers._get_local_constants), so which examples a
-    # seed gives depends on what the command imported; 2 per seed found the bug only by luck.
+    # hypothesis also draws from the literal constants of the project modules loaded
+    # (hypothesis.internal.conjecture.providers._get_local_constants), so which examples a seed
+    # gives depends on what each process imported: a worker and this process need not find the bug
+    # at the same example, only both find it.
     code = main(
         [
             "fuzz",
@@ -152,17 +153,11 @@ def test_workers_split_the_seed_range_and_find_what_single_campaigns_find(tmp_pa
     text = capsys.readouterr().out
     assert code == 1 and "4 examples on each of seeds 0-1" in text
     found_by_workers = sorted((tmp_path / "workers").iterdir())
-    # The same campaigns in this process find a disagreement at the same example of the same seeds.
-    # (The shrunk case may differ: a multi-check verdict leaves hypothesis several equally minimal
-    # end points, and which one it reaches is not stable across processes.)
+    found = re.findall(r"seed ([01]): disagreement at example \d+,", text)
+    assert found and len(found_by_workers) == len(found), text  # one case file per finding seed
+    # The same seed range in this process finds the planted bug too.
     impl = load_implementation(INTERLEAVED)
-    seeds_here = []
-    for seed in (0, 1):
-        finding = run_campaign(impl, max_examples=4, seed=seed).finding
-        if finding is not None:
-            assert f"seed {seed}: disagreement at example {finding.found_at}," in text
-            seeds_here.append(seed)
-    assert seeds_here and found_by_workers
+    assert any(run_campaign(impl, max_examples=4, seed=seed).finding is not None for seed in (0, 1))
     # Every file the workers wrote stands alone: it fails the planted bug and passes the reference.
     for path in found_by_workers:
         assert main(["run", str(path), "--impl", INTERLEAVED, "-q"]) == 1
