@@ -226,6 +226,8 @@ def merge_command(args: argparse.Namespace) -> int:
     print(format_table(matrix))
     if args.json:
         ensure_parent(args.json).write_text(json.dumps(merged_json(matrix, changes), indent=1))
+    if args.html:  # the merged page, as one run writes it
+        print(f"HTML matrix: {write_html(matrix, Path(args.html))}")
     for line in changes:
         print(f"  {line}", file=sys.stderr)
     return 1 if changes else 0
@@ -391,6 +393,15 @@ def write_html(matrix: Matrix, directory: Path, *, column_reports: bool = False)
     parts.append("<h2>Environment</h2><p>What the verdicts were measured with. Each column pins the settings that ")
     parts.append("change its framework's code path; its own facts are in its row below.</p><table>")
     parts.extend(f"<tr><th>{_e(key)}</th><td>{_e(value)}</td></tr>" for key, value in matrix.settings.items())
+    # Facts every column shares (the process's: processor, versions, threads) are shown once, here;
+    # a column's row keeps what is its own (its framework's pinned and resolved settings).
+    environments = [column.environment for column in matrix.columns if column.installed]
+    shared = dict(set.intersection(*(set(env.items()) for env in environments))) if len(environments) > 1 else {}
+    parts.extend(
+        f"<tr><th>{_e(key)}</th><td>{_e(value)}</td></tr>"
+        for key, value in sorted(shared.items())
+        if key not in matrix.settings
+    )
     parts.append("</table><h2>Implementations</h2><table><tr><th>name</th><th>version</th><th>settings and facts</th>")
     parts.append("<th>note</th></tr>")
     for column in matrix.columns:
@@ -399,7 +410,9 @@ def write_html(matrix: Matrix, directory: Path, *, column_reports: bool = False)
             if column.installed
             else f"{_e(column.note)}. Install: <code>{_e(column.install_command)}</code>"
         )
-        facts = "<br>".join(f"{_e(key)}={_e(value)}" for key, value in column.environment.items())
+        facts = "<br>".join(
+            f"{_e(key)}={_e(value)}" for key, value in column.environment.items() if shared.get(key) != value
+        )
         parts.append(f"<tr><th>{_e(column.name)}</th><td>{_e(column.version)}</td><td>{facts}</td><td>{note}</td></tr>")
     parts.append("</table><h2>Legend</h2><table>")
     parts.extend(f"<tr><td class='{css}'>{_e(label)}</td><td>{_e(meaning)}</td></tr>" for label, css, meaning in LEGEND)

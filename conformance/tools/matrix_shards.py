@@ -92,4 +92,5 @@ def _column(entry: dict[str, Any]) -> Column:
         restarts=int(entry.get("worker_restarts", 0)),
         seconds=float(entry.get("seconds", 0.0)),
         unused_xfail=list(entry.get("unused_xfail_entries", [])),
+        environment={str(key): str(value) for key, value in (entry.get("environment") or {}).items()},
     )
