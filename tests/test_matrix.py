@@ -204,6 +204,21 @@ def test_rewriting_pins_after_a_subset_run_keeps_the_cases_it_did_not_run(plugin
     assert xfail_entries(matrix, spec, keep={"networks/*": elsewhere}) == [elsewhere]
 
 
+def test_rewriting_pins_keeps_hand_written_feature_entries(plugins: Path, cases: list, tmp_path: Path) -> None:
+    import yaml
+
+    from conformance.commands.matrix import update_xfail_files
+
+    spec = f"{plugins}:zeros_only"
+    by_feature = {"dtype": "float64", "when": {"cpu.avx2": "yes"}, "reason": "by hand: no float64 here"}
+    path = tmp_path / f"{safe_file_name(spec)}.yaml"
+    path.write_text(yaml.safe_dump([by_feature]))
+    update_xfail_files(run_matrix(cases, [spec], loader=in_process), tmp_path)
+    written = yaml.safe_load(path.read_text())
+    assert written[0] == by_feature  # kept as written, first
+    assert written[1:] and all("case" in entry for entry in written[1:])  # the failing cells, pinned per case
+
+
 def test_pinning_the_current_failures_makes_the_matrix_unchanged(plugins: Path, cases: list, tmp_path: Path) -> None:
     from conformance.tools.matrix import write_xfail_file, xfail_entries
 

@@ -234,6 +234,8 @@ def merge_command(args: argparse.Namespace) -> int:
 
 
 def update_xfail_files(matrix: Matrix, directory: Path) -> None:
+    import yaml
+
     from conformance.judging.xfail import load_xfail_files
 
     for column in matrix.columns:
@@ -241,13 +243,18 @@ def update_xfail_files(matrix: Matrix, directory: Path) -> None:
             continue
         path = directory / f"{safe_file_name(column.name)}.yaml"
         keep = {}
+        by_feature: list[dict[str, Any]] = []
         if path.is_file():
             keep = {
                 entry.case: {"case": entry.case, "reason": entry.reason, "link": entry.link}
                 for entry in load_xfail_files([path]).entries
-                if entry.case is not None  # a feature entry (op:, dtype:, ...) is written by hand, never rewritten
+                if entry.case is not None
             }
-        entries = xfail_entries(matrix, column.name, keep)
+            # A feature entry (op:, dtype:, when:, ...) is written by hand: it stays as written, first.
+            by_feature = [
+                entry for entry in yaml.safe_load(path.read_text(encoding="utf-8")) or [] if "case" not in entry
+            ]
+        entries = by_feature + xfail_entries(matrix, column.name, keep)
         write_xfail_file(path, column.name, entries)
         print(f"{path}: {len(entries)} expected failures")
 

@@ -577,7 +577,7 @@ def _kept(old: dict[str, str | None], trackers: Sequence[str] | None) -> dict[st
     return entry
 
 
-def write_xfail_file(path: Path, name: str, entries: list[dict[str, str]]) -> None:
+def write_xfail_file(path: Path, name: str, entries: list[dict[str, Any]]) -> None:
     """Write ``entries`` as an xfail file (a YAML list), with a header saying what it pins."""
     import yaml
 
