@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from conformance.cli import main
+from conformance.judging import verdict
 from conformance.running import runner
 from conformance.running.checks import metamorphic, wiring
 from conformance.running.checks.metamorphic import block_diagonal_weight, within_group_permutation
@@ -153,6 +154,32 @@ def test_big_cases_are_checked_on_a_crop(tmp_path: Path, monkeypatch) -> None:
     assert all("(on a crop: input [1, 6, 7, 5] of [3, 6, 30, 20])" in check.summary for check in checks)
     wrong = checks_named(run_case(case, plugin(classic_bugs.outputs_interleaved)), "metamorphic:block")
     assert not wrong[0].passed
+
+
+def test_the_relations_reuse_the_cases_bound_and_make_a_crops_bound_once(tmp_path: Path, monkeypatch) -> None:
+    # The bound costs a float64 reference call: the relations compare on the case's own input (its
+    # bound is the forward check's) or on one crop (one bound for its three comparisons).
+    made = []
+    real_bound = verdict.forward_bound
+
+    def counting_bound(dtype, conv_kwargs, x, *args, **kwargs):
+        made.append(list(x.shape))
+        return real_bound(dtype, conv_kwargs, x, *args, **kwargs)
+
+    monkeypatch.setattr(verdict, "forward_bound", counting_bound)
+    small = assert_is_case(load_one(tmp_path, GROUPED))
+    assert all(check.passed for check in run_case(small, REFERENCE).checks)
+    assert made == [[2, 6, 7, 5]]
+
+    made.clear()
+    monkeypatch.setattr(metamorphic, "MAX_DENSE_MULTIPLY_ADDS", 100)
+    big = assert_is_case(load_one(tmp_path, GROUPED.replace("[2, 6, 7, 5]", "[3, 6, 30, 20]")))
+    assert len(checks_named(run_case(big, REFERENCE), "metamorphic")) == 3
+    assert made == [[3, 6, 30, 20], [1, 6, 7, 5]]
+    # the crop's comparisons are judged by the crop's own bound: a wrong plug-in still fails them
+    made.clear()
+    wrong = checks_named(run_case(big, plugin(classic_bugs.outputs_interleaved)), "metamorphic:block")
+    assert not wrong[0].passed and made == [[3, 6, 30, 20], [1, 6, 7, 5]]
 
 
 def test_per_group_check_samples_many_groups_and_names_them(tmp_path: Path, monkeypatch) -> None:
