@@ -55,6 +55,7 @@ the gradients of ``sum(conv2d(input, weight, bias, ...) * grad_output)``, ``grad
 from __future__ import annotations
 
 import builtins
+import functools
 import importlib
 import importlib.util
 import inspect
@@ -283,6 +284,21 @@ def is_default_keyword(key: str, value: Any) -> bool:
 
 
 def accepted_keywords(function: Callable[..., Any]) -> frozenset[str] | None:
+    """The keyword names ``function`` takes (see :func:`read_accepted_keywords`), read once per
+    function: ``inspect.signature`` on every call of every case was a tenth of a run's checks
+    (docs/performance.md, round 5). An unhashable callable is read every time."""
+    try:
+        return _accepted_keywords_once(function)
+    except TypeError:  # unhashable: no cache for it
+        return read_accepted_keywords(function)
+
+
+@functools.lru_cache(maxsize=1024)
+def _accepted_keywords_once(function: Callable[..., Any]) -> frozenset[str] | None:
+    return read_accepted_keywords(function)
+
+
+def read_accepted_keywords(function: Callable[..., Any]) -> frozenset[str] | None:
     """The keyword names ``function`` takes; None when it takes any (``**kwargs``) or its signature
     cannot be read at all (then every keyword is passed, as before signatures were read).
 
