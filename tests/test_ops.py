@@ -4,6 +4,9 @@ the error bound, the extra checks and the gradient reports for Conv1d/3d and Con
 from __future__ import annotations
 
 import importlib
+import subprocess
+import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +20,7 @@ from conformance.judging.tolerance import forward_bound, op_name
 from conformance.reporting.indices import describe_gradient_index
 from conformance.running.implementations import load_implementation
 from conformance.running.runner import PASSED, make_tensors, run_case
-from conformance.running.torch_oracle import build_module, torch_forward, torch_forward_variant
+from conformance.running.torch_oracle import build_module, oracle_call, torch_forward, torch_forward_variant
 from tests.helpers import assert_is_case, load_one
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -184,6 +187,33 @@ def test_the_oracle_is_the_cases_torch_module_and_the_seed_shows_the_transposed_
     np.testing.assert_allclose(output, [3.1, 4.2, 750, 860, 119000, 130000], rtol=1e-6)
     # y0 = x0*W[0,0] + x1*W[1,0]: rows of the weight are input channels (Conv2d would give 2.1)
     assert np.isclose(output[0], 0.1 * tensors.weight[0, 0, 0, 0] + 1 * tensors.weight[1, 0, 0, 0])
+
+
+def test_torch_s_note_on_even_same_padding_is_kept_off_the_terminal_and_other_warnings_show() -> None:
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        with oracle_call():
+            warnings.warn(
+                "Using padding='same' with even kernel lengths and odd dilation may require a zero-padded copy "
+                "of the input be created (Triggered internally at Convolution.cpp:1101.)",
+                UserWarning,
+                stacklevel=1,
+            )
+            warnings.warn("anything else torch says", UserWarning, stacklevel=1)
+        warnings.warn("Using padding='same' with even kernel lengths and odd dilation ... outside", stacklevel=1)
+    assert [str(warning.message) for warning in seen] == [
+        "anything else torch says",
+        "Using padding='same' with even kernel lengths and odd dilation ... outside",
+    ]
+    # the case that made torch say it on every run of the library: a fresh process prints nothing on stderr
+    done = subprocess.run(
+        [sys.executable, "-m", "conformance", "run", "cases/semantics/conv1d.yaml", "-k", "same_unbatched", "-q"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    assert done.stdout.strip().endswith("1 passed, 0 failed")
 
 
 def test_channels_last_is_torch_s_own_for_3d_and_not_run_for_1d(tmp_path: Path) -> None:
