@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -15,6 +17,7 @@ from conformance.cli import main
 from conformance.reporting.terminal import format_failure
 from conformance.running.implementations import load_implementation
 from conformance.running.runner import make_tensors, run_case
+from conformance.running.torch_oracle import build_module, to_numpy, to_torch, torch_backward
 from tests.helpers import assert_is_case, load_one
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -138,6 +141,43 @@ def test_the_wrong_depthwise_weight_gradient_of_pytorch_50042_is_caught() -> Non
     assert f"{name} = 4, torch = 6, expected = 6" in report
     assert f"grad_weight: {name} vs expected: 72 of 216 elements differ" in report
     assert "ok   grad_input" in report and "ok   torch vs expected" not in report
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32", "float16", "bfloat16"])
+def test_the_oracle_s_gradients_are_those_of_output_backward_bit_for_bit(tmp_path: Path, dtype: str) -> None:
+    case = assert_is_case(
+        load_one(
+            tmp_path,
+            f"""
+        conv: {{type: ConvTranspose2d, in_channels: 4, out_channels: 6, kernel_size: 3, stride: 2, groups: 2}}
+        input: {{random: {{}}, shape: [2, 4, 5, 4]}}
+        dtype: {dtype}
+        backward: true
+    """,
+        )
+    )
+    tensors = make_tensors(case)
+    module = build_module(case, tensors.weight, tensors.bias, requires_grad=True)
+    x = to_torch(tensors.input, case).requires_grad_(True)
+    module(x).backward(to_torch(tensors.grad_output, case))  # the plain way
+    plain = [to_numpy(t) for t in (x.grad, module.weight.grad, module.bias.grad)]
+    oracle = torch_backward(case, tensors.grad_output, tensors.input, tensors.weight, tensors.bias)
+    assert all(np.array_equal(a, b, equal_nan=True) and a.dtype == b.dtype for a, b in zip(plain, oracle, strict=True))
+    with pytest.raises(RuntimeError, match=r"Mismatch in shape: grad_output\[0\] has a shape of"):
+        torch_backward(case, tensors.grad_output[:1], tensors.input, tensors.weight, tensors.bias)  # would broadcast
+
+
+def test_the_oracle_s_backward_does_not_import_sympy() -> None:
+    # output.backward(dy) imports torch.fx's symbolic shapes, hence sympy (~0.4 s of a run) for its shape check
+    code = (
+        "import sys; from conformance.cases.loader import load_file;"
+        "from conformance.running.runner import make_tensors;"
+        "from conformance.running.torch_oracle import torch_backward;"
+        f"case = load_file({SEED_BACKWARD!r})[0]; t = make_tensors(case);"
+        "torch_backward(case, t.grad_output, t.input, t.weight, t.bias); print('sympy' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0 and done.stdout.strip() == "False", done.stderr
 
 
 def test_an_expected_gradient_that_is_wrong_fails_torch_too(tmp_path: Path) -> None:
