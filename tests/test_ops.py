@@ -20,7 +20,13 @@ from conformance.judging.tolerance import forward_bound, op_name
 from conformance.reporting.indices import describe_gradient_index
 from conformance.running.implementations import load_implementation
 from conformance.running.runner import PASSED, make_tensors, run_case
-from conformance.running.torch_oracle import build_module, oracle_call, torch_forward, torch_forward_variant
+from conformance.running.torch_oracle import (
+    build_module,
+    oracle_call,
+    oracle_notes_shown,
+    torch_forward,
+    torch_forward_variant,
+)
 from tests.helpers import assert_is_case, load_one
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -205,6 +211,11 @@ def test_torch_s_note_on_even_same_padding_is_kept_off_the_terminal_and_other_wa
         "anything else torch says",
         "Using padding='same' with even kernel lengths and odd dilation ... outside",
     ]
+    with warnings.catch_warnings(record=True) as seen, oracle_notes_shown():  # what `conformance explain` asks
+        warnings.simplefilter("always")
+        with oracle_call():
+            warnings.warn("Using padding='same' with even kernel lengths and odd dilation may ...", stacklevel=1)
+    assert len(seen) == 1
     # the case that made torch say it on every run of the library: a fresh process prints nothing on stderr
     done = subprocess.run(
         [sys.executable, "-m", "conformance", "run", "cases/semantics/conv1d.yaml", "-k", "same_unbatched", "-q"],

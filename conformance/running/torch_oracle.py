@@ -5,6 +5,7 @@ on the chosen device (``cpu`` unless ``--device cuda``), in one of several memor
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import warnings
 from collections.abc import Iterator
 
@@ -53,16 +54,30 @@ def single_threaded() -> Iterator[None]:
 # and the user of `conformance run` has nothing to do about them (they reached the terminal on every
 # run of the bundled library). Only these are hidden, and only around the oracle's own calls.
 _ORACLE_NOTES = (r"Using padding='same' with even kernel lengths and odd dilation may require a zero-padded copy",)
+_HIDE_ORACLE_NOTES: contextvars.ContextVar[bool] = contextvars.ContextVar("hide_oracle_notes", default=True)
 
 
 @contextlib.contextmanager
 def oracle_call() -> Iterator[None]:
     """Around each call of torch as the oracle: one intra-op thread (:func:`single_threaded`) and
-    torch's performance notes (``_ORACLE_NOTES``) kept off the terminal; every other warning shows."""
+    torch's performance notes (``_ORACLE_NOTES``) kept off the terminal, unless
+    :func:`oracle_notes_shown`; every other warning shows."""
     with single_threaded(), warnings.catch_warnings():
-        for message in _ORACLE_NOTES:
-            warnings.filterwarnings("ignore", message=message, category=UserWarning)
+        if _HIDE_ORACLE_NOTES.get():
+            for message in _ORACLE_NOTES:
+                warnings.filterwarnings("ignore", message=message, category=UserWarning)
         yield
+
+
+@contextlib.contextmanager
+def oracle_notes_shown() -> Iterator[None]:
+    """Within: torch's notes are warned as usual (``conformance explain`` records them and shows each
+    as one short line, where a learner asks what torch did)."""
+    token = _HIDE_ORACLE_NOTES.set(False)
+    try:
+        yield
+    finally:
+        _HIDE_ORACLE_NOTES.reset(token)
 
 
 def to_torch(array: np.ndarray, case: Case, device: str = "cpu") -> torch.Tensor:

@@ -27,6 +27,7 @@ from conformance.cases.schema import DTYPES, Case, ConvConfig
 from conformance.judging.verdict import CaseResult
 from conformance.running.implementations import Implementation
 from conformance.running.runner import run_case
+from conformance.running.torch_oracle import oracle_notes_shown
 from conformance.teaching.element_sums import (
     ChannelSum,  # noqa: F401 - re-exported for explain_text and the report
     ElementSum,
@@ -387,7 +388,7 @@ def run_quietly(case: Case, implementation: Implementation, **options: object) -
     printed (torch's padding='same' warning is 296 characters with a path into torch's sources):
     returns the result and each distinct warning as one short sentence naming who warned ("torch
     warned: ...", else the warning's category), for a note."""
-    with warnings.catch_warnings(record=True) as caught:
+    with warnings.catch_warnings(record=True) as caught, oracle_notes_shown():  # torch's notes too: each is a note
         warnings.simplefilter("always")
         result = run_case(case, implementation, **options)  # type: ignore[arg-type]
     seen: dict[str, None] = {}
