@@ -16,6 +16,7 @@ convolution (what torch does itself, and what torch.onnx exports).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -171,7 +172,7 @@ def _unbatched_output(nodes: list[Any], unbatched: bool) -> None:
         nodes.append(helper.make_node("Squeeze", ["Y_batched", "batch_axis"], ["Y"]))
 
 
-def _circular_pad(nodes: list[Any], initializers: list[Any], name: str, pads_per_dim: list[tuple[int, int]]) -> str:
+def _circular_pad(nodes: list[Any], initializers: list[Any], name: str, pads_per_dim: Sequence[tuple[int, int]]) -> str:
     """Circular padding of the spatial axes from ONNX's own ``Slice`` and ``Concat`` (torch.onnx's
     TorchScript exporter writes it this way): per axis, the last ``before`` rows, the input, the first
     ``after`` rows. The name of the padded tensor."""
