@@ -221,3 +221,21 @@ def test_the_docs_matrix_counts_are_generated_from_the_measured_json() -> None:
     block = frameworks_counts.markdown(summary)
     assert block in (ROOT / "docs" / "frameworks.md").read_text()
     assert {column["name"] for column in summary["columns"]} >= {"tensorflow", "tensorflow-no-onednn", "jax"}
+
+
+def test_a_column_measured_on_its_own_replaces_or_joins_the_summarys_columns() -> None:
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        import frameworks_counts
+    finally:
+        sys.path.remove(str(ROOT / "scripts"))
+
+    def column(name: str, passed: int) -> dict:
+        return {"name": name, "counts": {"passed": passed}}
+
+    summary = {"cases": 3, "settings": {}, "columns": [column("jax", 3), column("iree", 1)]}
+    merged = frameworks_counts.merge(summary, {"cases": 3, "columns": [column("iree", 2), column("mlx", 3)]})
+    assert merged["columns"] == [column("iree", 2), column("jax", 3), column("mlx", 3)]
+    assert summary["columns"][1] == column("iree", 1)  # the summary itself is not changed
+    with pytest.raises(SystemExit, match="count 2 cases, the summary 3"):
+        frameworks_counts.merge(summary, {"cases": 2, "columns": []})
