@@ -2,13 +2,16 @@
 
     python scripts/frameworks_counts.py build/matrix/matrix.json --summary docs/measurements/matrix-summary.json
     python scripts/frameworks_counts.py docs/measurements/matrix-summary.json --write docs/frameworks.md
+    python scripts/frameworks_counts.py docs/measurements/matrix-summary.json build/iree.json \
+        --summary docs/measurements/matrix-summary.json
 
 The first form keeps the small part of one or more full matrix JSONs (columns run in separate
 processes, each over the whole library) that the docs need: each column's version, environment and
 outcome counts, the cases whose verdict differs from the column's counterpart (conformance.frameworks
 ``counterpart``), the machine's facts. It is committed as a measurement; the second form (re)writes
-the block between the markers in docs/frameworks.md from it. tests/test_framework_verdicts.py
-checks that the block matches the summary.
+the block between the markers in docs/frameworks.md from it; the third updates the summary with columns
+measured on their own (a column of the same name is replaced, a new one added; the JSONs must be over
+the summary's cases). tests/test_framework_verdicts.py checks that the block matches the summary.
 """
 
 from __future__ import annotations
@@ -86,6 +89,16 @@ def summarize(matrices: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def merge(summary: dict[str, Any], measured: dict[str, Any]) -> dict[str, Any]:
+    """``summary`` with the columns of ``measured`` (the summary of columns run on their own) in place of
+    its columns of the same names. Both must count the same cases."""
+    if measured["cases"] != summary["cases"]:
+        raise SystemExit(f"the JSONs count {measured['cases']} cases, the summary {summary['cases']}")
+    replaced = {column["name"] for column in measured["columns"]}
+    columns = [column for column in summary["columns"] if column["name"] not in replaced] + measured["columns"]
+    return {**summary, "columns": sorted(columns, key=lambda column: column["name"])}
+
+
 def markdown(summary: dict[str, Any]) -> str:
     """The generated block: one row per column, its counts by outcome over the whole library."""
     kinds = [key for key in ORDER if any(key in column["counts"] for column in summary["columns"])]
@@ -127,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     data = [json.loads(Path(path).read_text(encoding="utf-8")) for path in args.json]
     summary = data[0] if "columns" in data[0] else summarize(data)
+    if "columns" in data[0] and len(data) > 1:
+        summary = merge(summary, summarize(data[1:]))
     if args.summary:
         Path(args.summary).write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
     block = markdown(summary)

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from conformance.frameworks import status
-from conformance.frameworks.error_origin import judge_adapter_line, judge_numerics, raise_origin
+from conformance.frameworks.adapter_errors import judge_adapter_error, judge_numerics, raise_origin
 from conformance.judging.outcomes import ADAPTER_ERROR, CRASHED, KINDS
 from conformance.running.implementations import load_implementation
 
@@ -51,16 +51,39 @@ def test_a_numpy_error_inside_a_framework_is_a_crash_but_its_own_raise_is_not() 
 
 def test_a_failing_adapter_line_is_an_adapter_error(tmp_path: Path) -> None:
     # an adapter's own translation line (not a raise) failing: its bug, not the framework's
-    from conformance.frameworks import error_origin
+    from conformance.frameworks import adapter_errors
 
-    adapter_file = Path(error_origin.ADAPTERS_FOLDER) / "_test_translation.py"
+    adapter_file = Path(adapter_errors.ADAPTERS_FOLDER) / "_test_translation.py"
     code = compile("def translate(dtype):\n    return {'float32': 1}[dtype]\n", str(adapter_file), "exec")
     namespace: dict = {}
     exec(code, namespace)  # noqa: S102 - a function whose frames say it lives among the adapters
     with pytest.raises(KeyError) as raised:
         namespace["translate"]("bfloat16")
     # linecache cannot read a file that does not exist: then the statement is unknown, not a raise
-    assert judge_adapter_line(raised.value) == ADAPTER_ERROR
+    assert judge_adapter_error(raised.value) == ADAPTER_ERROR
+    # a native framework's C++ error surfaces on the adapter's calling line just so: for such an
+    # adapter only its translating() blocks count, the same exception is the framework's
+    assert judge_adapter_error(raised.value, native=True) is None
+    assert judge_numerics(raised.value, "onnx") == ADAPTER_ERROR
+
+
+def test_one_rule_for_both_kinds_of_adapter() -> None:
+    # the marker works for a Python framework's adapter too, and judge_numerics keeps it
+    from conformance.frameworks.adapter_errors import AdapterTranslationError, judge_native_error, translating
+    from conformance.judging.outcomes import Unsupported
+
+    with pytest.raises(AdapterTranslationError) as marked:
+        with translating("jax"):
+            [][0]
+    assert judge_adapter_error(marked.value) == judge_native_error(marked.value) == ADAPTER_ERROR
+    assert judge_numerics(marked.value, "jax") == ADAPTER_ERROR
+    with pytest.raises(Unsupported) as unsupported:  # the adapter's deliberate verdict is no adapter error
+        with translating("jax"):
+            raise Unsupported("no such padding mode")
+    assert judge_adapter_error(unsupported.value) is None and judge_native_error(unsupported.value) is None
+    with pytest.raises(ValueError) as refused:  # a framework's raise, outside any adapter: the default rule
+        np.reshape(np.zeros(3), (2, 2))
+    assert judge_adapter_error(refused.value) is None and judge_native_error(refused.value) is None
 
 
 def test_a_module_hook_judges_its_errors_and_reports_its_environment(tmp_path: Path) -> None:
@@ -221,3 +244,21 @@ def test_the_docs_matrix_counts_are_generated_from_the_measured_json() -> None:
     block = frameworks_counts.markdown(summary)
     assert block in (ROOT / "docs" / "frameworks.md").read_text()
     assert {column["name"] for column in summary["columns"]} >= {"tensorflow", "tensorflow-no-onednn", "jax"}
+
+
+def test_a_column_measured_on_its_own_replaces_or_joins_the_summarys_columns() -> None:
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        import frameworks_counts
+    finally:
+        sys.path.remove(str(ROOT / "scripts"))
+
+    def column(name: str, passed: int) -> dict:
+        return {"name": name, "counts": {"passed": passed}}
+
+    summary = {"cases": 3, "settings": {}, "columns": [column("jax", 3), column("iree", 1)]}
+    merged = frameworks_counts.merge(summary, {"cases": 3, "columns": [column("iree", 2), column("mlx", 3)]})
+    assert merged["columns"] == [column("iree", 2), column("jax", 3), column("mlx", 3)]
+    assert summary["columns"][1] == column("iree", 1)  # the summary itself is not changed
+    with pytest.raises(SystemExit, match="count 2 cases, the summary 3"):
+        frameworks_counts.merge(summary, {"cases": 2, "columns": []})

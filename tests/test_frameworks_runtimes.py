@@ -17,8 +17,12 @@ import torch
 from conformance.cases.loader import load_cases
 from conformance.cases.schema import Case
 from conformance.frameworks import BUILTINS, install_command, status, venv_python
-from conformance.frameworks.translation import ADAPTER_ERROR, AdapterTranslationError, judge_error, translating
-from conformance.judging.outcomes import Unsupported
+from conformance.frameworks.adapter_errors import (
+    AdapterTranslationError,
+    judge_native_error as judge_error,
+    translating,
+)
+from conformance.judging.outcomes import ADAPTER_ERROR, Unsupported
 from conformance.running.isolation import IsolatedImplementation, rebuild_exception
 from conformance.running.runner import make_tensors
 
@@ -89,7 +93,7 @@ def test_adapter_translation_errors_are_told_apart_from_the_frameworks() -> None
             raise Unsupported("no such padding mode")
     # across the worker's pipe the class is rebuilt by name: still an adapter error
     rebuilt = rebuild_exception(
-        {"pickled": None, "type": "AdapterTranslationError", "module": "conformance.frameworks.translation",
+        {"pickled": None, "type": "AdapterTranslationError", "module": "conformance.frameworks.adapter_errors",
          "message": "boom", "bases": ["Exception", "BaseException", "object"], "traceback": ""}
     )  # fmt: skip
     assert judge_error(rebuilt) == ADAPTER_ERROR

@@ -228,8 +228,8 @@ _ALL = (
         ("iree.compiler", "iree.runtime", "onnx"),
         ("iree-base-compiler", "iree-base-runtime", "onnx"),
         "the one-node ONNX Conv/ConvTranspose(group=groups) imported by IREE's ONNX importer, compiled "
-        "for llvm-cpu (target-cpu=generic), IREE runtime local-sync",
-        trackers=("iree-org/iree",),
+        "for llvm-cpu (target-cpu=generic; circular padding as Slice+Concat), IREE runtime local-sync",
+        trackers=("iree-org/iree", "llvm/torch-mlir"),  # torch-mlir: IREE's ONNX importer and lowering
     ),
 )
 

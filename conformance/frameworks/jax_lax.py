@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from conformance.frameworks.error_origin import judge_adapter_line, raise_origin
+from conformance.frameworks.adapter_errors import judge_adapter_error, raise_origin
 from conformance.frameworks.layer import (
     check_padding_mode,
     explicit_padding,
@@ -61,7 +61,7 @@ def judge_error(error: BaseException) -> str | None:
     origin = raise_origin(error)
     if isinstance(error, (TypeError, ValueError)) and origin is not None and origin.within("jax") and origin.is_raise:
         return REFUSED
-    return judge_adapter_line(error)
+    return judge_adapter_error(error)
 
 
 def _enable_x64() -> None:

@@ -23,9 +23,9 @@ from typing import Any
 
 import numpy as np
 
+from conformance.frameworks.adapter_errors import translating
 from conformance.frameworks.layer import check_padding_mode, explicit_padding, kernel_hw, pair
 from conformance.frameworks.tf_common import TF_PAD_MODES, import_tensorflow, tf_verdicts
-from conformance.frameworks.translation import translating
 from conformance.judging.outcomes import Unsupported
 
 XNNPACK = "xnnpack"

@@ -5,7 +5,10 @@ ONNX takes torch's layouts as they are: X NCHW, W ``(C_out, C_in/group, kH, kW)`
 ``F.pad`` lists the last dimension first: ``(left, right, top, bottom)`` — the classic mix-up).
 Explicit pads are used for "same" too, not ``auto_pad``, which differs from torch where dilation
 makes the total padding odd. Padding modes are a ``Pad`` node in front (reflect -> "reflect",
-replicate -> "edge", circular -> "wrap", which needs opset 19). X, W and B are graph inputs, so the
+replicate -> "edge", circular -> "wrap", which needs opset 19; ``circular="Slice+Concat"`` builds circular
+padding as torch.onnx's TorchScript exporter writes it instead: per spatial axis, a ``Concat`` of the
+input's last ``before`` rows (a ``Slice``), the input and its first ``after`` rows; the ``iree``
+column pins it). X, W and B are graph inputs, so the
 runtime sees the case's values, not folded constants. torch's unbatched ``(C, *spatial)`` input
 gets its batch axis from an ``Unsqueeze`` node in front, removed by a ``Squeeze`` node after the
 convolution (what torch does itself, and what torch.onnx exports).
@@ -13,6 +16,7 @@ convolution (what torch does itself, and what torch.onnx exports).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -22,6 +26,8 @@ from conformance.frameworks.layer import check_padding_mode, explicit_padding, k
 OPSET = 22  # the first opset whose Conv allows bfloat16 (and Pad "wrap" needs 19)
 IR_VERSION = 10
 ONNX_PAD_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+CIRCULAR_TRANSLATIONS = ("Pad", "Slice+Concat")  # Pad(mode="wrap"), or torch.onnx's Slice + Concat
+INT64_MAX = np.iinfo(np.int64).max  # a Slice end past the axis: to its end
 
 
 def conv_model(
@@ -34,11 +40,15 @@ def conv_model(
     groups: int,
     padding_mode: str,
     dims: int = 2,
+    circular: str = "Pad",
 ) -> tuple[Any, dict[str, np.ndarray]]:
     """(the ModelProto, its feeds) for torch's conv{dims}d arguments (ONNX's Conv is N-d: pads list
-    every dimension's begin, then every end)."""
+    every dimension's begin, then every end). ``circular`` (one of CIRCULAR_TRANSLATIONS) is how
+    circular padding is written: a ``Pad(mode="wrap")`` node, or ``Slice`` + ``Concat`` nodes."""
     from onnx import helper, numpy_helper
 
+    if circular not in CIRCULAR_TRANSLATIONS:
+        raise ValueError(f"circular={circular!r}: not one of {CIRCULAR_TRANSLATIONS}")
     mode = check_padding_mode(padding_mode, ONNX_PAD_MODES, "ONNX Pad")
     pads_per_dim = explicit_padding(padding, kernel_hw(weight, dims), dilation)
     begins, ends = [b for b, _ in pads_per_dim], [e for _, e in pads_per_dim]
@@ -52,7 +62,10 @@ def conv_model(
     initializers: list[Any] = []
     conv_pads = begins + ends  # 2-D: [top, left, bottom, right]
     conv_input, unbatched = _batched(nodes, initializers, "X", np.ndim(input) == dims + 1)
-    if padding_mode != "zeros":
+    if padding_mode == "circular" and circular == "Slice+Concat":
+        conv_input = _circular_pad(nodes, initializers, conv_input, pads_per_dim)
+        conv_pads = [0] * (2 * dims)
+    elif padding_mode != "zeros":
         pads = np.array([0, 0, *begins, 0, 0, *ends], dtype=np.int64)  # all begins, then all ends
         initializers.append(numpy_helper.from_array(pads, "pads"))
         nodes.append(helper.make_node("Pad", [conv_input, "pads"], ["X_padded"], mode=mode))
@@ -157,3 +170,33 @@ def _unbatched_output(nodes: list[Any], unbatched: bool) -> None:
         from onnx import helper
 
         nodes.append(helper.make_node("Squeeze", ["Y_batched", "batch_axis"], ["Y"]))
+
+
+def _circular_pad(nodes: list[Any], initializers: list[Any], name: str, pads_per_dim: Sequence[tuple[int, int]]) -> str:
+    """Circular padding of the spatial axes from ONNX's own ``Slice`` and ``Concat`` (torch.onnx's
+    TorchScript exporter writes it this way): per axis, the last ``before`` rows, the input, the first
+    ``after`` rows. The name of the padded tensor."""
+    from onnx import helper, numpy_helper
+
+    def constant(label: str, value: int) -> str:
+        initializers.append(numpy_helper.from_array(np.array([value], dtype=np.int64), label))
+        return label
+
+    for axis, (before, after) in enumerate(pads_per_dim, start=2):
+        pieces = []
+        if before:
+            start, end = constant(f"wrap{axis}_before_start", -before), constant(f"wrap{axis}_before_end", INT64_MAX)
+            nodes.append(
+                helper.make_node("Slice", [name, start, end, constant(f"axis{axis}", axis)], [f"{name}_b{axis}"])
+            )
+            pieces.append(f"{name}_b{axis}")
+        pieces.append(name)
+        if after:
+            start, end = constant(f"wrap{axis}_after_start", 0), constant(f"wrap{axis}_after_end", after)
+            axes = f"axis{axis}" if before else constant(f"axis{axis}", axis)
+            nodes.append(helper.make_node("Slice", [name, start, end, axes], [f"{name}_a{axis}"]))
+            pieces.append(f"{name}_a{axis}")
+        if len(pieces) > 1:
+            nodes.append(helper.make_node("Concat", pieces, [f"{name}_wrap{axis}"], axis=axis))
+            name = f"{name}_wrap{axis}"
+    return name

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from conformance.frameworks.error_origin import judge_numerics
+from conformance.frameworks.adapter_errors import judge_numerics
 from conformance.frameworks.layer import functional_conv_transposes, functional_convs
 from conformance.frameworks.onnx_model import conv_model, conv_transpose_model
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from conformance.frameworks.error_origin import judge_adapter_line
+from conformance.frameworks.adapter_errors import judge_adapter_error
 from conformance.frameworks.layer import functional_conv_transposes, functional_convs
 from conformance.frameworks.onnx_model import conv_model, conv_transpose_model
 from conformance.frameworks.ort_errors import run_in_onnxruntime
@@ -35,7 +35,7 @@ def environment() -> dict[str, str]:
 
 
 def judge_error(error: BaseException) -> str | None:
-    return judge_adapter_line(error)
+    return judge_adapter_error(error)
 
 
 def _conv(

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from conformance.frameworks.error_origin import judge_adapter_line
+from conformance.frameworks.adapter_errors import judge_adapter_error
 from conformance.frameworks.openvino_graph import group_convolution, ov_environment, ov_version, precision_config
 
 ARRAYS = "numpy"
@@ -26,7 +26,7 @@ def environment() -> dict[str, str]:
 
 
 def judge_error(error: BaseException) -> str | None:
-    return judge_adapter_line(error)
+    return judge_adapter_error(error)
 
 
 def conv2d(

@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from conformance.frameworks.error_origin import judge_adapter_line
+from conformance.frameworks.adapter_errors import judge_adapter_error
 from conformance.frameworks.layer import check_padding_mode, explicit_padding, kernel_hw
 from conformance.judging.outcomes import ADAPTER_ERROR, Unsupported
 
@@ -81,7 +81,7 @@ def tf_environment(onednn: bool) -> dict[str, str]:
 def judge_tf_error(error: BaseException) -> str | None:
     """A failed oneDNN pin, or a line of the adapter failing, is the adapter's own error; the rest
     follows the default rule (TensorFlow's errors are already translated by :func:`tf_verdicts`)."""
-    return ADAPTER_ERROR if isinstance(error, OneDnnPinNotApplied) else judge_adapter_line(error)
+    return ADAPTER_ERROR if isinstance(error, OneDnnPinNotApplied) else judge_adapter_error(error)
 
 
 @contextmanager

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from conformance.frameworks.error_origin import judge_adapter_line
+from conformance.frameworks.adapter_errors import judge_adapter_error
 from conformance.frameworks.layer import check_padding_mode, explicit_padding, kernel_hw, pair
 
 ARRAYS = "numpy"
@@ -31,7 +31,7 @@ def _tinygrad() -> Any:
 
 
 def judge_error(error: BaseException) -> str | None:
-    return judge_adapter_line(error)
+    return judge_adapter_error(error)
 
 
 def environment() -> dict[str, str]:
