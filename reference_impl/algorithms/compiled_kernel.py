@@ -54,7 +54,7 @@ def _split_row(phases: np.ndarray, start: int, row: np.ndarray, scratch: np.ndar
                 target[v] = scratch[v * stride + b]
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")  # called once per row, like _split_row
 def _scatter_row(dst: np.ndarray, src: np.ndarray, step: int) -> None:
     """dst[v*step] = src[v] for every v < len(src)."""
     if step == 1:
@@ -66,20 +66,6 @@ def _scatter_row(dst: np.ndarray, src: np.ndarray, step: int) -> None:
     else:
         for v in range(src.shape[0]):
             dst[v * step] = src[v]
-
-
-@numba.njit(cache=True)
-def _add_row(dst: np.ndarray, src: np.ndarray, step: int) -> None:
-    """dst[v*step] += src[v] for every v < len(src)."""
-    if step == 1:
-        for v in range(src.shape[0]):
-            dst[v] += src[v]
-    elif step == 2:
-        for v in range(src.shape[0]):
-            dst[2 * v] += src[v]
-    else:
-        for v in range(src.shape[0]):
-            dst[v * step] += src[v]
 
 
 @numba.njit(cache=True)
@@ -293,6 +279,7 @@ def direct_conv_placed(
     height_out: int,
     width_out: int,
     placement: np.ndarray,
+    partner: np.ndarray,
     row_step: int,
     col_step: int,
     out: np.ndarray,
@@ -305,6 +292,13 @@ def direct_conv_placed(
     first source column, rows, columns): source plane position (r0 + i, c0 + j) of output channel o
     goes to target (row0 + i*row_step, col0 + j*col_step), for i < rows, j < columns. The source plane
     is (height_out, width_out); ``x`` is zero-padded by (pad_top, pad_left) on the fly.
+
+    ``partner[o]`` >= 0: channel ``partner[o]`` (same group) fills the odd columns between o's
+    (col_step 2, its first target column one right of o's, same rows, as many columns or one
+    fewer): both planes are computed, then each target row is written once, interleaved. -2: o is
+    some channel's partner (written with it); -1: o is written alone. A lone plane's stride-2 row
+    write is a scatter, which LLVM turns into AVX-512 scatter instructions: on the upsampler
+    1.7-2.0 ms of the kernel's 2.2-2.4, where the sum takes 0.4 (docs/performance.md, round 5).
 
     The taps are added by :func:`_add_taps`, in passes across kernel rows: a phase's sub-kernel is
     small (2x2 for an upsampler's k4 s2), so one pass takes all four.
@@ -336,15 +330,35 @@ def direct_conv_placed(
                         c * phase_size + p * dilation_h * phase_width + q * dilation_w
                     )
         acc = np.empty(length, dtype=out.dtype)
+        acc_odd = np.empty(length, dtype=out.dtype)  # the partner's plane
         for o_g in range(out_per_group):
             o = g * out_per_group + o_g
+            if partner[o] == -2:
+                continue  # written with the channel it partners
             acc[:] = 0
             _add_taps(acc, padded, starts, weight[o].ravel(), 0)  # the same (c, p, q) order
             target, row0, col0 = placement[o, 0], placement[o, 1], placement[o, 2]
             src_row, src_col, rows, cols = placement[o, 3], placement[o, 4], placement[o, 5], placement[o, 6]
+            if partner[o] < 0:
+                for i in range(rows):
+                    source = (src_row + i) * phase_width + src_col
+                    _scatter_row(out[n, target, row0 + i * row_step, col0:], acc[source : source + cols], col_step)
+                continue
+            odd = partner[o]
+            acc_odd[:] = 0
+            _add_taps(acc_odd, padded, starts, weight[odd].ravel(), 0)
+            odd_row, odd_col, odd_cols = placement[odd, 3], placement[odd, 4], placement[odd, 6]
             for i in range(rows):
-                source = (src_row + i) * phase_width + src_col
-                _scatter_row(out[n, target, row0 + i * row_step, col0:], acc[source : source + cols], col_step)
+                even_source = (src_row + i) * phase_width + src_col
+                odd_source = (odd_row + i) * phase_width + odd_col
+                even = acc[even_source : even_source + cols]
+                odd_values = acc_odd[odd_source : odd_source + odd_cols]
+                target_row = out[n, target, row0 + i * row_step, col0 : col0 + cols + odd_cols]
+                for v in range(odd_cols):  # an interleaved store: shuffles, not a scatter
+                    target_row[2 * v] = even[v]
+                    target_row[2 * v + 1] = odd_values[v]
+                if cols > odd_cols:
+                    target_row[2 * odd_cols] = even[odd_cols]
 
 
 @numba.njit(parallel=True, cache=True, fastmath=False)
@@ -368,4 +382,6 @@ def col2im_add(cols: np.ndarray, stride: np.ndarray, dilation: np.ndarray, grad:
                         layer = i * stride[0] + a * dilation[0]
                         for j in range(height):
                             row = j * stride[1] + b * dilation[1]
-                            _add_row(grad[n, c, layer, row, e * dilation[2] :], cols[n, c, a, b, e, i, j], stride[2])
+                            column = e * dilation[2]
+                            for k in range(width):  # rows of 7-28 here: a view per row cost more than the indexing
+                                grad[n, c, layer, row, column + k * stride[2]] += cols[n, c, a, b, e, i, j, k]
