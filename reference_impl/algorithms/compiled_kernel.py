@@ -11,6 +11,18 @@ import numba
 import numpy as np
 
 TAPS_PER_PASS = 8  # taps added per pass over the accumulator, across kernel rows and channels (_add_taps)
+# The accumulator's length is rounded up to a multiple of this many elements: LLVM's vectorised
+# loop takes 64 float32 per iteration (16 lanes of zmm, unrolled 4 times) and leaves the rest to a
+# scalar loop, which on short planes was most of the work (ResNeXt stage 4's 7x7 outputs: a wide
+# plane of 55, wholly scalar; docs/performance.md, round 5). The extra positions are junk, like the
+# wide plane's own junk columns, never copied out; the buffers they read are that much longer.
+VECTOR_BLOCK = 64
+
+
+@numba.njit(cache=True)
+def _rounded(length: int) -> int:
+    """``length`` rounded up to a multiple of VECTOR_BLOCK."""
+    return -(-length // VECTOR_BLOCK) * VECTOR_BLOCK
 
 
 # Element copies below go through 1-d row views indexed from 0, never through a computed index into
@@ -159,9 +171,9 @@ def direct_conv(
         # This group's input channels, zero-padded and split into phases, in a buffer that
         # stays in L2 while every output channel of the group reads it:
         # phase[c, a, b][u*W_q + v] = x_pad[n, g*C_g + c, u*s_h + a, v*s_w + b]
-        phases = np.zeros(
-            (channels_per_group, stride_h, stride_w, phase_size), dtype=out.dtype
-        )  # (C_g, s_h, s_w, H_q*W_q)
+        total = channels_per_group * stride_h * stride_w * phase_size  # (C_g, s_h, s_w, H_q*W_q)
+        buffer = np.zeros(total + _rounded(length) - length, dtype=out.dtype)  # the phases, then reading room
+        phases = buffer[:total].reshape((channels_per_group, stride_h, stride_w, phase_size))
         scratch = np.zeros(stride_w * phase_width, dtype=out.dtype)  # one padded input row, see _split_row
         for c in range(channels_per_group):
             channel = g * channels_per_group + c
@@ -180,12 +192,11 @@ def direct_conv(
                     starts[(c * kernel_h + p) * kernel_w + q] = (
                         phase * phase_size + (p * dilation_h) // stride_h * phase_width + (q * dilation_w) // stride_w
                     )
-        flat = phases.reshape(-1)  # (C_g*s_h*s_w*H_q*W_q,)
-        acc = np.empty(length, dtype=out.dtype)  # (L,): one output plane on the wide grid
+        acc = np.empty(_rounded(length), dtype=out.dtype)  # (L rounded,): one output plane on the wide grid
         for o_g in range(out_per_group):
             o = g * out_per_group + o_g
             acc[:] = 0
-            _add_taps(acc, flat, starts, weight[o].ravel(), 0)
+            _add_taps(acc, buffer, starts, weight[o].ravel(), 0)
             for i in range(height_out):  # crop the wide grid's junk columns W_out..W_q-1
                 out[n, o, i, :] = acc[i * phase_width : i * phase_width + width_out]
 
@@ -225,7 +236,9 @@ def direct_conv3d(
     for n_g in numba.prange(batch * groups):
         n, g = n_g // groups, n_g % groups
         # phases[c, a, b, e][(u*H_q + v)*W_q + w] = x_pad[n, g*C_g + c, u*s_d + a, v*s_h + b, w*s_w + e]
-        phases = np.zeros((channels_per_group, stride_d, stride_h, stride_w, phase_size), dtype=out.dtype)
+        total = channels_per_group * stride_d * stride_h * stride_w * phase_size
+        buffer = np.zeros(total + _rounded(length) - length, dtype=out.dtype)  # the phases, then reading room
+        phases = buffer[:total].reshape((channels_per_group, stride_d, stride_h, stride_w, phase_size))
         scratch = np.zeros(stride_w * phase_width, dtype=out.dtype)  # one padded input row, see _split_row
         for c in range(channels_per_group):
             channel = g * channels_per_group + c
@@ -255,13 +268,12 @@ def direct_conv3d(
                             + (p * dilation_h) // stride_h * phase_width
                             + (q * dilation_w) // stride_w
                         )
-        flat = phases.reshape(-1)  # (C_g*s_d*s_h*s_w*D_q*H_q*W_q,)
-        acc = np.empty(length, dtype=out.dtype)  # (L,): one output depth slice on the wide grid
+        acc = np.empty(_rounded(length), dtype=out.dtype)  # (L rounded,): one output depth slice on the wide grid
         for o_g in range(out_per_group):
             o = g * out_per_group + o_g
             for i in range(depth_out):
                 acc[:] = 0
-                _add_taps(acc, flat, starts, weight[o].ravel(), i * plane)
+                _add_taps(acc, buffer, starts, weight[o].ravel(), i * plane)
                 for r in range(height_out):  # crop the wide grid's junk columns
                     out[n, o, i, r, :] = acc[r * phase_width : r * phase_width + width_out]
 
@@ -312,7 +324,8 @@ def direct_conv_placed(
     taps = channels_per_group * kernel_h * kernel_w
     for n_g in numba.prange(batch * groups):
         n, g = n_g // groups, n_g % groups
-        padded = np.zeros(channels_per_group * phase_size, dtype=out.dtype)  # (C_g*H_q*W_q,): stride 1, one phase
+        # (C_g*H_q*W_q + reading room,): stride 1, one phase per channel
+        padded = np.zeros(channels_per_group * phase_size + _rounded(length) - length, dtype=out.dtype)
         u_first, u_end = _phase_span(pad_top, 0, 1, height, phase_height)
         v_first, v_end = _phase_span(pad_left, 0, 1, width, phase_width)
         for c in range(channels_per_group):
@@ -329,8 +342,8 @@ def direct_conv_placed(
                     starts[(c * kernel_h + p) * kernel_w + q] = (
                         c * phase_size + p * dilation_h * phase_width + q * dilation_w
                     )
-        acc = np.empty(length, dtype=out.dtype)
-        acc_odd = np.empty(length, dtype=out.dtype)  # the partner's plane
+        acc = np.empty(_rounded(length), dtype=out.dtype)
+        acc_odd = np.empty(_rounded(length), dtype=out.dtype)  # the partner's plane
         for o_g in range(out_per_group):
             o = g * out_per_group + o_g
             if partner[o] == -2:
