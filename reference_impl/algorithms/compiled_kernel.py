@@ -151,6 +151,7 @@ def direct_conv(
     dilation_w: int,
     phase_height: int,
     phase_width: int,
+    samples: int,
     out: np.ndarray,
 ) -> None:
     """x (N, C_in, H, W), weight (C_out, C_g, kH, kW) -> out (N, C_out, H_out, W_out), every element written.
@@ -158,6 +159,11 @@ def direct_conv(
     ``x`` is zero-padded by (pad_top, pad_left) here, on the fly (bottom/right padding is what
     lies past x in the zeroed phase buffer); pass an already padded x with zero pads for the
     other padding modes. Each phase is (H_q, W_q) = (phase_height, phase_width).
+
+    ``samples``: how many samples one work item takes, their phases side by side, so that one wide
+    plane spans them all (L = (B-1)*H_q*W_q + L_1): a 7x7 output is a plane of 55, too short for the
+    vectorised loop to pay for a pass's set-up (ResNeXt stage 4: 8 samples per item, see
+    compiled.samples_per_item).
     """
     batch, in_channels, height, width = x.shape
     out_channels, channels_per_group, kernel_h, kernel_w = weight.shape
@@ -165,23 +171,29 @@ def direct_conv(
     out_per_group = out_channels // groups
     height_out, width_out = out.shape[2], out.shape[3]
     phase_size = phase_height * phase_width
-    length = (height_out - 1) * phase_width + width_out  # the wide plane, see phases.wide_length
-    for n_g in numba.prange(batch * groups):
-        n, g = n_g // groups, n_g % groups
+    length = (height_out - 1) * phase_width + width_out  # one sample's wide plane, see phases.wide_length
+    blocks = -(-batch // samples)
+    for block_g in numba.prange(blocks * groups):
+        block, g = block_g // groups, block_g % groups
+        first = block * samples
+        count = min(samples, batch - first)  # samples in this item
+        block_size = count * phase_size  # one phase of all of them, side by side
+        block_length = (count - 1) * phase_size + length  # their wide planes, one after another
         # This group's input channels, zero-padded and split into phases, in a buffer that
         # stays in L2 while every output channel of the group reads it:
-        # phase[c, a, b][u*W_q + v] = x_pad[n, g*C_g + c, u*s_h + a, v*s_w + b]
-        total = channels_per_group * stride_h * stride_w * phase_size  # (C_g, s_h, s_w, H_q*W_q)
-        buffer = np.zeros(total + _rounded(length) - length, dtype=out.dtype)  # the phases, then reading room
-        phases = buffer[:total].reshape((channels_per_group, stride_h, stride_w, phase_size))
+        # phase[c, a, b][m*H_q*W_q + u*W_q + v] = x_pad[first + m, g*C_g + c, u*s_h + a, v*s_w + b]
+        total = channels_per_group * stride_h * stride_w * block_size  # (C_g, s_h, s_w, B*H_q*W_q)
+        buffer = np.zeros(total + VECTOR_BLOCK, dtype=out.dtype)  # the phases, then reading room
+        phases = buffer[:total].reshape((channels_per_group, stride_h, stride_w, block_size))
         scratch = np.zeros(stride_w * phase_width, dtype=out.dtype)  # one padded input row, see _split_row
-        for c in range(channels_per_group):
-            channel = g * channels_per_group + c
-            for a in range(stride_h):
-                u_first, u_end = _phase_span(pad_top, a, stride_h, height, phase_height)
-                for u in range(u_first, u_end):
-                    row = x[n, channel, u * stride_h + a - pad_top]  # row u of every column phase of row-phase a
-                    _split_row(phases[c, a], u * phase_width, row, scratch, pad_left)
+        for m in range(count):
+            for c in range(channels_per_group):
+                channel = g * channels_per_group + c
+                for a in range(stride_h):
+                    u_first, u_end = _phase_span(pad_top, a, stride_h, height, phase_height)
+                    for u in range(u_first, u_end):
+                        row = x[first + m, channel, u * stride_h + a - pad_top]  # row u of every column phase
+                        _split_row(phases[c, a], m * phase_size + u * phase_width, row, scratch, pad_left)
         # Tap (c, p, q) reads one flat slice of one phase, length L (see phases.py): padded row
         # i*s_h + p*d_h is row i + p*d_h//s_h of row-phase (p*d_h) % s_h, and likewise for columns.
         starts = np.empty(channels_per_group * kernel_h * kernel_w, dtype=np.int64)  # (C_g*kH*kW,), (c, p, q) order
@@ -190,15 +202,17 @@ def direct_conv(
                 for q in range(kernel_w):
                     phase = (c * stride_h + (p * dilation_h) % stride_h) * stride_w + (q * dilation_w) % stride_w
                     starts[(c * kernel_h + p) * kernel_w + q] = (
-                        phase * phase_size + (p * dilation_h) // stride_h * phase_width + (q * dilation_w) // stride_w
+                        phase * block_size + (p * dilation_h) // stride_h * phase_width + (q * dilation_w) // stride_w
                     )
-        acc = np.empty(_rounded(length), dtype=out.dtype)  # (L rounded,): one output plane on the wide grid
+        acc = np.empty(_rounded(block_length), dtype=out.dtype)  # the item's wide planes, rounded up
         for o_g in range(out_per_group):
             o = g * out_per_group + o_g
             acc[:] = 0
             _add_taps(acc, buffer, starts, weight[o].ravel(), 0)
-            for i in range(height_out):  # crop the wide grid's junk columns W_out..W_q-1
-                out[n, o, i, :] = acc[i * phase_width : i * phase_width + width_out]
+            for m in range(count):
+                for i in range(height_out):  # crop the wide grid's junk columns W_out..W_q-1
+                    start = m * phase_size + i * phase_width
+                    out[first + m, o, i, :] = acc[start : start + width_out]
 
 
 @numba.njit(parallel=True, cache=True, fastmath=False)
