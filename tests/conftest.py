@@ -1,7 +1,19 @@
 import numpy as np
 import pytest
 
+from reference_impl.algorithms import numba_available
+
 pytest_plugins = ["pytester"]
+
+# numba loaded once, with the modules its first compilation imports, before any test: pytester's
+# in-process runs restore sys.modules afterwards, so modules numba first imported inside one were
+# dropped and imported again by the next, which numba refuses ("duplicate registration for
+# PolynomialType": tests/test_benchmarks.py failed whenever it ran before anything else had
+# compiled with numba, i.e. alone, or first on an xdist worker).
+if numba_available():
+    import numba
+
+    numba.njit(lambda: 0)()
 
 
 @pytest.fixture(autouse=True)
