@@ -181,6 +181,11 @@ def scatter_compiled(cols: np.ndarray, grad: np.ndarray, geo: ConvGeometry, dy_s
     return grad
 
 
+# The allocation of a result whose every element is written anyway; tests replace it with a NaN fill,
+# so that an element left unwritten shows instead of reading as whatever the memory held (often 0).
+uninitialised = np.empty
+
+
 def input_gradient_by_phases(dy: np.ndarray, weight: np.ndarray, geo: ConvGeometry, crop: Crop) -> np.ndarray:
     """The padded input's gradient, region ``crop``, phase by phase (sub-pixel decomposition): each
     of the prod(stride) phases of the padded input is a stride-1 grouped convolution of ``dy``
@@ -194,7 +199,6 @@ def input_gradient_by_phases(dy: np.ndarray, weight: np.ndarray, geo: ConvGeomet
     batch, d = dy.shape[0], geo.spatial_dims
     swapped = weight.reshape(G, O_g, C_g, *geo.kernel).swapaxes(1, 2)  # (G, C_g, O_g, *k)
     swapped = swapped.reshape(geo.in_channels, O_g, *geo.kernel)  # (C_in, O_g, *k)
-    grad = np.zeros((batch, geo.in_channels, *(b - a for a, b in crop)), dtype=dy.dtype)  # (N, C_in, *cropped)
     jobs: list[PhaseJob] = []
     for phase in itertools.product(*(range(s) for s in geo.stride)):
         # Phase positions u with start <= u*s + a < stop: u in [first_u, end_u).
@@ -222,6 +226,11 @@ def input_gradient_by_phases(dy: np.ndarray, weight: np.ndarray, geo: ConvGeomet
                 outputs=tuple(end - first for first, end in zip(first_u, end_u, strict=False)),
             )
         )
+    # Every phase with a job has all its positions inside ``crop`` written below, so where every phase
+    # has one the result needs no zeroing first (a pass over the whole output: 0.3 ms of the upsampler's 1).
+    every_phase_written = len(jobs) == math.prod(geo.stride)
+    allocate = uninitialised if every_phase_written else np.zeros
+    grad = allocate((batch, geo.in_channels, *(b - a for a, b in crop)), dtype=dy.dtype)  # (N, C_in, *cropped)
     # Phases with the same tap counts and dilations (an upsampler's k = 2s: all of them) share one
     # convolution: their sub-kernels stacked as more output channels per group, over the union of
     # their windows; each phase then takes its outputs at its own offset. One call, one copy of
@@ -238,8 +247,10 @@ def input_gradient_by_phases(dy: np.ndarray, weight: np.ndarray, geo: ConvGeomet
         )
         lo = tuple(max(0, f) for f in first)
         hi = tuple(min(n, e) for n, e in zip(dy.shape[2:], end, strict=False))
-        if any(stop <= start for start, stop in zip(lo, hi, strict=False)):
-            continue  # the window lies wholly in the zeros
+        if any(stop <= start for start, stop in zip(lo, hi, strict=False)):  # the window lies wholly in the zeros
+            for job in batch_jobs:
+                grad_grouped[(slice(None), slice(None), slice(None), *job.target)] = 0
+            continue
         window = dy[
             (slice(None), slice(None), *(slice(start, stop) for start, stop in zip(lo, hi, strict=False)))
         ]  # (N, C_out, *kept)
@@ -325,6 +336,22 @@ def write_phases_placed(
         for k in range(2):
             assert firsts[p][k] + rows_cols[p][k] <= output[k]
             assert rows_cols[p][k] == 0 or target_starts[p][k] + (rows_cols[p][k] - 1) * steps[k] < grad.shape[2 + k]
+    # Column phases written as interleaved pairs (see direct_conv_placed's ``partner``): phase p2 fills
+    # the odd columns of phase p's target rows when it starts one column right, on the same rows.
+    partner = np.full((G, P, C_g), -1, dtype=np.int64)  # per stacked output channel, like placement
+    if steps[1] == 2:
+        for p in range(P):
+            for p2 in range(P):
+                same_rows = target_starts[p2][0] == target_starts[p][0] and rows_cols[p2][0] == rows_cols[p][0]
+                if (
+                    partner[0, p, 0] == -1
+                    and partner[0, p2, 0] == -1
+                    and same_rows
+                    and target_starts[p2][1] == target_starts[p][1] + 1
+                    and rows_cols[p][1] - rows_cols[p2][1] in (0, 1)
+                ):
+                    channels = np.arange(G * P * C_g).reshape(G, P, C_g)
+                    partner[:, p, :], partner[:, p2, :] = channels[:, p2, :], -2
     height, width = window.shape[2:]
     top, left = pads[0], pads[2]
     phase_height, phase_width = height + pads[0] + pads[1], width + pads[2] + pads[3]
@@ -343,6 +370,7 @@ def write_phases_placed(
         output[0],
         output[1],
         placement.reshape(G * P * C_g, 7),
+        partner.reshape(G * P * C_g),
         steps[0],
         steps[1],
         grad,

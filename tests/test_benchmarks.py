@@ -189,6 +189,15 @@ def test_same_threads_sets_both_sides_and_restores_torch() -> None:
     assert torch.get_num_threads() == before
 
 
+def test_same_threads_reaches_numba_and_restores_it() -> None:
+    """The reference's compiled kernels run on numba's threads: --threads 1 must hold there too."""
+    numba = pytest.importorskip("numba")
+    before = numba.get_num_threads()
+    with same_threads(1):
+        assert numba.get_num_threads() == 1
+    assert numba.get_num_threads() == before
+
+
 # --- the command -----------------------------------------------------------------------------
 
 

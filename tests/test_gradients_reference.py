@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -247,6 +249,45 @@ def test_upsampler_phases_are_written_by_the_kernel_into_the_strided_output(d: i
         got = transposed(x, w, None, 2, 1, output_padding, 3)
         np.testing.assert_allclose(got, loops(x, w, None, 2, 1, output_padding, 3), rtol=1e-12, atol=1e-12)
     assert calls == [(3 * 2**d, 7)] * 2  # one call per transposed conv: 2**d phases x 3 channels placed
+
+
+@pytest.mark.parametrize("d", [1, 2])
+def test_placed_phases_written_as_interleaved_pairs_match_the_loops(d: int, monkeypatch) -> None:
+    """Column phases that share their target rows are written as interleaved pairs (the odd phase
+    starting one column right, with as many columns or one fewer), the other phases one by one:
+    every layout, for odd and even widths, paddings, output paddings and kernels, gives the loop
+    version's output, and all three kinds of write really run."""
+    pytest.importorskip("numba")
+    from reference_impl.algorithms import compiled_kernel
+
+    seen = set()
+    real = compiled_kernel.direct_conv_placed
+
+    def spy(*args):
+        placement, partner = args[10], args[11]
+        for o, odd in enumerate(partner):
+            if odd >= 0:
+                seen.add(f"pair, {placement[o, 6] - placement[odd, 6]} more even column(s)")
+            elif odd == -1:
+                seen.add("alone")
+        return real(*args)
+
+    monkeypatch.setattr(compiled_kernel, "direct_conv_placed", spy)
+    rng = np.random.default_rng(d)
+    transposed = getattr(reference_impl, f"conv_transpose{d}d")
+    loops = getattr(reference_impl, f"conv_transpose{d}d_loops")
+    strides = [2] if d == 1 else [(2, 2), (1, 2), (2, 1)]
+    for width, stride, (kernel, padding, output_padding), (groups, per_group) in itertools.product(
+        (6, 7), strides, ((4, 1, 0), (4, 1, 1), (2, 0, 1), (4, 2, 1), (3, 1, 1)), ((4, 1), (2, 2))
+    ):
+        x = rng.standard_normal((2, 4, *(5, width)[2 - d :]))
+        w = rng.standard_normal((4, per_group, *(kernel,) * d))
+        if d == 2:  # output padding must stay below the stride in each dim
+            output_padding = tuple(min(output_padding, s - 1) for s in stride)
+        got = transposed(x, w, None, stride, padding, output_padding, groups)
+        expected = loops(x, w, None, stride, padding, output_padding, groups)
+        np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12, err_msg=f"{width} {stride} {kernel}")
+    assert seen == {"pair, 0 more even column(s)", "pair, 1 more even column(s)", "alone"}
 
 
 @pytest.mark.parametrize("d", [1, 2, 3])

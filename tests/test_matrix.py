@@ -154,6 +154,8 @@ def test_command_isolates_a_crash_and_writes_json_html_junit(
             str(out / "m.xml"),
             "--xfail-dir",
             str(tmp_path / "none"),
+            "--durations",
+            "1",
         ]
     )
     printed = capsys.readouterr()
@@ -166,7 +168,14 @@ def test_command_isolates_a_crash_and_writes_json_html_junit(
     assert cells["seed/groups2"][spec]["status"] == "passed"  # the run went on after the abort, in a new worker
     assert data["implementations"][0]["worker_restarts"] == 1  # out18_groups2, after groups3's abort
     assert all(results[f"{plugins}:correct"]["status"] == "passed" for results in cells.values())
-    assert set(data["cases"][0]["results"][spec]) == {"status", "kind", "message", "max_abs_error"}
+    assert set(data["cases"][0]["results"][spec]) == {"status", "kind", "message", "max_abs_error", "seconds"}
+    # Where each column's time went: every cell's seconds, and per stage, within the column's total.
+    for column in data["implementations"]:
+        name, stages = column["name"], column["seconds_per_stage"]
+        assert all(results[name]["seconds"] > 0 for results in cells.values())
+        assert {"tensors", "implementation", "torch"} <= set(stages)
+        assert 0 < sum(stages.values()) <= column["seconds"]
+    assert printed.out.count(f"slowest 1 of {len(cells)} cases") == 2  # --durations: after each column
     assert data["settings"]["device"] == "cpu" and data["settings"]["oracle"].startswith("torch ")
     page = (out / "html" / "index.html").read_text()
     assert "#case-seed-groups3" in page and "crashed" in page

@@ -125,6 +125,30 @@ def test_compiled_matches_loops(c_in, c_out, groups, kernel, stride, dilation, m
 
 
 @needs_numba
+@pytest.mark.parametrize("batch,groups", [(5, 4), (8, 8), (3, 16)])
+def test_compiled_folds_samples_of_small_planes_into_one_wide_plane(batch, groups, monkeypatch):
+    """Small planes: one work item of the kernel takes several samples side by side (one wide
+    plane across them), including a last item with fewer samples than the others; every sample's
+    output is still its own, with zero and other padding modes and strides."""
+    from reference_impl.algorithms import compiled, compiled_kernel
+
+    taken = []
+    real = compiled_kernel.direct_conv
+    monkeypatch.setattr(compiled_kernel, "direct_conv", lambda *a: taken.append(a[-2]) or real(*a))
+    rng = np.random.default_rng(batch)
+    x = rng.standard_normal((batch, 2 * groups, 5, 6))
+    weight = rng.standard_normal((3 * groups, 2, 3, 3))
+    for stride, padding, mode in ((1, 1, "zeros"), (2, (2, 1), "zeros"), (1, 1, "reflect"), ((2, 1), 2, "circular")):
+        args = (None, stride, padding, 1, groups, mode)
+        np.testing.assert_allclose(
+            conv2d(x, weight, *args, algorithm="compiled"), conv2d_loops(x, weight, *args), rtol=1e-10, atol=1e-12
+        )
+    assert all(samples > 1 for samples in taken), taken
+    assert any(batch % samples for samples in taken) == (batch == 5), taken  # (5, 4): items of 2, 2, 1
+    assert compiled.samples_per_item(batch, groups, 7 * 8) == taken[0]
+
+
+@needs_numba
 def test_compiled_accepts_non_contiguous_inputs():
     rng = np.random.default_rng(5)
     x = rng.standard_normal((2, 10, 9, 4)).transpose(0, 3, 1, 2)  # (N, C=4, H, W), not C-contiguous

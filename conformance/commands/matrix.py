@@ -112,6 +112,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     parser.add_argument(
+        "--durations",
+        type=int,
+        metavar="N",
+        help="after each column, its N slowest cases (0: all) and its seconds per stage",
+    )
+    parser.add_argument(
         "--shard",
         metavar="K/N",
         help="run only the K-th of every N columns (a CI job each; join their --json files with --merge)",
@@ -153,6 +159,10 @@ def matrix_command(args: argparse.Namespace) -> int:
                 + (f", {column.restarts} worker restarts" if column.restarts else ""),
                 flush=True,
             )
+        if args.durations is not None:
+            from conformance.reporting.durations import slowest_lines, totals_line
+
+            print("\n".join([*slowest_lines(results, args.durations), totals_line(results)]), flush=True)
         if args.junit:
             from conformance.reporting.junit import junit_tree
 

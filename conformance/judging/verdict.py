@@ -16,6 +16,7 @@ as exact decimals; or the case's explicit ``tolerance: {rtol, atol}``.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -245,6 +246,16 @@ class CaseResult:
 # tensors, the untimed warm-up calls, the implementation's forward call, torch's, the forward
 # verdict with the extra checks, the gradient check.
 DURATION_STAGES = ("load", "tensors", "warm_up", "implementation", "torch", "checks", "backward")
+
+
+def stage_totals(results: Sequence[CaseResult]) -> dict[str, float]:
+    """Seconds per stage summed over ``results``, in DURATION_STAGES order (stages no case had: absent)."""
+    totals: dict[str, float] = {}
+    for stage in DURATION_STAGES:
+        values = [result.durations[stage] for result in results if stage in result.durations]
+        if values:
+            totals[stage] = sum(values)
+    return totals
 
 
 def error_result(error: CaseError) -> CaseResult:

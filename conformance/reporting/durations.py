@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from conformance.running.runner import DURATION_STAGES, CaseResult
+from conformance.judging.verdict import stage_totals
+from conformance.running.runner import CaseResult
 
 
 def stage_breakdown(result: CaseResult) -> str:
@@ -31,16 +32,6 @@ def slowest_lines(results: Sequence[CaseResult], count: int) -> list[str]:
         breakdown = stage_breakdown(result)
         lines.append(f"{result.seconds:8.3f}s  {result.name}" + (f"  ({breakdown})" if breakdown else ""))
     return lines
-
-
-def stage_totals(results: Sequence[CaseResult]) -> dict[str, float]:
-    """Seconds per stage summed over the run, in DURATION_STAGES order (stages no case had: absent)."""
-    totals: dict[str, float] = {}
-    for stage in DURATION_STAGES:
-        values = [result.durations[stage] for result in results if stage in result.durations]
-        if values:
-            totals[stage] = sum(values)
-    return totals
 
 
 def totals_line(results: Sequence[CaseResult]) -> str:

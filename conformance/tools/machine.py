@@ -10,7 +10,7 @@ import os
 import platform
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +44,7 @@ def same_threads(threads: int | None = None) -> Iterator[Threads]:
     wanted = threads or torch.get_num_threads()
     previous = torch.get_num_threads()
     torch.set_num_threads(wanted)
+    restore_numba = _limit_numba_threads(wanted)
     try:
         try:
             from threadpoolctl import threadpool_info, threadpool_limits
@@ -60,6 +61,31 @@ def same_threads(threads: int | None = None) -> Iterator[Threads]:
             yield Threads(torch.get_num_threads(), max(counts) if counts else None, "threadpoolctl", libraries)
     finally:
         torch.set_num_threads(previous)
+        restore_numba()
+
+
+def _limit_numba_threads(wanted: int) -> Callable[[], None]:
+    """numba's threads (the reference's compiled kernels, or a plug-in's) to ``wanted``; returns the undo.
+
+    numba loaded: its count is set now and restored on exit (never above the pool it started with).
+    Not loaded yet (the reference imports it on its first compiled call): NUMBA_NUM_THREADS, which
+    numba reads once at import, sizes its pool, unless the user set it; if numba is imported inside
+    the block, this process's pool keeps that size. Without this a ``--threads 1`` run still
+    computed on every core in numba.
+    """
+    numba = sys.modules.get("numba")
+    if numba is None:
+        if "NUMBA_NUM_THREADS" in os.environ:
+            return lambda: None
+        os.environ["NUMBA_NUM_THREADS"] = str(wanted)  # for an import inside the block; not for subprocesses after
+
+        def unset() -> None:
+            os.environ.pop("NUMBA_NUM_THREADS", None)
+
+        return unset
+    previous = numba.get_num_threads()
+    numba.set_num_threads(max(1, min(wanted, numba.config.NUMBA_NUM_THREADS)))
+    return lambda: numba.set_num_threads(previous)
 
 
 def _threads_from_environment(torch_threads: int) -> Threads:

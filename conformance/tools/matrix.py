@@ -48,6 +48,7 @@ from conformance.judging.outcomes import (
     XFAILED,
     XPASSED,
 )
+from conformance.judging.verdict import stage_totals
 
 
 @dataclass
@@ -62,6 +63,7 @@ class Column:
     xfail_file: str = ""
     restarts: int = 0  # workers restarted after a crash or hang
     seconds: float = 0.0
+    stage_seconds: dict[str, float] = field(default_factory=dict)  # where the cases' time went, per stage
     unused_xfail: list[str] = field(default_factory=list)  # entries of its xfail file matching no case run
     load_error: str = ""  # installed, but its adapter failed to load: a change, never "not installed"
     environment: dict[str, str] = field(default_factory=dict)  # its pinned settings and resolved facts
@@ -77,6 +79,7 @@ class Column:
             "xfail_file": self.xfail_file or None,
             "worker_restarts": self.restarts,
             "seconds": round(self.seconds, 3),
+            "seconds_per_stage": {stage: round(value, 3) for stage, value in self.stage_seconds.items()},
             "unused_xfail_entries": self.unused_xfail,
         }
 
@@ -90,6 +93,7 @@ class Cell:
     message: str = ""
     max_abs_error: float | None = None
     pinned_kind: str | None = None  # xfailed: the kind its xfail entry pins (None: the entry names none)
+    seconds: float | None = None  # the case's run through this column (None: it did not run)
 
     @property
     def kind_changed(self) -> bool:
@@ -112,6 +116,7 @@ class Cell:
             "kind": self.kind,
             "message": self.message,
             "max_abs_error": json_float(error),
+            "seconds": json_float(None if self.seconds is None else round(self.seconds, 4)),
         }
 
 
@@ -365,7 +370,8 @@ def _run_columns(
                     on_failure(name, result, implementation)
                 results.append(result)
                 pinned = xfails.matching(result.name)[0].pinned_kind if result.status == XFAILED and xfails else None
-                cell = Cell(result.status, result.kind, _first_lines(result.message), result.max_abs_error, pinned)
+                message = _first_lines(result.message)
+                cell = Cell(result.status, result.kind, message, result.max_abs_error, pinned, result.seconds)
                 row.results[name] = cell
                 if on_cell is not None:
                     on_cell(name, row.name, cell)
@@ -375,6 +381,7 @@ def _run_columns(
             if close is not None:
                 close()
         column.seconds = time.perf_counter() - start
+        column.stage_seconds = stage_totals(results)
         if xfails is not None:  # stale or mistyped entries show up (informational: a subset run leaves many)
             column.unused_xfail = [entry.label for entry in xfails.unused(results)]
         if on_column is not None:

@@ -66,7 +66,11 @@ def merge_matrix_files(paths: Sequence[str | Path]) -> tuple[Matrix, list[str]]:
             row = rows.setdefault(case["name"], Row(case["name"], case["file"], tuple(case.get("tags", ()))))
             for name, cell in case["results"].items():
                 row.results[name] = Cell(
-                    cell["status"], cell.get("kind"), cell.get("message", ""), cell.get("max_abs_error")
+                    cell["status"],
+                    cell.get("kind"),
+                    cell.get("message", ""),
+                    cell.get("max_abs_error"),
+                    seconds=cell.get("seconds"),
                 )
         changes.extend(document.get("changes", []))
         settings = settings or dict(document.get("settings", {}))
@@ -91,6 +95,7 @@ def _column(entry: dict[str, Any]) -> Column:
         xfail_file=entry.get("xfail_file") or "",
         restarts=int(entry.get("worker_restarts", 0)),
         seconds=float(entry.get("seconds", 0.0)),
+        stage_seconds={str(stage): float(value) for stage, value in (entry.get("seconds_per_stage") or {}).items()},
         unused_xfail=list(entry.get("unused_xfail_entries", [])),
         environment={str(key): str(value) for key, value in (entry.get("environment") or {}).items()},
     )

@@ -136,9 +136,29 @@ def conv_compiled(x: np.ndarray, weight: np.ndarray, geo: ConvGeometry) -> np.nd
         d_w,
         phase_height,
         phase_width,
+        samples_per_item(geo.batch, geo.groups, phase_height * phase_width),
         out,
     )
     return from_2d(out, original)  # (N, G, O_g, *output_size)
+
+
+# A work item of the compiled kernel takes enough samples for its wide plane to reach this many
+# elements (docs/performance.md, round 5: a plane of 55 ran at a third of a plane of 800's speed) ...
+FOLDED_PLANE = 512
+# ... while leaving at least this many items for the threads to share.
+MIN_ITEMS = 8
+
+
+def samples_per_item(batch: int, groups: int, phase_size: int) -> int:
+    """How many samples one (sample block, group) work item of direct_conv takes.
+
+    >>> samples_per_item(8, 32, 8 * 8), samples_per_item(2, 256, 29 * 29), samples_per_item(8, 1, 64)
+    (8, 1, 1)
+    """
+    wanted = max(1, -(-FOLDED_PLANE // phase_size))
+    while wanted > 1 and -(-batch // wanted) * groups < MIN_ITEMS:
+        wanted -= 1
+    return min(batch, wanted) if batch else 1
 
 
 def conv_compiled_3d(x: np.ndarray, weight: np.ndarray, geo: ConvGeometry) -> np.ndarray:

@@ -10,8 +10,123 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-TAPS_PER_PASS = 3  # taps of one kernel row added per pass over the accumulator (see compiled.py)
-FLAT_TAPS_PER_PASS = 4  # direct_conv_placed: taps per pass, taken across kernel rows and channels
+TAPS_PER_PASS = 8  # taps added per pass over the accumulator, across kernel rows and channels (_add_taps)
+# The accumulator's length is rounded up to a multiple of this many elements: LLVM's vectorised
+# loop takes 64 float32 per iteration (16 lanes of zmm, unrolled 4 times) and leaves the rest to a
+# scalar loop, which on short planes was most of the work (ResNeXt stage 4's 7x7 outputs: a wide
+# plane of 55, wholly scalar; docs/performance.md, round 5). The extra positions are junk, like the
+# wide plane's own junk columns, never copied out; the buffers they read are that much longer.
+VECTOR_BLOCK = 64
+
+
+@numba.njit(cache=True)
+def _rounded(length: int) -> int:
+    """``length`` rounded up to a multiple of VECTOR_BLOCK."""
+    return -(-length // VECTOR_BLOCK) * VECTOR_BLOCK
+
+
+# Element copies below go through 1-d row views indexed from 0, never through a computed index into
+# the 4-d or 5-d array: numba adds a negative-index wraparound check to every index it cannot prove
+# non-negative, and that check alone kept LLVM from vectorising the copies (a plane copy inside
+# prange: 0.88 ms with x[i*size + j], 0.09 ms with views; docs/performance.md, round 5). Strides 1
+# and 2 get loops with the step as a constant: a runtime step makes LLVM emit gathers.
+
+
+@numba.njit(cache=True, inline="always")  # called once per input row: a call costs more than a short row's copy
+def _split_row(phases: np.ndarray, start: int, row: np.ndarray, scratch: np.ndarray, pad_left: int) -> None:
+    """One input row, zero-padded on the left by ``pad_left``, split into its column phases:
+    phases[b, start + v] = row_pad[v*s + b] for v < W_q, where ``phases`` is (s, phase size) with
+    s the stride and W_q = len(scratch) // s.
+
+    ``scratch`` (length s*W_q, zero outside the row's place) holds the padded row for s > 1: one
+    contiguous copy, then one pass that reads it in order and writes every phase (for s = 2 a plain
+    deinterleave), instead of s strided passes over the input row (2.3 ms against 3.9 ms for the
+    strided reads on MobileNetV2's s2 layer).
+    """
+    stride = phases.shape[0]
+    phase_width = scratch.shape[0] // stride
+    width = row.shape[0]
+    if stride == 1:
+        target = phases[0, start + pad_left : start + pad_left + width]
+        for v in range(width):
+            target[v] = row[v]
+        return
+    interior = scratch[pad_left : pad_left + width]
+    for v in range(width):
+        interior[v] = row[v]
+    if stride == 2:
+        even, odd = phases[0, start : start + phase_width], phases[1, start : start + phase_width]
+        for v in range(phase_width):
+            even[v] = scratch[2 * v]
+            odd[v] = scratch[2 * v + 1]
+    else:
+        for b in range(stride):
+            target = phases[b, start : start + phase_width]
+            for v in range(phase_width):
+                target[v] = scratch[v * stride + b]
+
+
+@numba.njit(cache=True, inline="always")  # called once per row, like _split_row
+def _scatter_row(dst: np.ndarray, src: np.ndarray, step: int) -> None:
+    """dst[v*step] = src[v] for every v < len(src)."""
+    if step == 1:
+        for v in range(src.shape[0]):
+            dst[v] = src[v]
+    elif step == 2:
+        for v in range(src.shape[0]):
+            dst[2 * v] = src[v]
+    else:
+        for v in range(src.shape[0]):
+            dst[v * step] = src[v]
+
+
+@numba.njit(cache=True)
+def _add_taps(acc: np.ndarray, flat: np.ndarray, starts: np.ndarray, weights: np.ndarray, offset: int) -> None:
+    """acc[j] += weights[t] * flat[offset + starts[t] + j] for every tap t in order, every j < len(acc).
+
+    The taps go in passes of up to TAPS_PER_PASS (then 4, 2, 1 for the rest): the accumulator is
+    loaded and stored once per pass, not once per tap, and each pass is one loop over contiguous
+    slices that LLVM vectorises. Within a pass the sum keeps the loop version's order,
+    ((acc + w0*x0) + w1*x1) + ..., each product rounded before its add (no fastmath, no FMA).
+    """
+    length = acc.shape[0]
+    taps = starts.shape[0]
+    t = 0
+    while t < taps:
+        left = taps - t
+        s0 = offset + starts[t]
+        x0, w0 = flat[s0 : s0 + length], weights[t]
+        if left == 1:
+            for j in range(length):
+                acc[j] += w0 * x0[j]
+            t += 1
+            continue
+        s1 = offset + starts[t + 1]
+        x1, w1 = flat[s1 : s1 + length], weights[t + 1]
+        if left < 4:
+            for j in range(length):
+                acc[j] = (acc[j] + w0 * x0[j]) + w1 * x1[j]
+            t += 2
+            continue
+        s2, s3 = offset + starts[t + 2], offset + starts[t + 3]
+        x2, w2 = flat[s2 : s2 + length], weights[t + 2]
+        x3, w3 = flat[s3 : s3 + length], weights[t + 3]
+        if left < TAPS_PER_PASS:
+            for j in range(length):
+                acc[j] = (((acc[j] + w0 * x0[j]) + w1 * x1[j]) + w2 * x2[j]) + w3 * x3[j]
+            t += 4
+            continue
+        s4, s5, s6, s7 = offset + starts[t + 4], offset + starts[t + 5], offset + starts[t + 6], offset + starts[t + 7]
+        x4, w4 = flat[s4 : s4 + length], weights[t + 4]
+        x5, w5 = flat[s5 : s5 + length], weights[t + 5]
+        x6, w6 = flat[s6 : s6 + length], weights[t + 6]
+        x7, w7 = flat[s7 : s7 + length], weights[t + 7]
+        for j in range(length):
+            acc[j] = (
+                ((((((acc[j] + w0 * x0[j]) + w1 * x1[j]) + w2 * x2[j]) + w3 * x3[j]) + w4 * x4[j]) + w5 * x5[j])
+                + w6 * x6[j]
+            ) + w7 * x7[j]
+        t += TAPS_PER_PASS
 
 
 @numba.njit(cache=True)
@@ -36,6 +151,7 @@ def direct_conv(
     dilation_w: int,
     phase_height: int,
     phase_width: int,
+    samples: int,
     out: np.ndarray,
 ) -> None:
     """x (N, C_in, H, W), weight (C_out, C_g, kH, kW) -> out (N, C_out, H_out, W_out), every element written.
@@ -43,6 +159,11 @@ def direct_conv(
     ``x`` is zero-padded by (pad_top, pad_left) here, on the fly (bottom/right padding is what
     lies past x in the zeroed phase buffer); pass an already padded x with zero pads for the
     other padding modes. Each phase is (H_q, W_q) = (phase_height, phase_width).
+
+    ``samples``: how many samples one work item takes, their phases side by side, so that one wide
+    plane spans them all (L = (B-1)*H_q*W_q + L_1): a 7x7 output is a plane of 55, too short for the
+    vectorised loop to pay for a pass's set-up (ResNeXt stage 4: 8 samples per item, see
+    compiled.samples_per_item).
     """
     batch, in_channels, height, width = x.shape
     out_channels, channels_per_group, kernel_h, kernel_w = weight.shape
@@ -50,59 +171,48 @@ def direct_conv(
     out_per_group = out_channels // groups
     height_out, width_out = out.shape[2], out.shape[3]
     phase_size = phase_height * phase_width
-    length = (height_out - 1) * phase_width + width_out  # the wide plane, see phases.wide_length
-    for n_g in numba.prange(batch * groups):
-        n, g = n_g // groups, n_g % groups
+    length = (height_out - 1) * phase_width + width_out  # one sample's wide plane, see phases.wide_length
+    blocks = -(-batch // samples)
+    for block_g in numba.prange(blocks * groups):
+        block, g = block_g // groups, block_g % groups
+        first = block * samples
+        count = min(samples, batch - first)  # samples in this item
+        block_size = count * phase_size  # one phase of all of them, side by side
+        block_length = (count - 1) * phase_size + length  # their wide planes, one after another
         # This group's input channels, zero-padded and split into phases, in a buffer that
         # stays in L2 while every output channel of the group reads it:
-        # phase[c, a, b][u*W_q + v] = x_pad[n, g*C_g + c, u*s_h + a, v*s_w + b]
-        phases = np.zeros(
-            (channels_per_group, stride_h, stride_w, phase_size), dtype=out.dtype
-        )  # (C_g, s_h, s_w, H_q*W_q)
-        for c in range(channels_per_group):
-            channel = g * channels_per_group + c
-            for a in range(stride_h):
-                u_first, u_end = _phase_span(pad_top, a, stride_h, height, phase_height)
-                for b in range(stride_w):
-                    v_first, v_end = _phase_span(pad_left, b, stride_w, width, phase_width)
+        # phase[c, a, b][m*H_q*W_q + u*W_q + v] = x_pad[first + m, g*C_g + c, u*s_h + a, v*s_w + b]
+        total = channels_per_group * stride_h * stride_w * block_size  # (C_g, s_h, s_w, B*H_q*W_q)
+        buffer = np.zeros(total + VECTOR_BLOCK, dtype=out.dtype)  # the phases, then reading room
+        phases = buffer[:total].reshape((channels_per_group, stride_h, stride_w, block_size))
+        scratch = np.zeros(stride_w * phase_width, dtype=out.dtype)  # one padded input row, see _split_row
+        for m in range(count):
+            for c in range(channels_per_group):
+                channel = g * channels_per_group + c
+                for a in range(stride_h):
+                    u_first, u_end = _phase_span(pad_top, a, stride_h, height, phase_height)
                     for u in range(u_first, u_end):
-                        row = u * stride_h + a - pad_top
-                        for v in range(v_first, v_end):  # contiguous writes; contiguous reads for s_w = 1
-                            phases[c, a, b, u * phase_width + v] = x[n, channel, row, v * stride_w + b - pad_left]
-        acc = np.empty(length, dtype=out.dtype)  # (L,): one output plane on the wide grid
+                        row = x[first + m, channel, u * stride_h + a - pad_top]  # row u of every column phase
+                        _split_row(phases[c, a], m * phase_size + u * phase_width, row, scratch, pad_left)
+        # Tap (c, p, q) reads one flat slice of one phase, length L (see phases.py): padded row
+        # i*s_h + p*d_h is row i + p*d_h//s_h of row-phase (p*d_h) % s_h, and likewise for columns.
+        starts = np.empty(channels_per_group * kernel_h * kernel_w, dtype=np.int64)  # (C_g*kH*kW,), (c, p, q) order
+        for c in range(channels_per_group):
+            for p in range(kernel_h):
+                for q in range(kernel_w):
+                    phase = (c * stride_h + (p * dilation_h) % stride_h) * stride_w + (q * dilation_w) % stride_w
+                    starts[(c * kernel_h + p) * kernel_w + q] = (
+                        phase * block_size + (p * dilation_h) // stride_h * phase_width + (q * dilation_w) // stride_w
+                    )
+        acc = np.empty(_rounded(block_length), dtype=out.dtype)  # the item's wide planes, rounded up
         for o_g in range(out_per_group):
             o = g * out_per_group + o_g
             acc[:] = 0
-            for c in range(channels_per_group):
-                for p in range(kernel_h):
-                    # Padded row i*s_h + p*d_h is row i + p*d_h//s_h of row-phase (p*d_h) % s_h.
-                    row_phase, row_offset = (p * dilation_h) % stride_h, (p * dilation_h) // stride_h * phase_width
-                    q = 0
-                    while q < kernel_w:
-                        taps_now = min(TAPS_PER_PASS, kernel_w - q)
-                        # Tap (p, q) reads one flat slice of one phase, length L (see phases.py).
-                        start0 = row_offset + (q * dilation_w) // stride_w
-                        x0 = phases[c, row_phase, (q * dilation_w) % stride_w, start0 : start0 + length]
-                        w0 = weight[o, c, p, q]
-                        if taps_now == 1:
-                            for j in range(length):
-                                acc[j] += w0 * x0[j]
-                        else:
-                            start1 = row_offset + ((q + 1) * dilation_w) // stride_w
-                            x1 = phases[c, row_phase, ((q + 1) * dilation_w) % stride_w, start1 : start1 + length]
-                            w1 = weight[o, c, p, q + 1]
-                            if taps_now == 2:
-                                for j in range(length):
-                                    acc[j] = (acc[j] + w0 * x0[j]) + w1 * x1[j]
-                            else:
-                                start2 = row_offset + ((q + 2) * dilation_w) // stride_w
-                                x2 = phases[c, row_phase, ((q + 2) * dilation_w) % stride_w, start2 : start2 + length]
-                                w2 = weight[o, c, p, q + 2]
-                                for j in range(length):
-                                    acc[j] = ((acc[j] + w0 * x0[j]) + w1 * x1[j]) + w2 * x2[j]
-                        q += taps_now
-            for i in range(height_out):  # crop the wide grid's junk columns W_out..W_q-1
-                out[n, o, i, :] = acc[i * phase_width : i * phase_width + width_out]
+            _add_taps(acc, buffer, starts, weight[o].ravel(), 0)
+            for m in range(count):
+                for i in range(height_out):  # crop the wide grid's junk columns W_out..W_q-1
+                    start = m * phase_size + i * phase_width
+                    out[first + m, o, i, :] = acc[start : start + width_out]
 
 
 @numba.njit(parallel=True, cache=True, fastmath=False)
@@ -140,73 +250,44 @@ def direct_conv3d(
     for n_g in numba.prange(batch * groups):
         n, g = n_g // groups, n_g % groups
         # phases[c, a, b, e][(u*H_q + v)*W_q + w] = x_pad[n, g*C_g + c, u*s_d + a, v*s_h + b, w*s_w + e]
-        phases = np.zeros((channels_per_group, stride_d, stride_h, stride_w, phase_size), dtype=out.dtype)
+        total = channels_per_group * stride_d * stride_h * stride_w * phase_size
+        buffer = np.zeros(total + _rounded(length) - length, dtype=out.dtype)  # the phases, then reading room
+        phases = buffer[:total].reshape((channels_per_group, stride_d, stride_h, stride_w, phase_size))
+        scratch = np.zeros(stride_w * phase_width, dtype=out.dtype)  # one padded input row, see _split_row
         for c in range(channels_per_group):
             channel = g * channels_per_group + c
             for a in range(stride_d):
                 u_first, u_end = _phase_span(pad_front, a, stride_d, depth, phase_depth)
                 for b in range(stride_h):
                     v_first, v_end = _phase_span(pad_top, b, stride_h, height, phase_height)
-                    for e in range(stride_w):
-                        w_first, w_end = _phase_span(pad_left, e, stride_w, width, phase_width)
-                        for u in range(u_first, u_end):
-                            layer = u * stride_d + a - pad_front
-                            for v in range(v_first, v_end):
-                                row = v * stride_h + b - pad_top
-                                base = u * plane + v * phase_width
-                                for w in range(w_first, w_end):
-                                    phases[c, a, b, e, base + w] = x[
-                                        n, channel, layer, row, w * stride_w + e - pad_left
-                                    ]
-        acc = np.empty(length, dtype=out.dtype)  # (L,): one output depth slice on the wide grid
+                    for u in range(u_first, u_end):
+                        layer = u * stride_d + a - pad_front
+                        for v in range(v_first, v_end):
+                            base = u * plane + v * phase_width
+                            row = x[n, channel, layer, v * stride_h + b - pad_top]
+                            _split_row(phases[c, a, b], base, row, scratch, pad_left)
+        # Tap (c, t, p, q) of output depth slice i reads a flat slice of depth phase (t*d_d) % s_d
+        # starting at depth row i + t*d_d // s_d: its start for i = 0, plus i*plane.
+        starts = np.empty(channels_per_group * kernel_d * kernel_h * kernel_w, dtype=np.int64)  # (c, t, p, q) order
+        for c in range(channels_per_group):
+            for t in range(kernel_d):
+                for p in range(kernel_h):
+                    for q in range(kernel_w):
+                        phase = (
+                            (c * stride_d + (t * dilation_d) % stride_d) * stride_h + (p * dilation_h) % stride_h
+                        ) * stride_w + (q * dilation_w) % stride_w
+                        starts[((c * kernel_d + t) * kernel_h + p) * kernel_w + q] = (
+                            phase * phase_size
+                            + (t * dilation_d) // stride_d * plane
+                            + (p * dilation_h) // stride_h * phase_width
+                            + (q * dilation_w) // stride_w
+                        )
+        acc = np.empty(_rounded(length), dtype=out.dtype)  # (L rounded,): one output depth slice on the wide grid
         for o_g in range(out_per_group):
             o = g * out_per_group + o_g
             for i in range(depth_out):
                 acc[:] = 0
-                for c in range(channels_per_group):
-                    for t in range(kernel_d):
-                        depth_phase = (t * dilation_d) % stride_d
-                        depth_offset = (i + (t * dilation_d) // stride_d) * plane
-                        for p in range(kernel_h):
-                            row_phase = (p * dilation_h) % stride_h
-                            row_offset = depth_offset + (p * dilation_h) // stride_h * phase_width
-                            q = 0
-                            while q < kernel_w:
-                                taps_now = min(TAPS_PER_PASS, kernel_w - q)
-                                start0 = row_offset + (q * dilation_w) // stride_w
-                                x0 = phases[
-                                    c, depth_phase, row_phase, (q * dilation_w) % stride_w, start0 : start0 + length
-                                ]
-                                w0 = weight[o, c, t, p, q]
-                                if taps_now == 1:
-                                    for j in range(length):
-                                        acc[j] += w0 * x0[j]
-                                else:
-                                    start1 = row_offset + ((q + 1) * dilation_w) // stride_w
-                                    x1 = phases[
-                                        c,
-                                        depth_phase,
-                                        row_phase,
-                                        ((q + 1) * dilation_w) % stride_w,
-                                        start1 : start1 + length,
-                                    ]
-                                    w1 = weight[o, c, t, p, q + 1]
-                                    if taps_now == 2:
-                                        for j in range(length):
-                                            acc[j] = (acc[j] + w0 * x0[j]) + w1 * x1[j]
-                                    else:
-                                        start2 = row_offset + ((q + 2) * dilation_w) // stride_w
-                                        x2 = phases[
-                                            c,
-                                            depth_phase,
-                                            row_phase,
-                                            ((q + 2) * dilation_w) % stride_w,
-                                            start2 : start2 + length,
-                                        ]
-                                        w2 = weight[o, c, t, p, q + 2]
-                                        for j in range(length):
-                                            acc[j] = ((acc[j] + w0 * x0[j]) + w1 * x1[j]) + w2 * x2[j]
-                                q += taps_now
+                _add_taps(acc, buffer, starts, weight[o].ravel(), i * plane)
                 for r in range(height_out):  # crop the wide grid's junk columns
                     out[n, o, i, r, :] = acc[r * phase_width : r * phase_width + width_out]
 
@@ -224,6 +305,7 @@ def direct_conv_placed(
     height_out: int,
     width_out: int,
     placement: np.ndarray,
+    partner: np.ndarray,
     row_step: int,
     col_step: int,
     out: np.ndarray,
@@ -237,9 +319,15 @@ def direct_conv_placed(
     goes to target (row0 + i*row_step, col0 + j*col_step), for i < rows, j < columns. The source plane
     is (height_out, width_out); ``x`` is zero-padded by (pad_top, pad_left) on the fly.
 
-    A phase's sub-kernel is small (2x2 for an upsampler's k4 s2), so the taps are taken in passes of
-    up to FLAT_TAPS_PER_PASS in (c, p, q) order across kernel rows, not per row: one load and store
-    of the accumulator per four taps, the loop version's summation order kept.
+    ``partner[o]`` >= 0: channel ``partner[o]`` (same group) fills the odd columns between o's
+    (col_step 2, its first target column one right of o's, same rows, as many columns or one
+    fewer): both planes are computed, then each target row is written once, interleaved. -2: o is
+    some channel's partner (written with it); -1: o is written alone. A lone plane's stride-2 row
+    write is a scatter, which LLVM turns into AVX-512 scatter instructions: on the upsampler
+    1.7-2.0 ms of the kernel's 2.2-2.4, where the sum takes 0.4 (docs/performance.md, round 5).
+
+    The taps are added by :func:`_add_taps`, in passes across kernel rows: a phase's sub-kernel is
+    small (2x2 for an upsampler's k4 s2), so one pass takes all four.
     """
     batch, in_channels, height, width = x.shape
     out_channels, channels_per_group, kernel_h, kernel_w = weight.shape
@@ -250,14 +338,17 @@ def direct_conv_placed(
     taps = channels_per_group * kernel_h * kernel_w
     for n_g in numba.prange(batch * groups):
         n, g = n_g // groups, n_g % groups
-        padded = np.zeros(channels_per_group * phase_size, dtype=out.dtype)  # (C_g*H_q*W_q,): stride 1, one phase
+        # (C_g*H_q*W_q + reading room,): stride 1, one phase per channel
+        padded = np.zeros(channels_per_group * phase_size + _rounded(length) - length, dtype=out.dtype)
         u_first, u_end = _phase_span(pad_top, 0, 1, height, phase_height)
         v_first, v_end = _phase_span(pad_left, 0, 1, width, phase_width)
         for c in range(channels_per_group):
             channel = g * channels_per_group + c
             for u in range(u_first, u_end):
-                for v in range(v_first, v_end):
-                    padded[c * phase_size + u * phase_width + v] = x[n, channel, u - pad_top, v - pad_left]
+                start = c * phase_size + u * phase_width
+                target, row = padded[start + v_first : start + v_end], x[n, channel, u - pad_top, v_first - pad_left :]
+                for v in range(v_end - v_first):
+                    target[v] = row[v]
         starts = np.empty(taps, dtype=np.int64)  # flat start of tap (c, p, q)'s slice, in (c, p, q) order
         for c in range(channels_per_group):
             for p in range(kernel_h):
@@ -265,41 +356,36 @@ def direct_conv_placed(
                     starts[(c * kernel_h + p) * kernel_w + q] = (
                         c * phase_size + p * dilation_h * phase_width + q * dilation_w
                     )
-        acc = np.empty(length, dtype=out.dtype)
+        acc = np.empty(_rounded(length), dtype=out.dtype)
+        acc_odd = np.empty(_rounded(length), dtype=out.dtype)  # the partner's plane
         for o_g in range(out_per_group):
             o = g * out_per_group + o_g
-            w = weight[o].ravel()  # (C_g*kH*kW,), the same (c, p, q) order
+            if partner[o] == -2:
+                continue  # written with the channel it partners
             acc[:] = 0
-            t = 0
-            while t < taps:
-                taps_now = min(FLAT_TAPS_PER_PASS, taps - t)
-                x0, w0 = padded[starts[t] : starts[t] + length], w[t]
-                if taps_now == 1:
-                    for j in range(length):
-                        acc[j] += w0 * x0[j]
-                elif taps_now == 2:
-                    x1, w1 = padded[starts[t + 1] : starts[t + 1] + length], w[t + 1]
-                    for j in range(length):
-                        acc[j] = (acc[j] + w0 * x0[j]) + w1 * x1[j]
-                elif taps_now == 3:
-                    x1, w1 = padded[starts[t + 1] : starts[t + 1] + length], w[t + 1]
-                    x2, w2 = padded[starts[t + 2] : starts[t + 2] + length], w[t + 2]
-                    for j in range(length):
-                        acc[j] = ((acc[j] + w0 * x0[j]) + w1 * x1[j]) + w2 * x2[j]
-                else:
-                    x1, w1 = padded[starts[t + 1] : starts[t + 1] + length], w[t + 1]
-                    x2, w2 = padded[starts[t + 2] : starts[t + 2] + length], w[t + 2]
-                    x3, w3 = padded[starts[t + 3] : starts[t + 3] + length], w[t + 3]
-                    for j in range(length):
-                        acc[j] = (((acc[j] + w0 * x0[j]) + w1 * x1[j]) + w2 * x2[j]) + w3 * x3[j]
-                t += taps_now
+            _add_taps(acc, padded, starts, weight[o].ravel(), 0)  # the same (c, p, q) order
             target, row0, col0 = placement[o, 0], placement[o, 1], placement[o, 2]
             src_row, src_col, rows, cols = placement[o, 3], placement[o, 4], placement[o, 5], placement[o, 6]
+            if partner[o] < 0:
+                for i in range(rows):
+                    source = (src_row + i) * phase_width + src_col
+                    _scatter_row(out[n, target, row0 + i * row_step, col0:], acc[source : source + cols], col_step)
+                continue
+            odd = partner[o]
+            acc_odd[:] = 0
+            _add_taps(acc_odd, padded, starts, weight[odd].ravel(), 0)
+            odd_row, odd_col, odd_cols = placement[odd, 3], placement[odd, 4], placement[odd, 6]
             for i in range(rows):
-                source = (src_row + i) * phase_width + src_col
-                row = row0 + i * row_step
-                for j in range(cols):
-                    out[n, target, row, col0 + j * col_step] = acc[source + j]
+                even_source = (src_row + i) * phase_width + src_col
+                odd_source = (odd_row + i) * phase_width + odd_col
+                even = acc[even_source : even_source + cols]
+                odd_values = acc_odd[odd_source : odd_source + odd_cols]
+                target_row = out[n, target, row0 + i * row_step, col0 : col0 + cols + odd_cols]
+                for v in range(odd_cols):  # an interleaved store: shuffles, not a scatter
+                    target_row[2 * v] = even[v]
+                    target_row[2 * v + 1] = odd_values[v]
+                if cols > odd_cols:
+                    target_row[2 * odd_cols] = even[odd_cols]
 
 
 @numba.njit(parallel=True, cache=True, fastmath=False)
@@ -324,5 +410,5 @@ def col2im_add(cols: np.ndarray, stride: np.ndarray, dilation: np.ndarray, grad:
                         for j in range(height):
                             row = j * stride[1] + b * dilation[1]
                             column = e * dilation[2]
-                            for k in range(width):
+                            for k in range(width):  # rows of 7-28 here: a view per row cost more than the indexing
                                 grad[n, c, layer, row, column + k * stride[2]] += cols[n, c, a, b, e, i, j, k]
