@@ -2,7 +2,8 @@
 
     y[n, o] = sum_{c, p, q} w[o, c, p, q] * x_tap(p, q)[n, g*C_g + c]        g = o // O_g
 
-Loops: (n, g) in parallel (numba.prange over the flattened N*G), then the group's output
+Loops: (n, g) in parallel (numba.prange over the flattened N*G; small planes take several samples
+per item, side by side: see samples_per_item), then the group's output
 channels o, its input channels c and the kernel taps (p, q), and innermost one long contiguous
 multiply-add over the whole output plane, which LLVM vectorises. That plane is the "wide" grid
 of phases.py: tap (p, q) of a stride-1 phase is one flat slice of length
@@ -15,13 +16,14 @@ tap, plus a padded copy and a phase copy of the input, this makes one pass per l
 
 Measured choices (docs/performance.md): the whole wide plane as the inner loop, not one output
 row (rows of 56 are too short: 6.1 vs 2.1 ms single-threaded on ConvNeXt's 7x7 depthwise);
-up to three taps of a kernel row added in one pass (the accumulator is loaded and stored once
-per three taps instead of once per tap: another ~20%); zero padding and the phase split done
+up to eight taps, across kernel rows and channels, added in one pass (the accumulator is loaded
+and stored once per pass instead of once per tap: compiled_kernel._add_taps); copies through
+0-based row views (a computed 4-d index kept every copy scalar); zero padding and the phase split done
 inside the kernel, per (n, g), in parallel and in cache (conv2d's single-threaded padded copy
 plus split_phases cost ~1.5 ms on EfficientNet's strided 5x5, the kernel itself ~0.2 ms).
 
 No fastmath: every tap is an IEEE multiply then add, in conv2d_loops' (c, p, q) order, also
-inside a fused pass (((acc + t0*x0) + t1*x1) + t2*x2). ``cache=True`` keeps the machine code in
+inside a fused pass (((acc + t0*x0) + t1*x1) + ...). ``cache=True`` keeps the machine code in
 __pycache__/compiled_kernel.*.nbi, *.nbc: compilation (~3 s per dtype on the 2-core machine)
 is paid once per machine and dtype (float32, float64), not once per process.
 
