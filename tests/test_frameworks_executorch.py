@@ -195,3 +195,18 @@ def test_executorch_refuses_a_grouped_conv3d_at_run_time_with_its_kernels_reason
     with IsolatedImplementation("executorch") as implementation:
         with pytest.raises(RuntimeError, match=r"error 0x12 \(InvalidArgument\).*Expect input tensor to be 3-D or 4-D"):
             implementation.call_function(MODULE, "conv3d", x, w, b, 1, 0, 1, 2)
+
+
+def test_the_exported_input_has_torch_default_strides_and_empty_weights_digest() -> None:
+    # The harness's empty-batch arrays come with all strides 0; ExecuTorch's emitter refuses a 0 stride
+    # ("0 in strides is not supported for ExecuTorch."), a user's fresh tensor has none: the adapter
+    # exports the input with the default strides (the empty-batch cases pass in the matrix only so).
+    empty = torch.zeros(0, 6, 7, 5).as_strided((0, 6, 7, 5), (0, 0, 0, 0))
+    assert empty.is_contiguous()  # torch does not see it: .contiguous() would keep the zeros
+    assert adapter._dense(empty).stride() == (210, 35, 5, 1) == torch.zeros(0, 6, 7, 5).stride()
+    x = torch.arange(24.0).reshape(2, 3, 4).transpose(1, 2)
+    torch.testing.assert_close(adapter._dense(x), x)
+    # a zero-size kernel's weight (errors/kernel_size_zero) is digested, not an adapter_error
+    zero_kernel = torch.zeros(4, 2, 0, 3).as_strided((4, 2, 0, 3), (0, 0, 0, 0))
+    assert adapter._digest(zero_kernel) == adapter._digest(torch.zeros(4, 2, 0, 3))
+    assert adapter._digest(torch.ones(2, 2)) != adapter._digest(torch.zeros(2, 2))
