@@ -74,9 +74,10 @@ wheel: $(PY)  ## the installable package, case library inside, for other repos' 
 FRAMEWORK_PACKAGES ?= jax jaxlib onnx onnxruntime onnxscript tensorflow-cpu keras openvino tinygrad \
 	"mlx[cpu]" ai-edge-litert iree-base-compiler iree-base-runtime
 # Columns whose pins clash with .venv's get their own venv, .venv-frameworks/<name>, from
-# constraints-frameworks-<name>.txt (paddle: opt_einsum 3.3.0 against TensorFlow's 3.4.0); the
-# matrix's worker for that column runs that venv's Python (conformance/frameworks/__init__.py).
-FRAMEWORK_VENVS ?= paddle
+# constraints-frameworks-<name>.txt (paddle: opt_einsum 3.3.0 against TensorFlow's 3.4.0; executorch:
+# about fifty packages .venv must not get); the matrix's worker for that column runs that venv's
+# Python (conformance/frameworks/__init__.py).
+FRAMEWORK_VENVS ?= paddle executorch
 FRAMEWORKS_DIR  ?= .venv-frameworks
 frameworks: $(PY)  ## install the matrix's frameworks into .venv and .venv-frameworks/ (sizes and times: docs/ci.md; not part of `make setup`)
 	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints-frameworks.txt $(FRAMEWORK_PACKAGES)

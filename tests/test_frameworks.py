@@ -36,6 +36,8 @@ EXPECTED = {
 }
 # Issue 20's columns: tests/test_frameworks_runtimes.py checks them (paddle runs in its own venv).
 EXPECTED |= {"mlx", "paddle", "litert", "litert-builtin", "iree"}
+# Issue 20 item 1: tests/test_frameworks_executorch.py checks it (its own venv too).
+EXPECTED |= {"executorch"}
 # Compiling with inductor takes about a minute per process: `make matrix` runs it, not `make test`.
 SLOW_TO_START = {"torch-compile"}
 # Pinned findings (docs/frameworks.md, xfail/): (built-in, index in LAYERS) -> the refusal it gives.
@@ -58,7 +60,7 @@ def test_status_imports_no_framework() -> None:
     code = (
         "import sys; from conformance.frameworks import BUILTINS, status; [status(n) for n in BUILTINS]; "
         "heavy = {'jax', 'tensorflow', 'keras', 'onnxruntime', 'openvino', 'tinygrad', 'onnx', 'mlx', 'paddle', "
-        "'ai_edge_litert', 'iree.compiler', 'iree.runtime'} & set(sys.modules); "
+        "'ai_edge_litert', 'iree.compiler', 'iree.runtime', 'executorch'} & set(sys.modules); "
         "print(sorted(heavy))"
     )
     printed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

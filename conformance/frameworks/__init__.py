@@ -11,13 +11,13 @@ Importing this package imports no framework: whether one is installed is found w
 ``importlib.util.find_spec``, which does not run the package.
 
 >>> sorted(BUILTINS)[:3]
-['iree', 'jax', 'keras']
+['executorch', 'iree', 'jax']
 >>> BUILTINS["jax"]
 'conformance.frameworks.jax_lax'
 >>> status("no-such-framework")  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-KeyError: "no built-in implementation 'no-such-framework'; built-ins: iree, jax, keras, ..."
+KeyError: "no built-in implementation 'no-such-framework'; built-ins: executorch, iree, jax, ..."
 """
 
 from __future__ import annotations
@@ -221,6 +221,17 @@ _ALL = (
         ("ai-edge-litert", "tensorflow-cpu"),
         "the same model, LiteRT's builtin kernels (BUILTIN_WITHOUT_DEFAULT_DELEGATES: XNNPACK off), 1 thread",
         trackers=("google-ai-edge/LiteRT", "tensorflow/tensorflow"),
+    ),
+    Builtin(
+        "executorch",
+        "conformance.frameworks.executorch_xnnpack",
+        ("executorch", "torch"),
+        ("executorch",),
+        "torch.export of the nn.Conv*/ConvTranspose* layer, to_edge_transform_and_lower with the XNNPACK "
+        "partitioner (the rest on ExecuTorch's portable kernels), ExecuTorch's Python runtime, CPU, 1 thread",
+        venv="executorch",
+        venv_constraints="constraints-frameworks-executorch.txt",
+        trackers=("pytorch/executorch", "google/XNNPACK", "pytorch/pytorch"),
     ),
     Builtin(
         "iree",
