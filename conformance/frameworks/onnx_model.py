@@ -45,10 +45,10 @@ def conv_model(
     """(the ModelProto, its feeds) for torch's conv{dims}d arguments (ONNX's Conv is N-d: pads list
     every dimension's begin, then every end). ``circular`` (one of CIRCULAR_TRANSLATIONS) is how
     circular padding is written: a ``Pad(mode="wrap")`` node, or ``Slice`` + ``Concat`` nodes."""
+    if circular not in CIRCULAR_TRANSLATIONS:  # checked first: an argument error, whether or not onnx imports
+        raise ValueError(f"circular={circular!r}: not one of {CIRCULAR_TRANSLATIONS}")
     from onnx import helper, numpy_helper
 
-    if circular not in CIRCULAR_TRANSLATIONS:
-        raise ValueError(f"circular={circular!r}: not one of {CIRCULAR_TRANSLATIONS}")
     mode = check_padding_mode(padding_mode, ONNX_PAD_MODES, "ONNX Pad")
     pads_per_dim = explicit_padding(padding, kernel_hw(weight, dims), dilation)
     begins, ends = [b for b, _ in pads_per_dim], [e for _, e in pads_per_dim]
