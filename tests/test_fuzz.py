@@ -154,7 +154,10 @@ def test_workers_split_the_seed_range_and_find_what_single_campaigns_find(tmp_pa
     assert code == 1 and "4 examples on each of seeds 0-1" in text
     found_by_workers = sorted((tmp_path / "workers").iterdir())
     found = re.findall(r"seed ([01]): disagreement at example \d+,", text)
-    assert found and len(found_by_workers) == len(found), text  # one case file per finding seed
+    # One case file per finding seed, except where two seeds shrink to the same minimal case: that
+    # one is written once and reported as such (CI saw both seeds shrink to the same 2-group layer).
+    same = len(re.findall(r"the same minimal case as seed [01]: ", text))
+    assert found and len(found_by_workers) == len(found) - same >= 1, text
     # The same seed range in this process finds the planted bug too.
     impl = load_implementation(INTERLEAVED)
     assert any(run_campaign(impl, max_examples=4, seed=seed).finding is not None for seed in (0, 1))
