@@ -29,7 +29,8 @@ def _rounded(length: int) -> int:
 # the 4-d or 5-d array: numba adds a negative-index wraparound check to every index it cannot prove
 # non-negative, and that check alone kept LLVM from vectorising the copies (a plane copy inside
 # prange: 0.88 ms with x[i*size + j], 0.09 ms with views; docs/performance.md, round 5). Strides 1
-# and 2 get loops with the step as a constant: a runtime step makes LLVM emit gathers.
+# and 2 get loops with the step as a constant (a runtime step makes LLVM emit gathers); a stride-2
+# store is still a scatter, which is why direct_conv_placed writes column phases in pairs.
 
 
 @numba.njit(cache=True, inline="always")  # called once per input row: a call costs more than a short row's copy
