@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from conformance.frameworks.adapter_errors import judge_native_error, translating
-from conformance.frameworks.layer import _named
+from conformance.frameworks.layer import functional_conv_transposes, functional_convs
 from conformance.frameworks.torch_module import as_torch, layer_module
 from conformance.judging.outcomes import UNSUPPORTED
 
@@ -266,48 +266,45 @@ def lowered(op: str, input: Any, weight: Any, bias: Any = None, **arguments: Any
     return lowering(_lower(module, _dense(as_torch(input))))
 
 
-def _functional(transposed: bool, dims: int) -> Any:
-    if transposed:
-
-        def conv_transpose(
-            input: Any,
-            weight: Any,
-            bias: Any = None,
-            stride: Any = 1,
-            padding: Any = 0,
-            output_padding: Any = 0,
-            groups: int = 1,
-            dilation: Any = 1,
-            padding_mode: str = "zeros",
-        ) -> Any:
-            arguments = dict(
-                stride=stride,
-                padding=padding,
-                output_padding=output_padding,
-                groups=groups,
-                dilation=dilation,
-                padding_mode=padding_mode,  # the layer's constructor refuses any other than zeros, as torch's
-            )
-            return _layer(True, dims, input, weight, bias, arguments)
-
-        return _named(conv_transpose, f"conv_transpose{dims}d", _layer)
-
-    def conv(
-        input: Any,
-        weight: Any,
-        bias: Any = None,
-        stride: Any = 1,
-        padding: Any = 0,
-        dilation: Any = 1,
-        groups: int = 1,
-        padding_mode: str = "zeros",
-    ) -> Any:
-        arguments = dict(stride=stride, padding=padding, dilation=dilation, groups=groups, padding_mode=padding_mode)
-        return _layer(False, dims, input, weight, bias, arguments)
-
-    return _named(conv, f"conv{dims}d", _layer)
+def _conv(
+    dims: int,
+    input: Any,
+    weight: Any,
+    bias: Any,
+    stride: Any,
+    padding: Any,
+    dilation: Any,
+    groups: int,
+    padding_mode: str,
+) -> Any:
+    arguments = dict(stride=stride, padding=padding, dilation=dilation, groups=groups, padding_mode=padding_mode)
+    return _layer(False, dims, input, weight, bias, arguments)
 
 
-# The torch.nn.functional signatures, one per op, each exporting and running its torch layer.
-conv1d, conv2d, conv3d = (_functional(False, dims) for dims in (1, 2, 3))
-conv_transpose1d, conv_transpose2d, conv_transpose3d = (_functional(True, dims) for dims in (1, 2, 3))
+def _conv_transpose(
+    dims: int,
+    input: Any,
+    weight: Any,
+    bias: Any,
+    stride: Any,
+    padding: Any,
+    output_padding: Any,
+    groups: int,
+    dilation: Any,
+    padding_mode: str,
+) -> Any:
+    arguments = dict(
+        stride=stride,
+        padding=padding,
+        output_padding=output_padding,
+        groups=groups,
+        dilation=dilation,
+        padding_mode=padding_mode,  # the layer's constructor refuses any other than zeros, as torch's
+    )
+    return _layer(True, dims, input, weight, bias, arguments)
+
+
+conv1d, conv2d, conv3d = functional_convs(_conv)
+conv_transpose1d, conv_transpose2d, conv_transpose3d = functional_conv_transposes(
+    _conv_transpose, takes_padding_mode=True
+)

@@ -107,11 +107,14 @@ def functional_convs(conv: Callable[..., Any]) -> tuple[Callable[..., Any], ...]
     return tuple(for_dims(dims) for dims in (1, 2, 3))
 
 
-def functional_conv_transposes(conv_transpose: Callable[..., Any]) -> tuple[Callable[..., Any], ...]:
+def functional_conv_transposes(
+    conv_transpose: Callable[..., Any], *, takes_padding_mode: bool = False
+) -> tuple[Callable[..., Any], ...]:
     """``conv_transpose1d/2d/3d`` with ``torch.nn.functional``'s signatures (note the order: output_padding
     before groups, dilation last; ``padding_mode`` other than zeros is ``Unsupported``), each calling
     ``conv_transpose(dims, input, weight, bias, stride, padding, output_padding, groups, dilation)``; see
-    :func:`functional_convs`."""
+    :func:`functional_convs`. ``takes_padding_mode``: ``padding_mode`` is passed on as a last argument
+    instead, for an adapter whose framework judges it itself (executorch: torch's layer constructor)."""
 
     def for_dims(dims: int) -> Callable[..., Any]:
         def conv_transposend(
@@ -125,12 +128,15 @@ def functional_conv_transposes(conv_transpose: Callable[..., Any]) -> tuple[Call
             dilation: Any = 1,
             padding_mode: str = "zeros",
         ) -> Any:
+            arguments = (dims, input, weight, bias, stride, padding, output_padding, groups, dilation)
+            if takes_padding_mode:
+                return conv_transpose(*arguments, padding_mode)
             if padding_mode != "zeros":  # the harness passes it as the case wrote it (torch refuses it too)
                 raise Unsupported(
                     f"a transposed convolution here pads with zeros only; there is no "
                     f"padding_mode {padding_mode!r} to pass on"
                 )
-            return conv_transpose(dims, input, weight, bias, stride, padding, output_padding, groups, dilation)
+            return conv_transpose(*arguments)
 
         return _named(conv_transposend, f"conv_transpose{dims}d", conv_transpose)
 
