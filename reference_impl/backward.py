@@ -311,6 +311,7 @@ def write_phases_placed(
     by the compiled kernel straight into their strided positions of ``grad`` (N, C_in, *cropped):
     the four stride-2 copies of an upsampler's phases, a pass over the output each, are gone.
     Stacked output channel (g, p, c) is phase p's gradient of input channel g*C_g + c."""
+    from .algorithms.compiled import thread_count
     from .algorithms.compiled_kernel import direct_conv_placed
 
     G, P = phase_geo.groups, len(jobs)
@@ -373,6 +374,7 @@ def write_phases_placed(
         partner.reshape(G * P * C_g),
         steps[0],
         steps[1],
+        thread_count(),
         grad,
     )
 

@@ -327,3 +327,44 @@ def test_3d_kernel_matches_loops_with_depth_strides_and_dilations(stride, dilati
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
     exact = reference_impl.conv3d(x, weight, *args, algorithm="compiled")
     np.testing.assert_allclose(exact, expected, rtol=1e-12, atol=1e-12)
+
+
+@needs_numba
+@pytest.mark.parametrize(
+    "op,x_shape,w_shape,kwargs",
+    [
+        ("conv1d", (3, 4, 13), (8, 2, 3), dict(stride=2, padding=1, groups=2)),
+        ("conv2d", (3, 4, 9, 8), (4, 1, 3, 3), dict(stride=2, padding=(1, 3), groups=4)),  # odd left pad
+        ("conv2d", (3, 4, 9, 8), (6, 2, 3, 2), dict(stride=(1, 2), padding=2, groups=2)),
+        ("conv3d", (2, 4, 5, 6, 7), (4, 2, 3, 3, 3), dict(stride=2, padding=1, groups=2)),
+        ("conv_transpose2d", (3, 4, 5, 6), (4, 1, 4, 4), dict(stride=2, padding=1, groups=4)),
+    ],
+)
+def test_compiled_kernels_reuse_their_buffers_item_after_item(op, x_shape, w_shape, kwargs):
+    """On one numba thread every work item of a kernel runs, one after another, through the same
+    buffers, zeroed once (compiled_kernel.direct_conv): the padding must still be zero for the last
+    item, and no item may see the one before it. Each (sample, channel) is scaled by its own power
+    of ten, so a value left over from another item would show far above the tolerance."""
+    import numba
+
+    from reference_impl import conv_loops, convolve_transpose_loops
+
+    rng = np.random.default_rng(7)
+    scales = 10.0 ** rng.integers(-3, 4, size=x_shape[:2] + (1,) * (len(x_shape) - 2))
+    x, weight = rng.standard_normal(x_shape) * scales, rng.standard_normal(w_shape)
+    spatial_dims = len(x_shape) - 2
+    if op.startswith("conv_transpose"):
+        expected = convolve_transpose_loops(x, weight, **kwargs, spatial_dims=spatial_dims)
+    else:
+        expected = conv_loops(x, weight, **kwargs, spatial_dims=spatial_dims)
+    before = numba.get_num_threads()
+    try:
+        results = []
+        for threads in sorted({1, min(2, numba.config.NUMBA_NUM_THREADS)}):
+            numba.set_num_threads(threads)
+            results.append(getattr(reference_impl, op)(x, weight, **kwargs))
+    finally:
+        numba.set_num_threads(before)
+    for got in results:  # float64, the loops' order: equal up to the last bits
+        np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12 * float(scales.max()))
+    np.testing.assert_array_equal(results[0], results[-1])  # the thread count never changes a value

@@ -70,6 +70,15 @@ def numba_available() -> bool:
     return True
 
 
+def thread_count() -> int:
+    """numba's thread count now (what ``numba.set_num_threads`` last set): the kernels hand their
+    work items out in that many chunks. Read here, not in the kernels: calling it from compiled
+    code stops numba from caching that code."""
+    import numba
+
+    return int(numba.get_num_threads())
+
+
 def as_2d(x: np.ndarray, weight: np.ndarray, geo: ConvGeometry) -> tuple[np.ndarray, np.ndarray, ConvGeometry]:
     """The 1-d or 2-d convolution as the 2-d one the kernel runs: 1-d is the 2-d convolution of
     height 1 (views, no copy); 2-d passes through. (3-d runs in its own kernel, direct_conv3d.)
@@ -138,6 +147,7 @@ def conv_compiled(x: np.ndarray, weight: np.ndarray, geo: ConvGeometry) -> np.nd
         d_w,
         phase_height,
         phase_width,
+        thread_count(),
         samples_per_item(geo.batch, geo.groups, phase_height * phase_width),
         out,
     )
@@ -190,6 +200,7 @@ def conv_compiled_3d(x: np.ndarray, weight: np.ndarray, geo: ConvGeometry) -> np
         _as_int64(geo.stride),
         _as_int64(geo.dilation),
         _as_int64(phase_dims),
+        thread_count(),
         out,
     )
     return out.reshape(geo.batch, geo.groups, geo.out_channels_per_group, *geo.output_size)

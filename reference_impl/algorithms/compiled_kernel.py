@@ -39,10 +39,11 @@ def _split_row(phases: np.ndarray, start: int, row: np.ndarray, scratch: np.ndar
     phases[b, start + v] = row_pad[v*s + b] for v < W_q, where ``phases`` is (s, phase size) with
     s the stride and W_q = len(scratch) // s.
 
-    ``scratch`` (length s*W_q, zero outside the row's place) holds the padded row for s > 1: one
-    contiguous copy, then one pass that reads it in order and writes every phase (for s = 2 a plain
-    deinterleave), instead of s strided passes over the input row (2.3 ms against 3.9 ms for the
-    strided reads on MobileNetV2's s2 layer).
+    s = 2 is one deinterleave straight from the row, pairs (row[2v], row[2v+1]) to the two phases
+    (0.82 us against 1.23 for a copy into ``scratch`` then the deinterleave, per 56x56 plane;
+    docs/performance.md, round 6). s > 2: ``scratch`` (length s*W_q, zero outside the row's place)
+    holds the padded row: one contiguous copy, then one pass that reads it in order and writes every
+    phase, instead of s strided passes over the input row.
     """
     stride = phases.shape[0]
     phase_width = scratch.shape[0] // stride
@@ -52,14 +53,22 @@ def _split_row(phases: np.ndarray, start: int, row: np.ndarray, scratch: np.ndar
         for v in range(width):
             target[v] = row[v]
         return
+    if stride == 2:  # a deinterleave straight from the row: no scratch copy
+        # element 2v lands at padded 2v + pad_left: phase pad_left % 2, index v + pad_left // 2;
+        # element 2v + 1 in the other phase, at v + (pad_left + 1) // 2
+        half = width // 2
+        first_phase = pad_left % 2
+        first = phases[first_phase, start + pad_left // 2 : start + pad_left // 2 + half + width % 2]
+        second = phases[1 - first_phase, start + (pad_left + 1) // 2 : start + (pad_left + 1) // 2 + half]
+        for v in range(half):
+            first[v] = row[2 * v]
+            second[v] = row[2 * v + 1]
+        if width % 2:
+            first[half] = row[width - 1]
+        return
     interior = scratch[pad_left : pad_left + width]
     for v in range(width):
         interior[v] = row[v]
-    if stride == 2:
-        even, odd = phases[0, start : start + phase_width], phases[1, start : start + phase_width]
-        for v in range(phase_width):
-            even[v] = scratch[2 * v]
-            odd[v] = scratch[2 * v + 1]
     else:
         for b in range(stride):
             target = phases[b, start : start + phase_width]
@@ -152,6 +161,7 @@ def direct_conv(
     dilation_w: int,
     phase_height: int,
     phase_width: int,
+    threads: int,
     samples: int,
     out: np.ndarray,
 ) -> None:
@@ -161,10 +171,19 @@ def direct_conv(
     lies past x in the zeroed phase buffer); pass an already padded x with zero pads for the
     other padding modes. Each phase is (H_q, W_q) = (phase_height, phase_width).
 
+    ``threads``: numba's thread count (compiled.thread_count: read in Python, since a call to
+    numba.get_num_threads in here would stop numba caching the machine code).
+
     ``samples``: how many samples one work item takes, their phases side by side, so that one wide
     plane spans them all (L = (B-1)*H_q*W_q + L_1): a 7x7 output is a plane of 55, too short for the
     vectorised loop to pay for a pass's set-up (ResNeXt stage 4: 8 samples per item, see
     compiled.samples_per_item).
+
+    The work items go to numba's threads in equal chunks, one chunk per thread, each with its own
+    buffers allocated and zeroed once, not once per item (that was 0.17 ms of EfficientNet's 0.8;
+    docs/performance.md, round 6). The split never writes the zero padding, so its zeros last from
+    item to item; an item with fewer samples than ``samples`` (the last) leaves the previous item's
+    values past its own, read only into junk positions of the accumulator, never copied out.
     """
     batch, in_channels, height, width = x.shape
     out_channels, channels_per_group, kernel_h, kernel_w = weight.shape
@@ -174,46 +193,48 @@ def direct_conv(
     phase_size = phase_height * phase_width
     length = (height_out - 1) * phase_width + width_out  # one sample's wide plane, see phases.wide_length
     blocks = -(-batch // samples)
-    for block_g in numba.prange(blocks * groups):
-        block, g = block_g // groups, block_g % groups
-        first = block * samples
-        count = min(samples, batch - first)  # samples in this item
-        block_size = count * phase_size  # one phase of all of them, side by side
-        block_length = (count - 1) * phase_size + length  # their wide planes, one after another
-        # This group's input channels, zero-padded and split into phases, in a buffer that
-        # stays in L2 while every output channel of the group reads it:
-        # phase[c, a, b][m*H_q*W_q + u*W_q + v] = x_pad[first + m, g*C_g + c, u*s_h + a, v*s_w + b]
-        total = channels_per_group * stride_h * stride_w * block_size  # (C_g, s_h, s_w, B*H_q*W_q)
+    items = blocks * groups
+    block_size = samples * phase_size  # one phase of an item's samples, side by side
+    total = channels_per_group * stride_h * stride_w * block_size  # (C_g, s_h, s_w, B*H_q*W_q)
+    # Tap (c, p, q) reads one flat slice of one phase, length L (see phases.py): padded row
+    # i*s_h + p*d_h is row i + p*d_h//s_h of row-phase (p*d_h) % s_h, and likewise for columns.
+    starts = np.empty(channels_per_group * kernel_h * kernel_w, dtype=np.int64)  # (C_g*kH*kW,), (c, p, q) order
+    for c in range(channels_per_group):
+        for p in range(kernel_h):
+            for q in range(kernel_w):
+                phase = (c * stride_h + (p * dilation_h) % stride_h) * stride_w + (q * dilation_w) % stride_w
+                starts[(c * kernel_h + p) * kernel_w + q] = (
+                    phase * block_size + (p * dilation_h) // stride_h * phase_width + (q * dilation_w) // stride_w
+                )
+    chunks = max(1, min(items, threads))
+    for chunk in numba.prange(chunks):
+        # One buffer per thread, zeroed once: every item writes the same interior positions and
+        # never the padding, so the zeros survive from item to item.
         buffer = np.zeros(total + VECTOR_BLOCK, dtype=out.dtype)  # the phases, then reading room
         phases = buffer[:total].reshape((channels_per_group, stride_h, stride_w, block_size))
         scratch = np.zeros(stride_w * phase_width, dtype=out.dtype)  # one padded input row, see _split_row
-        for m in range(count):
-            for c in range(channels_per_group):
-                channel = g * channels_per_group + c
-                for a in range(stride_h):
-                    u_first, u_end = _phase_span(pad_top, a, stride_h, height, phase_height)
-                    for u in range(u_first, u_end):
-                        row = x[first + m, channel, u * stride_h + a - pad_top]  # row u of every column phase
-                        _split_row(phases[c, a], m * phase_size + u * phase_width, row, scratch, pad_left)
-        # Tap (c, p, q) reads one flat slice of one phase, length L (see phases.py): padded row
-        # i*s_h + p*d_h is row i + p*d_h//s_h of row-phase (p*d_h) % s_h, and likewise for columns.
-        starts = np.empty(channels_per_group * kernel_h * kernel_w, dtype=np.int64)  # (C_g*kH*kW,), (c, p, q) order
-        for c in range(channels_per_group):
-            for p in range(kernel_h):
-                for q in range(kernel_w):
-                    phase = (c * stride_h + (p * dilation_h) % stride_h) * stride_w + (q * dilation_w) % stride_w
-                    starts[(c * kernel_h + p) * kernel_w + q] = (
-                        phase * block_size + (p * dilation_h) // stride_h * phase_width + (q * dilation_w) // stride_w
-                    )
-        acc = np.empty(_rounded(block_length), dtype=out.dtype)  # the item's wide planes, rounded up
-        for o_g in range(out_per_group):
-            o = g * out_per_group + o_g
-            acc[:] = 0
-            _add_taps(acc, buffer, starts, weight[o].ravel(), 0)
+        acc = np.empty(_rounded((samples - 1) * phase_size + length), dtype=out.dtype)
+        for block_g in range(chunk * items // chunks, (chunk + 1) * items // chunks):
+            block, g = block_g // groups, block_g % groups
+            first = block * samples
+            count = min(samples, batch - first)  # samples in this item
             for m in range(count):
-                for i in range(height_out):  # crop the wide grid's junk columns W_out..W_q-1
-                    start = m * phase_size + i * phase_width
-                    out[first + m, o, i, :] = acc[start : start + width_out]
+                for c in range(channels_per_group):
+                    channel = g * channels_per_group + c
+                    for a in range(stride_h):
+                        u_first, u_end = _phase_span(pad_top, a, stride_h, height, phase_height)
+                        for u in range(u_first, u_end):
+                            row = x[first + m, channel, u * stride_h + a - pad_top]  # row u of every column phase
+                            _split_row(phases[c, a], m * phase_size + u * phase_width, row, scratch, pad_left)
+            item_acc = acc[: _rounded((count - 1) * phase_size + length)]
+            for o_g in range(out_per_group):
+                o = g * out_per_group + o_g
+                item_acc[:] = 0
+                _add_taps(item_acc, buffer, starts, weight[o].ravel(), 0)
+                for m in range(count):
+                    for i in range(height_out):  # crop the wide grid's junk columns W_out..W_q-1
+                        start = m * phase_size + i * phase_width
+                        out[first + m, o, i, :] = item_acc[start : start + width_out]
 
 
 @numba.njit(parallel=True, cache=True, fastmath=False)
@@ -224,6 +245,7 @@ def direct_conv3d(
     stride: np.ndarray,
     dilation: np.ndarray,
     phase_dims: np.ndarray,
+    threads: int,
     out: np.ndarray,
 ) -> None:
     """x (N, C_in, D, H, W), weight (C_out, C_g, kD, kH, kW) -> out (N, C_out, D_out, H_out, W_out).
@@ -248,49 +270,52 @@ def direct_conv3d(
     plane = phase_height * phase_width
     phase_size = phase_depth * plane
     length = (height_out - 1) * phase_width + width_out  # one output depth slice on the wide grid
-    for n_g in numba.prange(batch * groups):
-        n, g = n_g // groups, n_g % groups
+    # Tap (c, t, p, q) of output depth slice i reads a flat slice of depth phase (t*d_d) % s_d
+    # starting at depth row i + t*d_d // s_d: its start for i = 0, plus i*plane.
+    starts = np.empty(channels_per_group * kernel_d * kernel_h * kernel_w, dtype=np.int64)  # (c, t, p, q) order
+    for c in range(channels_per_group):
+        for t in range(kernel_d):
+            for p in range(kernel_h):
+                for q in range(kernel_w):
+                    phase = (
+                        (c * stride_d + (t * dilation_d) % stride_d) * stride_h + (p * dilation_h) % stride_h
+                    ) * stride_w + (q * dilation_w) % stride_w
+                    starts[((c * kernel_d + t) * kernel_h + p) * kernel_w + q] = (
+                        phase * phase_size
+                        + (t * dilation_d) // stride_d * plane
+                        + (p * dilation_h) // stride_h * phase_width
+                        + (q * dilation_w) // stride_w
+                    )
+    total = channels_per_group * stride_d * stride_h * stride_w * phase_size
+    items = batch * groups
+    chunks = max(1, min(items, threads))
+    for chunk in numba.prange(chunks):  # one chunk of items per thread, buffers zeroed once (see direct_conv)
         # phases[c, a, b, e][(u*H_q + v)*W_q + w] = x_pad[n, g*C_g + c, u*s_d + a, v*s_h + b, w*s_w + e]
-        total = channels_per_group * stride_d * stride_h * stride_w * phase_size
         buffer = np.zeros(total + _rounded(length) - length, dtype=out.dtype)  # the phases, then reading room
         phases = buffer[:total].reshape((channels_per_group, stride_d, stride_h, stride_w, phase_size))
         scratch = np.zeros(stride_w * phase_width, dtype=out.dtype)  # one padded input row, see _split_row
-        for c in range(channels_per_group):
-            channel = g * channels_per_group + c
-            for a in range(stride_d):
-                u_first, u_end = _phase_span(pad_front, a, stride_d, depth, phase_depth)
-                for b in range(stride_h):
-                    v_first, v_end = _phase_span(pad_top, b, stride_h, height, phase_height)
-                    for u in range(u_first, u_end):
-                        layer = u * stride_d + a - pad_front
-                        for v in range(v_first, v_end):
-                            base = u * plane + v * phase_width
-                            row = x[n, channel, layer, v * stride_h + b - pad_top]
-                            _split_row(phases[c, a, b], base, row, scratch, pad_left)
-        # Tap (c, t, p, q) of output depth slice i reads a flat slice of depth phase (t*d_d) % s_d
-        # starting at depth row i + t*d_d // s_d: its start for i = 0, plus i*plane.
-        starts = np.empty(channels_per_group * kernel_d * kernel_h * kernel_w, dtype=np.int64)  # (c, t, p, q) order
-        for c in range(channels_per_group):
-            for t in range(kernel_d):
-                for p in range(kernel_h):
-                    for q in range(kernel_w):
-                        phase = (
-                            (c * stride_d + (t * dilation_d) % stride_d) * stride_h + (p * dilation_h) % stride_h
-                        ) * stride_w + (q * dilation_w) % stride_w
-                        starts[((c * kernel_d + t) * kernel_h + p) * kernel_w + q] = (
-                            phase * phase_size
-                            + (t * dilation_d) // stride_d * plane
-                            + (p * dilation_h) // stride_h * phase_width
-                            + (q * dilation_w) // stride_w
-                        )
         acc = np.empty(_rounded(length), dtype=out.dtype)  # (L rounded,): one output depth slice on the wide grid
-        for o_g in range(out_per_group):
-            o = g * out_per_group + o_g
-            for i in range(depth_out):
-                acc[:] = 0
-                _add_taps(acc, buffer, starts, weight[o].ravel(), i * plane)
-                for r in range(height_out):  # crop the wide grid's junk columns
-                    out[n, o, i, r, :] = acc[r * phase_width : r * phase_width + width_out]
+        for n_g in range(chunk * items // chunks, (chunk + 1) * items // chunks):
+            n, g = n_g // groups, n_g % groups
+            for c in range(channels_per_group):
+                channel = g * channels_per_group + c
+                for a in range(stride_d):
+                    u_first, u_end = _phase_span(pad_front, a, stride_d, depth, phase_depth)
+                    for b in range(stride_h):
+                        v_first, v_end = _phase_span(pad_top, b, stride_h, height, phase_height)
+                        for u in range(u_first, u_end):
+                            layer = u * stride_d + a - pad_front
+                            for v in range(v_first, v_end):
+                                base = u * plane + v * phase_width
+                                row = x[n, channel, layer, v * stride_h + b - pad_top]
+                                _split_row(phases[c, a, b], base, row, scratch, pad_left)
+            for o_g in range(out_per_group):
+                o = g * out_per_group + o_g
+                for i in range(depth_out):
+                    acc[:] = 0
+                    _add_taps(acc, buffer, starts, weight[o].ravel(), i * plane)
+                    for r in range(height_out):  # crop the wide grid's junk columns
+                        out[n, o, i, r, :] = acc[r * phase_width : r * phase_width + width_out]
 
 
 @numba.njit(parallel=True, cache=True, fastmath=False)
@@ -309,6 +334,7 @@ def direct_conv_placed(
     partner: np.ndarray,
     row_step: int,
     col_step: int,
+    threads: int,
     out: np.ndarray,
 ) -> None:
     """:func:`direct_conv` at stride 1, each output channel's plane written straight to its place in
@@ -337,56 +363,58 @@ def direct_conv_placed(
     phase_size = phase_height * phase_width
     length = (height_out - 1) * phase_width + width_out
     taps = channels_per_group * kernel_h * kernel_w
-    for n_g in numba.prange(batch * groups):
-        n, g = n_g // groups, n_g % groups
+    starts = np.empty(taps, dtype=np.int64)  # flat start of tap (c, p, q)'s slice, in (c, p, q) order
+    for c in range(channels_per_group):
+        for p in range(kernel_h):
+            for q in range(kernel_w):
+                starts[(c * kernel_h + p) * kernel_w + q] = c * phase_size + p * dilation_h * phase_width + q * dilation_w
+    u_first, u_end = _phase_span(pad_top, 0, 1, height, phase_height)
+    v_first, v_end = _phase_span(pad_left, 0, 1, width, phase_width)
+    items = batch * groups
+    chunks = max(1, min(items, threads))
+    for chunk in numba.prange(chunks):  # one chunk of items per thread, buffers zeroed once (see direct_conv)
         # (C_g*H_q*W_q + reading room,): stride 1, one phase per channel
         padded = np.zeros(channels_per_group * phase_size + _rounded(length) - length, dtype=out.dtype)
-        u_first, u_end = _phase_span(pad_top, 0, 1, height, phase_height)
-        v_first, v_end = _phase_span(pad_left, 0, 1, width, phase_width)
-        for c in range(channels_per_group):
-            channel = g * channels_per_group + c
-            for u in range(u_first, u_end):
-                start = c * phase_size + u * phase_width
-                target, row = padded[start + v_first : start + v_end], x[n, channel, u - pad_top, v_first - pad_left :]
-                for v in range(v_end - v_first):
-                    target[v] = row[v]
-        starts = np.empty(taps, dtype=np.int64)  # flat start of tap (c, p, q)'s slice, in (c, p, q) order
-        for c in range(channels_per_group):
-            for p in range(kernel_h):
-                for q in range(kernel_w):
-                    starts[(c * kernel_h + p) * kernel_w + q] = (
-                        c * phase_size + p * dilation_h * phase_width + q * dilation_w
-                    )
         acc = np.empty(_rounded(length), dtype=out.dtype)
         acc_odd = np.empty(_rounded(length), dtype=out.dtype)  # the partner's plane
-        for o_g in range(out_per_group):
-            o = g * out_per_group + o_g
-            if partner[o] == -2:
-                continue  # written with the channel it partners
-            acc[:] = 0
-            _add_taps(acc, padded, starts, weight[o].ravel(), 0)  # the same (c, p, q) order
-            target, row0, col0 = placement[o, 0], placement[o, 1], placement[o, 2]
-            src_row, src_col, rows, cols = placement[o, 3], placement[o, 4], placement[o, 5], placement[o, 6]
-            if partner[o] < 0:
+        for n_g in range(chunk * items // chunks, (chunk + 1) * items // chunks):
+            n, g = n_g // groups, n_g % groups
+            for c in range(channels_per_group):
+                channel = g * channels_per_group + c
+                for u in range(u_first, u_end):
+                    start = c * phase_size + u * phase_width
+                    dest = padded[start + v_first : start + v_end]
+                    row = x[n, channel, u - pad_top, v_first - pad_left :]
+                    for v in range(v_end - v_first):
+                        dest[v] = row[v]
+            for o_g in range(out_per_group):
+                o = g * out_per_group + o_g
+                if partner[o] == -2:
+                    continue  # written with the channel it partners
+                acc[:] = 0
+                _add_taps(acc, padded, starts, weight[o].ravel(), 0)  # the same (c, p, q) order
+                target, row0, col0 = placement[o, 0], placement[o, 1], placement[o, 2]
+                src_row, src_col, rows, cols = placement[o, 3], placement[o, 4], placement[o, 5], placement[o, 6]
+                if partner[o] < 0:
+                    for i in range(rows):
+                        source = (src_row + i) * phase_width + src_col
+                        _scatter_row(out[n, target, row0 + i * row_step, col0:], acc[source : source + cols], col_step)
+                    continue
+                odd = partner[o]
+                acc_odd[:] = 0
+                _add_taps(acc_odd, padded, starts, weight[odd].ravel(), 0)
+                odd_row, odd_col, odd_cols = placement[odd, 3], placement[odd, 4], placement[odd, 6]
                 for i in range(rows):
-                    source = (src_row + i) * phase_width + src_col
-                    _scatter_row(out[n, target, row0 + i * row_step, col0:], acc[source : source + cols], col_step)
-                continue
-            odd = partner[o]
-            acc_odd[:] = 0
-            _add_taps(acc_odd, padded, starts, weight[odd].ravel(), 0)
-            odd_row, odd_col, odd_cols = placement[odd, 3], placement[odd, 4], placement[odd, 6]
-            for i in range(rows):
-                even_source = (src_row + i) * phase_width + src_col
-                odd_source = (odd_row + i) * phase_width + odd_col
-                even = acc[even_source : even_source + cols]
-                odd_values = acc_odd[odd_source : odd_source + odd_cols]
-                target_row = out[n, target, row0 + i * row_step, col0 : col0 + cols + odd_cols]
-                for v in range(odd_cols):  # an interleaved store: shuffles, not a scatter
-                    target_row[2 * v] = even[v]
-                    target_row[2 * v + 1] = odd_values[v]
-                if cols > odd_cols:
-                    target_row[2 * odd_cols] = even[odd_cols]
+                    even_source = (src_row + i) * phase_width + src_col
+                    odd_source = (odd_row + i) * phase_width + odd_col
+                    even = acc[even_source : even_source + cols]
+                    odd_values = acc_odd[odd_source : odd_source + odd_cols]
+                    target_row = out[n, target, row0 + i * row_step, col0 : col0 + cols + odd_cols]
+                    for v in range(odd_cols):  # an interleaved store: shuffles, not a scatter
+                        target_row[2 * v] = even[v]
+                        target_row[2 * v + 1] = odd_values[v]
+                    if cols > odd_cols:
+                        target_row[2 * odd_cols] = even[odd_cols]
 
 
 @numba.njit(parallel=True, cache=True, fastmath=False)
