@@ -367,7 +367,8 @@ def direct_conv_placed(
     for c in range(channels_per_group):
         for p in range(kernel_h):
             for q in range(kernel_w):
-                starts[(c * kernel_h + p) * kernel_w + q] = c * phase_size + p * dilation_h * phase_width + q * dilation_w
+                tap = (c * kernel_h + p) * kernel_w + q
+                starts[tap] = c * phase_size + p * dilation_h * phase_width + q * dilation_w
     u_first, u_end = _phase_span(pad_top, 0, 1, height, phase_height)
     v_first, v_end = _phase_span(pad_left, 0, 1, width, phase_width)
     items = batch * groups
