@@ -98,6 +98,7 @@ COMPILED_SHAPES = [
     pytest.param(8, 4, 2, (5, 5), (2, 2), 1, id="Cg4-5x5-stride2"),
     pytest.param(12, 12, 12, (7, 7), 1, (1, 2), id="depthwise-7x7-dilation-w2"),
     pytest.param(16, 8, 1, (3, 3), 1, 1, id="Cg16-groups1"),
+    pytest.param(10, 12, 2, (3, 3), 1, 1, id="Cg5-Og6"),  # a block of four outputs and two alone, 45 taps
 ]
 
 
@@ -204,7 +205,10 @@ def _geo(c_in, c_out, groups, k, size=16, stride=1):
         (_geo(256, 256, 32, 3, stride=2), "einsum", "compiled"),  # 8 channels per group
         (_geo(96, 256, 2, 5), "einsum", "einsum"),  # AlexNet groups=2: 48 per group
         (_geo(16, 16, 1, 3), "einsum", "compiled"),  # plain convolution, 16 channels
+        (_geo(1024, 1024, 32, 3, stride=2), "einsum", "compiled"),  # ResNeXt stage 4: 32 per group
         (_geo(64, 64, 1, 3), "einsum", "einsum"),  # plain convolution, 64 channels
+        (_geo(48, 48, 1, 9), "taps", "compiled"),  # 48 per group, a long kernel (81 taps)
+        (_geo(128, 128, 1, 9), "taps", "taps"),  # 128 per group, a long kernel
     ],
 )
 def test_choose_algorithm(geo, numpy_choice, numba_choice):
@@ -295,22 +299,28 @@ def test_pointwise_in_1d_and_3d(d):
     )
 
 
-def test_a_long_kernel_with_many_channels_per_group_takes_the_tap_loop():
-    """wav2vec2's positional conv (k128, 48 channels per group): einsum would copy the input 128 times."""
+def test_a_long_kernel_with_many_channels_per_group_never_takes_einsum():
+    """wav2vec2's positional conv (k128, 48 channels per group): einsum would copy the input 128
+    times. With numba the compiled kernel takes it (parallel, where the tap loop is not); without,
+    the tap loop. A 25-tap kernel with as many channels is einsum's without numba; with numba, 48
+    per group exceeds COMPILED_MAX_CHANNELS_PER_GROUP for a short kernel."""
     geo = reference_impl.plan_conv((1, 768, 200), (768, 48, 128), None, 1, 64, 1, 16, spatial_dims=1)
-    assert choose_algorithm(geo, use_compiled=True) == choose_algorithm(geo, use_compiled=False) == "taps"
+    assert choose_algorithm(geo, use_compiled=True) == "compiled"
+    assert choose_algorithm(geo, use_compiled=False) == "taps"
     shorter = reference_impl.plan_conv((1, 768, 200), (768, 48, 25), None, 1, 12, 1, 16, spatial_dims=1)
-    assert choose_algorithm(shorter, use_compiled=True) == "einsum"
+    assert choose_algorithm(shorter, use_compiled=True) == choose_algorithm(shorter, use_compiled=False) == "einsum"
 
 
 @pytest.mark.parametrize("use_compiled", [True, False])
-def test_3d_depthwise_takes_the_compiled_path_when_numba_does(use_compiled):
-    """X3D's depthwise 3x3x3 has 1*kD = 3 unfolded channels per group: compiled; 8 per group
-    unfold to 24 > 16: einsum."""
+def test_3d_takes_the_compiled_path_when_numba_does(use_compiled):
+    """The 3-d kernel splits depth into phases, never unfolds it: channels per group are counted
+    as in 2-d. X3D's depthwise 3x3x3 and 32 per group: compiled; 48 per group: einsum."""
     depthwise = reference_impl.plan_conv((2, 16, 8, 8, 8), (16, 1, 3, 3, 3), None, 1, 1, 1, 16, spatial_dims=3)
     assert choose_algorithm(depthwise, use_compiled=use_compiled) == ("compiled" if use_compiled else "taps")
-    grouped = reference_impl.plan_conv((2, 16, 8, 8, 8), (16, 8, 3, 3, 3), None, 1, 1, 1, 2, spatial_dims=3)
-    assert choose_algorithm(grouped, use_compiled=use_compiled) == "einsum"
+    grouped = reference_impl.plan_conv((2, 64, 8, 8, 8), (64, 32, 3, 3, 3), None, 1, 1, 1, 2, spatial_dims=3)
+    assert choose_algorithm(grouped, use_compiled=use_compiled) == ("compiled" if use_compiled else "einsum")
+    wide = reference_impl.plan_conv((2, 96, 8, 8, 8), (96, 48, 3, 3, 3), None, 1, 1, 1, 2, spatial_dims=3)
+    assert choose_algorithm(wide, use_compiled=use_compiled) == "einsum"
 
 
 @pytest.mark.parametrize("stride,dilation,padding", [(1, 1, 1), ((2, 1, 3), (1, 2, 1), (2, 0, 1)), (3, 2, 0)])
@@ -368,3 +378,30 @@ def test_compiled_kernels_reuse_their_buffers_item_after_item(op, x_shape, w_sha
     for got in results:  # float64, the loops' order: equal up to the last bits
         np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12 * float(scales.max()))
     np.testing.assert_array_equal(results[0], results[-1])  # the thread count never changes a value
+
+
+@needs_numba
+@pytest.mark.parametrize(
+    "x_shape,w_shape,stride,padding,groups",
+    [
+        ((3, 10, 9, 11), (12, 5, 3, 3), 1, 1, 2),  # O_g 6: a pass of four output channels, then two alone
+        ((3, 10, 9, 11), (12, 5, 3, 3), 2, (1, 2), 2),
+        ((2, 64, 7, 7), (64, 32, 3, 3), 2, 1, 2),  # ResNeXt stage 4's C_g = 32: 288 taps, 36 passes of 8
+        ((2, 10, 5, 6, 7), (6, 5, 3, 2, 3), 1, 1, 2),  # 3-d
+    ],
+)
+def test_compiled_float64_equals_the_loops_bit_for_bit(x_shape, w_shape, stride, padding, groups):
+    """No bias: the compiled kernels add every tap in the loops' (c, *k) order, each product rounded
+    before its add, also when one pass fills four output channels (compiled_kernel._add_taps_4), so
+    float64 results are the loops' to the last bit. A reordered sum would differ in the last bits."""
+    from reference_impl import conv_loops
+
+    rng = np.random.default_rng(3)
+    x, weight = rng.standard_normal(x_shape), rng.standard_normal(w_shape)
+    spatial_dims = len(x_shape) - 2
+    got = reference_impl.convolve(
+        x, weight, None, stride, padding, 1, groups, spatial_dims=spatial_dims, algorithm="compiled"
+    )
+    np.testing.assert_array_equal(
+        got, conv_loops(x, weight, None, stride, padding, 1, groups, spatial_dims=spatial_dims)
+    )

@@ -41,9 +41,16 @@ ZERO_PADDING_INSIDE = frozenset({"compiled"})
 TAPS_MAX_CHANNELS_PER_GROUP = 4
 
 # Channels per group at or below which the numba direct convolution beats the GEMM paths
-# (docs/performance.md): one pass over memory on both cores wins while the group's contraction
-# (C_g*kH*kW) is too short for BLAS to run near peak.
-COMPILED_MAX_CHANNELS_PER_GROUP = 16
+# (docs/performance.md, round 6): one pass over memory on both cores wins while the group's
+# contraction (C_g*kH*kW) is too short for BLAS to run near peak. 16 until round 6; since four
+# output channels share each pass (compiled_kernel._add_taps_4), every C_g = 32 shape measured
+# ran 1.3-3.1x faster compiled than by einsum or taps, at 1 and 2 threads (ResNeXt stage 4, X3D-like
+# 3-d, 1-d); at C_g = 48 with a 5x5 kernel (AlexNet) einsum stayed 1.2x faster.
+COMPILED_MAX_CHANNELS_PER_GROUP = 32
+# ... and for a long kernel (>= LONG_KERNEL_TAPS taps), up to this many: wav2vec2's C_g = 48 with
+# 128 taps ran as fast as the tap loop on 1 thread and 1.8x faster on 2, C_g = 64 with 64 taps
+# 1.0x and 1.7x; at C_g = 128 einsum was faster.
+COMPILED_LONG_KERNEL_MAX_CHANNELS_PER_GROUP = 64
 
 
 # Kernel taps at or above which many channels per group still go to "taps", not "einsum": einsum
@@ -60,13 +67,15 @@ def choose_algorithm(geo: ConvGeometry, use_compiled: bool | None = None, dtype:
     """The fastest algorithm for this shape, by the measurements in docs/performance.md.
 
     * 1x1 kernel -> "pointwise": the convolution *is* a per-group matmul, nothing to gather.
-    * numba installed and few input channels per group (depthwise, ResNeXt's 4 and 8) ->
-      "compiled": all taps added into an L1-resident output plane in one parallel pass, where
-      every NumPy path makes one or two single-threaded passes per tap or copies the windows.
+    * numba installed and up to COMPILED_MAX_CHANNELS_PER_GROUP (32) input channels per group
+      (depthwise, ResNeXt's 4, 8 and 32; in 1, 2 or 3 dims), up to 64 for a long kernel
+      (wav2vec2's 48) -> "compiled": all taps added into L1-resident output planes in one
+      parallel pass, where every NumPy path makes one or two single-threaded passes per tap or
+      copies the windows.
     * without numba, few input channels per group (depthwise, ResNeXt's 4) -> "taps": im2col
       would copy kH*kW times the input to feed a GEMM with a tiny inner dimension; the tap
       loop reads the input in place, so its peak memory is about input + output.
-    * a long kernel (>= LONG_KERNEL_TAPS taps: wav2vec2's 128) -> "taps": no per-tap input copy.
+    * otherwise a long kernel (>= LONG_KERNEL_TAPS taps) -> "taps": no per-tap input copy.
     * otherwise (many channels per group) -> "einsum": a GEMM over (C_g, kH, kW) per group.
       Our explicit "im2col" does the same contraction, but NumPy 2.4's einsum (which lays the
       windows out and calls batched matmul itself) measured 1.2-1.7x faster on ResNeXt's
@@ -82,12 +91,11 @@ def choose_algorithm(geo: ConvGeometry, use_compiled: bool | None = None, dtype:
     if use_compiled is None:
         use_compiled = numba_available()
     compiled_dtype = dtype is None or np.dtype(dtype) in COMPILED_DTYPES
-    # 3-d: each output adds C_g*kD planes of kH*kW taps, the same contraction as a 2-d layer with
-    # C_g*kD channels per group: counted so against the same threshold.
-    unfolded_channels = geo.in_channels_per_group * (geo.kernel[0] if geo.spatial_dims == 3 else 1)
-    if use_compiled and compiled_dtype and unfolded_channels <= COMPILED_MAX_CHANNELS_PER_GROUP:
+    long_kernel = math.prod(geo.kernel) >= LONG_KERNEL_TAPS
+    compiled_max = COMPILED_LONG_KERNEL_MAX_CHANNELS_PER_GROUP if long_kernel else COMPILED_MAX_CHANNELS_PER_GROUP
+    if use_compiled and compiled_dtype and geo.in_channels_per_group <= compiled_max:
         return "compiled"
-    if geo.in_channels_per_group <= TAPS_MAX_CHANNELS_PER_GROUP or math.prod(geo.kernel) >= LONG_KERNEL_TAPS:
+    if geo.in_channels_per_group <= TAPS_MAX_CHANNELS_PER_GROUP or long_kernel:
         return "taps"
     return "einsum"
 

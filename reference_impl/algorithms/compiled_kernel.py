@@ -11,6 +11,13 @@ import numba
 import numpy as np
 
 TAPS_PER_PASS = 8  # taps added per pass over the accumulator, across kernel rows and channels (_add_taps)
+# Output channels of one group whose planes one pass fills together (_add_taps_4): each input value
+# loaded feeds four multiply-adds instead of one. 1 would be _add_taps alone; 4 with 8 taps a pass
+# keeps the four accumulators, eight input streams and 32 weights in the 32 vector registers.
+OUTPUTS_PER_PASS = 4
+# _add_taps_4 walks the plane in chunks of this many elements: four accumulators of a 2048-long
+# plane (32 KiB) no longer fit L1 beside the input streams, and ran at 20 GMAC/s against 41 chunked.
+CHUNK = 512
 # The accumulator's length is rounded up to a multiple of this many elements: LLVM's vectorised
 # loop takes 64 float32 per iteration (16 lanes of zmm, unrolled 4 times) and leaves the rest to a
 # scalar loop, which on short planes was most of the work (ResNeXt stage 4's 7x7 outputs: a wide
@@ -140,6 +147,107 @@ def _add_taps(acc: np.ndarray, flat: np.ndarray, starts: np.ndarray, weights: np
 
 
 @numba.njit(cache=True)
+def _add_taps_4(
+    acc_0: np.ndarray,
+    acc_1: np.ndarray,
+    acc_2: np.ndarray,
+    acc_3: np.ndarray,
+    flat: np.ndarray,
+    starts: np.ndarray,
+    weights_0: np.ndarray,
+    weights_1: np.ndarray,
+    weights_2: np.ndarray,
+    weights_3: np.ndarray,
+    offset: int,
+) -> None:
+    """:func:`_add_taps` for four output channels at once: acc_b[j] += weights_b[t] * flat[offset +
+    starts[t] + j], every tap t in order, b < 4. The same taps, so each value read from ``flat``
+    is used four times while in a register (41 GMAC/s against 23 for four _add_taps calls on a
+    plane of 448 and 288 taps, one core; docs/performance.md, round 6). Each accumulator still
+    gets its taps one after another, in order, each product rounded before its add: the sums, and
+    so the results, are bit for bit those of _add_taps.
+    """
+    length = acc_0.shape[0]
+    taps = starts.shape[0]
+    for j0 in range(0, length, CHUNK):  # one L1-sized chunk of the four planes at a time
+        n = min(CHUNK, length - j0)
+        a0, a1, a2, a3 = acc_0[j0 : j0 + n], acc_1[j0 : j0 + n], acc_2[j0 : j0 + n], acc_3[j0 : j0 + n]
+        t = 0
+        while t < taps:
+            if taps - t >= TAPS_PER_PASS:
+                base = offset + j0
+                s0, s1, s2, s3 = starts[t] + base, starts[t + 1] + base, starts[t + 2] + base, starts[t + 3] + base
+                s4, s5, s6, s7 = starts[t + 4] + base, starts[t + 5] + base, starts[t + 6] + base, starts[t + 7] + base
+                x0, x1, x2, x3 = flat[s0 : s0 + n], flat[s1 : s1 + n], flat[s2 : s2 + n], flat[s3 : s3 + n]
+                x4, x5, x6, x7 = flat[s4 : s4 + n], flat[s5 : s5 + n], flat[s6 : s6 + n], flat[s7 : s7 + n]
+                # the weights as scalars: read inside the loop, they kept it from vectorising
+                p0, p1, p2, p3 = weights_0[t : t + 8], weights_1[t : t + 8], weights_2[t : t + 8], weights_3[t : t + 8]
+                w00, w01, w02, w03 = p0[0], p0[1], p0[2], p0[3]
+                w04, w05, w06, w07 = p0[4], p0[5], p0[6], p0[7]
+                w10, w11, w12, w13 = p1[0], p1[1], p1[2], p1[3]
+                w14, w15, w16, w17 = p1[4], p1[5], p1[6], p1[7]
+                w20, w21, w22, w23 = p2[0], p2[1], p2[2], p2[3]
+                w24, w25, w26, w27 = p2[4], p2[5], p2[6], p2[7]
+                w30, w31, w32, w33 = p3[0], p3[1], p3[2], p3[3]
+                w34, w35, w36, w37 = p3[4], p3[5], p3[6], p3[7]
+                for j in range(n):
+                    v0, v1, v2, v3, v4, v5, v6, v7 = x0[j], x1[j], x2[j], x3[j], x4[j], x5[j], x6[j], x7[j]
+                    a0[j] = (
+                        (((((a0[j] + w00 * v0 + w01 * v1) + w02 * v2) + w03 * v3) + w04 * v4) + w05 * v5) + w06 * v6
+                    ) + w07 * v7
+                    a1[j] = (
+                        (((((a1[j] + w10 * v0 + w11 * v1) + w12 * v2) + w13 * v3) + w14 * v4) + w15 * v5) + w16 * v6
+                    ) + w17 * v7
+                    a2[j] = (
+                        (((((a2[j] + w20 * v0 + w21 * v1) + w22 * v2) + w23 * v3) + w24 * v4) + w25 * v5) + w26 * v6
+                    ) + w27 * v7
+                    a3[j] = (
+                        (((((a3[j] + w30 * v0 + w31 * v1) + w32 * v2) + w33 * v3) + w34 * v4) + w35 * v5) + w36 * v6
+                    ) + w37 * v7
+                t += TAPS_PER_PASS
+            else:  # the last taps, one at a time
+                s0 = starts[t] + offset + j0
+                x0 = flat[s0 : s0 + n]
+                w0, w1, w2, w3 = weights_0[t], weights_1[t], weights_2[t], weights_3[t]
+                for j in range(n):
+                    v0 = x0[j]
+                    a0[j] += w0 * v0
+                    a1[j] += w1 * v0
+                    a2[j] += w2 * v0
+                    a3[j] += w3 * v0
+                t += 1
+
+
+@numba.njit(cache=True, inline="always")
+def _add_taps_to_planes(
+    accs: np.ndarray, size: int, count: int, flat: np.ndarray, starts: np.ndarray, weights: np.ndarray, offset: int
+) -> None:
+    """Zero planes b < ``count`` of ``accs`` (flat, planes ``len(accs) // OUTPUTS_PER_PASS`` apart,
+    each ``size`` long) and add the taps into plane b with weights[b]: :func:`_add_taps_4` for a
+    full block of four, :func:`_add_taps` one plane at a time for fewer."""
+    pitch = accs.shape[0] // OUTPUTS_PER_PASS
+    for b in range(count):
+        accs[b * pitch : b * pitch + size] = 0
+    if count == OUTPUTS_PER_PASS:
+        _add_taps_4(
+            accs[:size],
+            accs[pitch : pitch + size],
+            accs[2 * pitch : 2 * pitch + size],
+            accs[3 * pitch : 3 * pitch + size],
+            flat,
+            starts,
+            weights[0],
+            weights[1],
+            weights[2],
+            weights[3],
+            offset,
+        )
+    else:
+        for b in range(count):
+            _add_taps(accs[b * pitch : b * pitch + size], flat, starts, weights[b], offset)
+
+
+@numba.njit(cache=True)
 def _phase_span(pad_before: int, phase: int, stride: int, size: int, phase_length: int) -> tuple[int, int]:
     """The range [first, end) of phase positions u whose padded position u*stride + phase holds
     an input element (0 <= u*stride + phase - pad_before < size); the rest is zero padding.
@@ -206,6 +314,7 @@ def direct_conv(
                 starts[(c * kernel_h + p) * kernel_w + q] = (
                     phase * block_size + (p * dilation_h) // stride_h * phase_width + (q * dilation_w) // stride_w
                 )
+    weights = weight.reshape((out_channels, channels_per_group * kernel_h * kernel_w))  # (C_out, taps), a view
     chunks = max(1, min(items, threads))
     for chunk in numba.prange(chunks):
         # One buffer per thread, zeroed once: every item writes the same interior positions and
@@ -213,7 +322,8 @@ def direct_conv(
         buffer = np.zeros(total + VECTOR_BLOCK, dtype=out.dtype)  # the phases, then reading room
         phases = buffer[:total].reshape((channels_per_group, stride_h, stride_w, block_size))
         scratch = np.zeros(stride_w * phase_width, dtype=out.dtype)  # one padded input row, see _split_row
-        acc = np.empty(_rounded((samples - 1) * phase_size + length), dtype=out.dtype)
+        pitch = _rounded((samples - 1) * phase_size + length)  # one output channel's accumulator
+        accs = np.empty(OUTPUTS_PER_PASS * pitch, dtype=out.dtype)  # (OUTPUTS_PER_PASS, pitch), flat
         for block_g in range(chunk * items // chunks, (chunk + 1) * items // chunks):
             block, g = block_g // groups, block_g % groups
             first = block * samples
@@ -226,15 +336,16 @@ def direct_conv(
                         for u in range(u_first, u_end):
                             row = x[first + m, channel, u * stride_h + a - pad_top]  # row u of every column phase
                             _split_row(phases[c, a], m * phase_size + u * phase_width, row, scratch, pad_left)
-            item_acc = acc[: _rounded((count - 1) * phase_size + length)]
-            for o_g in range(out_per_group):
+            size = _rounded((count - 1) * phase_size + length)
+            for o_g in range(0, out_per_group, OUTPUTS_PER_PASS):  # up to four output channels per pass
                 o = g * out_per_group + o_g
-                item_acc[:] = 0
-                _add_taps(item_acc, buffer, starts, weight[o].ravel(), 0)
-                for m in range(count):
-                    for i in range(height_out):  # crop the wide grid's junk columns W_out..W_q-1
-                        start = m * phase_size + i * phase_width
-                        out[first + m, o, i, :] = item_acc[start : start + width_out]
+                block = min(OUTPUTS_PER_PASS, out_per_group - o_g)
+                _add_taps_to_planes(accs, size, block, buffer, starts, weights[o : o + block], 0)
+                for b in range(block):
+                    for m in range(count):
+                        for i in range(height_out):  # crop the wide grid's junk columns W_out..W_q-1
+                            start = b * pitch + m * phase_size + i * phase_width
+                            out[first + m, o + b, i, :] = accs[start : start + width_out]
 
 
 @numba.njit(parallel=True, cache=True, fastmath=False)
@@ -287,6 +398,7 @@ def direct_conv3d(
                         + (q * dilation_w) // stride_w
                     )
     total = channels_per_group * stride_d * stride_h * stride_w * phase_size
+    weights = weight.reshape((out_channels, starts.shape[0]))  # (C_out, taps), a view
     items = batch * groups
     chunks = max(1, min(items, threads))
     for chunk in numba.prange(chunks):  # one chunk of items per thread, buffers zeroed once (see direct_conv)
@@ -294,7 +406,8 @@ def direct_conv3d(
         buffer = np.zeros(total + _rounded(length) - length, dtype=out.dtype)  # the phases, then reading room
         phases = buffer[:total].reshape((channels_per_group, stride_d, stride_h, stride_w, phase_size))
         scratch = np.zeros(stride_w * phase_width, dtype=out.dtype)  # one padded input row, see _split_row
-        acc = np.empty(_rounded(length), dtype=out.dtype)  # (L rounded,): one output depth slice on the wide grid
+        pitch = _rounded(length)  # one output depth slice on the wide grid, per output channel
+        accs = np.empty(OUTPUTS_PER_PASS * pitch, dtype=out.dtype)  # (OUTPUTS_PER_PASS, pitch), flat
         for n_g in range(chunk * items // chunks, (chunk + 1) * items // chunks):
             n, g = n_g // groups, n_g % groups
             for c in range(channels_per_group):
@@ -309,13 +422,15 @@ def direct_conv3d(
                                 base = u * plane + v * phase_width
                                 row = x[n, channel, layer, v * stride_h + b - pad_top]
                                 _split_row(phases[c, a, b], base, row, scratch, pad_left)
-            for o_g in range(out_per_group):
+            for o_g in range(0, out_per_group, OUTPUTS_PER_PASS):  # up to four output channels per pass
                 o = g * out_per_group + o_g
+                block = min(OUTPUTS_PER_PASS, out_per_group - o_g)
                 for i in range(depth_out):
-                    acc[:] = 0
-                    _add_taps(acc, buffer, starts, weight[o].ravel(), i * plane)
-                    for r in range(height_out):  # crop the wide grid's junk columns
-                        out[n, o, i, r, :] = acc[r * phase_width : r * phase_width + width_out]
+                    _add_taps_to_planes(accs, pitch, block, buffer, starts, weights[o : o + block], i * plane)
+                    for b in range(block):
+                        for r in range(height_out):  # crop the wide grid's junk columns
+                            start = b * pitch + r * phase_width
+                            out[n, o + b, i, r, :] = accs[start : start + width_out]
 
 
 @numba.njit(parallel=True, cache=True, fastmath=False)
