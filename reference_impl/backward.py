@@ -310,7 +310,8 @@ def write_phases_placed(
     """The stacked phases' convolution (:func:`input_gradient_by_phases`), each phase's outputs written
     by the compiled kernel straight into their strided positions of ``grad`` (N, C_in, *cropped):
     the four stride-2 copies of an upsampler's phases, a pass over the output each, are gone.
-    Stacked output channel (g, p, c) is phase p's gradient of input channel g*C_g + c."""
+    Stacked output channel (g, p, c) is phase p's gradient of input channel g*C_g + c; the kernel
+    gets them reordered (g, c, p)."""
     from .algorithms.compiled import thread_count
     from .algorithms.compiled_kernel import direct_conv_placed
 
@@ -327,41 +328,51 @@ def write_phases_placed(
         rows_cols = [(1, *rc) for rc in rows_cols]
         firsts = [(0, *f) for f in firsts]
         target_starts = [(0, *t) for t in target_starts]
-    placement = np.empty((G, P, C_g, 7), dtype=np.int64)  # per stacked output channel, see direct_conv_placed
-    for p in range(P):
-        placement[:, p, :, 0] = np.arange(G * C_g).reshape(G, C_g)  # target channel g*C_g + c
-        placement[:, p, :, 1:3] = target_starts[p]
-        placement[:, p, :, 3:5] = firsts[p]
-        placement[:, p, :, 5:7] = rows_cols[p]
-        # numba does not bounds-check: every write must land inside grad and read inside the plane.
+    for p in range(P):  # numba does not bounds-check: every write must land inside grad and read inside the plane
         for k in range(2):
             assert firsts[p][k] + rows_cols[p][k] <= output[k]
             assert rows_cols[p][k] == 0 or target_starts[p][k] + (rows_cols[p][k] - 1) * steps[k] < grad.shape[2 + k]
     # Column phases written as interleaved pairs (see direct_conv_placed's ``partner``): phase p2 fills
     # the odd columns of phase p's target rows when it starts one column right, on the same rows.
-    partner = np.full((G, P, C_g), -1, dtype=np.int64)  # per stacked output channel, like placement
+    pairs: list[tuple[int, int]] = []
     if steps[1] == 2:
         for p in range(P):
             for p2 in range(P):
+                paired = {q for pair in pairs for q in pair}
                 same_rows = target_starts[p2][0] == target_starts[p][0] and rows_cols[p2][0] == rows_cols[p][0]
                 if (
-                    partner[0, p, 0] == -1
-                    and partner[0, p2, 0] == -1
+                    p not in paired
+                    and p2 not in paired
                     and same_rows
                     and target_starts[p2][1] == target_starts[p][1] + 1
                     and rows_cols[p][1] - rows_cols[p2][1] in (0, 1)
                 ):
-                    channels = np.arange(G * P * C_g).reshape(G, P, C_g)
-                    partner[:, p, :], partner[:, p2, :] = channels[:, p2, :], -2
+                    pairs.append((p, p2))
+    # The kernel takes the stacked channels phase-minor, (g, c, phase), the phases in this order:
+    # each pair, the phase then its partner, then the phases written alone. A partner is then the
+    # next channel, at an odd place in its group, and one pass of four output channels
+    # (compiled_kernel._add_taps_4) computes both.
+    order = [p for pair in pairs for p in pair] + [p for p in range(P) if all(p not in pair for pair in pairs)]
+    stacked = stacked.reshape(G, P, C_g, *stacked.shape[1:])[:, order].swapaxes(1, 2)  # (G, C_g, P, O_g, *taps)
+    placement = np.empty((G, C_g, P, 7), dtype=np.int64)  # per kernel output channel, see direct_conv_placed
+    partner = np.full((G, C_g, P), -1, dtype=np.int64)  # per kernel output channel, like placement
+    channels = np.arange(G * C_g * P).reshape(G, C_g, P)
+    for k, p in enumerate(order):
+        placement[:, :, k, 0] = np.arange(G * C_g).reshape(G, C_g)  # target channel g*C_g + c
+        placement[:, :, k, 1:3] = target_starts[p]
+        placement[:, :, k, 3:5] = firsts[p]
+        placement[:, :, k, 5:7] = rows_cols[p]
+        if k < 2 * len(pairs):  # even k: the pair's first phase; odd: its partner
+            partner[:, :, k] = channels[:, :, k + 1] if k % 2 == 0 else -2
     height, width = window.shape[2:]
     top, left = pads[0], pads[2]
     phase_height, phase_width = height + pads[0] + pads[1], width + pads[2] + pads[3]
-    assert (stacked.shape[2] - 1) * dilation[0] * phase_width + (stacked.shape[3] - 1) * dilation[1] + (
+    assert (stacked.shape[-2] - 1) * dilation[0] * phase_width + (stacked.shape[-1] - 1) * dilation[1] + (
         output[0] - 1
     ) * phase_width + output[1] <= phase_height * phase_width
     direct_conv_placed(
         np.ascontiguousarray(window),
-        np.ascontiguousarray(stacked),
+        np.ascontiguousarray(stacked).reshape(G * C_g * P, *stacked.shape[3:]),
         top,
         left,
         dilation[0],
@@ -370,8 +381,8 @@ def write_phases_placed(
         phase_width,
         output[0],
         output[1],
-        placement.reshape(G * P * C_g, 7),
-        partner.reshape(G * P * C_g),
+        placement.reshape(G * C_g * P, 7),
+        partner.reshape(G * C_g * P),
         steps[0],
         steps[1],
         thread_count(),

@@ -461,15 +461,18 @@ def direct_conv_placed(
     goes to target (row0 + i*row_step, col0 + j*col_step), for i < rows, j < columns. The source plane
     is (height_out, width_out); ``x`` is zero-padded by (pad_top, pad_left) on the fly.
 
-    ``partner[o]`` >= 0: channel ``partner[o]`` (same group) fills the odd columns between o's
+    ``partner[o]`` >= 0: channel ``partner[o]`` = o + 1 fills the odd columns between o's
     (col_step 2, its first target column one right of o's, same rows, as many columns or one
     fewer): both planes are computed, then each target row is written once, interleaved. -2: o is
     some channel's partner (written with it); -1: o is written alone. A lone plane's stride-2 row
     write is a scatter, which LLVM turns into AVX-512 scatter instructions: on the upsampler
     1.7-2.0 ms of the kernel's 2.2-2.4, where the sum takes 0.4 (docs/performance.md, round 5).
 
-    The taps are added by :func:`_add_taps`, in passes across kernel rows: a phase's sub-kernel is
-    small (2x2 for an upsampler's k4 s2), so one pass takes all four.
+    The taps are added four output channels at a time (:func:`_add_taps_4`), in passes across
+    kernel rows: a phase's sub-kernel is small (2x2 for an upsampler's k4 s2), so one pass takes all
+    four taps of four phases. A partner is always the next channel, o at an even place in its group
+    (backward.write_phases_placed orders them so, and checks), so the pass that computes o computes
+    its partner too.
     """
     batch, in_channels, height, width = x.shape
     out_channels, channels_per_group, kernel_h, kernel_w = weight.shape
@@ -486,13 +489,14 @@ def direct_conv_placed(
                 starts[tap] = c * phase_size + p * dilation_h * phase_width + q * dilation_w
     u_first, u_end = _phase_span(pad_top, 0, 1, height, phase_height)
     v_first, v_end = _phase_span(pad_left, 0, 1, width, phase_width)
+    weights = weight.reshape((out_channels, taps))  # (C_out, taps), a view
     items = batch * groups
     chunks = max(1, min(items, threads))
     for chunk in numba.prange(chunks):  # one chunk of items per thread, buffers zeroed once (see direct_conv)
         # (C_g*H_q*W_q + reading room,): stride 1, one phase per channel
         padded = np.zeros(channels_per_group * phase_size + _rounded(length) - length, dtype=out.dtype)
-        acc = np.empty(_rounded(length), dtype=out.dtype)
-        acc_odd = np.empty(_rounded(length), dtype=out.dtype)  # the partner's plane
+        pitch = _rounded(length)  # one output channel's plane
+        accs = np.empty(OUTPUTS_PER_PASS * pitch, dtype=out.dtype)  # (OUTPUTS_PER_PASS, pitch), flat
         for n_g in range(chunk * items // chunks, (chunk + 1) * items // chunks):
             n, g = n_g // groups, n_g % groups
             for c in range(channels_per_group):
@@ -503,34 +507,37 @@ def direct_conv_placed(
                     row = x[n, channel, u - pad_top, v_first - pad_left :]
                     for v in range(v_end - v_first):
                         dest[v] = row[v]
-            for o_g in range(out_per_group):
-                o = g * out_per_group + o_g
-                if partner[o] == -2:
-                    continue  # written with the channel it partners
-                acc[:] = 0
-                _add_taps(acc, padded, starts, weight[o].ravel(), 0)  # the same (c, p, q) order
-                target, row0, col0 = placement[o, 0], placement[o, 1], placement[o, 2]
-                src_row, src_col, rows, cols = placement[o, 3], placement[o, 4], placement[o, 5], placement[o, 6]
-                if partner[o] < 0:
+            for o_g in range(0, out_per_group, OUTPUTS_PER_PASS):  # up to four output channels per pass
+                first = g * out_per_group + o_g
+                block = min(OUTPUTS_PER_PASS, out_per_group - o_g)
+                _add_taps_to_planes(accs, pitch, block, padded, starts, weights[first : first + block], 0)
+                for b in range(block):
+                    o = first + b
+                    if partner[o] == -2:
+                        continue  # written with the channel it partners
+                    acc = accs[b * pitch : (b + 1) * pitch]
+                    target, row0, col0 = placement[o, 0], placement[o, 1], placement[o, 2]
+                    src_row, src_col, rows, cols = placement[o, 3], placement[o, 4], placement[o, 5], placement[o, 6]
+                    if partner[o] < 0:
+                        for i in range(rows):
+                            source = (src_row + i) * phase_width + src_col
+                            row = out[n, target, row0 + i * row_step, col0:]
+                            _scatter_row(row, acc[source : source + cols], col_step)
+                        continue
+                    odd = partner[o]  # o + 1, at an odd place in the group: computed in this pass
+                    odd_plane = accs[(b + 1) * pitch : (b + 2) * pitch]
+                    odd_row, odd_col, odd_cols = placement[odd, 3], placement[odd, 4], placement[odd, 6]
                     for i in range(rows):
-                        source = (src_row + i) * phase_width + src_col
-                        _scatter_row(out[n, target, row0 + i * row_step, col0:], acc[source : source + cols], col_step)
-                    continue
-                odd = partner[o]
-                acc_odd[:] = 0
-                _add_taps(acc_odd, padded, starts, weight[odd].ravel(), 0)
-                odd_row, odd_col, odd_cols = placement[odd, 3], placement[odd, 4], placement[odd, 6]
-                for i in range(rows):
-                    even_source = (src_row + i) * phase_width + src_col
-                    odd_source = (odd_row + i) * phase_width + odd_col
-                    even = acc[even_source : even_source + cols]
-                    odd_values = acc_odd[odd_source : odd_source + odd_cols]
-                    target_row = out[n, target, row0 + i * row_step, col0 : col0 + cols + odd_cols]
-                    for v in range(odd_cols):  # an interleaved store: shuffles, not a scatter
-                        target_row[2 * v] = even[v]
-                        target_row[2 * v + 1] = odd_values[v]
-                    if cols > odd_cols:
-                        target_row[2 * odd_cols] = even[odd_cols]
+                        even_source = (src_row + i) * phase_width + src_col
+                        odd_source = (odd_row + i) * phase_width + odd_col
+                        even = acc[even_source : even_source + cols]
+                        odd_values = odd_plane[odd_source : odd_source + odd_cols]
+                        target_row = out[n, target, row0 + i * row_step, col0 : col0 + cols + odd_cols]
+                        for v in range(odd_cols):  # an interleaved store: shuffles, not a scatter
+                            target_row[2 * v] = even[v]
+                            target_row[2 * v + 1] = odd_values[v]
+                        if cols > odd_cols:
+                            target_row[2 * odd_cols] = even[odd_cols]
 
 
 @numba.njit(parallel=True, cache=True, fastmath=False)
