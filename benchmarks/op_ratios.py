@@ -38,9 +38,9 @@ THREADS = _threads_from_argv()
 if __name__ == "__main__":
     os.environ["OPENBLAS_NUM_THREADS"] = str(THREADS)
 
-import numpy as np  # noqa: E402
+import reference_impl  # noqa: E402, I001 - before NumPy: it sets OpenBLAS's thread timeout (see there)
 
-import reference_impl  # noqa: E402
+import numpy as np  # noqa: E402
 from benchmarks.layers import LAYERS, ND_LAYERS, Layer  # noqa: E402
 
 

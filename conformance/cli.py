@@ -39,6 +39,10 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # First, before any command loads NumPy: importing reference_impl sets OpenBLAS's thread
+    # timeout, which OpenBLAS reads only when it loads (reference_impl.OPENBLAS_THREAD_TIMEOUT).
+    import reference_impl  # noqa: F401
+
     words = list(sys.argv[1:] if argv is None else argv)
     args = build_parser(words[0] if words else None).parse_args(words)
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -178,3 +179,32 @@ def test_console_script_and_module_entry_points() -> None:
         done = subprocess.run([*command, "run", *SEED_CASES, "-q"], capture_output=True, text=True, cwd=ROOT)
         assert done.returncode == 0, done.stderr
         assert done.stdout.strip().splitlines()[-1] == "3 passed, 0 failed"
+
+
+def test_the_cli_sets_openblas_thread_timeout_before_numpy_loads():
+    """OpenBLAS reads OPENBLAS_THREAD_TIMEOUT once, when NumPy loads it: the CLI must import
+    reference_impl (which sets it) before any command imports NumPy, and a value the user set wins."""
+    probe = (  # what OPENBLAS_THREAD_TIMEOUT holds at the moment NumPy starts loading
+        "import os, sys\n"
+        "class Watch:\n"
+        "    seen = 'numpy not imported'\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'numpy' and Watch.seen == 'numpy not imported':\n"
+        "            Watch.seen = os.environ.get('OPENBLAS_THREAD_TIMEOUT', 'unset')\n"
+        "sys.meta_path.insert(0, Watch())\n"
+        "from conformance.cli import main\n"
+        "main(['schema'])\n"
+        "print(Watch.seen)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "4"
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**env, "OPENBLAS_THREAD_TIMEOUT": "9"},
+    )
+    assert done.stdout.splitlines()[-1] == "9", done.stderr
