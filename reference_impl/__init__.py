@@ -17,14 +17,16 @@ The transposed convolution is the convolution's input-gradient (transposed.py).
 
 import os
 
-# OpenBLAS (NumPy's BLAS) keeps its idle threads spinning for 2^28 cycles after each threaded call
-# unless told otherwise. The reference runs numba kernels right after its GEMMs (the transposed
-# convolutions' scatter path: a GEMM, then numba's col2im), and on 2 cores a spinning BLAS thread
-# took a core from them: the decoder ConvTranspose2d went from 1.9 to 4.0 ms with both on 2 threads,
-# and to 1.6 ms with the spin cut to 2^4 (docs/performance.md, round 6). OpenBLAS reads this once,
-# when NumPy loads it: it takes effect where reference_impl is imported before NumPy (the
-# conformance CLI and the benchmarks do so); a value already set is left alone.
-OPENBLAS_THREAD_TIMEOUT = "4"
+# OpenBLAS (NumPy's BLAS) keeps its idle threads spinning for 2^28 cycles (~0.1 s) after each
+# threaded call unless told otherwise. The reference runs numba kernels right after its GEMMs (the
+# transposed convolutions' scatter path: a GEMM, then numba's col2im), and on 2 cores a spinning
+# BLAS thread took a core from them: the decoder ConvTranspose2d took 4.0 ms with both on 2 threads,
+# 1.8 with the spin cut to 2^18 cycles (~0.1 ms), 1.9 on 1 thread. Cut to 2^4, OpenBLAS's own threads
+# slept between the steps of one GEMM: ShuffleNet's pointwise layer went from 0.5 to 1.5 ms
+# (docs/performance.md, round 6). OpenBLAS reads this once, when NumPy loads it: it takes effect
+# where reference_impl is imported before NumPy (the conformance CLI and the benchmarks do so);
+# a value already set is left alone.
+OPENBLAS_THREAD_TIMEOUT = "18"
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", OPENBLAS_THREAD_TIMEOUT)
 
 from .backward import (

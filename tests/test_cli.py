@@ -199,7 +199,7 @@ def test_the_cli_sets_openblas_thread_timeout_before_numpy_loads():
     env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, env=env)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines()[-1] == "4"
+    assert done.stdout.splitlines()[-1] == "18"
     done = subprocess.run(
         [sys.executable, "-c", probe],
         capture_output=True,
