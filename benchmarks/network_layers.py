@@ -42,15 +42,11 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-def _threads_from_argv(default: int = 2) -> int:
-    """--threads N, read before NumPy loads: OpenBLAS fixes its thread count when it is loaded."""
-    argv = sys.argv[1:]
-    return int(argv[argv.index("--threads") + 1]) if "--threads" in argv[:-1] else default
+from benchmarks import pin_blas_threads, threads_from_argv  # noqa: E402
 
-
-THREADS = _threads_from_argv()
+THREADS = threads_from_argv(default=2)
 if __name__ == "__main__":
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", str(THREADS))  # BLAS on the same count as torch and numba
+    pin_blas_threads(THREADS)
 
 import numpy as np  # noqa: E402
 
