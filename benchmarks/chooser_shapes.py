@@ -74,9 +74,8 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(THREADS)
     numba.set_num_threads(THREADS)
     rng = np.random.default_rng(0)
-    print(
-        f"threads {THREADS} (torch {torch.get_num_threads()}, numba {numba.get_num_threads()}); load average {os.getloadavg()[0]:.1f} at start"
-    )
+    counts = f"torch {torch.get_num_threads()}, numba {numba.get_num_threads()}"
+    print(f"threads {THREADS} ({counts}); load average {os.getloadavg()[0]:.1f} at start")
     print("| input | weight | stride | groups | torch ms | " + " | ".join(ALGORITHMS) + " | chosen |")
     print("|---|---|---:|---:|---:|" + "---:|" * len(ALGORITHMS) + "---|")
     for x_shape, w_shape, stride, padding, groups, op in SHAPES:
