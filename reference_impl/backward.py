@@ -281,6 +281,13 @@ def input_gradient_by_phases(dy: np.ndarray, weight: np.ndarray, geo: ConvGeomet
             own_starts = [tuple(f - f0 for f, f0 in zip(job.first, first, strict=False)) for job in batch_jobs]
             write_phases_placed(window, stacked, phase_geo, batch_jobs, own_starts, grad)
             continue
+        if len(batch_jobs) == 1 and written_in_3d_kernel(phase_geo, dy.dtype):
+            # one phase: its convolution's output is exactly its strided positions of grad (a view)
+            from .algorithms.compiled import conv_compiled_3d
+
+            target = grad[(slice(None), slice(None), *batch_jobs[0].target)]  # (N, C_in, *phase positions)
+            conv_compiled_3d(window, stacked, phase_geo, out=target)
+            continue
         out = convolve_planned(window, stacked, phase_geo)  # (N, G*P*C_g, *union outputs)
         out = out.reshape(batch, G, len(batch_jobs), C_g, *out.shape[2:])  # (N, G, P, C_g, *union outputs)
         for p, job in enumerate(batch_jobs):
@@ -297,6 +304,23 @@ def placed_in_kernel(phase_geo: ConvGeometry, dtype: np.dtype) -> bool:
     from .algorithms import choose_algorithm
 
     return phase_geo.spatial_dims <= 2 and choose_algorithm(phase_geo, dtype=dtype) == "compiled"
+
+
+def written_in_3d_kernel(phase_geo: ConvGeometry, dtype: np.dtype) -> bool:
+    """Whether a 3-d phase's convolution runs in the compiled 3-d kernel writing straight into the
+    phase's strided positions of the output (compiled.conv_compiled_3d's ``out``): numba, its dtypes
+    and few enough channels per group (the pointwise rule for 1x1x1 sub-kernels aside: an upsampler's
+    phases are often one tap). Otherwise each phase's result is copied there by NumPy, a strided
+    copy that took 0.7 ms of the depthwise ConvTranspose3d's 1.8 on one thread, and one thread on two
+    (docs/performance.md, round 6)."""
+    from .algorithms import COMPILED_DTYPES, COMPILED_MAX_CHANNELS_PER_GROUP, numba_available
+
+    return (
+        phase_geo.spatial_dims == 3
+        and phase_geo.in_channels_per_group <= COMPILED_MAX_CHANNELS_PER_GROUP
+        and np.dtype(dtype) in COMPILED_DTYPES
+        and numba_available()
+    )
 
 
 def write_phases_placed(

@@ -290,6 +290,29 @@ def test_placed_phases_written_as_interleaved_pairs_match_the_loops(d: int, monk
     assert seen == {"pair, 0 more even column(s)", "pair, 1 more even column(s)", "alone"}
 
 
+def test_3d_phases_are_written_by_the_kernel_into_the_strided_output(monkeypatch) -> None:
+    """A 3-d transposed convolution whose phases have different tap counts (k3 s2: 2 or 1 per dim)
+    runs each phase's convolution in the 3-d kernel, which writes straight into the phase's strided
+    positions of the output (a non-contiguous view, no NumPy copy), the one-tap phase included; the
+    result is the loop version's, with output padding, groups and a depth multiplier."""
+    pytest.importorskip("numba")
+    from reference_impl.algorithms import compiled_kernel
+
+    written = []
+    real = compiled_kernel.direct_conv3d
+    monkeypatch.setattr(
+        compiled_kernel, "direct_conv3d", lambda *a: written.append(a[-1].flags.c_contiguous) or real(*a)
+    )
+    rng = np.random.default_rng(3)
+    for groups, per_group, output_padding in ((4, 1, 1), (2, 3, 0)):
+        written.clear()
+        x, w = rng.standard_normal((2, 4, 3, 4, 5)), rng.standard_normal((4, per_group, 3, 3, 3))
+        got = reference_impl.conv_transpose3d(x, w, None, 2, 1, output_padding, groups)
+        expected = reference_impl.conv_transpose3d_loops(x, w, None, 2, 1, output_padding, groups)
+        np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12, err_msg=f"groups {groups}")
+        assert written == [False] * 8  # 2**3 phases, each written in place into every second position
+
+
 @pytest.mark.parametrize("d", [1, 2, 3])
 def test_both_weight_gradient_paths_match_the_loops(d: int) -> None:
     """The tap loop (few channels per group) and the windows einsum (many) give the loop version's

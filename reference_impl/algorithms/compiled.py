@@ -173,14 +173,22 @@ def samples_per_item(batch: int, groups: int, phase_size: int) -> int:
     return min(batch, wanted) if batch else 1
 
 
-def conv_compiled_3d(x: np.ndarray, weight: np.ndarray, geo: ConvGeometry) -> np.ndarray:
+def conv_compiled_3d(x: np.ndarray, weight: np.ndarray, geo: ConvGeometry, out: np.ndarray | None = None) -> np.ndarray:
     """The 3-d convolution by its own kernel (compiled_kernel.direct_conv3d): depth is split into
     phases like height and width, never unfolded into kD copies of the input (round 3 unfolded it:
     kD copies of the input before the 2-d kernel's own copy; X3D 3-4x slower, docs/performance.md).
-    Same contract as :func:`conv_compiled`."""
+    Same contract as :func:`conv_compiled`.
+
+    ``out``: where to write the (N, C_out, *output_size) result instead of a new array; any strides
+    (a transposed convolution's phase writes into every s-th position of its output this way,
+    backward.input_gradient_by_phases). Returns the result as (N, G, O_g, *output_size) either way.
+    """
     from .compiled_kernel import direct_conv3d
 
-    out = np.empty((geo.batch, geo.out_channels, *geo.output_size), dtype=x.dtype)  # (N, C_out, *out)
+    shape = (geo.batch, geo.out_channels, *geo.output_size)
+    if out is None:
+        out = np.empty(shape, dtype=x.dtype)  # (N, C_out, *out)
+    assert out.shape == shape and out.dtype == x.dtype, f"out must be {shape} {x.dtype}, got {out.shape} {out.dtype}"
     if out.size == 0:
         return out.reshape(geo.batch, geo.groups, geo.out_channels_per_group, *geo.output_size)
     already_padded = x.shape[2:] == geo.padded_size
