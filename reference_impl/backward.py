@@ -167,7 +167,7 @@ def scatter_in_kernel(dtype: np.dtype) -> bool:
 def scatter_compiled(cols: np.ndarray, grad: np.ndarray, geo: ConvGeometry, dy_size: tuple[int, ...]) -> np.ndarray:
     """The taps' planes ``cols`` (N, C_in, T, *dy_size) added into ``grad`` (N, C_in, *padded) by the
     compiled col2im kernel, 1-d and 2-d as 3-d with leading dims of size 1. Returns ``grad``."""
-    from .algorithms.compiled_kernel import col2im_add
+    from .algorithms.compiled import kernel_for, thread_count
 
     lead = 3 - geo.spatial_dims
     kernel, size = (1,) * lead + tuple(geo.kernel), (1,) * lead + tuple(dy_size)
@@ -177,6 +177,7 @@ def scatter_compiled(cols: np.ndarray, grad: np.ndarray, geo: ConvGeometry, dy_s
     # numba does not bounds-check: the furthest tap's last position must lie inside the padded size.
     for k, s, d, n, padded in zip(kernel, stride, dilation, size, grad3.shape[2:], strict=True):
         assert n == 0 or (n - 1) * s + (k - 1) * d < padded
+    col2im_add = kernel_for("col2im_add", thread_count(), cols3.size)  # one add per element of cols
     col2im_add(cols3, np.array(stride, dtype=np.int64), np.array(dilation, dtype=np.int64), grad3)
     return grad
 
@@ -285,8 +286,8 @@ def input_gradient_by_phases(dy: np.ndarray, weight: np.ndarray, geo: ConvGeomet
             # one phase: its convolution's output is exactly its strided positions of grad (a view)
             from .algorithms.compiled import conv_compiled_3d
 
-            target = grad[(slice(None), slice(None), *batch_jobs[0].target)]  # (N, C_in, *phase positions)
-            conv_compiled_3d(window, stacked, phase_geo, out=target)
+            phase_out = grad[(slice(None), slice(None), *batch_jobs[0].target)]  # (N, C_in, *phase positions)
+            conv_compiled_3d(window, stacked, phase_geo, out=phase_out)
             continue
         out = convolve_planned(window, stacked, phase_geo)  # (N, G*P*C_g, *union outputs)
         out = out.reshape(batch, G, len(batch_jobs), C_g, *out.shape[2:])  # (N, G, P, C_g, *union outputs)
@@ -336,8 +337,7 @@ def write_phases_placed(
     the four stride-2 copies of an upsampler's phases, a pass over the output each, are gone.
     Stacked output channel (g, p, c) is phase p's gradient of input channel g*C_g + c; the kernel
     gets them reordered (g, c, p)."""
-    from .algorithms.compiled import thread_count
-    from .algorithms.compiled_kernel import direct_conv_placed
+    from .algorithms.compiled import kernel_for, thread_count
 
     G, P = phase_geo.groups, len(jobs)
     C_g = phase_geo.out_channels // (G * P)
@@ -394,7 +394,9 @@ def write_phases_placed(
     assert (stacked.shape[-2] - 1) * dilation[0] * phase_width + (stacked.shape[-1] - 1) * dilation[1] + (
         output[0] - 1
     ) * phase_width + output[1] <= phase_height * phase_width
-    direct_conv_placed(
+    multiply_adds = window.shape[0] * math.prod(output) * math.prod(stacked.shape)  # N * outputs * (G*C_g*P*O_g*taps)
+    threads = thread_count()
+    kernel_for("direct_conv_placed", threads, multiply_adds)(
         np.ascontiguousarray(window),
         np.ascontiguousarray(stacked).reshape(G * C_g * P, *stacked.shape[3:]),
         top,
@@ -409,7 +411,7 @@ def write_phases_placed(
         partner.reshape(G * C_g * P),
         steps[0],
         steps[1],
-        thread_count(),
+        threads,
         grad,
     )
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -53,3 +55,14 @@ def torch_conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1, paddin
 def assert_is_case(item) -> Case:
     assert isinstance(item, Case), f"expected a valid case, got: {item}"
     return item
+
+
+def spy_on_kernel(monkeypatch: Any, name: str, record: Callable[..., object]) -> None:
+    """Call ``record(*args)`` before every call of the compiled kernel ``name``, on any number of
+    threads: both its parallel version and its ``_serial`` twin (compiled.kernel_for picks one by
+    numba's thread count, which depends on the machine)."""
+    from reference_impl.algorithms import compiled_kernel
+
+    for variant in (name, f"{name}_serial"):
+        real = getattr(compiled_kernel, variant)
+        monkeypatch.setattr(compiled_kernel, variant, lambda *args, real=real: record(*args) or real(*args))

@@ -236,11 +236,10 @@ def test_upsampler_phases_are_written_by_the_kernel_into_the_strided_output(d: i
     strided output (no per-phase plane, no strided copies): the kernel is really called, with every
     phase stacked into it once, and the result is the loop version's."""
     pytest.importorskip("numba")
-    from reference_impl.algorithms import compiled_kernel
+    from tests.helpers import spy_on_kernel
 
     calls = []
-    real = compiled_kernel.direct_conv_placed
-    monkeypatch.setattr(compiled_kernel, "direct_conv_placed", lambda *a: calls.append(a[10].shape) or real(*a))
+    spy_on_kernel(monkeypatch, "direct_conv_placed", lambda *a: calls.append(a[10].shape))
     rng = np.random.default_rng(d)
     x, w = rng.standard_normal((2, 3, *(6, 7)[:d])), rng.standard_normal((3, 1, *(4,) * d))
     transposed = getattr(reference_impl, f"conv_transpose{d}d")
@@ -258,10 +257,9 @@ def test_placed_phases_written_as_interleaved_pairs_match_the_loops(d: int, monk
     every layout, for odd and even widths, paddings, output paddings and kernels, gives the loop
     version's output, and all three kinds of write really run."""
     pytest.importorskip("numba")
-    from reference_impl.algorithms import compiled_kernel
+    from tests.helpers import spy_on_kernel
 
     seen = set()
-    real = compiled_kernel.direct_conv_placed
 
     def spy(*args):
         placement, partner = args[10], args[11]
@@ -270,9 +268,8 @@ def test_placed_phases_written_as_interleaved_pairs_match_the_loops(d: int, monk
                 seen.add(f"pair, {placement[o, 6] - placement[odd, 6]} more even column(s)")
             elif odd == -1:
                 seen.add("alone")
-        return real(*args)
 
-    monkeypatch.setattr(compiled_kernel, "direct_conv_placed", spy)
+    spy_on_kernel(monkeypatch, "direct_conv_placed", spy)
     rng = np.random.default_rng(d)
     transposed = getattr(reference_impl, f"conv_transpose{d}d")
     loops = getattr(reference_impl, f"conv_transpose{d}d_loops")
@@ -296,13 +293,10 @@ def test_3d_phases_are_written_by_the_kernel_into_the_strided_output(monkeypatch
     positions of the output (a non-contiguous view, no NumPy copy), the one-tap phase included; the
     result is the loop version's, with output padding, groups and a depth multiplier."""
     pytest.importorskip("numba")
-    from reference_impl.algorithms import compiled_kernel
+    from tests.helpers import spy_on_kernel
 
     written = []
-    real = compiled_kernel.direct_conv3d
-    monkeypatch.setattr(
-        compiled_kernel, "direct_conv3d", lambda *a: written.append(a[-1].flags.c_contiguous) or real(*a)
-    )
+    spy_on_kernel(monkeypatch, "direct_conv3d", lambda *a: written.append(a[-1].flags.c_contiguous))
     rng = np.random.default_rng(3)
     for groups, per_group, output_padding in ((4, 1, 1), (2, 3, 0)):
         written.clear()

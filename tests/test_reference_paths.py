@@ -131,11 +131,11 @@ def test_compiled_folds_samples_of_small_planes_into_one_wide_plane(batch, group
     """Small planes: one work item of the kernel takes several samples side by side (one wide
     plane across them), including a last item with fewer samples than the others; every sample's
     output is still its own, with zero and other padding modes and strides."""
-    from reference_impl.algorithms import compiled, compiled_kernel
+    from reference_impl.algorithms import compiled
+    from tests.helpers import spy_on_kernel
 
     taken = []
-    real = compiled_kernel.direct_conv
-    monkeypatch.setattr(compiled_kernel, "direct_conv", lambda *a: taken.append(a[-2]) or real(*a))
+    spy_on_kernel(monkeypatch, "direct_conv", lambda *a: taken.append(a[-2]))
     rng = np.random.default_rng(batch)
     x = rng.standard_normal((batch, 2 * groups, 5, 6))
     weight = rng.standard_normal((3 * groups, 2, 3, 3))
@@ -351,7 +351,7 @@ def test_3d_kernel_matches_loops_with_depth_strides_and_dilations(stride, dilati
     ],
 )
 def test_compiled_kernels_reuse_their_buffers_item_after_item(op, x_shape, w_shape, kwargs):
-    """On one numba thread every work item of a kernel runs, one after another, through the same
+    """On one numba thread (the serial kernels) every work item runs, one after another, through the same
     buffers, zeroed once (compiled_kernel.direct_conv): the padding must still be zero for the last
     item, and no item may see the one before it. Each (sample, channel) is scaled by its own power
     of ten, so a value left over from another item would show far above the tolerance."""
@@ -405,3 +405,17 @@ def test_compiled_float64_equals_the_loops_bit_for_bit(x_shape, w_shape, stride,
     np.testing.assert_array_equal(
         got, conv_loops(x, weight, None, stride, padding, 1, groups, spatial_dims=spatial_dims)
     )
+
+
+@needs_numba
+def test_one_thread_runs_the_serial_twin_of_each_kernel():
+    """On one thread and for little work the kernels' serial twins run (no parallel launch);
+    otherwise the parallel ones. test_compiled_kernels_reuse_their_buffers_item_after_item checks
+    that both give equal values (its cases are small: serial on one thread)."""
+    from reference_impl.algorithms import compiled_kernel
+    from reference_impl.algorithms.compiled import SERIAL_MAX_MULTIPLY_ADDS, kernel_for
+
+    for name in ("direct_conv", "direct_conv3d", "direct_conv_placed", "col2im_add"):
+        assert kernel_for(name, 1, SERIAL_MAX_MULTIPLY_ADDS) is getattr(compiled_kernel, f"{name}_serial")
+        assert kernel_for(name, 1, SERIAL_MAX_MULTIPLY_ADDS + 1) is getattr(compiled_kernel, name)
+        assert kernel_for(name, 2, 10) is getattr(compiled_kernel, name)

@@ -38,6 +38,7 @@ import dataclasses
 import functools
 import math
 import os
+from collections.abc import Callable
 
 import numpy as np
 
@@ -68,6 +69,27 @@ def numba_available() -> bool:
     if "NUMBA_THREADING_LAYER" not in os.environ:
         numba.config.THREADING_LAYER = "workqueue"
     return True
+
+
+# Multiply-adds up to which one thread runs a kernel's serial twin: it skips numba's parallel
+# launch (18-30 us a call with the workqueue layer, more in the medians), but its code ran 10-40%
+# slower than the parallel kernel's on whole layers (MobileNetV2's depthwise 3x3: 1.04-1.11 against
+# 0.71-0.74 ms on one thread; a plain call of the body did no better). The bundled library, tiny
+# cases nearly all: 4.9-5.4 s with serial twins up to 1M, 4.7-5.1 up to 10M or always, 5.7-6.1
+# never (docs/performance.md, round 6). At 1M multiply-adds (~50 us of work) a 40% loss stays
+# below the launch's cost, and no network layer benchmarked runs serial.
+SERIAL_MAX_MULTIPLY_ADDS = 1_000_000
+
+
+def kernel_for(name: str, threads: int, multiply_adds: int) -> Callable[..., None]:
+    """compiled_kernel's kernel ``name`` for ``threads`` threads and that much work: the parallel
+    one, or, on one thread and for little work (SERIAL_MAX_MULTIPLY_ADDS), its ``_serial`` twin.
+    Looked up at each call, so that a test's spy on either one sees it."""
+    from . import compiled_kernel  # compiles on the first call per dtype, or loads numba's cache
+
+    serial = threads == 1 and multiply_adds <= SERIAL_MAX_MULTIPLY_ADDS
+    kernel: Callable[..., None] = getattr(compiled_kernel, f"{name}_serial" if serial else name)
+    return kernel
 
 
 def thread_count() -> int:
@@ -115,8 +137,6 @@ def conv_compiled(x: np.ndarray, weight: np.ndarray, geo: ConvGeometry) -> np.nd
     """
     if not numba_available():
         raise RuntimeError("algorithm 'compiled' needs numba: pip install '.[fast]' (or the pins in requirements.txt)")
-    from .compiled_kernel import direct_conv  # compiles on the first call per dtype, or loads numba's cache
-
     if geo.spatial_dims == 3:
         return conv_compiled_3d(x, weight, geo)
     original = geo
@@ -136,7 +156,9 @@ def conv_compiled(x: np.ndarray, weight: np.ndarray, geo: ConvGeometry) -> np.nd
     last_tap_start = (kernel_h - 1) * d_h // s_h * phase_width + (kernel_w - 1) * d_w // s_w
     assert last_tap_start + wide_length(geo, (phase_height, phase_width)) <= phase_height * phase_width
     # Contiguous arrays: numba compiles one specialisation per array layout; keep it to one.
-    direct_conv(
+    multiply_adds = geo.batch * geo.out_channels * height_out * width_out * math.prod(weight.shape[1:])
+    threads = thread_count()
+    kernel_for("direct_conv", threads, multiply_adds)(
         np.ascontiguousarray(x),
         np.ascontiguousarray(weight),
         top,
@@ -147,7 +169,7 @@ def conv_compiled(x: np.ndarray, weight: np.ndarray, geo: ConvGeometry) -> np.nd
         d_w,
         phase_height,
         phase_width,
-        thread_count(),
+        threads,
         samples_per_item(geo.batch, geo.groups, phase_height * phase_width),
         out,
     )
@@ -183,8 +205,6 @@ def conv_compiled_3d(x: np.ndarray, weight: np.ndarray, geo: ConvGeometry, out: 
     (a transposed convolution's phase writes into every s-th position of its output this way,
     backward.input_gradient_by_phases). Returns the result as (N, G, O_g, *output_size) either way.
     """
-    from .compiled_kernel import direct_conv3d
-
     shape = (geo.batch, geo.out_channels, *geo.output_size)
     if out is None:
         out = np.empty(shape, dtype=x.dtype)  # (N, C_out, *out)
@@ -201,14 +221,16 @@ def conv_compiled_3d(x: np.ndarray, weight: np.ndarray, geo: ConvGeometry, out: 
     last_start = (geo.output_size[0] - 1 + reach[0]) * plane + reach[1] * phase_dims[2] + reach[2]
     length = (geo.output_size[1] - 1) * phase_dims[2] + geo.output_size[2]
     assert last_start + length <= math.prod(phase_dims)
-    direct_conv3d(
+    multiply_adds = out.size * math.prod(weight.shape[1:])
+    threads = thread_count()
+    kernel_for("direct_conv3d", threads, multiply_adds)(
         np.ascontiguousarray(x),
         np.ascontiguousarray(weight),
         _as_int64(pads),
         _as_int64(geo.stride),
         _as_int64(geo.dilation),
         _as_int64(phase_dims),
-        thread_count(),
+        threads,
         out,
     )
     return out.reshape(geo.batch, geo.groups, geo.out_channels_per_group, *geo.output_size)

@@ -257,8 +257,8 @@ def _phase_span(pad_before: int, phase: int, stride: int, size: int, phase_lengt
     return first, max(first, end)
 
 
-@numba.njit(parallel=True, cache=True, fastmath=False)
-def direct_conv(
+@numba.njit(cache=True, inline="always", fastmath=False)  # body of direct_conv and direct_conv_serial, below
+def _direct_conv(
     x: np.ndarray,
     weight: np.ndarray,
     pad_top: int,
@@ -348,8 +348,8 @@ def direct_conv(
                             out[first + m, o + b, i, :] = accs[start : start + width_out]
 
 
-@numba.njit(parallel=True, cache=True, fastmath=False)
-def direct_conv3d(
+@numba.njit(cache=True, inline="always", fastmath=False)  # body of direct_conv3d and direct_conv3d_serial, below
+def _direct_conv3d(
     x: np.ndarray,
     weight: np.ndarray,
     pads: np.ndarray,
@@ -433,8 +433,10 @@ def direct_conv3d(
                             out[n, o + b, i, r, :] = accs[start : start + width_out]
 
 
-@numba.njit(parallel=True, cache=True, fastmath=False)
-def direct_conv_placed(
+@numba.njit(
+    cache=True, inline="always", fastmath=False
+)  # body of direct_conv_placed and direct_conv_placed_serial, below
+def _direct_conv_placed(
     x: np.ndarray,
     weight: np.ndarray,
     pad_top: int,
@@ -540,8 +542,8 @@ def direct_conv_placed(
                             target_row[2 * odd_cols] = even[odd_cols]
 
 
-@numba.njit(parallel=True, cache=True, fastmath=False)
-def col2im_add(cols: np.ndarray, stride: np.ndarray, dilation: np.ndarray, grad: np.ndarray) -> None:
+@numba.njit(cache=True, inline="always", fastmath=False)  # body of col2im_add and col2im_add_serial, below
+def _col2im_add(cols: np.ndarray, stride: np.ndarray, dilation: np.ndarray, grad: np.ndarray) -> None:
     """grad (N, C, PD, PH, PW), zeroed, += every tap's plane of ``cols`` (N, C, kD, kH, kW, D, H, W) at the
     padded positions it reaches:
     grad[n, c, i*s_d + a*d_d, j*s_h + b*d_h, k*s_w + e*d_w] += cols[n, c, a, b, e, i, j, k].
@@ -564,3 +566,200 @@ def col2im_add(cols: np.ndarray, stride: np.ndarray, dilation: np.ndarray, grad:
                             column = e * dilation[2]
                             for k in range(width):  # rows of 7-28 here: a view per row cost more than the indexing
                                 grad[n, c, layer, row, column + k * stride[2]] += cols[n, c, a, b, e, i, j, k]
+
+
+# Each kernel twice, from the one body above (inlined into both, so prange is numba's parallel loop
+# in the first and a plain loop in the second): on one thread the parallel launch itself cost 18-30
+# us a call with the workqueue layer (0.3 us for a plain call), and a 3-d transposed convolution
+# makes eight such calls (the depthwise ConvTranspose3d: 2.2 ms against 1.3 on one thread;
+# docs/performance.md, round 6). compiled.kernel_for picks by thread count.
+
+
+@numba.njit(parallel=True, cache=True, fastmath=False)
+def direct_conv(
+    x: np.ndarray,
+    weight: np.ndarray,
+    pad_top: int,
+    pad_left: int,
+    stride_h: int,
+    stride_w: int,
+    dilation_h: int,
+    dilation_w: int,
+    phase_height: int,
+    phase_width: int,
+    threads: int,
+    samples: int,
+    out: np.ndarray,
+) -> None:
+    """:func:`_direct_conv` on numba's threads."""
+    _direct_conv(
+        x,
+        weight,
+        pad_top,
+        pad_left,
+        stride_h,
+        stride_w,
+        dilation_h,
+        dilation_w,
+        phase_height,
+        phase_width,
+        threads,
+        samples,
+        out,
+    )
+
+
+@numba.njit(cache=True, fastmath=False)
+def direct_conv_serial(
+    x: np.ndarray,
+    weight: np.ndarray,
+    pad_top: int,
+    pad_left: int,
+    stride_h: int,
+    stride_w: int,
+    dilation_h: int,
+    dilation_w: int,
+    phase_height: int,
+    phase_width: int,
+    threads: int,
+    samples: int,
+    out: np.ndarray,
+) -> None:
+    """:func:`_direct_conv` on the calling thread alone."""
+    _direct_conv(
+        x,
+        weight,
+        pad_top,
+        pad_left,
+        stride_h,
+        stride_w,
+        dilation_h,
+        dilation_w,
+        phase_height,
+        phase_width,
+        threads,
+        samples,
+        out,
+    )
+
+
+@numba.njit(parallel=True, cache=True, fastmath=False)
+def direct_conv3d(
+    x: np.ndarray,
+    weight: np.ndarray,
+    pads: np.ndarray,
+    stride: np.ndarray,
+    dilation: np.ndarray,
+    phase_dims: np.ndarray,
+    threads: int,
+    out: np.ndarray,
+) -> None:
+    """:func:`_direct_conv3d` on numba's threads."""
+    _direct_conv3d(x, weight, pads, stride, dilation, phase_dims, threads, out)
+
+
+@numba.njit(cache=True, fastmath=False)
+def direct_conv3d_serial(
+    x: np.ndarray,
+    weight: np.ndarray,
+    pads: np.ndarray,
+    stride: np.ndarray,
+    dilation: np.ndarray,
+    phase_dims: np.ndarray,
+    threads: int,
+    out: np.ndarray,
+) -> None:
+    """:func:`_direct_conv3d` on the calling thread alone."""
+    _direct_conv3d(x, weight, pads, stride, dilation, phase_dims, threads, out)
+
+
+@numba.njit(parallel=True, cache=True, fastmath=False)
+def direct_conv_placed(
+    x: np.ndarray,
+    weight: np.ndarray,
+    pad_top: int,
+    pad_left: int,
+    dilation_h: int,
+    dilation_w: int,
+    phase_height: int,
+    phase_width: int,
+    height_out: int,
+    width_out: int,
+    placement: np.ndarray,
+    partner: np.ndarray,
+    row_step: int,
+    col_step: int,
+    threads: int,
+    out: np.ndarray,
+) -> None:
+    """:func:`_direct_conv_placed` on numba's threads."""
+    _direct_conv_placed(
+        x,
+        weight,
+        pad_top,
+        pad_left,
+        dilation_h,
+        dilation_w,
+        phase_height,
+        phase_width,
+        height_out,
+        width_out,
+        placement,
+        partner,
+        row_step,
+        col_step,
+        threads,
+        out,
+    )
+
+
+@numba.njit(cache=True, fastmath=False)
+def direct_conv_placed_serial(
+    x: np.ndarray,
+    weight: np.ndarray,
+    pad_top: int,
+    pad_left: int,
+    dilation_h: int,
+    dilation_w: int,
+    phase_height: int,
+    phase_width: int,
+    height_out: int,
+    width_out: int,
+    placement: np.ndarray,
+    partner: np.ndarray,
+    row_step: int,
+    col_step: int,
+    threads: int,
+    out: np.ndarray,
+) -> None:
+    """:func:`_direct_conv_placed` on the calling thread alone."""
+    _direct_conv_placed(
+        x,
+        weight,
+        pad_top,
+        pad_left,
+        dilation_h,
+        dilation_w,
+        phase_height,
+        phase_width,
+        height_out,
+        width_out,
+        placement,
+        partner,
+        row_step,
+        col_step,
+        threads,
+        out,
+    )
+
+
+@numba.njit(parallel=True, cache=True, fastmath=False)
+def col2im_add(cols: np.ndarray, stride: np.ndarray, dilation: np.ndarray, grad: np.ndarray) -> None:
+    """:func:`_col2im_add` on numba's threads."""
+    _col2im_add(cols, stride, dilation, grad)
+
+
+@numba.njit(cache=True, fastmath=False)
+def col2im_add_serial(cols: np.ndarray, stride: np.ndarray, dilation: np.ndarray, grad: np.ndarray) -> None:
+    """:func:`_col2im_add` on the calling thread alone."""
+    _col2im_add(cols, stride, dilation, grad)
