@@ -9,9 +9,7 @@ Reported: the minimum of each side over all calls (the least disturbed call on a
 and the median of the per-round block minima, and their ratios; the load average before and after
 each layer. Alternating blocks instead of one long block each: the machine's state (other jobs,
 frequency) drifts over seconds, and both sides see the same drift. torch, numba and OpenBLAS all
-run on ``--threads``. ``--processes K`` times each layer in K fresh processes and reports the
-median of their ratios (see time_in_processes). Nothing here asserts a time (docs/performance.md,
-rounds 4 and 6).
+run on ``--threads``. Nothing here asserts a time (docs/performance.md, round 4).
 """
 
 from __future__ import annotations
@@ -89,32 +87,6 @@ def time_layer(layer: Layer, repeats: int, calls: int) -> dict[str, Any]:
     return row
 
 
-def time_in_processes(index: int, args: argparse.Namespace) -> dict[str, Any]:
-    """One layer timed by ``time_layer`` in ``args.processes`` fresh processes, one after another.
-    Why: on the shared 2-vCPU machine one side's speed for one layer differed by up to 2x from one
-    process to the next (torch's depthwise ConvTranspose3d 1.7 or 3.5 ms, the reference's 1.3 or
-    2.2), steady within a process; the median of the per-process ratios does not hang on one draw.
-    The row's times are the minima over all processes, its ratios the medians of the processes'
-    ratios, ``process_ratios`` each process's ratio of minima."""
-    import subprocess
-
-    command = [sys.executable, "-m", "benchmarks.op_ratios", "--threads", str(THREADS), "--repeats", str(args.repeats)]
-    command += ["--calls", str(args.calls), "--child-layer", str(index)]
-    root = Path(__file__).resolve().parents[1]
-    children = []
-    for _ in range(args.processes):
-        done = subprocess.run(command, capture_output=True, text=True, check=True, cwd=root)
-        children.append(json.loads(done.stdout.strip().splitlines()[-1]))
-    row = dict(children[0])
-    for key in ("torch_min", "reference_min", "torch_median", "reference_median"):
-        row[key] = min(child[key] for child in children)
-    row["ratio_min"] = float(np.median([child["ratio_min"] for child in children]))
-    row["ratio_median"] = float(np.median([child["ratio_median"] for child in children]))
-    row["process_ratios"] = [child["ratio_min"] for child in children]
-    row["load_after"] = children[-1]["load_after"]
-    return row
-
-
 def geomean(values: list[float]) -> float:
     return math.exp(sum(math.log(v) for v in values) / len(values))
 
@@ -126,13 +98,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--calls", type=int, default=3, help="calls per block (its minimum counts)")
     parser.add_argument("-k", dest="keyword", default="", help="only layers whose name holds this")
     parser.add_argument("--json", help="write the rows here")
-    parser.add_argument(
-        "--processes",
-        type=int,
-        default=1,
-        help="time each layer in this many fresh processes and report the median of their ratios",
-    )
-    parser.add_argument("--child-layer", type=int, help=argparse.SUPPRESS)  # one layer, for --processes
     args = parser.parse_args(argv)
     import torch
 
@@ -141,9 +106,6 @@ def main(argv: list[str] | None = None) -> None:
         import numba
 
         numba.set_num_threads(THREADS)
-    if args.child_layer is not None:
-        print(json.dumps(time_layer([*LAYERS, *ND_LAYERS][args.child_layer], args.repeats, args.calls)))
-        return
     rows = []
     print(f"threads {THREADS}; load average {os.getloadavg()[0]:.1f} at start", flush=True)
     print("| layer | op | torch ms (min / median) | reference ms (min / median) | ref/torch min | median | load |")
@@ -151,10 +113,7 @@ def main(argv: list[str] | None = None) -> None:
     for layer in [*LAYERS, *ND_LAYERS]:
         if args.keyword.lower() not in layer.name.lower():
             continue
-        if args.processes > 1:
-            row = time_in_processes([*LAYERS, *ND_LAYERS].index(layer), args)
-        else:
-            row = time_layer(layer, args.repeats, args.calls)
+        row = time_layer(layer, args.repeats, args.calls)
         rows.append(row)
         load = f"{row['load_before']:.1f}-{row['load_after']:.1f}"
         print(
