@@ -312,8 +312,8 @@ def written_in_3d_kernel(phase_geo: ConvGeometry, dtype: np.dtype) -> bool:
     phase's strided positions of the output (compiled.conv_compiled_3d's ``out``): numba, its dtypes
     and few enough channels per group (the pointwise rule for 1x1x1 sub-kernels aside: an upsampler's
     phases are often one tap). Otherwise each phase's result is copied there by NumPy, a strided
-    copy that took 0.7 ms of the depthwise ConvTranspose3d's 1.8 on one thread, and one thread on two
-    (docs/performance.md, round 6)."""
+    copy that took 0.7 ms of the depthwise ConvTranspose3d's 1.8 on one thread, and ran on one
+    thread whatever the count (docs/performance.md, round 6)."""
     from .algorithms import COMPILED_DTYPES, COMPILED_MAX_CHANNELS_PER_GROUP, numba_available
 
     return (

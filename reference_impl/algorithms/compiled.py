@@ -2,10 +2,11 @@
 
     y[n, o] = sum_{c, p, q} w[o, c, p, q] * x_tap(p, q)[n, g*C_g + c]        g = o // O_g
 
-Loops: (n, g) in parallel (numba.prange over the flattened N*G; small planes take several samples
-per item, side by side: see samples_per_item), then the group's output
-channels o, its input channels c and the kernel taps (p, q), and innermost one long contiguous
-multiply-add over the whole output plane, which LLVM vectorises. That plane is the "wide" grid
+Loops: (n, g) work items in parallel (numba.prange over one chunk of the flattened N*G per thread,
+each chunk with its own buffers; small planes take several samples per item, side by side: see
+samples_per_item), then the group's output channels o, four at a time, its input channels c and
+the kernel taps (p, q), and innermost one long contiguous multiply-add over the whole output plane
+of each of the four, which LLVM vectorises. That plane is the "wide" grid
 of phases.py: tap (p, q) of a stride-1 phase is one flat slice of length
 L = (H_out-1)*W_q + W_out, so strides and dilations never reach the inner loop (a runtime
 stride there makes LLVM emit gathers). Each (n, g) first copies its C_g input channels,
@@ -17,7 +18,8 @@ tap, plus a padded copy and a phase copy of the input, this makes one pass per l
 Measured choices (docs/performance.md): the whole wide plane as the inner loop, not one output
 row (rows of 56 are too short: 6.1 vs 2.1 ms single-threaded on ConvNeXt's 7x7 depthwise);
 up to eight taps, across kernel rows and channels, added in one pass (the accumulator is loaded
-and stored once per pass instead of once per tap: compiled_kernel._add_taps); copies through
+and stored once per pass instead of once per tap: compiled_kernel._add_taps), into four output
+channels' planes at once (each input value loaded feeds four multiply-adds: _add_taps_4); copies through
 0-based row views (a computed 4-d index kept every copy scalar); zero padding and the phase split done
 inside the kernel, per (n, g), in parallel and in cache (conv2d's single-threaded padded copy
 plus split_phases cost ~1.5 ms on EfficientNet's strided 5x5, the kernel itself ~0.2 ms).
