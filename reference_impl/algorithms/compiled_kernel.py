@@ -1,4 +1,5 @@
-"""The numba kernel behind algorithms/compiled.py (see there for the why); imports numba.
+"""The numba kernels behind algorithms/compiled.py (see there for the why), each in a parallel and
+a serial version (the end of this file); imports numba.
 
 Kept in its own module so that importing reference_impl never imports numba: compiled.py
 imports this on the first "compiled" call (and picks numba's threading layer before that).
@@ -16,7 +17,7 @@ TAPS_PER_PASS = 8  # taps added per pass over the accumulator, across kernel row
 # keeps the four accumulators, eight input streams and 32 weights in the 32 vector registers.
 OUTPUTS_PER_PASS = 4
 # _add_taps_4 walks the plane in chunks of this many elements: four accumulators of a 2048-long
-# plane (32 KiB) no longer fit L1 beside the input streams, and ran at 20 GMAC/s against 41 chunked.
+# plane (32 KiB) no longer fit L1 beside the input streams, and ran at 20 GMAC/s against 36 chunked.
 CHUNK = 512
 # The accumulator's length is rounded up to a multiple of this many elements: LLVM's vectorised
 # loop takes 64 float32 per iteration (16 lanes of zmm, unrolled 4 times) and leaves the rest to a
