@@ -396,22 +396,13 @@ def write_phases_placed(
     ) * phase_width + output[1] <= phase_height * phase_width
     multiply_adds = window.shape[0] * math.prod(output) * math.prod(stacked.shape)  # N * outputs * (G*C_g*P*O_g*taps)
     threads = thread_count()
+    sizes = [top, left, dilation[0], dilation[1], phase_height, phase_width, *output, *steps, threads]
     kernel_for("direct_conv_placed", threads, multiply_adds)(
         np.ascontiguousarray(window),
         np.ascontiguousarray(stacked).reshape(G * C_g * P, *stacked.shape[3:]),
-        top,
-        left,
-        dilation[0],
-        dilation[1],
-        phase_height,
-        phase_width,
-        output[0],
-        output[1],
+        np.array(sizes, dtype=np.int64),
         placement.reshape(G * C_g * P, 7),
         partner.reshape(G * C_g * P),
-        steps[0],
-        steps[1],
-        threads,
         grad,
     )
 

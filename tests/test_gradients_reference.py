@@ -239,7 +239,7 @@ def test_upsampler_phases_are_written_by_the_kernel_into_the_strided_output(d: i
     from tests.helpers import spy_on_kernel
 
     calls = []
-    spy_on_kernel(monkeypatch, "direct_conv_placed", lambda *a: calls.append(a[10].shape))
+    spy_on_kernel(monkeypatch, "direct_conv_placed", lambda *a: calls.append(a[3].shape))
     rng = np.random.default_rng(d)
     x, w = rng.standard_normal((2, 3, *(6, 7)[:d])), rng.standard_normal((3, 1, *(4,) * d))
     transposed = getattr(reference_impl, f"conv_transpose{d}d")
@@ -262,7 +262,7 @@ def test_placed_phases_written_as_interleaved_pairs_match_the_loops(d: int, monk
     seen = set()
 
     def spy(*args):
-        placement, partner = args[10], args[11]
+        placement, partner = args[3], args[4]
         for o, odd in enumerate(partner):
             if odd >= 0:
                 seen.add(f"pair, {placement[o, 6] - placement[odd, 6]} more even column(s)")

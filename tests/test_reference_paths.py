@@ -135,7 +135,7 @@ def test_compiled_folds_samples_of_small_planes_into_one_wide_plane(batch, group
     from tests.helpers import spy_on_kernel
 
     taken = []
-    spy_on_kernel(monkeypatch, "direct_conv", lambda *a: taken.append(a[-2]))
+    spy_on_kernel(monkeypatch, "direct_conv", lambda *a: taken.append(a[2][-1]))  # sizes[-1]: samples per item
     rng = np.random.default_rng(batch)
     x = rng.standard_normal((batch, 2 * groups, 5, 6))
     weight = rng.standard_normal((3 * groups, 2, 3, 3))

@@ -37,7 +37,6 @@ chooser picks "compiled" only when it does. The kernel itself is in compiled_ker
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 import os
 from collections.abc import Callable
@@ -46,12 +45,6 @@ import numpy as np
 
 from ..geometry import ConvGeometry
 from .phases import phase_shape, wide_length
-
-
-@functools.cache
-def _as_int64(values: tuple[int, ...] | list[int]) -> np.ndarray:
-    """Sizes as one int64 array: the 3-d kernel takes them so, one numba specialisation for every rank."""
-    return np.array(values, dtype=np.int64)
 
 
 def numba_available() -> bool:
@@ -160,21 +153,9 @@ def conv_compiled(x: np.ndarray, weight: np.ndarray, geo: ConvGeometry) -> np.nd
     # Contiguous arrays: numba compiles one specialisation per array layout; keep it to one.
     multiply_adds = geo.batch * geo.out_channels * height_out * width_out * math.prod(weight.shape[1:])
     threads = thread_count()
-    kernel_for("direct_conv", threads, multiply_adds)(
-        np.ascontiguousarray(x),
-        np.ascontiguousarray(weight),
-        top,
-        left,
-        s_h,
-        s_w,
-        d_h,
-        d_w,
-        phase_height,
-        phase_width,
-        threads,
-        samples_per_item(geo.batch, geo.groups, phase_height * phase_width),
-        out,
-    )
+    samples = samples_per_item(geo.batch, geo.groups, phase_height * phase_width)
+    sizes = np.array([top, left, s_h, s_w, d_h, d_w, phase_height, phase_width, threads, samples], dtype=np.int64)
+    kernel_for("direct_conv", threads, multiply_adds)(np.ascontiguousarray(x), np.ascontiguousarray(weight), sizes, out)
     return from_2d(out, original)  # (N, G, O_g, *output_size)
 
 
@@ -225,14 +206,8 @@ def conv_compiled_3d(x: np.ndarray, weight: np.ndarray, geo: ConvGeometry, out: 
     assert last_start + length <= math.prod(phase_dims)
     multiply_adds = out.size * math.prod(weight.shape[1:])
     threads = thread_count()
+    sizes = np.array([*pads, *geo.stride, *geo.dilation, *phase_dims, threads], dtype=np.int64)
     kernel_for("direct_conv3d", threads, multiply_adds)(
-        np.ascontiguousarray(x),
-        np.ascontiguousarray(weight),
-        _as_int64(pads),
-        _as_int64(geo.stride),
-        _as_int64(geo.dilation),
-        _as_int64(phase_dims),
-        threads,
-        out,
+        np.ascontiguousarray(x), np.ascontiguousarray(weight), sizes, out
     )
     return out.reshape(geo.batch, geo.groups, geo.out_channels_per_group, *geo.output_size)

@@ -259,22 +259,11 @@ def _phase_span(pad_before: int, phase: int, stride: int, size: int, phase_lengt
 
 
 @numba.njit(cache=True, inline="always", fastmath=False)  # body of direct_conv and direct_conv_serial, below
-def _direct_conv(
-    x: np.ndarray,
-    weight: np.ndarray,
-    pad_top: int,
-    pad_left: int,
-    stride_h: int,
-    stride_w: int,
-    dilation_h: int,
-    dilation_w: int,
-    phase_height: int,
-    phase_width: int,
-    threads: int,
-    samples: int,
-    out: np.ndarray,
-) -> None:
+def _direct_conv(x: np.ndarray, weight: np.ndarray, sizes: np.ndarray, out: np.ndarray) -> None:
     """x (N, C_in, H, W), weight (C_out, C_g, kH, kW) -> out (N, C_out, H_out, W_out), every element written.
+
+    ``sizes`` (int64): pad_top, pad_left, stride_h, stride_w, dilation_h, dilation_w, phase_height,
+    phase_width, threads, samples (one array: each kernel is written twice below, parallel and serial).
 
     ``x`` is zero-padded by (pad_top, pad_left) here, on the fly (bottom/right padding is what
     lies past x in the zeroed phase buffer); pass an already padded x with zero pads for the
@@ -294,6 +283,15 @@ def _direct_conv(
     item to item; an item with fewer samples than ``samples`` (the last) leaves the previous item's
     values past its own, read only into junk positions of the accumulator, never copied out.
     """
+    pad_top, pad_left, stride_h, stride_w, dilation_h, dilation_w = (
+        sizes[0],
+        sizes[1],
+        sizes[2],
+        sizes[3],
+        sizes[4],
+        sizes[5],
+    )
+    phase_height, phase_width, threads, samples = sizes[6], sizes[7], sizes[8], sizes[9]
     batch, in_channels, height, width = x.shape
     out_channels, channels_per_group, kernel_h, kernel_w = weight.shape
     groups = in_channels // channels_per_group
@@ -350,16 +348,7 @@ def _direct_conv(
 
 
 @numba.njit(cache=True, inline="always", fastmath=False)  # body of direct_conv3d and direct_conv3d_serial, below
-def _direct_conv3d(
-    x: np.ndarray,
-    weight: np.ndarray,
-    pads: np.ndarray,
-    stride: np.ndarray,
-    dilation: np.ndarray,
-    phase_dims: np.ndarray,
-    threads: int,
-    out: np.ndarray,
-) -> None:
+def _direct_conv3d(x: np.ndarray, weight: np.ndarray, sizes: np.ndarray, out: np.ndarray) -> None:
     """x (N, C_in, D, H, W), weight (C_out, C_g, kD, kH, kW) -> out (N, C_out, D_out, H_out, W_out).
 
     :func:`direct_conv` with a depth axis, without unfolding depth into copies: each (n, g) splits
@@ -367,18 +356,19 @@ def _direct_conv3d(
     s_w, D_q*H_q*W_q) once; then every output depth slice i of every output channel is one 2-d wide
     plane in L1, into which all C_g*kD*kH*kW taps are added in the loop version's (c, kd, kh, kw)
     order: tap (t, p, q) of slice i reads a flat slice of depth phase (t*d_d) % s_d starting at
-    depth row i + t*d_d // s_d. ``stride``, ``dilation``, ``pads`` and ``phase_dims`` (D_q, H_q, W_q)
-    are int64 arrays of 3.
+    depth row i + t*d_d // s_d. ``sizes`` (int64): the pads (front, top, left), stride, dilation and
+    phase dims (D_q, H_q, W_q), three each, then the thread count.
     """
     batch, in_channels, depth, height, width = x.shape
     out_channels, channels_per_group, kernel_d, kernel_h, kernel_w = weight.shape
     groups = in_channels // channels_per_group
     out_per_group = out_channels // groups
     depth_out, height_out, width_out = out.shape[2], out.shape[3], out.shape[4]
-    pad_front, pad_top, pad_left = pads[0], pads[1], pads[2]
-    stride_d, stride_h, stride_w = stride[0], stride[1], stride[2]
-    dilation_d, dilation_h, dilation_w = dilation[0], dilation[1], dilation[2]
-    phase_depth, phase_height, phase_width = phase_dims[0], phase_dims[1], phase_dims[2]
+    pad_front, pad_top, pad_left = sizes[0], sizes[1], sizes[2]
+    stride_d, stride_h, stride_w = sizes[3], sizes[4], sizes[5]
+    dilation_d, dilation_h, dilation_w = sizes[6], sizes[7], sizes[8]
+    phase_depth, phase_height, phase_width = sizes[9], sizes[10], sizes[11]
+    threads = sizes[12]
     plane = phase_height * phase_width
     phase_size = phase_depth * plane
     length = (height_out - 1) * phase_width + width_out  # one output depth slice on the wide grid
@@ -438,22 +428,7 @@ def _direct_conv3d(
     cache=True, inline="always", fastmath=False
 )  # body of direct_conv_placed and direct_conv_placed_serial, below
 def _direct_conv_placed(
-    x: np.ndarray,
-    weight: np.ndarray,
-    pad_top: int,
-    pad_left: int,
-    dilation_h: int,
-    dilation_w: int,
-    phase_height: int,
-    phase_width: int,
-    height_out: int,
-    width_out: int,
-    placement: np.ndarray,
-    partner: np.ndarray,
-    row_step: int,
-    col_step: int,
-    threads: int,
-    out: np.ndarray,
+    x: np.ndarray, weight: np.ndarray, sizes: np.ndarray, placement: np.ndarray, partner: np.ndarray, out: np.ndarray
 ) -> None:
     """:func:`direct_conv` at stride 1, each output channel's plane written straight to its place in
     ``out`` (N, C_target, H_t, W_t) instead of to its own channel: the phases of a transposed
@@ -462,7 +437,9 @@ def _direct_conv_placed(
     ``placement[o]`` = (target channel, first target row, first target column, first source row,
     first source column, rows, columns): source plane position (r0 + i, c0 + j) of output channel o
     goes to target (row0 + i*row_step, col0 + j*col_step), for i < rows, j < columns. The source plane
-    is (height_out, width_out); ``x`` is zero-padded by (pad_top, pad_left) on the fly.
+    is (height_out, width_out); ``x`` is zero-padded by (pad_top, pad_left) on the fly. ``sizes``
+    (int64): pad_top, pad_left, dilation_h, dilation_w, phase_height, phase_width, height_out,
+    width_out, row_step, col_step, threads.
 
     ``partner[o]`` >= 0: channel ``partner[o]`` = o + 1 fills the odd columns between o's
     (col_step 2, its first target column one right of o's, same rows, as many columns or one
@@ -474,9 +451,12 @@ def _direct_conv_placed(
     The taps are added four output channels at a time (:func:`_add_taps_4`), in passes across
     kernel rows: a phase's sub-kernel is small (2x2 for an upsampler's k4 s2), so one pass takes all
     four taps of four phases. A partner is always the next channel, o at an even place in its group
-    (backward.write_phases_placed orders them so, and checks), so the pass that computes o computes
-    its partner too.
+    (backward.write_phases_placed orders them so), so the pass that computes o computes its partner
+    too.
     """
+    pad_top, pad_left, dilation_h, dilation_w = sizes[0], sizes[1], sizes[2], sizes[3]
+    phase_height, phase_width, height_out, width_out = sizes[4], sizes[5], sizes[6], sizes[7]
+    row_step, col_step, threads = sizes[8], sizes[9], sizes[10]
     batch, in_channels, height, width = x.shape
     out_channels, channels_per_group, kernel_h, kernel_w = weight.shape
     groups = in_channels // channels_per_group
@@ -570,188 +550,50 @@ def _col2im_add(cols: np.ndarray, stride: np.ndarray, dilation: np.ndarray, grad
 
 
 # Each kernel twice, from the one body above (inlined into both, so prange is numba's parallel loop
-# in the first and a plain loop in the second): on one thread the parallel launch itself cost 18-30
-# us a call with the workqueue layer (0.3 us for a plain call), and a 3-d transposed convolution
-# makes eight such calls (the depthwise ConvTranspose3d: 2.2 ms against 1.3 on one thread;
-# docs/performance.md, round 6). compiled.kernel_for picks by thread count.
+# in the first and a plain loop in the second): numba's parallel launch costs 18-30 us a call with
+# the workqueue layer even on one thread (0.3 us for a plain call), while the plain code ran 10-40%
+# slower on whole layers. compiled.kernel_for picks by thread count and work (docs/performance.md,
+# round 6).
 
 
 @numba.njit(parallel=True, cache=True, fastmath=False)
-def direct_conv(
-    x: np.ndarray,
-    weight: np.ndarray,
-    pad_top: int,
-    pad_left: int,
-    stride_h: int,
-    stride_w: int,
-    dilation_h: int,
-    dilation_w: int,
-    phase_height: int,
-    phase_width: int,
-    threads: int,
-    samples: int,
-    out: np.ndarray,
-) -> None:
+def direct_conv(x: np.ndarray, weight: np.ndarray, sizes: np.ndarray, out: np.ndarray) -> None:
     """:func:`_direct_conv` on numba's threads."""
-    _direct_conv(
-        x,
-        weight,
-        pad_top,
-        pad_left,
-        stride_h,
-        stride_w,
-        dilation_h,
-        dilation_w,
-        phase_height,
-        phase_width,
-        threads,
-        samples,
-        out,
-    )
+    _direct_conv(x, weight, sizes, out)
 
 
 @numba.njit(cache=True, fastmath=False)
-def direct_conv_serial(
-    x: np.ndarray,
-    weight: np.ndarray,
-    pad_top: int,
-    pad_left: int,
-    stride_h: int,
-    stride_w: int,
-    dilation_h: int,
-    dilation_w: int,
-    phase_height: int,
-    phase_width: int,
-    threads: int,
-    samples: int,
-    out: np.ndarray,
-) -> None:
+def direct_conv_serial(x: np.ndarray, weight: np.ndarray, sizes: np.ndarray, out: np.ndarray) -> None:
     """:func:`_direct_conv` on the calling thread alone."""
-    _direct_conv(
-        x,
-        weight,
-        pad_top,
-        pad_left,
-        stride_h,
-        stride_w,
-        dilation_h,
-        dilation_w,
-        phase_height,
-        phase_width,
-        threads,
-        samples,
-        out,
-    )
+    _direct_conv(x, weight, sizes, out)
 
 
 @numba.njit(parallel=True, cache=True, fastmath=False)
-def direct_conv3d(
-    x: np.ndarray,
-    weight: np.ndarray,
-    pads: np.ndarray,
-    stride: np.ndarray,
-    dilation: np.ndarray,
-    phase_dims: np.ndarray,
-    threads: int,
-    out: np.ndarray,
-) -> None:
+def direct_conv3d(x: np.ndarray, weight: np.ndarray, sizes: np.ndarray, out: np.ndarray) -> None:
     """:func:`_direct_conv3d` on numba's threads."""
-    _direct_conv3d(x, weight, pads, stride, dilation, phase_dims, threads, out)
+    _direct_conv3d(x, weight, sizes, out)
 
 
 @numba.njit(cache=True, fastmath=False)
-def direct_conv3d_serial(
-    x: np.ndarray,
-    weight: np.ndarray,
-    pads: np.ndarray,
-    stride: np.ndarray,
-    dilation: np.ndarray,
-    phase_dims: np.ndarray,
-    threads: int,
-    out: np.ndarray,
-) -> None:
+def direct_conv3d_serial(x: np.ndarray, weight: np.ndarray, sizes: np.ndarray, out: np.ndarray) -> None:
     """:func:`_direct_conv3d` on the calling thread alone."""
-    _direct_conv3d(x, weight, pads, stride, dilation, phase_dims, threads, out)
+    _direct_conv3d(x, weight, sizes, out)
 
 
 @numba.njit(parallel=True, cache=True, fastmath=False)
 def direct_conv_placed(
-    x: np.ndarray,
-    weight: np.ndarray,
-    pad_top: int,
-    pad_left: int,
-    dilation_h: int,
-    dilation_w: int,
-    phase_height: int,
-    phase_width: int,
-    height_out: int,
-    width_out: int,
-    placement: np.ndarray,
-    partner: np.ndarray,
-    row_step: int,
-    col_step: int,
-    threads: int,
-    out: np.ndarray,
+    x: np.ndarray, weight: np.ndarray, sizes: np.ndarray, placement: np.ndarray, partner: np.ndarray, out: np.ndarray
 ) -> None:
     """:func:`_direct_conv_placed` on numba's threads."""
-    _direct_conv_placed(
-        x,
-        weight,
-        pad_top,
-        pad_left,
-        dilation_h,
-        dilation_w,
-        phase_height,
-        phase_width,
-        height_out,
-        width_out,
-        placement,
-        partner,
-        row_step,
-        col_step,
-        threads,
-        out,
-    )
+    _direct_conv_placed(x, weight, sizes, placement, partner, out)
 
 
 @numba.njit(cache=True, fastmath=False)
 def direct_conv_placed_serial(
-    x: np.ndarray,
-    weight: np.ndarray,
-    pad_top: int,
-    pad_left: int,
-    dilation_h: int,
-    dilation_w: int,
-    phase_height: int,
-    phase_width: int,
-    height_out: int,
-    width_out: int,
-    placement: np.ndarray,
-    partner: np.ndarray,
-    row_step: int,
-    col_step: int,
-    threads: int,
-    out: np.ndarray,
+    x: np.ndarray, weight: np.ndarray, sizes: np.ndarray, placement: np.ndarray, partner: np.ndarray, out: np.ndarray
 ) -> None:
     """:func:`_direct_conv_placed` on the calling thread alone."""
-    _direct_conv_placed(
-        x,
-        weight,
-        pad_top,
-        pad_left,
-        dilation_h,
-        dilation_w,
-        phase_height,
-        phase_width,
-        height_out,
-        width_out,
-        placement,
-        partner,
-        row_step,
-        col_step,
-        threads,
-        out,
-    )
+    _direct_conv_placed(x, weight, sizes, placement, partner, out)
 
 
 @numba.njit(parallel=True, cache=True, fastmath=False)
