@@ -24,8 +24,10 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import platform
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -304,6 +306,26 @@ def venv_python(name: str) -> Path | None:
         return None
     root = os.environ.get("CONFORMANCE_FRAMEWORK_VENVS") or str(project_root() / VENVS_DIR)
     return Path(root) / description.venv / "bin" / "python"
+
+
+def own_venv() -> str:
+    """For the version line of an adapter that runs in its own venv (venv_python): which venv, and
+    the Python and NumPy in it."""
+    import numpy as np
+
+    return f"own venv {sys.prefix} (Python {platform.python_version()}, numpy {np.__version__})"
+
+
+def own_venv_facts(prefix: str) -> dict[str, str]:
+    """The same as environment facts, under ``prefix`` (e.g. "paddle"): ``<prefix>.python``,
+    ``<prefix>.numpy`` and ``<prefix>.venv``."""
+    import numpy as np
+
+    return {
+        f"{prefix}.python": platform.python_version(),
+        f"{prefix}.numpy": np.__version__,
+        f"{prefix}.venv": sys.prefix,
+    }
 
 
 def project_root() -> Path:

@@ -31,7 +31,6 @@ import contextlib
 import hashlib
 import io
 import os
-import platform
 import re
 import sys
 import tempfile
@@ -40,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from conformance.frameworks import own_venv, own_venv_facts
 from conformance.frameworks.adapter_errors import judge_native_error, translating
 from conformance.frameworks.layer import functional_conv_transposes, functional_convs
 from conformance.frameworks.torch_module import as_torch, layer_module
@@ -93,7 +93,7 @@ def version() -> str:
 
     return (
         f"executorch {executorch_version} ({PARTITIONER}, Python runtime, CPU, {THREADS} thread); "
-        f"torch {torch.__version__}; own venv {sys.prefix} (Python {platform.python_version()}, numpy {np.__version__})"
+        f"torch {torch.__version__}; {own_venv()}"
     )
 
 
@@ -113,9 +113,7 @@ def environment() -> dict[str, str]:
         "executorch.backends": ", ".join(runtime.backend_registry.registered_backend_names),
         "executorch.xnnpack_threads": str(portable_lib._threadpool_get_thread_count()),
         "executorch.torch": torch.__version__,
-        "executorch.python": platform.python_version(),
-        "executorch.numpy": np.__version__,
-        "executorch.venv": sys.prefix,
+        **own_venv_facts("executorch"),
     }
 
 

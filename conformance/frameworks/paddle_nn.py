@@ -17,12 +17,11 @@ Paddle takes no NumPy bfloat16 array, so the array is passed as float32 (exact) 
 
 from __future__ import annotations
 
-import platform
-import sys
 from typing import Any
 
 import numpy as np
 
+from conformance.frameworks import own_venv, own_venv_facts
 from conformance.frameworks.adapter_errors import judge_native_error, translating
 from conformance.frameworks.layer import (
     check_padding_mode,
@@ -48,10 +47,7 @@ def _paddle() -> Any:
 
 def version() -> str:
     paddle = _paddle()
-    return (
-        f"paddlepaddle {paddle.__version__}, {paddle.device.get_device()}; own venv {sys.prefix} "
-        f"(Python {platform.python_version()}, numpy {np.__version__})"
-    )
+    return f"paddlepaddle {paddle.__version__}, {paddle.device.get_device()}; {own_venv()}"
 
 
 def environment() -> dict[str, str]:
@@ -60,9 +56,7 @@ def environment() -> dict[str, str]:
     return {
         "paddle.version": paddle.__version__,
         "paddle.device": paddle.device.get_device(),
-        "paddle.python": platform.python_version(),
-        "paddle.numpy": np.__version__,
-        "paddle.venv": sys.prefix,
+        **own_venv_facts("paddle"),
     }
 
 
