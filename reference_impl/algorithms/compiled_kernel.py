@@ -33,6 +33,15 @@ def _rounded(length: int) -> int:
     return -(-length // VECTOR_BLOCK) * VECTOR_BLOCK
 
 
+@numba.njit(cache=True, inline="always")
+def _aligned_zeros(length: int, like: np.ndarray) -> np.ndarray:
+    """A zeroed 1-d array of ``length`` elements of ``like``'s dtype whose first element lies on a
+    64-byte boundary (one cache line, one zmm vector)."""
+    raw = np.zeros(length + 64, dtype=like.dtype)
+    skip = ((-raw.ctypes.data) % 64) // raw.itemsize
+    return raw[skip : skip + length]
+
+
 # Element copies below go through 1-d row views indexed from 0, never through a computed index into
 # the 4-d or 5-d array: numba adds a negative-index wraparound check to every index it cannot prove
 # non-negative, and that check alone kept LLVM from vectorising the copies (a plane copy inside
@@ -41,50 +50,140 @@ def _rounded(length: int) -> int:
 # store is still a scatter, which is why direct_conv_placed writes column phases in pairs.
 
 
-@numba.njit(cache=True, inline="always")  # called once per input row: a call costs more than a short row's copy
-def _split_row(phases: np.ndarray, start: int, row: np.ndarray, scratch: np.ndarray, pad_left: int) -> None:
-    """One input row, zero-padded on the left by ``pad_left``, split into its column phases:
-    phases[b, start + v] = row_pad[v*s + b] for v < W_q, where ``phases`` is (s, phase size) with
-    s the stride and W_q = len(scratch) // s.
+@numba.njit(cache=True, inline="always")  # one call per run of rows, see its docstring
+def _split_rows(
+    flat: np.ndarray,
+    start: int,
+    start_step: int,
+    phase_pitch: int,
+    stride: int,
+    image: np.ndarray,
+    row: int,
+    row_step: int,
+    rows: int,
+    width: int,
+    scratch: np.ndarray,
+    pad_left: int,
+) -> None:
+    """Input rows row, row + row_step, ... (``rows`` of them, each ``width`` long) of ``image``
+    (flat), each zero-padded on the left by ``pad_left``, split into their ``stride`` column phases:
+    the i-th row's phase b lands at flat[start + i*start_step + b*phase_pitch + v] = row_pad[v*s + b],
+    v < W_q = len(scratch) // s.
 
-    s = 2 is one deinterleave straight from the row, pairs (row[2v], row[2v+1]) to the two phases
-    (0.82 us against 1.23 for a copy into ``scratch`` then the deinterleave, per 56x56 plane;
-    docs/performance.md, round 6). s > 2: ``scratch`` (length s*W_q, zero outside the row's place)
+    The stride is tested once, outside the loop over rows, and each stride has its own row loop
+    and copy: a per-row copy routine holding all three cases ran every copy scalar (a 56x56
+    plane's split: 1.0 us at stride 1 and 1.2 at stride 2 that way, 0.30 and 0.69 like this;
+    docs/performance.md, round 7). ``flat`` and ``image`` are 1-d, each row a 1-d slice: a view
+    of the 4-d input per row cost a few percent more.
+
+    s = 2 is one deinterleave straight from the row, pairs (row[2v], row[2v+1]) to the two phases,
+    no scratch copy (round 6). s > 2: ``scratch`` (length s*W_q, zero outside the row's place)
     holds the padded row: one contiguous copy, then one pass that reads it in order and writes every
     phase, instead of s strided passes over the input row.
     """
-    stride = phases.shape[0]
-    phase_width = scratch.shape[0] // stride
-    width = row.shape[0]
     if stride == 1:
-        target = phases[0, start + pad_left : start + pad_left + width]
-        for v in range(width):
-            target[v] = row[v]
-        return
-    if stride == 2:  # a deinterleave straight from the row: no scratch copy
+        for i in range(rows):
+            r = row + i * row_step
+            source = image[r * width : (r + 1) * width]
+            target = flat[start + i * start_step + pad_left : start + i * start_step + pad_left + width]
+            for v in range(width):
+                target[v] = source[v]
+    elif stride == 2:
         # element 2v lands at padded 2v + pad_left: phase pad_left % 2, index v + pad_left // 2;
         # element 2v + 1 in the other phase, at v + (pad_left + 1) // 2
         half = width // 2
         first_phase = pad_left % 2
-        first = phases[first_phase, start + pad_left // 2 : start + pad_left // 2 + half + width % 2]
-        second = phases[1 - first_phase, start + (pad_left + 1) // 2 : start + (pad_left + 1) // 2 + half]
-        for v in range(half):
-            first[v] = row[2 * v]
-            second[v] = row[2 * v + 1]
-        if width % 2:
-            first[half] = row[width - 1]
-        return
-    interior = scratch[pad_left : pad_left + width]
-    for v in range(width):
-        interior[v] = row[v]
+        first_offset = first_phase * phase_pitch + pad_left // 2
+        second_offset = (1 - first_phase) * phase_pitch + (pad_left + 1) // 2
+        for i in range(rows):
+            r = row + i * row_step
+            source = image[r * width : (r + 1) * width]
+            first_start = start + i * start_step + first_offset
+            second_start = start + i * start_step + second_offset
+            first = flat[first_start : first_start + half + width % 2]
+            second = flat[second_start : second_start + half]
+            for v in range(half):
+                first[v] = source[2 * v]
+                second[v] = source[2 * v + 1]
+            if width % 2:
+                first[half] = source[width - 1]
     else:
-        for b in range(stride):
-            target = phases[b, start : start + phase_width]
-            for v in range(phase_width):
-                target[v] = scratch[v * stride + b]
+        phase_width = scratch.shape[0] // stride
+        interior = scratch[pad_left : pad_left + width]
+        for i in range(rows):
+            r = row + i * row_step
+            source = image[r * width : (r + 1) * width]
+            for v in range(width):
+                interior[v] = source[v]
+            for b in range(stride):
+                target_start = start + i * start_step + b * phase_pitch
+                target = flat[target_start : target_start + phase_width]
+                for v in range(phase_width):
+                    target[v] = scratch[v * stride + b]
 
 
-@numba.njit(cache=True, inline="always")  # called once per row, like _split_row
+@numba.njit(cache=True, inline="always")  # once per input plane
+def _split_plane(
+    flat: np.ndarray,
+    start: int,
+    phase_pitch: int,
+    image: np.ndarray,
+    height: int,
+    width: int,
+    geometry: tuple[int, int, int, int, int, int],
+    scratch: np.ndarray,
+    halves: np.ndarray,
+) -> None:
+    """One input plane ``image`` (H*W, flat), zero-padded by (pad_top, pad_left), split into its
+    s_h*s_w phases, phase (a, b) at flat[start + (a*s_w + b)*phase_pitch:], rows W_q apart, where
+    ``geometry`` = (pad_top, pad_left, s_h, s_w, H_q, W_q).
+
+    Column stride 2 on an even width: the whole plane is deinterleaved first, in one long loop into
+    ``halves`` (H*W: the even columns, then the odd), then copied row by row. Row by row, a
+    deinterleave of 28 pairs never reached LLVM's vector body (64 pairs a turn) and ran scalar:
+    EfficientNet's split 0.29-0.30 -> 0.25 ms on one thread (docs/performance.md, round 7). Otherwise
+    :func:`_split_rows`, one run of rows per row phase a.
+    """
+    pad_top, pad_left, stride_h, stride_w, phase_height, phase_width = geometry
+    for a in range(stride_h):  # input row u*s_h + a - pad_top is row u of phases (a, :)
+        u_first, u_end = _phase_span(pad_top, a, stride_h, height, phase_height)
+        phase_start = start + a * stride_w * phase_pitch + u_first * phase_width
+        row = u_first * stride_h + a - pad_top
+        if stride_w != 2 or width % 2:
+            _split_rows(
+                flat,
+                phase_start,
+                phase_width,
+                phase_pitch,
+                stride_w,
+                image,
+                row,
+                stride_h,
+                u_end - u_first,
+                width,
+                scratch,
+                pad_left,
+            )
+            continue
+        if a == 0:
+            half_size = height * width // 2
+            evens, odds = halves[:half_size], halves[half_size:]
+            for v in range(half_size):
+                evens[v] = image[2 * v]
+                odds[v] = image[2 * v + 1]
+        # element 2v lands at padded 2v + pad_left: phase pad_left % 2, index v + pad_left // 2;
+        # element 2v + 1 in the other phase, at v + (pad_left + 1) // 2
+        first_phase = pad_left % 2
+        half = width // 2
+        for part in range(2):
+            target = phase_start + (first_phase ^ part) * phase_pitch + (pad_left + part) // 2
+            source = halves[part * (height * half) : (part + 1) * (height * half)]
+            _split_rows(
+                flat, target, phase_width, phase_pitch, 1, source, row, stride_h, u_end - u_first, half, scratch, 0
+            )
+
+
+@numba.njit(cache=True, inline="always")  # called once per row: a call costs more than a short row's copy
 def _scatter_row(dst: np.ndarray, src: np.ndarray, step: int) -> None:
     """dst[v*step] = src[v] for every v < len(src)."""
     if step == 1:
@@ -314,27 +413,26 @@ def _direct_conv(x: np.ndarray, weight: np.ndarray, sizes: np.ndarray, out: np.n
                     phase * block_size + (p * dilation_h) // stride_h * phase_width + (q * dilation_w) // stride_w
                 )
     weights = weight.reshape((out_channels, channels_per_group * kernel_h * kernel_w))  # (C_out, taps), a view
+    geometry = (pad_top, pad_left, stride_h, stride_w, phase_height, phase_width)  # what _split_plane needs
     chunks = max(1, min(items, threads))
     for chunk in numba.prange(chunks):
         # One buffer per thread, zeroed once: every item writes the same interior positions and
         # never the padding, so the zeros survive from item to item.
-        buffer = np.zeros(total + VECTOR_BLOCK, dtype=out.dtype)  # the phases, then reading room
-        phases = buffer[:total].reshape((channels_per_group, stride_h, stride_w, block_size))
-        scratch = np.zeros(stride_w * phase_width, dtype=out.dtype)  # one padded input row, see _split_row
+        # the phases (C_g, s_h, s_w, B*H_q*W_q), flat, then reading room
+        buffer = _aligned_zeros(total + VECTOR_BLOCK, out)
+        scratch = np.zeros(stride_w * phase_width, dtype=out.dtype)  # one padded input row, see _split_rows
+        halves = np.empty(height * width if stride_w == 2 else 0, dtype=out.dtype)  # see _split_plane
         pitch = _rounded((samples - 1) * phase_size + length)  # one output channel's accumulator
-        accs = np.empty(OUTPUTS_PER_PASS * pitch, dtype=out.dtype)  # (OUTPUTS_PER_PASS, pitch), flat
+        accs = _aligned_zeros(OUTPUTS_PER_PASS * pitch, out)  # (OUTPUTS_PER_PASS, pitch), flat
         for block_g in range(chunk * items // chunks, (chunk + 1) * items // chunks):
             block, g = block_g // groups, block_g % groups
             first = block * samples
             count = min(samples, batch - first)  # samples in this item
             for m in range(count):
                 for c in range(channels_per_group):
-                    channel = g * channels_per_group + c
-                    for a in range(stride_h):
-                        u_first, u_end = _phase_span(pad_top, a, stride_h, height, phase_height)
-                        for u in range(u_first, u_end):
-                            row = x[first + m, channel, u * stride_h + a - pad_top]  # row u of every column phase
-                            _split_row(phases[c, a], m * phase_size + u * phase_width, row, scratch, pad_left)
+                    image = x[first + m, g * channels_per_group + c].reshape(height * width)  # (H*W,), rows sliced
+                    start = c * stride_h * stride_w * block_size + m * phase_size  # phases[c, 0, 0] of sample m
+                    _split_plane(buffer, start, block_size, image, height, width, geometry, scratch, halves)
             size = _rounded((count - 1) * phase_size + length)
             for o_g in range(0, out_per_group, OUTPUTS_PER_PASS):  # up to four output channels per pass
                 o = g * out_per_group + o_g
@@ -342,9 +440,13 @@ def _direct_conv(x: np.ndarray, weight: np.ndarray, sizes: np.ndarray, out: np.n
                 _add_taps_to_planes(accs, size, block, buffer, starts, weights[o : o + block], 0)
                 for b in range(block):
                     for m in range(count):
+                        # one flat view per plane, 1-d row slices of it: a view per row of the 4-d
+                        # array, or a slice assignment, cost more than a short row's copy
+                        plane = out[first + m, o + b].reshape(height_out * width_out)  # (H_out*W_out,)
                         for i in range(height_out):  # crop the wide grid's junk columns W_out..W_q-1
                             start = b * pitch + m * phase_size + i * phase_width
-                            out[first + m, o + b, i, :] = accs[start : start + width_out]
+                            row = plane[i * width_out : (i + 1) * width_out]
+                            _scatter_row(row, accs[start : start + width_out], 1)
 
 
 @numba.njit(cache=True, inline="always", fastmath=False)  # body of direct_conv3d and direct_conv3d_serial, below
@@ -393,26 +495,39 @@ def _direct_conv3d(x: np.ndarray, weight: np.ndarray, sizes: np.ndarray, out: np
     items = batch * groups
     chunks = max(1, min(items, threads))
     for chunk in numba.prange(chunks):  # one chunk of items per thread, buffers zeroed once (see direct_conv)
+        # the phases (C_g, s_d, s_h, s_w, D_q*H_q*W_q), flat, then reading room:
         # phases[c, a, b, e][(u*H_q + v)*W_q + w] = x_pad[n, g*C_g + c, u*s_d + a, v*s_h + b, w*s_w + e]
-        buffer = np.zeros(total + _rounded(length) - length, dtype=out.dtype)  # the phases, then reading room
-        phases = buffer[:total].reshape((channels_per_group, stride_d, stride_h, stride_w, phase_size))
-        scratch = np.zeros(stride_w * phase_width, dtype=out.dtype)  # one padded input row, see _split_row
+        buffer = _aligned_zeros(total + _rounded(length) - length, out)
+        scratch = np.zeros(stride_w * phase_width, dtype=out.dtype)  # one padded input row, see _split_rows
         pitch = _rounded(length)  # one output depth slice on the wide grid, per output channel
-        accs = np.empty(OUTPUTS_PER_PASS * pitch, dtype=out.dtype)  # (OUTPUTS_PER_PASS, pitch), flat
+        accs = _aligned_zeros(OUTPUTS_PER_PASS * pitch, out)  # (OUTPUTS_PER_PASS, pitch), flat
         for n_g in range(chunk * items // chunks, (chunk + 1) * items // chunks):
             n, g = n_g // groups, n_g % groups
             for c in range(channels_per_group):
-                channel = g * channels_per_group + c
+                volume = x[n, g * channels_per_group + c].reshape(depth * height * width)  # (D*H*W,), rows sliced
                 for a in range(stride_d):
                     u_first, u_end = _phase_span(pad_front, a, stride_d, depth, phase_depth)
                     for b in range(stride_h):
                         v_first, v_end = _phase_span(pad_top, b, stride_h, height, phase_height)
-                        for u in range(u_first, u_end):
-                            layer = u * stride_d + a - pad_front
-                            for v in range(v_first, v_end):
-                                base = u * plane + v * phase_width
-                                row = x[n, channel, layer, v * stride_h + b - pad_top]
-                                _split_row(phases[c, a, b], base, row, scratch, pad_left)
+                        phase_start = ((c * stride_d + a) * stride_h + b) * stride_w * phase_size  # phases[c, a, b, 0]
+                        for u in range(u_first, u_end):  # input rows of layer u*s_d + a - pad_front
+                            row = (u * stride_d + a - pad_front) * height + v_first * stride_h + b - pad_top
+                            start = phase_start + u * plane + v_first * phase_width
+                            rows = v_end - v_first
+                            _split_rows(
+                                buffer,
+                                start,
+                                phase_width,
+                                phase_size,
+                                stride_w,
+                                volume,
+                                row,
+                                stride_h,
+                                rows,
+                                width,
+                                scratch,
+                                pad_left,
+                            )
             for o_g in range(0, out_per_group, OUTPUTS_PER_PASS):  # up to four output channels per pass
                 o = g * out_per_group + o_g
                 block = min(OUTPUTS_PER_PASS, out_per_group - o_g)
@@ -477,9 +592,9 @@ def _direct_conv_placed(
     chunks = max(1, min(items, threads))
     for chunk in numba.prange(chunks):  # one chunk of items per thread, buffers zeroed once (see direct_conv)
         # (C_g*H_q*W_q + reading room,): stride 1, one phase per channel
-        padded = np.zeros(channels_per_group * phase_size + _rounded(length) - length, dtype=out.dtype)
+        padded = _aligned_zeros(channels_per_group * phase_size + _rounded(length) - length, out)
         pitch = _rounded(length)  # one output channel's plane
-        accs = np.empty(OUTPUTS_PER_PASS * pitch, dtype=out.dtype)  # (OUTPUTS_PER_PASS, pitch), flat
+        accs = _aligned_zeros(OUTPUTS_PER_PASS * pitch, out)  # (OUTPUTS_PER_PASS, pitch), flat
         for n_g in range(chunk * items // chunks, (chunk + 1) * items // chunks):
             n, g = n_g // groups, n_g % groups
             for c in range(channels_per_group):
