@@ -408,6 +408,8 @@ def test_compiled_kernels_reuse_their_buffers_item_after_item(op, x_shape, w_sha
         ((3, 10, 9, 11), (12, 5, 3, 3), 1, 1, 2),  # O_g 6: a pass of four output channels, then two alone
         ((3, 10, 9, 11), (12, 5, 3, 3), 2, (1, 2), 2),
         ((2, 64, 7, 7), (64, 32, 3, 3), 2, 1, 2),  # ResNeXt stage 4's C_g = 32: 288 taps, 36 passes of 8
+        ((2, 6, 9, 11), (6, 1, 3, 3), 1, 1, 6),  # depthwise 3x3: one pass of nine taps
+        ((2, 6, 9, 11), (6, 1, 5, 5), 2, 2, 6),  # depthwise 5x5: 8 + 8 + 9
         ((2, 10, 5, 6, 7), (6, 5, 3, 2, 3), 1, 1, 2),  # 3-d
     ],
 )
