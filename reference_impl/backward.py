@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -32,7 +31,8 @@ from .algorithms.phases import crop_wide, grouped_flat_phases, wide_size
 from .dtypes import bfloat16_in_float32
 from .geometry import ConvGeometry, IntOrTuple, Padding, plan_conv
 from .padding import pad_input, source_indices
-from .vectorized import convolve_planned, result_dtype, sliding_windows
+from .phase_gradient import Crop, input_gradient_by_phases
+from .vectorized import result_dtype, sliding_windows
 
 
 class ConvGradients(NamedTuple):
@@ -75,27 +75,6 @@ def fold_padding(grad_padded: np.ndarray, geo: ConvGeometry) -> np.ndarray:
     return grad
 
 
-def _phase_plan(
-    phase: int, stride: int, dilation: int, kernel: int, dy_length: int, phase_length: int
-) -> tuple[list[int], int, int, int] | None:
-    """One spatial dim of one output phase of :func:`padded_input_gradient`.
-
-    Padded position ``m = u*s + a`` (phase ``a``) receives ``dy[i] * w[t]`` from every tap with
-    ``i*s + t*d = m``, i.e. ``t*d = a (mod s)`` and ``i = u - e_t`` with ``e_t = (t*d - a) / s``.
-    Consecutive such taps differ in ``e`` by ``d / gcd(s, d)``: the phase is a stride-1
-    correlation of ``dy`` (shifted by the largest ``e``) with those taps reversed, dilated by that step.
-
-    Returns (taps reversed, dilation, first dy index read at u = 0, length of the dy window) or
-    None when no tap lands on this phase.
-    """
-    taps = [t for t in range(kernel) if (t * dilation - phase) % stride == 0]
-    if not taps or phase_length <= 0:
-        return None
-    step = dilation // math.gcd(stride, dilation)
-    largest_shift = (taps[-1] * dilation - phase) // stride
-    return taps[::-1], step, -largest_shift, phase_length + (len(taps) - 1) * step
-
-
 INPUT_GRADIENT_PATHS = ("phases", "scatter")
 
 
@@ -108,9 +87,6 @@ def choose_input_gradient_path(geo: ConvGeometry, dtype: np.dtype) -> str:
     compiled = numba_available() and np.dtype(dtype) in COMPILED_DTYPES
     few = geo.out_channels_per_group <= COMPILED_MAX_CHANNELS_PER_GROUP
     return "phases" if (few and compiled) or geo.out_channels_per_group == 1 else "scatter"
-
-
-Crop = Sequence[tuple[int, int]]  # per spatial dim, the [start, stop) of padded positions wanted
 
 
 def padded_input_gradient(
@@ -180,242 +156,6 @@ def scatter_compiled(cols: np.ndarray, grad: np.ndarray, geo: ConvGeometry, dy_s
     col2im_add = kernel_for("col2im_add", thread_count(), cols3.size)  # one add per element of cols
     col2im_add(cols3, np.array(stride, dtype=np.int64), np.array(dilation, dtype=np.int64), grad3)
     return grad
-
-
-# The allocation of a result whose every element is written anyway; tests replace it with a NaN fill,
-# so that an element left unwritten shows instead of reading as whatever the memory held (often 0).
-uninitialised = np.empty
-
-
-def input_gradient_by_phases(dy: np.ndarray, weight: np.ndarray, geo: ConvGeometry, crop: Crop) -> np.ndarray:
-    """The padded input's gradient, region ``crop``, phase by phase (sub-pixel decomposition): each
-    of the prod(stride) phases of the padded input is a stride-1 grouped convolution of ``dy``
-    with the taps that land on it, run by the fast forward convolution itself; no zero-stuffed
-    ``dy``, so no multiplications by inserted zeros, and only the phase positions inside ``crop``
-    are computed, written straight to their place. The weight (C_out, C_g, *k) is read as a layer
-    from C_out to C_in channels: (G, O_g, C_g, *k) -> swap the channel axes within each group ->
-    (G, C_g, O_g, *k) -> (C_in, O_g, *k), taps reversed.
-    """
-    G, C_g, O_g = geo.groups, geo.in_channels_per_group, geo.out_channels_per_group
-    batch, d = dy.shape[0], geo.spatial_dims
-    swapped = weight.reshape(G, O_g, C_g, *geo.kernel).swapaxes(1, 2)  # (G, C_g, O_g, *k)
-    swapped = swapped.reshape(geo.in_channels, O_g, *geo.kernel)  # (C_in, O_g, *k)
-    jobs: list[PhaseJob] = []
-    for phase in itertools.product(*(range(s) for s in geo.stride)):
-        # Phase positions u with start <= u*s + a < stop: u in [first_u, end_u).
-        first_u = [max(0, -(-(start - a) // s)) for a, s, (start, _) in zip(phase, geo.stride, crop, strict=False)]
-        end_u = [-(-(stop - a) // s) for a, s, (_, stop) in zip(phase, geo.stride, crop, strict=False)]
-        plans = [
-            _phase_plan(a, s, dil, k, n, end - first)
-            for a, s, dil, k, n, first, end in zip(
-                phase, geo.stride, geo.dilation, geo.kernel, dy.shape[2:], first_u, end_u, strict=False
-            )
-        ]
-        found = [plan for plan in plans if plan is not None]
-        if len(found) < len(plans):
-            continue  # no tap reaches this phase (or none of it is wanted): its gradient stays zero
-        target = tuple(
-            slice(a + u0 * s - start, None, s)
-            for a, u0, s, (start, _) in zip(phase, first_u, geo.stride, crop, strict=False)
-        )
-        jobs.append(
-            PhaseJob(
-                target=target,
-                taps=tuple(p[0] for p in found),
-                dilation=tuple(p[1] for p in found),
-                first=tuple(p[2] + u0 for p, u0 in zip(found, first_u, strict=False)),
-                outputs=tuple(end - first for first, end in zip(first_u, end_u, strict=False)),
-            )
-        )
-    # Every phase with a job has all its positions inside ``crop`` written below, so where every phase
-    # has one the result needs no zeroing first (a pass over the whole output: 0.3 ms of the upsampler's 1).
-    every_phase_written = len(jobs) == math.prod(geo.stride)
-    allocate = uninitialised if every_phase_written else np.zeros
-    grad = allocate((batch, geo.in_channels, *(b - a for a, b in crop)), dtype=dy.dtype)  # (N, C_in, *cropped)
-    # Phases with the same tap counts and dilations (an upsampler's k = 2s: all of them) share one
-    # convolution: their sub-kernels stacked as more output channels per group, over the union of
-    # their windows; each phase then takes its outputs at its own offset. One call, one copy of
-    # dy into the kernel's buffers, instead of one per phase.
-    batches = (
-        [jobs] if len({(tuple(map(len, job.taps)), job.dilation) for job in jobs}) == 1 else [[job] for job in jobs]
-    )
-    grad_grouped = grad.reshape(batch, G, C_g, *grad.shape[2:])  # (N, G, C_g, *cropped), a view
-    for batch_jobs in batches:
-        first = tuple(min(job.first[k] for job in batch_jobs) for k in range(d))
-        end = tuple(
-            max(job.first[k] + job.outputs[k] + (len(job.taps[k]) - 1) * job.dilation[k] for job in batch_jobs)
-            for k in range(d)
-        )
-        lo = tuple(max(0, f) for f in first)
-        hi = tuple(min(n, e) for n, e in zip(dy.shape[2:], end, strict=False))
-        if any(stop <= start for start, stop in zip(lo, hi, strict=False)):  # the window lies wholly in the zeros
-            for job in batch_jobs:
-                grad_grouped[(slice(None), slice(None), slice(None), *job.target)] = 0
-            continue
-        window = dy[
-            (slice(None), slice(None), *(slice(start, stop) for start, stop in zip(lo, hi, strict=False)))
-        ]  # (N, C_out, *kept)
-        pads = tuple(p for start, stop, f, e in zip(lo, hi, first, end, strict=False) for p in (start - f, e - stop))
-        # (C_in, O_g, *taps) per phase -> (G, P, C_g, O_g, *taps) -> (G*P*C_g, O_g, *taps): group-major
-        stacked = np.stack(
-            [
-                swapped[(slice(None), slice(None)) + np.ix_(*job.taps)].reshape(G, C_g, O_g, *map(len, job.taps))
-                for job in batch_jobs
-            ],
-            axis=1,
-        )
-        stacked = np.ascontiguousarray(stacked.reshape(G * len(batch_jobs) * C_g, O_g, *stacked.shape[4:]))
-        phase_geo = ConvGeometry(
-            batch=batch,
-            in_channels=geo.out_channels,
-            spatial=window.shape[2:],
-            out_channels=stacked.shape[0],
-            groups=G,
-            kernel=stacked.shape[2:],
-            stride=(1,) * d,
-            dilation=batch_jobs[0].dilation,
-            pads=pads,
-            padding_mode="zeros",
-            unbatched=False,
-        )
-        if placed_in_kernel(phase_geo, dy.dtype):
-            own_starts = [tuple(f - f0 for f, f0 in zip(job.first, first, strict=False)) for job in batch_jobs]
-            write_phases_placed(window, stacked, phase_geo, batch_jobs, own_starts, grad)
-            continue
-        if len(batch_jobs) == 1 and written_in_3d_kernel(phase_geo, dy.dtype):
-            # one phase: its convolution's output is exactly its strided positions of grad (a view)
-            from .algorithms.compiled import conv_compiled_3d
-
-            phase_out = grad[(slice(None), slice(None), *batch_jobs[0].target)]  # (N, C_in, *phase positions)
-            conv_compiled_3d(window, stacked, phase_geo, out=phase_out)
-            continue
-        out = convolve_planned(window, stacked, phase_geo)  # (N, G*P*C_g, *union outputs)
-        out = out.reshape(batch, G, len(batch_jobs), C_g, *out.shape[2:])  # (N, G, P, C_g, *union outputs)
-        for p, job in enumerate(batch_jobs):
-            own = tuple(slice(f - f0, f - f0 + n) for f, f0, n in zip(job.first, first, job.outputs, strict=False))
-            grad_grouped[(slice(None), slice(None), slice(None), *job.target)] = out[
-                (slice(None), slice(None), p, slice(None)) + own
-            ]  # (N, G, C_g, *phase positions)
-    return grad
-
-
-def placed_in_kernel(phase_geo: ConvGeometry, dtype: np.dtype) -> bool:
-    """Whether the phases' convolution runs in the compiled kernel that writes each phase straight
-    into the strided output (1-d and 2-d; where the chooser would pick "compiled" anyway)."""
-    from .algorithms import choose_algorithm
-
-    return phase_geo.spatial_dims <= 2 and choose_algorithm(phase_geo, dtype=dtype) == "compiled"
-
-
-def written_in_3d_kernel(phase_geo: ConvGeometry, dtype: np.dtype) -> bool:
-    """Whether a 3-d phase's convolution runs in the compiled 3-d kernel writing straight into the
-    phase's strided positions of the output (compiled.conv_compiled_3d's ``out``): numba, its dtypes
-    and few enough channels per group (the pointwise rule for 1x1x1 sub-kernels aside: an upsampler's
-    phases are often one tap). Otherwise each phase's result is copied there by NumPy, a strided
-    copy that took 0.7 ms of the depthwise ConvTranspose3d's 1.8 on one thread, and ran on one
-    thread whatever the count (docs/performance.md, round 6)."""
-    from .algorithms import COMPILED_DTYPES, COMPILED_MAX_CHANNELS_PER_GROUP, numba_available
-
-    return (
-        phase_geo.spatial_dims == 3
-        and phase_geo.in_channels_per_group <= COMPILED_MAX_CHANNELS_PER_GROUP
-        and np.dtype(dtype) in COMPILED_DTYPES
-        and numba_available()
-    )
-
-
-def write_phases_placed(
-    window: np.ndarray,
-    stacked: np.ndarray,
-    phase_geo: ConvGeometry,
-    jobs: Sequence[PhaseJob],
-    own_starts: Sequence[tuple[int, ...]],
-    grad: np.ndarray,
-) -> None:
-    """The stacked phases' convolution (:func:`input_gradient_by_phases`), each phase's outputs written
-    by the compiled kernel straight into their strided positions of ``grad`` (N, C_in, *cropped):
-    the four stride-2 copies of an upsampler's phases, a pass over the output each, are gone.
-    Stacked output channel (g, p, c) is phase p's gradient of input channel g*C_g + c; the kernel
-    gets them reordered (g, c, p)."""
-    from .algorithms.compiled import kernel_for, thread_count
-
-    G, P = phase_geo.groups, len(jobs)
-    C_g = phase_geo.out_channels // (G * P)
-    pads, dilation, output = phase_geo.pads, phase_geo.dilation, phase_geo.output_size
-    steps: tuple[int, ...] = tuple(t.step for t in jobs[0].target)
-    rows_cols: list[tuple[int, ...]] = [tuple(job.outputs) for job in jobs]
-    firsts: list[tuple[int, ...]] = [tuple(own) for own in own_starts]
-    target_starts: list[tuple[int, ...]] = [tuple(t.start or 0 for t in job.target) for job in jobs]
-    if phase_geo.spatial_dims == 1:  # as height 1: one leading row, read and written at row 0
-        window, stacked, grad = window[:, :, None], stacked[:, :, None], grad[:, :, None]
-        pads, dilation, output, steps = (0, 0, *pads), (1, *dilation), (1, *output), (1, *steps)
-        rows_cols = [(1, *rc) for rc in rows_cols]
-        firsts = [(0, *f) for f in firsts]
-        target_starts = [(0, *t) for t in target_starts]
-    for p in range(P):  # numba does not bounds-check: every write must land inside grad and read inside the plane
-        for k in range(2):
-            assert firsts[p][k] + rows_cols[p][k] <= output[k]
-            assert rows_cols[p][k] == 0 or target_starts[p][k] + (rows_cols[p][k] - 1) * steps[k] < grad.shape[2 + k]
-    # Column phases written as interleaved pairs (see direct_conv_placed's ``partner``): phase p2 fills
-    # the odd columns of phase p's target rows when it starts one column right, on the same rows.
-    pairs: list[tuple[int, int]] = []
-    if steps[1] == 2:
-        for p in range(P):
-            for p2 in range(P):
-                paired = {q for pair in pairs for q in pair}
-                same_rows = target_starts[p2][0] == target_starts[p][0] and rows_cols[p2][0] == rows_cols[p][0]
-                if (
-                    p not in paired
-                    and p2 not in paired
-                    and same_rows
-                    and target_starts[p2][1] == target_starts[p][1] + 1
-                    and rows_cols[p][1] - rows_cols[p2][1] in (0, 1)
-                ):
-                    pairs.append((p, p2))
-    # The kernel takes the stacked channels phase-minor, (g, c, phase), the phases in this order:
-    # each pair, the phase then its partner, then the phases written alone. A partner is then the
-    # next channel, at an odd place in its group, and one pass of four output channels
-    # (compiled_kernel._add_taps_4) computes both.
-    order = [p for pair in pairs for p in pair] + [p for p in range(P) if all(p not in pair for pair in pairs)]
-    stacked = stacked.reshape(G, P, C_g, *stacked.shape[1:])[:, order].swapaxes(1, 2)  # (G, C_g, P, O_g, *taps)
-    placement = np.empty((G, C_g, P, 7), dtype=np.int64)  # per kernel output channel, see direct_conv_placed
-    partner = np.full((G, C_g, P), -1, dtype=np.int64)  # per kernel output channel, like placement
-    channels = np.arange(G * C_g * P).reshape(G, C_g, P)
-    for k, p in enumerate(order):
-        placement[:, :, k, 0] = np.arange(G * C_g).reshape(G, C_g)  # target channel g*C_g + c
-        placement[:, :, k, 1:3] = target_starts[p]
-        placement[:, :, k, 3:5] = firsts[p]
-        placement[:, :, k, 5:7] = rows_cols[p]
-        if k < 2 * len(pairs):  # even k: the pair's first phase; odd: its partner
-            partner[:, :, k] = channels[:, :, k + 1] if k % 2 == 0 else -2
-    height, width = window.shape[2:]
-    top, left = pads[0], pads[2]
-    phase_height, phase_width = height + pads[0] + pads[1], width + pads[2] + pads[3]
-    assert (stacked.shape[-2] - 1) * dilation[0] * phase_width + (stacked.shape[-1] - 1) * dilation[1] + (
-        output[0] - 1
-    ) * phase_width + output[1] <= phase_height * phase_width
-    multiply_adds = window.shape[0] * math.prod(output) * math.prod(stacked.shape)  # N * outputs * (G*C_g*P*O_g*taps)
-    threads = thread_count()
-    sizes = [top, left, dilation[0], dilation[1], phase_height, phase_width, *output, *steps, threads]
-    kernel_for("direct_conv_placed", threads, multiply_adds)(
-        np.ascontiguousarray(window),
-        np.ascontiguousarray(stacked).reshape(G * C_g * P, *stacked.shape[3:]),
-        np.array(sizes, dtype=np.int64),
-        placement.reshape(G * C_g * P, 7),
-        partner.reshape(G * C_g * P),
-        grad,
-    )
-
-
-class PhaseJob(NamedTuple):
-    """One output phase of :func:`input_gradient_by_phases`: where its positions go in the result,
-    its taps (reversed) and dilation per dim, the dy index its first output reads, its output count."""
-
-    target: tuple[slice, ...]
-    taps: tuple[list[int], ...]
-    dilation: tuple[int, ...]
-    first: tuple[int, ...]
-    outputs: tuple[int, ...]
 
 
 def weight_gradient(x: np.ndarray, dy: np.ndarray, geo: ConvGeometry) -> np.ndarray:

@@ -190,6 +190,32 @@ def test_transposed_grad_output_of_the_wrong_shape_is_refused() -> None:
             function(np.ones((1, 2, 5)), np.ones((1, 2, 3)), np.ones((2, 1, 2)), None, 2, 0, 0, 2)
 
 
+@pytest.mark.parametrize(
+    "op,x_shape,w_shape,kwargs",
+    [
+        ("conv_transpose2d", (2, 4, 5, 6), (4, 1, 4, 4), dict(stride=2, padding=1, groups=4)),  # one placed call
+        ("conv_transpose1d", (2, 4, 9), (4, 2, 3), dict(stride=2, padding=1, groups=2, output_padding=1)),
+        ("conv_transpose3d", (1, 2, 3, 4, 5), (2, 1, 3, 3, 3), dict(stride=2, padding=1, groups=2)),
+    ],
+)
+def test_phase_plans_are_reused_and_hold_no_values(op: str, x_shape, w_shape, kwargs) -> None:
+    """The phase decomposition is planned once per shape (phase_gradient.plan_phases, cached); the
+    plan holds index arrays, never a weight's values: three calls with the same shapes and other
+    values each match the loops, and the second and third reuse the first's plan."""
+    from reference_impl import convolve_transpose_loops
+    from reference_impl.phase_gradient import plan_phases
+
+    rng = np.random.default_rng(11)
+    plan_phases.cache_clear()
+    for call in range(3):
+        x, weight = rng.standard_normal(x_shape), rng.standard_normal(w_shape)
+        expected = convolve_transpose_loops(x, weight, **kwargs, spatial_dims=len(x_shape) - 2)
+        got = getattr(reference_impl, op)(x, weight, **kwargs)
+        np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12, err_msg=f"call {call}")
+    info = plan_phases.cache_info()
+    assert (info.misses, info.hits) == (1, 2), info
+
+
 @pytest.mark.parametrize("path", ["phases", "scatter"])
 @pytest.mark.parametrize("d", [1, 2, 3])
 def test_both_input_gradient_paths_match_the_loops(path: str, d: int) -> None:

@@ -186,7 +186,7 @@ def conv_compiled_3d(x: np.ndarray, weight: np.ndarray, geo: ConvGeometry, out: 
 
     ``out``: where to write the (N, C_out, *output_size) result instead of a new array; any strides
     (a transposed convolution's phase writes into every s-th position of its output this way,
-    backward.input_gradient_by_phases). Returns the result as (N, G, O_g, *output_size) either way.
+    phase_gradient.input_gradient_by_phases). Returns the result as (N, G, O_g, *output_size) either way.
     """
     shape = (geo.batch, geo.out_channels, *geo.output_size)
     if out is None:

@@ -582,7 +582,7 @@ def _direct_conv_placed(
     The taps are added four output channels at a time (:func:`_add_taps_4`), in passes across
     kernel rows: a phase's sub-kernel is small (2x2 for an upsampler's k4 s2), so one pass takes all
     four taps of four phases. A partner is always the next channel, o at an even place in its group
-    (backward.write_phases_placed orders them so), so the pass that computes o computes its partner
+    (phase_gradient.plan_placed orders them so), so the pass that computes o computes its partner
     too.
     """
     pad_top, pad_left, dilation_h, dilation_w = sizes[0], sizes[1], sizes[2], sizes[3]
