@@ -205,8 +205,8 @@ def _add_taps(acc: np.ndarray, flat: np.ndarray, starts: np.ndarray, weights: np
     loaded and stored once per pass, not once per tap, and each pass is one loop over contiguous
     slices that LLVM vectorises. Nine taps left are one pass: every odd square kernel (3x3, 5x5,
     7x7: 8k + 1 taps) would otherwise end with a pass of one tap, an accumulator's load and store
-    for one multiply-add (MobileNetV2's depthwise 3x3: its taps 0.40 -> 0.32 ms, the layer 0.67 -> 0.56
-    on one thread; docs/performance.md, round 7). Within a pass the sum keeps the loop version's order,
+    for one multiply-add (MobileNetV2's depthwise 3x3: its taps 0.33-0.40 -> 0.32 ms on one thread;
+    docs/performance.md, round 7). Within a pass the sum keeps the loop version's order,
     ((acc + w0*x0) + w1*x1) + ..., each product rounded before its add (no fastmath, no FMA).
     """
     length = acc.shape[0]
