@@ -150,7 +150,7 @@ def input_gradient_by_phases(dy: np.ndarray, weight: np.ndarray, geo: ConvGeomet
     return grad
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=64)  # a plan holds index arrays the size of the stacked kernels
 def plan_phases(
     geo: ConvGeometry, crop: tuple[tuple[int, int], ...], dy_shape: tuple[int, ...], dtype: str, compiled: bool
 ) -> PhasesPlan:
