@@ -50,6 +50,20 @@ def _aligned_zeros(length: int, like: np.ndarray) -> np.ndarray:
 # store is still a scatter, which is why direct_conv_placed writes column phases in pairs.
 
 
+@numba.njit(cache=True, inline="always")  # one call per run of rows, like _split_rows
+def _copy_rows(
+    flat: np.ndarray, start: int, start_step: int, image: np.ndarray, row: int, row_step: int, rows: int, width: int
+) -> None:
+    """flat[start + i*start_step + v] = image[(row + i*row_step)*width + v] for i < rows, v < width:
+    the stride-1 case of :func:`_split_rows` (padding already in ``start``)."""
+    for i in range(rows):
+        r = row + i * row_step
+        source = image[r * width : (r + 1) * width]
+        target = flat[start + i * start_step : start + i * start_step + width]
+        for v in range(width):
+            target[v] = source[v]
+
+
 @numba.njit(cache=True, inline="always")  # one call per run of rows, see its docstring
 def _split_rows(
     flat: np.ndarray,
@@ -82,12 +96,7 @@ def _split_rows(
     phase, instead of s strided passes over the input row.
     """
     if stride == 1:
-        for i in range(rows):
-            r = row + i * row_step
-            source = image[r * width : (r + 1) * width]
-            target = flat[start + i * start_step + pad_left : start + i * start_step + pad_left + width]
-            for v in range(width):
-                target[v] = source[v]
+        _copy_rows(flat, start + pad_left, start_step, image, row, row_step, rows, width)
     elif stride == 2:
         # element 2v lands at padded 2v + pad_left: phase pad_left % 2, index v + pad_left // 2;
         # element 2v + 1 in the other phase, at v + (pad_left + 1) // 2
@@ -178,9 +187,7 @@ def _split_plane(
         for part in range(2):
             target = phase_start + (first_phase ^ part) * phase_pitch + (pad_left + part) // 2
             source = halves[part * (height * half) : (part + 1) * (height * half)]
-            _split_rows(
-                flat, target, phase_width, phase_pitch, 1, source, row, stride_h, u_end - u_first, half, scratch, 0
-            )
+            _copy_rows(flat, target, phase_width, source, row, stride_h, u_end - u_first, half)
 
 
 @numba.njit(cache=True, inline="always")  # called once per row: a call costs more than a short row's copy
