@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import os
 import sys
+import time
+from collections.abc import Callable
 
 
 def threads_from_argv(default: int, argv: list[str] | None = None) -> int:
@@ -23,3 +26,14 @@ def pin_blas_threads(threads: int) -> None:
     (reference_impl.OPENBLAS_THREAD_TIMEOUT) while NumPy is still unloaded."""
     os.environ["OPENBLAS_NUM_THREADS"] = str(threads)
     import reference_impl  # noqa: F401
+
+
+def fastest_call(function: Callable[[], object], calls: int) -> float:
+    """The fastest of ``calls`` calls of ``function``, in seconds: the least disturbed call on a
+    shared machine."""
+    best = math.inf
+    for _ in range(calls):
+        start = time.perf_counter()
+        function()
+        best = min(best, time.perf_counter() - start)
+    return best

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -24,7 +23,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks import pin_blas_threads, threads_from_argv  # noqa: E402
+from benchmarks import fastest_call, pin_blas_threads, threads_from_argv  # noqa: E402
 
 THREADS = threads_from_argv(default=1)
 if __name__ == "__main__":
@@ -55,15 +54,6 @@ SHAPES = [
 ALGORITHMS = ("compiled", "einsum", "taps")
 
 
-def best_ms(function: Callable[[], object], calls: int = 10) -> float:
-    best = float("inf")
-    for _ in range(calls):
-        start = time.perf_counter()
-        function()
-        best = min(best, time.perf_counter() - start)
-    return best * 1e3
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=THREADS)
@@ -89,7 +79,7 @@ def main(argv: list[str] | None = None) -> None:
             sides[name] = partial(reference, x, w, *args, algorithm=name)
         for side in sides.values():
             side()  # compile, warm caches
-        times = {name: min(best_ms(side) for _ in range(2)) for name, side in sides.items()}
+        times = {name: 1e3 * min(fastest_call(side, 10) for _ in range(2)) for name, side in sides.items()}  # ms
         geo = reference_impl.plan_conv(x.shape, w.shape, None, stride, padding, 1, groups, spatial_dims=x.ndim - 2)
         cells = " | ".join(f"{times[name]:.2f}" for name in ALGORITHMS)
         print(

@@ -20,7 +20,6 @@ import math
 import os
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-from benchmarks import pin_blas_threads, threads_from_argv  # noqa: E402
+from benchmarks import fastest_call, pin_blas_threads, threads_from_argv  # noqa: E402
 
 THREADS = threads_from_argv(default=1)
 if __name__ == "__main__":
@@ -38,16 +37,6 @@ import numpy as np  # noqa: E402
 
 import reference_impl  # noqa: E402
 from benchmarks.layers import LAYERS, ND_LAYERS, Layer  # noqa: E402
-
-
-def block_minimum(function: Callable[[], object], calls: int) -> float:
-    """The fastest of ``calls`` calls, seconds."""
-    best = math.inf
-    for _ in range(calls):
-        start = time.perf_counter()
-        function()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def time_layer(layer: Layer, repeats: int, calls: int) -> dict[str, Any]:
@@ -76,8 +65,8 @@ def time_layer(layer: Layer, repeats: int, calls: int) -> dict[str, Any]:
             function()
     rounds: dict[str, list[float]] = {"torch": [], "reference": []}
     for _ in range(repeats):
-        rounds["torch"].append(block_minimum(run_torch, calls))
-        rounds["reference"].append(block_minimum(run_reference, calls))
+        rounds["torch"].append(fastest_call(run_torch, calls))
+        rounds["reference"].append(fastest_call(run_reference, calls))
     row: dict[str, Any] = {"layer": layer.name, "op": layer.op, "threads": THREADS, "load_before": load_before}
     for side, values in rounds.items():
         row[f"{side}_min"], row[f"{side}_median"] = min(values), float(np.median(values))
