@@ -135,7 +135,7 @@ def test_compiled_folds_samples_of_small_planes_into_one_wide_plane(batch, group
     from tests.helpers import spy_on_kernel
 
     taken = []
-    spy_on_kernel(monkeypatch, "direct_conv", lambda *a: taken.append(a[2][-1]))  # sizes[-1]: samples per item
+    spy_on_kernel(monkeypatch, "direct_conv", lambda *a: taken.append(a[2][9]))  # sizes[9]: samples per item
     rng = np.random.default_rng(batch)
     x = rng.standard_normal((batch, 2 * groups, 5, 6))
     weight = rng.standard_normal((3 * groups, 2, 3, 3))
@@ -150,14 +150,20 @@ def test_compiled_folds_samples_of_small_planes_into_one_wide_plane(batch, group
 
 
 @needs_numba
+@pytest.mark.parametrize("by_map", [False, True], ids=["by-rows", "by-map"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("width", [9, 10])
 @pytest.mark.parametrize("stride", [(2, 2), (1, 2), (2, 3)])
-def test_compiled_splits_every_left_padding_into_column_phases(stride, width, dtype):
+def test_compiled_splits_every_left_padding_into_column_phases(stride, width, dtype, by_map, monkeypatch):
     """The kernel pads while it splits rows into column phases, and stride 2 on an even width
     deinterleaves the whole plane first (compiled_kernel._split_plane): every left padding puts
     the first element in the other phase or the same one, an odd width leaves a last element
-    without its pair, depthwise and two-channel groups, float32 and float64 alike."""
+    without its pair, depthwise and two-channel groups, float32 and float64 alike. The same through
+    the element maps that short rows take instead (compiled.by_element_map, forced either way here:
+    these widths would take the maps), for the split and the crop."""
+    from reference_impl.algorithms import compiled
+
+    monkeypatch.setattr(compiled, "by_element_map", lambda width, stride: by_map)
     rng = np.random.default_rng(width * 10 + stride[1])
     for pad_left in range(4):
         for groups in (4, 2):
@@ -358,6 +364,30 @@ def test_3d_kernel_matches_loops_with_depth_strides_and_dilations(stride, dilati
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
     exact = reference_impl.conv3d(x, weight, *args, algorithm="compiled")
     np.testing.assert_allclose(exact, expected, rtol=1e-12, atol=1e-12)
+
+
+@needs_numba
+@pytest.mark.parametrize("mode", ["zeros", "circular"])
+@pytest.mark.parametrize("c_in,c_out,groups,kernel,stride,dilation", COMPILED_SHAPES)
+def test_compiled_element_maps_move_what_the_row_copies_move(
+    c_in, c_out, groups, kernel, stride, dilation, mode, monkeypatch
+):
+    """Short rows are split and cropped element by element through index maps, longer ones row by
+    row (compiled.by_element_map): both only move values, so forced either way on the same layer
+    they give the same bits, and the loops' result. Batch 3 with small planes folds samples into one
+    item (the maps' offsets per sample); "circular" hands the kernel an already padded input."""
+    from reference_impl.algorithms import compiled
+
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((3, c_in, 11, 10))
+    weight = rng.standard_normal((c_out, c_in // groups, *kernel))
+    args = (None, stride, (2, 3), dilation, groups, mode)
+    results = []
+    for by_map in (False, True):
+        monkeypatch.setattr(compiled, "by_element_map", lambda width, stride, by_map=by_map: by_map)
+        results.append(conv2d(x, weight, *args, algorithm="compiled"))
+    np.testing.assert_array_equal(results[0], results[1])
+    np.testing.assert_allclose(results[1], conv2d_loops(x, weight, *args), rtol=1e-10, atol=1e-12)
 
 
 @needs_numba

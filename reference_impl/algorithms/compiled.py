@@ -154,9 +154,31 @@ def conv_compiled(x: np.ndarray, weight: np.ndarray, geo: ConvGeometry) -> np.nd
     multiply_adds = geo.batch * geo.out_channels * height_out * width_out * math.prod(weight.shape[1:])
     threads = thread_count()
     samples = samples_per_item(geo.batch, geo.groups, phase_height * phase_width)
-    sizes = np.array([top, left, s_h, s_w, d_h, d_w, phase_height, phase_width, threads, samples], dtype=np.int64)
+    maps = by_element_map(x.shape[3], s_w), by_element_map(width_out, 1)  # the split's, the crop's
+    sizes = np.array(
+        [top, left, s_h, s_w, d_h, d_w, phase_height, phase_width, threads, samples, *maps], dtype=np.int64
+    )
     kernel_for("direct_conv", threads, multiply_adds)(np.ascontiguousarray(x), np.ascontiguousarray(weight), sizes, out)
     return from_2d(out, original)  # (N, G, O_g, *output_size)
+
+
+# Rows (of the input, of the output) whose pieces in a phase are shorter than this many elements
+# (one 16-float vector) are split, or cropped, element by element through an index map: a row copy
+# that short runs scalar and pays its set-up per row. Per 14x14 plane (ResNeXt stage 4) the split
+# took 0.17 us by rows and 0.07-0.08 by map; at 28x28 stride 2, 0.34-0.36 against 0.29-0.31; at
+# 20x20 stride 1, 0.11-0.12 against 0.16; at 56x56 stride 2, 0.77 against 1.25 (docs/performance.md,
+# round 8).
+SHORT_ROW = 16
+
+
+def by_element_map(width: int, stride: int) -> bool:
+    """Whether rows ``width`` long, split into ``stride`` column phases, go element by element
+    (see SHORT_ROW): each phase's piece of a row is shorter than one vector.
+
+    >>> by_element_map(14, 2), by_element_map(28, 2), by_element_map(20, 1), by_element_map(56, 2)
+    (True, True, False, False)
+    """
+    return width < SHORT_ROW * stride
 
 
 # A work item of the compiled kernel takes enough samples for its wide plane to reach this many

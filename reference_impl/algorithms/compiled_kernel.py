@@ -207,6 +207,39 @@ def _scatter_row(dst: np.ndarray, src: np.ndarray, step: int) -> None:
 
 
 @numba.njit(cache=True)
+def _split_map(height: int, width: int, geometry: tuple[int, int, int, int, int, int], phase_pitch: int) -> np.ndarray:
+    """Where each element of an (H, W) input plane lands in its phases, as :func:`_split_plane`
+    places it (phase (a, b) at (a*s_w + b)*phase_pitch, rows W_q apart): map[r*W + v], relative to
+    the plane's start. Every element lands inside its phase: H_q = ceil(padded H / s_h), likewise W_q."""
+    pad_top, pad_left, stride_h, stride_w, _, phase_width = geometry
+    where = np.empty(height * width, dtype=np.int64)
+    for r in range(height):
+        u, a = divmod(r + pad_top, stride_h)
+        for v in range(width):
+            w, b = divmod(v + pad_left, stride_w)
+            where[r * width + v] = (a * stride_w + b) * phase_pitch + u * phase_width + w
+    return where
+
+
+@numba.njit(cache=True, inline="always")  # once per plane
+def _scatter_plane(flat: np.ndarray, start: int, image: np.ndarray, where: np.ndarray) -> None:
+    """flat[start + where[i]] = image[i] for every i: :func:`_split_plane` for planes whose phase
+    rows are shorter than one vector (SHORT_ROW), element by element through a map from
+    :func:`_split_map`, instead of a row copy of a few elements each (docs/performance.md, round 8)."""
+    target = flat[start:]
+    for i in range(image.shape[0]):
+        target[where[i]] = image[i]
+
+
+@numba.njit(cache=True, inline="always")  # once per output plane
+def _gather_plane(plane: np.ndarray, acc: np.ndarray, where: np.ndarray) -> None:
+    """plane[k] = acc[where[k]] for every k: the crop of a wide plane's junk columns for output rows
+    shorter than one vector, through the map k = i*W_out + j -> i*W_q + j."""
+    for k in range(plane.shape[0]):
+        plane[k] = acc[where[k]]
+
+
+@numba.njit(cache=True)
 def _add_taps(acc: np.ndarray, flat: np.ndarray, starts: np.ndarray, weights: np.ndarray, offset: int) -> None:
     """acc[j] += weights[t] * flat[offset + starts[t] + j] for every tap t in order, every j < len(acc).
 
@@ -387,7 +420,8 @@ def _direct_conv(x: np.ndarray, weight: np.ndarray, sizes: np.ndarray, out: np.n
     """x (N, C_in, H, W), weight (C_out, C_g, kH, kW) -> out (N, C_out, H_out, W_out), every element written.
 
     ``sizes`` (int64): pad_top, pad_left, stride_h, stride_w, dilation_h, dilation_w, phase_height,
-    phase_width, threads, samples (one array: each kernel is written twice below, parallel and serial).
+    phase_width, threads, samples, split_by_map, crop_by_map (one array: each kernel is written twice
+    below, parallel and serial).
 
     ``x`` is zero-padded by (pad_top, pad_left) here, on the fly (bottom/right padding is what
     lies past x in the zeroed phase buffer); pass an already padded x with zero pads for the
@@ -406,6 +440,11 @@ def _direct_conv(x: np.ndarray, weight: np.ndarray, sizes: np.ndarray, out: np.n
     docs/performance.md, round 6). The split never writes the zero padding, so its zeros last from
     item to item; an item with fewer samples than ``samples`` (the last) leaves the previous item's
     values past its own, read only into junk positions of the accumulator, never copied out.
+
+    ``split_by_map``, ``crop_by_map`` (0 or 1, compiled.by_element_map): the split, and the crop,
+    element by element through an index map made once per call (_split_map, _gather_plane) instead
+    of row by row: for rows shorter than one vector, where a row copy of a few elements cost more
+    per element than the map (ResNeXt stage 4's 14x14 planes: 0.18 -> 0.08 us a plane's split).
     """
     pad_top, pad_left, stride_h, stride_w, dilation_h, dilation_w = (
         sizes[0],
@@ -416,6 +455,7 @@ def _direct_conv(x: np.ndarray, weight: np.ndarray, sizes: np.ndarray, out: np.n
         sizes[5],
     )
     phase_height, phase_width, threads, samples = sizes[6], sizes[7], sizes[8], sizes[9]
+    split_by_map, crop_by_map = sizes[10] != 0, sizes[11] != 0
     batch, in_channels, height, width = x.shape
     out_channels, channels_per_group, kernel_h, kernel_w = weight.shape
     groups = in_channels // channels_per_group
@@ -439,6 +479,11 @@ def _direct_conv(x: np.ndarray, weight: np.ndarray, sizes: np.ndarray, out: np.n
                 )
     weights = weight.reshape((out_channels, channels_per_group * kernel_h * kernel_w))  # (C_out, taps), a view
     geometry = (pad_top, pad_left, stride_h, stride_w, phase_height, phase_width)  # what _split_plane needs
+    # the element maps, shared by the threads (read only): input element -> phase position, output -> wide position
+    split_map = _split_map(height, width, geometry, block_size) if split_by_map else np.empty(0, dtype=np.int64)
+    crop_map = np.empty(height_out * width_out if crop_by_map else 0, dtype=np.int64)  # (H_out*W_out,)
+    for k in range(crop_map.shape[0]):
+        crop_map[k] = k // width_out * phase_width + k % width_out
     chunks = max(1, min(items, threads))
     for chunk in numba.prange(chunks):
         # One buffer per thread, zeroed once: every item writes the same interior positions and
@@ -457,7 +502,10 @@ def _direct_conv(x: np.ndarray, weight: np.ndarray, sizes: np.ndarray, out: np.n
                 for c in range(channels_per_group):
                     image = x[first + m, g * channels_per_group + c].reshape(height * width)  # (H*W,), rows sliced
                     start = c * stride_h * stride_w * block_size + m * phase_size  # phases[c, 0, 0] of sample m
-                    _split_plane(buffer, start, block_size, image, height, width, geometry, scratch, halves)
+                    if split_by_map:
+                        _scatter_plane(buffer, start, image, split_map)
+                    else:
+                        _split_plane(buffer, start, block_size, image, height, width, geometry, scratch, halves)
             size = _rounded((count - 1) * phase_size + length)
             for o_g in range(0, out_per_group, OUTPUTS_PER_PASS):  # up to four output channels per pass
                 o = g * out_per_group + o_g
@@ -468,6 +516,9 @@ def _direct_conv(x: np.ndarray, weight: np.ndarray, sizes: np.ndarray, out: np.n
                         # one flat view per plane, 1-d row slices of it: a view per row of the 4-d
                         # array, or a slice assignment, cost more than a short row's copy
                         plane = out[first + m, o + b].reshape(height_out * width_out)  # (H_out*W_out,)
+                        if crop_by_map:
+                            _gather_plane(plane, accs[b * pitch + m * phase_size :], crop_map)
+                            continue
                         for i in range(height_out):  # crop the wide grid's junk columns W_out..W_q-1
                             start = b * pitch + m * phase_size + i * phase_width
                             row = plane[i * width_out : (i + 1) * width_out]
