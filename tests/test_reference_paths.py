@@ -152,8 +152,8 @@ def test_compiled_folds_samples_of_small_planes_into_one_wide_plane(batch, group
 @needs_numba
 @pytest.mark.parametrize("by_map", [False, True], ids=["by-rows", "by-map"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("width", [9, 10])
-@pytest.mark.parametrize("stride", [(2, 2), (1, 2), (2, 3)])
+@pytest.mark.parametrize("width", [9, 10, 37, 38])  # phase rows below and above one vector (16)
+@pytest.mark.parametrize("stride", [(2, 2), (1, 2), (2, 3), (1, 1)])
 def test_compiled_splits_every_left_padding_into_column_phases(stride, width, dtype, by_map, monkeypatch):
     """The kernel pads while it splits rows into column phases, and stride 2 on an even width
     deinterleaves the whole plane first (compiled_kernel._split_plane): every left padding puts
