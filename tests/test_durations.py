@@ -105,3 +105,96 @@ def test_a_command_imports_only_its_own_module() -> None:
 
     listed = {line.split()[0] for line in listing.stdout.splitlines() if line.startswith("    ") and line.split()}
     assert set(COMMAND_MODULES) <= listed
+
+
+def _seed_case():
+    from conformance.cases.loader import load_cases
+
+    (case,) = load_cases([str(ROOT / "cases" / "seed" / "groups3.yaml")])
+    return case
+
+
+def _jitting_conv2d(jit_on_call: int, one_time_seconds: float, calls: list[int]):
+    """A conv2d whose call number ``jit_on_call`` (1-based) first makes numba compile a fresh function
+    and pays ``one_time_seconds``, as the reference does on a kernel's first call in a process."""
+    import time
+
+    import reference_impl
+
+    def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+        calls.append(len(calls) + 1)
+        if len(calls) == jit_on_call:
+            import numba
+
+            numba.njit(lambda value: value + 1)(1)  # a new function: a real compile
+            time.sleep(one_time_seconds)
+        return reference_impl.conv2d(x, weight, bias, stride, padding, dilation, groups)
+
+    return conv2d
+
+
+def test_a_reference_call_that_compiles_is_timed_again_and_the_compile_counted_as_warm_up() -> None:
+    """The reference is warmed up once per op and dtype, but a later case can take a kernel not yet
+    loaded: its first call (here the timed one, call 2) compiles; the case's implementation time is
+    a second call's, and the one-time cost shows under warm_up. Its values are still judged."""
+    pytest.importorskip("numba")
+    from conformance.running.implementations import Implementation
+    from conformance.running.runner import CaseRunner
+
+    calls: list[int] = []
+    reference_like = Implementation("jitting-reference", _jitting_conv2d(2, 0.3, calls), computes_in_float64=True)
+    result = CaseRunner(reference_like, checks=()).run(_seed_case())
+    assert result.status == "passed", result.message
+    assert calls == [1, 2, 3]  # the warm-up, the timed call that compiled, the call timed again
+    assert result.durations["implementation"] < 0.2
+    assert result.durations["warm_up"] >= 0.3
+
+
+def test_a_plugin_that_compiles_is_called_once_and_timed_as_it_ran() -> None:
+    """A plug-in sees exactly the calls the checks make: no warm-up, no second call, even when its
+    call compiles; its time is what it took."""
+    pytest.importorskip("numba")
+    from conformance.running.implementations import Implementation
+    from conformance.running.runner import CaseRunner
+
+    calls: list[int] = []
+    plugin = Implementation("jitting-plugin", _jitting_conv2d(1, 0.3, calls))
+    result = CaseRunner(plugin, checks=()).run(_seed_case())
+    assert result.status == "passed", result.message
+    assert calls == [1]
+    assert result.durations["implementation"] >= 0.3
+
+
+def test_the_jit_watch_sees_a_compile_and_not_a_compiled_call() -> None:
+    numba = pytest.importorskip("numba")
+    from conformance.running.jit_watch import JitWatch
+
+    double = numba.njit(lambda value: 2 * value)
+    with JitWatch() as watch:
+        assert double(3) == 6  # first call: compiles
+    assert watch.fired
+    with JitWatch() as watch:
+        assert double(4) == 8  # compiled already
+    assert not watch.fired
+
+
+def test_timed_calls_run_with_the_garbage_collector_paused_and_restore_it() -> None:
+    """A collection due during a timed call would be that case's time: the implementation and torch
+    are called with the collector paused (as timeit does), and it runs again afterwards."""
+    import gc
+
+    import reference_impl
+    from conformance.running.implementations import Implementation
+    from conformance.running.runner import CaseRunner
+
+    seen: list[bool] = []
+
+    def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+        seen.append(gc.isenabled())
+        return reference_impl.conv2d(x, weight, bias, stride, padding, dilation, groups)
+
+    assert gc.isenabled()
+    result = CaseRunner(Implementation("watched", conv2d), checks=()).run(_seed_case())
+    assert result.status == "passed", result.message
+    assert seen == [False]
+    assert gc.isenabled()
