@@ -153,7 +153,7 @@ def scatter_compiled(cols: np.ndarray, grad: np.ndarray, geo: ConvGeometry, dy_s
     # numba does not bounds-check: the furthest tap's last position must lie inside the padded size.
     for k, s, d, n, padded in zip(kernel, stride, dilation, size, grad3.shape[2:], strict=True):
         assert n == 0 or (n - 1) * s + (k - 1) * d < padded
-    col2im_add = kernel_for("col2im_add", thread_count(), cols3.size)  # one add per element of cols
+    col2im_add = kernel_for("col2im_add", thread_count())
     col2im_add(cols3, np.array(stride, dtype=np.int64), np.array(dilation, dtype=np.int64), grad3)
     return grad
 

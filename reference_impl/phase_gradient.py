@@ -78,7 +78,6 @@ class PlacedCall:
     placement: np.ndarray  # (kernel output channels, 7), int64
     partner: np.ndarray  # (kernel output channels,), int64
     sizes: tuple[int, ...]  # direct_conv_placed's ``sizes`` but the last (threads)
-    multiply_adds: int
     one_dimensional: bool  # 1-d runs as height 1: window, kernels and result get a leading row axis
 
 
@@ -353,15 +352,11 @@ def plan_placed(
     assert (kernel[0] - 1) * dilation[0] * phase_width + (kernel[1] - 1) * dilation[1] + (
         output[0] - 1
     ) * phase_width + output[1] <= phase_height * phase_width
-    # N * outputs * (G*C_g*P*O_g*taps)
-    taps = phase_geo.in_channels_per_group * math.prod(phase_geo.kernel)
-    multiply_adds = grad_shape[0] * math.prod(output) * phase_geo.out_channels * taps
     sizes = (top, left, dilation[0], dilation[1], phase_height, phase_width, *output, *steps)
     call = PlacedCall(
         placement=placement.reshape(G * C_g * P, 7),
         partner=partner.reshape(G * C_g * P),
         sizes=sizes,
-        multiply_adds=multiply_adds,
         one_dimensional=one_dimensional,
     )
     return order, call
@@ -377,7 +372,7 @@ def write_phases_placed(window: np.ndarray, kernel: np.ndarray, call: PlacedCall
     if call.one_dimensional:  # as height 1 (views)
         window, kernel, grad = window[:, :, None], kernel[:, :, None], grad[:, :, None]
     threads = thread_count()
-    kernel_for("direct_conv_placed", threads, call.multiply_adds)(
+    kernel_for("direct_conv_placed", threads)(
         np.ascontiguousarray(window),
         kernel,
         np.array((*call.sizes, threads), dtype=np.int64),

@@ -66,23 +66,21 @@ def numba_available() -> bool:
     return True
 
 
-# Multiply-adds up to which one thread runs a kernel's serial twin: it skips numba's parallel
-# launch (18-30 us a call with the workqueue layer, more in the medians), but its code ran 10-40%
-# slower than the parallel kernel's on whole layers (MobileNetV2's depthwise 3x3: 1.04-1.11 against
-# 0.71-0.74 ms on one thread; a plain call of the body did no better). The bundled library, tiny
-# cases nearly all: 4.9-5.4 s with serial twins up to 1M, 4.7-5.1 up to 10M or always, 5.7-6.1
-# never (docs/performance.md, round 6). At 1M multiply-adds (~50 us of work) a 40% loss stays
-# below the launch's cost, and no network layer benchmarked runs serial.
-SERIAL_MAX_MULTIPLY_ADDS = 1_000_000
+def kernel_for(name: str, threads: int) -> Callable[..., None]:
+    """compiled_kernel's kernel ``name`` for ``threads`` threads: on one thread its ``_serial`` twin,
+    whatever the size, else the parallel one. Looked up at each call, so that a test's spy on either
+    one sees it.
 
-
-def kernel_for(name: str, threads: int, multiply_adds: int) -> Callable[..., None]:
-    """compiled_kernel's kernel ``name`` for ``threads`` threads and that much work: the parallel
-    one, or, on one thread and for little work (SERIAL_MAX_MULTIPLY_ADDS), its ``_serial`` twin.
-    Looked up at each call, so that a test's spy on either one sees it."""
+    On one thread the parallel kernel still hands its one chunk to a workqueue thread while the
+    calling thread waits, polling: 0.1-0.2 ms a call (MobileNetV2's depthwise 3x3: 0.70 -> 0.66 ms
+    serial, ConvNeXt's 1.52 -> 1.32, ResNeXt's 1.37 -> 1.15; the Conv2d geometric mean 1.16 -> 1.06
+    and 1.15 -> 1.12 in two same-minutes runs; docs/performance.md, round 8). Until round 8 only
+    calls of up to 1M multiply-adds ran serial: the serial code had measured 10-40% slower on whole
+    layers, before the kernels' buffers were aligned to a cache line (round 7).
+    """
     from . import compiled_kernel  # compiles on the first call per dtype, or loads numba's cache
 
-    serial = threads == 1 and multiply_adds <= SERIAL_MAX_MULTIPLY_ADDS
+    serial = threads == 1
     kernel: Callable[..., None] = getattr(compiled_kernel, f"{name}_serial" if serial else name)
     return kernel
 
@@ -151,14 +149,13 @@ def conv_compiled(x: np.ndarray, weight: np.ndarray, geo: ConvGeometry) -> np.nd
     last_tap_start = (kernel_h - 1) * d_h // s_h * phase_width + (kernel_w - 1) * d_w // s_w
     assert last_tap_start + wide_length(geo, (phase_height, phase_width)) <= phase_height * phase_width
     # Contiguous arrays: numba compiles one specialisation per array layout; keep it to one.
-    multiply_adds = geo.batch * geo.out_channels * height_out * width_out * math.prod(weight.shape[1:])
     threads = thread_count()
     samples = samples_per_item(geo.batch, geo.groups, phase_height * phase_width)
     maps = by_element_map(x.shape[3], s_w), by_element_map(width_out, 1)  # the split's, the crop's
     sizes = np.array(
         [top, left, s_h, s_w, d_h, d_w, phase_height, phase_width, threads, samples, *maps], dtype=np.int64
     )
-    kernel_for("direct_conv", threads, multiply_adds)(np.ascontiguousarray(x), np.ascontiguousarray(weight), sizes, out)
+    kernel_for("direct_conv", threads)(np.ascontiguousarray(x), np.ascontiguousarray(weight), sizes, out)
     return from_2d(out, original)  # (N, G, O_g, *output_size)
 
 
@@ -226,10 +223,7 @@ def conv_compiled_3d(x: np.ndarray, weight: np.ndarray, geo: ConvGeometry, out: 
     last_start = (geo.output_size[0] - 1 + reach[0]) * plane + reach[1] * phase_dims[2] + reach[2]
     length = (geo.output_size[1] - 1) * phase_dims[2] + geo.output_size[2]
     assert last_start + length <= math.prod(phase_dims)
-    multiply_adds = out.size * math.prod(weight.shape[1:])
     threads = thread_count()
     sizes = np.array([*pads, *geo.stride, *geo.dilation, *phase_dims, threads], dtype=np.int64)
-    kernel_for("direct_conv3d", threads, multiply_adds)(
-        np.ascontiguousarray(x), np.ascontiguousarray(weight), sizes, out
-    )
+    kernel_for("direct_conv3d", threads)(np.ascontiguousarray(x), np.ascontiguousarray(weight), sizes, out)
     return out.reshape(geo.batch, geo.groups, geo.out_channels_per_group, *geo.output_size)

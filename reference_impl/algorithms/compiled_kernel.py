@@ -770,10 +770,9 @@ def _col2im_add(cols: np.ndarray, stride: np.ndarray, dilation: np.ndarray, grad
 
 
 # Each kernel twice, from the one body above (inlined into both, so prange is numba's parallel loop
-# in the first and a plain loop in the second): numba's parallel launch costs 18-30 us a call with
-# the workqueue layer even on one thread (0.3 us for a plain call), while the plain code ran 10-40%
-# slower on whole layers. compiled.kernel_for picks by thread count and work (docs/performance.md,
-# round 6).
+# in the first and a plain loop in the second): on one thread the parallel kernel still goes through
+# numba's threading layer (0.1-0.2 ms a call with workqueue), the serial twin is a plain call.
+# compiled.kernel_for picks by thread count (docs/performance.md, rounds 6 and 8).
 
 
 @numba.njit(parallel=True, cache=True, fastmath=False)
