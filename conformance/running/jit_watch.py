@@ -33,7 +33,7 @@ def _flag_listener_class() -> type:
     on first use: numba is imported only by then)."""
     from numba.core import event
 
-    class FlagListener(event.Listener):  # type: ignore[misc]
+    class FlagListener(event.Listener):
         def __init__(self, watch: JitWatch) -> None:
             self.watch = watch
 
