@@ -198,3 +198,23 @@ def test_timed_calls_run_with_the_garbage_collector_paused_and_restore_it() -> N
     assert result.status == "passed", result.message
     assert seen == [False]
     assert gc.isenabled()
+
+
+def test_the_jit_watch_counts_numbas_first_import_as_one_time_work() -> None:
+    """The reference imports numba on its first compiled call: that import (~0.5 s) is one-time work
+    too. A fresh interpreter, since this one has numba imported already."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("numba")
+    script = (
+        "import sys\n"
+        "from conformance.running.jit_watch import JitWatch\n"
+        "assert 'numba' not in sys.modules\n"
+        "with JitWatch() as watch:\n"
+        "    import numba\n"
+        "print(watch.fired)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "True"

@@ -144,8 +144,8 @@ class CaseRunner:
         """The implementation's forward on ``tensors``, timed. For the reference, a call that made numba
         compile or load a kernel (:class:`JitWatch`: a shape the warm-up's did not take) is timed again, and
         the first call's extra time goes to ``warm_up``: 0.5 s of loading numba's parallel kernel was the
-        library's slowest "case" (docs/performance.md, round 8). Its outcome is the one judged. Plug-ins
-        are called once, as the checks need (see the warm-up)."""
+        library's slowest "case" (docs/performance.md, round 8). The first call's outcome is the one
+        judged. Plug-ins are called once, as the checks need (see the warm-up)."""
         implementation = self.implementation
 
         def call() -> np.ndarray | tuple[np.ndarray, str]:
