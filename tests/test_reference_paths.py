@@ -159,8 +159,8 @@ def test_compiled_splits_every_left_padding_into_column_phases(stride, width, dt
     deinterleaves the whole plane first (compiled_kernel._split_plane): every left padding puts
     the first element in the other phase or the same one, an odd width leaves a last element
     without its pair, depthwise and two-channel groups, float32 and float64 alike. The same through
-    the element maps that short rows take instead (compiled.by_element_map, forced either way here:
-    these widths would take the maps), for the split and the crop."""
+    the element maps that short rows take instead (compiled.by_element_map, forced either way here,
+    whatever the width would pick), for the split and the crop."""
     from reference_impl.algorithms import compiled
 
     monkeypatch.setattr(compiled, "by_element_map", lambda width, stride: by_map)
