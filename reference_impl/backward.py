@@ -143,7 +143,7 @@ def scatter_in_kernel(dtype: np.dtype) -> bool:
 def scatter_compiled(cols: np.ndarray, grad: np.ndarray, geo: ConvGeometry, dy_size: tuple[int, ...]) -> np.ndarray:
     """The taps' planes ``cols`` (N, C_in, T, *dy_size) added into ``grad`` (N, C_in, *padded) by the
     compiled col2im kernel, 1-d and 2-d as 3-d with leading dims of size 1. Returns ``grad``."""
-    from .algorithms.compiled import kernel_for, thread_count
+    from .algorithms.compiled import kernel_for, threads_for
 
     lead = 3 - geo.spatial_dims
     kernel, size = (1,) * lead + tuple(geo.kernel), (1,) * lead + tuple(dy_size)
@@ -153,7 +153,7 @@ def scatter_compiled(cols: np.ndarray, grad: np.ndarray, geo: ConvGeometry, dy_s
     # numba does not bounds-check: the furthest tap's last position must lie inside the padded size.
     for k, s, d, n, padded in zip(kernel, stride, dilation, size, grad3.shape[2:], strict=True):
         assert n == 0 or (n - 1) * s + (k - 1) * d < padded
-    col2im_add = kernel_for("col2im_add", thread_count())
+    col2im_add = kernel_for("col2im_add", threads_for(cols3.size))  # (one addition per element of cols)
     col2im_add(cols3, np.array(stride, dtype=np.int64), np.array(dilation, dtype=np.int64), grad3)
     return grad
 

@@ -367,11 +367,12 @@ def write_phases_placed(window: np.ndarray, kernel: np.ndarray, call: PlacedCall
     sub-kernels, phase-minor: :func:`plan_placed`), each phase's outputs written by the compiled
     kernel straight into their strided positions of ``grad`` (N, C_in, *cropped): the four stride-2
     copies of an upsampler's phases, a pass over the output each, are gone."""
-    from .algorithms.compiled import kernel_for, thread_count
+    from .algorithms.compiled import kernel_for, threads_for
 
     if call.one_dimensional:  # as height 1 (views)
         window, kernel, grad = window[:, :, None], kernel[:, :, None], grad[:, :, None]
-    threads = thread_count()
+    # each element of grad sums O_g channels times its phase's taps: a row of the stacked kernel
+    threads = threads_for(grad.size * math.prod(kernel.shape[1:]))
     kernel_for("direct_conv_placed", threads)(
         np.ascontiguousarray(window),
         kernel,

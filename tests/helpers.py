@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -66,3 +67,36 @@ def spy_on_kernel(monkeypatch: Any, name: str, record: Callable[..., object]) ->
     for variant in (name, f"{name}_serial"):
         real = getattr(compiled_kernel, variant)
         monkeypatch.setattr(compiled_kernel, variant, lambda *args, real=real: record(*args) or real(*args))
+
+
+def record_variants_run(monkeypatch: Any, name: str) -> list[str]:
+    """A list that fills, call by call, with the name of the version of compiled kernel ``name`` that
+    ran: ``name`` (parallel) or ``name_serial``."""
+    from reference_impl.algorithms import compiled_kernel
+
+    ran: list[str] = []
+    for variant in (name, f"{name}_serial"):
+        real = getattr(compiled_kernel, variant)
+        monkeypatch.setattr(
+            compiled_kernel, variant, lambda *args, real=real, variant=variant: ran.append(variant) or real(*args)
+        )
+    return ran
+
+
+@contextlib.contextmanager
+def launch_threads(monkeypatch: Any, threads: int) -> Iterator[int]:
+    """Within: numba on ``threads`` threads (at most the machine's), and on more than one every
+    compiled call launched in parallel however little its work (compiled.SERIAL_MAX_WORK), so that
+    the kernels' parallel versions run on a test's small inputs. Yields the thread count set."""
+    import numba
+
+    from reference_impl.algorithms import compiled
+
+    threads = min(threads, numba.config.NUMBA_NUM_THREADS)
+    before = numba.get_num_threads()
+    monkeypatch.setattr(compiled, "SERIAL_MAX_WORK", 0 if threads > 1 else compiled.SERIAL_MAX_WORK)
+    numba.set_num_threads(threads)
+    try:
+        yield threads
+    finally:
+        numba.set_num_threads(before)

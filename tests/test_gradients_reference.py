@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 
 import numpy as np
@@ -11,6 +12,7 @@ import torch
 import reference_impl
 from reference_impl import conv2d_backward, conv2d_loops_backward, plan_conv2d
 from reference_impl.backward import fold_padding
+from tests.helpers import launch_threads
 from tests.test_reference import MODES, random_config
 
 
@@ -385,7 +387,9 @@ def test_scatter_adds_taps_the_same_with_or_without_the_compiled_kernel(d: int, 
     )
     dy, weight = rng.standard_normal((2, 4, *geo.output_size)), rng.standard_normal((4, 3, *geo.kernel))
     expected = padded_input_gradient_loops(dy, weight, geo, np.dtype(np.float64))
-    for dtype, tolerance in ((np.float64, 1e-12), (np.float32, 1e-5)):
-        got = backward.input_gradient_by_scatter(dy.astype(dtype), weight.astype(dtype), geo)
-        assert got.dtype == dtype
-        np.testing.assert_allclose(got, expected, rtol=tolerance, atol=tolerance)
+    for threads in (1, 2) if compiled else (1,):  # the col2im kernel's serial twin, then its parallel version
+        with launch_threads(monkeypatch, threads) if compiled else contextlib.nullcontext():
+            for dtype, tolerance in ((np.float64, 1e-12), (np.float32, 1e-5)):
+                got = backward.input_gradient_by_scatter(dy.astype(dtype), weight.astype(dtype), geo)
+                assert got.dtype == dtype
+                np.testing.assert_allclose(got, expected, rtol=tolerance, atol=tolerance)

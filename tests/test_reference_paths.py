@@ -12,6 +12,7 @@ import pytest
 import reference_impl
 from reference_impl import conv2d, conv2d_loops, plan_conv2d
 from reference_impl.algorithms import ALGORITHMS, choose_algorithm, numba_available
+from tests.helpers import launch_threads, record_variants_run
 
 GENERAL = ["im2col", "taps", "einsum"]  # any kernel; "pointwise" needs 1x1
 
@@ -401,13 +402,12 @@ def test_compiled_element_maps_move_what_the_row_copies_move(
         ("conv_transpose2d", (3, 4, 5, 6), (4, 1, 4, 4), dict(stride=2, padding=1, groups=4)),
     ],
 )
-def test_compiled_kernels_reuse_their_buffers_item_after_item(op, x_shape, w_shape, kwargs):
+def test_compiled_kernels_reuse_their_buffers_item_after_item(op, x_shape, w_shape, kwargs, monkeypatch):
     """On one numba thread (the serial kernels) every work item runs, one after another, through the same
     buffers, zeroed once (compiled_kernel.direct_conv): the padding must still be zero for the last
     item, and no item may see the one before it. Each (sample, channel) is scaled by its own power
-    of ten, so a value left over from another item would show far above the tolerance."""
-    import numba
-
+    of ten, so a value left over from another item would show far above the tolerance. On two
+    threads the parallel kernel runs (launched although the work is small) and must give the same bits."""
     from reference_impl import conv_loops, convolve_transpose_loops
 
     rng = np.random.default_rng(7)
@@ -418,14 +418,13 @@ def test_compiled_kernels_reuse_their_buffers_item_after_item(op, x_shape, w_sha
         expected = convolve_transpose_loops(x, weight, **kwargs, spatial_dims=spatial_dims)
     else:
         expected = conv_loops(x, weight, **kwargs, spatial_dims=spatial_dims)
-    before = numba.get_num_threads()
-    try:
-        results = []
-        for threads in sorted({1, min(2, numba.config.NUMBA_NUM_THREADS)}):
-            numba.set_num_threads(threads)
+    kernel = {"conv3d": "direct_conv3d", "conv_transpose2d": "direct_conv_placed"}.get(op, "direct_conv")
+    results = []
+    for threads in (1, 2):
+        ran = record_variants_run(monkeypatch, kernel)
+        with launch_threads(monkeypatch, threads) as used:
             results.append(getattr(reference_impl, op)(x, weight, **kwargs))
-    finally:
-        numba.set_num_threads(before)
+        assert set(ran) == {kernel if used > 1 else f"{kernel}_serial"}
     for got in results:  # float64, the loops' order: equal up to the last bits
         np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12 * float(scales.max()))
     np.testing.assert_array_equal(results[0], results[-1])  # the thread count never changes a value
@@ -488,3 +487,29 @@ def test_one_thread_runs_the_serial_twin_of_each_kernel():
     for name in ("direct_conv", "direct_conv3d", "direct_conv_placed", "col2im_add"):
         assert kernel_for(name, 1) is getattr(compiled_kernel, f"{name}_serial")
         assert kernel_for(name, 2) is getattr(compiled_kernel, name)
+
+
+@needs_numba
+def test_small_calls_run_the_serial_twin_on_any_number_of_threads(monkeypatch):
+    """Up to SERIAL_MAX_WORK multiply-adds a call runs serial even where numba has more threads (a
+    parallel launch would cost about what it saves); above it, the parallel kernel with numba's count."""
+    import numba
+
+    from reference_impl.algorithms import compiled
+
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("needs numba on two threads")
+    ran = record_variants_run(monkeypatch, "direct_conv")
+    x, weight = np.ones((1, 4, 12, 12), np.float32), np.ones((4, 2, 3, 3), np.float32)  # 7200 multiply-adds
+    before = numba.get_num_threads()
+    numba.set_num_threads(2)
+    try:
+        assert compiled.threads_for(7200) == 1 and compiled.threads_for(compiled.SERIAL_MAX_WORK + 1) == 2
+        small = conv2d(x, weight, groups=2)
+        monkeypatch.setattr(compiled, "SERIAL_MAX_WORK", 7199)  # the same call, one multiply-add too many
+        large = conv2d(x, weight, groups=2)
+    finally:
+        numba.set_num_threads(before)
+    assert ran == ["direct_conv_serial", "direct_conv"]
+    np.testing.assert_array_equal(small, large)
+    assert float(small[0, 0, 0, 0]) == 18.0  # 2 channels x 9 taps of ones

@@ -94,6 +94,27 @@ def thread_count() -> int:
     return int(numba.get_num_threads())
 
 
+# Work (multiply-adds; additions for col2im) up to which a call runs on one thread, in the kernel's
+# serial twin, whatever numba's thread count. A parallel launch hands chunks to numba's workqueue
+# threads and polls for them: alone that costs 5-10 us a call, but next to torch's threads (which
+# spin for a while after each of torch's parallel ops) a launch on a 2-core machine waits for a core.
+# The bundled library at the machine's 2 threads, nearly all of it tiny cases, four alternations:
+# 5.8-6.3 s with a parallel launch at every size, 5.3-5.7 with this cut, 5.1-5.5 with none
+# (docs/performance.md, round 9). Split in two, 1M multiply-adds (~50 us of work on one thread)
+# would save at most ~25 us, about what a launch costs; every network layer benchmarked has more.
+SERIAL_MAX_WORK = 1_000_000
+
+
+def threads_for(work: int) -> int:
+    """How many threads a call of ``work`` multiply-adds runs on: numba's thread count, or 1 for
+    little work (SERIAL_MAX_WORK). Pass it to :func:`kernel_for` and into the kernel's sizes.
+
+    >>> threads_for(SERIAL_MAX_WORK)
+    1
+    """
+    return 1 if work <= SERIAL_MAX_WORK else thread_count()
+
+
 def as_2d(x: np.ndarray, weight: np.ndarray, geo: ConvGeometry) -> tuple[np.ndarray, np.ndarray, ConvGeometry]:
     """The 1-d or 2-d convolution as the 2-d one the kernel runs: 1-d is the 2-d convolution of
     height 1 (views, no copy); 2-d passes through. (3-d runs in its own kernel, direct_conv3d.)
@@ -149,7 +170,7 @@ def conv_compiled(x: np.ndarray, weight: np.ndarray, geo: ConvGeometry) -> np.nd
     last_tap_start = (kernel_h - 1) * d_h // s_h * phase_width + (kernel_w - 1) * d_w // s_w
     assert last_tap_start + wide_length(geo, (phase_height, phase_width)) <= phase_height * phase_width
     # Contiguous arrays: numba compiles one specialisation per array layout; keep it to one.
-    threads = thread_count()
+    threads = threads_for(out.size * math.prod(weight.shape[1:]))  # (multiply-adds)
     samples = samples_per_item(geo.batch, geo.groups, phase_height * phase_width)
     maps = by_element_map(x.shape[3], s_w), by_element_map(width_out, 1)  # the split's, the crop's
     sizes = np.array(
@@ -223,7 +244,7 @@ def conv_compiled_3d(x: np.ndarray, weight: np.ndarray, geo: ConvGeometry, out: 
     last_start = (geo.output_size[0] - 1 + reach[0]) * plane + reach[1] * phase_dims[2] + reach[2]
     length = (geo.output_size[1] - 1) * phase_dims[2] + geo.output_size[2]
     assert last_start + length <= math.prod(phase_dims)
-    threads = thread_count()
+    threads = threads_for(out.size * math.prod(weight.shape[1:]))  # (multiply-adds)
     sizes = np.array([*pads, *geo.stride, *geo.dilation, *phase_dims, threads], dtype=np.int64)
     kernel_for("direct_conv3d", threads)(np.ascontiguousarray(x), np.ascontiguousarray(weight), sizes, out)
     return out.reshape(geo.batch, geo.groups, geo.out_channels_per_group, *geo.output_size)
