@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
-from conformance.judging.compare import compare_arrays
+from conformance.judging.compare import MAX_LISTED_FAILURES, compare_arrays
+from conformance.judging.tolerance import ErrorBound
 from conformance.reporting.terminal import format_failure
 from conformance.running.implementations import Implementation
 from conformance.running.runner import run_case
@@ -88,3 +90,76 @@ def test_report_names_case_element_group_and_all_values(tmp_path: Path) -> None:
     ) in report
     assert "ok   torch vs expected" in report
     assert result.max_abs_error == 1.0
+
+
+def _compare_by_definition(actual, expected, rtol, atol, bound=None) -> dict:
+    """The comparison written plainly, one array per quantity (compare_arrays before it was made to
+    allocate less): the fields it must give, whatever the inputs."""
+    a, e = np.asarray(actual, dtype=np.float64), np.asarray(expected, dtype=np.float64)
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        abs_error = np.abs(a - e)
+        both_nan = np.isnan(a) & np.isnan(e)
+        same_inf = np.isinf(a) & np.isinf(e) & (a == e)
+        abs_error = np.where(both_nan | same_inf, 0.0, abs_error)
+        abs_error = np.where(np.isnan(abs_error), np.inf, abs_error)
+        if bound is not None:
+            allowed = np.broadcast_to(bound.allowed(), a.shape)
+        else:
+            allowed = atol + rtol * np.abs(np.where(np.isfinite(e), e, 0.0))
+        rel_error = np.divide(abs_error, np.abs(e), out=np.zeros_like(abs_error), where=abs_error != 0)
+        badness = np.where(allowed > 0, abs_error / allowed, np.where(abs_error > 0, np.inf, 0.0))
+    bad = abs_error > allowed
+    worst_relative = float(rel_error.max()) if a.size else 0.0
+    fields = {
+        "mismatched": int(np.count_nonzero(bad)),
+        "max_abs_error": float(abs_error.max()) if a.size else 0.0,
+        "max_rel_error": np.inf if np.isnan(worst_relative) else min(worst_relative, float(np.finfo(np.float64).max)),
+        "max_error_ratio": float(badness.max()) if a.size else 0.0,
+    }
+    if fields["mismatched"]:
+        flat = np.where(bad, badness, -1.0).ravel()
+        order = np.argsort(-flat, kind="stable")[:MAX_LISTED_FAILURES]
+        indices = [tuple(int(i) for i in np.unravel_index(int(f), a.shape)) for f in order if flat[f] >= 0]
+        worst = indices[0]
+        fields.update(
+            failures=tuple((i, float(a[i]), float(e[i]), float(abs_error[i]), float(allowed[i])) for i in indices),
+            worst_index=worst,
+            worst_rel_error=float(rel_error[worst]),
+            worst_allowed=float(allowed[worst]),
+        )
+    return fields
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_the_comparison_gives_its_definitions_fields_on_any_values(seed: int) -> None:
+    """Against the plain definition above, field for field: finite arrays (the short way) and arrays
+    with NaN, infinities, zeros and subnormals on either side (the long way), judged by rtol/atol
+    (also zero and negative) or by an error bound whose magnitude has zeros and infinities."""
+    rng = np.random.default_rng(seed)
+    shape = tuple(int(n) for n in rng.integers(0 if seed % 10 == 0 else 1, 5, size=int(rng.integers(1, 4))))
+    expected = rng.standard_normal(shape) * 10.0 ** rng.integers(-3, 4)
+    expected[rng.random(shape) < 0.1] = 0.0
+    actual = expected + rng.standard_normal(shape) * 10.0 ** rng.integers(-9, 0)
+    specials = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 5e-324, 1e308])
+    for array in (actual, expected) if seed % 2 else ():
+        mask = rng.random(shape) < 0.2
+        array[mask] = rng.choice(specials, size=int(mask.sum()))
+    if seed % 4 in (1, 2):
+        agree = rng.random(shape) < 0.3
+        actual[agree] = expected[agree]  # some exact agreements (where both are 0: 0 / 0 in the ratios)
+    rtol, atol = [(1e-5, 1e-8), (0.0, 0.0), (1e-3, 0.0), (-1e-3, 1e-6), (0.0, 1e-2)][seed % 5]
+    bound = None
+    if seed % 3 == 0:
+        magnitude = np.abs(rng.standard_normal(shape)) * 10.0 ** rng.integers(-4, 2)
+        magnitude[rng.random(shape) < 0.1] = 0.0
+        magnitude[rng.random(shape) < 0.05] = np.inf
+        terms = 9 if seed % 2 else rng.integers(0, 5, size=shape)  # transposed: some elements sum nothing
+        bound = ErrorBound("float32", magnitude, terms)
+    if seed % 7 == 0:
+        with np.errstate(over="ignore"):
+            actual = actual.astype(np.float32)  # a float32 side, as a plug-in's (1e308 becomes inf)
+    got = compare_arrays(actual, expected, rtol, atol, bound=bound)
+    definition = _compare_by_definition(actual, expected, rtol, atol, bound)
+    for name, value in definition.items():
+        assert repr(getattr(got, name)) == repr(value), name
+    assert got.passed == (definition["mismatched"] == 0)

@@ -116,6 +116,32 @@ def test_non_finite_magnitudes_allow_no_error() -> None:
     assert not compare_arrays(np.array([np.inf, 1.0, 1.0]), np.array([np.nan, 1.0, 1.0]), bound=bound).passed
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_the_bound_per_element_is_its_formula_to_the_bit(dtype: str) -> None:
+    """allowed() works in place; it must still be c * sides * (K + extra) * ((u + u_ref) * B + eta)
+    as written, bit for bit, with K a number or an array (some 0), B with infinities and NaN (no
+    error allowed there) and elements so large that the bounds' sum, by which allowed() tells that
+    every one is finite, overflows."""
+    from conformance.cases.precision import SMALLEST_SUBNORMAL
+    from conformance.judging.tolerance import REFERENCE_UNIT_ROUNDOFF
+
+    rng = np.random.default_rng(len(dtype))
+    magnitude = np.abs(rng.standard_normal((3, 4, 5))) * 10.0 ** rng.integers(-30, 30, size=(3, 4, 5))
+    magnitude.flat[:5] = [np.inf, np.nan, 0.0, 1.7e308, 1.7e308]
+    for terms in (9, rng.integers(0, 40, size=(3, 4, 5))):
+        for bound in (ErrorBound(dtype, magnitude, terms), ErrorBound(dtype, magnitude, terms, sides=2, extra_terms=2)):
+            with np.errstate(over="ignore", invalid="ignore"):
+                written = (
+                    bound.factor
+                    * bound.sides
+                    * (np.asarray(terms) + bound.extra_terms)
+                    * ((UNIT_ROUNDOFF[dtype] + REFERENCE_UNIT_ROUNDOFF) * magnitude + SMALLEST_SUBNORMAL[dtype])
+                )
+            expected = np.where(np.isfinite(written), written, 0.0)
+            assert bound.allowed().tobytes() == expected.tobytes()
+            assert bound.allowed()[0, 0, :2].tolist() == [0.0, 0.0]
+
+
 def test_assert_close_mode_and_rtol_atol_overrides(tmp_path: Path) -> None:
     base = "conv: {in_channels: 2, out_channels: 2, kernel_size: 1}\ninput: {fill: 1, shape: [1, 2, 1, 1]}\n"
     table = assert_is_case(load_one(tmp_path, base + "dtype: float16\ntolerance: {mode: assert_close}\n"))

@@ -107,56 +107,91 @@ def compare_arrays(
     if required_dtype is not None and actual.dtype != np.dtype(required_dtype):
         dtype_problem = f"{actual_name} returned dtype {actual.dtype}, expected {np.dtype(required_dtype)}"
     a, e = actual.astype(np.float64, copy=False), expected.astype(np.float64, copy=False)  # (only read)
+    # A network layer's output has ~1M elements, and each new array of that size costs more in first
+    # touches of its memory than the arithmetic in it: the usual case below makes few, and works in place.
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-        abs_error = np.abs(a - e)
-        # Every difference finite means both sides finite everywhere: no NaN or infinity to treat
-        # (the usual case, and the rest of this function's passes over the arrays are then skipped).
-        all_finite = bool(np.isfinite(abs_error).all())
+        abs_error = np.subtract(a, e)
+        np.abs(abs_error, out=abs_error)
+        # A finite largest difference means both sides are finite everywhere (the maximum propagates
+        # NaN): no NaN or infinity to treat, nearly always.
+        largest_error = float(abs_error.max()) if a.size else 0.0
+        all_finite = math.isfinite(largest_error)
+        absolute_expected = np.abs(e)
         if not all_finite:
             both_nan = np.isnan(a) & np.isnan(e)
             same_inf = np.isinf(a) & np.isinf(e) & (a == e)
             abs_error = np.where(both_nan | same_inf, 0.0, abs_error)
             abs_error = np.where(np.isnan(abs_error), np.inf, abs_error)  # NaN against a number
+            largest_error = float(abs_error.max())
         if bound is not None:
             allowed = np.broadcast_to(bound.allowed(), a.shape)
+        elif all_finite:
+            allowed = absolute_expected * rtol
+            allowed += atol
         else:
-            allowed = atol + rtol * np.abs(e if all_finite else np.where(np.isfinite(e), e, 0.0))
-        absolute_expected = np.abs(e)
-        rel_error = np.divide(abs_error, absolute_expected, out=np.zeros_like(abs_error), where=abs_error != 0)
+            allowed = atol + rtol * np.where(np.isfinite(e), absolute_expected, 0.0)
         bad = abs_error > allowed
-        if bool((allowed > 0).all()):
-            badness = abs_error / allowed
+        mismatched = int(np.count_nonzero(bad))
+        if not a.size:
+            worst_relative, worst_ratio = 0.0, 0.0
+        elif all_finite:
+            # |error| / |expected| everywhere: NaN only for 0 / 0, an element with no error, which counts 0
+            # and which np.fmax skips; an error where nothing is expected is infinite
+            ratios = np.divide(abs_error, absolute_expected)
+            worst_relative = _largest_or_zero(ratios)
+            if float(allowed.min()) > 0:
+                worst_ratio = float(np.divide(abs_error, allowed, out=ratios).max())
+            else:
+                worst_ratio = float(_error_ratios(abs_error, allowed).max())
         else:
-            badness = np.where(allowed > 0, abs_error / allowed, np.where(abs_error > 0, np.inf, 0.0))
-    mismatched = int(np.count_nonzero(bad))
-    # What np.nan_to_num(rel_error, nan=inf).max() was, from the maximum alone: NaN as inf, inf as the largest float
-    worst_relative = float(rel_error.max()) if a.size else 0.0
+            relative = np.divide(abs_error, absolute_expected, out=np.zeros_like(abs_error), where=abs_error != 0)
+            # what np.nan_to_num(relative, nan=inf).max() was, from the maximum alone (below): NaN as inf
+            worst_relative = float(relative.max())
+            worst_ratio = float(_error_ratios(abs_error, allowed).max())
+    # the largest float for an infinite relative error (an error where nothing is expected)
     max_rel_error = math.inf if math.isnan(worst_relative) else min(worst_relative, sys.float_info.max)
     result: dict[str, Any] = dict(
         base,
         dtype_problem=dtype_problem,
         total=int(a.size),
         mismatched=mismatched,
-        max_abs_error=float(abs_error.max()) if a.size else 0.0,
+        max_abs_error=largest_error,
         max_rel_error=max_rel_error,
-        max_error_ratio=float(badness.max()) if a.size else 0.0,
+        max_error_ratio=worst_ratio,
     )
     if mismatched:
-        flat_badness = np.where(bad, badness, -1.0).ravel()
+        with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+            flat_badness = np.where(bad, _error_ratios(abs_error, allowed), -1.0).ravel()
         order = np.argsort(-flat_badness, kind="stable")[: min(MAX_LISTED_FAILURES, mismatched)]
         failures = []
         for flat in order:
             index = tuple(int(i) for i in np.unravel_index(int(flat), a.shape))
             failures.append((index, float(a[index]), float(e[index]), float(abs_error[index]), float(allowed[index])))
         index = failures[0][0]
+        with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+            error = abs_error[index]  # (0 on a failing element only against a negative tolerance)
+            worst_relative_error = 0.0 if error == 0 else float(np.divide(error, absolute_expected[index]))
         result.update(
             worst_index=index,
             worst_actual=float(a[index]),
             worst_expected=float(e[index]),
             worst_abs_error=float(abs_error[index]),
-            worst_rel_error=float(rel_error[index]),
+            worst_rel_error=worst_relative_error,
             worst_allowed=float(allowed[index]),
             failures=tuple(failures),
             allowed_text=bound.explain(index) if bound is not None else None,
         )
     return Comparison(**result)
+
+
+def _error_ratios(abs_error: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+    """Each element's |error| / allowance; where nothing is allowed, infinite for an error and 0 for none."""
+    if bool((allowed > 0).all()):
+        return abs_error / allowed
+    return np.where(allowed > 0, abs_error / allowed, np.where(abs_error > 0, np.inf, 0.0))
+
+
+def _largest_or_zero(values: np.ndarray) -> float:
+    """The largest of ``values`` skipping NaN (np.fmax), 0 when every one is NaN."""
+    largest = float(np.fmax.reduce(values, axis=None))
+    return 0.0 if math.isnan(largest) else largest

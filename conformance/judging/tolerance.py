@@ -72,9 +72,19 @@ class ErrorBound:
         """The bound per element (a non-finite B, from an inf or NaN input, allows no error at all)."""
         unit = self.unit_roundoff + REFERENCE_UNIT_ROUNDOFF
         with np.errstate(invalid="ignore", over="ignore"):
-            bound = self.factor * self.sides * self._terms() * (unit * self.magnitude + SMALLEST_SUBNORMAL[self.dtype])
-        bound = np.broadcast_to(bound, np.shape(self.magnitude))
-        return np.where(np.isfinite(bound), bound, 0.0)
+            # c * sides * K first (a scalar, or K's array), then times the per-element part, computed in
+            # place: one new array and four passes over it, where a network layer's output has ~1M elements.
+            coefficient = self.factor * self.sides * self._terms()
+            bound = np.multiply(self.magnitude, unit, dtype=np.float64)
+            bound += SMALLEST_SUBNORMAL[self.dtype]
+            if np.ndim(coefficient) == 0 or np.shape(coefficient) == bound.shape:
+                bound *= coefficient
+            else:  # (K broadcast against B: a new array of the broadcast shape)
+                bound = coefficient * bound
+            bound = np.broadcast_to(bound, np.shape(self.magnitude))
+            # a finite sum means every element is finite (one pass; an overflowing sum only takes the long way)
+            total = float(bound.sum())
+        return bound if np.isfinite(total) else np.where(np.isfinite(bound), bound, 0.0)
 
     def explain(self, index: tuple[int, ...]) -> str:
         """How the bound of element ``index`` is made, e.g. 'c 2 x K 37 x u 2^-24 x B 12.5'."""
