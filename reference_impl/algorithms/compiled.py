@@ -67,9 +67,9 @@ def numba_available() -> bool:
 
 
 def kernel_for(name: str, threads: int) -> Callable[..., None]:
-    """compiled_kernel's kernel ``name`` for ``threads`` threads: on one thread its ``_serial`` twin,
-    whatever the size, else the parallel one. Looked up at each call, so that a test's spy on either
-    one sees it.
+    """compiled_kernel's kernel ``name`` for ``threads`` threads (:func:`threads_for`): on one thread
+    its ``_serial`` twin, whatever the size, else the parallel one. Looked up at each call, so that a
+    test's spy on either one sees it.
 
     On one thread the parallel kernel still hands its one chunk to a workqueue thread while the
     calling thread waits, polling: 0.1-0.2 ms a call (MobileNetV2's depthwise 3x3: 0.70 -> 0.66 ms

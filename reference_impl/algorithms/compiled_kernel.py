@@ -772,7 +772,8 @@ def _col2im_add(cols: np.ndarray, stride: np.ndarray, dilation: np.ndarray, grad
 # Each kernel twice, from the one body above (inlined into both, so prange is numba's parallel loop
 # in the first and a plain loop in the second): on one thread the parallel kernel still goes through
 # numba's threading layer (0.1-0.2 ms a call with workqueue), the serial twin is a plain call.
-# compiled.kernel_for picks by thread count (docs/performance.md, rounds 6 and 8).
+# compiled.kernel_for picks by thread count, which compiled.threads_for makes 1 for a call of little
+# work (docs/performance.md, rounds 6, 8 and 9).
 
 
 @numba.njit(parallel=True, cache=True, fastmath=False)
