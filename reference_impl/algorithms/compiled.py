@@ -95,13 +95,14 @@ def thread_count() -> int:
 
 
 # Work (multiply-adds; additions for col2im) up to which a call runs on one thread, in the kernel's
-# serial twin, whatever numba's thread count. A parallel launch hands chunks to numba's workqueue
-# threads and polls for them: alone that costs 5-10 us a call, but next to torch's threads (which
-# spin for a while after each of torch's parallel ops) a launch on a 2-core machine waits for a core.
-# The bundled library at the machine's 2 threads, nearly all of it tiny cases, four alternations:
-# 5.8-6.3 s with a parallel launch at every size, 5.3-5.7 with this cut, 5.1-5.5 with none
-# (docs/performance.md, round 9). Split in two, 1M multiply-adds (~50 us of work on one thread)
-# would save at most ~25 us, about what a launch costs; every network layer benchmarked has more.
+# serial twin, whatever numba's thread count. A parallel launch wakes numba's workqueue threads and
+# waits for them: 3-9 us more than the serial twin in a tight loop of a tiny layer, 40 us more when
+# the calls are 1 ms apart and the threads have gone to sleep (100 against 60 us a call), and more
+# where other threads hold the cores. The bundled library at the machine's 2 threads, nearly all of
+# it tiny cases, four alternations: 5.8-6.3 s with a parallel launch at every size, 5.3-5.7 with this
+# cut, 5.1-5.5 with none (docs/performance.md, round 9). Split in two, 1M multiply-adds (~50 us of
+# work on one thread) would save at most ~25 us, about what a launch costs; every network layer
+# benchmarked has more.
 SERIAL_MAX_WORK = 1_000_000
 
 
