@@ -120,14 +120,16 @@ def test_non_finite_magnitudes_allow_no_error() -> None:
 def test_the_bound_per_element_is_its_formula_to_the_bit(dtype: str) -> None:
     """allowed() works in place; it must still be c * sides * (K + extra) * ((u + u_ref) * B + eta)
     as written, bit for bit, with K a number or an array (some 0), B with infinities and NaN (no
-    error allowed there) and elements so large that the bounds' sum, by which allowed() tells that
-    every one is finite, overflows."""
+    error allowed there), and B so large in 20 elements that in bfloat16 their bounds, each finite,
+    sum past the largest float: allowed() tells that every element is finite by that sum, and must
+    then take the long way."""
     from conformance.cases.precision import SMALLEST_SUBNORMAL
     from conformance.judging.tolerance import REFERENCE_UNIT_ROUNDOFF
 
     rng = np.random.default_rng(len(dtype))
     magnitude = np.abs(rng.standard_normal((3, 4, 5))) * 10.0 ** rng.integers(-30, 30, size=(3, 4, 5))
-    magnitude.flat[:5] = [np.inf, np.nan, 0.0, 1.7e308, 1.7e308]
+    magnitude.flat[:3] = [np.inf, np.nan, 0.0]
+    magnitude.flat[3:23] = 1.7e308
     for terms in (9, rng.integers(0, 40, size=(3, 4, 5))):
         for bound in (ErrorBound(dtype, magnitude, terms), ErrorBound(dtype, magnitude, terms, sides=2, extra_terms=2)):
             with np.errstate(over="ignore", invalid="ignore"):
@@ -138,6 +140,9 @@ def test_the_bound_per_element_is_its_formula_to_the_bit(dtype: str) -> None:
                     * ((UNIT_ROUNDOFF[dtype] + REFERENCE_UNIT_ROUNDOFF) * magnitude + SMALLEST_SUBNORMAL[dtype])
                 )
             expected = np.where(np.isfinite(written), written, 0.0)
+            if dtype == "bfloat16":  # (the premise: finite bounds whose sum overflows)
+                with np.errstate(over="ignore"):
+                    assert np.isfinite(written.flat[3:23]).all() and np.isinf(written.flat[3:23].sum())
             assert bound.allowed().tobytes() == expected.tobytes()
             assert bound.allowed()[0, 0, :2].tolist() == [0.0, 0.0]
 
