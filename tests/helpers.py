@@ -62,25 +62,26 @@ def spy_on_kernel(monkeypatch: Any, name: str, record: Callable[..., object]) ->
     """Call ``record(*args)`` before every call of the compiled kernel ``name``, on any number of
     threads: both its parallel version and its ``_serial`` twin (compiled.kernel_for picks one by
     numba's thread count, which depends on the machine)."""
-    from reference_impl.algorithms import compiled_kernel
-
-    for variant in (name, f"{name}_serial"):
-        real = getattr(compiled_kernel, variant)
-        monkeypatch.setattr(compiled_kernel, variant, lambda *args, real=real: record(*args) or real(*args))
+    _spy_on_variants(monkeypatch, name, lambda variant, *args: record(*args))
 
 
 def record_variants_run(monkeypatch: Any, name: str) -> list[str]:
     """A list that fills, call by call, with the name of the version of compiled kernel ``name`` that
     ran: ``name`` (parallel) or ``name_serial``."""
+    ran: list[str] = []
+    _spy_on_variants(monkeypatch, name, lambda variant, *args: ran.append(variant))
+    return ran
+
+
+def _spy_on_variants(monkeypatch: Any, name: str, record: Callable[..., object]) -> None:
+    """Call ``record(variant, *args)`` before every call of either version of compiled kernel ``name``."""
     from reference_impl.algorithms import compiled_kernel
 
-    ran: list[str] = []
     for variant in (name, f"{name}_serial"):
         real = getattr(compiled_kernel, variant)
         monkeypatch.setattr(
-            compiled_kernel, variant, lambda *args, real=real, variant=variant: ran.append(variant) or real(*args)
+            compiled_kernel, variant, lambda *args, real=real, variant=variant: record(variant, *args) or real(*args)
         )
-    return ran
 
 
 @contextlib.contextmanager

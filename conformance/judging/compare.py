@@ -132,22 +132,20 @@ def compare_arrays(
             allowed = atol + rtol * np.where(np.isfinite(e), absolute_expected, 0.0)
         bad = abs_error > allowed
         mismatched = int(np.count_nonzero(bad))
-        if not a.size:
-            worst_relative, worst_ratio = 0.0, 0.0
-        elif all_finite:
+        if all_finite:
             # |error| / |expected| everywhere: NaN only for 0 / 0, an element with no error, which counts 0
             # and which np.fmax skips; an error where nothing is expected is infinite
             ratios = np.divide(abs_error, absolute_expected)
-            worst_relative = _largest_or_zero(ratios)
-            if float(allowed.min()) > 0:
-                worst_ratio = float(np.divide(abs_error, allowed, out=ratios).max())
-            else:
-                worst_ratio = float(_error_ratios(abs_error, allowed).max())
+            worst_relative = _largest_or_zero(ratios) if a.size else 0.0
+            # each element's |error| / allowance, into the same buffer when every allowance is positive
+            positive = bool(a.size) and float(allowed.min()) > 0
+            badness = np.divide(abs_error, allowed, out=ratios) if positive else _error_ratios(abs_error, allowed)
         else:
             relative = np.divide(abs_error, absolute_expected, out=np.zeros_like(abs_error), where=abs_error != 0)
             # what np.nan_to_num(relative, nan=inf).max() was, from the maximum alone (below): NaN as inf
             worst_relative = float(relative.max())
-            worst_ratio = float(_error_ratios(abs_error, allowed).max())
+            badness = _error_ratios(abs_error, allowed)
+        worst_ratio = float(badness.max()) if a.size else 0.0
     # the largest float for an infinite relative error (an error where nothing is expected)
     max_rel_error = math.inf if math.isnan(worst_relative) else min(worst_relative, sys.float_info.max)
     result: dict[str, Any] = dict(
@@ -160,8 +158,7 @@ def compare_arrays(
         max_error_ratio=worst_ratio,
     )
     if mismatched:
-        with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-            flat_badness = np.where(bad, _error_ratios(abs_error, allowed), -1.0).ravel()
+        flat_badness = np.where(bad, badness, -1.0).ravel()
         order = np.argsort(-flat_badness, kind="stable")[: min(MAX_LISTED_FAILURES, mismatched)]
         failures = []
         for flat in order:
