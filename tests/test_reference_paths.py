@@ -153,13 +153,14 @@ def test_compiled_folds_samples_of_small_planes_into_one_wide_plane(batch, group
 @needs_numba
 @pytest.mark.parametrize("by_map", [False, True], ids=["by-rows", "by-map"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("width", [9, 10, 37, 38])  # phase rows below and above one vector (16)
+# phase rows below one vector (16 elements), above it, and over several (the deinterleave's blocks)
+@pytest.mark.parametrize("width", [9, 10, 37, 38, 71])
 @pytest.mark.parametrize("stride", [(2, 2), (1, 2), (2, 3), (1, 1)])
 def test_compiled_splits_every_left_padding_into_column_phases(stride, width, dtype, by_map, monkeypatch):
-    """The kernel pads while it splits rows into column phases, and stride 2 on an even width
-    deinterleaves the whole plane first (compiled_kernel._split_plane): every left padding puts
-    the first element in the other phase or the same one, an odd width leaves a last element
-    without its pair, depthwise and two-channel groups, float32 and float64 alike. The same through
+    """The kernel pads while it splits rows into column phases, and stride 2 deinterleaves each row
+    in vector blocks, the last one overlapping the one before (compiled_kernel._split_plane): every
+    left padding puts the first element in the other phase or the same one, an odd width leaves a
+    last element without its pair, depthwise and two-channel groups, float32 and float64 alike. The same through
     the element maps that short rows take instead (compiled.by_element_map, forced either way here,
     whatever the width would pick), for the split and the crop."""
     from reference_impl.algorithms import compiled
@@ -351,13 +352,17 @@ def test_3d_takes_the_compiled_path_when_numba_does(use_compiled):
     assert choose_algorithm(wide, use_compiled=use_compiled) == "einsum"
 
 
-@pytest.mark.parametrize("stride,dilation,padding", [(1, 1, 1), ((2, 1, 3), (1, 2, 1), (2, 0, 1)), (3, 2, 0)])
-def test_3d_kernel_matches_loops_with_depth_strides_and_dilations(stride, dilation, padding):
+@pytest.mark.parametrize("width", [8, 37])  # rows of 4 and of 18 pairs at column stride 2
+@pytest.mark.parametrize(
+    "stride,dilation,padding", [(1, 1, 1), ((2, 1, 3), (1, 2, 1), (2, 0, 1)), (3, 2, 0), ((1, 2, 2), 1, (0, 2, 1))]
+)
+def test_3d_kernel_matches_loops_with_depth_strides_and_dilations(stride, dilation, padding, width):
     """The 3-d kernel reads depth through phases and flat offsets (no unfolded copy): depth strides
-    and dilations that do not divide the padded depth, zero padding done inside the kernel."""
+    and dilations that do not divide the padded depth, zero padding done inside the kernel; rows
+    split at column stride 2 element by element and in vector blocks."""
     pytest.importorskip("numba")
     rng = np.random.default_rng(3)
-    x, weight = rng.standard_normal((2, 6, 9, 7, 8)), rng.standard_normal((4, 3, 3, 2, 3))
+    x, weight = rng.standard_normal((2, 6, 9, 7, width)), rng.standard_normal((4, 3, 3, 2, 3))
     args = (None, stride, padding, dilation, 2)
     expected = reference_impl.conv3d_loops(x, weight, *args)
     got = reference_impl.conv3d(x.astype(np.float32), weight.astype(np.float32), *args, algorithm="compiled")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numba
 import numpy as np
+from llvmlite import ir
 from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
@@ -56,168 +57,181 @@ def _aligned_zeros(length: int, like: np.ndarray) -> np.ndarray:
 
 
 @intrinsic
-def _copy_contiguous(typingctx: object, target: types.Type, source: types.Type) -> object:
-    """target[v] = source[v] for v < len(source), as one memcpy (LLVM's llvm.memcpy, which calls the C
-    library's): both 1-d, C-contiguous, of one dtype, not overlapping, ``target`` at least as long.
-    A loop vectorises only past 64 elements (LLVM's vector body: 16 lanes, unrolled four times), so
-    the kernels' row copies of 7-56 elements ran one element at a time: EfficientNet's layer 0.55 ->
-    0.48 ms with its stride-2 rows copied this way (docs/performance.md, round 8). A plain loop of 16
-    with every load before the first store vectorised on its own but ran slower in the kernels."""
+def _copy_contiguous(
+    typingctx: object,
+    target: types.Type,
+    target_start: types.Type,
+    source: types.Type,
+    source_start: types.Type,
+    count: types.Type,
+) -> object:
+    """target[target_start + v] = source[source_start + v] for v < ``count``, as one memcpy (LLVM's
+    llvm.memcpy, which calls the C library's): both 1-d, C-contiguous, of one dtype, not overlapping,
+    every index in range (not checked). A loop vectorises only past 64 elements (LLVM's vector body:
+    16 lanes, unrolled four times), so the kernels' row copies of 7-56 elements ran one element at a
+    time: EfficientNet's layer 0.55 -> 0.48 ms with its stride-2 rows copied this way
+    (docs/performance.md, round 8). A plain loop of 16 with every load before the first store
+    vectorised on its own but ran slower in the kernels.
+
+    Offsets, not slices (round 10): each slice of a numba array takes and drops a reference to its
+    memory, an atomic increment and decrement; with two slices a row, 7% of EfficientNet's layer
+    went to those two instructions."""
     if not (
-        isinstance(target, types.Array)
-        and isinstance(source, types.Array)
-        and target.ndim == source.ndim == 1
-        and target.layout == source.layout == "C"
+        all(isinstance(a, types.Array) and a.ndim == 1 and a.layout == "C" for a in (target, source))
         and target.dtype == source.dtype
+        and all(isinstance(i, types.Integer) for i in (target_start, source_start, count))
     ):
         return None  # no such signature: numba reports a typing error, at compile time
 
     def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
-        target_array = context.make_array(signature.args[0])(context, builder, args[0])
-        source_array = context.make_array(signature.args[1])(context, builder, args[1])
-        cgutils.raw_memcpy(builder, target_array.data, source_array.data, source_array.nitems, source_array.itemsize)
+        target_type, _, source_type, _, _ = signature.args
+        target_data = context.make_array(target_type)(context, builder, args[0]).data
+        source_data = context.make_array(source_type)(context, builder, args[2]).data
+        itemsize = context.get_constant(types.intp, context.get_abi_sizeof(target_data.type.pointee))
+        cgutils.raw_memcpy(
+            builder, builder.gep(target_data, [args[1]]), builder.gep(source_data, [args[3]]), args[4], itemsize
+        )
         return context.get_dummy_value()
 
-    return types.void(target, source), codegen
+    return types.void(target, target_start, source, source_start, count), codegen
 
 
-@numba.njit(cache=True, inline="always")  # one call per run of rows, like _split_rows
-def _copy_rows(
-    flat: np.ndarray, start: int, start_step: int, image: np.ndarray, row: int, row_step: int, rows: int, width: int
-) -> None:
-    """flat[start + i*start_step + v] = image[(row + i*row_step)*width + v] for i < rows, v < width:
-    the stride-1 case of :func:`_split_rows` (padding already in ``start``)."""
-    for i in range(rows):
-        r = row + i * row_step
-        _copy_contiguous(
-            flat[start + i * start_step : start + i * start_step + width], image[r * width : (r + 1) * width]
-        )
+# Elements per _deinterleave_block: one zmm vector of float32 in each half (float64 takes two).
+DEINTERLEAVE_BLOCK = 16
 
 
-@numba.njit(cache=True, inline="always")  # one call per run of rows, see its docstring
-def _split_rows(
+@intrinsic
+def _deinterleave_block(
+    typingctx: object,
+    flat: types.Type,
+    even_start: types.Type,
+    odd_start: types.Type,
+    source: types.Type,
+    source_start: types.Type,
+) -> object:
+    """flat[even_start + v] = source[source_start + 2v], flat[odd_start + v] = source[source_start +
+    2v + 1] for v < DEINTERLEAVE_BLOCK: one vector load of 2*DEINTERLEAVE_BLOCK elements and two
+    shuffles, in LLVM's own vector instructions (numba has no way to say "shuffle"). ``flat`` and
+    ``source`` 1-d, C-contiguous, of one dtype, not overlapping; every index in range (not checked).
+
+    Offsets, not slices: each slice of a numba array takes and drops a reference to its memory, an
+    atomic increment and decrement, and per block that cost more than the block (EfficientNet's
+    layer 0.49 -> 0.76 ms with slices, most of it in those two instructions; docs/performance.md,
+    round 10). A loop doing this per row runs scalar (LLVM's vector body takes 64 pairs a turn, a row
+    has 14-56).
+    """
+    if not (
+        all(isinstance(a, types.Array) and a.ndim == 1 and a.layout == "C" for a in (flat, source))
+        and flat.dtype == source.dtype
+        and all(isinstance(i, types.Integer) for i in (even_start, odd_start, source_start))
+    ):
+        return None  # no such signature: numba reports a typing error, at compile time
+
+    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+        flat_type, _, _, source_type, _ = signature.args
+        flat_data = context.make_array(flat_type)(context, builder, args[0]).data
+        source_data = context.make_array(source_type)(context, builder, args[3]).data
+        pairs = ir.VectorType(flat_data.type.pointee, 2 * DEINTERLEAVE_BLOCK)
+        half = ir.VectorType(flat_data.type.pointee, DEINTERLEAVE_BLOCK)
+        source_at = builder.gep(source_data, [args[4]])
+        both = builder.load(builder.bitcast(source_at, pairs.as_pointer()), align=1)
+        for part, start in enumerate((args[1], args[2])):
+            picks = ir.Constant(
+                ir.VectorType(ir.IntType(32), DEINTERLEAVE_BLOCK), [2 * v + part for v in range(DEINTERLEAVE_BLOCK)]
+            )
+            values = builder.shuffle_vector(both, ir.Constant(pairs, ir.Undefined), picks)
+            target = builder.bitcast(builder.gep(flat_data, [start]), half.as_pointer())
+            builder.store(values, target, align=1)
+        return context.get_dummy_value()
+
+    return types.void(flat, even_start, odd_start, source, source_start), codegen
+
+
+@numba.njit(cache=True, inline="always")  # once per input plane (2-d) or depth layer (3-d)
+def _split_plane(
     flat: np.ndarray,
     start: int,
-    start_step: int,
     phase_pitch: int,
-    stride: int,
     image: np.ndarray,
-    row: int,
-    row_step: int,
-    rows: int,
+    image_start: int,
+    height: int,
     width: int,
+    geometry: tuple[int, int, int, int, int, int],
     scratch: np.ndarray,
-    pad_left: int,
 ) -> None:
-    """Input rows row, row + row_step, ... (``rows`` of them, each ``width`` long) of ``image``
-    (flat), each zero-padded on the left by ``pad_left``, split into their ``stride`` column phases:
-    the i-th row's phase b lands at flat[start + i*start_step + b*phase_pitch + v] = row_pad[v*s + b],
-    v < W_q = len(scratch) // s.
+    """The plane image[image_start : image_start + H*W] (rows W long), zero-padded by (pad_top,
+    pad_left), split into its s_h*s_w phases: phase (a, b) at flat[start + (a*s_w + b)*phase_pitch:],
+    rows W_q apart, where ``geometry`` = (pad_top, pad_left, s_h, s_w, H_q, W_q). Input row r is row
+    u of phases (a, :), (u, a) = divmod(r + pad_top, s_h); phase b holds its padded columns v*s_w + b.
 
-    The stride is tested once, outside the loop over rows, and each stride has its own row loop
-    and copy: a per-row copy routine holding all three cases ran every copy scalar (a 56x56
-    plane's split: 1.0 us at stride 1 and 1.2 at stride 2 that way, 0.30 and 0.69 like this;
-    docs/performance.md, round 7). ``flat`` and ``image`` are 1-d, each row a 1-d slice: a view
-    of the 4-d input per row cost a few percent more.
+    Rows in order, so the input is read front to back. The stride is tested once, outside the loop
+    over rows, and each stride has its own row loop (a per-row routine holding all three cases ran
+    every copy scalar: docs/performance.md, round 7). Nothing but intrinsics is called in the stride 1
+    and 2 loops, and with offsets, not slices: an inlined call, or a slice, per row takes and drops
+    references to the arrays, atomic operations that cost a third of EfficientNet's layer when
+    round 10 first moved its rows into this loop.
 
-    s = 2 is one deinterleave straight from the row, pairs (row[2v], row[2v+1]) to the two phases,
-    no scratch copy (round 6). s > 2: ``scratch`` (length s*W_q, zero outside the row's place)
-    holds the padded row: one contiguous copy, then one pass that reads it in order and writes every
-    phase, instead of s strided passes over the input row.
+    s = 1: one memcpy a row (:func:`_copy_contiguous`). s = 2: each row straight into its two phases,
+    :func:`_deinterleave_block` after block (the last block ending at the row's end, overlapping
+    the one before: it writes the same values again). Until round 10 an even width deinterleaved the
+    whole plane into a scratch plane first, then copied its rows into place by memcpy: a 56x56 plane
+    of EfficientNet's 0.45 us that way, 0.23 this way. Rows of fewer than 16 pairs (only the 3-d
+    kernel's: the 2-d one maps those, compiled.by_element_map) go element by element. s > 2:
+    ``scratch`` (length s*W_q, zero outside the row's place) holds the padded row: one contiguous
+    copy, then one pass that reads it in order and writes every phase.
     """
-    if stride == 1:
-        _copy_rows(flat, start + pad_left, start_step, image, row, row_step, rows, width)
-    elif stride == 2:
+    pad_top, pad_left, stride_h, stride_w, _, phase_width = geometry
+    row_phase_pitch = stride_w * phase_pitch  # from phases (a, :) to (a + 1, :)
+    u, a = divmod(pad_top, stride_h)  # where input row 0 lands, then one row phase further per row
+    if stride_w == 1:
+        for r in range(height):
+            target = start + a * row_phase_pitch + u * phase_width + pad_left
+            _copy_contiguous(flat, target, image, image_start + r * width, width)
+            a += 1
+            if a == stride_h:
+                u, a = u + 1, 0
+    elif stride_w == 2:
         # element 2v lands at padded 2v + pad_left: phase pad_left % 2, index v + pad_left // 2;
         # element 2v + 1 in the other phase, at v + (pad_left + 1) // 2
         half = width // 2
         first_phase = pad_left % 2
         first_offset = first_phase * phase_pitch + pad_left // 2
         second_offset = (1 - first_phase) * phase_pitch + (pad_left + 1) // 2
-        for i in range(rows):
-            r = row + i * row_step
-            source = image[r * width : (r + 1) * width]
-            first_start = start + i * start_step + first_offset
-            second_start = start + i * start_step + second_offset
-            first = flat[first_start : first_start + half + width % 2]
-            second = flat[second_start : second_start + half]
-            for v in range(half):
-                first[v] = source[2 * v]
-                second[v] = source[2 * v + 1]
+        block = DEINTERLEAVE_BLOCK
+        for r in range(height):
+            row_start = start + a * row_phase_pitch + u * phase_width
+            first, second, source = row_start + first_offset, row_start + second_offset, image_start + r * width
+            if half < block:
+                row = image[source : source + width]
+                evens, odds = flat[first : first + half], flat[second : second + half]
+                for v in range(half):
+                    evens[v] = row[2 * v]
+                    odds[v] = row[2 * v + 1]
+            else:
+                for v0 in range(0, half - block, block):
+                    _deinterleave_block(flat, first + v0, second + v0, image, source + 2 * v0)
+                v0 = half - block
+                _deinterleave_block(flat, first + v0, second + v0, image, source + 2 * v0)
             if width % 2:
-                first[half] = source[width - 1]
+                flat[first + half] = image[source + width - 1]
+            a += 1
+            if a == stride_h:
+                u, a = u + 1, 0
     else:
-        phase_width = scratch.shape[0] // stride
+        phase_count = scratch.shape[0] // stride_w  # W_q
         interior = scratch[pad_left : pad_left + width]
-        for i in range(rows):
-            r = row + i * row_step
-            source = image[r * width : (r + 1) * width]
+        for r in range(height):
+            row = image[image_start + r * width : image_start + (r + 1) * width]
             for v in range(width):
-                interior[v] = source[v]
-            for b in range(stride):
-                target_start = start + i * start_step + b * phase_pitch
-                target = flat[target_start : target_start + phase_width]
-                for v in range(phase_width):
-                    target[v] = scratch[v * stride + b]
-
-
-@numba.njit(cache=True, inline="always")  # once per input plane
-def _split_plane(
-    flat: np.ndarray,
-    start: int,
-    phase_pitch: int,
-    image: np.ndarray,
-    height: int,
-    width: int,
-    geometry: tuple[int, int, int, int, int, int],
-    scratch: np.ndarray,
-    halves: np.ndarray,
-) -> None:
-    """One input plane ``image`` (H*W, flat), zero-padded by (pad_top, pad_left), split into its
-    s_h*s_w phases, phase (a, b) at flat[start + (a*s_w + b)*phase_pitch:], rows W_q apart, where
-    ``geometry`` = (pad_top, pad_left, s_h, s_w, H_q, W_q).
-
-    Column stride 2 on an even width: the whole plane is deinterleaved first, in one long loop into
-    ``halves`` (H*W: the even columns, then the odd), then copied row by row. Row by row, a
-    deinterleave of 28 pairs never reached LLVM's vector body (64 pairs a turn) and ran scalar:
-    EfficientNet's split 0.29-0.30 -> 0.25 ms on one thread (docs/performance.md, round 7). Otherwise
-    :func:`_split_rows`, one run of rows per row phase a.
-    """
-    pad_top, pad_left, stride_h, stride_w, phase_height, phase_width = geometry
-    for a in range(stride_h):  # input row u*s_h + a - pad_top is row u of phases (a, :)
-        u_first, u_end = _phase_span(pad_top, a, stride_h, height, phase_height)
-        phase_start = start + a * stride_w * phase_pitch + u_first * phase_width
-        row = u_first * stride_h + a - pad_top
-        if stride_w != 2 or width % 2:
-            _split_rows(
-                flat,
-                phase_start,
-                phase_width,
-                phase_pitch,
-                stride_w,
-                image,
-                row,
-                stride_h,
-                u_end - u_first,
-                width,
-                scratch,
-                pad_left,
-            )
-            continue
-        if a == 0:
-            half_size = height * width // 2
-            evens, odds = halves[:half_size], halves[half_size:]
-            for v in range(half_size):
-                evens[v] = image[2 * v]
-                odds[v] = image[2 * v + 1]
-        # element 2v lands at padded 2v + pad_left: phase pad_left % 2, index v + pad_left // 2;
-        # element 2v + 1 in the other phase, at v + (pad_left + 1) // 2
-        first_phase = pad_left % 2
-        half = width // 2
-        for part in range(2):
-            target = phase_start + (first_phase ^ part) * phase_pitch + (pad_left + part) // 2
-            source = halves[part * (height * half) : (part + 1) * (height * half)]
-            _copy_rows(flat, target, phase_width, source, row, stride_h, u_end - u_first, half)
+                interior[v] = row[v]
+            row_start = start + a * row_phase_pitch + u * phase_width
+            for b in range(stride_w):
+                target = flat[row_start + b * phase_pitch : row_start + b * phase_pitch + phase_count]
+                for v in range(phase_count):
+                    target[v] = scratch[v * stride_w + b]
+            a += 1
+            if a == stride_h:
+                u, a = u + 1, 0
 
 
 @numba.njit(cache=True, inline="always")  # called once per row: a call costs more than a short row's copy
@@ -518,8 +532,7 @@ def _direct_conv(x: np.ndarray, weight: np.ndarray, sizes: np.ndarray, out: np.n
         # never the padding, so the zeros survive from item to item.
         # the phases (C_g, s_h, s_w, B*H_q*W_q), flat, then reading room
         buffer = _aligned_zeros(total + VECTOR_BLOCK, out)
-        scratch = np.zeros(stride_w * phase_width, dtype=out.dtype)  # one padded input row, see _split_rows
-        halves = np.empty(height * width if stride_w == 2 else 0, dtype=out.dtype)  # see _split_plane
+        scratch = np.zeros(stride_w * phase_width, dtype=out.dtype)  # one padded input row, see _split_plane
         pitch = _rounded((samples - 1) * phase_size + length)  # one output channel's accumulator
         accs = _aligned_zeros(OUTPUTS_PER_PASS * pitch, out)  # (OUTPUTS_PER_PASS, pitch), flat
         for block_g in range(chunk * items // chunks, (chunk + 1) * items // chunks):
@@ -533,7 +546,7 @@ def _direct_conv(x: np.ndarray, weight: np.ndarray, sizes: np.ndarray, out: np.n
                     if split_by_map:
                         _scatter_plane(buffer, start, image, split_map)
                     else:
-                        _split_plane(buffer, start, block_size, image, height, width, geometry, scratch, halves)
+                        _split_plane(buffer, start, block_size, image, 0, height, width, geometry, scratch)
             size = _rounded((count - 1) * phase_size + length)
             for o_g in range(0, out_per_group, OUTPUTS_PER_PASS):  # up to four output channels per pass
                 o = g * out_per_group + o_g
@@ -549,9 +562,7 @@ def _direct_conv(x: np.ndarray, weight: np.ndarray, sizes: np.ndarray, out: np.n
                             continue
                         for i in range(height_out):  # crop the wide grid's junk columns W_out..W_q-1
                             start = b * pitch + m * phase_size + i * phase_width
-                            _copy_contiguous(
-                                plane[i * width_out : (i + 1) * width_out], accs[start : start + width_out]
-                            )
+                            _copy_contiguous(plane, i * width_out, accs, start, width_out)
 
 
 @numba.njit(cache=True, inline="always", fastmath=False)  # body of direct_conv3d and direct_conv3d_serial, below
@@ -596,6 +607,7 @@ def _direct_conv3d(x: np.ndarray, weight: np.ndarray, sizes: np.ndarray, out: np
                         + (q * dilation_w) // stride_w
                     )
     total = channels_per_group * stride_d * stride_h * stride_w * phase_size
+    layer_geometry = (pad_top, pad_left, stride_h, stride_w, phase_height, phase_width)  # see _split_plane
     weights = weight.reshape((out_channels, starts.shape[0]))  # (C_out, taps), a view
     items = batch * groups
     chunks = max(1, min(items, threads))
@@ -603,36 +615,21 @@ def _direct_conv3d(x: np.ndarray, weight: np.ndarray, sizes: np.ndarray, out: np
         # the phases (C_g, s_d, s_h, s_w, D_q*H_q*W_q), flat, then reading room:
         # phases[c, a, b, e][(u*H_q + v)*W_q + w] = x_pad[n, g*C_g + c, u*s_d + a, v*s_h + b, w*s_w + e]
         buffer = _aligned_zeros(total + _rounded(length) - length, out)
-        scratch = np.zeros(stride_w * phase_width, dtype=out.dtype)  # one padded input row, see _split_rows
+        scratch = np.zeros(stride_w * phase_width, dtype=out.dtype)  # one padded input row, see _split_plane
         pitch = _rounded(length)  # one output depth slice on the wide grid, per output channel
         accs = _aligned_zeros(OUTPUTS_PER_PASS * pitch, out)  # (OUTPUTS_PER_PASS, pitch), flat
         for n_g in range(chunk * items // chunks, (chunk + 1) * items // chunks):
             n, g = n_g // groups, n_g % groups
             for c in range(channels_per_group):
                 volume = x[n, g * channels_per_group + c].reshape(depth * height * width)  # (D*H*W,), rows sliced
-                for a in range(stride_d):
-                    u_first, u_end = _phase_span(pad_front, a, stride_d, depth, phase_depth)
-                    for b in range(stride_h):
-                        v_first, v_end = _phase_span(pad_top, b, stride_h, height, phase_height)
-                        phase_start = ((c * stride_d + a) * stride_h + b) * stride_w * phase_size  # phases[c, a, b, 0]
-                        for u in range(u_first, u_end):  # input rows of layer u*s_d + a - pad_front
-                            row = (u * stride_d + a - pad_front) * height + v_first * stride_h + b - pad_top
-                            start = phase_start + u * plane + v_first * phase_width
-                            rows = v_end - v_first
-                            _split_rows(
-                                buffer,
-                                start,
-                                phase_width,
-                                phase_size,
-                                stride_w,
-                                volume,
-                                row,
-                                stride_h,
-                                rows,
-                                width,
-                                scratch,
-                                pad_left,
-                            )
+                u, a = divmod(pad_front, stride_d)  # where input layer 0 lands, see _split_plane
+                for layer in range(depth):  # input layer is depth row u of phases (a, :, :)
+                    start = (c * stride_d + a) * stride_h * stride_w * phase_size + u * plane  # phases[c, a, 0, 0][u]
+                    image_start = layer * height * width
+                    _split_plane(buffer, start, phase_size, volume, image_start, height, width, layer_geometry, scratch)
+                    a += 1
+                    if a == stride_d:
+                        u, a = u + 1, 0
             for o_g in range(0, out_per_group, OUTPUTS_PER_PASS):  # up to four output channels per pass
                 o = g * out_per_group + o_g
                 block = min(OUTPUTS_PER_PASS, out_per_group - o_g)
