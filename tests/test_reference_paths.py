@@ -466,6 +466,22 @@ def test_compiled_float64_equals_the_loops_bit_for_bit(x_shape, w_shape, stride,
 
 @needs_numba
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("c_in,c_out,groups", [(4, 4, 4), (8, 8, 2)], ids=["one-plane-a-pass", "four-planes-a-pass"])
+def test_compiled_sums_start_from_positive_zero_like_the_loops(c_in, c_out, groups, dtype):
+    """The kernels' first pass starts each sum from +0.0 instead of reading a zeroed accumulator
+    (compiled_kernel._add_taps, ``fresh``): where every product is -0.0 the output is still +0.0, as
+    in the loops, and not whatever the buffer held from the item before."""
+    x = np.full((3, c_in, 6, 6), -0.0, dtype=dtype)
+    weight = np.ones((c_out, c_in // groups, 3, 3), dtype=dtype)
+    args = (None, 1, 0, 1, groups)  # no padding: a padded +0.0 would make its product +0.0
+    expected = conv2d_loops(x, weight, *args)
+    got = conv2d(x, weight, *args, algorithm="compiled")
+    assert (expected == 0).all() and not np.signbit(expected).any()
+    assert (got == 0).all() and not np.signbit(got).any()
+
+
+@needs_numba
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_compiled_kernel_buffers_start_on_a_cache_line(dtype):
     """The kernels' buffers (compiled_kernel._aligned_zeros) start on a 64-byte boundary, whatever
     the allocator returned: an unaligned accumulator split every vector store across two cache lines
