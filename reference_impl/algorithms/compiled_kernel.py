@@ -48,12 +48,15 @@ def _aligned_zeros(length: int, like: np.ndarray) -> np.ndarray:
     return raw[skip : skip + length]
 
 
-# Element copies below go through 1-d row views indexed from 0, never through a computed index into
+# Element loops below go through 1-d row views indexed from 0, never through a computed index into
 # the 4-d or 5-d array: numba adds a negative-index wraparound check to every index it cannot prove
 # non-negative, and that check alone kept LLVM from vectorising the copies (a plane copy inside
 # prange: 0.88 ms with x[i*size + j], 0.09 ms with views; docs/performance.md, round 5). Strides 1
 # and 2 get loops with the step as a constant (a runtime step makes LLVM emit gathers); a stride-2
-# store is still a scatter, which is why direct_conv_placed writes column phases in pairs.
+# store is still a scatter, which is why direct_conv_placed writes column phases in pairs. Row
+# copies and splits called once a row take flat offsets instead of views (_copy_contiguous,
+# _deinterleave_block): each view takes and drops a reference to the array's memory, two atomic
+# instructions, which per row cost more than the row (round 10).
 
 
 @intrinsic
@@ -575,8 +578,9 @@ def _direct_conv(x: np.ndarray, weight: np.ndarray, sizes: np.ndarray, out: np.n
                 _add_taps_to_planes(accs, size, block, buffer, starts, weights[o : o + block], 0)
                 for b in range(block):
                     for m in range(count):
-                        # one flat view per plane, 1-d row slices of it: a view per row of the 4-d
-                        # array, or a slice assignment, cost more than a short row's copy
+                        # one flat view per plane, rows copied by offset into it: a view per row
+                        # (of the 4-d array or of the plane), or a slice assignment, cost more than
+                        # a short row's copy
                         plane = out[first + m, o + b].reshape(height_out * width_out)  # (H_out*W_out,)
                         if crop_by_map:
                             _gather_plane(plane, accs[b * pitch + m * phase_size :], crop_map)
