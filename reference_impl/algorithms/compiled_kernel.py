@@ -188,8 +188,8 @@ def _split_plane(
     u, a = divmod(pad_top, stride_h)  # where input row 0 lands, then one row phase further per row
     if stride_w == 1:
         for r in range(height):
-            target = start + a * row_phase_pitch + u * phase_width + pad_left
-            _copy_contiguous(flat, target, image, image_start + r * width, width)
+            row_start = start + a * row_phase_pitch + u * phase_width
+            _copy_contiguous(flat, row_start + pad_left, image, image_start + r * width, width)
             a += 1
             if a == stride_h:
                 u, a = u + 1, 0
