@@ -117,6 +117,8 @@ def input_gradient_by_phases(dy: np.ndarray, weight: np.ndarray, geo: ConvGeomet
     from .algorithms import numba_available
 
     plan = plan_phases(geo, tuple(map(tuple, crop)), dy.shape, np.dtype(dy.dtype).str, numba_available())
+    if dy.shape[1] == 0:  # no output channels: every sum is empty (the kernels would divide by zero)
+        return np.zeros(plan.grad_shape, dtype=dy.dtype)
     # every position of a phase with a job is written, so where every phase has one the result
     # needs no zeroing first (a pass over the whole output: 0.3 ms of the upsampler's 1)
     grad = (uninitialised if plan.every_phase_written else np.zeros)(plan.grad_shape, dtype=dy.dtype)

@@ -548,3 +548,34 @@ def test_unbatched_input_keeps_its_rank_for_every_op() -> None:
         for function in implementations(op):
             out = function(x, w, None, 1, 1, groups=2)
             assert out.shape == (4, *(5,) * d), (op, function.__name__, out.shape)
+
+
+@pytest.mark.parametrize("op", OPS)
+@pytest.mark.parametrize("stride", [1, 2])
+def test_no_input_channels_sum_to_the_bias_like_the_loops(op, stride):
+    """A layer with no input channels: every output is an empty sum plus the bias. The default path
+    (the compiled kernels where numba imports) returns what the loops do, float32 and float64, where
+    the kernels once divided by the channels per group (ZeroDivisionError), and so do the gradients.
+    (torch returns no output channels at all here: a tensor of shape (N, 0, ...).)"""
+    d = spatial_dims(op)
+    transposed = op in TRANSPOSED
+    rng = np.random.default_rng(stride)
+    x = rng.standard_normal((2, 0, *(5, 6, 4)[:d]))
+    weight = rng.standard_normal((0, 4, *(3,) * d) if transposed else (4, 0, *(3,) * d))
+    bias = rng.standard_normal(4)
+    loops = getattr(reference_impl, f"{op}_loops")
+    expected = loops(x, weight, bias, stride, 1)
+    assert expected.shape[:2] == (2, 4) and np.array_equal(
+        expected, np.broadcast_to(bias.reshape(4, *(1,) * d), expected.shape)
+    )
+    grad_output = rng.standard_normal(expected.shape)
+    expected_grads = getattr(reference_impl, f"{op}_loops_backward")(grad_output, x, weight, bias, stride, 1)
+    for dtype in (np.float32, np.float64):
+        args = (x.astype(dtype), weight.astype(dtype), bias.astype(dtype), stride, 1)
+        got = getattr(reference_impl, op)(*args)
+        assert got.dtype == dtype and got.shape == expected.shape
+        np.testing.assert_array_equal(got, expected.astype(dtype))
+        grads = getattr(reference_impl, f"{op}_backward")(grad_output.astype(dtype), *args)
+        for name, value, want in zip(("input", "weight", "bias"), grads, expected_grads, strict=True):
+            assert value.shape == want.shape, name
+            np.testing.assert_allclose(value, want, rtol=1e-5, atol=1e-5, err_msg=name)

@@ -160,6 +160,9 @@ def conv_compiled(x: np.ndarray, weight: np.ndarray, geo: ConvGeometry) -> np.nd
     out = np.empty((geo.batch, geo.out_channels, height_out, width_out), dtype=x.dtype)  # (N2, C_out, H_out, W_out)
     if out.size == 0:  # an empty batch needs no kernel (and no compilation)
         return from_2d(out, original)
+    if geo.in_channels_per_group == 0:  # every sum is empty; the kernel would divide by C_in/G
+        out.fill(0)
+        return from_2d(out, original)
     padded_height, padded_width = geo.padded_size
     already_padded = x.shape[2:] == (padded_height, padded_width)
     top, _, left, _ = (0, 0, 0, 0) if already_padded else geo.pads
@@ -234,6 +237,9 @@ def conv_compiled_3d(x: np.ndarray, weight: np.ndarray, geo: ConvGeometry, out: 
         out = np.empty(shape, dtype=x.dtype)  # (N, C_out, *out)
     assert out.shape == shape and out.dtype == x.dtype, f"out must be {shape} {x.dtype}, got {out.shape} {out.dtype}"
     if out.size == 0:
+        return out.reshape(geo.batch, geo.groups, geo.out_channels_per_group, *geo.output_size)
+    if geo.in_channels_per_group == 0:  # every sum is empty; the kernel would divide by C_in/G
+        out[...] = 0
         return out.reshape(geo.batch, geo.groups, geo.out_channels_per_group, *geo.output_size)
     already_padded = x.shape[2:] == geo.padded_size
     assert already_padded or geo.padding_mode == "zeros", "only zero padding is done in the kernel"
