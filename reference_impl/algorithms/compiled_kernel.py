@@ -445,12 +445,9 @@ def _add_taps_to_planes(
     """Planes b < ``count`` of ``accs`` (flat, planes ``len(accs) // OUTPUTS_PER_PASS`` apart, each
     ``size`` long) set to the sum of the taps with weights[b], from zero: :func:`_add_taps_4` for a
     full block of four, :func:`_add_taps` one plane at a time for fewer, both ``fresh`` (no zeroing
-    pass first)."""
+    pass first). There is at least one tap: a layer without input channels never reaches a kernel
+    (compiled.conv_compiled returns its empty sums)."""
     pitch = accs.shape[0] // OUTPUTS_PER_PASS
-    if starts.shape[0] == 0:  # no taps (no input channels): nothing would write the planes
-        for b in range(count):
-            accs[b * pitch : b * pitch + size] = 0
-        return
     if count == OUTPUTS_PER_PASS:
         _add_taps_4(
             accs[:size],
