@@ -59,6 +59,21 @@ def _aligned_zeros(length: int, like: np.ndarray) -> np.ndarray:
 # instructions, which per row cost more than the row (round 10).
 
 
+def _flat_arrays_and_offsets(arrays: tuple[types.Type, ...], offsets: tuple[types.Type, ...]) -> bool:
+    """Whether ``arrays`` are 1-d, C-contiguous and of one dtype, and ``offsets`` integers: the one
+    signature the offset-taking intrinsics below accept (anything else is a typing error)."""
+    return (
+        all(isinstance(a, types.Array) and a.ndim == 1 and a.layout == "C" for a in arrays)
+        and len({a.dtype for a in arrays}) == 1
+        and all(isinstance(i, types.Integer) for i in offsets)
+    )
+
+
+def _data(context: object, builder: ir.IRBuilder, kind: types.Array, value: ir.Value) -> ir.Value:
+    """The pointer to element 0 of the numba array ``value`` of type ``kind``, in codegen."""
+    return context.make_array(kind)(context, builder, value).data  # type: ignore[attr-defined]
+
+
 @intrinsic
 def _copy_contiguous(
     typingctx: object,
@@ -79,17 +94,12 @@ def _copy_contiguous(
     Offsets, not slices (round 10): each slice of a numba array takes and drops a reference to its
     memory, an atomic increment and decrement; with two slices a row, 7% of EfficientNet's layer
     went to those two instructions."""
-    if not (
-        all(isinstance(a, types.Array) and a.ndim == 1 and a.layout == "C" for a in (target, source))
-        and target.dtype == source.dtype
-        and all(isinstance(i, types.Integer) for i in (target_start, source_start, count))
-    ):
+    if not _flat_arrays_and_offsets((target, source), (target_start, source_start, count)):
         return None  # no such signature: numba reports a typing error, at compile time
 
     def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
-        target_type, _, source_type, _, _ = signature.args
-        target_data = context.make_array(target_type)(context, builder, args[0]).data
-        source_data = context.make_array(source_type)(context, builder, args[2]).data
+        target_data = _data(context, builder, signature.args[0], args[0])
+        source_data = _data(context, builder, signature.args[2], args[2])
         itemsize = context.get_constant(types.intp, context.get_abi_sizeof(target_data.type.pointee))
         cgutils.raw_memcpy(
             builder, builder.gep(target_data, [args[1]]), builder.gep(source_data, [args[3]]), args[4], itemsize
@@ -123,17 +133,12 @@ def _deinterleave_block(
     round 10). A loop doing this per row runs scalar (LLVM's vector body takes 64 pairs a turn, a row
     has 14-56).
     """
-    if not (
-        all(isinstance(a, types.Array) and a.ndim == 1 and a.layout == "C" for a in (flat, source))
-        and flat.dtype == source.dtype
-        and all(isinstance(i, types.Integer) for i in (even_start, odd_start, source_start))
-    ):
+    if not _flat_arrays_and_offsets((flat, source), (even_start, odd_start, source_start)):
         return None  # no such signature: numba reports a typing error, at compile time
 
     def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
-        flat_type, _, _, source_type, _ = signature.args
-        flat_data = context.make_array(flat_type)(context, builder, args[0]).data
-        source_data = context.make_array(source_type)(context, builder, args[3]).data
+        flat_data = _data(context, builder, signature.args[0], args[0])
+        source_data = _data(context, builder, signature.args[3], args[3])
         pairs = ir.VectorType(flat_data.type.pointee, 2 * DEINTERLEAVE_BLOCK)
         half = ir.VectorType(flat_data.type.pointee, DEINTERLEAVE_BLOCK)
         source_at = builder.gep(source_data, [args[4]])
