@@ -469,7 +469,7 @@ def test_compiled_float64_equals_the_loops_bit_for_bit(x_shape, w_shape, stride,
 @pytest.mark.parametrize("c_in,c_out,groups", [(4, 4, 4), (8, 8, 2)], ids=["one-plane-a-pass", "four-planes-a-pass"])
 def test_compiled_sums_start_from_positive_zero_like_the_loops(c_in, c_out, groups, dtype):
     """The kernels' first pass starts each sum from +0.0 instead of reading a zeroed accumulator
-    (compiled_kernel._add_taps, ``fresh``): where every product is -0.0 the output is still +0.0, as
+    (compiled_kernel._add_taps and _add_taps_4): where every product is -0.0 the output is still +0.0, as
     in the loops, and not whatever the buffer held from the item before."""
     x = np.full((3, c_in, 6, 6), -0.0, dtype=dtype)
     weight = np.ones((c_out, c_in // groups, 3, 3), dtype=dtype)

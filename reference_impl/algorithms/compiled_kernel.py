@@ -290,11 +290,9 @@ def _gather_plane(plane: np.ndarray, acc: np.ndarray, where: np.ndarray) -> None
 
 
 @numba.njit(cache=True)
-def _add_taps(
-    acc: np.ndarray, flat: np.ndarray, starts: np.ndarray, weights: np.ndarray, offset: int, fresh: bool
-) -> None:
-    """acc[j] += weights[t] * flat[offset + starts[t] + j] for every tap t in order, every j < len(acc);
-    ``fresh``: as if acc were zeroed first, whatever it holds.
+def _add_taps(acc: np.ndarray, flat: np.ndarray, starts: np.ndarray, weights: np.ndarray, offset: int) -> None:
+    """acc[j] = the sum over every tap t, in order, of weights[t] * flat[offset + starts[t] + j], for
+    every j < len(acc), from +0.0: whatever acc held is never read.
 
     The taps go in passes of up to TAPS_PER_PASS (then 4, 2, 1 for the rest): the accumulator is
     loaded and stored once per pass, not once per tap, and each pass is one loop over contiguous
@@ -304,8 +302,8 @@ def _add_taps(
     docs/performance.md, round 7). Within a pass the sum keeps the loop version's order,
     ((acc + w0*x0) + w1*x1) + ..., each product rounded before its add (no fastmath, no FMA).
 
-    ``fresh``: the first pass starts each sum from +0.0 instead of reading acc, the sum a zeroed acc
-    gives, bit for bit (+0.0 + w0*x0, so a -0.0 product still becomes +0.0): no zeroing pass, and
+    The first pass starts each sum from +0.0 instead of reading acc, the sum a zeroed acc gives,
+    bit for bit (+0.0 + w0*x0, so a -0.0 product still becomes +0.0): no zeroing pass, and
     one load less per element (a 3x3 plane's single pass, 0.29 -> 0.23 ms for 288 planes of 56x56;
     docs/performance.md, round 10). The test is per pass, outside the loop: LLVM takes it out.
     """
@@ -315,7 +313,7 @@ def _add_taps(
     t = 0
     while t < taps:
         left = taps - t
-        from_zero = fresh and t == 0  # this pass starts each sum from +0.0 instead of reading acc
+        from_zero = t == 0  # the first pass starts each sum from +0.0 instead of reading acc
         s0 = offset + starts[t]
         x0, w0 = flat[s0 : s0 + length], weights[t]
         if left == 1:
@@ -379,11 +377,10 @@ def _add_taps_4(
     weights_2: np.ndarray,
     weights_3: np.ndarray,
     offset: int,
-    fresh: bool,
 ) -> None:
-    """:func:`_add_taps` for four output channels at once: acc_b[j] += weights_b[t] * flat[offset +
-    starts[t] + j], every tap t in order, b < 4 (``fresh`` likewise). The same taps, so each value read from ``flat``
-    is used four times while in a register (41 GMAC/s against 23 for four _add_taps calls on a
+    """:func:`_add_taps` for four output channels at once: acc_b[j] = the sum of weights_b[t] *
+    flat[offset + starts[t] + j] over every tap t in order, from +0.0, b < 4. The same taps, so each
+    value read from ``flat`` is used four times while in a register (41 GMAC/s against 23 for four _add_taps calls on a
     plane of 448 and 288 taps, one core; docs/performance.md, round 6). Each accumulator still
     gets its taps one after another, in order, each product rounded before its add: the sums, and
     so the results, are bit for bit those of _add_taps.
@@ -396,7 +393,7 @@ def _add_taps_4(
         a0, a1, a2, a3 = acc_0[j0 : j0 + n], acc_1[j0 : j0 + n], acc_2[j0 : j0 + n], acc_3[j0 : j0 + n]
         t = 0
         while t < taps:
-            from_zero = fresh and t == 0  # see _add_taps
+            from_zero = t == 0  # see _add_taps
             if taps - t >= TAPS_PER_PASS:
                 base = offset + j0
                 s0, s1, s2, s3 = starts[t] + base, starts[t + 1] + base, starts[t + 2] + base, starts[t + 3] + base
@@ -449,8 +446,8 @@ def _add_taps_to_planes(
 ) -> None:
     """Planes b < ``count`` of ``accs`` (flat, planes ``len(accs) // OUTPUTS_PER_PASS`` apart, each
     ``size`` long) set to the sum of the taps with weights[b], from zero: :func:`_add_taps_4` for a
-    full block of four, :func:`_add_taps` one plane at a time for fewer, both ``fresh`` (no zeroing
-    pass first). There is at least one tap: a layer without input channels never reaches a kernel
+    full block of four, :func:`_add_taps` one plane at a time for fewer (both start from +0.0: no
+    zeroing pass first). There is at least one tap: a layer without input channels never reaches a kernel
     (compiled.conv_compiled returns its empty sums)."""
     pitch = accs.shape[0] // OUTPUTS_PER_PASS
     if count == OUTPUTS_PER_PASS:
@@ -466,11 +463,10 @@ def _add_taps_to_planes(
             weights[2],
             weights[3],
             offset,
-            True,
         )
     else:
         for b in range(count):
-            _add_taps(accs[b * pitch : b * pitch + size], flat, starts, weights[b], offset, True)
+            _add_taps(accs[b * pitch : b * pitch + size], flat, starts, weights[b], offset)
 
 
 @numba.njit(cache=True)
