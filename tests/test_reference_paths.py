@@ -12,7 +12,7 @@ import pytest
 import reference_impl
 from reference_impl import conv2d, conv2d_loops, plan_conv2d
 from reference_impl.algorithms import ALGORITHMS, choose_algorithm, numba_available
-from tests.helpers import launch_threads, record_variants_run
+from tests.helpers import launch_threads, record_variants_run, spy_on_kernel
 
 GENERAL = ["im2col", "taps", "einsum"]  # any kernel; "pointwise" needs 1x1
 
@@ -133,7 +133,6 @@ def test_compiled_folds_samples_of_small_planes_into_one_wide_plane(batch, group
     plane across them), including a last item with fewer samples than the others; every sample's
     output is still its own, with zero and other padding modes and strides."""
     from reference_impl.algorithms import compiled
-    from tests.helpers import spy_on_kernel
 
     taken = []
     spy_on_kernel(monkeypatch, "direct_conv", lambda *a: taken.append(a[2][9]))  # sizes[9]: samples per item
@@ -466,18 +465,89 @@ def test_compiled_float64_equals_the_loops_bit_for_bit(x_shape, w_shape, stride,
 
 @needs_numba
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("c_in,c_out,groups", [(4, 4, 4), (8, 8, 2)], ids=["one-plane-a-pass", "four-planes-a-pass"])
-def test_compiled_sums_start_from_positive_zero_like_the_loops(c_in, c_out, groups, dtype):
+@pytest.mark.parametrize(
+    "c_in,c_out,groups,kernel,width",
+    [(4, 4, 4, 3, 6), (8, 8, 2, 3, 6), (4, 4, 4, 3, 20), (4, 4, 4, 5, 20)],
+    ids=["one-plane-a-pass", "four-planes-a-pass", "row-pairs-3x3", "row-pairs-5x5"],
+)
+def test_compiled_sums_start_from_positive_zero_like_the_loops(c_in, c_out, groups, kernel, width, dtype):
     """The kernels' first pass starts each sum from +0.0 instead of reading a zeroed accumulator
-    (compiled_kernel._add_taps and _add_taps_4): where every product is -0.0 the output is still +0.0, as
-    in the loops, and not whatever the buffer held from the item before."""
-    x = np.full((3, c_in, 6, 6), -0.0, dtype=dtype)
-    weight = np.ones((c_out, c_in // groups, 3, 3), dtype=dtype)
+    (compiled_kernel._add_taps and _add_taps_4; for row pairs, _add_taps_pair_3x3 and the odd plane's
+    first pass in _add_taps_2): where every product is -0.0 the output is still +0.0, as in the loops,
+    and not whatever the buffer held from the item before."""
+    x = np.full((3, c_in, 6, width), -0.0, dtype=dtype)
+    weight = np.ones((c_out, c_in // groups, kernel, kernel), dtype=dtype)
     args = (None, 1, 0, 1, groups)  # no padding: a padded +0.0 would make its product +0.0
     expected = conv2d_loops(x, weight, *args)
     got = conv2d(x, weight, *args, algorithm="compiled")
     assert (expected == 0).all() and not np.signbit(expected).any()
     assert (got == 0).all() and not np.signbit(got).any()
+
+
+# Depthwise shapes whose rows are long enough not to go by element map (compiled.by_element_map):
+# (batch, channels, outputs per group, kernel, H, W, stride, padding, dilation). shift = s_h / d_h.
+ROW_PAIR_CASES = [
+    pytest.param(2, 3, 1, (3, 3), 9, 20, 1, 1, 1, id="3x3-one-pass"),  # _add_taps_pair_3x3, odd H_out
+    pytest.param(2, 3, 1, (3, 3), 8, 20, 1, 1, 1, id="3x3-even-rows"),
+    pytest.param(1, 2, 1, (7, 7), 12, 22, 1, 3, 1, id="7x7-three-runs"),  # head, shared rows, tail
+    pytest.param(3, 2, 2, (5, 5), 6, 17, 1, 2, 1, id="5x5-two-outputs-several-samples"),  # items of 3 samples
+    pytest.param(2, 2, 3, (4, 2), 7, 19, 1, "same", 1, id="4x2-three-outputs-same"),
+    pytest.param(1, 2, 1, (2, 3), 3, 18, 1, 0, 1, id="two-output-rows"),
+    pytest.param(2, 3, 1, (5, 5), 11, 37, 2, 2, 1, id="5x5-stride2-shift2"),
+    pytest.param(1, 2, 1, (3, 3), 12, 36, (2, 1), 1, (2, 1), id="stride2-dilation2-shift1"),
+    pytest.param(2, 2, 1, (5, 3), 13, 40, (3, 2), 2, 1, id="stride3-shift3"),
+]
+
+
+@needs_numba
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("batch,channels,multiplier,kernel,h,w,stride,padding,dilation", ROW_PAIR_CASES)
+def test_compiled_row_pairs_equal_the_loops_bit_for_bit(
+    batch, channels, multiplier, kernel, h, w, stride, padding, dilation, threads, monkeypatch
+):
+    """Depthwise planes computed as their even and their odd output rows, sharing the input rows
+    between them (compiled_kernel._add_row_pair_taps), sum each output's taps in the loops' order:
+    float64 results are the loops' to the last bit, at every shift, with odd and even output
+    heights, one to three outputs per group, several samples per item, on the serial and on the
+    parallel kernel. The strided shapes, which the rule leaves unpaired (compiled.pairs_rows), are
+    paired here by force so that the kernel's general shift stays correct."""
+    from reference_impl.algorithms import compiled
+
+    monkeypatch.setattr(compiled, "pairs_rows", compiled.can_pair_rows)
+    paired: list[int] = []
+    spy_on_kernel(monkeypatch, "direct_conv", lambda *a: paired.append(int(a[2][12])))  # sizes[12]: pair_rows
+    rng = np.random.default_rng(h * w)
+    x = rng.standard_normal((batch, channels, h, w))
+    weight = rng.standard_normal((channels * multiplier, 1, *kernel))
+    args = (None, stride, padding, dilation, channels)
+    with launch_threads(monkeypatch, threads):
+        got = conv2d(x, weight, *args, algorithm="compiled")
+    assert paired == [1]
+    np.testing.assert_array_equal(got, conv2d_loops(x, weight, *args))
+
+
+@needs_numba
+def test_rows_are_paired_where_it_measured_faster():
+    """Row pairs (compiled.pairs_rows) for depthwise kernels at row stride 1, ConvNeXt's 7x7 and
+    MobileNetV2's 3x3; never where the kernel cannot pair (two input channels a group, four outputs
+    a group, a dilation that the row stride is no multiple of, one kernel row, one output row), nor at
+    row stride 2, where pairing measured slower."""
+    from reference_impl.algorithms.compiled import can_pair_rows, pairs_rows
+
+    def geo(c_in, c_out, groups, kernel, size=56, stride=1, dilation=1):
+        return plan_conv2d((2, c_in, size, size), (c_out, c_in // groups, *kernel), None, stride, 1, dilation, groups)
+
+    assert pairs_rows(geo(96, 96, 96, (7, 7))) and pairs_rows(geo(144, 144, 144, (3, 3)))
+    assert pairs_rows(geo(8, 24, 8, (3, 3)))  # three outputs a group
+    assert can_pair_rows(geo(96, 96, 96, (5, 5), stride=2)) and not pairs_rows(geo(96, 96, 96, (5, 5), stride=2))
+    for unpaired in (
+        geo(16, 16, 8, (3, 3)),  # two input channels a group
+        geo(8, 32, 8, (3, 3)),  # four outputs a group: _add_taps_4 shares their loads
+        geo(8, 8, 8, (3, 3), dilation=2),  # s_h = 1 is no multiple of d_h = 2
+        geo(8, 8, 8, (1, 3)),  # one kernel row: nothing shared
+        geo(8, 8, 8, (3, 3), size=1),  # one output row
+    ):
+        assert not can_pair_rows(unpaired) and not pairs_rows(unpaired)
 
 
 @needs_numba

@@ -44,7 +44,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ..geometry import ConvGeometry
-from .phases import phase_shape, wide_length
+from .phases import phase_shape
 
 
 def numba_available() -> bool:
@@ -168,20 +168,63 @@ def conv_compiled(x: np.ndarray, weight: np.ndarray, geo: ConvGeometry) -> np.nd
     top, _, left, _ = (0, 0, 0, 0) if already_padded else geo.pads
     assert already_padded or geo.padding_mode == "zeros", "only zero padding is done in the kernel"
     (s_h, s_w), (d_h, d_w) = geo.stride, geo.dilation
-    phase_height, phase_width = -(-padded_height // s_h), -(-padded_width // s_w)  # (H_q, W_q), see split_phases
+    maps = by_element_map(x.shape[3], s_w), by_element_map(width_out, 1)  # the split's, the crop's
+    pair = pairs_rows(geo) and not any(maps)
+    # (H_q, W_q), see split_phases; pairing splits rows by 2*s_h and adds a row of reading room
+    # to each phase: the odd plane's last row, junk when H_out is odd, reads one row further
+    phase_height = -(-padded_height // (2 * s_h)) + 1 if pair else -(-padded_height // s_h)
+    phase_width = -(-padded_width // s_w)
     # numba does not bounds-check: make sure the last tap's slice (the furthest) lies inside its phase.
     (kernel_h, kernel_w) = geo.kernel
-    last_tap_start = (kernel_h - 1) * d_h // s_h * phase_width + (kernel_w - 1) * d_w // s_w
-    assert last_tap_start + wide_length(geo, (phase_height, phase_width)) <= phase_height * phase_width
+    split_h, rows = (2 * s_h, kernel_h + s_h // d_h) if pair else (s_h, kernel_h)  # see direct_conv
+    rows_out = -(-height_out // 2) if pair else height_out
+    last_tap_start = (rows - 1) * d_h // split_h * phase_width + (kernel_w - 1) * d_w // s_w
+    assert last_tap_start + (rows_out - 1) * phase_width + width_out <= phase_height * phase_width
     # Contiguous arrays: numba compiles one specialisation per array layout; keep it to one.
     threads = threads_for(out.size * math.prod(weight.shape[1:]))  # (multiply-adds)
     samples = samples_per_item(geo.batch, geo.groups, phase_height * phase_width)
-    maps = by_element_map(x.shape[3], s_w), by_element_map(width_out, 1)  # the split's, the crop's
     sizes = np.array(
-        [top, left, s_h, s_w, d_h, d_w, phase_height, phase_width, threads, samples, *maps], dtype=np.int64
+        [top, left, s_h, s_w, d_h, d_w, phase_height, phase_width, threads, samples, *maps, pair], dtype=np.int64
     )
     kernel_for("direct_conv", threads)(np.ascontiguousarray(x), np.ascontiguousarray(weight), sizes, out)
     return from_2d(out, original)  # (N, G, O_g, *output_size)
+
+
+def can_pair_rows(geo: ConvGeometry) -> bool:
+    """Whether the 2-d kernel can compute each output plane as its even rows and its odd rows side
+    by side, sharing input slices (compiled_kernel._add_row_pair_taps): depthwise (one input channel
+    per group) with fewer than four outputs per group (four share their loads already,
+    _add_taps_4), a row stride that is a multiple of the row dilation (an odd row's taps are then an
+    even row's, shift = s_h / d_h kernel rows on), more kernel rows than that shift (else no slice
+    is shared), and two output rows or more.
+
+    >>> from reference_impl import plan_conv2d
+    >>> can_pair_rows(plan_conv2d((2, 96, 56, 56), (96, 1, 7, 7), None, 1, 3, 1, 96))   # ConvNeXt's
+    True
+    >>> can_pair_rows(plan_conv2d((2, 8, 9, 9), (8, 1, 3, 3), None, 1, 1, (2, 1), 8))   # dilation 2, stride 1
+    False
+    """
+    if geo.in_channels_per_group != 1:
+        return False
+    from .compiled_kernel import OUTPUTS_PER_PASS  # imports numba: only conv_compiled asks
+
+    (s_h, _), (d_h, _) = geo.stride, geo.dilation
+    return (
+        geo.out_channels_per_group < OUTPUTS_PER_PASS
+        and s_h % d_h == 0
+        and s_h // d_h < geo.kernel[0]
+        and geo.output_size[0] >= 2
+    )
+
+
+def pairs_rows(geo: ConvGeometry) -> bool:
+    """Whether conv_compiled pairs output rows (:func:`can_pair_rows`): at row stride 1 only.
+    Measured in one process against the unpaired kernel (docs/performance.md, round 12): ConvNeXt's
+    7x7 0.84x at one thread and 0.85x at two, MobileNetV2's 3x3 0.81x and 1.01x; strided, where the
+    input splits into 2*s_h row phases and the shared rows are fewer, EfficientNet's 5x5 s2 1.16x
+    and MobileNetV2's 3x3 s2 1.09x at one thread. conv_compiled also leaves out rows short enough to go
+    by element map (:func:`by_element_map`)."""
+    return geo.stride[0] == 1 and can_pair_rows(geo)
 
 
 # Rows (of the input, of the output) whose pieces in a phase are shorter than this many elements

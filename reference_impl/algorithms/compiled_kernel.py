@@ -290,9 +290,12 @@ def _gather_plane(plane: np.ndarray, acc: np.ndarray, where: np.ndarray) -> None
 
 
 @numba.njit(cache=True)
-def _add_taps(acc: np.ndarray, flat: np.ndarray, starts: np.ndarray, weights: np.ndarray, offset: int) -> None:
+def _add_taps(
+    acc: np.ndarray, flat: np.ndarray, starts: np.ndarray, weights: np.ndarray, offset: int, accumulate: bool
+) -> None:
     """acc[j] = the sum over every tap t, in order, of weights[t] * flat[offset + starts[t] + j], for
-    every j < len(acc), from +0.0: whatever acc held is never read.
+    every j < len(acc), from +0.0: whatever acc held is never read; with ``accumulate``, added to
+    what acc holds instead (the sum goes on from there, in the same order: :func:`_add_row_pair_taps`).
 
     The taps go in passes of up to TAPS_PER_PASS (then 4, 2, 1 for the rest): the accumulator is
     loaded and stored once per pass, not once per tap, and each pass is one loop over contiguous
@@ -313,7 +316,7 @@ def _add_taps(acc: np.ndarray, flat: np.ndarray, starts: np.ndarray, weights: np
     t = 0
     while t < taps:
         left = taps - t
-        from_zero = t == 0  # the first pass starts each sum from +0.0 instead of reading acc
+        from_zero = t == 0 and not accumulate  # the first pass starts each sum from +0.0, not from acc
         s0 = offset + starts[t]
         x0, w0 = flat[s0 : s0 + length], weights[t]
         if left == 1:
@@ -466,7 +469,132 @@ def _add_taps_to_planes(
         )
     else:
         for b in range(count):
-            _add_taps(accs[b * pitch : b * pitch + size], flat, starts, weights[b], offset)
+            _add_taps(accs[b * pitch : b * pitch + size], flat, starts, weights[b], offset, False)
+
+
+@numba.njit(cache=True)
+def _add_taps_2(
+    acc_even: np.ndarray,
+    acc_odd: np.ndarray,
+    flat: np.ndarray,
+    starts: np.ndarray,
+    weights_even: np.ndarray,
+    weights_odd: np.ndarray,
+) -> None:
+    """Two sums over the same input slices: acc_even[j] += weights_even[t] * flat[starts[t] + j] and
+    acc_odd[j] likewise with weights_odd, over every tap t in order, each product rounded before its
+    add, in passes of up to TAPS_PER_PASS like :func:`_add_taps`. acc_even goes on from what it holds;
+    acc_odd starts from +0.0 (its first taps are these). Each value read from ``flat`` feeds both sums:
+    the loads that bound a depthwise pass (docs/performance.md, round 11) are halved where two output
+    rows share an input row (:func:`_add_row_pair_taps`)."""
+    length = acc_even.shape[0]
+    taps = starts.shape[0]
+    zero = acc_odd.dtype.type(0)
+    t = 0
+    while t < taps:
+        fresh = t == 0  # acc_odd's first pass: from +0.0
+        left = taps - t
+        s0 = starts[t]
+        x0, e0, o0 = flat[s0 : s0 + length], weights_even[t], weights_odd[t]
+        if left == 1:
+            for j in range(length):
+                v0 = x0[j]
+                acc_even[j] = acc_even[j] + e0 * v0
+                acc_odd[j] = (zero if fresh else acc_odd[j]) + o0 * v0
+            t += 1
+            continue
+        s1 = starts[t + 1]
+        x1, e1, o1 = flat[s1 : s1 + length], weights_even[t + 1], weights_odd[t + 1]
+        if left < 4:
+            for j in range(length):
+                v0, v1 = x0[j], x1[j]
+                acc_even[j] = (acc_even[j] + e0 * v0) + e1 * v1
+                acc_odd[j] = ((zero if fresh else acc_odd[j]) + o0 * v0) + o1 * v1
+            t += 2
+            continue
+        s2, s3 = starts[t + 2], starts[t + 3]
+        x2, e2, o2 = flat[s2 : s2 + length], weights_even[t + 2], weights_odd[t + 2]
+        x3, e3, o3 = flat[s3 : s3 + length], weights_even[t + 3], weights_odd[t + 3]
+        if left < TAPS_PER_PASS:
+            for j in range(length):
+                v0, v1, v2, v3 = x0[j], x1[j], x2[j], x3[j]
+                acc_even[j] = (((acc_even[j] + e0 * v0) + e1 * v1) + e2 * v2) + e3 * v3
+                acc_odd[j] = ((((zero if fresh else acc_odd[j]) + o0 * v0) + o1 * v1) + o2 * v2) + o3 * v3
+            t += 4
+            continue
+        s4, s5, s6, s7 = starts[t + 4], starts[t + 5], starts[t + 6], starts[t + 7]
+        x4, e4, o4 = flat[s4 : s4 + length], weights_even[t + 4], weights_odd[t + 4]
+        x5, e5, o5 = flat[s5 : s5 + length], weights_even[t + 5], weights_odd[t + 5]
+        x6, e6, o6 = flat[s6 : s6 + length], weights_even[t + 6], weights_odd[t + 6]
+        x7, e7, o7 = flat[s7 : s7 + length], weights_even[t + 7], weights_odd[t + 7]
+        for j in range(length):
+            v0, v1, v2, v3, v4, v5, v6, v7 = x0[j], x1[j], x2[j], x3[j], x4[j], x5[j], x6[j], x7[j]
+            a = acc_even[j]
+            acc_even[j] = (
+                ((((((a + e0 * v0) + e1 * v1) + e2 * v2) + e3 * v3) + e4 * v4) + e5 * v5) + e6 * v6
+            ) + e7 * v7
+            b = zero if fresh else acc_odd[j]
+            acc_odd[j] = (((((((b + o0 * v0) + o1 * v1) + o2 * v2) + o3 * v3) + o4 * v4) + o5 * v5) + o6 * v6) + o7 * v7
+        t += TAPS_PER_PASS
+
+
+@numba.njit(cache=True)
+def _add_taps_pair_3x3(
+    acc_even: np.ndarray, acc_odd: np.ndarray, flat: np.ndarray, starts: np.ndarray, w: np.ndarray
+) -> None:
+    """:func:`_add_row_pair_taps` for a 3x3 kernel at shift 1, in one pass: the 12 slices of the four
+    merged rows, (k, q) order, the even plane's taps the first nine, the odd plane's the last nine,
+    both from +0.0 in the loops' order. One load of each slice, two stores, where three runs made
+    four passes over each plane (MobileNetV2's 3x3 1.05-1.09x the unpaired kernel that way)."""
+    length = acc_even.shape[0]
+    zero = acc_even.dtype.type(0)
+    s = starts
+    x0, x1, x2 = flat[s[0] : s[0] + length], flat[s[1] : s[1] + length], flat[s[2] : s[2] + length]
+    x3, x4, x5 = flat[s[3] : s[3] + length], flat[s[4] : s[4] + length], flat[s[5] : s[5] + length]
+    x6, x7, x8 = flat[s[6] : s[6] + length], flat[s[7] : s[7] + length], flat[s[8] : s[8] + length]
+    x9, x10, x11 = flat[s[9] : s[9] + length], flat[s[10] : s[10] + length], flat[s[11] : s[11] + length]
+    w0, w1, w2, w3, w4, w5, w6, w7, w8 = w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7], w[8]
+    for j in range(length):
+        v0, v1, v2, v3, v4, v5 = x0[j], x1[j], x2[j], x3[j], x4[j], x5[j]
+        v6, v7, v8, v9, v10, v11 = x6[j], x7[j], x8[j], x9[j], x10[j], x11[j]
+        acc_even[j] = (
+            (((((((zero + w0 * v0) + w1 * v1) + w2 * v2) + w3 * v3) + w4 * v4) + w5 * v5) + w6 * v6) + w7 * v7
+        ) + w8 * v8
+        acc_odd[j] = (
+            (((((((zero + w0 * v3) + w1 * v4) + w2 * v5) + w3 * v6) + w4 * v7) + w5 * v8) + w6 * v9) + w7 * v10
+        ) + w8 * v11
+
+
+@numba.njit(cache=True, inline="always")
+def _add_row_pair_taps(
+    acc_even: np.ndarray,
+    acc_odd: np.ndarray,
+    flat: np.ndarray,
+    starts: np.ndarray,
+    weights: np.ndarray,
+    kernel_h: int,
+    kernel_w: int,
+    shift: int,
+) -> None:
+    """One depthwise output plane as two: its even output rows (acc_even) and its odd ones (acc_odd),
+    each a wide plane of its own, from input phases split by twice the row stride (compiled.pairs_rows).
+
+    Output row 2m + 1 reads the input rows that row 2m reads ``shift`` = s_h / d_h kernel rows
+    further on, so kernel row p of the odd rows and kernel row p + shift of the even rows read one
+    and the same slice. ``starts`` holds the kH + shift merged rows' slices, (k, q) order, k < kH + shift;
+    merged row k feeds kernel row k of the even plane (k < kH) and kernel row k - shift of the odd
+    one (k >= shift). In three runs, each plane's taps in the loops' (p, q) order, so the sums are
+    the loops' bit for bit: rows k < shift into acc_even alone, from +0.0; the shared rows into both
+    (:func:`_add_taps_2`); rows k >= kH into acc_odd alone, going on from its sum. ConvNeXt's 7x7
+    reads 56 slices per pair of output vectors instead of 98."""
+    if kernel_h == 3 and kernel_w == 3 and shift == 1:
+        _add_taps_pair_3x3(acc_even, acc_odd, flat, starts, weights)
+        return
+    head = shift * kernel_w  # merged rows k < shift: the even plane's alone
+    shared = kernel_h * kernel_w  # merged rows k < kH: the end of the even plane's
+    _add_taps(acc_even, flat, starts[:head], weights[:head], 0, False)
+    _add_taps_2(acc_even, acc_odd, flat, starts[head:shared], weights[head:shared], weights[: shared - head])
+    _add_taps(acc_odd, flat, starts[shared:], weights[shared - head :], 0, True)
 
 
 @numba.njit(cache=True)
@@ -484,8 +612,8 @@ def _direct_conv(x: np.ndarray, weight: np.ndarray, sizes: np.ndarray, out: np.n
     """x (N, C_in, H, W), weight (C_out, C_g, kH, kW) -> out (N, C_out, H_out, W_out), every element written.
 
     ``sizes`` (int64): pad_top, pad_left, stride_h, stride_w, dilation_h, dilation_w, phase_height,
-    phase_width, threads, samples, split_by_map, crop_by_map (one array: each kernel is written twice
-    below, parallel and serial).
+    phase_width, threads, samples, split_by_map, crop_by_map, pair_rows (one array: each kernel is
+    written twice below, parallel and serial).
 
     ``x`` is zero-padded by (pad_top, pad_left) here, on the fly (bottom/right padding is what
     lies past x in the zeroed phase buffer); pass an already padded x with zero pads for the
@@ -509,6 +637,12 @@ def _direct_conv(x: np.ndarray, weight: np.ndarray, sizes: np.ndarray, out: np.n
     element by element through an index map made once per call (_split_map, _gather_plane) instead
     of row by row: for rows shorter than one vector, where a row copy of a few elements cost more
     per element than the map (ResNeXt stage 4's 14x14 planes: 0.18 -> 0.08 us a plane's split).
+
+    ``pair_rows`` (0 or 1, compiled.pairs_rows; depthwise only, C_g = 1): each output plane as two
+    wide planes, its even rows and its odd rows, whose taps share input slices
+    (:func:`_add_row_pair_taps`). The input is then split by twice the row stride (2*s_h row phases,
+    ``phase_height`` rows each), the even plane is a stride-2*s_h convolution's and the odd one the
+    same ``shift`` = s_h / d_h kernel rows further down; the crop interleaves their rows again.
     """
     pad_top, pad_left, stride_h, stride_w, dilation_h, dilation_w = (
         sizes[0],
@@ -519,30 +653,37 @@ def _direct_conv(x: np.ndarray, weight: np.ndarray, sizes: np.ndarray, out: np.n
         sizes[5],
     )
     phase_height, phase_width, threads, samples = sizes[6], sizes[7], sizes[8], sizes[9]
-    split_by_map, crop_by_map = sizes[10] != 0, sizes[11] != 0
+    split_by_map, crop_by_map, pair_rows = sizes[10] != 0, sizes[11] != 0, sizes[12] != 0
     batch, in_channels, height, width = x.shape
     out_channels, channels_per_group, kernel_h, kernel_w = weight.shape
     groups = in_channels // channels_per_group
     out_per_group = out_channels // groups
     height_out, width_out = out.shape[2], out.shape[3]
     phase_size = phase_height * phase_width
-    length = (height_out - 1) * phase_width + width_out  # one sample's wide plane, see phases.wide_length
+    # the row stride the input is split by, and the kernel rows one plane's taps span: with
+    # pair_rows, twice s_h and kH + shift merged rows (see _add_row_pair_taps)
+    split_h = 2 * stride_h if pair_rows else stride_h
+    shift = stride_h // dilation_h if pair_rows else 0
+    rows_out = (height_out + 1) // 2 if pair_rows else height_out  # rows of one wide plane (the even one)
+    length = (rows_out - 1) * phase_width + width_out  # one sample's wide plane, see phases.wide_length
     blocks = -(-batch // samples)
     items = blocks * groups
     block_size = samples * phase_size  # one phase of an item's samples, side by side
-    total = channels_per_group * stride_h * stride_w * block_size  # (C_g, s_h, s_w, B*H_q*W_q)
+    total = channels_per_group * split_h * stride_w * block_size  # (C_g, s_h, s_w, B*H_q*W_q)
     # Tap (c, p, q) reads one flat slice of one phase, length L (see phases.py): padded row
-    # i*s_h + p*d_h is row i + p*d_h//s_h of row-phase (p*d_h) % s_h, and likewise for columns.
-    starts = np.empty(channels_per_group * kernel_h * kernel_w, dtype=np.int64)  # (C_g*kH*kW,), (c, p, q) order
+    # i*s_h + p*d_h is row i + p*d_h//s_h of row-phase (p*d_h) % s_h, and likewise for columns
+    # (with pair_rows, s_h is split_h and p runs over the merged rows).
+    tap_rows = kernel_h + shift
+    starts = np.empty(channels_per_group * tap_rows * kernel_w, dtype=np.int64)  # (C_g*rows*kW,), (c, p, q) order
     for c in range(channels_per_group):
-        for p in range(kernel_h):
+        for p in range(tap_rows):
             for q in range(kernel_w):
-                phase = (c * stride_h + (p * dilation_h) % stride_h) * stride_w + (q * dilation_w) % stride_w
-                starts[(c * kernel_h + p) * kernel_w + q] = (
-                    phase * block_size + (p * dilation_h) // stride_h * phase_width + (q * dilation_w) // stride_w
+                phase = (c * split_h + (p * dilation_h) % split_h) * stride_w + (q * dilation_w) % stride_w
+                starts[(c * tap_rows + p) * kernel_w + q] = (
+                    phase * block_size + (p * dilation_h) // split_h * phase_width + (q * dilation_w) // stride_w
                 )
     weights = weight.reshape((out_channels, channels_per_group * kernel_h * kernel_w))  # (C_out, taps), a view
-    geometry = (pad_top, pad_left, stride_h, stride_w, phase_height, phase_width)  # what _split_plane needs
+    geometry = (pad_top, pad_left, split_h, stride_w, phase_height, phase_width)  # what _split_plane needs
     # the element maps, shared by the threads (read only): input element -> phase position, output -> wide position
     split_map = _split_map(height, width, geometry, block_size) if split_by_map else np.empty(0, dtype=np.int64)
     crop_map = np.empty(height_out * width_out if crop_by_map else 0, dtype=np.int64)  # (H_out*W_out,)
@@ -556,7 +697,8 @@ def _direct_conv(x: np.ndarray, weight: np.ndarray, sizes: np.ndarray, out: np.n
         buffer = _aligned_zeros(total + VECTOR_BLOCK, out)
         scratch = np.zeros(stride_w * phase_width, dtype=out.dtype)  # one padded input row, see _split_plane
         pitch = _rounded((samples - 1) * phase_size + length)  # one output channel's accumulator
-        accs = _aligned_zeros(OUTPUTS_PER_PASS * pitch, out)  # (OUTPUTS_PER_PASS, pitch), flat
+        planes = 2 * OUTPUTS_PER_PASS if pair_rows else OUTPUTS_PER_PASS  # pair_rows: even, odd, even, ...
+        accs = _aligned_zeros(planes * pitch, out)  # (planes, pitch), flat
         for block_g in range(chunk * items // chunks, (chunk + 1) * items // chunks):
             block, g = block_g // groups, block_g % groups
             first = block * samples
@@ -564,7 +706,7 @@ def _direct_conv(x: np.ndarray, weight: np.ndarray, sizes: np.ndarray, out: np.n
             for m in range(count):
                 for c in range(channels_per_group):
                     image = x[first + m, g * channels_per_group + c].reshape(height * width)  # (H*W,), rows sliced
-                    start = c * stride_h * stride_w * block_size + m * phase_size  # phases[c, 0, 0] of sample m
+                    start = c * split_h * stride_w * block_size + m * phase_size  # phases[c, 0, 0] of sample m
                     if split_by_map:
                         _scatter_plane(buffer, start, image, split_map)
                     else:
@@ -573,6 +715,16 @@ def _direct_conv(x: np.ndarray, weight: np.ndarray, sizes: np.ndarray, out: np.n
             for o_g in range(0, out_per_group, OUTPUTS_PER_PASS):  # up to four output channels per pass
                 o = g * out_per_group + o_g
                 block = min(OUTPUTS_PER_PASS, out_per_group - o_g)
+                if pair_rows:  # (depthwise: out_per_group < OUTPUTS_PER_PASS, compiled.pairs_rows)
+                    for b in range(block):
+                        even, odd = accs[2 * b * pitch : 2 * b * pitch + size], accs[(2 * b + 1) * pitch :]
+                        _add_row_pair_taps(even, odd[:size], buffer, starts, weights[o + b], kernel_h, kernel_w, shift)
+                        for m in range(count):
+                            plane = out[first + m, o + b].reshape(height_out * width_out)  # (H_out*W_out,)
+                            for i in range(height_out):  # row i is row i // 2 of the even or the odd plane
+                                start = (2 * b + i % 2) * pitch + m * phase_size + i // 2 * phase_width
+                                _copy_contiguous(plane, i * width_out, accs, start, width_out)
+                    continue
                 _add_taps_to_planes(accs, size, block, buffer, starts, weights[o : o + block], 0)
                 for b in range(block):
                     for m in range(count):
