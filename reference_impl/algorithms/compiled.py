@@ -19,7 +19,9 @@ Measured choices (docs/performance.md): the whole wide plane as the inner loop, 
 row (rows of 56 are too short: 6.1 vs 2.1 ms single-threaded on ConvNeXt's 7x7 depthwise);
 up to eight taps, across kernel rows and channels, added in one pass (the accumulator is loaded
 and stored once per pass instead of once per tap: compiled_kernel._add_taps), into four output
-channels' planes at once (each input value loaded feeds four multiply-adds: _add_taps_4); copies through
+channels' planes at once (each input value loaded feeds four multiply-adds: _add_taps_4); a
+depthwise plane at row stride 1 as its even and its odd output rows side by side, each input slice
+loaded once for both (pairs_rows; ConvNeXt's 7x7 0.83x, round 12); copies through
 0-based row views (a computed 4-d index kept every copy scalar); zero padding and the phase split done
 inside the kernel, per (n, g), in parallel and in cache (conv2d's single-threaded padded copy
 plus split_phases cost ~1.5 ms on EfficientNet's strided 5x5, the kernel itself ~0.2 ms).
