@@ -1,4 +1,4 @@
-"""Depthwise conv2d with output rows paired (compiled.pairs_rows) against the same kernel unpaired.
+"""Depthwise conv2d and conv3d with output rows paired (compiled.pairs_rows) against the same kernel unpaired.
 
     python -m benchmarks.row_pairs --threads 1 [--rounds 9] [--strided]
 
@@ -36,25 +36,30 @@ Rule = Callable[[ConvGeometry], bool]  # compiled.pairs_rows and its stand-ins
 
 
 class Shape(NamedTuple):
+    """A depthwise layer: ``kernel`` and ``size`` per spatial dim (2-d or 3-d), padded to keep the size."""
+
     name: str
     channels: int
-    kernel: int
+    kernel: tuple[int, ...]
     stride: int
-    size: int
+    size: tuple[int, ...]
     batch: int = 2
 
 
 SHAPES = [
-    Shape("MobileNetV2 dw3x3", 144, 3, 1, 56),
-    Shape("ConvNeXt-T dw7x7", 96, 7, 1, 56),
-    Shape("dw3x3 28x28", 192, 3, 1, 28),
-    Shape("dw5x5 56x56", 96, 5, 1, 56),
-    Shape("dw5x5 28x28", 240, 5, 1, 28),
-    Shape("dw7x7 14x14 (rows by map: never paired)", 384, 7, 1, 14),
+    Shape("MobileNetV2 dw3x3", 144, (3, 3), 1, (56, 56)),
+    Shape("ConvNeXt-T dw7x7", 96, (7, 7), 1, (56, 56)),
+    Shape("dw3x3 28x28", 192, (3, 3), 1, (28, 28)),
+    Shape("dw5x5 56x56", 96, (5, 5), 1, (56, 56)),
+    Shape("dw5x5 28x28", 240, (5, 5), 1, (28, 28)),
+    Shape("dw7x7 14x14 (rows by map: never paired)", 384, (7, 7), 1, (14, 14)),
+    # benchmarks/layers.py's depthwise Conv3d layers
+    Shape("X3D dw conv3d 3x3x3", 96, (3, 3, 3), 1, (16, 28, 28), batch=1),
+    Shape("MoViNet dw conv3d 5x3x3", 40, (5, 3, 3), 1, (8, 28, 28), batch=1),
 ]
 STRIDED = [
-    Shape("MobileNetV2 dw3x3 s2", 96, 3, 2, 112),
-    Shape("EfficientNet-B0 dw5x5 s2", 144, 5, 2, 56),
+    Shape("MobileNetV2 dw3x3 s2", 96, (3, 3), 2, (112, 112)),
+    Shape("EfficientNet-B0 dw5x5 s2", 144, (5, 5), 2, (56, 56)),
 ]
 
 
@@ -63,11 +68,14 @@ def compare(shape: Shape, rounds: int, calls: int, paired_rule: Rule) -> dict[st
     from reference_impl.algorithms import compiled
 
     rng = np.random.default_rng(0)
-    x = rng.standard_normal((shape.batch, shape.channels, shape.size, shape.size), dtype=np.float32)
-    w = rng.standard_normal((shape.channels, 1, shape.kernel, shape.kernel), dtype=np.float32)
+    x = rng.standard_normal((shape.batch, shape.channels, *shape.size), dtype=np.float32)
+    w = rng.standard_normal((shape.channels, 1, *shape.kernel), dtype=np.float32)
+    padding = tuple(k // 2 for k in shape.kernel)
 
     def run() -> np.ndarray:
-        return reference_impl.conv2d(x, w, None, shape.stride, shape.kernel // 2, 1, shape.channels)
+        return reference_impl.convolve(
+            x, w, None, shape.stride, padding, 1, shape.channels, spatial_dims=len(shape.size)
+        )
 
     arms: dict[str, Rule] = {"paired": paired_rule, "unpaired": lambda geo: False, "unpaired again": lambda geo: False}
     times: dict[str, list[float]] = {arm: [] for arm in arms}

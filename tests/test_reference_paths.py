@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import reference_impl
-from reference_impl import conv2d, conv2d_loops, plan_conv2d
+from reference_impl import conv2d, conv2d_loops, plan_conv, plan_conv2d
 from reference_impl.algorithms import ALGORITHMS, choose_algorithm, numba_available
 from tests.helpers import launch_threads, record_variants_run, spy_on_kernel
 
@@ -526,6 +526,54 @@ def test_compiled_row_pairs_equal_the_loops_bit_for_bit(
     np.testing.assert_array_equal(got, conv2d_loops(x, weight, *args))
 
 
+# The same for the 3-d kernel: (batch, channels, outputs per group, kernel, size, stride, padding, dilation).
+ROW_PAIR_CASES_3D = [
+    pytest.param(1, 3, 1, (3, 3, 3), (4, 9, 20), 1, 1, 1, id="3x3x3-one-pass-per-depth-tap"),
+    pytest.param(2, 2, 1, (5, 3, 3), (5, 8, 18), 1, (2, 1, 1), 1, id="5x3x3-movinet-like"),
+    pytest.param(1, 2, 2, (2, 5, 5), (3, 11, 17), 1, (0, 2, 2), 1, id="2x5x5-three-runs-two-outputs"),
+    pytest.param(1, 2, 3, (3, 4, 2), (5, 7, 19), (2, 1, 1), 1, 1, id="depth-stride-three-outputs"),
+    pytest.param(1, 2, 1, (3, 5, 3), (4, 11, 33), (1, 2, 1), (1, 2, 1), 1, id="row-stride2-shift2"),
+]
+
+
+@needs_numba
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("batch,channels,multiplier,kernel,size,stride,padding,dilation", ROW_PAIR_CASES_3D)
+def test_compiled_3d_row_pairs_equal_the_loops_bit_for_bit(
+    batch, channels, multiplier, kernel, size, stride, padding, dilation, threads, monkeypatch
+):
+    """The 3-d kernel pairs rows one depth tap at a time (the first from +0.0, the others going
+    on), so each plane still gets its (t, p, q) taps in the loops' order: float64 equal to the last
+    bit, serial and parallel, the strided shape paired by force."""
+    from reference_impl import conv_loops
+    from reference_impl.algorithms import compiled
+
+    monkeypatch.setattr(compiled, "pairs_rows", compiled.can_pair_rows)
+    paired: list[int] = []
+    spy_on_kernel(monkeypatch, "direct_conv3d", lambda *a: paired.append(int(a[2][13])))  # sizes[13]: pair_rows
+    rng = np.random.default_rng(sum(size))
+    x = rng.standard_normal((batch, channels, *size))
+    weight = rng.standard_normal((channels * multiplier, 1, *kernel))
+    args = (None, stride, padding, dilation, channels)
+    with launch_threads(monkeypatch, threads):
+        got = reference_impl.convolve(x, weight, *args, spatial_dims=3, algorithm="compiled")
+    assert paired == [1]
+    np.testing.assert_array_equal(got, conv_loops(x, weight, *args, spatial_dims=3))
+
+
+@needs_numba
+@pytest.mark.parametrize("kernel", [(2, 3, 3), (2, 5, 5)], ids=["one-pass", "three-runs"])
+def test_compiled_3d_row_pairs_start_from_positive_zero(kernel, monkeypatch):
+    """Paired 3-d planes start from +0.0 at the first depth tap only: all products -0.0 give +0.0."""
+    paired: list[int] = []
+    spy_on_kernel(monkeypatch, "direct_conv3d", lambda *a: paired.append(int(a[2][13])))
+    x = np.full((1, 2, 3, kernel[1] + 1, 20), -0.0, dtype=np.float32)
+    weight = np.ones((2, 1, *kernel), dtype=np.float32)
+    got = reference_impl.conv3d(x, weight, None, 1, 0, 1, 2, algorithm="compiled")
+    assert paired == [1]
+    assert got.shape[3] == 2 and (got == 0).all() and not np.signbit(got).any()
+
+
 @needs_numba
 def test_rows_are_paired_where_it_measured_faster():
     """Row pairs (compiled.pairs_rows) for depthwise kernels at row stride 1, ConvNeXt's 7x7 and
@@ -539,6 +587,9 @@ def test_rows_are_paired_where_it_measured_faster():
 
     assert pairs_rows(geo(96, 96, 96, (7, 7))) and pairs_rows(geo(144, 144, 144, (3, 3)))
     assert pairs_rows(geo(8, 24, 8, (3, 3)))  # three outputs a group
+    movinet = plan_conv((1, 40, 8, 28, 28), (40, 1, 5, 3, 3), None, 1, (2, 1, 1), 1, 40, spatial_dims=3)
+    assert pairs_rows(movinet)  # rows are the 3-d kernel's second-to-last axis: its depth stride is free
+    assert not pairs_rows(plan_conv((1, 8, 8, 28, 28), (8, 1, 3, 3, 3), None, (1, 2, 1), 1, 1, 8, spatial_dims=3))
     assert can_pair_rows(geo(96, 96, 96, (5, 5), stride=2)) and not pairs_rows(geo(96, 96, 96, (5, 5), stride=2))
     for unpaired in (
         geo(16, 16, 8, (3, 3)),  # two input channels a group

@@ -193,40 +193,42 @@ def conv_compiled(x: np.ndarray, weight: np.ndarray, geo: ConvGeometry) -> np.nd
 
 
 def can_pair_rows(geo: ConvGeometry) -> bool:
-    """Whether the 2-d kernel can compute each output plane as its even rows and its odd rows side
-    by side, sharing input slices (compiled_kernel._add_row_pair_taps): depthwise (one input channel
-    per group) with fewer than four outputs per group (four share their loads already,
+    """Whether the 2-d and 3-d kernels can compute each output plane as its even rows and its odd
+    rows side by side, sharing input slices (compiled_kernel._add_row_pair_taps): depthwise (one input
+    channel per group) with fewer than four outputs per group (four share their loads already,
     _add_taps_4), a row stride that is a multiple of the row dilation (an odd row's taps are then an
     even row's, shift = s_h / d_h kernel rows on), more kernel rows than that shift (else no slice
-    is shared), and two output rows or more.
+    is shared), and two output rows or more. Rows are the second-to-last spatial axis.
 
-    >>> from reference_impl import plan_conv2d
+    >>> from reference_impl import plan_conv, plan_conv2d
     >>> can_pair_rows(plan_conv2d((2, 96, 56, 56), (96, 1, 7, 7), None, 1, 3, 1, 96))   # ConvNeXt's
     True
     >>> can_pair_rows(plan_conv2d((2, 8, 9, 9), (8, 1, 3, 3), None, 1, 1, (2, 1), 8))   # dilation 2, stride 1
     False
+    >>> can_pair_rows(plan_conv((1, 40, 8, 28, 28), (40, 1, 5, 3, 3), None, 1, (2, 1, 1), 1, 40, spatial_dims=3))
+    True
     """
     if geo.in_channels_per_group != 1:
         return False
     from .compiled_kernel import OUTPUTS_PER_PASS  # imports numba: only conv_compiled asks
 
-    (s_h, _), (d_h, _) = geo.stride, geo.dilation
+    s_h, d_h = geo.stride[-2], geo.dilation[-2]
     return (
         geo.out_channels_per_group < OUTPUTS_PER_PASS
         and s_h % d_h == 0
-        and s_h // d_h < geo.kernel[0]
-        and geo.output_size[0] >= 2
+        and s_h // d_h < geo.kernel[-2]
+        and geo.output_size[-2] >= 2
     )
 
 
 def pairs_rows(geo: ConvGeometry) -> bool:
     """Whether conv_compiled pairs output rows (:func:`can_pair_rows`): at row stride 1 only.
-    Measured in one process against the unpaired kernel (docs/performance.md, round 12): ConvNeXt's
-    7x7 0.84x at one thread and 0.85x at two, MobileNetV2's 3x3 0.81x and 1.01x; strided, where the
-    input splits into 2*s_h row phases and the shared rows are fewer, EfficientNet's 5x5 s2 1.16x
-    and MobileNetV2's 3x3 s2 1.09x at one thread. conv_compiled also leaves out rows short enough to go
+    Measured in one process against the unpaired kernel, one thread (docs/performance.md, round 12):
+    ConvNeXt's 7x7 0.83-0.84x, MobileNetV2's 3x3 0.85-0.87x, a 5x5 at 56x56 0.91-0.92x; strided
+    (the input split into 2*s_h row phases, fewer rows shared) no faster: EfficientNet's 5x5 s2
+    0.96-0.98x, MobileNetV2's 3x3 s2 1.03-1.07x. The kernels also leave out rows short enough to go
     by element map (:func:`by_element_map`)."""
-    return geo.stride[0] == 1 and can_pair_rows(geo)
+    return geo.stride[-2] == 1 and can_pair_rows(geo)
 
 
 # Rows (of the input, of the output) whose pieces in a phase are shorter than this many elements
@@ -274,8 +276,9 @@ def conv_compiled_3d(x: np.ndarray, weight: np.ndarray, geo: ConvGeometry, out: 
     Same contract as :func:`conv_compiled`.
 
     ``out``: where to write the (N, C_out, *output_size) result instead of a new array; any strides
-    (a transposed convolution's phase writes into every s-th position of its output this way,
-    phase_gradient.input_gradient_by_phases). Returns the result as (N, G, O_g, *output_size) either way.
+    (a transposed convolution's phase goes into every s-th position of its output this way,
+    phase_gradient.input_gradient_by_phases: the kernel fills a contiguous buffer, copied in after).
+    Returns the result as (N, G, O_g, *output_size) either way.
     """
     shape = (geo.batch, geo.out_channels, *geo.output_size)
     if out is None:
@@ -289,14 +292,29 @@ def conv_compiled_3d(x: np.ndarray, weight: np.ndarray, geo: ConvGeometry, out: 
     already_padded = x.shape[2:] == geo.padded_size
     assert already_padded or geo.padding_mode == "zeros", "only zero padding is done in the kernel"
     pads = (0, 0, 0) if already_padded else tuple(before for before, _ in geo.pad_pairs)
-    phase_dims = phase_shape(geo.padded_size, geo.stride)  # (D_q, H_q, W_q)
+    (_, height_out, width_out), (_, s_h, s_w), (_, d_h, _) = geo.output_size, geo.stride, geo.dilation
+    # rows as short as the 2-d kernel maps element by element stay unpaired here too
+    pair = pairs_rows(geo) and not (by_element_map(x.shape[4], s_w) or by_element_map(width_out, 1))
+    # (D_q, H_q, W_q); pairing splits rows by 2*s_h, with a row of reading room (see conv_compiled)
+    split = (geo.stride[0], 2 * s_h, s_w) if pair else geo.stride
+    phase_dims = phase_shape(geo.padded_size, split)
+    if pair:
+        phase_dims = (phase_dims[0], phase_dims[1] + 1, phase_dims[2])
     plane = phase_dims[1] * phase_dims[2]
     # numba does not bounds-check: the furthest tap's slice of the last depth slice must lie in its phase.
-    reach = [(k - 1) * d // s for k, d, s in zip(geo.kernel, geo.dilation, geo.stride, strict=True)]
+    rows = geo.kernel[1] + (s_h // d_h if pair else 0)  # kernel rows, or merged rows with pairing
+    reach = [
+        (k - 1) * d // s for k, d, s in zip((geo.kernel[0], rows, geo.kernel[2]), geo.dilation, split, strict=True)
+    ]
     last_start = (geo.output_size[0] - 1 + reach[0]) * plane + reach[1] * phase_dims[2] + reach[2]
-    length = (geo.output_size[1] - 1) * phase_dims[2] + geo.output_size[2]
+    length = ((-(-height_out // 2) if pair else height_out) - 1) * phase_dims[2] + width_out
     assert last_start + length <= math.prod(phase_dims)
     threads = threads_for(out.size * math.prod(weight.shape[1:]))  # (multiply-adds)
-    sizes = np.array([*pads, *geo.stride, *geo.dilation, *phase_dims, threads], dtype=np.int64)
-    kernel_for("direct_conv3d", threads)(np.ascontiguousarray(x), np.ascontiguousarray(weight), sizes, out)
+    sizes = np.array([*pads, *geo.stride, *geo.dilation, *phase_dims, threads, pair], dtype=np.int64)
+    # The kernel writes rows by offset into a C-contiguous output: a strided ``out`` (a transposed
+    # convolution's phase) gets a contiguous one, copied in after.
+    target = out if out.flags.c_contiguous else np.empty(shape, dtype=x.dtype)
+    kernel_for("direct_conv3d", threads)(np.ascontiguousarray(x), np.ascontiguousarray(weight), sizes, target)
+    if target is not out:
+        out[...] = target
     return out.reshape(geo.batch, geo.groups, geo.out_channels_per_group, *geo.output_size)

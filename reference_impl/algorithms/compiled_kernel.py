@@ -480,11 +480,13 @@ def _add_taps_2(
     starts: np.ndarray,
     weights_even: np.ndarray,
     weights_odd: np.ndarray,
+    accumulate: bool,
 ) -> None:
     """Two sums over the same input slices: acc_even[j] += weights_even[t] * flat[starts[t] + j] and
     acc_odd[j] likewise with weights_odd, over every tap t in order, each product rounded before its
     add, in passes of up to TAPS_PER_PASS like :func:`_add_taps`. acc_even goes on from what it holds;
-    acc_odd starts from +0.0 (its first taps are these). Each value read from ``flat`` feeds both sums:
+    acc_odd starts from +0.0 (its first taps are these) unless ``accumulate`` (a later depth tap of
+    the 3-d kernel). Each value read from ``flat`` feeds both sums:
     the loads that bound a depthwise pass (docs/performance.md, round 11) are halved where two output
     rows share an input row (:func:`_add_row_pair_taps`)."""
     length = acc_even.shape[0]
@@ -492,7 +494,7 @@ def _add_taps_2(
     zero = acc_odd.dtype.type(0)
     t = 0
     while t < taps:
-        fresh = t == 0  # acc_odd's first pass: from +0.0
+        fresh = t == 0 and not accumulate  # acc_odd's first pass: from +0.0
         left = taps - t
         s0 = starts[t]
         x0, e0, o0 = flat[s0 : s0 + length], weights_even[t], weights_odd[t]
@@ -540,12 +542,13 @@ def _add_taps_2(
 
 @numba.njit(cache=True)
 def _add_taps_pair_3x3(
-    acc_even: np.ndarray, acc_odd: np.ndarray, flat: np.ndarray, starts: np.ndarray, w: np.ndarray
+    acc_even: np.ndarray, acc_odd: np.ndarray, flat: np.ndarray, starts: np.ndarray, w: np.ndarray, accumulate: bool
 ) -> None:
     """:func:`_add_row_pair_taps` for a 3x3 kernel at shift 1, in one pass: the 12 slices of the four
     merged rows, (k, q) order, the even plane's taps the first nine, the odd plane's the last nine,
-    both from +0.0 in the loops' order. One load of each slice, two stores, where three runs made
-    four passes over each plane (MobileNetV2's 3x3 1.05-1.09x the unpaired kernel that way)."""
+    both from +0.0 in the loops' order, or with ``accumulate`` from what the planes hold (the 3-d
+    kernel's later depth taps). One load of each slice, two stores, where three runs made four
+    passes over each plane (MobileNetV2's 3x3 1.05-1.09x the unpaired kernel that way)."""
     length = acc_even.shape[0]
     zero = acc_even.dtype.type(0)
     s = starts
@@ -557,11 +560,12 @@ def _add_taps_pair_3x3(
     for j in range(length):
         v0, v1, v2, v3, v4, v5 = x0[j], x1[j], x2[j], x3[j], x4[j], x5[j]
         v6, v7, v8, v9, v10, v11 = x6[j], x7[j], x8[j], x9[j], x10[j], x11[j]
+        a, b = (acc_even[j], acc_odd[j]) if accumulate else (zero, zero)  # the test leaves the loop
         acc_even[j] = (
-            (((((((zero + w0 * v0) + w1 * v1) + w2 * v2) + w3 * v3) + w4 * v4) + w5 * v5) + w6 * v6) + w7 * v7
+            (((((((a + w0 * v0) + w1 * v1) + w2 * v2) + w3 * v3) + w4 * v4) + w5 * v5) + w6 * v6) + w7 * v7
         ) + w8 * v8
         acc_odd[j] = (
-            (((((((zero + w0 * v3) + w1 * v4) + w2 * v5) + w3 * v6) + w4 * v7) + w5 * v8) + w6 * v9) + w7 * v10
+            (((((((b + w0 * v3) + w1 * v4) + w2 * v5) + w3 * v6) + w4 * v7) + w5 * v8) + w6 * v9) + w7 * v10
         ) + w8 * v11
 
 
@@ -575,6 +579,7 @@ def _add_row_pair_taps(
     kernel_h: int,
     kernel_w: int,
     shift: int,
+    accumulate: bool,
 ) -> None:
     """One depthwise output plane as two: its even output rows (acc_even) and its odd ones (acc_odd),
     each a wide plane of its own, from input phases split by twice the row stride (compiled.pairs_rows).
@@ -586,14 +591,17 @@ def _add_row_pair_taps(
     one (k >= shift). In three runs, each plane's taps in the loops' (p, q) order, so the sums are
     the loops' bit for bit: rows k < shift into acc_even alone, from +0.0; the shared rows into both
     (:func:`_add_taps_2`); rows k >= kH into acc_odd alone, going on from its sum. ConvNeXt's 7x7
-    reads 56 slices per pair of output vectors instead of 98."""
+    reads 56 slices per pair of output vectors instead of 98. ``accumulate``: both planes go on from
+    what they hold (the 3-d kernel's depth taps after the first, one call each)."""
     if kernel_h == 3 and kernel_w == 3 and shift == 1:
-        _add_taps_pair_3x3(acc_even, acc_odd, flat, starts, weights)
+        _add_taps_pair_3x3(acc_even, acc_odd, flat, starts, weights, accumulate)
         return
     head = shift * kernel_w  # merged rows k < shift: the even plane's alone
     shared = kernel_h * kernel_w  # merged rows k < kH: the end of the even plane's
-    _add_taps(acc_even, flat, starts[:head], weights[:head], 0, False)
-    _add_taps_2(acc_even, acc_odd, flat, starts[head:shared], weights[head:shared], weights[: shared - head])
+    _add_taps(acc_even, flat, starts[:head], weights[:head], 0, accumulate)
+    _add_taps_2(
+        acc_even, acc_odd, flat, starts[head:shared], weights[head:shared], weights[: shared - head], accumulate
+    )
     _add_taps(acc_odd, flat, starts[shared:], weights[shared - head :], 0, True)
 
 
@@ -718,7 +726,9 @@ def _direct_conv(x: np.ndarray, weight: np.ndarray, sizes: np.ndarray, out: np.n
                 if pair_rows:  # (depthwise: out_per_group < OUTPUTS_PER_PASS, compiled.pairs_rows)
                     for b in range(block):
                         even, odd = accs[2 * b * pitch : 2 * b * pitch + size], accs[(2 * b + 1) * pitch :]
-                        _add_row_pair_taps(even, odd[:size], buffer, starts, weights[o + b], kernel_h, kernel_w, shift)
+                        _add_row_pair_taps(
+                            even, odd[:size], buffer, starts, weights[o + b], kernel_h, kernel_w, shift, False
+                        )
                         for m in range(count):
                             plane = out[first + m, o + b].reshape(height_out * width_out)  # (H_out*W_out,)
                             for i in range(height_out):  # row i is row i // 2 of the even or the odd plane
@@ -750,7 +760,13 @@ def _direct_conv3d(x: np.ndarray, weight: np.ndarray, sizes: np.ndarray, out: np
     plane in L1, into which all C_g*kD*kH*kW taps are added in the loop version's (c, kd, kh, kw)
     order: tap (t, p, q) of slice i reads a flat slice of depth phase (t*d_d) % s_d starting at
     depth row i + t*d_d // s_d. ``sizes`` (int64): the pads (front, top, left), stride, dilation and
-    phase dims (D_q, H_q, W_q), three each, then the thread count.
+    phase dims (D_q, H_q, W_q), three each, then the thread count and pair_rows.
+
+    ``out`` must be C-contiguous (compiled.conv_compiled_3d copies into a strided target afterwards).
+
+    ``pair_rows`` (0 or 1, compiled.pairs_rows; depthwise only): each output depth slice as its even
+    and its odd output rows, as in :func:`direct_conv`, one :func:`_add_row_pair_taps` call per depth
+    tap t (the first from +0.0, the rest going on), so each plane still gets (t, p, q) in order.
     """
     batch, in_channels, depth, height, width = x.shape
     out_channels, channels_per_group, kernel_d, kernel_h, kernel_w = weight.shape
@@ -761,29 +777,36 @@ def _direct_conv3d(x: np.ndarray, weight: np.ndarray, sizes: np.ndarray, out: np
     stride_d, stride_h, stride_w = sizes[3], sizes[4], sizes[5]
     dilation_d, dilation_h, dilation_w = sizes[6], sizes[7], sizes[8]
     phase_depth, phase_height, phase_width = sizes[9], sizes[10], sizes[11]
-    threads = sizes[12]
+    threads, pair_rows = sizes[12], sizes[13] != 0
     plane = phase_height * phase_width
     phase_size = phase_depth * plane
-    length = (height_out - 1) * phase_width + width_out  # one output depth slice on the wide grid
+    # as in direct_conv: with pair_rows the rows split by twice s_h, kH + shift merged kernel rows
+    split_h = 2 * stride_h if pair_rows else stride_h
+    shift = stride_h // dilation_h if pair_rows else 0
+    tap_rows = kernel_h + shift
+    rows_out = (height_out + 1) // 2 if pair_rows else height_out  # rows of one wide plane
+    length = (rows_out - 1) * phase_width + width_out  # one output depth slice on the wide grid
     # Tap (c, t, p, q) of output depth slice i reads a flat slice of depth phase (t*d_d) % s_d
     # starting at depth row i + t*d_d // s_d: its start for i = 0, plus i*plane.
-    starts = np.empty(channels_per_group * kernel_d * kernel_h * kernel_w, dtype=np.int64)  # (c, t, p, q) order
+    starts = np.empty(channels_per_group * kernel_d * tap_rows * kernel_w, dtype=np.int64)  # (c, t, p, q) order
     for c in range(channels_per_group):
         for t in range(kernel_d):
-            for p in range(kernel_h):
+            for p in range(tap_rows):
                 for q in range(kernel_w):
                     phase = (
-                        (c * stride_d + (t * dilation_d) % stride_d) * stride_h + (p * dilation_h) % stride_h
+                        (c * stride_d + (t * dilation_d) % stride_d) * split_h + (p * dilation_h) % split_h
                     ) * stride_w + (q * dilation_w) % stride_w
-                    starts[((c * kernel_d + t) * kernel_h + p) * kernel_w + q] = (
+                    starts[((c * kernel_d + t) * tap_rows + p) * kernel_w + q] = (
                         phase * phase_size
                         + (t * dilation_d) // stride_d * plane
-                        + (p * dilation_h) // stride_h * phase_width
+                        + (p * dilation_h) // split_h * phase_width
                         + (q * dilation_w) // stride_w
                     )
-    total = channels_per_group * stride_d * stride_h * stride_w * phase_size
-    layer_geometry = (pad_top, pad_left, stride_h, stride_w, phase_height, phase_width)  # see _split_plane
-    weights = weight.reshape((out_channels, starts.shape[0]))  # (C_out, taps), a view
+    total = channels_per_group * stride_d * split_h * stride_w * phase_size
+    layer_geometry = (pad_top, pad_left, split_h, stride_w, phase_height, phase_width)  # see _split_plane
+    weights = weight.reshape((out_channels, channels_per_group * kernel_d * kernel_h * kernel_w))  # (C_out, taps)
+    kernel_plane = kernel_h * kernel_w  # one depth tap's weights
+    tap_plane = tap_rows * kernel_w  # one depth tap's starts
     items = batch * groups
     chunks = max(1, min(items, threads))
     for chunk in numba.prange(chunks):  # one chunk of items per thread, buffers zeroed once (see direct_conv)
@@ -792,14 +815,15 @@ def _direct_conv3d(x: np.ndarray, weight: np.ndarray, sizes: np.ndarray, out: np
         buffer = _aligned_zeros(total + _rounded(length) - length, out)
         scratch = np.zeros(stride_w * phase_width, dtype=out.dtype)  # one padded input row, see _split_plane
         pitch = _rounded(length)  # one output depth slice on the wide grid, per output channel
-        accs = _aligned_zeros(OUTPUTS_PER_PASS * pitch, out)  # (OUTPUTS_PER_PASS, pitch), flat
+        planes = 2 * OUTPUTS_PER_PASS if pair_rows else OUTPUTS_PER_PASS  # pair_rows: even, odd, even, ...
+        accs = _aligned_zeros(planes * pitch, out)  # (planes, pitch), flat
         for n_g in range(chunk * items // chunks, (chunk + 1) * items // chunks):
             n, g = n_g // groups, n_g % groups
             for c in range(channels_per_group):
                 volume = x[n, g * channels_per_group + c].reshape(depth * height * width)  # (D*H*W,), rows sliced
                 u, a = divmod(pad_front, stride_d)  # where input layer 0 lands, see _split_plane
                 for layer in range(depth):  # input layer is depth row u of phases (a, :, :)
-                    start = (c * stride_d + a) * stride_h * stride_w * phase_size + u * plane  # phases[c, a, 0, 0][u]
+                    start = (c * stride_d + a) * split_h * stride_w * phase_size + u * plane  # phases[c, a, 0, 0][u]
                     image_start = layer * height * width
                     _split_plane(buffer, start, phase_size, volume, image_start, height, width, layer_geometry, scratch)
                     a += 1
@@ -809,11 +833,36 @@ def _direct_conv3d(x: np.ndarray, weight: np.ndarray, sizes: np.ndarray, out: np
                 o = g * out_per_group + o_g
                 block = min(OUTPUTS_PER_PASS, out_per_group - o_g)
                 for i in range(depth_out):
+                    if pair_rows:  # (depthwise: out_per_group < OUTPUTS_PER_PASS, compiled.pairs_rows)
+                        for b in range(block):
+                            even, odd = accs[2 * b * pitch : (2 * b + 1) * pitch], accs[(2 * b + 1) * pitch :]
+                            w_o = weights[o + b]
+                            for t in range(kernel_d):  # one depth tap at a time, in order
+                                _add_row_pair_taps(
+                                    even,
+                                    odd[:pitch],
+                                    buffer[i * plane :],
+                                    starts[t * tap_plane : (t + 1) * tap_plane],
+                                    w_o[t * kernel_plane : (t + 1) * kernel_plane],
+                                    kernel_h,
+                                    kernel_w,
+                                    shift,
+                                    t > 0,
+                                )
+                            plane_out = out[n, o + b, i].reshape(height_out * width_out)  # (H_out*W_out,)
+                            for r in range(height_out):  # row r is row r // 2 of the even or the odd plane
+                                start = (2 * b + r % 2) * pitch + r // 2 * phase_width
+                                _copy_contiguous(plane_out, r * width_out, accs, start, width_out)
+                        continue
                     _add_taps_to_planes(accs, pitch, block, buffer, starts, weights[o : o + block], i * plane)
                     for b in range(block):
-                        for r in range(height_out):  # crop the wide grid's junk columns
+                        # one flat view per output plane, its rows copied by offset (the crop of the
+                        # wide grid's junk columns): a slice assignment per row, out[n, o, i, r, :] =
+                        # ..., took 1.1 of X3D's 3.5 ms (docs/performance.md, round 12)
+                        plane_out = out[n, o + b, i].reshape(height_out * width_out)  # (H_out*W_out,)
+                        for r in range(height_out):
                             start = b * pitch + r * phase_width
-                            out[n, o + b, i, r, :] = accs[start : start + width_out]
+                            _copy_contiguous(plane_out, r * width_out, accs, start, width_out)
 
 
 @numba.njit(
