@@ -89,8 +89,7 @@ class PhaseConvolution:
     * "zero": the window lies wholly in dy's zero padding; the jobs' positions are set to zero.
     * "placed": compiled_kernel.direct_conv_placed writes every phase straight into its strided
       positions of the result (1-d and 2-d).
-    * "3d": one 3-d phase through conv_compiled_3d, its result copied into a strided view of the
-      result (conv_compiled_3d's ``out``).
+    * "3d": one 3-d phase through conv_compiled_3d, writing into a strided view of the result.
     * "general": the chooser's forward convolution, each phase's outputs then copied into place.
     """
 
@@ -271,14 +270,12 @@ def placed_in_kernel(phase_geo: ConvGeometry, dtype: np.dtype) -> bool:
 
 
 def written_in_3d_kernel(phase_geo: ConvGeometry, dtype: np.dtype) -> bool:
-    """Whether a 3-d phase's convolution runs in the compiled 3-d kernel, given the phase's strided
-    positions of the output as compiled.conv_compiled_3d's ``out``: numba, its dtypes and few enough
-    channels per group (the pointwise rule for 1x1x1 sub-kernels aside: an upsampler's phases are
-    often one tap). Otherwise each phase goes through the chooser's convolution and a strided NumPy
-    copy into place, which took 0.7 ms of the depthwise ConvTranspose3d's 1.8 on one thread (round
-    6). Since round 12 the kernel too fills a contiguous buffer that conv_compiled_3d copies into
-    ``out``: its rows written by offset, the layer 1.27 -> 1.07 ms against writing each row into the
-    strided view (docs/performance.md)."""
+    """Whether a 3-d phase's convolution runs in the compiled 3-d kernel writing straight into the
+    phase's strided positions of the output (compiled.conv_compiled_3d's ``out``): numba, its dtypes
+    and few enough channels per group (the pointwise rule for 1x1x1 sub-kernels aside: an upsampler's
+    phases are often one tap). Otherwise each phase's result is copied there by NumPy, a strided
+    copy that took 0.7 ms of the depthwise ConvTranspose3d's 1.8 on one thread, and ran on one
+    thread whatever the count (docs/performance.md, round 6)."""
     from .algorithms import COMPILED_DTYPES, COMPILED_MAX_CHANNELS_PER_GROUP, numba_available
 
     return (

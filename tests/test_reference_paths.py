@@ -579,7 +579,7 @@ def test_rows_are_paired_where_it_measured_faster():
     """Row pairs (compiled.pairs_rows) for depthwise kernels at row stride 1, ConvNeXt's 7x7 and
     MobileNetV2's 3x3; never where the kernel cannot pair (two input channels a group, four outputs
     a group, a dilation that the row stride is no multiple of, one kernel row, one output row), nor at
-    row stride 2, where pairing measured slower."""
+    row stride 2 or with two kernel rows, where pairing measured no faster."""
     from reference_impl.algorithms.compiled import can_pair_rows, pairs_rows
 
     def geo(c_in, c_out, groups, kernel, size=56, stride=1, dilation=1):
@@ -591,6 +591,7 @@ def test_rows_are_paired_where_it_measured_faster():
     assert pairs_rows(movinet)  # rows are the 3-d kernel's second-to-last axis: its depth stride is free
     assert not pairs_rows(plan_conv((1, 8, 8, 28, 28), (8, 1, 3, 3, 3), None, (1, 2, 1), 1, 1, 8, spatial_dims=3))
     assert can_pair_rows(geo(96, 96, 96, (5, 5), stride=2)) and not pairs_rows(geo(96, 96, 96, (5, 5), stride=2))
+    assert can_pair_rows(geo(8, 8, 8, (2, 2))) and not pairs_rows(geo(8, 8, 8, (2, 2)))  # two rows: slower
     for unpaired in (
         geo(16, 16, 8, (3, 3)),  # two input channels a group
         geo(8, 32, 8, (3, 3)),  # four outputs a group: _add_taps_4 shares their loads

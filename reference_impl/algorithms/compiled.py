@@ -222,13 +222,15 @@ def can_pair_rows(geo: ConvGeometry) -> bool:
 
 
 def pairs_rows(geo: ConvGeometry) -> bool:
-    """Whether conv_compiled pairs output rows (:func:`can_pair_rows`): at row stride 1 only.
-    Measured in one process against the unpaired kernel, one thread (docs/performance.md, round 12):
-    ConvNeXt's 7x7 0.83-0.84x, MobileNetV2's 3x3 0.85-0.87x, a 5x5 at 56x56 0.91-0.92x; strided
-    (the input split into 2*s_h row phases, fewer rows shared) no faster: EfficientNet's 5x5 s2
-    0.96-0.98x, MobileNetV2's 3x3 s2 1.03-1.07x. The kernels also leave out rows short enough to go
-    by element map (:func:`by_element_map`)."""
-    return geo.stride[-2] == 1 and can_pair_rows(geo)
+    """Whether conv_compiled pairs output rows (:func:`can_pair_rows`): at row stride 1 with three
+    kernel rows or more. Measured in one process against the unpaired kernel, one thread
+    (docs/performance.md, round 12): ConvNeXt's 7x7 0.83-0.86x, MobileNetV2's 3x3 0.85-0.94x, a 5x5
+    at 56x56 0.91-0.92x, X3D's 3x3x3 0.84-0.92x, MoViNet's 5x3x3 0.85-0.97x; strided (the input split
+    into 2*s_h row phases, fewer rows shared) no faster: EfficientNet's 5x5 s2 0.96-0.98x,
+    MobileNetV2's 3x3 s2 1.03-1.07x; two kernel rows slower: the depthwise ConvTranspose3d, whose
+    phases have 2x2x2 sub-kernels, 1.26x. The kernels also leave out rows short enough to go by
+    element map (:func:`by_element_map`)."""
+    return geo.stride[-2] == 1 and geo.kernel[-2] >= 3 and can_pair_rows(geo)
 
 
 # Rows (of the input, of the output) whose pieces in a phase are shorter than this many elements
@@ -276,8 +278,8 @@ def conv_compiled_3d(x: np.ndarray, weight: np.ndarray, geo: ConvGeometry, out: 
     Same contract as :func:`conv_compiled`.
 
     ``out``: where to write the (N, C_out, *output_size) result instead of a new array; any strides
-    (a transposed convolution's phase goes into every s-th position of its output this way,
-    phase_gradient.input_gradient_by_phases: the kernel fills a contiguous buffer, copied in after).
+    (a transposed convolution's phase writes into every s-th position of its output this way,
+    phase_gradient.input_gradient_by_phases).
     Returns the result as (N, G, O_g, *output_size) either way.
     """
     shape = (geo.batch, geo.out_channels, *geo.output_size)
@@ -311,10 +313,7 @@ def conv_compiled_3d(x: np.ndarray, weight: np.ndarray, geo: ConvGeometry, out: 
     assert last_start + length <= math.prod(phase_dims)
     threads = threads_for(out.size * math.prod(weight.shape[1:]))  # (multiply-adds)
     sizes = np.array([*pads, *geo.stride, *geo.dilation, *phase_dims, threads, pair], dtype=np.int64)
-    # The kernel writes rows by offset into a C-contiguous output: a strided ``out`` (a transposed
-    # convolution's phase) gets a contiguous one, copied in after.
-    target = out if out.flags.c_contiguous else np.empty(shape, dtype=x.dtype)
-    kernel_for("direct_conv3d", threads)(np.ascontiguousarray(x), np.ascontiguousarray(weight), sizes, target)
-    if target is not out:
-        out[...] = target
+    # A contiguous out also goes in flat: its rows are then copied by offset (direct_conv3d's ``flat``).
+    flat = out.reshape(-1) if out.flags.c_contiguous else np.empty(0, dtype=out.dtype)
+    kernel_for("direct_conv3d", threads)(np.ascontiguousarray(x), np.ascontiguousarray(weight), sizes, out, flat)
     return out.reshape(geo.batch, geo.groups, geo.out_channels_per_group, *geo.output_size)

@@ -751,7 +751,7 @@ def _direct_conv(x: np.ndarray, weight: np.ndarray, sizes: np.ndarray, out: np.n
 
 
 @numba.njit(cache=True, inline="always", fastmath=False)  # body of direct_conv3d and direct_conv3d_serial, below
-def _direct_conv3d(x: np.ndarray, weight: np.ndarray, sizes: np.ndarray, out: np.ndarray) -> None:
+def _direct_conv3d(x: np.ndarray, weight: np.ndarray, sizes: np.ndarray, out: np.ndarray, flat: np.ndarray) -> None:
     """x (N, C_in, D, H, W), weight (C_out, C_g, kD, kH, kW) -> out (N, C_out, D_out, H_out, W_out).
 
     :func:`direct_conv` with a depth axis, without unfolding depth into copies: each (n, g) splits
@@ -762,7 +762,12 @@ def _direct_conv3d(x: np.ndarray, weight: np.ndarray, sizes: np.ndarray, out: np
     depth row i + t*d_d // s_d. ``sizes`` (int64): the pads (front, top, left), stride, dilation and
     phase dims (D_q, H_q, W_q), three each, then the thread count and pair_rows.
 
-    ``out`` must be C-contiguous (compiled.conv_compiled_3d copies into a strided target afterwards).
+    ``flat``: ``out`` as one flat C-contiguous array where ``out`` is contiguous, else empty. Rows go
+    into ``flat`` by offset when it is there; into a strided ``out`` (a transposed convolution's
+    phase, every s-th position of its output) by a slice assignment per row. The slice assignment
+    into a contiguous ``out`` took 1.1 of X3D's 3.5 ms (docs/performance.md, round 12); the
+    alternative for a strided one, a contiguous buffer copied in by NumPy, cost the depthwise
+    ConvTranspose3d more than it saved (0.85 -> 1.05 ms).
 
     ``pair_rows`` (0 or 1, compiled.pairs_rows; depthwise only): each output depth slice as its even
     and its odd output rows, as in :func:`direct_conv`, one :func:`_add_row_pair_taps` call per depth
@@ -778,6 +783,7 @@ def _direct_conv3d(x: np.ndarray, weight: np.ndarray, sizes: np.ndarray, out: np
     dilation_d, dilation_h, dilation_w = sizes[6], sizes[7], sizes[8]
     phase_depth, phase_height, phase_width = sizes[9], sizes[10], sizes[11]
     threads, pair_rows = sizes[12], sizes[13] != 0
+    by_offset = flat.shape[0] > 0  # rows into the flat output by offset (see ``flat``)
     plane = phase_height * phase_width
     phase_size = phase_depth * plane
     # as in direct_conv: with pair_rows the rows split by twice s_h, kH + shift merged kernel rows
@@ -849,20 +855,23 @@ def _direct_conv3d(x: np.ndarray, weight: np.ndarray, sizes: np.ndarray, out: np
                                     shift,
                                     t > 0,
                                 )
-                            plane_out = out[n, o + b, i].reshape(height_out * width_out)  # (H_out*W_out,)
                             for r in range(height_out):  # row r is row r // 2 of the even or the odd plane
                                 start = (2 * b + r % 2) * pitch + r // 2 * phase_width
-                                _copy_contiguous(plane_out, r * width_out, accs, start, width_out)
+                                if by_offset:
+                                    row = (((n * out_channels + o + b) * depth_out + i) * height_out + r) * width_out
+                                    _copy_contiguous(flat, row, accs, start, width_out)
+                                else:
+                                    out[n, o + b, i, r, :] = accs[start : start + width_out]
                         continue
                     _add_taps_to_planes(accs, pitch, block, buffer, starts, weights[o : o + block], i * plane)
                     for b in range(block):
-                        # one flat view per output plane, its rows copied by offset (the crop of the
-                        # wide grid's junk columns): a slice assignment per row, out[n, o, i, r, :] =
-                        # ..., took 1.1 of X3D's 3.5 ms (docs/performance.md, round 12)
-                        plane_out = out[n, o + b, i].reshape(height_out * width_out)  # (H_out*W_out,)
-                        for r in range(height_out):
+                        for r in range(height_out):  # crop the wide grid's junk columns (see ``flat``)
                             start = b * pitch + r * phase_width
-                            _copy_contiguous(plane_out, r * width_out, accs, start, width_out)
+                            if by_offset:
+                                row = (((n * out_channels + o + b) * depth_out + i) * height_out + r) * width_out
+                                _copy_contiguous(flat, row, accs, start, width_out)
+                            else:
+                                out[n, o + b, i, r, :] = accs[start : start + width_out]
 
 
 @numba.njit(
@@ -1010,15 +1019,17 @@ def direct_conv_serial(x: np.ndarray, weight: np.ndarray, sizes: np.ndarray, out
 
 
 @numba.njit(parallel=True, cache=True, fastmath=False)
-def direct_conv3d(x: np.ndarray, weight: np.ndarray, sizes: np.ndarray, out: np.ndarray) -> None:
+def direct_conv3d(x: np.ndarray, weight: np.ndarray, sizes: np.ndarray, out: np.ndarray, flat: np.ndarray) -> None:
     """:func:`_direct_conv3d` on numba's threads."""
-    _direct_conv3d(x, weight, sizes, out)
+    _direct_conv3d(x, weight, sizes, out, flat)
 
 
 @numba.njit(cache=True, fastmath=False)
-def direct_conv3d_serial(x: np.ndarray, weight: np.ndarray, sizes: np.ndarray, out: np.ndarray) -> None:
+def direct_conv3d_serial(
+    x: np.ndarray, weight: np.ndarray, sizes: np.ndarray, out: np.ndarray, flat: np.ndarray
+) -> None:
     """:func:`_direct_conv3d` on the calling thread alone."""
-    _direct_conv3d(x, weight, sizes, out)
+    _direct_conv3d(x, weight, sizes, out, flat)
 
 
 @numba.njit(parallel=True, cache=True, fastmath=False)
