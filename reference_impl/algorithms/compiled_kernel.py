@@ -294,8 +294,8 @@ def _add_taps(
     acc: np.ndarray, flat: np.ndarray, starts: np.ndarray, weights: np.ndarray, offset: int, accumulate: bool
 ) -> None:
     """acc[j] = the sum over every tap t, in order, of weights[t] * flat[offset + starts[t] + j], for
-    every j < len(acc), from +0.0: whatever acc held is never read; with ``accumulate``, added to
-    what acc holds instead (the sum goes on from there, in the same order: :func:`_add_row_pair_taps`).
+    every j < len(acc), from +0.0: whatever acc held is never read. With ``accumulate``, added to
+    what acc holds instead, the sum going on in the same order (:func:`_add_row_pair_taps`).
 
     The taps go in passes of up to TAPS_PER_PASS (then 4, 2, 1 for the rest): the accumulator is
     loaded and stored once per pass, not once per tap, and each pass is one loop over contiguous
@@ -486,9 +486,9 @@ def _add_taps_2(
     acc_odd[j] likewise with weights_odd, over every tap t in order, each product rounded before its
     add, in passes of up to TAPS_PER_PASS like :func:`_add_taps`. acc_even goes on from what it holds;
     acc_odd starts from +0.0 (its first taps are these) unless ``accumulate`` (a later depth tap of
-    the 3-d kernel). Each value read from ``flat`` feeds both sums:
-    the loads that bound a depthwise pass (docs/performance.md, round 11) are halved where two output
-    rows share an input row (:func:`_add_row_pair_taps`)."""
+    the 3-d kernel). Each value read from ``flat`` feeds both sums: the loads that bound a depthwise
+    pass (docs/performance.md, round 11) are halved where two output rows share an input row
+    (:func:`_add_row_pair_taps`)."""
     length = acc_even.shape[0]
     taps = starts.shape[0]
     zero = acc_odd.dtype.type(0)
@@ -548,7 +548,7 @@ def _add_taps_pair_3x3(
     merged rows, (k, q) order, the even plane's taps the first nine, the odd plane's the last nine,
     both from +0.0 in the loops' order, or with ``accumulate`` from what the planes hold (the 3-d
     kernel's later depth taps). One load of each slice, two stores, where three runs made four
-    passes over each plane (MobileNetV2's 3x3 1.05-1.09x the unpaired kernel that way)."""
+    passes over each plane (MobileNetV2's 3x3 1.02-1.27x the unpaired kernel that way)."""
     length = acc_even.shape[0]
     zero = acc_even.dtype.type(0)
     s = starts
@@ -589,7 +589,8 @@ def _add_row_pair_taps(
     and the same slice. ``starts`` holds the kH + shift merged rows' slices, (k, q) order, k < kH + shift;
     merged row k feeds kernel row k of the even plane (k < kH) and kernel row k - shift of the odd
     one (k >= shift). In three runs, each plane's taps in the loops' (p, q) order, so the sums are
-    the loops' bit for bit: rows k < shift into acc_even alone, from +0.0; the shared rows into both
+    the loops' bit for bit: rows k < shift into acc_even alone, from +0.0 (unless ``accumulate``);
+    the shared rows into both
     (:func:`_add_taps_2`); rows k >= kH into acc_odd alone, going on from its sum. ConvNeXt's 7x7
     reads 56 slices per pair of output vectors instead of 98. ``accumulate``: both planes go on from
     what they hold (the 3-d kernel's depth taps after the first, one call each)."""
@@ -677,7 +678,7 @@ def _direct_conv(x: np.ndarray, weight: np.ndarray, sizes: np.ndarray, out: np.n
     blocks = -(-batch // samples)
     items = blocks * groups
     block_size = samples * phase_size  # one phase of an item's samples, side by side
-    total = channels_per_group * split_h * stride_w * block_size  # (C_g, s_h, s_w, B*H_q*W_q)
+    total = channels_per_group * split_h * stride_w * block_size  # (C_g, split_h, s_w, B*H_q*W_q)
     # Tap (c, p, q) reads one flat slice of one phase, length L (see phases.py): padded row
     # i*s_h + p*d_h is row i + p*d_h//s_h of row-phase (p*d_h) % s_h, and likewise for columns
     # (with pair_rows, s_h is split_h and p runs over the merged rows).
@@ -764,10 +765,10 @@ def _direct_conv3d(x: np.ndarray, weight: np.ndarray, sizes: np.ndarray, out: np
 
     ``flat``: ``out`` as one flat C-contiguous array where ``out`` is contiguous, else empty. Rows go
     into ``flat`` by offset when it is there; into a strided ``out`` (a transposed convolution's
-    phase, every s-th position of its output) by a slice assignment per row. The slice assignment
-    into a contiguous ``out`` took 1.1 of X3D's 3.5 ms (docs/performance.md, round 12); the
-    alternative for a strided one, a contiguous buffer copied in by NumPy, cost the depthwise
-    ConvTranspose3d more than it saved (0.85 -> 1.05 ms).
+    phase, every s-th position of its output) by a slice assignment per row, in place. The slice
+    assignment into a contiguous ``out`` took 1.1 of X3D's 3.5 ms (docs/performance.md, round 12);
+    for a strided one, a contiguous buffer copied in by NumPy measured no different (the depthwise
+    ConvTranspose3d 0.88x and 0.98x in two runs with an A/A arm), so it stays in place.
 
     ``pair_rows`` (0 or 1, compiled.pairs_rows; depthwise only): each output depth slice as its even
     and its odd output rows, as in :func:`direct_conv`, one :func:`_add_row_pair_taps` call per depth
