@@ -21,7 +21,7 @@ up to eight taps, across kernel rows and channels, added in one pass (the accumu
 and stored once per pass instead of once per tap: compiled_kernel._add_taps), into four output
 channels' planes at once (each input value loaded feeds four multiply-adds: _add_taps_4); a
 depthwise plane at row stride 1 as its even and its odd output rows side by side, each input slice
-loaded once for both (pairs_rows; ConvNeXt's 7x7 0.83x, round 12); copies through
+loaded once for both (pairs_rows; ConvNeXt's 7x7 0.83-0.87x, round 12); copies through
 0-based row views (a computed 4-d index kept every copy scalar); zero padding and the phase split done
 inside the kernel, per (n, g), in parallel and in cache (conv2d's single-threaded padded copy
 plus split_phases cost ~1.5 ms on EfficientNet's strided 5x5, the kernel itself ~0.2 ms).
@@ -42,6 +42,7 @@ import dataclasses
 import math
 import os
 from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 
@@ -172,16 +173,12 @@ def conv_compiled(x: np.ndarray, weight: np.ndarray, geo: ConvGeometry) -> np.nd
     (s_h, s_w), (d_h, d_w) = geo.stride, geo.dilation
     maps = by_element_map(x.shape[3], s_w), by_element_map(width_out, 1)  # the split's, the crop's
     pair = pairs_rows(geo) and not any(maps)
-    # (H_q, W_q), see split_phases; pairing splits rows by 2*s_h and adds a row of reading room
-    # to each phase: the odd plane's last row, junk when H_out is odd, reads one row further
-    phase_height = -(-padded_height // (2 * s_h)) + 1 if pair else -(-padded_height // s_h)
-    phase_width = -(-padded_width // s_w)
+    rows = row_split(geo, pair)
+    phase_height, phase_width = rows.phase_rows, -(-padded_width // s_w)  # (H_q, W_q), see split_phases
     # numba does not bounds-check: make sure the last tap's slice (the furthest) lies inside its phase.
-    (kernel_h, kernel_w) = geo.kernel
-    split_h, rows = (2 * s_h, kernel_h + s_h // d_h) if pair else (s_h, kernel_h)  # see direct_conv
-    rows_out = -(-height_out // 2) if pair else height_out
-    last_tap_start = (rows - 1) * d_h // split_h * phase_width + (kernel_w - 1) * d_w // s_w
-    assert last_tap_start + (rows_out - 1) * phase_width + width_out <= phase_height * phase_width
+    kernel_w = geo.kernel[1]
+    last_tap_start = (rows.tap_rows - 1) * d_h // rows.stride * phase_width + (kernel_w - 1) * d_w // s_w
+    assert last_tap_start + (rows.plane_rows - 1) * phase_width + width_out <= phase_height * phase_width
     # Contiguous arrays: numba compiles one specialisation per array layout; keep it to one.
     threads = threads_for(out.size * math.prod(weight.shape[1:]))  # (multiply-adds)
     samples = samples_per_item(geo.batch, geo.groups, phase_height * phase_width)
@@ -224,13 +221,41 @@ def can_pair_rows(geo: ConvGeometry) -> bool:
 def pairs_rows(geo: ConvGeometry) -> bool:
     """Whether conv_compiled pairs output rows (:func:`can_pair_rows`): at row stride 1 with three
     kernel rows or more. Measured in one process against the unpaired kernel, one thread
-    (docs/performance.md, round 12): ConvNeXt's 7x7 0.83-0.86x, MobileNetV2's 3x3 0.85-0.94x, a 5x5
-    at 56x56 0.91-0.92x, X3D's 3x3x3 0.84-0.92x, MoViNet's 5x3x3 0.85-0.97x; strided (the input split
+    (docs/performance.md, round 12): ConvNeXt's 7x7 0.83-0.87x, MobileNetV2's 3x3 0.82-0.94x, a 5x5
+    at 56x56 0.91-0.98x, X3D's 3x3x3 0.84-0.95x, MoViNet's 5x3x3 0.83-0.97x; strided (the input split
     into 2*s_h row phases, fewer rows shared) no faster: EfficientNet's 5x5 s2 0.96-0.98x,
     MobileNetV2's 3x3 s2 1.03-1.07x; two kernel rows slower: the depthwise ConvTranspose3d, whose
     phases have 2x2x2 sub-kernels, 1.26x. The kernels also leave out rows short enough to go by
     element map (:func:`by_element_map`)."""
     return geo.stride[-2] == 1 and geo.kernel[-2] >= 3 and can_pair_rows(geo)
+
+
+class RowSplit(NamedTuple):
+    """How the 2-d and 3-d kernels split rows (the second-to-last spatial axis), paired or not."""
+
+    stride: int  # the row stride the input is split into phases by: s_h, or 2*s_h paired
+    phase_rows: int  # rows of each phase (H_q); paired, one more as reading room (below)
+    tap_rows: int  # kernel rows one plane's taps span: kH, or the kH + s_h/d_h merged rows paired
+    plane_rows: int  # output rows of one wide plane: H_out, or the even plane's ceil(H_out/2) paired
+
+
+def row_split(geo: ConvGeometry, pair: bool) -> RowSplit:
+    """The kernels' row split for ``geo``, with row pairs (:func:`pairs_rows`) or without. Paired,
+    each phase gets a row of reading room: the odd plane's last row, junk when H_out is odd, reads
+    one row further than the even plane's.
+
+    >>> from reference_impl import plan_conv2d
+    >>> geo = plan_conv2d((2, 96, 56, 56), (96, 1, 7, 7), None, 1, 3, 1, 96)
+    >>> row_split(geo, False)
+    RowSplit(stride=1, phase_rows=62, tap_rows=7, plane_rows=56)
+    >>> row_split(geo, True)
+    RowSplit(stride=2, phase_rows=32, tap_rows=8, plane_rows=28)
+    """
+    s_h, d_h = geo.stride[-2], geo.dilation[-2]
+    padded, kernel, out = geo.padded_size[-2], geo.kernel[-2], geo.output_size[-2]
+    if not pair:
+        return RowSplit(s_h, -(-padded // s_h), kernel, out)
+    return RowSplit(2 * s_h, -(-padded // (2 * s_h)) + 1, kernel + s_h // d_h, -(-out // 2))
 
 
 # Rows (of the input, of the output) whose pieces in a phase are shorter than this many elements
@@ -294,22 +319,21 @@ def conv_compiled_3d(x: np.ndarray, weight: np.ndarray, geo: ConvGeometry, out: 
     already_padded = x.shape[2:] == geo.padded_size
     assert already_padded or geo.padding_mode == "zeros", "only zero padding is done in the kernel"
     pads = (0, 0, 0) if already_padded else tuple(before for before, _ in geo.pad_pairs)
-    (_, height_out, width_out), (_, s_h, s_w), (_, d_h, _) = geo.output_size, geo.stride, geo.dilation
+    width_out, s_w = geo.output_size[2], geo.stride[2]
     # rows as short as the 2-d kernel maps element by element stay unpaired here too
     pair = pairs_rows(geo) and not (by_element_map(x.shape[4], s_w) or by_element_map(width_out, 1))
-    # (D_q, H_q, W_q); pairing splits rows by 2*s_h, with a row of reading room (see conv_compiled)
-    split = (geo.stride[0], 2 * s_h, s_w) if pair else geo.stride
-    phase_dims = phase_shape(geo.padded_size, split)
-    if pair:
-        phase_dims = (phase_dims[0], phase_dims[1] + 1, phase_dims[2])
+    rows = row_split(geo, pair)
+    split = (geo.stride[0], rows.stride, s_w)
+    depth_q, _, width_q = phase_shape(geo.padded_size, split)
+    phase_dims = (depth_q, rows.phase_rows, width_q)  # (D_q, H_q, W_q)
     plane = phase_dims[1] * phase_dims[2]
     # numba does not bounds-check: the furthest tap's slice of the last depth slice must lie in its phase.
-    rows = geo.kernel[1] + (s_h // d_h if pair else 0)  # kernel rows, or merged rows with pairing
     reach = [
-        (k - 1) * d // s for k, d, s in zip((geo.kernel[0], rows, geo.kernel[2]), geo.dilation, split, strict=True)
+        (k - 1) * d // s
+        for k, d, s in zip((geo.kernel[0], rows.tap_rows, geo.kernel[2]), geo.dilation, split, strict=True)
     ]
     last_start = (geo.output_size[0] - 1 + reach[0]) * plane + reach[1] * phase_dims[2] + reach[2]
-    length = ((-(-height_out // 2) if pair else height_out) - 1) * phase_dims[2] + width_out
+    length = (rows.plane_rows - 1) * phase_dims[2] + width_out
     assert last_start + length <= math.prod(phase_dims)
     threads = threads_for(out.size * math.prod(weight.shape[1:]))  # (multiply-adds)
     sizes = np.array([*pads, *geo.stride, *geo.dilation, *phase_dims, threads, pair], dtype=np.int64)

@@ -606,6 +606,16 @@ def _add_row_pair_taps(
     _add_taps(acc_odd, flat, starts[shared:], weights[shared - head :], 0, True)
 
 
+@numba.njit(cache=True, inline="always")  # once per output row
+def _row_start(b: int, row: int, pair: int, pitch: int, phase_width: int) -> int:
+    """Where output row ``row`` of output channel ``b`` of a pass starts in the accumulators (planes
+    ``pitch`` apart, rows ``phase_width`` apart). ``pair`` 0: one wide plane per channel, row by row.
+    ``pair`` 1 (row pairs, :func:`_add_row_pair_taps`): planes 2b and 2b + 1 hold the channel's even
+    and odd rows, so row r is row r >> 1 of plane 2b + (r & 1). Shifts and masks, not a division
+    per row: one crop loop for both layouts."""
+    return ((b << pair) + (row & pair)) * pitch + (row >> pair) * phase_width
+
+
 @numba.njit(cache=True)
 def _phase_span(pad_before: int, phase: int, stride: int, size: int, phase_length: int) -> tuple[int, int]:
     """The range [first, end) of phase positions u whose padded position u*stride + phase holds
@@ -674,6 +684,7 @@ def _direct_conv(x: np.ndarray, weight: np.ndarray, sizes: np.ndarray, out: np.n
     split_h = 2 * stride_h if pair_rows else stride_h
     shift = stride_h // dilation_h if pair_rows else 0
     rows_out = (height_out + 1) // 2 if pair_rows else height_out  # rows of one wide plane (the even one)
+    pair = 1 if pair_rows else 0  # log2 of the wide planes per output channel, see _row_start
     length = (rows_out - 1) * phase_width + width_out  # one sample's wide plane, see phases.wide_length
     blocks = -(-batch // samples)
     items = blocks * groups
@@ -726,28 +737,31 @@ def _direct_conv(x: np.ndarray, weight: np.ndarray, sizes: np.ndarray, out: np.n
                 block = min(OUTPUTS_PER_PASS, out_per_group - o_g)
                 if pair_rows:  # (depthwise: out_per_group < OUTPUTS_PER_PASS, compiled.pairs_rows)
                     for b in range(block):
-                        even, odd = accs[2 * b * pitch : 2 * b * pitch + size], accs[(2 * b + 1) * pitch :]
+                        even, odd = 2 * b * pitch, (2 * b + 1) * pitch
                         _add_row_pair_taps(
-                            even, odd[:size], buffer, starts, weights[o + b], kernel_h, kernel_w, shift, False
+                            accs[even : even + size],
+                            accs[odd : odd + size],
+                            buffer,
+                            starts,
+                            weights[o + b],
+                            kernel_h,
+                            kernel_w,
+                            shift,
+                            False,
                         )
-                        for m in range(count):
-                            plane = out[first + m, o + b].reshape(height_out * width_out)  # (H_out*W_out,)
-                            for i in range(height_out):  # row i is row i // 2 of the even or the odd plane
-                                start = (2 * b + i % 2) * pitch + m * phase_size + i // 2 * phase_width
-                                _copy_contiguous(plane, i * width_out, accs, start, width_out)
-                    continue
-                _add_taps_to_planes(accs, size, block, buffer, starts, weights[o : o + block], 0)
+                else:
+                    _add_taps_to_planes(accs, size, block, buffer, starts, weights[o : o + block], 0)
                 for b in range(block):
                     for m in range(count):
                         # one flat view per plane, rows copied by offset into it: a view per row
                         # (of the 4-d array or of the plane), or a slice assignment, cost more than
                         # a short row's copy
                         plane = out[first + m, o + b].reshape(height_out * width_out)  # (H_out*W_out,)
-                        if crop_by_map:
+                        if crop_by_map:  # (never with pair_rows: compiled.conv_compiled)
                             _gather_plane(plane, accs[b * pitch + m * phase_size :], crop_map)
                             continue
                         for i in range(height_out):  # crop the wide grid's junk columns W_out..W_q-1
-                            start = b * pitch + m * phase_size + i * phase_width
+                            start = _row_start(b, i, pair, pitch, phase_width) + m * phase_size
                             _copy_contiguous(plane, i * width_out, accs, start, width_out)
 
 
@@ -792,6 +806,7 @@ def _direct_conv3d(x: np.ndarray, weight: np.ndarray, sizes: np.ndarray, out: np
     shift = stride_h // dilation_h if pair_rows else 0
     tap_rows = kernel_h + shift
     rows_out = (height_out + 1) // 2 if pair_rows else height_out  # rows of one wide plane
+    pair = 1 if pair_rows else 0  # log2 of the wide planes per output channel, see _row_start
     length = (rows_out - 1) * phase_width + width_out  # one output depth slice on the wide grid
     # Tap (c, t, p, q) of output depth slice i reads a flat slice of depth phase (t*d_d) % s_d
     # starting at depth row i + t*d_d // s_d: its start for i = 0, plus i*plane.
@@ -842,12 +857,11 @@ def _direct_conv3d(x: np.ndarray, weight: np.ndarray, sizes: np.ndarray, out: np
                 for i in range(depth_out):
                     if pair_rows:  # (depthwise: out_per_group < OUTPUTS_PER_PASS, compiled.pairs_rows)
                         for b in range(block):
-                            even, odd = accs[2 * b * pitch : (2 * b + 1) * pitch], accs[(2 * b + 1) * pitch :]
                             w_o = weights[o + b]
                             for t in range(kernel_d):  # one depth tap at a time, in order
                                 _add_row_pair_taps(
-                                    even,
-                                    odd[:pitch],
+                                    accs[2 * b * pitch : (2 * b + 1) * pitch],
+                                    accs[(2 * b + 1) * pitch : (2 * b + 2) * pitch],
                                     buffer[i * plane :],
                                     starts[t * tap_plane : (t + 1) * tap_plane],
                                     w_o[t * kernel_plane : (t + 1) * kernel_plane],
@@ -856,18 +870,11 @@ def _direct_conv3d(x: np.ndarray, weight: np.ndarray, sizes: np.ndarray, out: np
                                     shift,
                                     t > 0,
                                 )
-                            for r in range(height_out):  # row r is row r // 2 of the even or the odd plane
-                                start = (2 * b + r % 2) * pitch + r // 2 * phase_width
-                                if by_offset:
-                                    row = (((n * out_channels + o + b) * depth_out + i) * height_out + r) * width_out
-                                    _copy_contiguous(flat, row, accs, start, width_out)
-                                else:
-                                    out[n, o + b, i, r, :] = accs[start : start + width_out]
-                        continue
-                    _add_taps_to_planes(accs, pitch, block, buffer, starts, weights[o : o + block], i * plane)
+                    else:
+                        _add_taps_to_planes(accs, pitch, block, buffer, starts, weights[o : o + block], i * plane)
                     for b in range(block):
                         for r in range(height_out):  # crop the wide grid's junk columns (see ``flat``)
-                            start = b * pitch + r * phase_width
+                            start = _row_start(b, r, pair, pitch, phase_width)
                             if by_offset:
                                 row = (((n * out_channels + o + b) * depth_out + i) * height_out + r) * width_out
                                 _copy_contiguous(flat, row, accs, start, width_out)
